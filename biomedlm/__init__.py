@@ -1,0 +1,1 @@
+"""biomedlm package."""

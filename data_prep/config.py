@@ -1,0 +1,148 @@
+"""The data-prep configuration: a typed schema, loaded strictly from YAML plus ``key=value`` overrides.
+
+An unknown or misspelled key anywhere fails before any work, naming its full path and the
+nearest valid key; a wrong type fails the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import MISSING
+
+from data_prep.document import PrepError
+from strict_config import as_plain_dict, load_structured
+
+SOURCE_KINDS = ("medline", "pmc", "pile", "jsonl")
+PILE_PUBMED_SUBSETS = ["PubMed Abstracts", "PubMed Central"]
+
+
+@dataclass
+class SourceConfig:
+    """One input: a reader ``kind`` and a ``path`` glob (``**`` allowed)."""
+
+    kind: str = MISSING
+    path: str = MISSING
+    name: str | None = None  # label in the manifest; defaults to the kind
+    pile_subsets: list[str] = field(default_factory=lambda: list(PILE_PUBMED_SUBSETS))
+    text_field: str = "text"  # jsonl: field holding the text
+    id_field: str | None = "id"  # jsonl: field holding a stable id (else file:line)
+
+    def __post_init__(self) -> None:
+        if self.kind not in SOURCE_KINDS:
+            raise PrepError(
+                f"sources: unknown kind {self.kind!r}; expected one of {', '.join(SOURCE_KINDS)}"
+            )
+        if self.name is None:
+            self.name = self.kind
+
+
+@dataclass
+class CleanConfig:
+    """Normalisation and quality filters applied to every document."""
+
+    min_words: int = 20
+    languages: list[str] = field(default_factory=lambda: ["eng"])  # empty list: keep all
+    keep_unknown_language: bool = True
+
+
+@dataclass
+class BenchmarkFile:
+    """An evaluation set to decontaminate against (JSONL)."""
+
+    path: str = MISSING
+    text_fields: list[str] = field(
+        default_factory=lambda: ["question", "options", "answer_rationale"]
+    )
+    pmid_field: str | None = None  # PubMedQA: realidx is the PMID of its abstract
+
+
+@dataclass
+class DecontaminateConfig:
+    """Drop documents overlapping the evaluation sets, by PMID and by long n-grams."""
+
+    enabled: bool = True
+    ngram: int = 13
+    benchmarks: dict[str, BenchmarkFile] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.ngram < 1:
+            raise PrepError(f"decontaminate.ngram: must be >= 1, got {self.ngram}")
+
+
+@dataclass
+class SplitConfig:
+    """Deterministic train/validation split by a hash of each document's id."""
+
+    validation_fraction: float = 0.005
+    salt: str = "biomedlm"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise PrepError(
+                f"split.validation_fraction: must be in [0, 1), got {self.validation_fraction}"
+            )
+
+
+@dataclass
+class TokenizerConfig:
+    """Train a byte-level BPE as BioMedLM did, or reuse a Hugging Face tokenizer directory."""
+
+    path: str | None = None  # reuse this tokenizer directory instead of training
+    vocab_size: int = 28896
+    min_frequency: int = 2
+    eos_token: str = "<|endoftext|>"
+    model_max_length: int = 1024
+
+
+@dataclass
+class PackConfig:
+    """Tokenize, concatenate with EOS, cut into ``seq_len`` samples, write MDS shards."""
+
+    seq_len: int = 1024
+    batch_docs: int = 1024  # documents per encode_batch call
+    compression: str | None = "zstd"
+    hashes: list[str] = field(default_factory=lambda: ["sha1", "xxh64"])
+    size_limit: str = "64mb"
+    drop_last: bool = True  # drop the final partial sample of a split
+
+
+@dataclass
+class PrepConfig:
+    """The whole data-prep run: sources in, shards + tokenizer + manifest out."""
+
+    sources: list[SourceConfig] = MISSING
+    output_dir: str = MISSING
+    on_error: str = "raise"  # raise | skip (bad records are counted in the manifest)
+    workers: int = 0  # reader processes; 0 = one per CPU core
+    force: bool = False  # redo finished stages
+    keep_intermediate: bool = True
+    clean: CleanConfig = field(default_factory=CleanConfig)
+    decontaminate: DecontaminateConfig = field(default_factory=DecontaminateConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    pack: PackConfig = field(default_factory=PackConfig)
+
+    def __post_init__(self) -> None:
+        if self.on_error not in ("raise", "skip"):
+            raise PrepError(f"on_error: expected 'raise' or 'skip', got {self.on_error!r}")
+        if not self.sources:
+            raise PrepError("sources: at least one source is required")
+        if self.workers <= 0:
+            self.workers = os.cpu_count() or 1
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> PrepConfig:
+    """Load ``path`` into a :class:`PrepConfig`, applying ``key=value`` overrides.
+
+    Raises :class:`PrepError` with a one-line message naming the file and the key's path.
+    """
+    return load_structured(PrepConfig, path, overrides, error=PrepError)
+
+
+def config_as_dict(cfg: PrepConfig) -> dict[str, Any]:
+    """The resolved config as plain data, for the manifest and stage fingerprints."""
+    return as_plain_dict(cfg)

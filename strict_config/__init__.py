@@ -1,0 +1,98 @@
+"""Load YAML into a typed dataclass schema, strictly: shared by data_prep and biomedlm recipes.
+
+An unknown or misspelled key anywhere fails before any work, naming the file, the key's full
+path and the nearest valid key; a wrong type fails the same way. Overrides are ``key=value``
+dotlist strings (``model.n_layers=4``), applied after the YAML.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A config file or override that does not fit its schema; one line naming file and key."""
+
+
+def _nearest_key_hint(exc: ConfigKeyError) -> str:
+    parent = getattr(exc, "parent_node", None)
+    key = getattr(exc, "key", None)
+    if not isinstance(parent, DictConfig) or key is None:
+        return ""
+    valid = [str(k) for k in parent.keys()]
+    close = difflib.get_close_matches(str(key), valid, n=1)
+    return f" Did you mean '{close[0]}'?" if close else f" Valid keys: {', '.join(valid)}."
+
+
+def _parse_override(item: str) -> tuple[str, Any]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise ValueError(f"override {item!r} is not of the form key=value")
+    return key.strip(), yaml.safe_load(value) if value else None
+
+
+def merge_structured(
+    schema: type[T],
+    layers: list[Any],
+    where: str,
+    overrides: list[str] | None = None,
+    error: type[ValueError] = ConfigError,
+) -> T:
+    """Merge ``layers`` (dicts or OmegaConf nodes) onto ``schema``, apply overrides, build it.
+
+    Overrides address any nested key, list items by index (``sources.0.path=...``).
+    ``where`` names the source in error messages (usually the YAML path); ``error`` is the
+    exception type raised, so each package can keep its own error class.
+    """
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(schema), *layers)
+        for item in overrides or []:
+            key, value = _parse_override(item)
+            OmegaConf.update(merged, key, value, merge=True)
+        obj = OmegaConf.to_object(merged)
+    except ConfigKeyError as exc:
+        full_key = getattr(exc, "full_key", None) or getattr(exc, "key", "?")
+        raise error(f"{where}: unknown key '{full_key}'.{_nearest_key_hint(exc)}") from None
+    except OmegaConfBaseException as exc:
+        full_key = getattr(exc, "full_key", None)
+        first_line = str(exc).splitlines()[0]
+        at = f" at '{full_key}'" if full_key else ""
+        raise error(f"{where}{at}: {first_line}") from None
+    except (ValueError, TypeError) as exc:  # a schema's __post_init__ checks; bad overrides
+        raise error(f"{where}: {exc}") from None
+    assert isinstance(obj, schema)
+    return obj
+
+
+def load_structured(
+    schema: type[T],
+    path: str | Path,
+    overrides: list[str] | None = None,
+    error: type[ValueError] = ConfigError,
+) -> T:
+    """Load YAML file ``path`` and ``key=value`` ``overrides`` into an instance of ``schema``."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: config file not found")
+    try:
+        raw = OmegaConf.load(path)
+    except OmegaConfBaseException as exc:
+        raise error(f"{path}: {str(exc).splitlines()[0]}") from None
+    except Exception as exc:  # YAML syntax errors come from the yaml package
+        raise error(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    return merge_structured(schema, [raw], str(path), overrides, error)
+
+
+def as_plain_dict(obj: Any) -> dict[str, Any]:
+    """A dataclass config as plain, resolved data (for manifests and run folders)."""
+    container = OmegaConf.to_container(OmegaConf.structured(obj), resolve=True)
+    assert isinstance(container, dict)
+    return container  # type: ignore[return-value]
