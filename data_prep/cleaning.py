@@ -1,0 +1,85 @@
+"""Text normalisation and the cheap per-document quality filters (length, language).
+
+Both run on every document inside the extract workers, so they are written for speed: one
+regular-expression pass finds the rare characters to replace, and the filters stop counting
+words once they have enough.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+
+from data_prep.config import CleanConfig
+from data_prep.document import Document
+
+log = logging.getLogger(__name__)
+
+_LIGATURES = {"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"}
+# Unicode spaces other than " ": no-break, Ogham, en/em/thin/hair..., narrow no-break,
+# medium mathematical, ideographic.
+_SPACES = "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
+# Zero-width characters, the byte-order mark and the soft hyphen are invisible: dropped.
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+# Line-like characters become newlines (a page's form feed must not glue two words).
+_LINE_BREAKS = {"\r\n": "\n", "\r": "\n", "\v": "\n", "\f": "\n", "\u2028": "\n", "\u2029": "\n\n"}
+_CONTROLS = "".join(
+    chr(c) for c in [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)] if chr(c) not in "\n\t\r\v\f"
+)
+
+_REPLACEMENTS: dict[str, str] = {
+    **_LIGATURES,
+    **dict.fromkeys(_SPACES, " "),
+    **dict.fromkeys(_INVISIBLE, ""),
+    **dict.fromkeys(_CONTROLS, ""),
+    **_LINE_BREAKS,
+}
+_SPECIAL = re.compile("\r\n|[" + re.escape("".join(k for k in _REPLACEMENTS if len(k) == 1)) + "]")
+_HORIZONTAL = re.compile(r"[ \t]+")
+_LINE_EDGES = re.compile(r" ?\n ?")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_LANGUAGE_SEPARATORS = re.compile(r"[\s,;/|]+")
+
+
+def _replace(match: re.Match[str]) -> str:
+    return _REPLACEMENTS[match.group()]
+
+
+def normalize_text(text: str) -> str:
+    """Canonical form of a document's text, so equal texts hash equal and n-grams match.
+
+    Unicode NFC (not NFKC, which would turn "10²" into "102"); ligatures spelled out; Unicode
+    spaces become " "; zero-width characters, soft hyphens and control characters removed
+    (newlines kept; CR, form feed and line separators become newlines); runs of spaces and
+    tabs collapsed; every line stripped; three or more newlines become two, so paragraphs
+    survive; the whole text stripped.
+    """
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text)
+    text = _SPECIAL.sub(_replace, text)
+    text = _HORIZONTAL.sub(" ", text)
+    text = _LINE_EDGES.sub("\n", text)
+    text = _BLANK_LINES.sub("\n\n", text)
+    return text.strip()
+
+
+def rejection_reason(doc: Document, cfg: CleanConfig) -> str | None:
+    """Why ``doc`` is filtered out ("too_short" or "language"), or None to keep it.
+
+    ``too_short``: fewer than ``cfg.min_words`` whitespace-separated words. ``language``:
+    ``doc.meta["language"]`` names none of ``cfg.languages`` (an empty list keeps every
+    language; a list such as "eng; fre" is kept if any entry is wanted; case is ignored), or
+    the language is unknown (missing, empty or "und") and ``cfg.keep_unknown_language`` is false.
+    """
+    if cfg.min_words > 0 and len(doc.text.split(None, cfg.min_words)) < cfg.min_words:
+        return "too_short"
+    if not cfg.languages:
+        return None
+    language = doc.meta.get("language", "").strip().lower()
+    if language in ("", "und"):  # ISO 639-2 "und": undetermined
+        return None if cfg.keep_unknown_language else "language"
+    wanted = {lang.lower() for lang in cfg.languages}
+    if any(lang in wanted for lang in _LANGUAGE_SEPARATORS.split(language)):
+        return None
+    return "language"

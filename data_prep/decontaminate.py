@@ -1,0 +1,254 @@
+"""Find training documents that contain evaluation items, by PMID and by long word n-grams.
+
+The index holds, per benchmark item, the 64-bit hashes of all its ``n``-word windows (GPT-3
+and lm-eval decontamination use 13 words), so its memory follows the size of the evaluation
+sets, never the corpus. Words are lowercased runs of letters and digits, so case, punctuation
+and spacing do not hide a copy. An item is the concatenation of its text fields in the order
+given (for MedQA and MMLU: the question, then the options, then any rationale), so a copy of a
+short question followed by its options is caught by the windows that span both.
+
+An item shorter than ``n`` words is indexed as one window of its own length when it has at
+least :data:`MIN_SHORT_ITEM_WORDS` words (GPT-3's lower bound on its per-benchmark window);
+shorter items are not indexed, since a phrase that short is common text, not evidence of a copy.
+
+Matching a document costs one regular-expression pass, one dictionary look-up per word and a
+few numpy operations: a word found in no evaluation item cannot be part of a matching window,
+so words are mapped to precomputed hashes through the (small) evaluation vocabulary, and the
+windows are combined with a polynomial rolling hash over uint64 arrays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Iterator
+from itertools import repeat
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from data_prep.cleaning import normalize_text
+from data_prep.config import BenchmarkFile, DecontaminateConfig
+from data_prep.document import Document, PrepError
+
+log = logging.getLogger(__name__)
+
+MIN_SHORT_ITEM_WORDS = 8
+_WORD = re.compile(r"[^\W_]+")
+_ASCII_SPACES = bytes(c if chr(c).isalnum() else 32 for c in range(128)) + bytes(range(128, 256))
+_FILTER_BITS = 24  # a 2 MiB bitmap of hash prefixes answers most look-ups before a search
+_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd, so every power of it is invertible mod 2**64
+
+
+def words_of(text: str) -> list[str]:
+    """The lowercased alphanumeric words of ``text`` (punctuation and case ignored)."""
+    text = text.lower()
+    if text.isascii():  # the same words, three times faster: byte translation and str.split
+        return text.encode("ascii").translate(_ASCII_SPACES).decode("ascii").split()
+    return _WORD.findall(text)
+
+
+def word_hash(word: str) -> int:
+    """A stable 64-bit hash of one word (the same in every process and run)."""
+    return int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+
+
+def window_hashes(values: np.ndarray, n: int) -> np.ndarray:
+    """Polynomial hashes of every ``n``-long window of the uint64 word hashes ``values``."""
+    count = len(values) - n + 1
+    if count <= 0:
+        return np.empty(0, dtype=np.uint64)
+    acc = values[:count].copy()
+    for i in range(1, n):
+        acc *= _MULTIPLIER  # uint64 arithmetic wraps: the hash is taken mod 2**64
+        acc += values[i : i + count]
+    return acc
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """All strings in a field: the string itself, or those inside a dict or list."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _read_items(spec: BenchmarkFile) -> Iterator[dict[str, Any]]:
+    """The row of every non-blank line of a benchmark JSONL."""
+    path = Path(spec.path)
+    try:
+        lines = path.open(encoding="utf-8")
+    except OSError as err:
+        raise PrepError(f"{path}: cannot read benchmark file ({err.strerror})") from err
+    with lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise PrepError(f"{path}:{number}: invalid JSON ({err.msg})") from err
+            if not isinstance(row, dict):
+                raise PrepError(
+                    f"{path}:{number}: expected a JSON object, got {type(row).__name__}"
+                )
+            yield row
+
+
+def _pmid(value: Any) -> str | None:
+    """A PMID as a canonical string (no leading zeros), or None when there is none."""
+    text = str(value).strip() if isinstance(value, str | int) else ""
+    return str(int(text)) if text.isdigit() else (text or None)
+
+
+def _bit(prefix: np.ndarray) -> np.ndarray:
+    """The bit of each prefix within its bitmap byte."""
+    return np.left_shift(np.uint8(1), (prefix & np.uint64(7)).astype(np.uint8))
+
+
+class EvalIndex:
+    """The evaluation sets' PMIDs and n-gram hashes; picklable, so workers receive a copy.
+
+    Build it with :meth:`from_config`; :meth:`match` tells whether a document overlaps an
+    evaluation set. Documents are expected normalised by
+    :func:`data_prep.cleaning.normalize_text`, as the items are.
+    """
+
+    def __init__(self, ngram: int, benchmarks: list[str]) -> None:
+        self.ngram = ngram
+        self.benchmarks = benchmarks  # bit i of an owner mask is benchmarks[i]
+        self.pmids: dict[str, int] = {}  # PMID -> owner mask
+        self.vocab: dict[str, int] = {}  # evaluation word -> its 64-bit hash
+        self.hashes = np.empty(0, dtype=np.uint64)  # sorted, unique window hashes
+        self.owners = np.empty(0, dtype=np.uint64)  # owner mask of each hash
+        self.prefixes = np.zeros(1 << (_FILTER_BITS - 3), dtype=np.uint8)  # bitmap of hash prefixes
+        self.short_lengths: list[int] = []  # window lengths of items shorter than ngram
+        self.stats: dict[str, dict[str, int]] = {}
+
+    @classmethod
+    def from_config(cls, cfg: DecontaminateConfig) -> EvalIndex:
+        """Read every benchmark file of ``cfg``; a bad file raises :class:`PrepError`."""
+        if len(cfg.benchmarks) > 64:
+            raise PrepError(f"decontaminate.benchmarks: at most 64, got {len(cfg.benchmarks)}")
+        index = cls(cfg.ngram, list(cfg.benchmarks))
+        parts: list[tuple[np.ndarray, int]] = []
+        short: set[int] = set()
+        for bit, (name, spec) in enumerate(cfg.benchmarks.items()):
+            hashes, pmids, items = index._index_benchmark(spec, short)
+            parts.append((hashes, bit))
+            for pmid in pmids:
+                index.pmids[pmid] = index.pmids.get(pmid, 0) | (1 << bit)
+            index.stats[name] = {"items": items, "ngrams": len(hashes), "pmids": len(pmids)}
+            log.info("decontamination index %s: %s", name, index.stats[name])
+        index._merge(parts)
+        index.short_lengths = sorted(short)
+        return index
+
+    def _index_benchmark(
+        self, spec: BenchmarkFile, short: set[int]
+    ) -> tuple[np.ndarray, set[str], int]:
+        """(unique window hashes, PMIDs, item count) of one benchmark file."""
+        chunks: list[np.ndarray] = []
+        pmids: set[str] = set()
+        items = 0
+        for row in _read_items(spec):
+            items += 1
+            if spec.pmid_field is not None:
+                pmid = _pmid(row.get(spec.pmid_field))
+                if pmid is not None:
+                    pmids.add(pmid)
+            words: list[str] = []
+            for field in spec.text_fields:
+                for text in _strings(row.get(field)):
+                    words.extend(words_of(normalize_text(text)))
+            n = self.ngram
+            if len(words) < n:
+                if len(words) < MIN_SHORT_ITEM_WORDS:
+                    continue
+                n = len(words)
+                short.add(n)
+            values = np.array([self._vocab_hash(w) for w in words], dtype=np.uint64)
+            chunks.append(window_hashes(values, n))
+        hashes = np.unique(np.concatenate(chunks)) if chunks else np.empty(0, dtype=np.uint64)
+        return hashes, pmids, items
+
+    def _vocab_hash(self, word: str) -> int:
+        value = self.vocab.get(word)
+        if value is None:
+            value = self.vocab[word] = word_hash(word) or 1  # 0 marks an unknown word
+        return value
+
+    def _merge(self, parts: list[tuple[np.ndarray, int]]) -> None:
+        """One sorted hash array for all benchmarks, with the OR of the owners of each hash."""
+        if not parts:
+            return
+        hashes = np.concatenate([h for h, _ in parts])
+        owners = np.concatenate([np.full(len(h), 1 << bit, dtype=np.uint64) for h, bit in parts])
+        self.hashes, inverse = np.unique(hashes, return_inverse=True)
+        self.owners = np.zeros(len(self.hashes), dtype=np.uint64)
+        np.bitwise_or.at(self.owners, inverse, owners)
+        prefix = self.hashes >> np.uint64(64 - _FILTER_BITS)
+        np.bitwise_or.at(self.prefixes, prefix >> np.uint64(3), _bit(prefix))
+
+    def _maybe_indexed(self, hashes: np.ndarray) -> np.ndarray:
+        """A mask of ``hashes`` whose prefix is in the bitmap (no false negatives)."""
+        prefix = hashes >> np.uint64(64 - _FILTER_BITS)
+        return (self.prefixes[prefix >> np.uint64(3)] & _bit(prefix)) != 0
+
+    def _first_owner(self, mask: int) -> str:
+        """The first benchmark (in config order) whose bit is set in ``mask``."""
+        return self.benchmarks[(mask & -mask).bit_length() - 1]
+
+    def match(self, doc: Document) -> tuple[str, str] | None:
+        """``(benchmark, "pmid")`` or ``(benchmark, "ngram")`` when ``doc`` overlaps, else None.
+
+        The PMID comes from ``doc.meta["pmid"]`` or an id ``pmid:<n>``; when several benchmarks
+        match, the first in config order is named.
+        """
+        pmid = doc.meta.get("pmid")
+        if pmid is None and doc.id.startswith("pmid:"):
+            pmid = doc.id[5:]
+        if pmid is not None and self.pmids:
+            owner = self.pmids.get(_pmid(pmid) or "")
+            if owner:
+                return self._first_owner(owner), "pmid"
+        mask = self._ngram_owners(doc.text)
+        return (self._first_owner(mask), "ngram") if mask else None
+
+    def _ngram_owners(self, text: str) -> int:
+        """OR of the owner masks of all indexed windows found in ``text`` (0: none)."""
+        if not len(self.hashes):
+            return 0
+        get = self.vocab.get
+        words = words_of(text)
+        values = np.fromiter(map(get, words, repeat(0)), dtype=np.uint64, count=len(words))
+        # Windows that contain a word unknown to the evaluation sets cannot match: skipped.
+        unknown = np.concatenate(([0], np.cumsum(values == 0)))
+        mask = 0
+        for n in (self.ngram, *self.short_lengths):
+            windows = window_hashes(values, n)
+            if not len(windows):
+                continue
+            windows = windows[unknown[n:] == unknown[:-n]]
+            windows = windows[self._maybe_indexed(windows)]
+            found = np.searchsorted(self.hashes, windows)
+            found[found == len(self.hashes)] = 0
+            hits = found[self.hashes[found] == windows]
+            if len(hits):
+                mask |= int(np.bitwise_or.reduce(self.owners[hits]))
+        return mask
+
+    def summary(self) -> dict[str, Any]:
+        """Items, n-grams and PMIDs per benchmark, and the window length, for the manifest."""
+        return {
+            "ngram": self.ngram,
+            "min_short_item_words": MIN_SHORT_ITEM_WORDS,
+            "benchmarks": {name: dict(stats) for name, stats in self.stats.items()},
+        }
