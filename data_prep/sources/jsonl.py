@@ -1,0 +1,71 @@
+"""Plain JSONL corpora: one JSON object per line, the text in a configurable field.
+
+Also home of the line-by-line JSON decoding that every JSONL-based reader (the Pile too)
+shares, so a bad line is reported the same way everywhere: ``file:line: invalid JSON (...)``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from data_prep.config import SourceConfig
+from data_prep.document import Document, ReadContext
+from data_prep.sources.opening import text_lines
+
+log = logging.getLogger(__name__)
+
+_META_FIELDS = ("pmid", "pmcid", "language", "title")
+
+
+def json_records(path: Path, ctx: ReadContext) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, object)`` for each non-blank line of a (compressed) JSONL file.
+
+    A line that is not a JSON object is reported as ``file:line`` through ``ctx.bad``.
+    """
+    for lineno, line in text_lines(path, ctx):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            ctx.bad(f"{path}:{lineno}", f"invalid JSON ({exc.msg}, column {exc.colno})")
+            continue
+        if not isinstance(record, dict):
+            ctx.bad(f"{path}:{lineno}", f"expected a JSON object, got {type(record).__name__}")
+            continue
+        yield lineno, record
+
+
+def record_text(record: dict[str, Any], field: str, where: str, ctx: ReadContext) -> str | None:
+    """``record[field]`` if it is a string; otherwise report ``where`` and return None."""
+    text = record.get(field)
+    if isinstance(text, str):
+        return text
+    problem = "missing" if text is None else f"not a string ({type(text).__name__})"
+    ctx.bad(where, f"text field {field!r} is {problem}")
+    return None
+
+
+def read_jsonl(path: Path, cfg: SourceConfig, ctx: ReadContext) -> Iterator[Document]:
+    """Yield one document per line, its text from ``cfg.text_field``.
+
+    The id is ``record[cfg.id_field]`` (as a string) when present, else ``<file name>:<line>``;
+    ``pmid``, ``pmcid``, ``language`` and ``title`` are copied into ``meta`` when they are
+    strings (or integers, for identifiers written as numbers).
+    """
+    for lineno, record in json_records(path, ctx):
+        text = record_text(record, cfg.text_field, f"{path}:{lineno}", ctx)
+        if text is None:
+            continue
+        raw_id = record.get(cfg.id_field) if cfg.id_field else None
+        doc_id = str(raw_id) if raw_id is not None else f"{path.name}:{lineno}"
+        meta = {
+            key: str(value)
+            for key in _META_FIELDS
+            if isinstance(value := record.get(key), str | int) and not isinstance(value, bool)
+        }
+        yield Document(id=doc_id, source=ctx.source, text=text, meta=meta)
