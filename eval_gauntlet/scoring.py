@@ -1,0 +1,239 @@
+"""Log-likelihood multiple choice with a Hugging Face causal LM, by lm-evaluation-harness's rules.
+
+For each (context, continuation) pair, as lm-eval's ``HFLM`` does it: trailing whitespace of
+the context moves to the continuation; ``context + continuation`` is tokenized whole and the
+continuation's tokens are what follows the context's own tokens; when the pair is longer than
+the model's context, tokens are dropped from the left (``(ctx + cont)[-(L + 1):][:-1]`` is the
+input) and counted. The choice's log-likelihood is the sum of its tokens' log-probabilities.
+
+Pairs with the same input (single-token choices after one context: every MedQA and MMLU item)
+share one forward pass; inputs are sorted by length and batched with right padding, which a
+causal model never attends to.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from eval_gauntlet.errors import GauntletError
+from eval_gauntlet.prompts import Prompt
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_LENGTH = 2048  # lm-eval's default when neither config nor tokenizer says
+_TOKENIZER_INFINITY = 1_000_000_000_000_000_019_884_624_838_656  # "unset" model_max_length
+
+
+def check_vocab(model: Any, tokenizer: Any, where: str) -> None:
+    """Fail when the tokenizer can produce ids the model has no embedding for."""
+    rows = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > rows:
+        raise GauntletError(
+            f"{where}: the tokenizer has {len(tokenizer)} tokens but the model's embedding has "
+            f"{rows} rows; tokenizer and model do not match"
+        )
+
+
+def load_hf_model(path: str | Path, *, device: str = "cpu", dtype: str = "auto") -> tuple[Any, Any]:
+    """A causal LM and its tokenizer from a local Hugging Face directory (never the network)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise GauntletError(f"{path}: not a Hugging Face model directory (no config.json)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        torch_dtype = dtype if dtype == "auto" else getattr(torch, dtype)
+        model = AutoModelForCausalLM.from_pretrained(
+            path, local_files_only=True, torch_dtype=torch_dtype
+        )
+    except (OSError, ValueError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GauntletError(f"{path}: cannot load model and tokenizer ({first})") from None
+    check_vocab(model, tokenizer, str(path))
+    model.to(device).eval()
+    return model, tokenizer
+
+
+def context_length(model: Any, tokenizer: Any) -> int:
+    """The model's context in tokens, looked up in lm-eval's order (config, tokenizer, 2048)."""
+    config = getattr(model.config, "text_config", None) or model.config
+    for attr in ("n_positions", "max_position_embeddings", "n_ctx", "max_seq_len"):
+        value = getattr(config, attr, None)
+        if value is not None:
+            return int(value)
+    tokenizer_max = getattr(tokenizer, "model_max_length", None)
+    if tokenizer_max is not None and tokenizer_max != _TOKENIZER_INFINITY:
+        return int(tokenizer_max)
+    return DEFAULT_MAX_LENGTH
+
+
+def encode_pairs(
+    tokenizer: Any, pairs: Sequence[tuple[str, str]]
+) -> list[tuple[list[int], list[int]]]:
+    """Token ids of each context and continuation, split as lm-eval's ``_encode_pair`` does.
+
+    Batched (the fast tokenizers' parallel path), each distinct context encoded once. The
+    tokenizer's own special-token default applies, as in lm-eval (a BOS where it adds one).
+    """
+    moved = []
+    for context, continuation in pairs:
+        spaces = len(context) - len(context.rstrip())
+        if spaces:
+            context, continuation = context[:-spaces], context[-spaces:] + continuation
+        moved.append((context, continuation))
+    contexts = list(dict.fromkeys(context for context, _ in moved))
+    context_ids = dict(zip(contexts, tokenizer(contexts)["input_ids"], strict=True))
+    wholes = tokenizer([context + continuation for context, continuation in moved])["input_ids"]
+    return [
+        (context_ids[context], whole[len(context_ids[context]) :])
+        for (context, _), whole in zip(moved, wholes, strict=True)
+    ]
+
+
+@dataclass(frozen=True)
+class _Window:
+    inputs: tuple[int, ...]  # what the model sees
+    continuation: tuple[int, ...]  # scored: the last len(continuation) targets of the window
+    truncated: int  # tokens dropped from the left
+
+
+def _window(context: list[int], continuation: list[int], max_length: int) -> _Window:
+    if not continuation or len(continuation) > max_length:
+        raise GauntletError(
+            f"a continuation of {len(continuation)} tokens cannot be scored in a "
+            f"{max_length}-token context"
+        )
+    whole = context + continuation
+    kept = whole[-(max_length + 1) :]
+    return _Window(tuple(kept[:-1]), tuple(continuation), len(whole) - len(kept))
+
+
+def _forward_batch(model: Any, batch: list[tuple[int, ...]], pad_id: int, device: Any) -> Any:
+    width = len(batch[0])  # batches are sorted longest first
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    for row, inputs in enumerate(batch):
+        ids[row, : len(inputs)] = torch.tensor(inputs, dtype=torch.long)
+    return model(input_ids=ids.to(device)).logits
+
+
+def loglikelihoods(
+    model: Any,
+    tokenizer: Any,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    max_length: int,
+    batch_size: int = 8,
+    desc: str = "loglikelihood",
+    progress: bool = True,
+) -> tuple[list[float], list[int]]:
+    """Sum of log-probabilities of each continuation after its context; tokens truncated each."""
+    windows = [_window(ctx, cont, max_length) for ctx, cont in encode_pairs(tokenizer, pairs)]
+    users: dict[tuple[int, ...], list[int]] = defaultdict(list)
+    for index, window in enumerate(windows):
+        users[window.inputs].append(index)
+    order = sorted(users, key=len, reverse=True)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    device = next(model.parameters()).device
+    scores = [0.0] * len(pairs)
+    with torch.inference_mode(), tqdm(total=len(order), desc=desc, disable=not progress) as bar:
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            logits = _forward_batch(model, batch, pad_id, device)
+            for row, inputs in enumerate(batch):
+                span = max(len(windows[i].continuation) for i in users[inputs])
+                logprobs = logits[row, len(inputs) - span : len(inputs)].float().log_softmax(-1)
+                for index in users[inputs]:
+                    targets = torch.tensor(windows[index].continuation, device=logprobs.device)
+                    picked = logprobs[span - len(targets) :].gather(-1, targets[:, None])
+                    scores[index] = picked.sum().item()
+            bar.update(len(batch))
+    return scores, [window.truncated for window in windows]
+
+
+@dataclass
+class Prediction:
+    """The model's answer to one prompt, with everything needed to audit it."""
+
+    key: str
+    source: str
+    choices: list[str]
+    gold: int
+    logprobs: list[float]
+    pred: int  # argmax of log-likelihood (acc)
+    pred_norm: int  # argmax of log-likelihood / len(choice) in characters (acc_norm)
+    truncated: int  # context tokens dropped from the left
+    fewshot_keys: list[str] = field(default_factory=list)
+
+    @property
+    def correct(self) -> bool:
+        """acc for this item."""
+        return self.pred == self.gold
+
+    @property
+    def correct_norm(self) -> bool:
+        """acc_norm for this item."""
+        return self.pred_norm == self.gold
+
+
+def choose(logprobs: Sequence[float], choices: Sequence[str]) -> tuple[int, int]:
+    """lm-eval's picks: argmax of log-likelihood, and of log-likelihood per character.
+
+    The second is lm-eval's ``acc_norm`` rule (``lls / len(choice)``, characters of the choice
+    without the delimiter; the same as its byte-length ``acc_bytes`` for ASCII choices). Ties
+    go to the first choice, as ``np.argmax``.
+    """
+    lls = np.asarray(logprobs, dtype=np.float64)
+    lengths = np.asarray([float(len(choice)) for choice in choices])
+    return int(np.argmax(lls)), int(np.argmax(lls / lengths))
+
+
+def score_prompts(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Prompt],
+    *,
+    max_length: int,
+    batch_size: int = 8,
+    desc: str = "loglikelihood",
+    progress: bool = True,
+) -> list[Prediction]:
+    """Score every choice of every prompt and pick the model's answers."""
+    pairs = [(p.context, cont) for p in prompts for cont in p.continuations]
+    scores, truncated = loglikelihoods(
+        model,
+        tokenizer,
+        pairs,
+        max_length=max_length,
+        batch_size=batch_size,
+        desc=desc,
+        progress=progress,
+    )
+    predictions, at = [], 0
+    for prompt in prompts:
+        lls = scores[at : at + len(prompt.choices)]
+        pred, pred_norm = choose(lls, prompt.choices)
+        predictions.append(
+            Prediction(
+                key=prompt.item.key,
+                source=prompt.item.source,
+                choices=prompt.choices,
+                gold=prompt.gold,
+                logprobs=lls,
+                pred=pred,
+                pred_norm=pred_norm,
+                truncated=max(truncated[at : at + len(prompt.choices)]),
+                fewshot_keys=prompt.fewshot_keys,
+            )
+        )
+        at += len(prompt.choices)
+    return predictions

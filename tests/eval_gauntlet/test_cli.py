@@ -1,0 +1,153 @@
+"""``python -m eval_gauntlet score`` end to end on the tiny model, and its results files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from eval_gauntlet.__main__ import main
+from eval_gauntlet.errors import GauntletError
+from eval_gauntlet.results import atomic_write, read_rows, render_table
+from tests.eval_gauntlet.tiny import tiny_model
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def score(model_dir: Path, out: Path, *extra: str) -> int:
+    return main(
+        ["score", str(model_dir), "--out", str(out), "--no-progress", "--device", "cpu", *extra]
+    )
+
+
+def test_score_writes_results_table_plot_and_predictions(tiny_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "eval"
+    args = ("--tasks", "medqa_4options", "mmlu_medical", "--limit", "4", "--shots", "1")
+    assert score(tiny_dir, out, *args, "--name", "ckpt-a", "--step", "100", "--tokens", "1000") == 0
+    rows = read_rows(out / "results.jsonl")
+    tasks = [r for r in rows if r["kind"] == "task"]
+    assert [(r["task"], r["shots"], r["n"]) for r in tasks] == [
+        ("medqa_4options", 1, 4),
+        *((f"mmlu_{s}", 1, 4) for s in ("anatomy", "clinical_knowledge", "college_biology",
+                                         "college_medicine", "medical_genetics", "professional_medicine")),
+    ]  # fmt: skip
+    first = tasks[0]
+    assert first["checkpoint"] == "ckpt-a" and first["step"] == 100 and first["tokens"] == 1000
+    assert {
+        "acc",
+        "acc_norm",
+        "ci95",
+        "seconds",
+        "random_baseline",
+        "majority_baseline",
+    } <= first.keys()
+    (group,) = [r for r in rows if r["kind"] == "group"]
+    assert group["task"] == "mmlu_medical" and group["n"] == 24
+    assert group["acc"] == pytest.approx(sum(r["acc"] for r in tasks[1:]) / 6)
+    gauntlet = {r["task"]: r["score"] for r in rows if r["kind"] in ("category", "average")}
+    assert set(gauntlet) == {"clinical_reasoning", "medical_knowledge", "average"}  # no pubmedqa
+
+    predictions = out / "predictions" / "ckpt-a" / "medqa_4options.1shot.jsonl"
+    lines = [json.loads(line) for line in predictions.read_text().splitlines()]
+    assert len(lines) == 4 and all(len(line["fewshot_keys"]) == 1 for line in lines)
+    assert sum(line["correct"] for line in lines) / 4 == first["acc"]
+    assert (out / "results.png").read_bytes().startswith(PNG_MAGIC)
+    table = (out / "results.md").read_text()
+    assert (
+        "## ckpt-a (step 100, tokens 1,000)" in table
+        and "| **mmlu_medical** (all) | 1 | 24 |" in table
+    )
+
+    # a second checkpoint appends; the table and the plot show both
+    assert score(tiny_dir, out, *args, "--name", "ckpt-b", "--step", "200", "--tokens", "2000") == 0
+    rows_after = read_rows(out / "results.jsonl")
+    assert rows_after[: len(rows)] == rows and len(rows_after) == 2 * len(rows)
+    assert "## ckpt-b (step 200, tokens 2,000)" in (out / "results.md").read_text()
+    assert not [p for p in out.rglob(".*") if p.is_file()]  # no temporary files left
+
+
+def test_zero_shot_and_default_shots(tiny_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "eval"
+    assert score(tiny_dir, out, "--tasks", "pubmedqa", "--limit", "3") == 0
+    rows = read_rows(out / "results.jsonl")
+    assert [(r["task"], r["shots"]) for r in rows if r["kind"] == "task"] == [
+        ("pubmedqa", 0),
+        ("pubmedqa", 1),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--tasks", "medqa"), "error: unknown task 'medqa'. Did you mean 'medqa_4options'?"),
+        (("--limit", "0"), "error: --limit must be >= 1"),
+    ],
+)
+def test_bad_arguments_are_one_line_and_write_nothing(
+    tiny_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...],
+    message: str,
+) -> None:
+    out = tmp_path / "eval"
+    assert score(tiny_dir, out, *args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_mismatched_tokenizer_fails_before_writing(
+    tokenizer_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model_dir = tiny_model(tmp_path / "bad", tokenizer_dir, vocab_size=500)
+    out = tmp_path / "eval"
+    assert score(model_dir, out, "--tasks", "pubmedqa", "--limit", "2") == 2
+    err = capsys.readouterr().err
+    assert "tokenizer has 1000 tokens but the model's embedding has 500 rows" in err
+    assert err.count("\n") == 1 and not out.exists()
+
+
+def test_bad_data_fails_before_the_model_loads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "d.jsonl").write_text(
+        '{"question": "q", "options": {"A": "x", "B": "y"}, "answer_idx": "C"}\n'
+    )
+    tasks = tmp_path / "tasks.yaml"
+    tasks.write_text(
+        "tasks:\n  t:\n    data: d.jsonl\n    format: mmlu\n    random_baseline: 0.5\n    category: c\n"
+    )
+    out = tmp_path / "eval"
+    assert score(tmp_path / "no-model-here", out, "--tasks-file", str(tasks)) == 2
+    assert "d.jsonl:1: answer_idx 'C' is not among the options A, B" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_atomic_write_leaves_the_old_file_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "results.md"
+    target.write_text("old")
+
+    def fail(tmp: Path) -> None:
+        tmp.write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(target, fail)
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["results.md"]
+
+
+def test_corrupt_results_line_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "results.jsonl"
+    path.write_text('{"kind": "task"}\n{"kind": \n')
+    with pytest.raises(GauntletError, match=rf"^{path}:2: invalid JSON"):
+        read_rows(path)
+
+
+def test_table_keeps_the_latest_row_per_benchmark() -> None:
+    base = {"checkpoint": "c", "step": 1, "tokens": None, "kind": "task", "task": "t", "shots": 0, "n": 5,
+            "acc": 0.2, "acc_norm": 0.2, "ci95": [0.0, 0.4], "random_baseline": 0.25,
+            "majority_baseline": 0.4, "truncated": 0, "seconds": 1.0}  # fmt: skip
+    table = render_table([base, {**base, "acc": 0.6}])
+    assert table.count("| t | 0 |") == 1 and "| t | 0 | 5 | 0.600 |" in table

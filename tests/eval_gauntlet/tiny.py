@@ -1,0 +1,69 @@
+"""Tiny model factory: a random 2-layer GPT-2 and a byte-level BPE trained in-process."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO / "eval_gauntlet" / "data"
+END = "<|endoftext|>"
+
+
+def fixture_text(rows_per_file: int = 200) -> list[str]:
+    """Question and option texts from the shipped benchmarks, to train the tiny tokenizer."""
+    texts = []
+    for path in sorted(DATA.glob("*.jsonl")):
+        with path.open(encoding="utf-8") as lines:
+            for line in itertools.islice(lines, rows_per_file):
+                row = json.loads(line)
+                texts.append(row["question"] + "\n" + "\n".join(row["options"].values()))
+    return texts
+
+
+def train_tokenizer(out_dir: Path, vocab_size: int = 1000) -> Path:
+    """A byte-level BPE (no prefix space, ``<|endoftext|>``) saved as a GPT2TokenizerFast."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import GPT2TokenizerFast
+
+    bpe = ByteLevelBPETokenizer(add_prefix_space=False)
+    bpe.train_from_iterator(
+        fixture_text(),
+        vocab_size=vocab_size,
+        min_frequency=2,
+        special_tokens=[END],
+        show_progress=False,
+    )
+    raw = out_dir / "bpe"
+    raw.mkdir(parents=True, exist_ok=True)
+    vocab, merges = bpe.save_model(str(raw))
+    tokenizer = GPT2TokenizerFast(
+        vocab_file=vocab, merges_file=merges, unk_token=END, bos_token=END, eos_token=END
+    )
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
+
+
+def tiny_model(out_dir: Path, tokenizer_dir: Path, seed: int = 0, **overrides: object) -> Path:
+    """A randomly initialised 2-layer, d=64 GPT2LMHeadModel saved with the tokenizer in ``out_dir``."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
+
+    tokenizer = GPT2TokenizerFast.from_pretrained(tokenizer_dir)
+    settings: dict[str, object] = {
+        "vocab_size": len(tokenizer),
+        "n_positions": 1024,
+        "n_embd": 64,
+        "n_layer": 2,
+        "n_head": 2,
+        "initializer_range": 0.2,  # wider logits than GPT-2's 0.02: choices rarely near-tie
+        "bos_token_id": tokenizer.eos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+    }
+    settings.update(overrides)
+    torch.manual_seed(seed)
+    model = GPT2LMHeadModel(GPT2Config(**settings)).eval()
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
