@@ -20,10 +20,17 @@ export TOKENIZERS_PARALLELISM ?= true
 
 .PHONY: install prep-data test test-slow lint bench clean
 
-# The heavy, locked dependencies are installed once per lock (the stamp); the project
-# itself is (re)installed every time, so a cached virtualenv always points at this clone.
-install: $(STAMP)
-	@$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+# The heavy, locked dependencies are installed once per lock (the stamp); the project itself
+# is reinstalled (editable) whenever the clone's path or pyproject.toml changes, so a cached
+# virtualenv always points at this clone and knows its entry points.
+PROJECT_STAMP := $(VENV)/.project-$(shell echo "$(CURDIR)" | cat - pyproject.toml | sha1sum | cut -c1-16)
+
+install: $(PROJECT_STAMP)
+
+$(PROJECT_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	@rm -f $(VENV)/.project-*
+	@touch $@
 
 $(STAMP): requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -1,0 +1,160 @@
+"""Stage 1: read every source file in parallel, clean, filter and decontaminate its documents.
+
+Each input file becomes, in the work folder, a JSONL of kept documents, an ``.npz`` of their
+id and text hashes (for the global deduplication that follows) and a ``.stats.json`` written
+last, which marks the file done. A file's outputs are keyed by a fingerprint of its path, size,
+modification time and the config that shapes them, so a rerun reads only new or changed files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+import os
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from data_prep.cleaning import normalize_text, rejection_reason
+from data_prep.config import CleanConfig, PrepConfig, SourceConfig
+from data_prep.decontaminate import EvalIndex
+from data_prep.dedup import id_hash, text_hash
+from data_prep.document import OnError, ReadContext
+from data_prep.sources import READERS, expand_sources
+from data_prep.stages import fingerprint, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExtractTask:
+    """One input file and everything needed to process it in a worker process."""
+
+    key: str
+    path: str
+    source: SourceConfig
+    clean: CleanConfig
+    on_error: OnError
+    out_dir: str
+
+    def output(self, suffix: str) -> Path:
+        return Path(self.out_dir) / f"{self.key}{suffix}"
+
+
+def plan_tasks(cfg: PrepConfig, out_dir: Path) -> list[ExtractTask]:
+    """One task per input file, in config order then sorted path order (the dedup order)."""
+    shaping = (asdict(cfg.clean), asdict(cfg.decontaminate), cfg.on_error)
+    tasks = []
+    for source, path in expand_sources(cfg.sources):
+        stat = path.stat()
+        key = fingerprint(asdict(source), str(path.resolve()), stat.st_size, stat.st_mtime_ns, shaping)
+        tasks.append(
+            ExtractTask(key, str(path), source, cfg.clean, cfg.on_error, str(out_dir))  # type: ignore[arg-type]
+        )
+    return tasks
+
+
+_INDEX: EvalIndex | None = None
+
+
+def _init_worker(index: EvalIndex | None) -> None:
+    global _INDEX
+    _INDEX = index
+
+
+def extract_file(task: ExtractTask) -> dict[str, Any]:
+    """Read, clean, filter and decontaminate one file; returns (and stores) its statistics."""
+    stats_path = task.output(".stats.json")
+    if stats_path.is_file():
+        return json.loads(stats_path.read_text())
+    ctx = ReadContext(source=task.source.name or task.source.kind, on_error=task.on_error)
+    reader = READERS[task.source.kind]
+    rejected: Counter[str] = Counter()
+    decontaminated: Counter[str] = Counter()
+    id_hashes: list[int] = []
+    text_hashes: list[int] = []
+    read = chars = 0
+    docs_path = task.output(".jsonl")
+    tmp_docs = docs_path.with_name(f".{docs_path.name}.tmp-{os.getpid()}")
+    with open(tmp_docs, "w", encoding="utf-8") as out:
+        for doc in reader(Path(task.path), task.source, ctx):
+            read += 1
+            doc.text = normalize_text(doc.text)
+            reason = rejection_reason(doc, task.clean)
+            if reason is not None:
+                rejected[reason] += 1
+                continue
+            hit = _INDEX.match(doc) if _INDEX is not None else None
+            if hit is not None:
+                decontaminated[f"{hit[0]}:{hit[1]}"] += 1
+                continue
+            record = {"id": doc.id, "source": doc.source, "text": doc.text, "meta": doc.meta}
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            id_hashes.append(id_hash(doc.id))
+            text_hashes.append(text_hash(doc.text))
+            chars += len(doc.text)
+    keys_path = task.output(".keys.npz")
+    tmp_keys = keys_path.with_name(f".{keys_path.stem}.tmp-{os.getpid()}.npz")
+    np.savez(
+        tmp_keys,
+        id_hashes=np.array(id_hashes, dtype=np.uint64),
+        text_hashes=np.array(text_hashes, dtype=np.uint64),
+        deleted_hashes=np.array([id_hash(i) for i in ctx.deleted], dtype=np.uint64),
+    )
+    os.replace(tmp_docs, docs_path)
+    os.replace(tmp_keys, keys_path)
+    stats = {
+        "path": task.path,
+        "source": ctx.source,
+        "read": read,
+        "kept": len(id_hashes),
+        "chars": chars,
+        "skipped": dict(ctx.skipped),
+        "dropped": dict(ctx.dropped),
+        "rejected": dict(rejected),
+        "decontaminated": dict(decontaminated),
+        "deleted_ids": len(ctx.deleted),
+    }
+    write_json_atomic(stats_path, stats)
+    return stats
+
+
+def run_extract(
+    tasks: list[ExtractTask], index: EvalIndex | None, workers: int
+) -> list[dict[str, Any]]:
+    """Process all files, ``workers`` at a time; results in task order."""
+    results: list[dict[str, Any]] = []
+    bar = tqdm(total=len(tasks), desc="extract", unit="file")
+    kept = 0
+    if workers <= 1 or len(tasks) <= 1:
+        _init_worker(index)
+        stream = map(extract_file, tasks)
+        pool = None
+    else:
+        pool = mp.get_context("fork").Pool(min(workers, len(tasks)), _init_worker, (index,))
+        stream = pool.imap(extract_file, tasks)
+    try:
+        for stats in stream:
+            results.append(stats)
+            kept += stats["kept"]
+            bar.update(1)
+            bar.set_postfix(docs=kept)
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+    return results
+
+
+def remove_stale(out_dir: Path, tasks: list[ExtractTask]) -> None:
+    """Delete outputs of files no longer in the config (or changed since)."""
+    keep = {t.key for t in tasks}
+    for path in out_dir.iterdir():
+        if path.name.split(".", 1)[0] not in keep:
+            path.unlink()
