@@ -13,6 +13,7 @@ import logging
 import multiprocessing as mp
 import os
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,9 @@ def plan_tasks(cfg: PrepConfig, out_dir: Path) -> list[ExtractTask]:
     tasks = []
     for source, path in expand_sources(cfg.sources):
         stat = path.stat()
-        key = fingerprint(asdict(source), str(path.resolve()), stat.st_size, stat.st_mtime_ns, shaping)
+        key = fingerprint(
+            asdict(source), str(path.resolve()), stat.st_size, stat.st_mtime_ns, shaping
+        )
         tasks.append(
             ExtractTask(key, str(path), source, cfg.clean, cfg.on_error, str(out_dir))  # type: ignore[arg-type]
         )
@@ -131,6 +134,7 @@ def run_extract(
     results: list[dict[str, Any]] = []
     bar = tqdm(total=len(tasks), desc="extract", unit="file")
     kept = 0
+    stream: Iterator[dict[str, Any]]
     if workers <= 1 or len(tasks) <= 1:
         _init_worker(index)
         stream = map(extract_file, tasks)

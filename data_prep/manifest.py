@@ -36,17 +36,27 @@ def per_source(extract_stats: list[dict[str, Any]]) -> dict[str, Any]:
     for stats in extract_stats:
         entry = sources.setdefault(
             stats["source"],
-            {"files": 0, "read": 0, "kept": 0, "chars": 0, "deleted_ids": 0,
-             "skipped": Counter(), "dropped": Counter(), "rejected": Counter(),
-             "decontaminated": Counter()},
+            {
+                "files": 0,
+                "read": 0,
+                "kept": 0,
+                "chars": 0,
+                "deleted_ids": 0,
+                "skipped": Counter(),
+                "dropped": Counter(),
+                "rejected": Counter(),
+                "decontaminated": Counter(),
+            },
         )
         entry["files"] += 1
         for key in ("read", "kept", "chars", "deleted_ids"):
             entry[key] += stats[key]
         for key in ("skipped", "dropped", "rejected", "decontaminated"):
             entry[key].update(stats[key])
-    return {name: {k: dict(v) if isinstance(v, Counter) else v for k, v in entry.items()}
-            for name, entry in sources.items()}
+    return {
+        name: {k: dict(v) if isinstance(v, Counter) else v for k, v in entry.items()}
+        for name, entry in sources.items()
+    }
 
 
 def per_benchmark(

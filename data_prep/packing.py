@@ -86,5 +86,11 @@ def pack_split(
             bar.update(len(batch))
     stats.dropped_tail_tokens = int(carry.size)
     stats.seconds = round(time.perf_counter() - start, 3)
-    log.info("%s: %d documents, %d tokens, %d samples", desc, stats.documents, stats.tokens, stats.samples)
+    log.info(
+        "%s: %d documents, %d tokens, %d samples",
+        desc,
+        stats.documents,
+        stats.tokens,
+        stats.samples,
+    )
     return stats

@@ -56,7 +56,9 @@ class _Run:
         self.records: dict[str, dict[str, Any]] = {}
         self.timings: dict[str, Any] = {}
 
-    def stage(self, name: str, fp: str, outputs: list[Path], body: Callable[[], dict[str, Any]]) -> str:
+    def stage(
+        self, name: str, fp: str, outputs: list[Path], body: Callable[[], dict[str, Any]]
+    ) -> str:
         """Run ``body`` unless ``name`` already finished with ``fp`` and its outputs exist."""
         record = self.markers.finished(name, fp)
         if record is not None and all(p.exists() for p in outputs):
@@ -80,7 +82,11 @@ class _Run:
             extract_dir.mkdir()
 
         def body() -> dict[str, Any]:
-            index = EvalIndex.from_config(self.cfg.decontaminate) if self.cfg.decontaminate.enabled else None
+            index = (
+                EvalIndex.from_config(self.cfg.decontaminate)
+                if self.cfg.decontaminate.enabled
+                else None
+            )
             files = run_extract(tasks, index, self.cfg.workers)
             remove_stale(extract_dir, tasks)
             return {"files": files, "eval_index": index.summary() if index else None}
@@ -108,7 +114,11 @@ class _Run:
         final = self.out / "tokenizer"
         if tcfg.path is not None:
             src = Path(tcfg.path)
-            stamp = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(src.glob("*"))] if src.is_dir() else []
+            stamp = (
+                [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(src.glob("*"))]
+                if src.is_dir()
+                else []
+            )
             fp = fingerprint(asdict(tcfg), stamp)
         else:
             fp = fingerprint(asdict(tcfg), fp_select)
@@ -118,11 +128,21 @@ class _Run:
                 if tcfg.path is not None:
                     vocab = copy_tokenizer(Path(tcfg.path), tcfg, tmp)
                 else:
-                    vocab = train_tokenizer(iter_texts(self.work / "text" / "train.jsonl"), tcfg, tmp)
+                    vocab = train_tokenizer(
+                        iter_texts(self.work / "text" / "train.jsonl"), tcfg, tmp
+                    )
             if tcfg.path is None and vocab < tcfg.vocab_size:
-                log.warning("tokenizer: the corpus gave %d tokens, fewer than the %d asked", vocab, tcfg.vocab_size)
-            return {"vocab_size": vocab, "requested_vocab_size": tcfg.vocab_size,
-                    "trained": tcfg.path is None, "source": tcfg.path}
+                log.warning(
+                    "tokenizer: the corpus gave %d tokens, fewer than the %d asked",
+                    vocab,
+                    tcfg.vocab_size,
+                )
+            return {
+                "vocab_size": vocab,
+                "requested_vocab_size": tcfg.vocab_size,
+                "trained": tcfg.path is None,
+                "source": tcfg.path,
+            }
 
         return self.stage("tokenizer", fp, [final], body)
 
@@ -139,8 +159,11 @@ class _Run:
                 with atomic_dir(self.out / split) as tmp:
                     result = pack_split(
                         iter_texts(self.work / "text" / f"{split}.jsonl"),
-                        self.out / "tokenizer", tmp, self.cfg.pack,
-                        total_docs=documents[split], desc=f"pack {split}",
+                        self.out / "tokenizer",
+                        tmp,
+                        self.cfg.pack,
+                        total_docs=documents[split],
+                        desc=f"pack {split}",
                     )
                 stats[split] = asdict(result)
             return stats
@@ -154,7 +177,9 @@ class _Run:
             self.markers.clear("extract")
             self.markers.clear("select")
         manifest = build_manifest(
-            config_as_dict(self.cfg), self.records, self.timings,
+            config_as_dict(self.cfg),
+            self.records,
+            self.timings,
             self.records["extract"]["stats"].get("eval_index"),
         )
         write_json_atomic(self.out / "manifest.json", manifest)

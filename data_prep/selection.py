@@ -7,6 +7,7 @@ hashes (a few bytes per document); the documents themselves are streamed file by
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -37,22 +38,22 @@ def select_and_split(tasks: list[ExtractTask], cfg: SplitConfig, text_dir: Path)
     masks, drops = plan_dedup([load_keys(t) for t in tasks])
     docs: dict[str, Counter[str]] = {split: Counter() for split in SPLITS}
     chars: Counter[str] = Counter()
-    with atomic_dir(text_dir) as tmp:
-        outs = {split: open(tmp / f"{split}.jsonl", "w", encoding="utf-8") for split in SPLITS}
-        try:
-            for task, mask in tqdm(list(zip(tasks, masks, strict=True)), desc="dedup+split", unit="file"):
-                with open(task.output(".jsonl"), encoding="utf-8") as lines:
-                    for line, keep in zip(lines, mask, strict=True):
-                        if not keep:
-                            continue
-                        record = json.loads(line)
-                        split = split_of(record["id"], cfg)
-                        outs[split].write(line)
-                        docs[split][record["source"]] += 1
-                        chars[split] += len(record["text"])
-        finally:
-            for out in outs.values():
-                out.close()
+    with atomic_dir(text_dir) as tmp, ExitStack() as files:
+        outs = {
+            s: files.enter_context(open(tmp / f"{s}.jsonl", "w", encoding="utf-8")) for s in SPLITS
+        }
+        for task, mask in tqdm(
+            list(zip(tasks, masks, strict=True)), desc="dedup+split", unit="file"
+        ):
+            with open(task.output(".jsonl"), encoding="utf-8") as lines:
+                for line, keep in zip(lines, mask, strict=True):
+                    if not keep:
+                        continue
+                    record = json.loads(line)
+                    split = split_of(record["id"], cfg)
+                    outs[split].write(line)
+                    docs[split][record["source"]] += 1
+                    chars[split] += len(record["text"])
     return {
         "dedup_dropped": dict(drops),
         "documents": {split: sum(docs[split].values()) for split in SPLITS},

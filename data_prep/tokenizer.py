@@ -49,8 +49,8 @@ def _save_hf(tokenizer: Tokenizer, cfg: TokenizerConfig, out_dir: Path) -> int:
         model_max_length=cfg.model_max_length,
         add_prefix_space=False,
     )
-    hf.save_pretrained(str(out_dir))
-    return len(hf)
+    hf.save_pretrained(str(out_dir))  # type: ignore[attr-defined]
+    return len(hf)  # type: ignore[arg-type]
 
 
 def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig, out_dir: Path) -> int:
@@ -74,8 +74,13 @@ def copy_tokenizer(src: Path, cfg: TokenizerConfig, out_dir: Path) -> int:
     try:
         hf = AutoTokenizer.from_pretrained(str(src), local_files_only=True)
     except (OSError, ValueError) as exc:
-        raise PrepError(f"tokenizer.path: {src} does not load ({str(exc).splitlines()[0]})") from None
-    if hf.convert_tokens_to_ids(cfg.eos_token) in (None, hf.unk_token_id) and hf.eos_token != cfg.eos_token:
+        raise PrepError(
+            f"tokenizer.path: {src} does not load ({str(exc).splitlines()[0]})"
+        ) from None
+    if (
+        hf.convert_tokens_to_ids(cfg.eos_token) in (None, hf.unk_token_id)
+        and hf.eos_token != cfg.eos_token
+    ):
         raise PrepError(f"tokenizer.path: {src} has no {cfg.eos_token!r} token")
     hf.eos_token = cfg.eos_token
     hf.save_pretrained(str(out_dir))

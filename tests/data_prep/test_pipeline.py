@@ -37,7 +37,10 @@ def write_config(tmp_path: Path, sources: list[dict], **extra: object) -> Path:
         "decontaminate": {
             "benchmarks": {
                 "medqa": {"path": str(EVAL / "medqa_usmle_4opt_test.jsonl")},
-                "pubmedqa": {"path": str(EVAL / "pubmedqa_labeled_test.jsonl"), "pmid_field": "realidx"},
+                "pubmedqa": {
+                    "path": str(EVAL / "pubmedqa_labeled_test.jsonl"),
+                    "pmid_field": "realidx",
+                },
                 "mmlu_medical": {"path": str(EVAL / "mmlu_medical_test.jsonl")},
             }
         },
@@ -57,10 +60,20 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copy(nxml, root)
     context = PLANTED["question"].rsplit("\n", 1)[0]
     extra = [
-        {"id": f"pmid:{PLANTED['realidx']}", "text": "An unrelated text " * 30, "pmid": PLANTED["realidx"]},
+        {
+            "id": f"pmid:{PLANTED['realidx']}",
+            "text": "An unrelated text " * 30,
+            "pmid": PLANTED["realidx"],
+        },
         {"id": "mine:1", "text": "Preface of my own words here. " + context},
-        {"id": "mine:2", "text": "A clean document about renal physiology and sodium transport. " * 5},
-        {"id": "mine:3", "text": "A clean document about renal physiology and sodium transport. " * 5},
+        {
+            "id": "mine:2",
+            "text": "A clean document about renal physiology and sodium transport. " * 5,
+        },
+        {
+            "id": "mine:3",
+            "text": "A clean document about renal physiology and sodium transport. " * 5,
+        },
     ]
     (root / "extra.jsonl").write_text("".join(json.dumps(r) + "\n" for r in extra))
     return root
@@ -83,7 +96,13 @@ def prepared(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
 
 def test_outputs_and_manifest(prepared: tuple[Path, dict]) -> None:
     out, manifest = prepared
-    assert sorted(p.name for p in out.iterdir()) == [".work", "manifest.json", "tokenizer", "train", "validation"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".work",
+        "manifest.json",
+        "tokenizer",
+        "train",
+        "validation",
+    ]
     assert json.loads((out / "manifest.json").read_text()) == json.loads(json.dumps(manifest))
     sources = manifest["sources"]
     assert sources["medline"]["files"] == 1 and sources["pmc"]["files"] == 2
@@ -122,13 +141,19 @@ def test_shards_read_back_with_eos_between_documents(prepared: tuple[Path, dict]
     eos = tokenizer.eos_token_id
     n_eos = int((tokens == eos).sum())
     # one EOS per document, but for those in the dropped tail of the last partial sample
-    assert manifest["splits"]["train"]["documents"] - 5 <= n_eos <= manifest["splits"]["train"]["documents"]
+    assert (
+        manifest["splits"]["train"]["documents"] - 5
+        <= n_eos
+        <= manifest["splits"]["train"]["documents"]
+    )
     first_doc = tokenizer.decode(tokens[: int(np.argmax(tokens == eos))])
     first = json.loads((out / ".work" / "text" / "train.jsonl").open().readline())["text"]
     assert first_doc == first
 
 
-def test_rerun_skips_finished_stages_and_changes_nothing(prepared: tuple[Path, dict], corpus: Path) -> None:
+def test_rerun_skips_finished_stages_and_changes_nothing(
+    prepared: tuple[Path, dict], corpus: Path
+) -> None:
     out, first = prepared
     before = {p: p.stat().st_mtime_ns for p in (out / "train").iterdir()}
     cfg = load_config(out.parent / "prep.yaml")
@@ -138,13 +163,17 @@ def test_rerun_skips_finished_stages_and_changes_nothing(prepared: tuple[Path, d
     assert second["splits"] == first["splits"] and second["sources"] == first["sources"]
 
 
-def test_changed_pack_config_redoes_only_packing(prepared: tuple[Path, dict], tmp_path: Path) -> None:
-    out, first = prepared
+def test_changed_pack_config_redoes_only_packing(
+    prepared: tuple[Path, dict], tmp_path: Path
+) -> None:
+    out, _first = prepared
     cfg = load_config(out.parent / "prep.yaml", ["pack.seq_len=64"])
     cfg.output_dir = str(tmp_path / "copy")
     shutil.copytree(out, cfg.output_dir)
     manifest = run(cfg)
-    assert manifest["timings"]["extract"] == "cached" and manifest["timings"]["tokenizer"] == "cached"
+    assert (
+        manifest["timings"]["extract"] == "cached" and manifest["timings"]["tokenizer"] == "cached"
+    )
     assert manifest["timings"]["pack"] != "cached"
     assert manifest["splits"]["train"]["samples"] == manifest["splits"]["train"]["tokens"] // 64
 
@@ -182,16 +211,25 @@ def test_cli_one_line_errors(tmp_path: Path) -> None:
     result = cli(str(nothing))
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: sources[0] (medline): path") and "none/*.xml' matches no file" in last
+    assert (
+        last.startswith("error: sources[0] (medline): path")
+        and "none/*.xml' matches no file" in last
+    )
     typo = cli("data_prep/configs/sample.yaml", "tokenizer.vocab_sise=10")
-    assert typo.returncode == 2 and "tokenizer.vocab_sise" in typo.stderr and "vocab_size" in typo.stderr
+    assert (
+        typo.returncode == 2
+        and "tokenizer.vocab_sise" in typo.stderr
+        and "vocab_size" in typo.stderr
+    )
     kind = cli("data_prep/configs/sample.yaml", "sources.0.kind=pubmed")
     assert kind.returncode == 2 and "unknown kind 'pubmed'" in kind.stderr
 
 
 def test_empty_corpus_fails_clearly(tmp_path: Path) -> None:
     (tmp_path / "tiny.jsonl").write_text(json.dumps({"id": "a", "text": "too short"}) + "\n")
-    cfg = load_config(write_config(tmp_path, [{"kind": "jsonl", "path": str(tmp_path / "tiny.jsonl")}]))
+    cfg = load_config(
+        write_config(tmp_path, [{"kind": "jsonl", "path": str(tmp_path / "tiny.jsonl")}])
+    )
     with pytest.raises(PrepError, match="empty corpus"):
         run(cfg)
     assert not (Path(cfg.output_dir) / "manifest.json").exists()

@@ -15,7 +15,9 @@ from data_prep.document import PrepError
 from data_prep.packing import pack_split
 from data_prep.tokenizer import copy_tokenizer, eos_id, train_tokenizer
 
-SAMPLE = Path(__file__).resolve().parents[2] / "data_prep" / "samples" / "pubmedqa_train_contexts.jsonl"
+SAMPLE = (
+    Path(__file__).resolve().parents[2] / "data_prep" / "samples" / "pubmedqa_train_contexts.jsonl"
+)
 EOS = "<|endoftext|>"
 
 
@@ -59,7 +61,7 @@ def test_reuse_a_tokenizer_directory(tok_dir: Path, tmp_path: Path) -> None:
     text = sample_texts(1)[0]
     assert a(text)["input_ids"] == b(text)["input_ids"] and b.pad_token is None
     (tmp_path / "empty").mkdir()
-    with pytest.raises(PrepError, match="empty has neither tokenizer.json nor vocab.json"):
+    with pytest.raises(PrepError, match=r"empty has neither tokenizer\.json nor vocab\.json"):
         copy_tokenizer(tmp_path / "empty", TokenizerConfig(), tmp_path / "x")
 
 
@@ -101,8 +103,14 @@ def test_llm_foundry_text_loader_reads_the_shards(
     spec = build_text_dataloader(
         tokenizer=tok,
         device_batch_size=4,
-        dataset={"local": str(out.parent), "split": out.name, "max_seq_len": 64,
-                 "shuffle": False, "token_encoding_type": "uint16", "eos_token_id": eos},
+        dataset={
+            "local": str(out.parent),
+            "split": out.name,
+            "max_seq_len": 64,
+            "shuffle": False,
+            "token_encoding_type": "uint16",
+            "eos_token_id": eos,
+        },
         drop_last=False,
         num_workers=0,
         prefetch_factor=None,
