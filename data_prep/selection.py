@@ -7,8 +7,8 @@ hashes (a few bytes per document); the documents themselves are streamed file by
 from __future__ import annotations
 
 import json
-from contextlib import ExitStack
 from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 

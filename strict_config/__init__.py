@@ -27,7 +27,7 @@ def _nearest_key_hint(exc: ConfigKeyError) -> str:
     key = getattr(exc, "key", None)
     if not isinstance(parent, DictConfig) or key is None:
         return ""
-    valid = [str(k) for k in parent.keys()]
+    valid = [str(k) for k in parent]
     close = difflib.get_close_matches(str(key), valid, n=1)
     return f" Did you mean '{close[0]}'?" if close else f" Valid keys: {', '.join(valid)}."
 
