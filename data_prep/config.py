@@ -32,10 +32,6 @@ class SourceConfig:
     id_field: str | None = "id"  # jsonl: field holding a stable id (else file:line)
 
     def __post_init__(self) -> None:
-        if self.kind not in SOURCE_KINDS:
-            raise PrepError(
-                f"sources: unknown kind {self.kind!r}; expected one of {', '.join(SOURCE_KINDS)}"
-            )
         if self.name is None:
             self.name = self.kind
 
@@ -131,6 +127,12 @@ class PrepConfig:
             raise PrepError(f"on_error: expected 'raise' or 'skip', got {self.on_error!r}")
         if not self.sources:
             raise PrepError("sources: at least one source is required")
+        for i, source in enumerate(self.sources):
+            if source.kind not in SOURCE_KINDS:
+                raise PrepError(
+                    f"sources[{i}].kind: unknown kind {source.kind!r}; "
+                    f"expected one of {', '.join(SOURCE_KINDS)}"
+                )
         if self.workers <= 0:
             self.workers = os.cpu_count() or 1
 

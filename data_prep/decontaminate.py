@@ -20,7 +20,6 @@ windows are combined with a polynomial rolling hash over uint64 arrays.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 from collections.abc import Iterator
@@ -32,7 +31,8 @@ import numpy as np
 
 from data_prep.cleaning import normalize_text
 from data_prep.config import BenchmarkFile, DecontaminateConfig
-from data_prep.document import Document, PrepError
+from data_prep.document import Document, PrepError, ReadContext
+from data_prep.sources.jsonl import json_records
 
 log = logging.getLogger(__name__)
 
@@ -81,25 +81,13 @@ def _strings(value: Any) -> Iterator[str]:
 
 
 def _read_items(spec: BenchmarkFile) -> Iterator[dict[str, Any]]:
-    """The row of every non-blank line of a benchmark JSONL."""
+    """The row of every non-blank line of a benchmark JSONL (bad rows always raise)."""
     path = Path(spec.path)
-    try:
-        lines = path.open(encoding="utf-8")
-    except OSError as err:
-        raise PrepError(f"{path}: cannot read benchmark file ({err.strerror})") from err
-    with lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise PrepError(f"{path}:{number}: invalid JSON ({err.msg})") from err
-            if not isinstance(row, dict):
-                raise PrepError(
-                    f"{path}:{number}: expected a JSON object, got {type(row).__name__}"
-                )
-            yield row
+    if not path.is_file():
+        raise PrepError(f"{path}: cannot read benchmark file (not found)")
+    ctx = ReadContext(source=f"benchmark {path.name}", on_error="raise")
+    for _, row in json_records(path, ctx):
+        yield row
 
 
 def _pmid(value: Any) -> str | None:
