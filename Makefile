@@ -58,3 +58,8 @@ bench: install
 
 clean:
 	rm -rf outputs runs bench_out .pytest_cache .mypy_cache .ruff_cache
+
+RECIPE ?= recipes/pretrain/debug-cpu.yaml
+.PHONY: train
+train: install
+	$(PY) -m biomedlm.train $(RECIPE) $(ARGS)

@@ -1,0 +1,89 @@
+"""The BioMedLM model family: Hugging Face ``GPT2LMHeadModel`` through llm-foundry's HF wrapper.
+
+GPT-2 architecture as BioMedLM used it: learned positions, GELU, pre-LayerNorm, tied input and
+output embeddings; SDPA attention so GPUs get flash kernels. Registered in llm-foundry's
+``models`` registry as ``biomedlm`` (entry point in pyproject.toml), so a recipe names it::
+
+    model:
+      name: biomedlm
+      n_layers: 32
+      d_model: 2560
+      n_heads: 20
+      max_seq_len: 1024
+
+The vocabulary size comes from the tokenizer, padded to a multiple of 64 for GPU efficiency.
+``init_from`` names a local Hugging Face directory (e.g. the released BioMedLM weights) whose
+weights initialise the model for continued pretraining.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from llmfoundry.models.hf import ComposerHFCausalLM
+from transformers import PreTrainedTokenizerBase
+
+log = logging.getLogger(__name__)
+
+ARCHITECTURE_DIR = Path(__file__).with_name("architecture")
+VOCAB_MULTIPLE = 64
+
+
+def padded_vocab_size(n_tokens: int, multiple: int = VOCAB_MULTIPLE) -> int:
+    """``n_tokens`` rounded up to a multiple of ``multiple`` (embedding rows for GPU efficiency)."""
+    return -(-n_tokens // multiple) * multiple
+
+
+def gpt2_overrides(
+    n_layers: int, d_model: int, n_heads: int, max_seq_len: int, vocab_size: int, dropout: float
+) -> dict[str, Any]:
+    """The GPT2Config fields a recipe sets."""
+    return {
+        "n_layer": n_layers,
+        "n_embd": d_model,
+        "n_head": n_heads,
+        "n_positions": max_seq_len,
+        "vocab_size": vocab_size,
+        "resid_pdrop": dropout,
+        "embd_pdrop": dropout,
+        "attn_pdrop": dropout,
+    }
+
+
+class BioMedLM(ComposerHFCausalLM):
+    """A BioMedLM-architecture GPT-2 as a Composer model, from scratch or from a local HF dir."""
+
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        n_layers: int,
+        d_model: int,
+        n_heads: int,
+        max_seq_len: int,
+        dropout: float = 0.0,
+        init_from: str | None = None,
+        init_device: str = "cpu",
+        attn_implementation: str = "sdpa",
+        **kwargs: Any,
+    ) -> None:
+        vocab_size = padded_vocab_size(len(tokenizer))
+        if init_from is None:
+            overrides = gpt2_overrides(n_layers, d_model, n_heads, max_seq_len, vocab_size, dropout)
+            source, pretrained = str(ARCHITECTURE_DIR), False
+        else:
+            overrides = {"resid_pdrop": dropout, "embd_pdrop": dropout, "attn_pdrop": dropout}
+            source, pretrained = init_from, True
+        super().__init__(
+            tokenizer=tokenizer,
+            pretrained_model_name_or_path=source,
+            pretrained=pretrained,
+            trust_remote_code=False,
+            init_device=init_device,
+            config_overrides=overrides,
+            attn_implementation=attn_implementation,
+            **kwargs,
+        )
+        n_params = sum(p.numel() for p in self.model.parameters())
+        log.info("BioMedLM model: %s parameters (vocab %d)", f"{n_params:,}", vocab_size)
