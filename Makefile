@@ -63,3 +63,26 @@ RECIPE ?= recipes/pretrain/debug-cpu.yaml
 .PHONY: train
 train: install
 	$(PY) -m biomedlm.train $(RECIPE) $(ARGS)
+
+# Evaluation: score every Hugging Face export of a run (the hf_checkpointer callback writes
+# RUN/hf/huggingface/ba<step>), or one model folder: make eval CKPT=path/to/hf_dir
+RUN ?= runs/debug-cpu
+CKPT ?= $(RUN)/hf/huggingface
+EVAL_OUT ?= $(RUN)/eval
+EVAL_ARGS ?= --sample 100
+.PHONY: eval demo
+eval: install
+	@if [ -f "$(CKPT)/config.json" ]; then dirs="$(CKPT)"; else dirs=$$(ls -d $(CKPT)/ba* 2>/dev/null | sort -V); fi; \
+	test -n "$$dirs" || { echo "error: no checkpoint under $(CKPT); run make train first" >&2; exit 2; }; \
+	for d in $$dirs; do \
+	  step=$$(basename $$d | sed -n 's/^ba\([0-9]*\)$$/\1/p'); \
+	  $(PY) -m eval_gauntlet score $$d --out $(EVAL_OUT) $${step:+--step $$step} --no-progress $(EVAL_ARGS) || exit $$?; \
+	done; \
+	cat $(EVAL_OUT)/results.md; echo "plot: $(EVAL_OUT)/results.png"
+
+# The main job end to end on the embedded sample: prep -> train (3 checkpoints) -> eval each.
+demo: install
+	$(MAKE) prep-data
+	rm -rf $(RUN)
+	$(MAKE) train RECIPE=recipes/pretrain/debug-cpu.yaml
+	$(MAKE) eval

@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("hf_dir", type=Path)
     score.add_argument("--tasks", nargs="+", help="task or group names (default: all)")
     score.add_argument("--limit", type=int, help="first N items of each task")
+    score.add_argument(
+        "--sample", type=int, help="a seeded random N items of each task (the files are sorted)"
+    )
     score.add_argument("--shots", type=int, help="one shot count for all tasks")
     score.add_argument("--out", type=Path, default=Path("outputs/eval_gauntlet"))
     score.add_argument("--name", help="checkpoint name in the results (default: folder name)")
@@ -61,7 +64,7 @@ def score_directory(args: argparse.Namespace) -> None:
     from eval_gauntlet.results import Checkpoint, Recorder
     from eval_gauntlet.scoring import load_hf_model
 
-    for flag in ("limit", "batch_size"):
+    for flag in ("limit", "sample", "batch_size"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise GauntletError(f"--{flag.replace('_', '-')} must be >= 1")
     if args.shots is not None and args.shots < 0:
@@ -70,6 +73,7 @@ def score_directory(args: argparse.Namespace) -> None:
     options = Options(
         shots=args.shots,
         limit=args.limit,
+        sample=args.sample,
         seed=args.seed,
         batch_size=args.batch_size,
         progress=not args.no_progress,

@@ -9,6 +9,7 @@ checkpoint loader calls it the same way.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,8 @@ class Options:
     """How to run the gauntlet."""
 
     shots: int | None = None  # one shot count for every task instead of each task's list
-    limit: int | None = None  # score only the first N items of each task
+    limit: int | None = None  # score only the first N items of each task (as lm-eval's limit)
+    sample: int | None = None  # score a seeded random N items of each task (order kept)
     seed: int = 1234  # few-shot draws and bootstrap resampling
     batch_size: int = 8
     bootstrap_iters: int = 1000
@@ -96,6 +98,9 @@ def plan(tasks: Sequence[Task], options: Options) -> list[Planned]:
         items = items_of(task.data, task.subject)
         pool = items if task.fewshot_source is None else items_of(task.fewshot_source, task.subject)
         chosen = items[: options.limit] if options.limit is not None else items
+        if options.sample is not None and options.sample < len(chosen):
+            keep = sorted(random.Random(options.seed).sample(range(len(chosen)), options.sample))
+            chosen = [chosen[i] for i in keep]  # the shipped files are sorted by answer
         for shots in shot_counts(task, options):
             prompts = build_prompts(task.name, task.format, chosen, pool, shots, seed=options.seed)
             planned.append(Planned(task, shots, prompts))

@@ -153,6 +153,8 @@ def test_debug_recipe_trains_and_lowers_the_loss(prepared: Path, tmp_path: Path)
         "console_log_interval=1ba",
         "optimizer.lr=0.006",
         "scheduler.t_warmup=2ba",
+        f"callbacks.hf_checkpointer.save_folder={tmp_path / 'hf'}",
+        "callbacks.hf_checkpointer.save_interval=12ba",
     )
     assert result.returncode == 0, result.stderr[-2000:]
     losses = [
@@ -165,3 +167,48 @@ def test_debug_recipe_trains_and_lowers_the_loss(prepared: Path, tmp_path: Path)
     assert (tmp_path / "ckpt" / "ep0-ba12-rank0.pt").is_file() and (
         tmp_path / "run" / "recipe.yaml"
     ).is_file()
+
+    check_hf_export_matches_the_checkpoint(
+        tmp_path / "ckpt" / "ep0-ba12-rank0.pt", tmp_path / "hf" / "huggingface" / "ba12"
+    )
+
+
+def check_hf_export_matches_the_checkpoint(ckpt: Path, hf_dir: Path) -> None:
+    """The Hugging Face export loads offline and gives the Composer checkpoint's logits."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    exported = AutoModelForCausalLM.from_pretrained(hf_dir, local_files_only=True).eval()
+    tokenizer = AutoTokenizer.from_pretrained(hf_dir, local_files_only=True)
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)["state"]["model"]
+    weights = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+    reference = type(exported)(exported.config).eval()
+    missing, unexpected = reference.load_state_dict(weights, strict=False)
+    assert not unexpected and all("attn.bias" in k or "lm_head" in k for k in missing)
+    ids = tokenizer("Aspirin inhibits cyclooxygenase in platelets.", return_tensors="pt")[
+        "input_ids"
+    ]
+    with torch.no_grad():
+        torch.testing.assert_close(exported(ids).logits, reference(ids).logits)
+
+
+@pytest.mark.slow
+def test_composer_launcher_runs_the_recipe_literally(prepared: Path, tmp_path: Path) -> None:
+    composer = Path(sys.executable).with_name("composer")
+    result = subprocess.run(
+        [
+            str(composer),
+            "train",
+            "recipes/pretrain/debug-cpu.yaml",
+            "max_duration=2ba",
+            "eval_interval=2ba",
+            "save_interval=2ba",
+            f"save_folder={tmp_path / 'ckpt'}",
+            f"run_dir={tmp_path / 'run'}",
+            f"callbacks.hf_checkpointer.save_folder={tmp_path / 'hf'}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "ckpt" / "ep0-ba2-rank0.pt").is_file()
