@@ -155,6 +155,7 @@ def test_debug_recipe_trains_and_lowers_the_loss(prepared: Path, tmp_path: Path)
         "scheduler.t_warmup=2ba",
         f"callbacks.hf_checkpointer.save_folder={tmp_path / 'hf'}",
         "callbacks.hf_checkpointer.save_interval=12ba",
+        f"callbacks.loss_curve.folder={tmp_path / 'run'}",
     )
     assert result.returncode == 0, result.stderr[-2000:]
     losses = [

@@ -1,0 +1,1 @@
+"""BioMedLM's own Composer callbacks, registered in llm-foundry's registry via entry points."""
