@@ -28,6 +28,17 @@ log = logging.getLogger(__name__)
 FIELDS = ("step", "tokens", "split", "loss")
 
 
+def _scalar(loss: object) -> float:
+    """Composer's ``state.loss`` (a tensor, a sequence of them, or a dict with ``total``)."""
+    if isinstance(loss, dict):
+        loss = loss.get("total", next(iter(loss.values())))
+    if isinstance(loss, (list, tuple)):
+        return sum(_scalar(part) for part in loss)
+    if isinstance(loss, torch.Tensor):
+        return float(loss.detach().float().mean())
+    return float(loss)  # type: ignore[arg-type]
+
+
 class LossCurve(Callback):
     """Record train/eval loss per batch; draw ``loss.png`` every ``interval`` batches and at the end."""
 
