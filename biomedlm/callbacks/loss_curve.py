@@ -59,15 +59,7 @@ class LossCurve(Callback):
                 self.rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
 
     def batch_end(self, state: State, logger: Logger) -> None:
-        loss = state.loss
-        if isinstance(loss, dict):
-            loss = loss.get("total", next(iter(loss.values())))
-        if isinstance(loss, (list, tuple)):
-            loss = sum(loss)
-        value = (
-            float(loss.detach().float().mean()) if isinstance(loss, torch.Tensor) else float(loss)
-        )
-        self._add(state, "train", value)
+        self._add(state, "train", _scalar(state.loss))
         if int(state.timestamp.batch) % self.interval == 0:
             self._write()
 
