@@ -64,20 +64,22 @@ RECIPE ?= recipes/pretrain/debug-cpu.yaml
 train: install
 	$(PY) -m biomedlm.train $(RECIPE) $(ARGS)
 
-# Evaluation: score every Hugging Face export of a run (the hf_checkpointer callback writes
-# RUN/hf/huggingface/ba<step>), or one model folder: make eval CKPT=path/to/hf_dir
+# Evaluation: score every Hugging Face export of a run exactly once (the hf_checkpointer
+# callback writes RUN/hf/huggingface/ba<step>), or one model folder: make eval CKPT=path/to/hf_dir.
+# While training runs, `python -m eval_gauntlet watch RUN/hf/huggingface --out RUN/eval` scores
+# each new checkpoint as it lands. TOKENS_PER_STEP is the recipe's global batch x sequence length.
 RUN ?= runs/debug-cpu
 CKPT ?= $(RUN)/hf/huggingface
 EVAL_OUT ?= $(RUN)/eval
 EVAL_ARGS ?= --sample 100
+TOKENS_PER_STEP ?= 2048
 .PHONY: eval demo
 eval: install
-	@if [ -f "$(CKPT)/config.json" ]; then dirs="$(CKPT)"; else dirs=$$(ls -d $(CKPT)/ba* 2>/dev/null | sort -V); fi; \
-	test -n "$$dirs" || { echo "error: no checkpoint under $(CKPT); run make train first" >&2; exit 2; }; \
-	for d in $$dirs; do \
-	  step=$$(basename $$d | sed -n 's/^ba\([0-9]*\)$$/\1/p'); \
-	  $(PY) -m eval_gauntlet score $$d --out $(EVAL_OUT) $${step:+--step $$step} --no-progress $(EVAL_ARGS) || exit $$?; \
-	done; \
+	@if [ -f "$(CKPT)/config.json" ]; then \
+	  $(PY) -m eval_gauntlet score $(CKPT) --out $(EVAL_OUT) --no-progress $(EVAL_ARGS) || exit $$?; \
+	else \
+	  $(PY) -m eval_gauntlet watch $(CKPT) --once --settle 1 --out $(EVAL_OUT) --tokens-per-step $(TOKENS_PER_STEP) --no-progress $(EVAL_ARGS) || exit $$?; \
+	fi; \
 	cat $(EVAL_OUT)/results.md; echo "plot: $(EVAL_OUT)/results.png"
 
 # The main job end to end on the embedded sample: prep -> train (3 checkpoints) -> eval each.

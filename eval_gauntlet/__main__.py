@@ -35,6 +35,28 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     score = sub.add_parser("score", help="score a Hugging Face model folder")
     score.add_argument("hf_dir", type=Path)
+    _score_options(score)
+    watch = sub.add_parser("watch", help="score each new checkpoint of a run, exactly once")
+    watch.add_argument("folder", type=Path, help="folder of ba<step> Hugging Face exports")
+    watch.add_argument("--once", action="store_true", help="score what is ready, then exit")
+    watch.add_argument("--interval", type=float, default=10.0, help="seconds between looks")
+    watch.add_argument(
+        "--settle", type=float, default=5.0, help="seconds a checkpoint must be unchanged"
+    )
+    watch.add_argument(
+        "--idle-timeout", type=float, help="stop after this many seconds without a new checkpoint"
+    )
+    watch.add_argument(
+        "--tokens-per-step", type=int, help="global batch x sequence length, for tokens seen"
+    )
+    _score_options(watch)
+    sub.add_parser("tasks", help="list the task catalogue").add_argument(
+        "--tasks-file", type=Path, default=DEFAULT_TASKS_FILE
+    )
+    return parser
+
+
+def _score_options(score: argparse.ArgumentParser) -> None:
     score.add_argument("--tasks", nargs="+", help="task or group names (default: all)")
     score.add_argument("--limit", type=int, help="first N items of each task")
     score.add_argument(
@@ -50,10 +72,31 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--seed", type=int, default=1234)
     score.add_argument("--tasks-file", type=Path, default=DEFAULT_TASKS_FILE)
     score.add_argument("--no-progress", action="store_true")
-    sub.add_parser("tasks", help="list the task catalogue").add_argument(
-        "--tasks-file", type=Path, default=DEFAULT_TASKS_FILE
+
+
+def watch_run(args: argparse.Namespace) -> None:
+    """Score each complete, unscored ``ba<step>`` export under ``args.folder``."""
+    from eval_gauntlet.watch import watch
+
+    def score(path: Path, name: str, step: int) -> None:
+        tokens = step * args.tokens_per_step if args.tokens_per_step else None
+        one = argparse.Namespace(
+            **{**vars(args), "hf_dir": path, "name": name, "step": step, "tokens": tokens}
+        )
+        score_directory(one)
+
+    if not args.folder.is_dir():
+        raise GauntletError(f"{args.folder}: no such folder of checkpoints")
+    scored = watch(
+        args.folder,
+        args.out,
+        score,
+        once=args.once,
+        interval=args.interval,
+        settle=args.settle,
+        idle_timeout=args.idle_timeout,
     )
-    return parser
+    log.info("scored %d checkpoint(s): %s", len(scored), ", ".join(scored) or "none new")
 
 
 def score_directory(args: argparse.Namespace) -> None:
@@ -106,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             for task in load_tasks(args.tasks_file).values():
                 shots = ",".join(map(str, task.num_fewshot))
                 sys.stdout.write(f"{task.name}\t{task.category}\t{shots}-shot\t{task.data}\n")
+        elif args.command == "watch":
+            watch_run(args)
         else:
             score_directory(args)
     except GauntletError as exc:

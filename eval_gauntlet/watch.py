@@ -1,0 +1,95 @@
+"""Score each new checkpoint of a training run exactly once, separately from training.
+
+Usage::
+
+    python -m eval_gauntlet watch runs/debug-cpu/hf/huggingface --out runs/debug-cpu/eval
+    python -m eval_gauntlet watch runs/debug-cpu/hf/huggingface --once     # what is ready, then exit
+
+The watched folder holds Hugging Face exports named ``ba<step>`` (what llm-foundry's
+``hf_checkpointer`` callback writes during training). A checkpoint is read only once it is
+complete: its config, weights and tokenizer files exist and nothing in it has changed for
+``settle`` seconds (the exporter writes in place, so a folder being written is never read).
+A checkpoint counts as scored once its gauntlet average (written last) is in ``results.jsonl``; killed and
+restarted, the watcher re-scores nothing that finished, and a checkpoint cut off mid-way is
+scored again (the table keeps the latest row of each task).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from eval_gauntlet.results import RESULTS, read_rows
+
+log = logging.getLogger(__name__)
+STEP = re.compile(r"^ba(\d+)$")
+REQUIRED = ("config.json", "tokenizer_config.json")
+WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+
+
+def checkpoint_dirs(folder: Path) -> list[tuple[int, Path]]:
+    """``ba<step>`` folders under ``folder``, by step."""
+    found = [
+        (int(m.group(1)), p) for p in folder.iterdir() if p.is_dir() and (m := STEP.match(p.name))
+    ]
+    return sorted(found)
+
+
+def is_complete(path: Path, settle: float, now: float | None = None) -> bool:
+    """All files present and none changed in the last ``settle`` seconds."""
+    if not all((path / name).is_file() for name in REQUIRED):
+        return False
+    if not any((path / name).is_file() for name in WEIGHTS):
+        return False
+    newest = max(p.stat().st_mtime for p in path.iterdir())
+    return (now if now is not None else time.time()) - newest >= settle
+
+
+def scored_checkpoints(out_dir: Path) -> set[str]:
+    """Checkpoints whose whole evaluation (the gauntlet summary) is recorded."""
+    path = out_dir / RESULTS
+    if not path.is_file():
+        return set()
+    return {str(r["checkpoint"]) for r in read_rows(path) if r.get("kind") == "average"}
+
+
+def watch(
+    folder: Path,
+    out_dir: Path,
+    score: Callable[[Path, str, int], None],
+    once: bool = False,
+    interval: float = 10.0,
+    settle: float = 5.0,
+    idle_timeout: float | None = None,
+) -> list[str]:
+    """Score every complete, unscored checkpoint with ``score(path, name, step)``; returns them.
+
+    With ``once``, stop after one pass; otherwise poll every ``interval`` seconds until
+    ``idle_timeout`` seconds pass without a new checkpoint (forever when None).
+    """
+    scored: list[str] = []
+    last_new = time.monotonic()
+    while True:
+        done = scored_checkpoints(out_dir)
+        pending = (
+            [(s, p) for s, p in checkpoint_dirs(folder) if p.name not in done]
+            if folder.is_dir()
+            else []
+        )
+        for step, path in pending:
+            if not is_complete(path, settle):
+                log.info("%s: still being written, will look again", path)
+                continue
+            log.info("scoring %s (step %d)", path, step)
+            score(path, path.name, step)
+            scored.append(path.name)
+            last_new = time.monotonic()
+        if once:
+            return scored
+        if idle_timeout is not None and time.monotonic() - last_new > idle_timeout:
+            log.info("no new checkpoint for %.0f s; stopping", idle_timeout)
+            return scored
+        time.sleep(interval)
