@@ -18,7 +18,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= true
 
-.PHONY: install prep-data test test-slow lint bench clean
+.PHONY: install prep-data test test-slow test-dist lint bench clean
 
 # The heavy, locked dependencies are installed once per lock (the stamp); the project itself
 # is reinstalled (editable) whenever the clone's path or pyproject.toml changes, so a cached
@@ -47,6 +47,9 @@ test: install
 
 test-slow: install
 	$(PY) -m pytest -m "slow and not gpu" $(ARGS)
+
+test-dist: install   # 2-process DDP and FSDP2 (gloo) runs through Composer's launcher, on CPU
+	$(PY) -m pytest -m "world_size" $(ARGS)
 
 lint: install
 	$(PY) -m ruff check strict_config data_prep biomedlm eval_gauntlet tests benchmarks
