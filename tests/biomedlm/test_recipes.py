@@ -176,6 +176,11 @@ def test_debug_recipe_trains_and_lowers_the_loss(prepared: Path, tmp_path: Path)
 
 def check_hf_export_matches_the_checkpoint(ckpt: Path, hf_dir: Path) -> None:
     """The Hugging Face export loads offline and gives the Composer checkpoint's logits."""
+    from biomedlm.generate import generate
+
+    greedy = generate(ckpt, "Aspirin inhibits", max_new_tokens=8, temperature=0)
+    assert greedy.startswith("Aspirin inhibits") and len(greedy) > len("Aspirin inhibits")
+    assert generate(hf_dir, "Aspirin inhibits", max_new_tokens=8, temperature=0) == greedy
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     exported = AutoModelForCausalLM.from_pretrained(hf_dir, local_files_only=True).eval()

@@ -1,0 +1,79 @@
+"""Two processes on CPU through Composer's launcher: DDP, and FSDP2 (gloo) with sharded checkpoints.
+
+FSDP v1 needs CUDA; FSDP2 (``FSDP_VERSION=2``) runs over gloo on CPU. Each case trains two
+batches, then relaunches the same command for four: autoresume must pick up the checkpoint
+and train only the remaining two.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def launch(tmp_path: Path, batches: int, extra: list[str], env: dict[str, str]) -> list[float]:
+    composer = Path(sys.executable).with_name("composer")
+    cmd = [
+        str(composer),
+        "-n",
+        "2",
+        "train",
+        "recipes/pretrain/debug-cpu.yaml",
+        f"max_duration={batches}ba",
+        "eval_interval=2ba",
+        "save_interval=2ba",
+        f"save_folder={tmp_path / 'ckpt'}",
+        f"run_dir={tmp_path / 'run'}",
+        f"callbacks.hf_checkpointer.save_folder={tmp_path / 'hf'}",
+        f"callbacks.loss_curve.folder={tmp_path / 'run'}",
+        "progress_bar=false",
+        "log_to_console=true",
+        "console_log_interval=1ba",
+        *extra,
+    ]
+    result = subprocess.run(
+        cmd, cwd=REPO, capture_output=True, text=True, env={**os.environ, **env}, timeout=400
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    return [
+        float(line.rsplit(":", 1)[1])
+        for line in output.splitlines()
+        if "Train loss/train/total:" in line
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.world_size(2)
+@pytest.mark.parametrize(
+    ("name", "extra", "env", "checkpoint"),
+    [
+        ("ddp", [], {}, "ep0-ba2-rank0.pt"),
+        (
+            "fsdp2",
+            ["fsdp_config={state_dict_type: sharded}"],
+            {"FSDP_VERSION": "2"},
+            "ep0-ba2/__1_0.distcp",
+        ),
+    ],
+)
+def test_two_processes_train_checkpoint_and_resume(
+    tmp_path: Path, name: str, extra: list[str], env: dict[str, str], checkpoint: str
+) -> None:
+    first = launch(tmp_path, 2, extra, env)
+    assert len(first) == 2
+    assert (tmp_path / "ckpt" / checkpoint).is_file()
+    resumed = launch(tmp_path, 4, extra, env)
+    assert len(resumed) == 2  # batches 3 and 4 only: the first two came from the checkpoint
+    steps = [
+        int(line.split(",")[0])
+        for line in (tmp_path / "run" / "loss.csv").read_text().splitlines()[1:]
+        if ",train," in line
+    ]
+    assert steps == [1, 2, 3, 4]
