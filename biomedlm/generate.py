@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,10 @@ def _from_composer_checkpoint(path: Path) -> tuple[Any, Any]:
         )
     if config.tie_word_embeddings:
         model.tie_weights()
-    tokenizer = HuggingFaceModel.load_huggingface_tokenizer_from_saved_state(hf_state)
+    with tempfile.TemporaryDirectory() as scratch:  # else Composer leaves a folder in the cwd
+        tokenizer = HuggingFaceModel.load_huggingface_tokenizer_from_saved_state(
+            hf_state, tokenizer_save_dir=scratch
+        )
     return model, tokenizer
 
 
