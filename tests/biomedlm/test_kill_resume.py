@@ -1,0 +1,88 @@
+"""kill -9 in the middle of a run, relaunch the same command: the same losses and the same weights.
+
+Dropout is on, the data is shuffled and streamed, and the resume is mid-epoch: the case where
+Composer 0.32 alone does not restore the RNG state (the ``exact_resume`` callback does).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def command(out: Path, extra: list[str]) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "biomedlm.train",
+        "recipes/pretrain/debug-cpu.yaml",
+        "max_duration=8ba",
+        "save_interval=4ba",
+        "eval_interval=100ba",
+        f"save_folder={out / 'ckpt'}",
+        f"run_dir={out / 'run'}",
+        f"callbacks.hf_checkpointer.save_folder={out / 'hf'}",
+        "callbacks.hf_checkpointer.save_interval=100ba",
+        f"callbacks.loss_curve.folder={out / 'run'}",
+        "progress_bar=false",
+        "log_to_console=true",
+        "console_log_interval=1ba",
+        "model.dropout=0.1",
+        *extra,
+    ]
+
+
+def losses(output: str) -> list[float]:
+    return [
+        float(line.rsplit(":", 1)[1])
+        for line in output.splitlines()
+        if "Train loss/train/total:" in line
+    ]
+
+
+def run(out: Path, extra: list[str]) -> str:
+    result = subprocess.run(
+        command(out, extra), cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+def run_killed_after_first_checkpoint(out: Path, extra: list[str]) -> None:
+    log = open(out.parent / f"{out.name}.killed.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        command(out, extra), cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    deadline = time.time() + 240
+    while not (out / "ckpt" / "latest-rank0.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "ckpt" / "ep0-ba8-rank0.pt").exists(), "the run finished before it was killed"
+
+
+def weights(ckpt: Path) -> dict[str, torch.Tensor]:
+    return torch.load(ckpt, map_location="cpu", weights_only=False)["state"]["model"]
+
+
+@pytest.mark.slow
+def test_kill_and_relaunch_is_bitwise_identical(tmp_path: Path) -> None:
+    reference = losses(run(tmp_path / "straight", []))
+    assert len(reference) == 8
+    run_killed_after_first_checkpoint(tmp_path / "killed", [])
+    resumed = losses(run(tmp_path / "killed", []))
+    assert len(resumed) < 8 and resumed == reference[8 - len(resumed) :]
+    a, b = (
+        weights(tmp_path / "straight" / "ckpt" / "ep0-ba8-rank0.pt"),
+        weights(tmp_path / "killed" / "ckpt" / "ep0-ba8-rank0.pt"),
+    )
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
