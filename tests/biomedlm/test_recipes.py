@@ -169,6 +169,28 @@ def test_debug_recipe_trains_and_lowers_the_loss(prepared: Path, tmp_path: Path)
         tmp_path / "run" / "recipe.yaml"
     ).is_file()
 
+    export = tmp_path / "hf" / "huggingface" / "ba12"
+    continued = run_train(
+        "max_duration=1ba",
+        f"model.init_from={export}",
+        f"save_folder={tmp_path / 'ckpt2'}",
+        f"run_dir={tmp_path / 'run2'}",
+        "progress_bar=false",
+        "log_to_console=true",
+        "console_log_interval=1ba",
+        f"callbacks.hf_checkpointer.save_folder={tmp_path / 'hf2'}",
+        f"callbacks.loss_curve.folder={tmp_path / 'run2'}",
+        "autoresume=false",
+    )
+    assert continued.returncode == 0, continued.stderr[-2000:]
+    (first,) = [
+        float(line.rsplit(":", 1)[1])
+        for line in (continued.stdout + continued.stderr).splitlines()
+        if "loss/train/total:" in line
+    ]
+    assert (
+        first < losses[0] - 0.5
+    )  # continued pretraining starts from the trained weights, not from scratch
     check_hf_export_matches_the_checkpoint(
         tmp_path / "ckpt" / "ep0-ba12-rank0.pt", tmp_path / "hf" / "huggingface" / "ba12"
     )
