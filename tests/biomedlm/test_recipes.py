@@ -240,3 +240,22 @@ def test_composer_launcher_runs_the_recipe_literally(prepared: Path, tmp_path: P
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "ckpt" / "ep0-ba2-rank0.pt").is_file()
+
+
+@pytest.mark.slow
+def test_mlflow_logger_selected_in_yaml_writes_a_local_store(
+    prepared: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "mlruns"
+    result = run_train(
+        "max_duration=2ba",
+        f"save_folder={tmp_path / 'ckpt'}",
+        f"run_dir={tmp_path / 'run'}",
+        f"callbacks.hf_checkpointer.save_folder={tmp_path / 'hf'}",
+        f"callbacks.loss_curve.folder={tmp_path / 'run'}",
+        f"loggers.mlflow={{tracking_uri: 'file:{store}', experiment_name: biomedlm-test}}",
+        "autoresume=false",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = list(store.rglob("metrics/loss/train/total"))
+    assert len(metrics) == 1 and len(metrics[0].read_text().splitlines()) == 2
