@@ -91,3 +91,7 @@ demo: install
 	rm -rf $(RUN)
 	$(MAKE) train RECIPE=recipes/pretrain/debug-cpu.yaml
 	$(MAKE) eval
+
+.PHONY: bench-train
+bench-train: install   # Composer vs a bare PyTorch loop on the debug recipe (after make prep-data)
+	$(PY) benchmarks/bench_train.py $(ARGS)
