@@ -10,55 +10,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
-from typing import Any
 
-
-def load(path: Path) -> tuple[Any, Any]:
-    """(model, tokenizer) from an HF directory, or from a Composer checkpoint's saved HF state."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise ValueError(f"{path}: not a Hugging Face model directory (no config.json)")
-        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
-        return model, AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such checkpoint or directory")
-    return _from_composer_checkpoint(path)
-
-
-def _from_composer_checkpoint(path: Path) -> tuple[Any, Any]:
-    """The HF model and tokenizer that Composer saved in a checkpoint, with its trained weights.
-
-    Composer 0.32's ``hf_from_composer_checkpoint`` returned a model whose weights differ from
-    the checkpoint's here, so the weights are loaded explicitly (and checked: nothing unexpected).
-    """
-    import torch
-    from composer.models import HuggingFaceModel
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    state = torch.load(path, map_location="cpu", weights_only=False)["state"]
-    hf_state = state["integrations"]["huggingface"]
-    content = dict(hf_state["model"]["config"]["content"])
-    config = AutoConfig.for_model(content.pop("model_type"), **content)
-    model = AutoModelForCausalLM.from_config(config)
-    weights = {
-        k.removeprefix("model."): v for k, v in state["model"].items() if k.startswith("model.")
-    }
-    missing, unexpected = model.load_state_dict(weights, strict=False)
-    if unexpected or any(not k.endswith(("attn.bias", "lm_head.weight")) for k in missing):
-        raise ValueError(
-            f"{path}: checkpoint does not fit its saved config ({(missing + unexpected)[:3]})"
-        )
-    if config.tie_word_embeddings:
-        model.tie_weights()
-    with tempfile.TemporaryDirectory() as scratch:  # else Composer leaves a folder in the cwd
-        tokenizer = HuggingFaceModel.load_huggingface_tokenizer_from_saved_state(
-            hf_state, tokenizer_save_dir=scratch
-        )
-    return model, tokenizer
+from biomedlm.checkpoint import CheckpointError, load_pretrained
 
 
 def generate(
@@ -67,7 +21,7 @@ def generate(
     """``prompt`` continued by the model (sampled, seeded)."""
     import torch
 
-    model, tokenizer = load(path)
+    model, tokenizer = load_pretrained(path)
     model.eval()
     torch.manual_seed(seed)
     encoded = tokenizer(prompt, return_tensors="pt")
@@ -97,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         text = generate(args.path, args.prompt, args.max_new_tokens, args.temperature, args.seed)
-    except ValueError as exc:
+    except CheckpointError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(text)

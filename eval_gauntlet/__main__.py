@@ -2,15 +2,20 @@
 
 Usage::
 
-    python -m eval_gauntlet score HF_DIR [--tasks NAME ...] [--limit N] [--shots N]
+    python -m eval_gauntlet score PATH [--tasks NAME ...] [--limit N] [--shots N]
                                          [--out DIR] [--step N] [--tokens N] [--name NAME]
                                          [--device cpu|cuda] [--batch-size N] [--seed N]
     python -m eval_gauntlet tasks        # the task catalogue
 
-    python -m eval_gauntlet score runs/tiny/hf --tasks medqa_4options mmlu_medical --limit 50
+    python -m eval_gauntlet score runs/debug-cpu/checkpoints/ep0-ba60-rank0.pt --limit 50
+    python -m eval_gauntlet score runs/debug-cpu/checkpoints     # every checkpoint, each once
+    python -m eval_gauntlet score path/to/BioMedLM --tasks medqa_4options mmlu_medical
 
-``HF_DIR`` is a local Hugging Face causal-LM folder (config, weights, tokenizer); nothing is
-downloaded. ``--tasks`` takes task or group names from ``eval_gauntlet/tasks.yaml`` (default:
+``PATH`` is a Composer checkpoint file, a local Hugging Face causal-LM folder (config, weights,
+tokenizer), or a folder of checkpoints (a run's ``save_folder`` of ``ep*-ba<step>-rank0.pt``
+files, or the ``ba<step>`` Hugging Face exports of ``hf_checkpointer``): every complete
+checkpoint in it not already in the results is scored, as ``watch --once`` does. A Composer
+checkpoint records its step and tokens seen; nothing is downloaded. ``--tasks`` takes task or group names from ``eval_gauntlet/tasks.yaml`` (default:
 all). Results go to ``--out`` (default ``outputs/eval_gauntlet``): ``results.jsonl`` (appended),
 ``results.md``, ``results.png`` and ``predictions/<name>/<task>.<shots>shot.jsonl``.
 """
@@ -20,9 +25,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from eval_gauntlet.errors import GauntletError
+from eval_gauntlet.errors import GauntletError, UnreadableCheckpoint
 from eval_gauntlet.tasks import DEFAULT_TASKS_FILE, load_tasks, select_tasks
 
 log = logging.getLogger("eval_gauntlet")
@@ -33,21 +40,19 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m eval_gauntlet", description=__doc__.split("\n")[0]
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    score = sub.add_parser("score", help="score a Hugging Face model folder")
-    score.add_argument("hf_dir", type=Path)
+    score = sub.add_parser(
+        "score", help="score a checkpoint, an HF model folder, or every checkpoint of a folder"
+    )
+    score.add_argument("path", type=Path)
     _score_options(score)
     watch = sub.add_parser("watch", help="score each new checkpoint of a run, exactly once")
-    watch.add_argument("folder", type=Path, help="folder of ba<step> Hugging Face exports")
+    watch.add_argument(
+        "folder", type=Path, help="folder of ba<step> HF exports or ep*-ba<step>-rank0.pt files"
+    )
     watch.add_argument("--once", action="store_true", help="score what is ready, then exit")
     watch.add_argument("--interval", type=float, default=10.0, help="seconds between looks")
     watch.add_argument(
-        "--settle", type=float, default=5.0, help="seconds a checkpoint must be unchanged"
-    )
-    watch.add_argument(
         "--idle-timeout", type=float, help="stop after this many seconds without a new checkpoint"
-    )
-    watch.add_argument(
-        "--tokens-per-step", type=int, help="global batch x sequence length, for tokens seen"
     )
     _score_options(watch)
     sub.add_parser("tasks", help="list the task catalogue").add_argument(
@@ -72,72 +77,121 @@ def _score_options(score: argparse.ArgumentParser) -> None:
     score.add_argument("--seed", type=int, default=1234)
     score.add_argument("--tasks-file", type=Path, default=DEFAULT_TASKS_FILE)
     score.add_argument("--no-progress", action="store_true")
+    score.add_argument(
+        "--settle", type=float, default=5.0, help="seconds a checkpoint must be unchanged"
+    )
+    score.add_argument(
+        "--tokens-per-step",
+        type=int,
+        help="global batch x sequence length: tokens seen by an HF export (ba<step>)",
+    )
 
 
-def watch_run(args: argparse.Namespace) -> None:
-    """Score each complete, unscored ``ba<step>`` export under ``args.folder``."""
+@dataclass(frozen=True)
+class Job:
+    """What to score every checkpoint on: checked once, before any model is loaded."""
+
+    args: argparse.Namespace
+    catalogue: dict[str, Any]
+    planned: list[Any]
+    options: Any
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Job:
+        from eval_gauntlet.evaluate import Options, plan
+
+        for flag in ("limit", "sample", "batch_size"):
+            if getattr(args, flag) is not None and getattr(args, flag) < 1:
+                raise GauntletError(f"--{flag.replace('_', '-')} must be >= 1")
+        if args.shots is not None and args.shots < 0:
+            raise GauntletError("--shots must be >= 0")
+        catalogue = load_tasks(args.tasks_file)
+        options = Options(
+            shots=args.shots,
+            limit=args.limit,
+            sample=args.sample,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            progress=not args.no_progress,
+        )
+        return cls(args, catalogue, plan(select_tasks(catalogue, args.tasks), options), options)
+
+    def score(self, path: Path, name: str | None, step: int | None, tokens: int | None) -> None:
+        """Load one checkpoint, score it and record the results."""
+        import torch
+
+        from eval_gauntlet.evaluate import evaluate_model
+        from eval_gauntlet.results import Checkpoint, Recorder
+        from eval_gauntlet.scoring import load_checkpoint
+        from eval_gauntlet.watch import checkpoint_name
+
+        device = self.args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        model, tokenizer, progress = load_checkpoint(path, device=device)
+        if progress is not None:  # a Composer checkpoint knows how far training had gone
+            step = step if step is not None else progress[0]
+            tokens = tokens if tokens is not None else progress[1]
+        name = name or checkpoint_name(path.resolve())
+        recorder = Recorder(self.args.out, Checkpoint(name, step, tokens))
+        result = evaluate_model(
+            model,
+            tokenizer,
+            self.planned,
+            self.options,
+            catalogue=list(self.catalogue.values()),
+            on_result=recorder.add,
+        )
+        recorder.finish(result)
+        for task, value in result.gauntlet.items():
+            log.info("gauntlet %s: %.4f", task, value)
+        log.info("results in %s", self.args.out)
+
+
+def watch_run(job: Job, folder: Path, once: bool) -> None:
+    """Score each complete, unscored checkpoint under ``folder``."""
     from eval_gauntlet.watch import watch
 
-    def score(path: Path, name: str, step: int) -> None:
-        tokens = step * args.tokens_per_step if args.tokens_per_step else None
-        one = argparse.Namespace(
-            **{**vars(args), "hf_dir": path, "name": name, "step": step, "tokens": tokens}
-        )
-        score_directory(one)
+    per_step = job.args.tokens_per_step
 
-    if not args.folder.is_dir():
-        raise GauntletError(f"{args.folder}: no such folder of checkpoints")
+    def score(path: Path, name: str, step: int) -> bool:
+        # an HF export does not know its tokens seen; a Composer checkpoint does
+        tokens = step * per_step if per_step and path.is_dir() else None
+        try:
+            job.score(path, name=name, step=step, tokens=tokens)
+        except UnreadableCheckpoint as exc:  # left unscored; the others go on
+            log.error("error: %s; skipped", exc)
+            return False
+        return True
+
+    if not folder.is_dir():
+        raise GauntletError(f"{folder}: no such folder of checkpoints")
     scored = watch(
-        args.folder,
-        args.out,
+        folder,
+        job.args.out,
         score,
-        once=args.once,
-        interval=args.interval,
-        settle=args.settle,
-        idle_timeout=args.idle_timeout,
+        once=once,
+        interval=getattr(job.args, "interval", 0.0),
+        settle=job.args.settle,
+        idle_timeout=getattr(job.args, "idle_timeout", None),
     )
     log.info("scored %d checkpoint(s): %s", len(scored), ", ".join(scored) or "none new")
 
 
-def score_directory(args: argparse.Namespace) -> None:
-    """Validate everything, load the model, score it and record the results."""
-    import torch
+def score_path(job: Job, path: Path) -> None:
+    """One checkpoint file or HF directory, or every checkpoint of a folder."""
+    from eval_gauntlet.watch import find_checkpoints
 
-    from eval_gauntlet.evaluate import Options, evaluate_model, plan
-    from eval_gauntlet.results import Checkpoint, Recorder
-    from eval_gauntlet.scoring import load_hf_model
-
-    for flag in ("limit", "sample", "batch_size"):
-        if getattr(args, flag) is not None and getattr(args, flag) < 1:
-            raise GauntletError(f"--{flag.replace('_', '-')} must be >= 1")
-    if args.shots is not None and args.shots < 0:
-        raise GauntletError("--shots must be >= 0")
-    catalogue = load_tasks(args.tasks_file)
-    options = Options(
-        shots=args.shots,
-        limit=args.limit,
-        sample=args.sample,
-        seed=args.seed,
-        batch_size=args.batch_size,
-        progress=not args.no_progress,
-    )
-    planned = plan(select_tasks(catalogue, args.tasks), options)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model, tokenizer = load_hf_model(args.hf_dir, device=device)
-    checkpoint = Checkpoint(args.name or args.hf_dir.resolve().name, args.step, args.tokens)
-    recorder = Recorder(args.out, checkpoint)
-    result = evaluate_model(
-        model,
-        tokenizer,
-        planned,
-        options,
-        catalogue=list(catalogue.values()),
-        on_result=recorder.add,
-    )
-    recorder.finish(result)
-    for name, value in result.gauntlet.items():
-        log.info("gauntlet %s: %.4f", name, value)
-    log.info("results in %s", args.out)
+    args = job.args
+    if not path.exists():
+        raise GauntletError(f"{path}: no such checkpoint, model folder or folder of checkpoints")
+    if path.is_file() or (path / "config.json").is_file():
+        job.score(path, name=args.name, step=args.step, tokens=args.tokens)
+    elif find_checkpoints(path):
+        watch_run(job, path, once=True)
+    else:
+        raise GauntletError(
+            f"{path}: no Hugging Face model (config.json) and no checkpoints "
+            "(ep*-ba<step>-rank0.pt files or ba<step> folders) in it"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,9 +204,9 @@ def main(argv: list[str] | None = None) -> int:
                 shots = ",".join(map(str, task.num_fewshot))
                 sys.stdout.write(f"{task.name}\t{task.category}\t{shots}-shot\t{task.data}\n")
         elif args.command == "watch":
-            watch_run(args)
+            watch_run(Job.from_args(args), args.folder, once=args.once)
         else:
-            score_directory(args)
+            score_path(Job.from_args(args), args.path)
     except GauntletError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2

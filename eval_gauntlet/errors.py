@@ -9,3 +9,7 @@ class GauntletError(ValueError):
     The message is one line that names where the problem is, e.g.
     ``data/medqa.jsonl:17: answer_idx 'E' is not among the options A, B, C, D``.
     """
+
+
+class UnreadableCheckpoint(GauntletError):
+    """A checkpoint or model folder that cannot be loaded (missing, half-written, mismatched)."""

@@ -6,12 +6,14 @@ Usage::
     python -m eval_gauntlet watch runs/debug-cpu/hf/huggingface --once     # what is ready, then exit
 
 The watched folder holds Hugging Face exports named ``ba<step>`` (what llm-foundry's
-``hf_checkpointer`` callback writes during training). A checkpoint is read only once it is
-complete: its config, weights and tokenizer files exist and nothing in it has changed for
-``settle`` seconds (the exporter writes in place, so a folder being written is never read).
-A checkpoint counts as scored once its gauntlet average (written last) is in ``results.jsonl``; killed and
-restarted, the watcher re-scores nothing that finished, and a checkpoint cut off mid-way is
-scored again (the table keeps the latest row of each task).
+``hf_checkpointer`` callback writes during training) or Composer checkpoints named
+``ep<epoch>-ba<step>-rank0.pt`` (a run's ``save_folder``; the ``latest`` link is skipped).
+A checkpoint is read only once it is complete: an export's config, weights and tokenizer files
+exist, and nothing in it has changed for ``settle`` seconds (the exporter and Composer's saver
+both write in place, so a checkpoint being written is never read). A checkpoint counts as
+scored once its gauntlet average (written last) is in ``results.jsonl``; killed and restarted,
+the watcher re-scores nothing that finished, and a checkpoint cut off mid-way is scored again
+(the table keeps the latest row of each task).
 """
 
 from __future__ import annotations
@@ -25,26 +27,39 @@ from pathlib import Path
 from eval_gauntlet.results import RESULTS, read_rows
 
 log = logging.getLogger(__name__)
-STEP = re.compile(r"^ba(\d+)$")
+EXPORT = re.compile(r"^ba(\d+)$")
+COMPOSER = re.compile(r"^ep\d+-ba(\d+)-rank0\.pt$")
 REQUIRED = ("config.json", "tokenizer_config.json")
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 
 
-def checkpoint_dirs(folder: Path) -> list[tuple[int, Path]]:
-    """``ba<step>`` folders under ``folder``, by step."""
-    found = [
-        (int(m.group(1)), p) for p in folder.iterdir() if p.is_dir() and (m := STEP.match(p.name))
-    ]
+def find_checkpoints(folder: Path) -> list[tuple[int, Path]]:
+    """``ba<step>`` export folders and ``ep<e>-ba<step>-rank0.pt`` files under ``folder``, by step."""
+    found = []
+    for path in folder.iterdir():
+        pattern = EXPORT if path.is_dir() else COMPOSER
+        if not path.is_symlink() and (m := pattern.match(path.name)):
+            found.append((int(m.group(1)), path))
     return sorted(found)
+
+
+def checkpoint_name(path: Path) -> str:
+    """The name a checkpoint has in the results: ``ba60``, ``ep0-ba60-rank0``."""
+    return path.name.removesuffix(".pt")
 
 
 def is_complete(path: Path, settle: float, now: float | None = None) -> bool:
     """All files present and none changed in the last ``settle`` seconds."""
-    if not all((path / name).is_file() for name in REQUIRED):
-        return False
-    if not any((path / name).is_file() for name in WEIGHTS):
-        return False
-    newest = max(p.stat().st_mtime for p in path.iterdir())
+    if path.is_dir():
+        if not all((path / name).is_file() for name in REQUIRED):
+            return False
+        if not any((path / name).is_file() for name in WEIGHTS):
+            return False
+        newest = max(p.stat().st_mtime for p in path.iterdir())
+    else:
+        if path.stat().st_size == 0:
+            return False
+        newest = path.stat().st_mtime
     return (now if now is not None else time.time()) - newest >= settle
 
 
@@ -59,7 +74,7 @@ def scored_checkpoints(out_dir: Path) -> set[str]:
 def watch(
     folder: Path,
     out_dir: Path,
-    score: Callable[[Path, str, int], None],
+    score: Callable[[Path, str, int], bool],
     once: bool = False,
     interval: float = 10.0,
     settle: float = 5.0,
@@ -67,25 +82,31 @@ def watch(
 ) -> list[str]:
     """Score every complete, unscored checkpoint with ``score(path, name, step)``; returns them.
 
-    With ``once``, stop after one pass; otherwise poll every ``interval`` seconds until
-    ``idle_timeout`` seconds pass without a new checkpoint (forever when None).
+    ``score`` returns False for a checkpoint it could not read; that one is tried again only
+    once it changes. With ``once``, stop after one pass; otherwise poll every ``interval``
+    seconds until ``idle_timeout`` seconds pass without a new checkpoint (forever when None).
     """
     scored: list[str] = []
+    unreadable: dict[Path, float] = {}  # path -> its mtime when it failed
     last_new = time.monotonic()
     while True:
         done = scored_checkpoints(out_dir)
         pending = (
-            [(s, p) for s, p in checkpoint_dirs(folder) if p.name not in done]
+            [(s, p) for s, p in find_checkpoints(folder) if checkpoint_name(p) not in done]
             if folder.is_dir()
             else []
         )
         for step, path in pending:
+            if unreadable.get(path) == path.stat().st_mtime:
+                continue
             if not is_complete(path, settle):
                 log.info("%s: still being written, will look again", path)
                 continue
             log.info("scoring %s (step %d)", path, step)
-            score(path, path.name, step)
-            scored.append(path.name)
+            if score(path, checkpoint_name(path), step):
+                scored.append(checkpoint_name(path))
+            else:
+                unreadable[path] = path.stat().st_mtime
             last_new = time.monotonic()
         if once:
             return scored

@@ -5,7 +5,7 @@ Registered as the ``gauntlet_watcher`` callback::
     callbacks:
       hf_checkpointer: {save_folder: runs/debug-cpu/hf, save_interval: 20ba}
       gauntlet_watcher:
-        folder: runs/debug-cpu/hf/huggingface   # where hf_checkpointer writes ba<step>
+        folder: runs/debug-cpu/hf/huggingface   # hf_checkpointer's ba<step>, or the save_folder
         out: runs/debug-cpu/eval
         args: [--sample, "100"]
 

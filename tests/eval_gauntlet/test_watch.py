@@ -88,7 +88,9 @@ def test_a_checkpoint_being_written_is_not_read(tmp_path: Path, tiny_dir: Path) 
         shutil.copy(f, writing)
     assert not is_complete(writing, settle=30)  # just written: not settled
     seen: list[str] = []
-    watch(folder, tmp_path / "eval", lambda p, name, step: seen.append(name), once=True, settle=30)
+    watch(
+        folder, tmp_path / "eval", lambda p, name, step: not seen.append(name), once=True, settle=30
+    )
     assert seen == ["ba10"]
 
 
@@ -96,11 +98,12 @@ def test_a_checkpoint_written_while_watching_is_scored(tmp_path: Path, tiny_dir:
     folder = make_run(tmp_path, tiny_dir, [10])
     seen: list[str] = []
 
-    def score(path: Path, name: str, step: int) -> None:
+    def score(path: Path, name: str, step: int) -> bool:
         seen.append(name)
         (tmp_path / "eval").mkdir(exist_ok=True)
         with open(tmp_path / "eval" / "results.jsonl", "a") as f:
             f.write(json.dumps({"checkpoint": name, "kind": "average"}) + "\n")
+        return True
 
     def trainer() -> None:
         time.sleep(0.3)
