@@ -56,7 +56,12 @@ lint: install
 	$(PY) -m ruff format --check strict_config data_prep biomedlm eval_gauntlet tests benchmarks
 	$(PY) -m mypy
 
-bench: install
+# Benchmarks print figures and ratios against a reference measured in the same run; nothing is
+# asserted. bench-train and bench-eval prepare the sample data and the debug model if missing.
+bench: bench-prep bench-train bench-eval
+
+.PHONY: bench-prep bench-eval
+bench-prep: install   # data_prep vs llm-foundry's convert_dataset_json vs bare tokenizers
 	$(PY) benchmarks/bench_prep.py $(ARGS)
 
 clean:
@@ -67,23 +72,18 @@ RECIPE ?= recipes/pretrain/debug-cpu.yaml
 train: install
 	$(PY) -m biomedlm.train $(RECIPE) $(ARGS)
 
-# Evaluation: score every Hugging Face export of a run exactly once (the hf_checkpointer
-# callback writes RUN/hf/huggingface/ba<step>), or one model folder: make eval CKPT=path/to/hf_dir.
-# While training runs, `python -m eval_gauntlet watch RUN/hf/huggingface --out RUN/eval` scores
-# each new checkpoint as it lands. TOKENS_PER_STEP is the recipe's global batch x sequence length.
+# Evaluation: score every checkpoint of a run exactly once (its save_folder of Composer
+# checkpoints, which record their step and tokens seen), or one checkpoint file or Hugging Face
+# model folder: make eval CKPT=path. While training runs, `python -m eval_gauntlet watch FOLDER
+# --out RUN/eval` scores each new checkpoint as it lands (the gauntlet_watcher callback starts it).
 RUN ?= runs/debug-cpu
-CKPT ?= $(RUN)/hf/huggingface
+CKPT ?= $(RUN)/checkpoints
 EVAL_OUT ?= $(RUN)/eval
 EVAL_ARGS ?= --sample 100
-TOKENS_PER_STEP ?= 2048
 .PHONY: eval demo
 eval: install
-	@if [ -f "$(CKPT)/config.json" ]; then \
-	  $(PY) -m eval_gauntlet score $(CKPT) --out $(EVAL_OUT) --no-progress $(EVAL_ARGS) || exit $$?; \
-	else \
-	  $(PY) -m eval_gauntlet watch $(CKPT) --once --settle 1 --out $(EVAL_OUT) --tokens-per-step $(TOKENS_PER_STEP) --no-progress $(EVAL_ARGS) || exit $$?; \
-	fi; \
-	cat $(EVAL_OUT)/results.md; echo "plot: $(EVAL_OUT)/results.png"
+	$(PY) -m eval_gauntlet score $(CKPT) --out $(EVAL_OUT) --settle 1 --no-progress $(EVAL_ARGS)
+	@cat $(EVAL_OUT)/results.md; echo "plot: $(EVAL_OUT)/results.png"
 
 # The main job end to end on the embedded sample: prep -> train (3 checkpoints) -> eval each.
 demo: install
@@ -93,5 +93,11 @@ demo: install
 	$(MAKE) eval
 
 .PHONY: bench-train
-bench-train: install   # Composer vs a bare PyTorch loop on the debug recipe (after make prep-data)
+bench-train: install   # Composer vs a bare PyTorch loop on the debug recipe
+	@test -f outputs/prep/sample/train/index.json || $(MAKE) prep-data
 	$(PY) benchmarks/bench_train.py $(ARGS)
+
+BENCH_MODEL ?= $(RUN)/hf/huggingface/ba60
+bench-eval: install   # the gauntlet vs lm-evaluation-harness on the debug model: time, same answers
+	@test -f $(BENCH_MODEL)/config.json || { $(MAKE) prep-data && $(MAKE) train; }
+	$(PY) benchmarks/bench_eval.py $(BENCH_MODEL) $(ARGS)

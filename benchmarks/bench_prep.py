@@ -35,6 +35,10 @@ from contextlib import ExitStack
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.report import report  # noqa: E402
+
 SEQ_LEN = 1024
 
 
@@ -231,15 +235,15 @@ def main() -> None:
     print(f"\n{'step':10s} {'tokens/s':>12s} {'peak MB':>9s}")
     for name, r in results.items():
         print(f"{name:10s} {r['tokens_per_s']:12,d} {r['peak_mb']:9.1f}")
-    print(
+    report(
         f"\npack / llm-foundry      {summary['pack_vs_foundry']:.2f}x   (target >= 1.5x)\n"
         f"pipeline / llm-foundry  {summary['pipeline_vs_foundry']:.2f}x\n"
         f"pack / ceiling          {summary['pack_vs_ceiling']:.0%}   (target >= 70%)\n"
         f"pipeline / ceiling      {summary['pipeline_vs_ceiling']:.0%}\n"
-        f"peak memory (ours)      {summary['peak_mb']:.0f} MB (target < 2048 MB)"
+        f"peak memory (ours)      {summary['peak_mb']:.0f} MB (target < 2048 MB)",
+        summary,
+        args.out,
     )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(summary, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ bare loop. Timings exclude the first ``--warmup`` batches.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import subprocess
 import sys
@@ -23,6 +22,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.report import report  # noqa: E402
+
 RECIPE = REPO / "recipes" / "pretrain" / "debug-cpu.yaml"
 
 
@@ -112,11 +115,11 @@ def main() -> None:
         "bare_tokens_per_s": round(bare),
         "ratio": round(composer / bare, 3),
     }
-    print(
-        f"composer {composer:10,.0f} tok/s\nbare     {bare:10,.0f} tok/s\nratio    {composer / bare:.2f}x  (target >= 0.9x)"
+    report(
+        f"composer {composer:10,.0f} tok/s\nbare     {bare:10,.0f} tok/s\nratio    {composer / bare:.2f}x  (target >= 0.9x)",
+        result,
+        args.out,
     )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

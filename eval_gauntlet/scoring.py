@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from eval_gauntlet.errors import GauntletError
+from eval_gauntlet.errors import GauntletError, UnreadableCheckpoint
 from eval_gauntlet.prompts import Prompt
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def check_vocab(model: Any, tokenizer: Any, where: str) -> None:
     """Fail when the tokenizer can produce ids the model has no embedding for."""
     rows = model.get_input_embeddings().num_embeddings
     if len(tokenizer) > rows:
-        raise GauntletError(
+        raise UnreadableCheckpoint(
             f"{where}: the tokenizer has {len(tokenizer)} tokens but the model's embedding has "
             f"{rows} rows; tokenizer and model do not match"
         )
@@ -49,7 +49,7 @@ def load_hf_model(path: str | Path, *, device: str = "cpu", dtype: str = "auto")
 
     path = Path(path)
     if not (path / "config.json").is_file():
-        raise GauntletError(f"{path}: not a Hugging Face model directory (no config.json)")
+        raise UnreadableCheckpoint(f"{path}: not a Hugging Face model directory (no config.json)")
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         torch_dtype = dtype if dtype == "auto" else getattr(torch, dtype)
@@ -58,10 +58,29 @@ def load_hf_model(path: str | Path, *, device: str = "cpu", dtype: str = "auto")
         )
     except (OSError, ValueError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise GauntletError(f"{path}: cannot load model and tokenizer ({first})") from None
+        raise UnreadableCheckpoint(f"{path}: cannot load model and tokenizer ({first})") from None
     check_vocab(model, tokenizer, str(path))
     model.to(device).eval()
     return model, tokenizer
+
+
+def load_checkpoint(path: Path, *, device: str = "cpu") -> tuple[Any, Any, tuple[int, int] | None]:
+    """Model, tokenizer and (step, tokens seen) from a Composer checkpoint file or an HF directory.
+
+    An HF directory does not record how far training had gone: its progress is None.
+    """
+    if path.is_dir() or not path.exists():
+        model, tokenizer = load_hf_model(path, device=device)
+        return model, tokenizer, None
+    from biomedlm.checkpoint import CheckpointError, load_composer_checkpoint
+
+    try:
+        model, tokenizer, progress = load_composer_checkpoint(path)
+    except CheckpointError as exc:
+        raise UnreadableCheckpoint(str(exc)) from None
+    check_vocab(model, tokenizer, str(path))
+    model.to(device).eval()
+    return model, tokenizer, (progress.batch, progress.tokens)
 
 
 def context_length(model: Any, tokenizer: Any) -> int:
@@ -118,12 +137,56 @@ def _window(context: list[int], continuation: list[int], max_length: int) -> _Wi
     return _Window(tuple(kept[:-1]), tuple(continuation), len(whole) - len(kept))
 
 
-def _forward_batch(model: Any, batch: list[tuple[int, ...]], pad_id: int, device: Any) -> Any:
+class _ScoredLogits:
+    """Logits at the scored positions only: the output layer runs where a choice is scored.
+
+    A multiple-choice item scores one to a few tokens after a long prompt; the output layer
+    over the whole vocabulary at every position is most of the work for a small model. When
+    the model is a body (``base_model``) followed by its output embedding, as GPT-2 and most
+    Hugging Face causal LMs are, only the scored positions go through it. The first batch is
+    also run whole and compared: a model whose logits are not ``head(body(x))`` (a final
+    soft-cap, a projection) falls back to the whole forward pass.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        body, head = model.base_model, model.get_output_embeddings()
+        self.split = body is not model and head is not None
+        self.checked = False
+
+    def __call__(self, ids: torch.Tensor, ends: list[int], spans: list[int]) -> list[torch.Tensor]:
+        """For each row, the logits predicting its last ``span`` inputs' next tokens."""
+        if not self.split:
+            return self._whole(ids, ends, spans)
+        hidden = self.model.base_model(input_ids=ids)[0]
+        rows = torch.cat(
+            [hidden[r, e - s : e] for r, (e, s) in enumerate(zip(ends, spans, strict=True))]
+        )
+        logits = list(self.model.get_output_embeddings()(rows).split(spans))
+        if not self.checked:
+            self.checked = True
+            whole = self._whole(ids, ends, spans)
+            tolerance = 1e-4 if hidden.dtype == torch.float32 else 2e-2
+            if not all(
+                a.shape == b.shape and torch.allclose(a.float(), b.float(), atol=tolerance)
+                for a, b in zip(logits, whole, strict=True)
+            ):
+                log.info("logits are not head(body(x)) for this model: scoring whole outputs")
+                self.split = False
+                return whole
+        return logits
+
+    def _whole(self, ids: torch.Tensor, ends: list[int], spans: list[int]) -> list[torch.Tensor]:
+        logits = self.model(input_ids=ids).logits
+        return [logits[r, e - s : e] for r, (e, s) in enumerate(zip(ends, spans, strict=True))]
+
+
+def _padded(batch: list[tuple[int, ...]], pad_id: int, device: Any) -> torch.Tensor:
     width = len(batch[0])  # batches are sorted longest first
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     for row, inputs in enumerate(batch):
         ids[row, : len(inputs)] = torch.tensor(inputs, dtype=torch.long)
-    return model(input_ids=ids.to(device)).logits
+    return ids.to(device)
 
 
 def loglikelihoods(
@@ -145,13 +208,15 @@ def loglikelihoods(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     device = next(model.parameters()).device
     scores = [0.0] * len(pairs)
+    scored_logits = _ScoredLogits(model)
     with torch.inference_mode(), tqdm(total=len(order), desc=desc, disable=not progress) as bar:
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
-            logits = _forward_batch(model, batch, pad_id, device)
-            for row, inputs in enumerate(batch):
-                span = max(len(windows[i].continuation) for i in users[inputs])
-                logprobs = logits[row, len(inputs) - span : len(inputs)].float().log_softmax(-1)
+            spans = [max(len(windows[i].continuation) for i in users[inputs]) for inputs in batch]
+            ends = [len(inputs) for inputs in batch]
+            logits = scored_logits(_padded(batch, pad_id, device), ends, spans)
+            for inputs, span, row_logits in zip(batch, spans, logits, strict=True):
+                logprobs = row_logits.float().log_softmax(-1)
                 for index in users[inputs]:
                     targets = torch.tensor(windows[index].continuation, device=logprobs.device)
                     picked = logprobs[span - len(targets) :].gather(-1, targets[:, None])

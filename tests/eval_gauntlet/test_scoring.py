@@ -67,6 +67,39 @@ def test_scores_equal_hand_computation(tiny) -> None:
     assert any(p.truncated for p in predictions) and not all(p.truncated for p in predictions)
 
 
+class SoftCapped(torch.nn.Module):
+    """A model whose logits are not ``head(body(x))``: a soft cap after the output layer."""
+
+    def __init__(self, inner) -> None:
+        super().__init__()
+        self.inner = inner
+        self.config = inner.config
+
+    @property
+    def base_model(self):
+        return self.inner.base_model
+
+    def get_output_embeddings(self):
+        return self.inner.get_output_embeddings()
+
+    def forward(self, input_ids):
+        out = self.inner(input_ids=input_ids)
+        out.logits = 3.0 * torch.tanh(out.logits / 3.0)
+        return out
+
+
+def test_a_model_with_a_different_output_falls_back_to_whole_logits(tiny) -> None:
+    model, tokenizer = tiny
+    capped = SoftCapped(model)
+    prompts = some_prompts()[:4]
+    pairs = [(p.context, cont) for p in prompts for cont in p.continuations]
+    scores, _ = loglikelihoods(capped, tokenizer, pairs, max_length=1024, progress=False)
+    expected = [by_hand(capped, tokenizer, ctx, cont, 1024)[0] for ctx, cont in pairs]
+    assert scores == pytest.approx(expected, abs=1e-4)
+    uncapped, _ = loglikelihoods(model, tokenizer, pairs, max_length=1024, progress=False)
+    assert scores != pytest.approx(uncapped, abs=1e-2)  # the cap matters: the check is real
+
+
 def test_truncation_from_the_left_is_counted(tokenizer_dir: Path, tmp_path: Path) -> None:
     model, tokenizer = load_hf_model(tiny_model(tmp_path, tokenizer_dir, n_positions=48))
     assert context_length(model, tokenizer) == 48
