@@ -33,6 +33,7 @@ class ModelConfig:
     init_from: str | None = None  # a local Hugging Face directory (continued pretraining)
     init_device: str = "cpu"  # "meta" for FSDP on GPUs
     attn_implementation: str = "sdpa"
+    use_train_metrics: bool = True  # cross-entropy and perplexity of each training batch
 
 
 @dataclass
