@@ -97,6 +97,11 @@ bench-train: install   # Composer vs a bare PyTorch loop on the debug recipe
 	@test -f outputs/prep/sample/train/index.json || $(MAKE) prep-data
 	$(PY) benchmarks/bench_train.py $(ARGS)
 
+.PHONY: bench-gpu
+bench-gpu: install   # on a GPU node: tokens/s per GPU and MFU of the 2.7B recipe and the ladder
+	@test -f outputs/prep/sample/tokenizer/tokenizer.json || $(MAKE) prep-data
+	$(PY) benchmarks/bench_gpu.py $(ARGS)
+
 BENCH_MODEL ?= $(RUN)/hf/huggingface/ba60
 bench-eval: install   # the gauntlet vs lm-evaluation-harness on the debug model: time, same answers
 	@test -f $(BENCH_MODEL)/config.json || { $(MAKE) prep-data && $(MAKE) train; }

@@ -19,6 +19,7 @@ weights initialise the model for continued pretraining.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +88,20 @@ class BioMedLM(ComposerHFCausalLM):
         )
         n_params = sum(p.numel() for p in self.model.parameters())
         log.info("BioMedLM model: %s parameters (vocab %d)", f"{n_params:,}", vocab_size)
+        positions = getattr(self.model.base_model, "wpe", None)  # a lookup: no flops
+        self.n_matmul_params = n_params - (positions.weight.numel() if positions else 0)
+
+    def flops_per_batch(self, batch: Mapping[str, Any]) -> int:
+        """Training flops of a batch (forward + backward = 3x forward), as llm-foundry counts them.
+
+        Read by Composer's speed monitor for ``throughput/device/mfu``. Each weight is a
+        multiply-add per token (the tied embedding once, as the output layer), plus attention's
+        two ``seq x seq`` products per layer. Activation recomputation is not counted (MFU, not
+        hardware FLOPs utilisation).
+        """
+        batch_size, seq_len = batch["input_ids"].shape[:2]
+        config = self.model.config
+        per_seq = (
+            2 * self.n_matmul_params * seq_len + 4 * config.n_layer * config.n_embd * seq_len**2
+        )
+        return 3 * per_seq * batch_size

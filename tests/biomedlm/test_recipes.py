@@ -93,19 +93,6 @@ def test_batch_not_divisible_by_world_size(monkeypatch: pytest.MonkeyPatch) -> N
         load_recipe(DEBUG)
 
 
-@pytest.fixture(scope="module")
-def prepared() -> Path:
-    """The default data (`make prep-data`), prepared once if missing."""
-    out = REPO / "outputs" / "prep" / "sample"
-    if not (out / "train" / "index.json").is_file():
-        subprocess.run(
-            [sys.executable, "-m", "data_prep", "data_prep/configs/sample.yaml"],
-            cwd=REPO,
-            check=True,
-        )
-    return out
-
-
 def run_train(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     return subprocess.run(
