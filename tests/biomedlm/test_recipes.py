@@ -93,8 +93,8 @@ def test_batch_not_divisible_by_world_size(monkeypatch: pytest.MonkeyPatch) -> N
         load_recipe(DEBUG)
 
 
-def run_train(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+def run_train(*args: str, **env_vars: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **env_vars}
     return subprocess.run(
         [sys.executable, "-m", "biomedlm.train", str(DEBUG), *args],
         cwd=REPO,
@@ -230,10 +230,10 @@ def test_composer_launcher_runs_the_recipe_literally(prepared: Path, tmp_path: P
 
 
 @pytest.mark.slow
-def test_mlflow_logger_selected_in_yaml_writes_a_local_store(
-    prepared: Path, tmp_path: Path
-) -> None:
-    store = tmp_path / "mlruns"
+def test_loggers_selected_in_yaml_record_the_loss(prepared: Path, tmp_path: Path) -> None:
+    """MLflow (a local store), TensorBoard and W&B (offline), all named in the recipe's YAML."""
+    store, boards, wandb_dir = tmp_path / "mlruns", tmp_path / "tb", tmp_path / "wandb"
+    wandb_dir.mkdir()
     result = run_train(
         "max_duration=2ba",
         f"save_folder={tmp_path / 'ckpt'}",
@@ -241,8 +241,24 @@ def test_mlflow_logger_selected_in_yaml_writes_a_local_store(
         f"callbacks.hf_checkpointer.save_folder={tmp_path / 'hf'}",
         f"callbacks.loss_curve.folder={tmp_path / 'run'}",
         f"loggers.mlflow={{tracking_uri: 'file:{store}', experiment_name: biomedlm-test}}",
+        f"loggers.tensorboard={{log_dir: '{boards}', flush_interval: 1}}",
+        f"loggers.wandb={{project: biomedlm-test, init_kwargs: {{dir: '{wandb_dir}'}}}}",
         "autoresume=false",
+        WANDB_MODE="offline",
     )
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = list(store.rglob("metrics/loss/train/total"))
     assert len(metrics) == 1 and len(metrics[0].read_text().splitlines()) == 2
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    steps = []  # Composer reopens its writer after each flush: several event files
+    for folder in {events.parent for events in boards.rglob("events.out.tfevents.*")}:
+        board = EventAccumulator(str(folder))
+        board.Reload()
+        if "loss/train/total" in board.Tags()["scalars"]:
+            steps += [e.step for e in board.Scalars("loss/train/total")]
+    assert sorted(steps) == [0, 1]  # one point per batch (Composer counts from 0 here)
+
+    (run_log,) = list(wandb_dir.rglob("offline-run-*/run-*.wandb"))
+    assert b"loss/train/total" in run_log.read_bytes()  # W&B's offline record, for `wandb sync`
