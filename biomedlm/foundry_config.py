@@ -85,6 +85,11 @@ def to_foundry(recipe: Recipe) -> dict[str, Any]:
     _check_names(recipe)
     model = {k: v for k, v in vars(recipe.model).items()}
     seq = recipe.model.max_seq_len
+    callbacks = {name: dict(args) for name, args in recipe.callbacks.items()}
+    if "gauntlet_watcher" in callbacks:  # tokens seen by each HF export, from this recipe's batch
+        callbacks["gauntlet_watcher"].setdefault(
+            "tokens_per_step", recipe.global_train_batch_size * seq
+        )
     cfg: dict[str, Any] = {
         "run_name": recipe.run_name,
         "seed": recipe.seed,
@@ -95,7 +100,7 @@ def to_foundry(recipe: Recipe) -> dict[str, Any]:
         "optimizer": dict(vars(recipe.optimizer)),
         "scheduler": dict(vars(recipe.scheduler)),
         "algorithms": recipe.algorithms,
-        "callbacks": recipe.callbacks,
+        "callbacks": callbacks,
         "loggers": recipe.loggers,
         "fsdp_config": recipe.fsdp_config,
         "precision": recipe.precision,

@@ -8,6 +8,7 @@ Registered as the ``gauntlet_watcher`` callback::
         folder: runs/debug-cpu/hf/huggingface   # hf_checkpointer's ba<step>, or the save_folder
         out: runs/debug-cpu/eval
         args: [--sample, "100"]
+        # tokens_per_step: global batch x sequence length, filled in from the recipe
 
 At the start of training, rank 0 starts ``python -m eval_gauntlet watch`` as a separate process
 (unless one from an earlier launch of this run is still alive: a pid file guards it). The
