@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +60,7 @@ def synthetic_shards(out: Path, samples: int, seq_len: int, vocab: int) -> Path:
     dtype = "uint16" if vocab <= 2**16 else "uint32"
     rng = np.random.default_rng(0)
     partial = out / "train.partial"
+    shutil.rmtree(partial, ignore_errors=True)  # left by a run that was cut off
     with MDSWriter(out=str(partial), columns={"tokens": f"ndarray:{dtype}:{seq_len}"}) as writer:
         for _ in range(samples):
             writer.write({"tokens": rng.integers(0, vocab, seq_len, dtype=dtype)})
@@ -82,19 +84,27 @@ def derived_recipe(path: Path, args: argparse.Namespace, work: Path) -> dict[str
             f"error: no tokenizer at {tokenizer_dir}; run `make prep-data` or pass --tokenizer"
         )
     vocab = len(AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True))
+    if tokenizer_dir != Path(recipe["tokenizer"]["path"]):
+        print(
+            f"note: {path.name}: its tokenizer is not here; using {tokenizer_dir} ({vocab:,} tokens)"
+        )
     gpus = 1 if args.cpu else args.gpus
     micro = args.micro_batch or recipe["device_train_microbatch_size"]
+    if not isinstance(micro, int):
+        sys.exit(f"error: {path}: device_train_microbatch_size is {micro!r}; pass --micro-batch")
     global_batch = args.global_batch or micro * gpus * 4
     seq_len = recipe["model"]["max_seq_len"]
-    data = synthetic_shards(
-        work / f"data-{seq_len}-{vocab}", global_batch * (args.batches + 1), seq_len, vocab
-    )
+    samples = global_batch * (args.batches + 1)  # one epoch covers the run: no epoch boundary
+    data = synthetic_shards(work / f"data-{seq_len}-{vocab}-{samples}", samples, seq_len, vocab)
     loader = recipe["train_loader"]
     loader["streams"] = {"synthetic": {"local": str(data), "remote": None, "proportion": None}}
     if args.cpu:
         loader.update(num_workers=0, prefetch_factor=None)
     callbacks = {k: v for k, v in recipe["callbacks"].items() if k in KEPT_CALLBACKS}
-    callbacks["speed_monitor"] = {"window_size": args.batches - args.warmup}
+    callbacks["speed_monitor"] = {
+        **callbacks.get("speed_monitor", {}),
+        "window_size": args.batches - args.warmup,
+    }
     recipe.update(
         base=None,
         run_name=f"bench-{path.stem}",

@@ -1,13 +1,22 @@
-"""Read a trained model back: a Hugging Face directory or a Composer checkpoint file.
+"""Read a trained model back: a Hugging Face directory or a Composer checkpoint.
 
-A Composer checkpoint (``ep0-ba60-rank0.pt``, as the trainer's ``save_folder`` holds them) of a
-Hugging Face-based model carries the model's config and tokenizer in its ``integrations``
-state, so it needs nothing else to be loaded. Its timestamp says how far training had gone.
+A Composer checkpoint of a Hugging Face-based model carries the model's config and tokenizer
+in its ``integrations`` state, so it needs nothing else to be loaded; its timestamp says how
+far training had gone. Two layouts, as the trainer's ``save_folder`` holds them:
+
+- ``ep0-ba60-rank0.pt``: one file (DDP, or FSDP with ``state_dict_type: full``);
+- ``ep0-ba60/`` with ``.metadata`` and ``__<rank>_0.distcp`` shards (FSDP's ``sharded``, as
+  the GPU recipes write): read in one process, model weights only, with torch's distributed
+  checkpoint reader.
+
+Only the model, the Hugging Face state and the timestamp are read: never the optimizer state.
 """
 
 from __future__ import annotations
 
+import pickle
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,26 +38,56 @@ def load_pretrained(path: Path) -> tuple[Any, Any]:
     """(model, tokenizer) from a Hugging Face directory or a Composer checkpoint file."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if path.is_dir():
+    if path.is_dir() and not is_sharded(path):
         if not (path / "config.json").is_file():
             raise CheckpointError(f"{path}: not a Hugging Face model directory (no config.json)")
-        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
-        return model, AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        try:
+            model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
+            return model, AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        except (OSError, ValueError, KeyError) as exc:
+            raise CheckpointError(
+                f"{path}: cannot load model and tokenizer ({_first(exc)})"
+            ) from None
     model, tokenizer, _ = load_composer_checkpoint(path)
     return model, tokenizer
+
+
+def _first(exc: BaseException) -> str:
+    """The first line of an exception's message (library errors run to many lines)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+KEYS = ("model", "integrations", "timestamp")
+
+
+def is_sharded(path: Path) -> bool:
+    """A sharded (distributed checkpoint) Composer checkpoint folder."""
+    return path.is_dir() and (path / ".metadata").is_file()
 
 
 def _read_state(path: Path) -> dict[str, Any]:
     import torch
 
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)["state"]
-    except (RuntimeError, EOFError, OSError, KeyError, TypeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if is_sharded(path):
+            from torch.distributed.checkpoint.state_dict_loader import _load_state_dict_from_keys
+
+            with warnings.catch_warnings():  # "no process group: loading in one process"
+                warnings.simplefilter("ignore", UserWarning)
+                keys = {f"state.{key}" for key in KEYS}
+                state = _load_state_dict_from_keys(keys, checkpoint_id=str(path))["state"]
+        elif path.is_file():  # memory-mapped: the optimizer state is never read into memory
+            state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)["state"]
+        else:
+            raise CheckpointError(
+                f"{path}: neither a checkpoint file nor a sharded checkpoint (no .metadata)"
+            )
+    except (RuntimeError, EOFError, OSError, KeyError, TypeError, pickle.UnpicklingError) as exc:
         raise CheckpointError(
-            f"{path}: not a complete Composer checkpoint (half-written or corrupt: {first})"
+            f"{path}: not a complete Composer checkpoint (half-written or corrupt: {_first(exc)})"
         ) from None
     if "huggingface" not in state.get("integrations", {}):
         raise CheckpointError(
@@ -59,7 +98,7 @@ def _read_state(path: Path) -> dict[str, Any]:
 
 
 def load_composer_checkpoint(path: Path) -> tuple[Any, Any, Progress]:
-    """The HF model and tokenizer saved in a Composer checkpoint, with its trained weights.
+    """The HF model and tokenizer saved in a Composer checkpoint (file or sharded folder).
 
     Composer 0.32's ``hf_from_composer_checkpoint`` returned a model whose weights differ from
     the checkpoint's here, so the weights are loaded explicitly (and checked: nothing unexpected).
@@ -75,8 +114,14 @@ def load_composer_checkpoint(path: Path) -> tuple[Any, Any, Progress]:
     weights = {
         k.removeprefix("model."): v for k, v in state["model"].items() if k.startswith("model.")
     }
-    missing, unexpected = model.load_state_dict(weights, strict=False)
-    if unexpected or any(not k.endswith(("attn.bias", "lm_head.weight")) for k in missing):
+    try:
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+    except RuntimeError as exc:  # shapes that differ from the saved config
+        raise CheckpointError(
+            f"{path}: checkpoint does not fit its saved config ({_first(exc)})"
+        ) from None
+    derived = ("attn.bias", "lm_head.weight") if config.tie_word_embeddings else ("attn.bias",)
+    if unexpected or any(not k.endswith(derived) for k in missing):
         raise CheckpointError(
             f"{path}: checkpoint does not fit its saved config ({(missing + unexpected)[:3]})"
         )

@@ -11,13 +11,15 @@ Usage::
     python -m eval_gauntlet score runs/debug-cpu/checkpoints     # every checkpoint, each once
     python -m eval_gauntlet score path/to/BioMedLM --tasks medqa_4options mmlu_medical
 
-``PATH`` is a Composer checkpoint file, a local Hugging Face causal-LM folder (config, weights,
-tokenizer), or a folder of checkpoints (a run's ``save_folder`` of ``ep*-ba<step>-rank0.pt``
-files, or the ``ba<step>`` Hugging Face exports of ``hf_checkpointer``): every complete
-checkpoint in it not already in the results is scored, as ``watch --once`` does. A Composer
-checkpoint records its step and tokens seen; nothing is downloaded. ``--tasks`` takes task or group names from ``eval_gauntlet/tasks.yaml`` (default:
-all). Results go to ``--out`` (default ``outputs/eval_gauntlet``): ``results.jsonl`` (appended),
-``results.md``, ``results.png`` and ``predictions/<name>/<task>.<shots>shot.jsonl``.
+``PATH`` is a Composer checkpoint (an ``ep*-ba<step>-rank0.pt`` file or an ``ep*-ba<step>/``
+sharded folder), a local Hugging Face causal-LM folder (config, weights, tokenizer), or a folder
+of either (a run's ``save_folder``, or the ``ba<step>`` exports of ``hf_checkpointer``): every
+complete checkpoint in it not already in the results is scored, as ``watch --once`` does. A
+Composer checkpoint records its step and tokens seen; nothing is downloaded. ``--tasks`` takes
+task or group names from ``eval_gauntlet/tasks.yaml`` (default: all). Results go to ``--out``
+(default ``outputs/eval_gauntlet``; use one per run: checkpoints are known by their names):
+``results.jsonl`` (appended), ``results.md``, ``results.png`` and
+``predictions/<name>/<task>.<shots>shot.jsonl``.
 """
 
 from __future__ import annotations
@@ -183,14 +185,14 @@ def score_path(job: Job, path: Path) -> None:
     args = job.args
     if not path.exists():
         raise GauntletError(f"{path}: no such checkpoint, model folder or folder of checkpoints")
-    if path.is_file() or (path / "config.json").is_file():
+    if path.is_file() or (path / "config.json").is_file() or (path / ".metadata").is_file():
         job.score(path, name=args.name, step=args.step, tokens=args.tokens)
     elif find_checkpoints(path):
         watch_run(job, path, once=True)
     else:
         raise GauntletError(
             f"{path}: no Hugging Face model (config.json) and no checkpoints "
-            "(ep*-ba<step>-rank0.pt files or ba<step> folders) in it"
+            "(ep*-ba<step>-rank0.pt files, ep*-ba<step> sharded or ba<step> export folders) in it"
         )
 
 

@@ -6,11 +6,13 @@ Usage::
     python -m eval_gauntlet watch runs/debug-cpu/hf/huggingface --once     # what is ready, then exit
 
 The watched folder holds Hugging Face exports named ``ba<step>`` (what llm-foundry's
-``hf_checkpointer`` callback writes during training) or Composer checkpoints named
-``ep<epoch>-ba<step>-rank0.pt`` (a run's ``save_folder``; the ``latest`` link is skipped).
+``hf_checkpointer`` callback writes during training) or Composer checkpoints, as a run's
+``save_folder`` holds them: ``ep<epoch>-ba<step>-rank0.pt`` files, or ``ep<epoch>-ba<step>/``
+sharded folders (FSDP ``state_dict_type: sharded``); the ``latest`` links are skipped.
 A checkpoint is read only once it is complete: an export's config, weights and tokenizer files
-exist, and nothing in it has changed for ``settle`` seconds (the exporter and Composer's saver
-both write in place, so a checkpoint being written is never read). A checkpoint counts as
+exist (a sharded folder's ``.metadata``, written last), and nothing in it has changed for
+``settle`` seconds (the exporter and Composer's saver both write in place, so a checkpoint
+being written is never read). A checkpoint counts as
 scored once its gauntlet average (written last) is in ``results.jsonl``; killed and restarted,
 the watcher re-scores nothing that finished, and a checkpoint cut off mid-way is scored again
 (the table keeps the latest row of each task).
@@ -28,39 +30,47 @@ from eval_gauntlet.results import RESULTS, read_rows
 
 log = logging.getLogger(__name__)
 EXPORT = re.compile(r"^ba(\d+)$")
+SHARDED = re.compile(r"^ep\d+-ba(\d+)$")
 COMPOSER = re.compile(r"^ep\d+-ba(\d+)-rank0\.pt$")
 REQUIRED = ("config.json", "tokenizer_config.json")
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 
 
 def find_checkpoints(folder: Path) -> list[tuple[int, Path]]:
-    """``ba<step>`` export folders and ``ep<e>-ba<step>-rank0.pt`` files under ``folder``, by step."""
+    """Exports (``ba<step>``) and Composer checkpoints (files, sharded folders), by step."""
     found = []
     for path in folder.iterdir():
-        pattern = EXPORT if path.is_dir() else COMPOSER
-        if not path.is_symlink() and (m := pattern.match(path.name)):
-            found.append((int(m.group(1)), path))
+        patterns = (EXPORT, SHARDED) if path.is_dir() else (COMPOSER,)
+        for pattern in patterns:
+            if m := pattern.match(path.name):
+                found.append((int(m.group(1)), path))
     return sorted(found)
 
 
 def checkpoint_name(path: Path) -> str:
-    """The name a checkpoint has in the results: ``ba60``, ``ep0-ba60-rank0``."""
+    """The name a checkpoint has in the results: ``ba60``, ``ep0-ba60-rank0``, ``ep0-ba60``."""
     return path.name.removesuffix(".pt")
+
+
+def fingerprint(path: Path) -> tuple[float, int]:
+    """Newest modification time and total size of a checkpoint file or folder's files."""
+    files = [p for p in path.iterdir() if p.is_file()] if path.is_dir() else [path]
+    stats = [p.stat() for p in files]
+    return max((s.st_mtime for s in stats), default=0.0), sum(s.st_size for s in stats)
 
 
 def is_complete(path: Path, settle: float, now: float | None = None) -> bool:
     """All files present and none changed in the last ``settle`` seconds."""
     if path.is_dir():
-        if not all((path / name).is_file() for name in REQUIRED):
+        if SHARDED.match(path.name):
+            if not (path / ".metadata").is_file():
+                return False
+        elif not all((path / name).is_file() for name in REQUIRED) or not any(
+            (path / name).is_file() for name in WEIGHTS
+        ):
             return False
-        if not any((path / name).is_file() for name in WEIGHTS):
-            return False
-        newest = max(p.stat().st_mtime for p in path.iterdir())
-    else:
-        if path.stat().st_size == 0:
-            return False
-        newest = path.stat().st_mtime
-    return (now if now is not None else time.time()) - newest >= settle
+    newest, size = fingerprint(path)
+    return size > 0 and (now if now is not None else time.time()) - newest >= settle
 
 
 def scored_checkpoints(out_dir: Path) -> set[str]:
@@ -87,7 +97,7 @@ def watch(
     seconds until ``idle_timeout`` seconds pass without a new checkpoint (forever when None).
     """
     scored: list[str] = []
-    unreadable: dict[Path, float] = {}  # path -> its mtime when it failed
+    unreadable: dict[Path, tuple[float, int]] = {}  # path -> its fingerprint when it failed
     last_new = time.monotonic()
     while True:
         done = scored_checkpoints(out_dir)
@@ -97,16 +107,20 @@ def watch(
             else []
         )
         for step, path in pending:
-            if unreadable.get(path) == path.stat().st_mtime:
-                continue
-            if not is_complete(path, settle):
-                log.info("%s: still being written, will look again", path)
+            try:
+                before = fingerprint(path)
+                if unreadable.get(path) == before:
+                    continue
+                if not is_complete(path, settle):
+                    log.info("%s: still being written, will look again", path)
+                    continue
+            except FileNotFoundError:  # removed meanwhile (rotation of old checkpoints)
                 continue
             log.info("scoring %s (step %d)", path, step)
             if score(path, checkpoint_name(path), step):
                 scored.append(checkpoint_name(path))
             else:
-                unreadable[path] = path.stat().st_mtime
+                unreadable[path] = before
             last_new = time.monotonic()
         if once:
             return scored

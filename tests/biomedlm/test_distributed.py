@@ -7,6 +7,7 @@ and train only the remaining two.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -49,6 +50,28 @@ def launch(tmp_path: Path, batches: int, extra: list[str], env: dict[str, str]) 
     ]
 
 
+def scores_like_its_export(checkpoint: Path, tmp_path: Path) -> None:
+    """The gauntlet reads the checkpoint (a file, or FSDP's shards) as the HF export of its step."""
+    from eval_gauntlet.__main__ import main
+
+    out = tmp_path / "eval"
+    args = ["--tasks", "medqa_4options", "--sample", "4", "--shots", "0", "--no-progress"]
+    assert main(["score", str(checkpoint), "--out", str(out), *args]) == 0
+    assert (
+        main(["score", str(tmp_path / "hf" / "huggingface" / "ba2"), "--out", str(out), *args]) == 0
+    )
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    (mine,) = [r for r in rows if r["kind"] == "task" and r["checkpoint"] != "ba2"]
+    assert mine["step"] == 2 and mine["tokens"] == 2 * 8 * 256
+    name = checkpoint.name.removesuffix(".pt")
+    files = [out / "predictions" / n / "medqa_4options.0shot.jsonl" for n in (name, "ba2")]
+    ours, export = (
+        [x for line in f.read_text().splitlines() for x in json.loads(line)["logprobs"]]
+        for f in files
+    )
+    assert ours == pytest.approx(export, abs=1e-4)
+
+
 @pytest.mark.slow
 @pytest.mark.world_size(2)
 @pytest.mark.parametrize(
@@ -69,6 +92,7 @@ def test_two_processes_train_checkpoint_and_resume(
     first = launch(tmp_path, 2, extra, env)
     assert len(first) == 2
     assert (tmp_path / "ckpt" / checkpoint).is_file()
+    scores_like_its_export(tmp_path / "ckpt" / Path(checkpoint).parts[0], tmp_path)
     resumed = launch(tmp_path, 4, extra, env)
     assert len(resumed) == 2  # batches 3 and 4 only: the first two came from the checkpoint
     steps = [

@@ -83,3 +83,14 @@ def test_a_folder_without_checkpoints_is_one_line(
     assert err.count("\n") == 1 and "no Hugging Face model (config.json) and no checkpoints" in err
     assert main(["score", str(tmp_path / "missing"), *ARGS]) == 2
     assert "no such checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content", [b"\0" * 4096, b"not a checkpoint at all"])
+def test_a_file_that_is_no_checkpoint_is_one_line(
+    tmp_path: Path, content: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "ep0-ba3-rank0.pt"
+    bad.write_bytes(content)
+    assert main(["score", str(bad), "--out", str(tmp_path / "eval"), *ARGS]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a complete Composer checkpoint" in err

@@ -82,8 +82,8 @@ class SoftCapped(torch.nn.Module):
     def get_output_embeddings(self):
         return self.inner.get_output_embeddings()
 
-    def forward(self, input_ids):
-        out = self.inner(input_ids=input_ids)
+    def forward(self, input_ids, **kwargs):
+        out = self.inner(input_ids=input_ids, **kwargs)
         out.logits = 3.0 * torch.tanh(out.logits / 3.0)
         return out
 
@@ -98,6 +98,18 @@ def test_a_model_with_a_different_output_falls_back_to_whole_logits(tiny) -> Non
     assert scores == pytest.approx(expected, abs=1e-4)
     uncapped, _ = loglikelihoods(model, tokenizer, pairs, max_length=1024, progress=False)
     assert scores != pytest.approx(uncapped, abs=1e-2)  # the cap matters: the check is real
+
+
+def test_a_bf16_model_keeps_the_fast_path(tiny_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Rounding between the two paths is not mistaken for a different output layer."""
+    model, tokenizer = load_hf_model(tiny_dir)
+    model = model.to(torch.bfloat16)
+    pairs = [(p.context, c) for p in some_prompts() for c in p.continuations]
+    with caplog.at_level("INFO", logger="eval_gauntlet.scoring"):
+        scores, _ = loglikelihoods(model, tokenizer, pairs, max_length=1024, progress=False)
+    assert "scoring whole outputs" not in caplog.text
+    expected = [by_hand(model, tokenizer, ctx, cont, 1024)[0] for ctx, cont in pairs]
+    assert scores == pytest.approx(expected, rel=0.05, abs=0.1)
 
 
 def test_truncation_from_the_left_is_counted(tokenizer_dir: Path, tmp_path: Path) -> None:

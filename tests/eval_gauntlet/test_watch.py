@@ -114,3 +114,43 @@ def test_a_checkpoint_written_while_watching_is_scored(tmp_path: Path, tiny_dir:
     watch(folder, tmp_path / "eval", score, interval=0.2, settle=0.5, idle_timeout=3)
     thread.join()
     assert seen == ["ba10", "ba20"]
+
+
+def test_a_checkpoint_removed_meanwhile_is_passed_over(tmp_path: Path, tiny_dir: Path) -> None:
+    folder = make_run(tmp_path, tiny_dir, [10, 20])
+
+    def score(path: Path, name: str, step: int) -> bool:
+        shutil.rmtree(folder / "ba20")  # rotated away while ba10 is scored
+        return True
+
+    assert watch(folder, tmp_path / "eval", score, once=True, settle=0) == ["ba10"]
+
+
+def test_an_unreadable_checkpoint_is_tried_again_only_once_it_changes(
+    tmp_path: Path, tiny_dir: Path
+) -> None:
+    folder = make_run(tmp_path, tiny_dir, [10])
+    out = tmp_path / "eval"
+    tries: list[float] = []
+
+    def score(path: Path, name: str, step: int) -> bool:
+        tries.append(time.monotonic())
+        if len(tries) == 1:
+            return False  # unreadable the first time
+        out.mkdir(exist_ok=True)
+        with open(out / "results.jsonl", "a") as f:
+            f.write(json.dumps({"checkpoint": name, "kind": "average"}) + "\n")
+        return True
+
+    def writer() -> None:  # rewrites the export in place: same folder, new bytes
+        time.sleep(0.5)
+        with open(folder / "ba10" / "config.json", "a") as f:
+            f.write("\n")
+
+    thread = threading.Thread(target=writer)
+    start = time.monotonic()
+    thread.start()
+    watch(folder, out, score, interval=0.05, settle=0, idle_timeout=1.0)
+    thread.join()
+    # ten passes while unchanged, no retry; once changed, scored
+    assert len(tries) == 2 and tries[1] - start >= 0.5
