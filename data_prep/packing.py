@@ -2,7 +2,9 @@
 
 The output is the format llm-foundry's ``text`` dataloader reads: one ``tokens`` column
 (``ndarray:uint16:<seq_len>`` when the vocabulary fits in 16 bits), compressed and hashed shards.
-Tokenization runs in batches through the Rust tokenizer, which uses every core.
+Tokenization runs in batches through the Rust tokenizer, which uses every core and releases
+the GIL: the next batch is tokenized in a background thread while this one is cut and written
+and the input after it is read, so reading, writing and compressing overlap tokenization.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from streaming import MDSWriter
@@ -68,11 +72,13 @@ def pack_split(
             progress_bar=False,
         ) as writer,
         tqdm(total=total_docs, desc=desc, unit="doc") as bar,
+        ThreadPoolExecutor(1, thread_name_prefix="tokenize") as pool,
     ):
-        for batch in _batches(texts, cfg.batch_docs):
-            encodings = tokenizer.encode_batch(batch, add_special_tokens=False)
+
+        def write(encoded: Future[Any], n_docs: int) -> None:
+            nonlocal carry
             pieces = [carry]
-            for enc in encodings:
+            for enc in encoded.result():
                 pieces.append(np.asarray(enc.ids, dtype=dtype))
                 pieces.append(np.array([eos], dtype=dtype))
             flat = np.concatenate(pieces)
@@ -82,8 +88,17 @@ def pack_split(
                 writer.write({"tokens": row})
             carry = flat[n_samples * seq_len :]
             stats.samples += n_samples
-            stats.documents += len(batch)
-            bar.update(len(batch))
+            stats.documents += n_docs
+            bar.update(n_docs)
+
+        in_flight: tuple[Future[Any], int] | None = None  # one batch: memory stays bounded
+        for batch in _batches(texts, cfg.batch_docs):
+            encoded = pool.submit(tokenizer.encode_batch, batch, add_special_tokens=False)
+            if in_flight is not None:
+                write(*in_flight)
+            in_flight = (encoded, len(batch))
+        if in_flight is not None:
+            write(*in_flight)
     stats.dropped_tail_tokens = int(carry.size)
     stats.seconds = round(time.perf_counter() - start, 3)
     log.info(
