@@ -57,10 +57,16 @@ def normalize_text(text: str) -> str:
     """
     if not text.isascii():
         text = unicodedata.normalize("NFC", text)
-    text = _SPECIAL.sub(_replace, text)
-    text = _HORIZONTAL.sub(" ", text)
-    text = _LINE_EDGES.sub("\n", text)
-    text = _BLANK_LINES.sub("\n\n", text)
+        text = _SPECIAL.sub(_replace, text)
+    elif not text.replace("\n", " ").replace("\t", " ").isprintable():  # ASCII controls, CR
+        text = _SPECIAL.sub(_replace, text)
+    # each pass only where its pattern can occur: most texts need few of them
+    if "  " in text or "\t" in text:
+        text = _HORIZONTAL.sub(" ", text)
+    if " \n" in text or "\n " in text:
+        text = _LINE_EDGES.sub("\n", text)
+    if "\n\n\n" in text:
+        text = _BLANK_LINES.sub("\n\n", text)
     return text.strip()
 
 

@@ -25,11 +25,12 @@ from data_prep.cleaning import normalize_text, rejection_reason
 from data_prep.config import CleanConfig, PrepConfig, SourceConfig
 from data_prep.decontaminate import EvalIndex
 from data_prep.dedup import id_hash, text_hash
-from data_prep.document import OnError, ReadContext
+from data_prep.document import Document, OnError, ReadContext
 from data_prep.sources import READERS, expand_sources
 from data_prep.stages import fingerprint, write_json_atomic
 
 log = logging.getLogger(__name__)
+DECONTAMINATION_BATCH = 256  # documents matched against the evaluation index in one pass
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,22 @@ def extract_file(task: ExtractTask) -> dict[str, Any]:
     docs_path = task.output(".jsonl")
     tmp_docs = docs_path.with_name(f".{docs_path.name}.tmp-{os.getpid()}")
     with open(tmp_docs, "w", encoding="utf-8") as out:
+        batch: list[Document] = []
+
+        def decontaminate_and_write() -> None:
+            nonlocal chars
+            hits = _INDEX.match_batch(batch) if _INDEX is not None else [None] * len(batch)
+            for doc, hit in zip(batch, hits, strict=True):
+                if hit is not None:
+                    decontaminated[f"{hit[0]}:{hit[1]}"] += 1
+                    continue
+                record = {"id": doc.id, "source": doc.source, "text": doc.text, "meta": doc.meta}
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                id_hashes.append(id_hash(doc.id))
+                text_hashes.append(text_hash(doc.text))
+                chars += len(doc.text)
+            batch.clear()
+
         for doc in reader(Path(task.path), task.source, ctx):
             read += 1
             doc.text = normalize_text(doc.text)
@@ -92,15 +109,10 @@ def extract_file(task: ExtractTask) -> dict[str, Any]:
             if reason is not None:
                 rejected[reason] += 1
                 continue
-            hit = _INDEX.match(doc) if _INDEX is not None else None
-            if hit is not None:
-                decontaminated[f"{hit[0]}:{hit[1]}"] += 1
-                continue
-            record = {"id": doc.id, "source": doc.source, "text": doc.text, "meta": doc.meta}
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-            id_hashes.append(id_hash(doc.id))
-            text_hashes.append(text_hash(doc.text))
-            chars += len(doc.text)
+            batch.append(doc)
+            if len(batch) == DECONTAMINATION_BATCH:
+                decontaminate_and_write()
+        decontaminate_and_write()
     keys_path = task.output(".keys.npz")
     tmp_keys = keys_path.with_name(f".{keys_path.stem}.tmp-{os.getpid()}.npz")
     np.savez(

@@ -189,6 +189,21 @@ def test_whole_test_abstracts_all_match(index: EvalIndex) -> None:
     assert all(index.match(d) == ("pubmedqa", "ngram") for d in docs)
 
 
+def test_a_batch_matches_each_document_alone_and_no_window_spans_two(
+    index: EvalIndex, pubmedqa_item: dict
+) -> None:
+    words = pubmedqa_item["question"].rsplit("\n", 1)[0].split()[40:53]  # 13 words of a test item
+    head = Document(id="a", source="s", text="Our results. " + " ".join(words[:7]))
+    tail = Document(id="b", source="s", text=" ".join(words[7:]) + " were not reported.")
+    whole = Document(id="c", source="s", text=head.text + " " + tail.text)
+    clean = Document(id="d", source="s", text="An unrelated text about something else. " * 5)
+    pmid = Document(id=f"pmid:{pubmedqa_item['realidx']}", source="s", text="unrelated")
+    docs = [head, tail, clean, whole, pmid, Document(id="e", source="s", text="")]
+    expected = [None, None, None, ("pubmedqa", "ngram"), ("pubmedqa", "pmid"), None]
+    assert [index.match(d) for d in docs] == expected  # one at a time
+    assert index.match_batch(docs) == expected  # the head's end and the tail's start: no match
+
+
 def test_index_pickles(index: EvalIndex, pubmedqa_item: dict) -> None:
     copy = pickle.loads(pickle.dumps(index))
     context = pubmedqa_item["question"].rsplit("\n", 1)[0]
