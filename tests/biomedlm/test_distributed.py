@@ -1,6 +1,8 @@
 """Two processes on CPU through Composer's launcher: DDP, and FSDP2 (gloo) with sharded checkpoints.
 
-FSDP v1 needs CUDA; FSDP2 (``FSDP_VERSION=2``) runs over gloo on CPU. Each case trains two
+FSDP v1 needs CUDA; FSDP2 (``FSDP_VERSION=2``) runs over gloo on CPU, here with the 2.7B
+recipe's own FSDP settings (bf16 and meta initialisation aside: Composer puts meta parameters
+on CUDA). Each case trains two
 batches, then relaunches the same command for four: autoresume must pick up the checkpoint
 and train only the remaining two.
 """
@@ -14,8 +16,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
+GPU_RECIPE = REPO / "recipes" / "pretrain" / "biomedlm-2.7b.yaml"
+GPU_FSDP = yaml.safe_dump(
+    yaml.safe_load(GPU_RECIPE.read_text())["fsdp_config"], default_flow_style=True, width=1000
+).strip()
 
 
 def launch(tmp_path: Path, batches: int, extra: list[str], env: dict[str, str]) -> list[float]:
@@ -78,9 +85,9 @@ def scores_like_its_export(checkpoint: Path, tmp_path: Path) -> None:
     ("name", "extra", "env", "checkpoint"),
     [
         ("ddp", [], {}, "ep0-ba2-rank0.pt"),
-        (
+        (  # the 2.7B recipe's own FSDP settings: FULL_SHARD, activation checkpointing, sharded
             "fsdp2",
-            ["fsdp_config={state_dict_type: sharded}"],
+            [f"fsdp_config={GPU_FSDP}"],
             {"FSDP_VERSION": "2"},
             "ep0-ba2/__1_0.distcp",
         ),
