@@ -188,6 +188,12 @@ def score_path(job: Job, path: Path) -> None:
     if path.is_file() or (path / "config.json").is_file() or (path / ".metadata").is_file():
         job.score(path, name=args.name, step=args.step, tokens=args.tokens)
     elif find_checkpoints(path):
+        given = [f"--{flag}" for flag in ("name", "step", "tokens") if getattr(args, flag)]
+        if given:
+            raise GauntletError(
+                f"{path}: a folder of checkpoints; {', '.join(given)} name one checkpoint "
+                "(a folder's checkpoints are named by their files, with their own steps)"
+            )
         watch_run(job, path, once=True)
     else:
         raise GauntletError(

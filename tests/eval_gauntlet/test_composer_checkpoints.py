@@ -75,6 +75,15 @@ def test_a_half_written_checkpoint_is_one_line_and_left_unscored(
     assert {r["checkpoint"] for r in read_rows(out / "results.jsonl")} == scored | {"ep0-ba2-rank0"}
 
 
+def test_one_checkpoints_name_or_step_for_a_folder_is_refused(
+    composer_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "eval"
+    assert main(["score", str(composer_run), "--step", "7", "--out", str(out), *ARGS]) == 2
+    assert "--step name one checkpoint" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_a_folder_without_checkpoints_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
