@@ -1,9 +1,10 @@
-"""Sample text from a Composer checkpoint or a Hugging Face model directory.
+"""Sample text from a Composer checkpoint (file or sharded folder) or a Hugging Face model directory.
 
 Usage::
 
     python -m biomedlm.generate runs/debug-cpu/checkpoints/ep0-ba60-rank0.pt "Aspirin inhibits"
     python -m biomedlm.generate runs/debug-cpu/hf/huggingface/ba60 "Aspirin inhibits" --max-new-tokens 40
+    python -m biomedlm.generate runs/RUN/checkpoints/ep0-ba2000 "Aspirin inhibits"     # FSDP shards
 """
 
 from __future__ import annotations

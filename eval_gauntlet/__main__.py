@@ -29,10 +29,13 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from eval_gauntlet.errors import GauntletError, UnreadableCheckpoint
-from eval_gauntlet.tasks import DEFAULT_TASKS_FILE, load_tasks, select_tasks
+from eval_gauntlet.tasks import DEFAULT_TASKS_FILE, Task, load_tasks, select_tasks
+
+if TYPE_CHECKING:  # evaluate imports torch: loaded only when a model is scored
+    from eval_gauntlet.evaluate import Options, Planned
 
 log = logging.getLogger("eval_gauntlet")
 
@@ -94,9 +97,9 @@ class Job:
     """What to score every checkpoint on: checked once, before any model is loaded."""
 
     args: argparse.Namespace
-    catalogue: dict[str, Any]
-    planned: list[Any]
-    options: Any
+    catalogue: dict[str, Task]
+    planned: list[Planned]
+    options: Options
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Job:
