@@ -2,23 +2,20 @@
 
 FSDP v1 needs CUDA; FSDP2 (``FSDP_VERSION=2``) runs over gloo on CPU, here with the 2.7B
 recipe's own FSDP settings (bf16 and meta initialisation aside: Composer puts meta parameters
-on CUDA). Each case trains two
-batches, then relaunches the same command for four: autoresume must pick up the checkpoint
-and train only the remaining two.
+on CUDA). Each case trains two batches, then relaunches the same command for four: autoresume
+must pick up the checkpoint and train only the remaining two.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.biomedlm.debug_runs import REPO, composer, losses, run_debug
+
 GPU_RECIPE = REPO / "recipes" / "pretrain" / "biomedlm-2.7b.yaml"
 GPU_FSDP = yaml.safe_dump(
     yaml.safe_load(GPU_RECIPE.read_text())["fsdp_config"], default_flow_style=True, width=1000
@@ -26,35 +23,17 @@ GPU_FSDP = yaml.safe_dump(
 
 
 def launch(tmp_path: Path, batches: int, extra: list[str], env: dict[str, str]) -> list[float]:
-    composer = Path(sys.executable).with_name("composer")
-    cmd = [
-        str(composer),
-        "-n",
-        "2",
-        "train",
-        "recipes/pretrain/debug-cpu.yaml",
+    output = run_debug(
+        tmp_path,
         f"max_duration={batches}ba",
         "eval_interval=2ba",
         "save_interval=2ba",
         f"save_folder={tmp_path / 'ckpt'}",
-        f"run_dir={tmp_path / 'run'}",
-        f"callbacks.hf_checkpointer.save_folder={tmp_path / 'hf'}",
-        f"callbacks.loss_curve.folder={tmp_path / 'run'}",
-        "progress_bar=false",
-        "log_to_console=true",
-        "console_log_interval=1ba",
         *extra,
-    ]
-    result = subprocess.run(
-        cmd, cwd=REPO, capture_output=True, text=True, env={**os.environ, **env}, timeout=400
+        launcher=composer(2),
+        env=env,
     )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-3000:]
-    return [
-        float(line.rsplit(":", 1)[1])
-        for line in output.splitlines()
-        if "Train loss/train/total:" in line
-    ]
+    return losses(output)
 
 
 def scores_like_its_export(checkpoint: Path, tmp_path: Path) -> None:

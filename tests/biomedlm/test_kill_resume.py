@@ -9,58 +9,39 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.biomedlm.debug_runs import REPO, debug_command, losses, run_debug
 
 
-def command(out: Path, extra: list[str]) -> list[str]:
+def overrides(out: Path, extra: list[str]) -> list[str]:
     return [
-        sys.executable,
-        "-m",
-        "biomedlm.train",
-        "recipes/pretrain/debug-cpu.yaml",
         "max_duration=8ba",
         "save_interval=4ba",
         "eval_interval=100ba",
         f"save_folder={out / 'ckpt'}",
-        f"run_dir={out / 'run'}",
-        f"callbacks.hf_checkpointer.save_folder={out / 'hf'}",
         "callbacks.hf_checkpointer.save_interval=100ba",
-        f"callbacks.loss_curve.folder={out / 'run'}",
-        "progress_bar=false",
-        "log_to_console=true",
-        "console_log_interval=1ba",
         "model.dropout=0.1",
         *extra,
     ]
 
 
-def losses(output: str) -> list[float]:
-    return [
-        float(line.rsplit(":", 1)[1])
-        for line in output.splitlines()
-        if "Train loss/train/total:" in line
-    ]
-
-
 def run(out: Path, extra: list[str]) -> str:
-    result = subprocess.run(
-        command(out, extra), cwd=REPO, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout + result.stderr
+    return run_debug(out, *overrides(out, extra), timeout=300)
 
 
 def run_killed_after_first_checkpoint(out: Path, extra: list[str]) -> None:
     log = open(out.parent / f"{out.name}.killed.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
-        command(out, extra), cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        debug_command(out, *overrides(out, extra)),
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     deadline = time.time() + 240
     while not (out / "ckpt" / "latest-rank0.pt").exists() and time.time() < deadline:
