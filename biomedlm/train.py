@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from biomedlm.autoresume import clear_stale_download
 from biomedlm.recipe import RecipeError, load_recipe, resolved
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     run_dir = Path(recipe.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if recipe.autoresume:
+        clear_stale_download(recipe.save_folder)
     (run_dir / "recipe.yaml").write_text(yaml.safe_dump(resolved(recipe), sort_keys=False))
     from llmfoundry.command_utils import train
     from omegaconf import OmegaConf
