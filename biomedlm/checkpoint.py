@@ -34,21 +34,31 @@ class Progress:
     tokens: int
 
 
-def load_pretrained(path: Path) -> tuple[Any, Any]:
-    """(model, tokenizer) from a Hugging Face directory or a Composer checkpoint file."""
+def load_pretrained(path: Path, dtype: str = "auto") -> tuple[Any, Any, Progress | None]:
+    """Model, tokenizer and progress from a Hugging Face directory or a Composer checkpoint.
+
+    ``dtype`` applies to a Hugging Face directory ("auto": as saved, e.g. a bf16 export); its
+    progress is None (an export does not record how far training had gone).
+    """
+    if path.is_dir() and not is_sharded(path):
+        return (*_load_hf_directory(path, dtype), None)
+    return load_composer_checkpoint(path)
+
+
+def _load_hf_directory(path: Path, dtype: str) -> tuple[Any, Any]:
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if path.is_dir() and not is_sharded(path):
-        if not (path / "config.json").is_file():
-            raise CheckpointError(f"{path}: not a Hugging Face model directory (no config.json)")
-        try:
-            model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
-            return model, AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        except (OSError, ValueError, KeyError) as exc:
-            raise CheckpointError(
-                f"{path}: cannot load model and tokenizer ({_first(exc)})"
-            ) from None
-    model, tokenizer, _ = load_composer_checkpoint(path)
+    if not (path / "config.json").is_file():
+        raise CheckpointError(f"{path}: not a Hugging Face model directory (no config.json)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        torch_dtype = dtype if dtype == "auto" else getattr(torch, dtype)
+        model = AutoModelForCausalLM.from_pretrained(
+            path, local_files_only=True, torch_dtype=torch_dtype
+        )
+    except (OSError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{path}: cannot load model and tokenizer ({_first(exc)})") from None
     return model, tokenizer
 
 

@@ -22,7 +22,7 @@ def generate(
     """``prompt`` continued by the model (sampled, seeded)."""
     import torch
 
-    model, tokenizer = load_pretrained(path)
+    model, tokenizer, _ = load_pretrained(path)
     model.eval()
     torch.manual_seed(seed)
     encoded = tokenizer(prompt, return_tensors="pt")

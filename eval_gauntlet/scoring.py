@@ -43,45 +43,29 @@ def check_vocab(model: Any, tokenizer: Any, where: str) -> None:
         )
 
 
-def load_hf_model(path: str | Path, *, device: str = "cpu", dtype: str = "auto") -> tuple[Any, Any]:
-    """A causal LM and its tokenizer from a local Hugging Face directory (never the network)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    path = Path(path)
-    if not (path / "config.json").is_file():
-        raise UnreadableCheckpoint(f"{path}: not a Hugging Face model directory (no config.json)")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        torch_dtype = dtype if dtype == "auto" else getattr(torch, dtype)
-        model = AutoModelForCausalLM.from_pretrained(
-            path, local_files_only=True, torch_dtype=torch_dtype
-        )
-    except (OSError, ValueError, KeyError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UnreadableCheckpoint(f"{path}: cannot load model and tokenizer ({first})") from None
-    check_vocab(model, tokenizer, str(path))
-    model.to(device).eval()
-    return model, tokenizer
-
-
-def load_checkpoint(path: Path, *, device: str = "cpu") -> tuple[Any, Any, tuple[int, int] | None]:
+def load_checkpoint(
+    path: Path, *, device: str = "cpu", dtype: str = "auto"
+) -> tuple[Any, Any, tuple[int, int] | None]:
     """Model, tokenizer and (step, tokens seen) from a Composer checkpoint or an HF directory.
 
-    An HF directory does not record how far training had gone: its progress is None.
+    Read by :mod:`biomedlm.checkpoint` (the format's own reader); an HF directory does not
+    record how far training had gone: its progress is None. Never the network.
     """
-    from biomedlm.checkpoint import CheckpointError, is_sharded, load_composer_checkpoint
-
-    if (path.is_dir() and not is_sharded(path)) or not path.exists():
-        model, tokenizer = load_hf_model(path, device=device)
-        return model, tokenizer, None
+    from biomedlm.checkpoint import CheckpointError, load_pretrained
 
     try:
-        model, tokenizer, progress = load_composer_checkpoint(path)
+        model, tokenizer, progress = load_pretrained(path, dtype=dtype)
     except CheckpointError as exc:
         raise UnreadableCheckpoint(str(exc)) from None
     check_vocab(model, tokenizer, str(path))
     model.to(device).eval()
-    return model, tokenizer, (progress.batch, progress.tokens)
+    return model, tokenizer, (progress.batch, progress.tokens) if progress else None
+
+
+def load_hf_model(path: str | Path, *, device: str = "cpu", dtype: str = "auto") -> tuple[Any, Any]:
+    """A causal LM and its tokenizer from a local Hugging Face directory (never the network)."""
+    model, tokenizer, _ = load_checkpoint(Path(path), device=device, dtype=dtype)
+    return model, tokenizer
 
 
 def context_length(model: Any, tokenizer: Any) -> int:
