@@ -183,12 +183,13 @@ def watch_run(job: Job, folder: Path, once: bool) -> None:
 
 def score_path(job: Job, path: Path) -> None:
     """One checkpoint file or HF directory, or every checkpoint of a folder."""
+    from biomedlm.checkpoint import is_sharded
     from eval_gauntlet.watch import find_checkpoints
 
     args = job.args
     if not path.exists():
         raise GauntletError(f"{path}: no such checkpoint, model folder or folder of checkpoints")
-    if path.is_file() or (path / "config.json").is_file() or (path / ".metadata").is_file():
+    if path.is_file() or (path / "config.json").is_file() or is_sharded(path):
         job.score(path, name=args.name, step=args.step, tokens=args.tokens)
     elif find_checkpoints(path):
         given = [f"--{flag}" for flag in ("name", "step", "tokens") if getattr(args, flag)]
