@@ -7,6 +7,7 @@ names) and maps the typed recipe onto llm-foundry's keys.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,23 @@ def _check_loader(key: str, loader: LoaderConfig, eos_id: int) -> None:
         )
 
 
+def _check_init_from(recipe: Recipe, n_tokens: int) -> None:
+    """Weights to start from must exist and have an embedding row for every token."""
+    source = recipe.model.init_from
+    if source is None:
+        return
+    config_path = Path(source) / "config.json"
+    if not config_path.is_file():
+        raise RecipeError(f"model.init_from: no Hugging Face model at {source} (no config.json)")
+    rows = json.loads(config_path.read_text()).get("vocab_size", 0)
+    if n_tokens > rows:
+        raise RecipeError(
+            f"model.init_from: {source} has {rows} embedding rows but the tokenizer at "
+            f"{recipe.tokenizer.path} has {n_tokens} tokens; use the weights' own tokenizer "
+            f"(tokenizer.path={source})"
+        )
+
+
 def _loader(loader: LoaderConfig, max_seq_len: int, eos_id: int) -> dict[str, Any]:
     streams = {
         name: {k: v for k, v in vars(s).items() if v is not None} | {"split": loader.split}
@@ -83,6 +101,7 @@ def to_foundry(recipe: Recipe) -> dict[str, Any]:
     if recipe.eval_loader is not None:
         _check_loader("eval_loader", recipe.eval_loader, eos_id)
     _check_names(recipe)
+    _check_init_from(recipe, len(tokenizer))
     model = {k: v for k, v in vars(recipe.model).items()}
     seq = recipe.model.max_seq_len
     callbacks = {name: dict(args) for name, args in recipe.callbacks.items()}

@@ -116,6 +116,7 @@ def run_train(*args: str, **env_vars: str) -> subprocess.CompletedProcess[str]:
             "train_loader.eos_token_id: 7 but the tokenizer's EOS id is 0",
         ),
         (["callbacks.no_such_callback={}"], "callbacks.no_such_callback: unknown callback"),
+        (["algorithms.no_such_algorithm={}"], "algorithms.no_such_algorithm: unknown algorithm"),
         (["tokenizer.path=/nonexistent"], "tokenizer.path: no tokenizer at /nonexistent"),
     ],
 )
@@ -126,6 +127,26 @@ def test_bad_input_fails_before_training(prepared: Path, args: list[str], messag
         result.stderr.strip().splitlines()[-1] == f"error: {message}"
         or message in result.stderr.strip().splitlines()[-1]
     )
+
+
+def test_init_from_weights_with_a_smaller_vocabulary_fails_before_training(
+    prepared: Path, tmp_path: Path
+) -> None:
+    from transformers import AutoTokenizer
+
+    from tests.eval_gauntlet.tiny import tiny_model, train_tokenizer
+
+    n_tokens = len(AutoTokenizer.from_pretrained(prepared / "tokenizer"))
+    small = tiny_model(tmp_path / "small", train_tokenizer(tmp_path / "tok"))  # 1,000 tokens
+    result = run_train(f"model.init_from={small}")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: model.init_from: {small} has 1000 embedding rows but the tokenizer at "
+        f"outputs/prep/sample/tokenizer has {n_tokens} tokens; use the weights' own tokenizer "
+        f"(tokenizer.path={small})"
+    )
+    missing = run_train(f"model.init_from={tmp_path / 'nothing'}")
+    assert missing.returncode == 2 and "model.init_from: no Hugging Face model" in missing.stderr
 
 
 def test_debug_recipe_trains_and_lowers_the_loss(prepared: Path, tmp_path: Path) -> None:
