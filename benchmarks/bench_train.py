@@ -63,10 +63,11 @@ def bare_tokens_per_s(batches: int, warmup: int) -> float:
     from llmfoundry.utils.builders import build_composer_model
 
     from biomedlm.foundry_config import to_foundry
+    from biomedlm.preflight import preflight
     from biomedlm.recipe import load_recipe
 
     recipe = load_recipe(RECIPE)
-    cfg = to_foundry(recipe)
+    cfg = to_foundry(recipe, preflight(recipe))
     from llmfoundry.data.text_data import build_text_dataloader
     from transformers import AutoTokenizer
 
@@ -80,14 +81,8 @@ def bare_tokens_per_s(batches: int, warmup: int) -> float:
     spec = build_text_dataloader(
         tokenizer=tokenizer, device_batch_size=recipe.global_train_batch_size, **loader_cfg
     )
-    opt = recipe.optimizer
-    optimizer = DecoupledAdamW(
-        model.parameters(),
-        lr=opt.lr,
-        betas=tuple(opt.betas),
-        eps=opt.eps,
-        weight_decay=opt.weight_decay,
-    )
+    opt = {k: v for k, v in recipe.optimizer.items() if k != "name"}
+    optimizer = DecoupledAdamW(model.parameters(), **{**opt, "betas": tuple(opt["betas"])})
     tokens, start = 0, 0.0
     for i, batch in enumerate(spec.dataloader):
         if i == warmup:

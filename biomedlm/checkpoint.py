@@ -32,6 +32,8 @@ class Progress:
 
     batch: int
     tokens: int
+    samples: int = 0
+    epochs: int = 0
 
 
 def load_pretrained(path: Path, dtype: str = "auto") -> tuple[Any, Any, Progress | None]:
@@ -143,3 +145,31 @@ def load_composer_checkpoint(path: Path) -> tuple[Any, Any, Progress]:
         )
     timestamp = state["timestamp"]["Timestamp"]
     return model, tokenizer, Progress(int(timestamp["batch"]), int(timestamp["token"]))
+
+
+def read_progress(path: Path) -> Progress:
+    """How far training had gone at a Composer checkpoint (file or sharded folder), cheaply.
+
+    Only the timestamp is read: a file is memory-mapped, a sharded folder's other keys are
+    never loaded.
+    """
+    import torch
+
+    try:
+        if is_sharded(path):
+            from torch.distributed.checkpoint.state_dict_loader import _load_state_dict_from_keys
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                loaded = _load_state_dict_from_keys({"state.timestamp"}, checkpoint_id=str(path))
+            timestamp = loaded["state"]["timestamp"]
+        else:
+            timestamp = torch.load(path, map_location="cpu", weights_only=False, mmap=True)[
+                "state"
+            ]["timestamp"]
+        fields = timestamp["Timestamp"]
+    except (RuntimeError, EOFError, OSError, KeyError, TypeError, pickle.UnpicklingError) as exc:
+        raise CheckpointError(f"{path}: cannot read its timestamp ({_first(exc)})") from None
+    return Progress(
+        int(fields["batch"]), int(fields["token"]), int(fields["sample"]), int(fields["epoch"])
+    )

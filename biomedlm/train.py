@@ -5,23 +5,44 @@ Usage (from the repository root)::
     composer train recipes/pretrain/debug-cpu.yaml                 # Composer's launcher
     composer -n 8 train recipes/pretrain/biomedlm-2.7b.yaml        # 8 GPUs
     python -m biomedlm.train recipes/pretrain/debug-cpu.yaml max_duration=20ba
+    composer train recipes/finetune/pubmedqa.yaml model.init_from=PATH
     make train RECIPE=recipes/pretrain/debug-cpu.yaml
 
-The fully resolved recipe is written to ``<run_dir>/recipe.yaml`` before training starts.
+Pretraining and fine-tuning recipes share this entry point (a fine-tuning recipe has a ``task``).
+The recipe is checked whole before anything is built (:mod:`biomedlm.recipe`), then against this
+machine and its files (:mod:`biomedlm.preflight`) and against the run it resumes
+(:mod:`biomedlm.relaunch`); each launch's resolved recipe is kept in ``<run_dir>/launches/``.
+Exit status: 0 when trained or already finished, 2 for a recipe that cannot run.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
-
-import yaml
+from typing import Any
 
 from biomedlm.autoresume import clear_stale_download
-from biomedlm.recipe import RecipeError, load_recipe, resolved
+from biomedlm.recipe import RecipeError, TrainingSettings, load_recipe, resolved
 
 log = logging.getLogger(__name__)
+
+
+def prepare(recipe: TrainingSettings) -> dict[str, Any]:
+    """Launch-time checks and the llm-foundry config of ``recipe`` (either kind)."""
+    from biomedlm.recipe import Recipe
+
+    if isinstance(recipe, Recipe):
+        from biomedlm.foundry_config import to_foundry
+        from biomedlm.preflight import preflight
+
+        return to_foundry(recipe, preflight(recipe))
+    from biomedlm.finetune.launch import prepare_finetune
+    from biomedlm.finetune.recipe import FinetuneRecipe
+
+    assert isinstance(recipe, FinetuneRecipe)
+    return prepare_finetune(recipe)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,19 +51,24 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__)
         return 0 if args else 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from biomedlm.relaunch import check_relaunch, record_launch
+
     try:
         recipe = load_recipe(args[0], args[1:])
-        from biomedlm.foundry_config import to_foundry
-
-        cfg = to_foundry(recipe)
+        plain = resolved(recipe)
+        finished = check_relaunch(recipe, plain)
+        if finished is not None:
+            print(finished)
+            return 0
+        cfg = prepare(recipe)
     except RecipeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     run_dir = Path(recipe.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if os.environ.get("RANK", "0") == "0":
+        record_launch(run_dir, plain)
     if recipe.autoresume:
         clear_stale_download(recipe.save_folder)
-    (run_dir / "recipe.yaml").write_text(yaml.safe_dump(resolved(recipe), sort_keys=False))
     from llmfoundry.command_utils import train
     from omegaconf import OmegaConf
 

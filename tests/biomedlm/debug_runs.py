@@ -9,6 +9,19 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN = [sys.executable, "-m", "biomedlm.train"]
+DEBUG = REPO / "recipes" / "pretrain" / "debug-cpu.yaml"
+DATA: Path | None = None  # the session's prepared sample (the `prepared` fixture sets it)
+
+
+def data_overrides(data: Path | None = None) -> list[str]:
+    """The debug recipe pointed at the session's prepared data instead of outputs/prep/sample."""
+    data = data or DATA
+    assert data is not None, "the `prepared` fixture prepares the data first"
+    return [
+        f"tokenizer.path={data / 'tokenizer'}",
+        f"train_loader.streams.pubmed.local={data}",
+        f"eval_loader.streams.pubmed.local={data}",
+    ]
 
 
 def composer(processes: int) -> list[str]:
@@ -20,7 +33,8 @@ def debug_command(out: Path, *overrides: str, launcher: list[str] = TRAIN) -> li
     """The debug recipe with every output under ``out`` and a loss line per batch."""
     return [
         *launcher,
-        str(REPO / "recipes" / "pretrain" / "debug-cpu.yaml"),
+        str(DEBUG),
+        *data_overrides(),
         f"run_dir={out / 'run'}",
         f"callbacks.hf_checkpointer.save_folder={out / 'hf'}",
         f"callbacks.loss_curve.folder={out / 'run'}",

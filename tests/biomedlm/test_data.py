@@ -13,7 +13,9 @@ from streaming import MDSWriter
 from streaming.base.util import clean_stale_shared_memory
 
 from biomedlm.foundry_config import to_foundry
+from biomedlm.preflight import LaunchFacts
 from biomedlm.recipe import load_recipe
+from tests.biomedlm import debug_runs
 
 REPO = Path(__file__).resolve().parents[2]
 SEQ = 256
@@ -29,7 +31,8 @@ def shards(folder: Path, value: int, samples: int) -> Path:
 
 def recipe_with(tmp_path: Path, streams: dict[str, Any], **loader: Any) -> Path:
     raw = yaml.safe_load((REPO / "recipes" / "pretrain" / "debug-cpu.yaml").read_text())
-    raw["tokenizer"]["path"] = str(REPO / raw["tokenizer"]["path"])
+    assert debug_runs.DATA is not None
+    raw["tokenizer"]["path"] = str(debug_runs.DATA / "tokenizer")
     raw["train_loader"] = {**raw["train_loader"], "streams": streams, **loader}
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(raw))
@@ -43,7 +46,8 @@ def first_tokens(recipe_path: Path, batches: int) -> list[int]:
 
     clean_stale_shared_memory()
     recipe = load_recipe(recipe_path)
-    loader = dict(to_foundry(recipe)["train_loader"])
+    facts = LaunchFacts(eos_id=0, n_tokens=0, on_gpu=False)
+    loader = dict(to_foundry(recipe, facts)["train_loader"])
     loader.pop("name")
     tokenizer = AutoTokenizer.from_pretrained(recipe.tokenizer.path)
     spec = build_text_dataloader(
@@ -93,6 +97,9 @@ def test_shuffling_is_seeded(prepared: Path, tmp_path: Path) -> None:
 def test_a_cloud_remote_passes_the_shard_check(prepared: Path, tmp_path: Path, remote: str) -> None:
     """Shards that live in a bucket are not looked for on disk before training (only locals are)."""
     streams = {"pubmed": {"remote": remote, "local": str(tmp_path / "cache")}}
-    cfg = to_foundry(load_recipe(recipe_with(tmp_path, streams)))
+    from biomedlm.preflight import preflight
+
+    recipe = load_recipe(recipe_with(tmp_path, streams))
+    cfg = to_foundry(recipe, preflight(recipe))
     stream = cfg["train_loader"]["dataset"]["streams"]["pubmed"]
     assert stream["remote"] == remote and stream["split"] == "train"

@@ -50,16 +50,3 @@ def test_starts_one_watcher_that_scores_each_export(tmp_path: Path) -> None:
     ]
     assert {(r["checkpoint"], r["kind"]) for r in rows} >= {("ba5", "task"), ("ba5", "average")}
     assert all(r["tokens"] == 50 for r in rows if r["kind"] == "task")
-
-
-def test_tokens_per_step_comes_from_the_recipe(prepared: Path) -> None:
-    from biomedlm.foundry_config import to_foundry
-    from biomedlm.recipe import load_recipe
-
-    debug = Path(__file__).resolve().parents[2] / "recipes" / "pretrain" / "debug-cpu.yaml"
-    watcher = ["callbacks.gauntlet_watcher={folder: runs/x/hf/huggingface, out: runs/x/eval}"]
-    recipe = load_recipe(debug, [*watcher, "global_train_batch_size=16"])
-    assert to_foundry(recipe)["callbacks"]["gauntlet_watcher"]["tokens_per_step"] == 16 * 256
-    assert "tokens_per_step" not in recipe.callbacks["gauntlet_watcher"]  # the recipe untouched
-    given = load_recipe(debug, [*watcher, "callbacks.gauntlet_watcher.tokens_per_step=5"])
-    assert to_foundry(given)["callbacks"]["gauntlet_watcher"]["tokens_per_step"] == 5

@@ -1,0 +1,205 @@
+"""Check a recipe's components against what llm-foundry and Composer will build from them.
+
+llm-foundry types its component sections as ``dict[str, Any]`` and passes them on as keyword
+arguments, so a misspelled argument (``save_intervl``) or a bad value (``lr: -1``) surfaces as a
+traceback inside the trainer build, after the launcher started and the model was built. Here
+each component is looked up in llm-foundry's registry (``optimizers``, ``schedulers``,
+``callbacks``, ``algorithms``, ``loggers``) and its arguments are bound to the registered
+class's signature, with light type checks from its annotations (Composer time strings parsed
+by Composer), before anything is built. ``fsdp_config`` is checked against the fields of
+Composer's ``FSDPConfig``, which otherwise accepts any key silently.
+
+Nothing is constructed: a callback that opens files or a logger that starts a run is only
+inspected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from biomedlm.recipe import TrainingSettings, parse_time
+
+# arguments the builders fill in themselves, never given in a recipe
+INJECTED = {"params", "train_config", "self"}
+SHARDING = ("FULL_SHARD", "SHARD_GRAD_OP", "NO_SHARD", "HYBRID_SHARD", "_HYBRID_SHARD_ZERO2")
+FSDP_CHOICES = {
+    "sharding_strategy": SHARDING,
+    "mixed_precision": ("DEFAULT", "PURE", "FULL"),
+    "state_dict_type": ("full", "sharded", "local"),
+    "backward_prefetch": ("BACKWARD_PRE", "BACKWARD_POST", "NONE"),
+}
+
+
+def _nearest(name: str, valid: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, list(valid), n=1)
+    return f"; did you mean {close[0]!r}?" if close else f"; valid: {', '.join(sorted(valid))}"
+
+
+def _hints(target: Callable[..., Any]) -> dict[str, Any]:
+    """Resolved annotations of ``target``'s parameters, where they can be resolved."""
+    init = target.__init__ if isinstance(target, type) else target  # type: ignore[misc]
+    try:
+        return typing.get_type_hints(init)
+    except Exception:  # unresolvable forward references: check names only
+        return {}
+
+
+def _matches(value: Any, hint: Any, key: str) -> bool:
+    """Whether ``value`` fits annotation ``hint`` (unknown annotations accept anything)."""
+    from composer.core import Time
+
+    if hint is Any or hint is inspect.Parameter.empty:
+        return True
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if Time in args and isinstance(value, str):  # a time string, not any string
+            parse_time(key, value)
+            return True
+        return any(_matches(value, arg, key) for arg in args)
+    if hint is type(None):
+        return value is None
+    if hint is Time:
+        parse_time(key, value)  # raises with the key on a bad string
+        return True
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is tuple and args and args[-1] is not Ellipsis:
+        return isinstance(value, (list, tuple)) and len(value) == len(args)
+    if origin in (list, tuple, Sequence, typing.Sequence) or hint in (list, tuple):
+        return isinstance(value, (list, tuple)) and not isinstance(value, str)
+    if origin in (dict, Mapping, typing.Mapping) or hint is dict:
+        return isinstance(value, Mapping)
+    return True
+
+
+def bind(where: str, target: Callable[..., Any], kwargs: Mapping[str, Any]) -> None:
+    """Bind ``kwargs`` to ``target``'s signature; one line naming ``where.key`` on a mismatch."""
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):  # a builtin without a signature: nothing to check
+        return
+    params = {n: p for n, p in signature.parameters.items() if n not in INJECTED}
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    named = [n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    for key in kwargs:
+        if key not in params and not takes_any:
+            raise ValueError(f"{where}.{key}: not an argument of {where}{_nearest(key, named)}")
+    missing = [
+        n
+        for n, p in params.items()
+        if p.default is inspect.Parameter.empty
+        and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        and n not in kwargs
+    ]
+    if missing:
+        raise ValueError(f"{where}: missing required argument {missing[0]!r}")
+    hints = _hints(target)
+    for key, value in kwargs.items():
+        hint = hints.get(key, params[key].annotation if key in params else Any)
+        if isinstance(hint, str):  # an unresolved annotation: not checked
+            continue
+        if not _matches(value, hint, f"{where}.{key}"):
+            raise ValueError(f"{where}.{key}: {value!r} does not fit the expected type {hint}")
+
+
+def _section(where: str, registry: Any, entries: Mapping[str, Mapping[str, Any] | None]) -> None:
+    known = list(registry.get_all())
+    for name, kwargs in entries.items():
+        if name not in known:
+            kind = where.rstrip("s")
+            raise ValueError(f"{where}.{name}: unknown {kind}{_nearest(name, known)}")
+        bind(f"{where}.{name}", registry.get(name), dict(kwargs or {}))
+
+
+def _named(where: str, registry: Any, section: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``{name: ..., **args}`` section: the name checked, the arguments returned."""
+    args = dict(section)
+    name = args.pop("name", None)
+    known = list(registry.get_all())
+    if name not in known:
+        raise ValueError(f"{where}.name: unknown {where} {name!r}{_nearest(str(name), known)}")
+    bind(where, registry.get(name), args)
+    return args
+
+
+def check_optimizer(section: Mapping[str, Any]) -> None:
+    """The optimizer's name and arguments, and the values any optimizer needs."""
+    from llmfoundry import registry
+
+    args = _named("optimizer", registry.optimizers, section)
+    if "lr" not in args:
+        raise ValueError("optimizer.lr: required (the peak learning rate)")
+    if not isinstance(args["lr"], (int, float)) or args["lr"] <= 0:
+        raise ValueError(f"optimizer.lr: must be > 0, got {args['lr']!r}")
+    betas = args.get("betas")
+    if betas is not None and (
+        len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)
+    ):
+        raise ValueError(f"optimizer.betas: need two values in [0, 1), got {list(betas)}")
+    if args.get("eps", 1.0) <= 0:
+        raise ValueError("optimizer.eps: must be > 0")
+    if args.get("weight_decay", 0.0) < 0:
+        raise ValueError("optimizer.weight_decay: must be >= 0")
+
+
+def check_scheduler(section: Mapping[str, Any]) -> None:
+    """The scheduler's name and arguments; its times parsed by Composer."""
+    from llmfoundry import registry
+
+    args = _named("scheduler", registry.schedulers, section)
+    for key, value in args.items():
+        if key.startswith("t_"):
+            parse_time(f"scheduler.{key}", value)
+        if key in ("alpha_f", "alpha", "alpha_i") and not 0 <= value <= 1:
+            raise ValueError(f"scheduler.{key}: must be in [0, 1], got {value}")
+
+
+def check_fsdp(section: Mapping[str, Any]) -> None:
+    """``fsdp_config`` keys against Composer's FSDPConfig fields, and its choice values."""
+    import dataclasses
+
+    from composer.utils.parallelism import FSDPConfig
+
+    fields = [f.name for f in dataclasses.fields(FSDPConfig) if not f.name.startswith("_")]
+    for key, value in section.items():
+        if key not in fields:
+            raise ValueError(f"fsdp_config.{key}: not an FSDP setting{_nearest(key, fields)}")
+        choices = FSDP_CHOICES.get(key)
+        if choices and isinstance(value, str) and value not in choices:
+            raise ValueError(f"fsdp_config.{key}: {value!r} is not one of {', '.join(choices)}")
+
+
+def check_components(recipe: TrainingSettings) -> None:
+    """Every component of ``recipe`` against llm-foundry's registries; raises ValueError."""
+    from llmfoundry import registry
+
+    check_optimizer(recipe.optimizer)
+    check_scheduler(recipe.scheduler)
+    for where, reg in (
+        ("algorithms", registry.algorithms),
+        ("loggers", registry.loggers),
+    ):
+        _section(where, reg, getattr(recipe, where))
+    callbacks = registry.callbacks
+    with_config = set(registry.callbacks_with_config.get_all())
+    for name, kwargs in recipe.callbacks.items():
+        reg = registry.callbacks_with_config if name in with_config else callbacks
+        _section("callbacks", reg, {name: kwargs})
+    if recipe.fsdp_config is not None:
+        check_fsdp(recipe.fsdp_config)
+    model_name = getattr(getattr(recipe, "model", None), "name", None)
+    if model_name is not None and model_name not in registry.models.get_all():
+        known = list(registry.models.get_all())
+        raise ValueError(f"model.name: unknown model {model_name!r}{_nearest(model_name, known)}")

@@ -1,0 +1,191 @@
+"""Launch-time checks of a pretraining recipe: this machine, its files, their fit together.
+
+A recipe loads anywhere (:func:`biomedlm.recipe.load_recipe`); what depends on the machine or on
+files is checked here, at launch, before the trainer is built, each failure one line naming the
+key, the paths and the fix:
+
+- the machine: a global batch divisible by the world size, a GPU for ``amp_*`` precisions;
+- the tokenizer, and every stream's shards: present, made with this tokenizer (the manifest
+  ``data_prep`` writes records its vocabulary and identity) and packed at ``max_seq_len`` (the
+  shards' own column shape), since llm-foundry's text loader silently truncates longer samples
+  and pads none, and token ids past the embedding crash only at the first batch;
+- ``model.init_from``: weights that fit the recipe (embedding rows, positions, shape).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from biomedlm.recipe import LoaderConfig, Recipe, RecipeError, TrainingSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LaunchFacts:
+    """What the launch found out, needed to translate the recipe."""
+
+    eos_id: int
+    n_tokens: int  # tokens of the tokenizer (embedding rows are padded from it)
+    on_gpu: bool
+    init_from: str | None = None  # a Hugging Face folder holding model.init_from's weights
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def check_machine(recipe: TrainingSettings) -> bool:
+    """World size and precision against this machine; returns whether training is on GPUs."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if recipe.global_train_batch_size % world:
+        raise RecipeError(
+            f"global_train_batch_size: {recipe.global_train_batch_size} is not divisible by "
+            f"the world size {world}; use a multiple of {world}"
+        )
+    on_gpu = cuda_available()
+    if recipe.precision.startswith("amp_") and not on_gpu:
+        raise RecipeError(
+            f"precision: {recipe.precision} needs a GPU and none is visible; "
+            "use precision=fp32 on CPU"
+        )
+    fsdp = recipe.fsdp_config
+    if fsdp is not None and world > 1 and not on_gpu and os.environ.get("FSDP_VERSION") != "2":
+        raise RecipeError(
+            "fsdp_config: FSDP (v1) needs CUDA; on CPU set FSDP_VERSION=2 (FSDP2 over gloo) "
+            "or remove fsdp_config"
+        )
+    return on_gpu
+
+
+def load_tokenizer(path: str, key: str = "tokenizer.path") -> Any:
+    """A local Hugging Face tokenizer directory, or one line naming ``key``."""
+    from transformers import AutoTokenizer
+
+    tok_dir = Path(path)
+    if not (tok_dir / "tokenizer_config.json").is_file():
+        raise RecipeError(f"{key}: no tokenizer at {tok_dir}; run `make prep-data`")
+    return AutoTokenizer.from_pretrained(str(tok_dir), local_files_only=True)
+
+
+def tokenizer_identity(tokenizer_dir: Path) -> str:
+    """A content hash of a tokenizer directory's vocabulary (``tokenizer.json``)."""
+    import hashlib
+
+    path = tokenizer_dir / "tokenizer.json"
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+
+
+def sample_length(split_dir: Path) -> int | None:
+    """Tokens per sample of an MDS split written by data_prep (its ``tokens`` column shape)."""
+    index = json.loads((split_dir / "index.json").read_text())
+    for shard in index.get("shards", []):
+        names, encodings = shard.get("column_names", []), shard.get("column_encodings", [])
+        if "tokens" in names:
+            encoding = encodings[names.index("tokens")]
+            parts = encoding.split(":")
+            if parts[0] == "ndarray" and len(parts) == 3 and parts[2].isdigit():
+                return int(parts[2])
+    return None
+
+
+def _check_stream(key: str, local: Path, split: str, recipe: Recipe, tokenizer: Any) -> None:
+    split_dir = local / split
+    if not (split_dir / "index.json").is_file():
+        raise RecipeError(
+            f"{key}.local: no MDS shards at {split_dir}; "
+            "run `make prep-data` (or point it at a prepared folder)"
+        )
+    seq = recipe.model.max_seq_len
+    length = sample_length(split_dir)
+    if length is not None and length != seq:
+        raise RecipeError(
+            f"{key}: the shards at {split_dir} hold {length}-token samples but model.max_seq_len "
+            f"is {seq}; set model.max_seq_len={length}, or re-pack the data with pack.seq_len={seq}"
+        )
+    manifest_path = local / "manifest.json"
+    if not manifest_path.is_file():
+        log.warning("%s: no manifest.json beside the shards; tokenizer fit not checked", local)
+        return
+    manifest = json.loads(manifest_path.read_text())
+    made = manifest.get("tokenizer", {})
+    vocab = made.get("vocab_size")
+    tok_dir = Path(recipe.tokenizer.path)
+    identity = made.get("sha256") or made.get("identity")
+    if (vocab is not None and vocab != len(tokenizer)) or (
+        identity and identity != tokenizer_identity(tok_dir)
+    ):
+        raise RecipeError(
+            f"{key}: the shards at {local} were made with another tokenizer "
+            f"({vocab} tokens, per {manifest_path}) than tokenizer.path={tok_dir} "
+            f"({len(tokenizer)} tokens); use the tokenizer data_prep wrote ({local / 'tokenizer'})"
+        )
+
+
+def check_loader(key: str, loader: LoaderConfig, recipe: Recipe, tokenizer: Any) -> None:
+    """Every local stream of ``loader`` exists and fits the tokenizer and ``max_seq_len``."""
+    for name, stream in loader.streams.items():
+        if stream.remote is None:
+            _check_stream(
+                f"{key}.streams.{name}", Path(stream.local), loader.split, recipe, tokenizer
+            )
+    eos_id = tokenizer.eos_token_id
+    if loader.eos_token_id is not None and loader.eos_token_id != eos_id:
+        raise RecipeError(
+            f"{key}.eos_token_id: {loader.eos_token_id} but the tokenizer's EOS id is {eos_id}; "
+            f"set {key}.eos_token_id={eos_id}"
+        )
+
+
+def check_init_config(source: str, config: dict[str, Any], recipe: Recipe, n_tokens: int) -> None:
+    """Weights to start from must have the recipe's shape, positions and an embedding row per token."""
+    model = recipe.model
+    rows = config.get("vocab_size", 0)
+    if n_tokens > rows:
+        raise RecipeError(
+            f"model.init_from: {source} has {rows} embedding rows but the tokenizer at "
+            f"{recipe.tokenizer.path} has {n_tokens} tokens; use the weights' own tokenizer "
+            f"(tokenizer.path={source})"
+        )
+    positions = config.get("n_positions", config.get("max_position_embeddings"))
+    if positions is not None and positions < model.max_seq_len:
+        raise RecipeError(
+            f"model.init_from: {source} has {positions} positions but model.max_seq_len is "
+            f"{model.max_seq_len}; set model.max_seq_len={positions} (or fewer)"
+        )
+    shape = {"n_layers": "n_layer", "d_model": "n_embd", "n_heads": "n_head"}
+    differ = [
+        f"model.{key}={getattr(model, key)} vs {config[name]}"
+        for key, name in shape.items()
+        if name in config and config[name] != getattr(model, key)
+    ]
+    if differ:
+        raise RecipeError(
+            f"model.init_from: {source} does not have the recipe's shape ({'; '.join(differ)}); "
+            "set the recipe's model sizes to the weights'"
+        )
+
+
+def preflight(recipe: Recipe) -> LaunchFacts:
+    """Check a pretraining recipe against this machine and its files; the launch's facts."""
+    from biomedlm.init_weights import hf_folder
+
+    on_gpu = check_machine(recipe)
+    tokenizer = load_tokenizer(recipe.tokenizer.path)
+    check_loader("train_loader", recipe.train_loader, recipe, tokenizer)
+    if recipe.eval_loader is not None:
+        check_loader("eval_loader", recipe.eval_loader, recipe, tokenizer)
+    init_from = None
+    if recipe.model.init_from is not None:
+        folder = hf_folder(recipe.model.init_from, Path(recipe.run_dir) / "init")
+        config = json.loads((folder / "config.json").read_text())
+        check_init_config(recipe.model.init_from, config, recipe, len(tokenizer))
+        init_from = str(folder)
+    return LaunchFacts(tokenizer.eos_token_id, len(tokenizer), on_gpu, init_from)

@@ -1,0 +1,144 @@
+"""Relaunching a run: a finished run exits cleanly, a changed recipe is refused or applied, stated.
+
+With ``autoresume``, a relaunch resumes from the newest checkpoint in ``save_folder``. Composer
+0.32 then fails with a traceback when the run has already reached ``max_duration`` (a scheduler
+that retries a finished job sees a failure), and it silently keeps the checkpoint's optimizer,
+scheduler, data order and seed whatever the new recipe says. So before training:
+
+- a finished run prints one line (run, where it stopped, how to extend it) and exits 0;
+- a recipe that differs from the run's in what a checkpoint fixes fails with one line naming
+  the keys: the architecture (the weights cannot load) and the state restored from the
+  checkpoint (optimizer, scheduler, batch size, seed, data: a new value would be ignored);
+- every other change (``max_duration``, intervals, callbacks, loggers, evaluation, micro-batch
+  size...) applies, and is stated in the log.
+
+Every launch's resolved recipe is kept in ``<run_dir>/launches/``; ``<run_dir>/recipe.yaml`` is the
+one in effect.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from biomedlm.checkpoint import CheckpointError, Progress, read_progress
+from biomedlm.recipe import RecipeError, TrainingSettings, parse_time
+
+log = logging.getLogger(__name__)
+
+ARCHITECTURE = ("model.name", "model.n_layers", "model.d_model", "model.n_heads",
+                "model.max_seq_len", "model.lora", "tokenizer", "task")  # fmt: skip
+RESTORED = ("optimizer", "scheduler", "global_train_batch_size", "seed", "train_loader",
+            "data", "model.init_from")  # fmt: skip
+CHECKPOINT = re.compile(r"^ep\d+-ba(\d+)(-rank0\.pt)?$")
+RECORD = "recipe.yaml"
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (lists are leaves)."""
+    if not isinstance(tree, dict) or not tree:
+        return {prefix: tree}
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def changed_keys(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Dotted keys whose values differ between two resolved recipes."""
+    a, b = flatten(old), flatten(new)
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+def _under(key: str, prefixes: tuple[str, ...]) -> bool:
+    return any(key == p or key.startswith(p + ".") for p in prefixes)
+
+
+def latest_checkpoint(save_folder: str | None) -> Path | None:
+    """The newest complete-looking Composer checkpoint in a local ``save_folder``, if any."""
+    if not save_folder or "://" in save_folder or not Path(save_folder).is_dir():
+        return None
+    found = [
+        (int(m.group(1)), path)
+        for path in Path(save_folder).iterdir()
+        if (m := CHECKPOINT.match(path.name)) and (path.is_dir() or path.stat().st_size > 0)
+    ]
+    return max(found)[1] if found else None
+
+
+def _finished(progress: Progress, max_duration: str) -> bool:
+    limit = parse_time("max_duration", max_duration)
+    done = {"ba": progress.batch, "tok": progress.tokens, "sp": progress.samples,
+            "ep": progress.epochs}[limit.unit.value]  # fmt: skip
+    return done >= limit.value
+
+
+def _describe(changes: dict[str, tuple[Any, Any]]) -> str:
+    return ", ".join(f"{k} ({a!r} -> {b!r})" for k, (a, b) in list(changes.items())[:4])
+
+
+def check_relaunch(recipe: TrainingSettings, resolved: dict[str, Any]) -> str | None:
+    """None to go on training; a one-line message when the run has already finished.
+
+    Raises :class:`RecipeError` when the recipe changed in a way a resume cannot honour.
+    """
+    if not recipe.autoresume:
+        return None
+    checkpoint = latest_checkpoint(recipe.save_folder)
+    if checkpoint is None:
+        return None
+    record = Path(recipe.run_dir) / RECORD
+    if record.is_file():
+        changes = changed_keys(yaml.safe_load(record.read_text()) or {}, resolved)
+        fixed = {k: v for k, v in changes.items() if _under(k, ARCHITECTURE)}
+        if fixed:
+            raise RecipeError(
+                f"{_describe(fixed)}: differs from the run's recipe ({record}); a checkpoint in "
+                f"{recipe.save_folder} cannot resume with another architecture or tokenizer. "
+                "Restore the value, or start a new run (another run_name)"
+            )
+        restored = {k: v for k, v in changes.items() if _under(k, RESTORED)}
+        if restored:
+            raise RecipeError(
+                f"{_describe(restored)}: differs from the run's recipe ({record}); resuming "
+                f"restores it from the checkpoint in {recipe.save_folder}, so the new value "
+                "would be ignored. Restore the value, or start a new run from the checkpoint "
+                f"(run_name=NEW model.init_from={checkpoint})"
+            )
+        if changes:
+            log.info("relaunch with changed settings, applied: %s", _describe(changes))
+    try:
+        progress = read_progress(checkpoint)
+    except CheckpointError as exc:
+        log.warning("%s; Composer will try to resume from it", exc)
+        return None
+    if _finished(progress, recipe.max_duration):
+        return (
+            f"run {recipe.run_name} has finished: batch {progress.batch}, "
+            f"{progress.tokens:,} tokens, at {checkpoint} (max_duration={recipe.max_duration}); "
+            "to train it further, relaunch with a longer max_duration"
+        )
+    return None
+
+
+def record_launch(run_dir: Path, resolved: dict[str, Any]) -> Path:
+    """Keep this launch's resolved recipe; ``recipe.yaml`` becomes the one in effect."""
+    text = yaml.safe_dump(resolved, sort_keys=False)
+    launches = run_dir / "launches"
+    launches.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    kept = launches / f"{stamp}-recipe.yaml"
+    n = 1
+    while kept.exists():
+        kept = launches / f"{stamp}.{n}-recipe.yaml"
+        n += 1
+    kept.write_text(text)
+    tmp = run_dir / f".{RECORD}.tmp"
+    tmp.write_text(text)
+    tmp.replace(run_dir / RECORD)
+    return kept
