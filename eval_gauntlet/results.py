@@ -84,7 +84,8 @@ def _score_fields(score: Score) -> dict[str, Any]:
     }
 
 
-def _row(checkpoint: Checkpoint, kind: str, name: str, **fields: Any) -> dict[str, Any]:
+def make_row(checkpoint: Checkpoint, kind: str, name: str, **fields: Any) -> dict[str, Any]:
+    """A results.jsonl row: when, which checkpoint (step, tokens seen), what kind, which task."""
     return {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "checkpoint": checkpoint.name,
@@ -98,7 +99,7 @@ def _row(checkpoint: Checkpoint, kind: str, name: str, **fields: Any) -> dict[st
 
 def task_row(checkpoint: Checkpoint, result: TaskResult) -> dict[str, Any]:
     """The results.jsonl line of one scored benchmark."""
-    return _row(
+    return make_row(
         checkpoint,
         "task",
         result.task.name,
@@ -112,7 +113,7 @@ def task_row(checkpoint: Checkpoint, result: TaskResult) -> dict[str, Any]:
 
 def group_row(checkpoint: Checkpoint, group: GroupResult) -> dict[str, Any]:
     """The results.jsonl line of a group scored over all its members' items."""
-    return _row(
+    return make_row(
         checkpoint,
         "group",
         group.name,
@@ -129,7 +130,7 @@ def gauntlet_rows(checkpoint: Checkpoint, result: GauntletResult) -> list[dict[s
     rows = [group_row(checkpoint, group) for group in result.groups]
     for name, score in result.gauntlet.items():
         kind = "average" if name == AVERAGE else "category"
-        rows.append(_row(checkpoint, kind, name, shots=None, score=score))
+        rows.append(make_row(checkpoint, kind, name, shots=None, score=score))
     return rows
 
 
@@ -191,10 +192,11 @@ class Recorder:
 
 
 def _latest(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The last row for each (checkpoint, kind, task, shots), in first-appearance order."""
+    """The last row for each (checkpoint, kind, task, shots, split, metric), in first-appearance order."""
     latest: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:  # re-assigning a key keeps its first position
-        latest[row.get("checkpoint"), row.get("kind"), row.get("task"), row.get("shots")] = row
+        key = ("checkpoint", "kind", "task", "shots", "split", "metric")
+        latest[tuple(row.get(k) for k in key)] = row
     return list(latest.values())
 
 
@@ -203,7 +205,9 @@ def _fmt(value: Any, spec: str = ".3f") -> str:
 
 
 def render_table(rows: list[dict[str, Any]]) -> str:
-    """Markdown: per checkpoint, a table of tasks and groups, then the gauntlet scores."""
+    """Markdown: per checkpoint, a table of tasks and groups, the gauntlet and fine-tuned scores."""
+    from eval_gauntlet.finetuned.rows import table_section as finetune_section
+
     rows = _latest(rows)
     out = ["# Eval gauntlet results", ""]
     for name in dict.fromkeys(row["checkpoint"] for row in rows):
@@ -214,8 +218,9 @@ def render_table(rows: list[dict[str, Any]]) -> str:
             f"tokens {_fmt(first.get('tokens'), ',d') or '?'})",
             "",
         ]
-        out += ["| task | shots | n | acc | 95% CI | acc_norm | random | majority | truncated | s |",
-                "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+        if any(row["kind"] in ("task", "group") for row in mine):
+            out += ["| task | shots | n | acc | 95% CI | acc_norm | random | majority | truncated | s |",
+                    "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|"]  # fmt: skip
         for row in mine:
             if row["kind"] not in ("task", "group"):
                 continue
@@ -231,6 +236,7 @@ def render_table(rows: list[dict[str, Any]]) -> str:
         if gauntlet:
             out += ["", "| gauntlet (acc above chance, rescaled) | score |", "|---|---:|"]
             out += [f"| {row['task']} | {_fmt(row['score'])} |" for row in gauntlet]
+        out += finetune_section(mine)  # kind: finetune rows (eval_gauntlet.finetuned)
         out.append("")
     return "\n".join(out)
 
@@ -251,34 +257,48 @@ def _x_axis(rows: list[dict[str, Any]]) -> tuple[str, dict[str, float]]:
     return "checkpoint", {name: float(i) for i, name in enumerate(names)}
 
 
+def _panels(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Rows per plot panel: each in-context task or group, each fine-tuned (task, metric)."""
+    panels: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["kind"] in ("task", "group"):
+            panels.setdefault(row["task"], []).append(
+                {**row, "y": row["acc"], "series": f"{row['shots']}-shot"}
+            )
+        elif row["kind"] == "finetune":
+            title = f"{row['task']} {row['metric']} (fine-tuned)"
+            panels.setdefault(title, []).append({**row, "y": row["value"], "series": row["split"]})
+    return panels
+
+
 def plot_results(rows: list[dict[str, Any]], path: Path) -> None:
-    """One panel per task and group: accuracy against tokens seen (or step), with baselines."""
+    """One panel per task, group and fine-tuned metric: score against tokens seen (or step)."""
     from matplotlib.figure import Figure  # Agg canvas, no pyplot state; imported only to plot
 
-    rows = [row for row in _latest(rows) if row["kind"] in ("task", "group")]
+    rows = [row for row in _latest(rows) if row["kind"] in ("task", "group", "finetune")]
     if not rows:
         return
     label, xs = _x_axis(rows)
-    names = list(dict.fromkeys(row["task"] for row in rows))
-    cols = min(3, len(names))
-    nrows = -(-len(names) // cols)
+    panels = _panels(rows)
+    cols = min(3, len(panels))
+    nrows = -(-len(panels) // cols)
     fig = Figure(figsize=(4.2 * cols, 3.2 * nrows))
     axes = fig.subplots(nrows, cols, squeeze=False)
-    for ax, name in zip(axes.flat, names, strict=False):
-        mine = [row for row in rows if row["task"] == name]
-        for shots in sorted({row["shots"] for row in mine}):
-            points = sorted((xs[r["checkpoint"]], r["acc"]) for r in mine if r["shots"] == shots)
-            ax.plot(*zip(*points, strict=True), marker="o", label=f"{shots}-shot")
-        ax.axhline(mine[-1]["random_baseline"], color="gray", linestyle="--", label="random")
-        ax.axhline(mine[-1]["majority_baseline"], color="gray", linestyle=":", label="majority")
+    for ax, (name, mine) in zip(axes.flat, panels.items(), strict=False):
+        for series in dict.fromkeys(r["series"] for r in mine):
+            points = sorted((xs[r["checkpoint"]], r["y"]) for r in mine if r["series"] == series)
+            ax.plot(*zip(*points, strict=True), marker="o", label=series)
+        if "random_baseline" in mine[-1]:
+            ax.axhline(mine[-1]["random_baseline"], color="gray", linestyle="--", label="random")
+            ax.axhline(mine[-1]["majority_baseline"], color="gray", linestyle=":", label="majority")
         ax.set_title(name, fontsize=10)
         ax.set_xlabel(label)
-        ax.set_ylabel("accuracy")
+        ax.set_ylabel(mine[-1].get("metric") or "accuracy")
         ax.set_ylim(0.0, 1.0)
         if label == "checkpoint":
             ax.set_xticks(list(xs.values()), list(xs), rotation=30, fontsize=7)
         ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(names) :]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
