@@ -117,6 +117,8 @@ def bind(where: str, target: Callable[..., Any], kwargs: Mapping[str, Any]) -> N
 def _section(where: str, registry: Any, entries: Mapping[str, Mapping[str, Any] | None]) -> None:
     known = list(registry.get_all())
     for name, kwargs in entries.items():
+        if kwargs is None:  # removed by the recipe
+            continue
         if name not in known:
             kind = where.rstrip("s")
             raise ValueError(f"{where}.{name}: unknown {kind}{_nearest(name, known)}")
@@ -195,6 +197,8 @@ def check_components(recipe: TrainingSettings) -> None:
     callbacks = registry.callbacks
     with_config = set(registry.callbacks_with_config.get_all())
     for name, kwargs in recipe.callbacks.items():
+        if kwargs is None:
+            continue
         reg = registry.callbacks_with_config if name in with_config else callbacks
         _section("callbacks", reg, {name: kwargs})
     if recipe.fsdp_config is not None:

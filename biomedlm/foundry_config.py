@@ -14,11 +14,19 @@ from biomedlm.preflight import LaunchFacts
 from biomedlm.recipe import LoaderConfig, Recipe, TrainingSettings
 
 
-def _loader(loader: LoaderConfig, max_seq_len: int, facts: LaunchFacts) -> dict[str, Any]:
-    streams = {
-        name: {k: v for k, v in vars(s).items() if v is not None} | {"split": loader.split}
-        for name, s in loader.streams.items()
-    }
+def _streams(key: str, loader: LoaderConfig, facts: LaunchFacts) -> dict[str, Any]:
+    streams = {}
+    for name, stream in loader.streams.items():
+        args = {k: v for k, v in vars(stream).items() if v is not None} | {"split": loader.split}
+        cache = facts.stream_caches.get(f"{key}.{name}")
+        if cache is not None:  # read-only shards: read as a remote, into a cache we can write
+            args |= {"remote": stream.local, "local": cache}
+        streams[name] = args
+    return streams
+
+
+def _loader(key: str, loader: LoaderConfig, max_seq_len: int, facts: LaunchFacts) -> dict[str, Any]:
+    streams = _streams(key, loader, facts)
     return {
         "name": "text",
         "dataset": {
@@ -36,6 +44,11 @@ def _loader(loader: LoaderConfig, max_seq_len: int, facts: LaunchFacts) -> dict[
     }
 
 
+def enabled(section: dict[str, dict[str, Any] | None]) -> dict[str, dict[str, Any]]:
+    """A component section without the entries a recipe removed (``name: null``)."""
+    return {name: dict(args) for name, args in section.items() if args is not None}
+
+
 def trainer_settings(recipe: TrainingSettings) -> dict[str, Any]:
     """The llm-foundry keys every recipe kind shares (optimisation, schedule, components)."""
     return {
@@ -43,9 +56,9 @@ def trainer_settings(recipe: TrainingSettings) -> dict[str, Any]:
         "seed": recipe.seed,
         "optimizer": dict(recipe.optimizer),
         "scheduler": dict(recipe.scheduler),
-        "algorithms": {name: dict(args or {}) for name, args in recipe.algorithms.items()},
-        "callbacks": {name: dict(args or {}) for name, args in recipe.callbacks.items()},
-        "loggers": {name: dict(args or {}) for name, args in recipe.loggers.items()},
+        "algorithms": enabled(recipe.algorithms),
+        "callbacks": enabled(recipe.callbacks),
+        "loggers": enabled(recipe.loggers),
         "fsdp_config": dict(recipe.fsdp_config) if recipe.fsdp_config is not None else None,
         "precision": recipe.precision,
         "global_train_batch_size": recipe.global_train_batch_size,
@@ -78,8 +91,8 @@ def to_foundry(recipe: Recipe, facts: LaunchFacts) -> dict[str, Any]:
         "max_seq_len": seq,
         "model": model,
         "tokenizer": {"name": recipe.tokenizer.path, "kwargs": {"model_max_length": seq}},
-        "train_loader": _loader(recipe.train_loader, seq, facts),
+        "train_loader": _loader("train_loader", recipe.train_loader, seq, facts),
     }
     if recipe.eval_loader is not None:
-        cfg["eval_loader"] = _loader(recipe.eval_loader, seq, facts)
+        cfg["eval_loader"] = _loader("eval_loader", recipe.eval_loader, seq, facts)
     return cfg

@@ -161,9 +161,11 @@ class TrainingSettings:
     # component sections: `name` plus the registered class's own arguments (checked against it)
     optimizer: dict[str, Any] = field(default_factory=lambda: {"name": "decoupled_adamw"})
     scheduler: dict[str, Any] = field(default_factory=lambda: {"name": "cosine_with_warmup"})
-    algorithms: dict[str, dict[str, Any]] = field(default_factory=dict)
-    callbacks: dict[str, dict[str, Any]] = field(default_factory=dict)
-    loggers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # name -> arguments; `name: null` (e.g. the override `callbacks.loss_curve=null`) removes
+    # a component that a base recipe has
+    algorithms: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    callbacks: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    loggers: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     fsdp_config: dict[str, Any] | None = None
     precision: str = "amp_bf16"
     global_train_batch_size: int = MISSING

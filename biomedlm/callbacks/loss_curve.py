@@ -1,20 +1,24 @@
-"""Write the run's loss curve as CSV and PNG in the run folder, across restarts.
+"""Write the run's loss curve as CSV and PNG in the run folder, one curve across restarts.
 
 Registered as the ``loss_curve`` callback::
 
     callbacks:
       loss_curve:
-        folder: runs/debug-cpu
-        interval: 10   # redraw every 10 batches (and at the end of training)
+        folder: ${run_dir}
+        interval: 10   # redraw loss.png every 10 batches (and at the end of training)
 
-Each training batch's loss (and each evaluation's loss) is appended to ``loss.csv``; on a
-resumed run, rows past the restored batch are dropped first, so the curve stays one curve.
-Only rank 0 writes.
+The training loss of a batch is Composer's ``loss/train/total``: the mean over every micro-batch
+and every rank, the number the loggers receive (not ``state.loss``, which is rank 0's last
+micro-batch). Each row is appended to ``loss.csv`` as soon as it exists (train after each batch,
+eval after each evaluation), so a crash loses nothing that was computed; on a resumed run the
+rows past the restored batch, which the resumed run computes again, are dropped once at the
+start. Only rank 0 writes.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import os
 from pathlib import Path
@@ -26,6 +30,7 @@ from composer.utils import dist
 
 log = logging.getLogger(__name__)
 FIELDS = ("step", "tokens", "split", "loss")
+TOTAL = "loss/train/total"
 
 
 def _scalar(loss: object) -> float:
@@ -39,62 +44,83 @@ def _scalar(loss: object) -> float:
     return float(loss)  # type: ignore[arg-type]
 
 
+def batch_loss(state: State) -> float:
+    """The batch's loss over all micro-batches and ranks (Composer's ``loss/train/total``)."""
+    total = getattr(state, "total_loss_dict", None) or {}
+    return float(total[TOTAL]) if TOTAL in total else _scalar(state.loss)
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of ``loss.csv``; a last line cut off by a crash is left out."""
+    if not path.is_file():
+        return []
+    rows = []
+    for row in csv.DictReader(io.StringIO(path.read_text())):
+        if all(row.get(f) not in (None, "") for f in FIELDS):
+            rows.append(row)
+    return rows
+
+
 class LossCurve(Callback):
-    """Record train/eval loss per batch; draw ``loss.png`` every ``interval`` batches and at the end."""
+    """Append train/eval loss per batch to ``loss.csv``; draw ``loss.png`` every ``interval``."""
 
     def __init__(self, folder: str, interval: int = 10) -> None:
         self.folder = Path(folder)
         self.interval = interval
-        self.rows: list[dict[str, str]] = []
 
     @property
     def csv_path(self) -> Path:
         return self.folder / "loss.csv"
 
     def fit_start(self, state: State, logger: Logger) -> None:
+        if dist.get_global_rank() != 0:
+            return
         step = int(state.timestamp.batch)
-        self.rows = []
-        if dist.get_global_rank() == 0 and self.csv_path.is_file():
-            with open(self.csv_path, newline="") as f:
-                self.rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
+        rows = read_rows(self.csv_path)
+        kept = [r for r in rows if int(r["step"]) <= step]
+        if len(kept) != len(rows) or not self.csv_path.is_file():
+            self._rewrite(kept)  # rows past the restored batch are computed again
+            if len(kept) != len(rows):
+                log.info("loss curve: dropped %d rows past batch %d", len(rows) - len(kept), step)
 
     def batch_end(self, state: State, logger: Logger) -> None:
-        self._add(state, "train", _scalar(state.loss))
+        self._append(state, "train", batch_loss(state))
         if int(state.timestamp.batch) % self.interval == 0:
-            self._write()
+            self._plot()
 
     def eval_end(self, state: State, logger: Logger) -> None:
         for metrics in state.eval_metrics.values():
             for name, metric in metrics.items():
                 if "CrossEntropy" in name:
-                    self._add(state, "eval", float(metric.compute()))
+                    self._append(state, "eval", float(metric.compute()))
 
     def fit_end(self, state: State, logger: Logger) -> None:
-        self._write()
+        self._plot()
 
-    def _add(self, state: State, split: str, loss: float) -> None:
-        self.rows.append(
-            {
-                "step": str(int(state.timestamp.batch)),
-                "tokens": str(int(state.timestamp.token)),
-                "split": split,
-                "loss": f"{loss:.6f}",
-            }
-        )
-
-    def _write(self) -> None:
-        if dist.get_global_rank() != 0 or not self.rows:
-            return
+    def _rewrite(self, rows: list[dict[str, str]]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.csv_path.with_name(".loss.csv.tmp")
         with open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=FIELDS)
             writer.writeheader()
-            writer.writerows(self.rows)
+            writer.writerows(rows)
         os.replace(tmp, self.csv_path)
-        self._plot()
+
+    def _append(self, state: State, split: str, loss: float) -> None:
+        if dist.get_global_rank() != 0:
+            return
+        if not self.csv_path.is_file():
+            self._rewrite([])
+        line = f"{int(state.timestamp.batch)},{int(state.timestamp.token)},{split},{loss:.6f}\n"
+        with open(self.csv_path, "a") as f:  # one small write: a line is whole or absent
+            f.write(line)
 
     def _plot(self) -> None:
+        if dist.get_global_rank() != 0:
+            return
+        rows = read_rows(self.csv_path)
+        if not rows:
+            return
         import matplotlib
 
         matplotlib.use("Agg")
@@ -102,7 +128,7 @@ class LossCurve(Callback):
 
         fig, ax = plt.subplots(figsize=(7, 4))
         for split, style in (("train", "-"), ("eval", "o-")):
-            points = [(int(r["step"]), float(r["loss"])) for r in self.rows if r["split"] == split]
+            points = [(int(r["step"]), float(r["loss"])) for r in rows if r["split"] == split]
             if points:
                 ax.plot(*zip(*points, strict=True), style, label=f"{split} loss", markersize=4)
         ax.set_xlabel("batch")

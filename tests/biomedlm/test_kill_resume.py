@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from biomedlm.callbacks.loss_curve import read_rows
 from tests.biomedlm.debug_runs import REPO, debug_command, losses, run_debug
 
 
@@ -67,3 +68,21 @@ def test_kill_and_relaunch_is_bitwise_identical(tmp_path: Path) -> None:
         weights(tmp_path / "killed" / "ckpt" / "ep0-ba8-rank0.pt"),
     )
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # the loss curve across the kill is the uninterrupted one, each batch once
+    straight, killed = (
+        read_rows(tmp_path / r / "run" / "loss.csv") for r in ("straight", "killed")
+    )
+    assert [r["step"] for r in killed if r["split"] == "train"] == [str(i) for i in range(1, 9)]
+    assert killed == straight
+
+
+@pytest.mark.slow
+def test_without_exact_resume_the_relaunch_diverges(tmp_path: Path) -> None:
+    """The negative control: Composer 0.32 alone does not restore the RNG mid-epoch."""
+    off = ["callbacks.exact_resume=null"]
+    reference = losses(run(tmp_path / "straight", off))
+    run_killed_after_first_checkpoint(tmp_path / "killed", off)
+    resumed = losses(run(tmp_path / "killed", off))
+    assert (
+        0 < len(resumed) < 8 and resumed != reference[8 - len(resumed) :]
+    )  # dropout's draws differ
