@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,9 @@ class LaunchFacts:
     n_tokens: int  # tokens of the tokenizer (embedding rows are padded from it)
     on_gpu: bool
     init_from: str | None = None  # a Hugging Face folder holding model.init_from's weights
+    # "<loader>.<stream>" -> a cache folder, for local shards in a folder training cannot write
+    # (streaming decompresses shards beside them): they are read as a remote into the cache
+    stream_caches: dict[str, str] = field(default_factory=dict)
 
 
 def cuda_available() -> bool:
@@ -129,19 +133,38 @@ def _check_stream(key: str, local: Path, split: str, recipe: Recipe, tokenizer: 
         )
 
 
-def check_loader(key: str, loader: LoaderConfig, recipe: Recipe, tokenizer: Any) -> None:
-    """Every local stream of ``loader`` exists and fits the tokenizer and ``max_seq_len``."""
+def writable(folder: Path) -> bool:
+    """Whether this process can create files in ``folder`` (a read-only mount says no, even to root)."""
+    if not os.access(folder, os.W_OK):
+        return False
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def check_loader(key: str, loader: LoaderConfig, recipe: Recipe, tokenizer: Any) -> dict[str, str]:
+    """Every local stream of ``loader`` exists and fits the tokenizer and ``max_seq_len``.
+
+    Returns a cache folder for each local stream whose split folder training cannot write.
+    """
+    caches = {}
     for name, stream in loader.streams.items():
         if stream.remote is None:
-            _check_stream(
-                f"{key}.streams.{name}", Path(stream.local), loader.split, recipe, tokenizer
-            )
+            local = Path(stream.local)
+            _check_stream(f"{key}.streams.{name}", local, loader.split, recipe, tokenizer)
+            if not writable(local / loader.split):
+                cache = Path(recipe.run_dir) / "stream_cache" / key / name
+                caches[f"{key}.{name}"] = str(cache)
+                log.info("%s is read-only: its shards are read through the cache %s", local, cache)
     eos_id = tokenizer.eos_token_id
     if loader.eos_token_id is not None and loader.eos_token_id != eos_id:
         raise RecipeError(
             f"{key}.eos_token_id: {loader.eos_token_id} but the tokenizer's EOS id is {eos_id}; "
             f"set {key}.eos_token_id={eos_id}"
         )
+    return caches
 
 
 def check_init_config(source: str, config: dict[str, Any], recipe: Recipe, n_tokens: int) -> None:
@@ -179,13 +202,13 @@ def preflight(recipe: Recipe) -> LaunchFacts:
 
     on_gpu = check_machine(recipe)
     tokenizer = load_tokenizer(recipe.tokenizer.path)
-    check_loader("train_loader", recipe.train_loader, recipe, tokenizer)
+    caches = check_loader("train_loader", recipe.train_loader, recipe, tokenizer)
     if recipe.eval_loader is not None:
-        check_loader("eval_loader", recipe.eval_loader, recipe, tokenizer)
+        caches |= check_loader("eval_loader", recipe.eval_loader, recipe, tokenizer)
     init_from = None
     if recipe.model.init_from is not None:
         folder = hf_folder(recipe.model.init_from, Path(recipe.run_dir) / "init")
         config = json.loads((folder / "config.json").read_text())
         check_init_config(recipe.model.init_from, config, recipe, len(tokenizer))
         init_from = str(folder)
-    return LaunchFacts(tokenizer.eos_token_id, len(tokenizer), on_gpu, init_from)
+    return LaunchFacts(tokenizer.eos_token_id, len(tokenizer), on_gpu, init_from, caches)

@@ -1,0 +1,129 @@
+"""Launch checks: shards, tokenizer and max_seq_len belong together; weights fit; read-only data."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from biomedlm.foundry_config import to_foundry
+from biomedlm.preflight import preflight
+from biomedlm.recipe import RecipeError, load_recipe
+from tests.biomedlm.debug_runs import DEBUG, REPO, data_overrides
+
+
+@pytest.fixture(scope="module")
+def small_vocab(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample prepared again with a 500-token vocabulary: shards of another tokenizer."""
+    out = tmp_path_factory.mktemp("prep500") / "sample"
+    subprocess.run(
+        [sys.executable, "-m", "data_prep", "data_prep/configs/sample.yaml",
+         f"output_dir={out}", "tokenizer.vocab_size=500"],
+        cwd=REPO, check=True, capture_output=True,
+    )  # fmt: skip
+    return out
+
+
+def launch(*overrides: str) -> object:
+    recipe = load_recipe(DEBUG, [*data_overrides(), *overrides], components=False)
+    return preflight(recipe)
+
+
+def test_the_sample_passes(prepared: Path) -> None:
+    facts = launch()
+    assert facts.eos_id == 0 and facts.stream_caches == {}  # type: ignore[attr-defined]
+
+
+def test_shards_of_a_smaller_vocabulary_with_a_larger_tokenizer_fail(
+    prepared: Path, small_vocab: Path
+) -> None:
+    with pytest.raises(RecipeError, match="made with another tokenizer") as caught:
+        launch(f"train_loader.streams.pubmed.local={small_vocab}")
+    assert str(small_vocab) in str(caught.value) and str(prepared / "tokenizer") in str(
+        caught.value
+    )
+
+
+def test_shards_of_a_larger_vocabulary_with_a_smaller_tokenizer_fail(
+    prepared: Path, small_vocab: Path
+) -> None:
+    """Token ids past the embedding: a crash at the first batch without the check."""
+    with pytest.raises(RecipeError, match=r"train_loader.streams.pubmed: the shards at .* another"):
+        launch(f"tokenizer.path={small_vocab / 'tokenizer'}")
+
+
+@pytest.mark.parametrize("seq", [512, 128])
+def test_max_seq_len_must_be_the_shards_sample_length(prepared: Path, seq: int) -> None:
+    """512 would train at half the context; 128 would silently drop half of every sample."""
+    with pytest.raises(RecipeError, match=f"hold 256-token samples but model.max_seq_len is {seq}"):
+        launch(f"model.max_seq_len={seq}")
+
+
+def test_init_from_with_fewer_positions_than_max_seq_len_fails(
+    prepared: Path, tmp_path: Path
+) -> None:
+    from tests.eval_gauntlet.tiny import tiny_model
+
+    small = tiny_model(tmp_path / "short", prepared / "tokenizer", n_positions=128)
+    with pytest.raises(RecipeError, match=r"has 128 positions but model.max_seq_len is 256"):
+        launch(f"model.init_from={small}")
+
+
+def test_init_from_of_another_shape_fails(prepared: Path, tmp_path: Path) -> None:
+    """The recipe's sizes are otherwise silently replaced by the weights'."""
+    from tests.eval_gauntlet.tiny import tiny_model
+
+    other = tiny_model(tmp_path / "other", prepared / "tokenizer", n_positions=256)  # d 64
+    with pytest.raises(RecipeError, match=r"model.d_model=128 vs 64"):
+        launch(f"model.init_from={other}")
+
+
+def test_read_only_shards_are_read_through_a_cache(
+    prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Streaming decompresses shards beside them: a read-only folder is read as a remote."""
+    data = tmp_path / "data"
+    shutil.copytree(prepared, data)
+    monkeypatch.setattr(
+        "biomedlm.preflight.writable", lambda folder: not str(folder).startswith(str(data))
+    )
+    recipe = load_recipe(
+        DEBUG,
+        [*data_overrides(data), f"run_dir={tmp_path / 'run'}"],
+        components=False,
+    )
+    facts = preflight(recipe)
+    stream = to_foundry(recipe, facts)["train_loader"]["dataset"]["streams"]["pubmed"]
+    assert stream["remote"] == str(data)
+    assert stream["local"] == str(tmp_path / "run" / "stream_cache" / "train_loader" / "pubmed")
+
+
+def test_read_only_data_trains(prepared: Path, tmp_path: Path) -> None:
+    """The translated read-only stream (remote: the folder, local: a cache) really loads."""
+    from llmfoundry.data.text_data import build_text_dataloader
+    from transformers import AutoTokenizer
+
+    data = tmp_path / "data"
+    shutil.copytree(prepared, data)
+    for path in (data / "train").glob("*.mds"):  # as shipped by data_prep: compressed only
+        path.unlink()
+    cache = tmp_path / "cache"
+    streams = {"pubmed": {"remote": str(data), "local": str(cache), "split": "train"}}
+    spec = build_text_dataloader(
+        tokenizer=AutoTokenizer.from_pretrained(prepared / "tokenizer"),
+        device_batch_size=2,
+        dataset={"streams": streams, "max_seq_len": 256, "shuffle": False, "eos_token_id": 0},
+        drop_last=True,
+        num_workers=0,
+        prefetch_factor=None,
+        persistent_workers=False,
+    )
+    batch = next(iter(spec.dataloader))
+    assert batch["input_ids"].shape == (2, 256)
+    assert not list((data / "train").glob("*.mds"))  # nothing written beside the shards
+    manifest = json.loads((data / "manifest.json").read_text())
+    assert manifest["splits"]["train"]["samples"] > 0
