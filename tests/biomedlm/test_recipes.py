@@ -83,11 +83,23 @@ def test_every_recipes_model_builds_on_meta(path: Path) -> None:
         assert recipe.precision == "amp_bf16" and m.init_device == "meta"
 
 
-def test_ladder_derives_from_the_base_recipe() -> None:
-    small = load_recipe(REPO / "recipes" / "pretrain" / "ladder" / "biomedlm-125m.yaml")
+@pytest.mark.parametrize("size", ["125m", "350m", "1.3b"])
+def test_ladder_rungs_derive_from_the_base_recipe_with_their_own_budget(size: str) -> None:
+    """Same data, FSDP and precision as the 2.7B run; ~20 tokens per parameter, not 300B tokens."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    rung = load_recipe(REPO / "recipes" / "pretrain" / "ladder" / f"biomedlm-{size}.yaml")
     big = load_recipe(BIG)
-    assert small.model.n_layers == 12 and small.fsdp_config == big.fsdp_config
-    assert small.optimizer["name"] == big.optimizer["name"]
+    assert rung.fsdp_config == big.fsdp_config and rung.precision == big.precision
+    assert rung.train_loader == big.train_loader and rung.optimizer["name"] == "decoupled_adamw"
+    m = rung.model
+    config = GPT2Config(n_layer=m.n_layers, n_embd=m.d_model, n_head=m.n_heads,
+                        n_positions=m.max_seq_len, vocab_size=padded_vocab_size(28896))  # fmt: skip
+    with torch.device("meta"):
+        params = sum(p.numel() for p in GPT2LMHeadModel(config).parameters())
+    tokens = int(rung.max_duration.removesuffix("tok"))
+    assert 15 < tokens / params < 30  # Chinchilla's ~20 tokens per parameter
+    assert rung.scheduler["t_warmup"] == "0.01dur" and rung.optimizer["lr"] > big.optimizer["lr"]
 
 
 TYPOS = [  # each loaded, as a user would type it, and failing with one line naming the key

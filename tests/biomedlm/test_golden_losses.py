@@ -1,0 +1,32 @@
+"""Golden numbers: the debug recipe's first losses, as recorded on this project's CPU machines.
+
+The recipe, the data prep of the shipped sample (its tokenizer, split and packing), the model's
+initialisation, the data order, dropout and the optimizer all feed these numbers: a change in any
+of them moves them by far more than the tolerance, which only absorbs float summation order
+(thread counts, CPU instruction sets). When a change is meant to move them, record the new ones
+here and say why in the commit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from biomedlm.callbacks.loss_curve import read_rows
+from tests.biomedlm.debug_runs import run_debug
+
+# recipes/pretrain/debug-cpu.yaml on data_prep/configs/sample.yaml, torch 2.7.0 CPU, fp32
+GOLDEN_TRAIN = [9.998273, 9.999747, 10.015712, 9.909748, 9.765895]
+GOLDEN_EVAL = 9.606056
+TOLERANCE = 1e-3
+
+
+@pytest.mark.slow
+def test_the_debug_recipes_first_losses(tmp_path: Path) -> None:
+    run_debug(tmp_path, "max_duration=5ba", "eval_interval=5ba", "save_interval=5ba")
+    rows = read_rows(tmp_path / "run" / "loss.csv")
+    train = [float(r["loss"]) for r in rows if r["split"] == "train"]
+    (evaluated,) = [float(r["loss"]) for r in rows if r["split"] == "eval"]
+    assert train == pytest.approx(GOLDEN_TRAIN, abs=TOLERANCE)
+    assert evaluated == pytest.approx(GOLDEN_EVAL, abs=TOLERANCE)
