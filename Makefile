@@ -1,7 +1,7 @@
 # BioMedLM recipes: one entry point per stage of the pipeline.
 #   make install      virtualenv with the pinned stack (first time: ~3 min, ~7 GB: torch 2.7.0 is a CUDA build; it runs on CPU)
 #   make prep-data    PubMed sources -> clean text -> tokenizer -> MDS shards (CONFIG=..., ARGS="key=value ...")
-#   make test         the CPU test suite (fast; `make test-slow` adds the longer tests)
+#   make test         the CPU test suite (fast; `make test-slow` adds the longer tests; `make test-gpu` on a GPU node)
 #   make lint         ruff + mypy
 #   make bench        benchmarks/ (figures printed, nothing asserted)
 
@@ -18,7 +18,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= true
 
-.PHONY: install prep-data test test-slow test-dist lint bench clean
+.PHONY: install prep-data test test-slow test-dist test-gpu lint bench clean
 
 # The heavy, locked dependencies are installed once per lock (the stamp); the project itself
 # is reinstalled (editable) whenever the clone's path or pyproject.toml changes, so a cached
@@ -49,7 +49,10 @@ test-slow: install
 	$(PY) -m pytest -m "slow and not gpu" $(ARGS)
 
 test-dist: install   # 2-process DDP and FSDP2 (gloo) runs through Composer's launcher, on CPU
-	$(PY) -m pytest -m "world_size" $(ARGS)
+	$(PY) -m pytest -m "world_size and not gpu" $(ARGS)
+
+test-gpu: install    # on a GPU node: bf16, FSDP v1 FULL_SHARD + meta init + sharded resume (2 GPUs)
+	$(PY) -m pytest -m "gpu" $(ARGS)
 
 lint: install
 	$(PY) -m ruff check strict_config data_prep biomedlm eval_gauntlet tests benchmarks

@@ -127,12 +127,18 @@ def derived_recipe(path: Path, args: argparse.Namespace, work: Path) -> dict[str
     return recipe
 
 
-def run(path: Path, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+def derive(path: Path, args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], Path]:
+    """The derived recipe, written to ``work/<recipe>.yaml`` (what the launcher is given)."""
     import yaml
 
     recipe = derived_recipe(path, args, work)
     derived = work / f"{path.stem}.yaml"
     derived.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    return recipe, derived
+
+
+def run(path: Path, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    recipe, derived = derive(path, args, work)
     composer = Path(sys.executable).with_name("composer")
     gpus = 1 if args.cpu else args.gpus
     cmd = [str(composer), "-n", str(gpus), "train", str(derived)]
@@ -172,11 +178,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cpu", action="store_true", help="the harness on CPU: fp32, no FSDP")
     parser.add_argument("--out", default="bench_out/gpu.json")
     parser.add_argument("--work", type=Path, default=REPO / "bench_out" / "gpu")
+    parser.add_argument(
+        "--derive-only", action="store_true", help="write the derived recipes to --work and stop"
+    )
     args = parser.parse_args(argv)
     if not 0 < args.warmup < args.batches:
         sys.exit("error: --warmup must be between 0 and --batches")
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
+    if args.derive_only:
+        for path in args.recipes:
+            print(derive(path, args, work)[1])
+        return
     results = [run(path, args, work) for path in args.recipes]
     lines = [f"{'recipe':22s} {'params':>14s} {'tok/s/device':>13s} {'MFU':>6s} {'peak GB':>8s}"]
     for r in results:

@@ -2,38 +2,36 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
 from biomedlm.recipe import load_recipe
-from tests.biomedlm import debug_runs
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
-
-from benchmarks import bench_gpu  # noqa: E402
 
 
-def options(tmp_path: Path, **extra: object) -> argparse.Namespace:
-    base = {
-        "gpus": 8,
-        "batches": 3,
-        "warmup": 1,
-        "micro_batch": None,
-        "global_batch": None,
-        "tokenizer": str(debug_runs.DATA / "tokenizer") if debug_runs.DATA else "",
-        "cpu": False,
-    }
-    return argparse.Namespace(**{**base, **extra})
+def bench_gpu(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """``benchmarks/bench_gpu.py`` as a user runs it (tests never import benchmarks)."""
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "bench_gpu.py"), *map(str, args)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
 
 
 def test_the_derived_27b_recipe_keeps_its_gpu_configuration(prepared: Path, tmp_path: Path) -> None:
     path = REPO / "recipes" / "pretrain" / "biomedlm-2.7b.yaml"
-    derived = bench_gpu.derived_recipe(path, options(tmp_path), tmp_path)
+    bench_gpu(path, "--gpus", 8, "--batches", 3, "--warmup", 1, "--derive-only",
+              "--work", tmp_path, "--tokenizer", prepared / "tokenizer")  # fmt: skip
+    written = tmp_path / "biomedlm-2.7b.yaml"
+    derived = yaml.safe_load(written.read_text())
     original = load_recipe(path)
     assert derived["precision"] == "amp_bf16" and derived["model"]["d_model"] == 2560
     assert derived["fsdp_config"]["sharding_strategy"] == "FULL_SHARD"
@@ -48,35 +46,16 @@ def test_the_derived_27b_recipe_keeps_its_gpu_configuration(prepared: Path, tmp_
     assert sum(s["samples"] for s in index["shards"]) == 256 * 4
     assert index["shards"][0]["column_encodings"] == ["ndarray:uint16:1024"]
 
-    written = tmp_path / "derived.yaml"  # what `composer -n 8 train` is given: a valid recipe
-    written.write_text(yaml.safe_dump(derived, sort_keys=False))
-    assert load_recipe(written).fsdp_config == original.fsdp_config
+    assert load_recipe(written).fsdp_config == original.fsdp_config  # what the launcher is given
 
 
 def test_the_harness_runs_a_recipe_through_the_composer_launcher(
     prepared: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "gpu.json"
-    bench_gpu.main(
-        [
-            "--cpu",
-            str(REPO / "recipes" / "pretrain" / "debug-cpu.yaml"),
-            "--batches",
-            "3",
-            "--warmup",
-            "1",
-            "--global-batch",
-            "4",
-            "--micro-batch",
-            "2",
-            "--out",
-            str(out),
-            "--work",
-            str(tmp_path / "work"),
-            "--tokenizer",
-            str(prepared / "tokenizer"),
-        ]
-    )
+    bench_gpu("--cpu", REPO / "recipes" / "pretrain" / "debug-cpu.yaml", "--batches", 3,
+              "--warmup", 1, "--global-batch", 4, "--micro-batch", 2, "--out", out,
+              "--work", tmp_path / "work", "--tokenizer", prepared / "tokenizer")  # fmt: skip
     (result,) = json.loads(out.read_text())["results"]
     assert result["tokens_per_s_per_device"] > 0 and result["mfu"] is None  # no GPU peak on CPU
     assert result["parameters"] > 1e6 and result["global_batch"] == 4
