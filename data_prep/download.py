@@ -153,6 +153,11 @@ def _gzip_intact(path: Path) -> bool:
     return True
 
 
+def _whole(path: Path, name: str) -> bool:
+    """Without an md5: a ``.gz`` file ``name`` must decompress to its end (others are trusted)."""
+    return _gzip_intact(path) if name.endswith(".gz") else True
+
+
 def _expected_size(response: Any, offset: int) -> int | None:
     """The whole file's size as the server states it (Content-Range, else Content-Length)."""
     content_range = response.headers.get("Content-Range", "")
@@ -222,7 +227,7 @@ def download_file(
     expected = _remote_md5(url + ".md5", timeout, retries, wait)
     if expected is None and require_md5:
         raise PrepError(f"{url}: no .md5 published beside it (--require-md5)")
-    if final.exists() and (expected is None or _md5_of(final) == expected):
+    if final.exists() and (_md5_of(final) == expected if expected else _whole(final, name)):
         return False, expected is not None
     failure = "no attempt"
     for attempt in range(1, retries + 1):
@@ -242,7 +247,7 @@ def download_file(
                 part.unlink()
                 continue
             (dest / f"{name}.md5").write_text(f"MD5({name})= {expected}\n")
-        elif name.endswith(".gz") and not _gzip_intact(part):
+        elif not _whole(part, name):
             failure = "not a complete gzip file"
             log.warning("%s: %s; downloading again", url, failure)
             part.unlink()

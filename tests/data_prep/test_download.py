@@ -225,6 +225,12 @@ def test_a_corrupt_gzip_without_md5_is_never_kept(
     with pytest.raises(PrepError, match="not a complete gzip file"):
         download(url, tmp_path / "dest", pattern="0001", retries=2, wait=0)
     assert list((tmp_path / "dest").iterdir()) == []
+    (tmp_path / "dest" / "pubmed25n0001.xml.gz").write_bytes(bytes(data))  # an earlier version's
+    (root / "pubmed25n0001.xml.gz").write_bytes(SAMPLE.read_bytes())  # the server is fixed
+    assert download(url, tmp_path / "dest", pattern="0001", wait=0).downloaded == [
+        "pubmed25n0001.xml.gz"
+    ]
+    assert (tmp_path / "dest" / "pubmed25n0001.xml.gz").read_bytes() == SAMPLE.read_bytes()
 
 
 @pytest.mark.parametrize("status", [500, 403])
