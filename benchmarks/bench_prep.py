@@ -19,6 +19,12 @@ so its peak memory is its own:
 
 Printed: tokens/s per step, ours / llm-foundry, ours / ceiling, and peak RSS.
 Targets (issue 2): >= 1.5x llm-foundry, >= 70% of the ceiling, peak < 2 GB.
+
+``--corpora`` instead measures per-unit costs on the shipped real files, for sizing the real
+corpora (README): extract (parse, clean, decontaminate against the catalogue) of the MEDLINE
+file and of the PMC articles, one process; tokenize + pack at seq_len 1024 with a 28,896-token
+BPE trained on the sample; and the bytes each step leaves on disk. Median and spread of
+``--repeats`` runs, each step alternating with the others.
 """
 
 from __future__ import annotations
@@ -166,6 +172,109 @@ def make_corpus(corpus: Path, tok_dir: Path, mb: float) -> int:
     return copies * base_chars
 
 
+def _extract_once(config: Path, source: dict, work: Path) -> dict:
+    """Extract one source with the pipeline's own stage code, in this process; time and counts."""
+    from data_prep.catalogue import benchmarks_to_check
+    from data_prep.config import load_config
+    from data_prep.decontaminate import EvalIndex
+    from data_prep.extract import plan_tasks, run_extract
+
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    cfg = load_config(config, [f"sources=[{json.dumps(source)}]", f"output_dir={work}"])
+    benchmarks = benchmarks_to_check(cfg.decontaminate)
+    index = EvalIndex.from_config(cfg.decontaminate, benchmarks)  # once per worker, not timed
+    tasks = plan_tasks(cfg, work, benchmarks)
+    start, cpu = time.perf_counter(), time.process_time()
+    stats = run_extract(tasks, index, workers=1)
+    seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "cpu_seconds": round(time.process_time() - cpu, 4),
+        "input_bytes": sum(Path(t.path).stat().st_size for t in tasks),
+        "read": sum(s["read"] + sum(s["skipped"].values()) for s in stats),
+        "kept": sum(s["kept"] for s in stats),
+        "text_bytes": sum(f.stat().st_size for f in work.glob("*.jsonl")),
+        "texts": [
+            json.loads(line)["text"] for f in sorted(work.glob("*.jsonl")) for line in f.open()
+        ],
+    }
+
+
+def _pack_once(texts: list[str], root: Path, name: str) -> dict:
+    """Pack ``texts`` repeated 20 times (start-up costs amortised, as in a real shard run);
+    the bytes per token on disk come from one copy (a repeated text would compress better)."""
+    from data_prep.config import PackConfig
+    from data_prep.packing import pack_split
+
+    sizes = {}
+    for copies in (1, 20):
+        shards = root / f"shards_{name}_{copies}"
+        shutil.rmtree(shards, ignore_errors=True)
+        start, cpu = time.perf_counter(), time.process_time()
+        packed = pack_split(texts * copies, root / "tok", shards, PackConfig(seq_len=1024))
+        sizes[copies] = (time.perf_counter() - start, time.process_time() - cpu, packed.tokens)
+    seconds, cpu_seconds, tokens = sizes[20]
+    one_copy_tokens, one_copy = sizes[1][2], root / f"shards_{name}_1"
+    return {
+        "seconds": seconds,
+        "cpu_seconds": round(cpu_seconds, 4),
+        "tokens": tokens,
+        "tokens_per_doc": round(one_copy_tokens / len(texts), 1),
+        "shard_bytes_per_token": round(
+            sum(f.stat().st_size for f in one_copy.iterdir()) / one_copy_tokens, 3
+        ),
+    }
+
+
+def measure_corpora(repeats: int, out: str) -> None:
+    """Per-unit costs of the real sources (see the module docstring); printed and saved."""
+    import statistics
+
+    from data_prep.config import TokenizerConfig
+    from data_prep.tokenizer import train_tokenizer
+
+    config = REPO / "data_prep" / "configs" / "sample.yaml"
+    samples = REPO / "data_prep" / "samples"
+    sources = {
+        "medline": {"kind": "medline", "path": str(samples / "pubmed" / "*.xml.gz")},
+        "pmc": {"kind": "pmc", "path": str(samples / "pmc" / "*.nxml")},
+    }
+    runs: dict[str, list[dict]] = {name: [] for name in [*sources, "pack_medline", "pack_pmc"]}
+    with tempfile.TemporaryDirectory(prefix="bench_corpora_") as tmp:
+        root = Path(tmp)
+        texts = {n: _extract_once(config, s, root / n)["texts"] for n, s in sources.items()}
+        train_tokenizer(
+            [t for ts in texts.values() for t in ts],
+            TokenizerConfig(vocab_size=28896),
+            root / "tok",
+        )
+        for _ in range(repeats):
+            for name, source in sources.items():
+                runs[name].append(_extract_once(config, source, root / name))
+                runs[f"pack_{name}"].append(_pack_once(texts[name], root, name))
+    summary: dict = {"repeats": repeats}
+    lines = []
+    for name, results in runs.items():
+        entry = {
+            k: v for k, v in results[0].items() if k not in ("texts", "seconds", "cpu_seconds")
+        }
+        for key in ("seconds", "cpu_seconds"):  # wall time, and CPU time of all threads
+            values = [r[key] for r in results]
+            entry[f"{key}_median"] = round(statistics.median(values), 4)
+            entry[f"{key}_min"] = round(min(values), 4)
+            entry[f"{key}_max"] = round(max(values), 4)
+        summary[name] = entry
+        lines.append(
+            f"{name:13s} wall median {entry['seconds_median']:.3f} s "
+            f"({entry['seconds_min']:.3f}-{entry['seconds_max']:.3f}), CPU median "
+            f"{entry['cpu_seconds_median']:.3f} s ({entry['cpu_seconds_min']:.3f}-"
+            f"{entry['cpu_seconds_max']:.3f})  "
+            + ", ".join(f"{k} {v}" for k, v in entry.items() if "seconds" not in k)
+        )
+    report("\n".join(lines), summary, out)
+
+
 def run_step(name: str, corpus: Path, tok_dir: Path, work: Path) -> dict:
     cmd = [
         sys.executable,
@@ -193,7 +302,12 @@ def main() -> None:
     parser.add_argument("--corpus")
     parser.add_argument("--tok")
     parser.add_argument("--work")
+    parser.add_argument("--corpora", action="store_true", help="per-unit costs of real sources")
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    if args.corpora:
+        measure_corpora(args.repeats, args.out.replace("prep.json", "prep_corpora.json"))
+        return
     if args.step:  # child process: one step, its result as the last stdout line
         result = STEPS[args.step](Path(args.corpus), Path(args.tok), Path(args.work))
         result["peak_mb"] = round(_peak_mb(), 1)

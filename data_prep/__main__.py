@@ -28,10 +28,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if args else 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from data_prep.config import load_config
-    from data_prep.pipeline import run
 
     try:
-        cfg = load_config(args[0], args[1:])
+        cfg = load_config(args[0], args[1:])  # a config error is reported before heavy imports
+        from data_prep.pipeline import run
+
         manifest = run(cfg)
     except PrepError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -18,6 +18,13 @@ from strict_config import as_plain_dict, load_structured
 
 SOURCE_KINDS = ("medline", "pmc", "pile", "jsonl")
 PILE_PUBMED_SUBSETS = ["PubMed Abstracts", "PubMed Central"]
+DEFAULT_CATALOGUE = "eval_gauntlet/tasks.yaml"  # the gauntlet's task catalogue, read as data
+MIN_VOCAB_SIZE = 257  # the 256 byte-level symbols and EOS
+
+
+def _at_least(key: str, value: int, low: int, why: str = "") -> None:
+    if value < low:
+        raise PrepError(f"{key}: must be at least {low}{why}, got {value}")
 
 
 @dataclass
@@ -44,6 +51,9 @@ class CleanConfig:
     languages: list[str] = field(default_factory=lambda: ["eng"])  # empty list: keep all
     keep_unknown_language: bool = True
 
+    def __post_init__(self) -> None:
+        _at_least("clean.min_words", self.min_words, 0)
+
 
 @dataclass
 class BenchmarkFile:
@@ -58,15 +68,21 @@ class BenchmarkFile:
 
 @dataclass
 class DecontaminateConfig:
-    """Drop documents overlapping the evaluation sets, by PMID and by long n-grams."""
+    """Drop documents overlapping the evaluation sets, by PMID and by long n-grams.
+
+    The sets are the evaluation catalogue's (every ``tasks.*.data`` file of ``catalogue``, see
+    :mod:`data_prep.catalogue`) plus ``benchmarks``; a file listed in ``benchmarks`` is taken
+    from there, with its settings. ``catalogue: null`` checks ``benchmarks`` only; ``enabled``
+    with nothing to check is an error.
+    """
 
     enabled: bool = True
     ngram: int = 13
+    catalogue: str | None = DEFAULT_CATALOGUE
     benchmarks: dict[str, BenchmarkFile] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.ngram < 1:
-            raise PrepError(f"decontaminate.ngram: must be >= 1, got {self.ngram}")
+        _at_least("decontaminate.ngram", self.ngram, 1)
 
 
 @dataclass
@@ -93,6 +109,13 @@ class TokenizerConfig:
     eos_token: str = "<|endoftext|>"
     model_max_length: int = 1024
 
+    def __post_init__(self) -> None:
+        _at_least("tokenizer.vocab_size", self.vocab_size, MIN_VOCAB_SIZE, " (256 bytes + EOS)")
+        _at_least("tokenizer.min_frequency", self.min_frequency, 0)
+        _at_least("tokenizer.model_max_length", self.model_max_length, 1)
+        if not self.eos_token:
+            raise PrepError("tokenizer.eos_token: must not be empty")
+
 
 @dataclass
 class PackConfig:
@@ -104,6 +127,12 @@ class PackConfig:
     hashes: list[str] = field(default_factory=lambda: ["sha1", "xxh64"])
     size_limit: str = "64mb"
     drop_last: bool = True  # drop the final partial sample of a split
+
+    def __post_init__(self) -> None:
+        # compression, hashes and size_limit are checked against streaming's own lists before
+        # the first stage (data_prep.preflight): importing streaming here would slow every load.
+        _at_least("pack.seq_len", self.seq_len, 1)
+        _at_least("pack.batch_docs", self.batch_docs, 1)
 
 
 @dataclass
@@ -133,7 +162,8 @@ class PrepConfig:
                     f"sources[{i}].kind: unknown kind {source.kind!r}; "
                     f"expected one of {', '.join(SOURCE_KINDS)}"
                 )
-        if self.workers <= 0:
+        _at_least("workers", self.workers, 0, " (0: one per CPU core)")
+        if self.workers == 0:
             self.workers = os.cpu_count() or 1
 
 

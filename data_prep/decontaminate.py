@@ -29,10 +29,12 @@ from typing import Any
 
 import numpy as np
 
+from data_prep.catalogue import benchmarks_to_check
 from data_prep.cleaning import normalize_text
 from data_prep.config import BenchmarkFile, DecontaminateConfig
 from data_prep.document import Document, PrepError, ReadContext
 from data_prep.sources.jsonl import json_records
+from data_prep.stages import file_digest
 
 log = logging.getLogger(__name__)
 
@@ -132,21 +134,30 @@ class EvalIndex:
         self.prefixes = np.zeros(1 << (_FILTER_BITS - 3), dtype=np.uint8)  # bitmap of hash prefixes
         self.short_lengths: list[int] = []  # window lengths of items shorter than ngram
         self.stats: dict[str, dict[str, int]] = {}
+        self.files: dict[str, dict[str, str]] = {}  # benchmark -> its path and content digest
 
     @classmethod
-    def from_config(cls, cfg: DecontaminateConfig) -> EvalIndex:
-        """Read every benchmark file of ``cfg``; a bad file raises :class:`PrepError`."""
-        if len(cfg.benchmarks) > 64:
-            raise PrepError(f"decontaminate.benchmarks: at most 64, got {len(cfg.benchmarks)}")
-        index = cls(cfg.ngram, list(cfg.benchmarks))
+    def from_config(
+        cls, cfg: DecontaminateConfig, benchmarks: dict[str, BenchmarkFile] | None = None
+    ) -> EvalIndex:
+        """Read every benchmark file to check (``benchmarks``, else resolved from ``cfg``).
+
+        A bad file raises :class:`PrepError`.
+        """
+        if benchmarks is None:
+            benchmarks = benchmarks_to_check(cfg)
+        if len(benchmarks) > 64:
+            raise PrepError(f"decontaminate.benchmarks: at most 64, got {len(benchmarks)}")
+        index = cls(cfg.ngram, list(benchmarks))
         parts: list[tuple[np.ndarray, int]] = []
         short: set[int] = set()
-        for bit, (name, spec) in enumerate(cfg.benchmarks.items()):
+        for bit, (name, spec) in enumerate(benchmarks.items()):
             hashes, pmids, items = index._index_benchmark(spec, short)
             parts.append((hashes, bit))
             for pmid in pmids:
                 index.pmids[pmid] = index.pmids.get(pmid, 0) | (1 << bit)
             index.stats[name] = {"items": items, "ngrams": len(hashes), "pmids": len(pmids)}
+            index.files[name] = {"path": spec.path, "sha1": file_digest(Path(spec.path))}
             log.info("decontamination index %s: %s", name, index.stats[name])
         index._merge(parts)
         index.short_lengths = sorted(short)
@@ -275,4 +286,5 @@ class EvalIndex:
             "ngram": self.ngram,
             "min_short_item_words": MIN_SHORT_ITEM_WORDS,
             "benchmarks": {name: dict(stats) for name, stats in self.stats.items()},
+            "files": {name: dict(file) for name, file in self.files.items()},
         }

@@ -8,23 +8,30 @@ Usage::
     python -m data_prep download pubmed-baseline data/x --base-url http://127.0.0.1:8000/  # a mirror
 
 NLM publishes ``<file>.md5`` beside each file (``MD5(<file>)= <hex>``). A file is downloaded into
-``<file>.part`` (resumed with an HTTP Range request after an interruption), checked against its
-md5 and only then renamed; a rerun skips files that are already complete and verified.
+``<file>.part`` (continued with an HTTP Range request after a dropped connection, in the same run
+or the next), checked against its md5 (where none is published: its stated size and, for
+``.gz``, gzip's CRC) and only then renamed; a rerun skips files that are already complete. Every
+failure (HTTP status, refused connection, bad ``--pattern`` or ``--limit``) is one line, exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
+import http.client
 import logging
 import os
 import re
 import sys
+import time
 import urllib.error
 import urllib.request
+import zlib
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin
 
 from tqdm import tqdm
@@ -41,6 +48,19 @@ PRESETS: dict[str, tuple[str, str]] = {  # name -> (base URL, file-name regex)
     "pmc-oa-noncomm": (f"{NLM}/pub/pmc/oa_bulk/oa_noncomm/xml/", r"\.tar\.gz$"),
 }
 CHUNK = 1 << 20
+
+
+class ShortDownload(Exception):
+    """The connection ended before the size the server stated."""
+
+
+# What a dropped, refused, timed-out or failed HTTP exchange raises (HTTPError is a URLError).
+NETWORK_ERRORS: tuple[type[Exception], ...] = (
+    urllib.error.URLError,
+    http.client.HTTPException,
+    OSError,
+)
+RETRIED: tuple[type[Exception], ...] = (*NETWORK_ERRORS, ShortDownload)
 
 
 @dataclass
@@ -60,10 +80,21 @@ class _Links(HTMLParser):
             self.hrefs += [v for k, v in attrs if k == "href" and v]
 
 
-def _get(url: str, timeout: float, headers: dict[str, str] | None = None):
+def _get(url: str, timeout: float, headers: dict[str, str] | None = None) -> Any:
     return urllib.request.urlopen(
         urllib.request.Request(url, headers=headers or {}), timeout=timeout
     )
+
+
+def _why(exc: BaseException) -> str:
+    """One line for a network failure (HTTP status, refused connection, timeout, short read)."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}"
+    if isinstance(exc, urllib.error.URLError):
+        return str(exc.reason)
+    if isinstance(exc, http.client.IncompleteRead):
+        return f"connection closed after {len(exc.partial)} more bytes"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def list_remote(base_url: str, timeout: float = 60) -> list[str]:
@@ -72,21 +103,33 @@ def list_remote(base_url: str, timeout: float = 60) -> list[str]:
         with _get(base_url, timeout) as response:
             parser = _Links()
             parser.feed(response.read().decode("utf-8", "replace"))
-    except (urllib.error.URLError, OSError) as exc:
-        raise PrepError(f"{base_url}: cannot list ({exc})") from None
+    except NETWORK_ERRORS as exc:
+        raise PrepError(f"{base_url}: cannot list ({_why(exc)})") from None
     names = {h.rsplit("/", 1)[-1] for h in parser.hrefs if not h.endswith("/") and "?" not in h}
     return sorted(n for n in names if n)
 
 
-def _remote_md5(url: str, timeout: float) -> str | None:
-    """The checksum NLM publishes at ``url`` (``MD5(name)= hex`` or ``hex  name``), if any."""
-    try:
-        with _get(url, timeout) as response:
-            text = response.read().decode("ascii", "replace")
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            return None
-        raise
+def _remote_md5(url: str, timeout: float, retries: int, wait: float) -> str | None:
+    """The checksum NLM publishes at ``url`` (``MD5(name)= hex`` or ``hex  name``), if any.
+
+    None when the server has none (404); any other failure is retried, then one line.
+    """
+    for attempt in range(1, retries + 1):
+        try:
+            with _get(url, timeout) as response:
+                text = response.read().decode("ascii", "replace")
+            break
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            failure = _why(exc)
+        except NETWORK_ERRORS as exc:
+            failure = _why(exc)
+        log.warning("%s: attempt %d/%d failed (%s)", url, attempt, retries, failure)
+        if attempt < retries:
+            time.sleep(wait * attempt)
+    else:
+        raise PrepError(f"{url}: cannot fetch the checksum ({failure})")
     match = re.search(r"\b([0-9a-fA-F]{32})\b", text)
     return match.group(1).lower() if match else None
 
@@ -99,8 +142,41 @@ def _md5_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _gzip_intact(path: Path) -> bool:
+    """Whether ``path`` decompresses to its end with a matching CRC (gzip's own check)."""
+    try:
+        with gzip.open(path, "rb") as stream:
+            while stream.read(CHUNK):
+                pass
+    except (OSError, EOFError, zlib.error):
+        return False
+    return True
+
+
+def _whole(path: Path, name: str) -> bool:
+    """Without an md5: a ``.gz`` file ``name`` must decompress to its end (others are trusted)."""
+    return _gzip_intact(path) if name.endswith(".gz") else True
+
+
+def _expected_size(response: Any, offset: int) -> int | None:
+    """The whole file's size as the server states it (Content-Range, else Content-Length)."""
+    content_range = response.headers.get("Content-Range", "")
+    if response.status == 206 and "/" in content_range:
+        total = content_range.rsplit("/", 1)[1]
+        if total.isdigit():
+            return int(total)
+    length = response.headers.get("Content-Length")
+    if length is None or not length.isdigit():
+        return None
+    return int(length) + (offset if response.status == 206 else 0)
+
+
 def _fetch_part(url: str, part: Path, timeout: float) -> None:
-    """Download ``url`` into ``part``, resuming from its current size when the server allows."""
+    """Download ``url`` into ``part``, continuing from the bytes it holds when the server allows.
+
+    Raises :class:`ShortDownload` when the connection ends before the size the server stated,
+    so the caller retries and the retry continues from there (HTTP Range).
+    """
     offset = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={offset}-"} if offset else {}
     try:
@@ -111,11 +187,11 @@ def _fetch_part(url: str, part: Path, timeout: float) -> None:
         raise
     with response:
         resumed = response.status == 206
-        total = int(response.headers.get("Content-Length", 0)) + (offset if resumed else 0)
+        total = _expected_size(response, offset)
         with (
             open(part, "ab" if resumed else "wb") as out,
             tqdm(
-                total=total or None,
+                total=total,
                 initial=offset if resumed else 0,
                 unit="B",
                 unit_scale=True,
@@ -126,35 +202,61 @@ def _fetch_part(url: str, part: Path, timeout: float) -> None:
             while chunk := response.read(CHUNK):
                 out.write(chunk)
                 bar.update(len(chunk))
+    size = part.stat().st_size
+    if total is not None and size != total:
+        raise ShortDownload(f"got {size} of {total} bytes")
 
 
 def download_file(
-    base_url: str, name: str, dest: Path, require_md5: bool, retries: int, timeout: float
+    base_url: str,
+    name: str,
+    dest: Path,
+    require_md5: bool,
+    retries: int,
+    timeout: float,
+    wait: float = 2.0,
 ) -> tuple[bool, bool]:
-    """Fetch one file; returns (downloaded, verified). Raises PrepError when it cannot be verified."""
+    """Fetch one file; returns (downloaded, md5-verified).
+
+    A file takes its final name only once it is whole: its md5 matches NLM's, or, where none is
+    published, its size is the one the server stated and (``.gz``) it decompresses with a
+    matching CRC. A failed attempt is retried ``retries`` times, each continuing from the bytes
+    already written; what cannot be completed raises one :class:`PrepError` line.
+    """
     url, final, part = urljoin(base_url, name), dest / name, dest / f"{name}.part"
-    expected = _remote_md5(url + ".md5", timeout)
+    expected = _remote_md5(url + ".md5", timeout, retries, wait)
     if expected is None and require_md5:
         raise PrepError(f"{url}: no .md5 published beside it (--require-md5)")
-    if final.exists() and (expected is None or _md5_of(final) == expected):
+    if final.exists() and (_md5_of(final) == expected if expected else _whole(final, name)):
         return False, expected is not None
+    failure = "no attempt"
     for attempt in range(1, retries + 1):
+        if attempt > 1:
+            time.sleep(wait * (attempt - 1))
         try:
             _fetch_part(url, part, timeout)
-        except (urllib.error.URLError, OSError) as exc:
-            log.warning("%s: attempt %d/%d failed (%s)", url, attempt, retries, exc)
+        except RETRIED as exc:
+            failure = _why(exc)
+            log.warning("%s: attempt %d/%d failed (%s)", url, attempt, retries, failure)
             continue
-        actual = _md5_of(part)
-        if expected is None or actual == expected:
-            if expected is not None:
-                (dest / f"{name}.md5").write_text(f"MD5({name})= {expected}\n")
-            os.replace(part, final)
-            return True, expected is not None
-        log.warning("%s: md5 %s, expected %s; downloading again", url, actual, expected)
-        part.unlink()
-    part.unlink(missing_ok=True)
+        if expected is not None:
+            actual = _md5_of(part)
+            if actual != expected:
+                failure = f"md5 {actual}, expected {expected}"
+                log.warning("%s: %s; downloading again", url, failure)
+                part.unlink()
+                continue
+            (dest / f"{name}.md5").write_text(f"MD5({name})= {expected}\n")
+        elif not _whole(part, name):
+            failure = "not a complete gzip file"
+            log.warning("%s: %s; downloading again", url, failure)
+            part.unlink()
+            continue
+        os.replace(part, final)
+        return True, expected is not None
+    resume = f"; a rerun continues from {part}" if part.exists() else ""
     raise PrepError(
-        f"{url}: could not download a copy matching md5 {expected} after {retries} attempts"
+        f"{url}: could not download a complete copy in {retries} attempts ({failure}){resume}"
     )
 
 
@@ -166,21 +268,30 @@ def download(
     require_md5: bool = False,
     retries: int = 3,
     timeout: float = 60,
+    wait: float = 2.0,
 ) -> DownloadReport:
     """Download every file of ``base_url`` whose name matches ``pattern`` (at most ``limit``)."""
+    if limit is not None and limit < 1:
+        raise PrepError(f"--limit: must be at least 1, got {limit}")
+    if retries < 1:
+        raise PrepError(f"--retries: must be at least 1, got {retries}")
+    try:
+        regex = re.compile(pattern) if pattern else None
+    except re.error as exc:
+        raise PrepError(f"--pattern: {pattern!r} is not a regular expression ({exc})") from None
     names = [n for n in list_remote(base_url, timeout) if not n.endswith(".md5")]
-    if pattern:
-        names = [n for n in names if re.search(pattern, n)]
+    if regex is not None:
+        names = [n for n in names if regex.search(n)]
     names = names[:limit] if limit is not None else names
     if not names:
         raise PrepError(f"{base_url}: no file matches {pattern!r}")
     dest.mkdir(parents=True, exist_ok=True)
     report = DownloadReport()
     for name in tqdm(names, desc="download", unit="file"):
-        fetched, verified = download_file(base_url, name, dest, require_md5, retries, timeout)
+        fetched, verified = download_file(base_url, name, dest, require_md5, retries, timeout, wait)
         (report.downloaded if fetched else report.skipped_complete).append(name)
         if not verified:
-            log.warning("%s: no md5 published; kept unverified", name)
+            log.warning("%s: no md5 published; kept after its size and gzip checks", name)
             report.unverified.append(name)
     return report
 
@@ -195,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dest", type=Path)
     parser.add_argument("--base-url", help="a mirror of the preset's folder")
     parser.add_argument("--pattern", help="regex on file names (default: the preset's)")
-    parser.add_argument("--limit", type=int)
+    parser.add_argument("--limit", type=int, help="at most this many files (>= 1)")
+    parser.add_argument("--retries", type=int, default=3, help="attempts per file (>= 1)")
     parser.add_argument("--require-md5", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -208,9 +320,13 @@ def main(argv: list[str] | None = None) -> int:
             args.pattern or default_pattern,
             args.limit,
             args.require_md5,
+            args.retries,
         )
     except PrepError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the destination: not writable, disk full
+        print(f"error: {exc.filename or args.dest}: {exc.strerror}", file=sys.stderr)
         return 2
     print(
         f"{args.dest}: {len(report.downloaded)} downloaded, {len(report.skipped_complete)} already complete, "

@@ -22,12 +22,12 @@ import numpy as np
 from tqdm import tqdm
 
 from data_prep.cleaning import normalize_text, rejection_reason
-from data_prep.config import CleanConfig, PrepConfig, SourceConfig
+from data_prep.config import BenchmarkFile, CleanConfig, PrepConfig, SourceConfig
 from data_prep.decontaminate import EvalIndex
 from data_prep.dedup import id_hash, text_hash
 from data_prep.document import Document, OnError, ReadContext
 from data_prep.sources import READERS, expand_sources
-from data_prep.stages import fingerprint, write_json_atomic
+from data_prep.stages import file_digest, fingerprint, write_json_atomic
 
 log = logging.getLogger(__name__)
 DECONTAMINATION_BATCH = 256  # documents matched against the evaluation index in one pass
@@ -48,9 +48,20 @@ class ExtractTask:
         return Path(self.out_dir) / f"{self.key}{suffix}"
 
 
-def plan_tasks(cfg: PrepConfig, out_dir: Path) -> list[ExtractTask]:
-    """One task per input file, in config order then sorted path order (the dedup order)."""
-    shaping = (asdict(cfg.clean), asdict(cfg.decontaminate), cfg.on_error)
+def plan_tasks(
+    cfg: PrepConfig, out_dir: Path, benchmarks: dict[str, BenchmarkFile]
+) -> list[ExtractTask]:
+    """One task per input file, in config order then sorted path order (the dedup order).
+
+    A task's key covers what shapes its output: the file (path, size, modification time), the
+    cleaning settings, and the decontamination settings with each benchmark file's *content*
+    digest, so an evaluation file edited in place redoes the extraction.
+    """
+    checked = {
+        name: {**asdict(spec), "sha1": file_digest(Path(spec.path))}
+        for name, spec in benchmarks.items()
+    }
+    shaping = (asdict(cfg.clean), cfg.decontaminate.ngram, checked, cfg.on_error)
     tasks = []
     for source, path in expand_sources(cfg.sources):
         stat = path.stat()
@@ -113,6 +124,9 @@ def extract_file(task: ExtractTask) -> dict[str, Any]:
             if len(batch) == DECONTAMINATION_BATCH:
                 decontaminate_and_write()
         decontaminate_and_write()
+    if read == 0:
+        skipped = ", ".join(f"{k} {v}" for k, v in sorted(ctx.skipped.items()))
+        log.warning("%s: gave no documents (%s)", task.path, skipped or "nothing in it to read")
     keys_path = task.output(".keys.npz")
     tmp_keys = keys_path.with_name(f".{keys_path.stem}.tmp-{os.getpid()}.npz")
     np.savez(

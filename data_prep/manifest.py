@@ -1,11 +1,30 @@
-"""The run's manifest: what went in, what was removed and why, what came out, and how."""
+"""The run's manifest: what went in, what was removed and why, what came out, and how.
+
+Training checks the shards it reads against the tokenizer it uses with two fields (stable,
+``manifest_version`` 2)::
+
+    manifest["tokenizer"]  {"sha256", "vocab_size", "eos_token", "eos_id", "special_tokens",
+                            "requested_vocab_size", "trained", "source"}
+    manifest["samples"]    {"seq_len", "column", "dtype"}
+
+The first five tokenizer fields are :func:`tokenizer_identity` of the published ``tokenizer/``;
+a consumer computes the same function on its own tokenizer directory and compares.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import platform
 from collections import Counter
 from importlib import metadata
+from pathlib import Path
 from typing import Any
+
+from data_prep.document import PrepError
+
+MANIFEST_VERSION = 2
+IDENTITY_KEYS = ("sha256", "vocab_size", "eos_token", "eos_id", "special_tokens")
 
 PACKAGES = (
     "biomedlm",
@@ -28,6 +47,70 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
+
+
+def _backend_json(tokenizer_dir: Path) -> str:
+    """The tokenizers-library JSON of a directory (``tokenizer.json``, else converted by HF)."""
+    path = tokenizer_dir / "tokenizer.json"
+    if path.is_file():
+        return path.read_text(encoding="utf-8")
+    from transformers import AutoTokenizer
+
+    try:
+        hf = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise PrepError(f"{tokenizer_dir}: not a tokenizer ({str(exc).splitlines()[0]})") from None
+    if not hf.is_fast:
+        raise PrepError(f"{tokenizer_dir}: no fast (tokenizers) version of this tokenizer")
+    return str(hf.backend_tokenizer.to_str())
+
+
+def _eos_token(tokenizer_dir: Path) -> str | None:
+    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        path = tokenizer_dir / name
+        if path.is_file():
+            token = json.loads(path.read_text()).get("eos_token")
+            token = token.get("content") if isinstance(token, dict) else token
+            if isinstance(token, str):
+                return token
+    return None
+
+
+def tokenizer_identity(tokenizer_dir: str | Path) -> dict[str, Any]:
+    """What makes token ids mean the same thing: compare two tokenizers, or shards and a tokenizer.
+
+    Returns ``{"sha256", "vocab_size", "eos_token", "eos_id", "special_tokens"}``. ``sha256`` is
+    over the canonical JSON (sorted keys) of what maps text to ids: the BPE model (vocabulary and
+    merges), normaliser, pre-tokeniser, the added tokens (id, text, special) and the EOS token;
+    so a re-saved copy of a tokenizer (``tokenizer.path`` reuse) has the same identity, and any
+    change of vocabulary or special tokens a different one. ``vocab_size`` counts added tokens
+    (``len(AutoTokenizer)``). Raises :class:`PrepError` naming the directory if it has none.
+    """
+    from tokenizers import Tokenizer
+
+    tokenizer_dir = Path(tokenizer_dir)
+    if not tokenizer_dir.is_dir():
+        raise PrepError(f"{tokenizer_dir}: tokenizer directory not found")
+    text = _backend_json(tokenizer_dir)
+    spec = json.loads(text)
+    eos_token = _eos_token(tokenizer_dir)
+    added = [[t["id"], t["content"], bool(t.get("special"))] for t in spec.get("added_tokens", [])]
+    canonical = {
+        "model": spec.get("model"),
+        "normalizer": spec.get("normalizer"),
+        "pre_tokenizer": spec.get("pre_tokenizer"),
+        "added_tokens": sorted(added),
+        "eos_token": eos_token,
+    }
+    blob = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    tokenizer = Tokenizer.from_str(text)
+    return {
+        "sha256": hashlib.sha256(blob.encode()).hexdigest(),
+        "vocab_size": tokenizer.get_vocab_size(with_added_tokens=True),
+        "eos_token": eos_token,
+        "eos_id": tokenizer.token_to_id(eos_token) if eos_token is not None else None,
+        "special_tokens": sorted(content for _, content, special in added if special),
+    }
 
 
 def per_source(extract_stats: list[dict[str, Any]]) -> dict[str, Any]:
@@ -76,13 +159,24 @@ def build_manifest(
     records: dict[str, dict[str, Any]],
     timings: dict[str, Any],
     eval_index: dict[str, Any] | None,
+    tokenizer_dir: Path,
 ) -> dict[str, Any]:
     """Assemble the manifest from each stage's stored record (cached stages included)."""
     extract_stats = records["extract"]["stats"]["files"]
     select = records["select"]["stats"]
     pack = records["pack"]["stats"]
-    tokenizer = records["tokenizer"]["stats"]
+    identity = tokenizer_identity(tokenizer_dir)
+    stats = records["tokenizer"]["stats"]
+    tokenizer = {**identity, **{k: v for k, v in stats.items() if k not in identity}}
+    dtypes = {stats["dtype"] for stats in pack.values()}
     return {
+        "manifest_version": MANIFEST_VERSION,
+        "tokenizer": tokenizer,
+        "samples": {
+            "seq_len": config["pack"]["seq_len"],
+            "column": "tokens",
+            "dtype": dtypes.pop() if len(dtypes) == 1 else None,
+        },
         "sources": per_source(extract_stats),
         "decontamination": {
             "removed": per_benchmark(extract_stats, list((eval_index or {}).get("benchmarks", {}))),
@@ -98,7 +192,6 @@ def build_manifest(
             }
             for split in select["documents"]
         },
-        "tokenizer": tokenizer,
         "config": config,
         "versions": package_versions(),
         "timings": timings,

@@ -8,66 +8,87 @@ matches (``force=True`` redoes them all)::
     tokenizer  train the byte-level BPE (or copy a given tokenizer directory)
     pack       tokenize, append EOS, pack into seq_len samples, write MDS shards per split
 
-Output folder: ``tokenizer/``, ``train/``, ``validation/``, ``manifest.json`` and ``.work/``
-(intermediates and done-markers).
+Output folder: ``tokenizer/``, ``train/``, ``validation/``, ``manifest.json`` (one set,
+published together: :mod:`data_prep.publish`), ``.work/`` (intermediates and done-markers of
+extract and select) and ``.lock`` (one run at a time: :mod:`data_prep.lock`). Every value of
+the config is checked before the first stage (:mod:`data_prep.preflight`).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from data_prep.config import PrepConfig, config_as_dict
+from data_prep.config import BenchmarkFile, PrepConfig, config_as_dict
 from data_prep.decontaminate import EvalIndex
 from data_prep.document import PrepError
 from data_prep.extract import plan_tasks, remove_stale, run_extract
-from data_prep.manifest import build_manifest
+from data_prep.lock import output_lock
+from data_prep.manifest import build_manifest, tokenizer_identity
 from data_prep.packing import pack_split
+from data_prep.preflight import preflight
+from data_prep.publish import (
+    adopt_legacy,
+    current_set,
+    new_set,
+    publish,
+    remove_set,
+    staging_sets,
+)
 from data_prep.selection import SPLITS, iter_texts, select_and_split
-from data_prep.stages import StageMarkers, atomic_dir, fingerprint, write_json_atomic
+from data_prep.stages import (
+    StageMarkers,
+    atomic_dir,
+    fingerprint,
+    remove_temporaries,
+    umask,
+    write_json_atomic,
+)
 from data_prep.tokenizer import copy_tokenizer, train_tokenizer
 
 log = logging.getLogger(__name__)
-
-
-def _check_writable(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        raise PrepError(f"{out}: output folder is not writable ({exc.strerror})") from None
+SET_MARKERS = ".stages"  # a set's done-markers of tokenizer and pack
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 class _Run:
     """One pipeline run: stage bookkeeping shared by the stage methods below."""
 
-    def __init__(self, cfg: PrepConfig) -> None:
+    def __init__(self, cfg: PrepConfig, benchmarks: dict[str, BenchmarkFile]) -> None:
         self.cfg = cfg
+        self.benchmarks = benchmarks
         self.out = Path(cfg.output_dir)
         self.work = self.out / ".work"
         self.markers = StageMarkers(self.work, force=cfg.force)
         self.records: dict[str, dict[str, Any]] = {}
         self.timings: dict[str, Any] = {}
+        self.manifest: dict[str, Any] = {}
+        self.start = time.perf_counter()
 
     def stage(
-        self, name: str, fp: str, outputs: list[Path], body: Callable[[], dict[str, Any]]
+        self,
+        name: str,
+        fp: str,
+        outputs: list[Path],
+        body: Callable[[], dict[str, Any]],
+        markers: StageMarkers | None = None,
     ) -> str:
         """Run ``body`` unless ``name`` already finished with ``fp`` and its outputs exist."""
-        record = self.markers.finished(name, fp)
+        markers = markers or self.markers
+        record = markers.finished(name, fp)
         if record is not None and all(p.exists() for p in outputs):
             log.info("stage %s: done already (fingerprint %s), skipped", name, fp)
             self.timings[name] = "cached"
         else:
             start = time.perf_counter()
             stats = body()
-            record = self.markers.mark(name, fp, stats, time.perf_counter() - start)
+            record = markers.mark(name, fp, stats, time.perf_counter() - start)
             self.timings[name] = record["seconds"]
         self.records[name] = record
         return fp
@@ -75,7 +96,7 @@ class _Run:
     def extract(self) -> tuple[str, list[Any]]:
         extract_dir = self.work / "extract"
         extract_dir.mkdir(parents=True, exist_ok=True)
-        tasks = plan_tasks(self.cfg, extract_dir)
+        tasks = plan_tasks(self.cfg, extract_dir, self.benchmarks)
         fp = fingerprint([t.key for t in tasks])
         if self.cfg.force:
             shutil.rmtree(extract_dir)
@@ -83,8 +104,8 @@ class _Run:
 
         def body() -> dict[str, Any]:
             index = (
-                EvalIndex.from_config(self.cfg.decontaminate)
-                if self.cfg.decontaminate.enabled
+                EvalIndex.from_config(self.cfg.decontaminate, self.benchmarks)
+                if self.benchmarks
                 else None
             )
             files = run_extract(tasks, index, self.cfg.workers)
@@ -109,19 +130,72 @@ class _Run:
 
         return self.stage("select", fp, [text_dir], body)
 
-    def tokenizer(self, fp_select: str) -> str:
+    def tokenizer_fingerprint(self, fp_select: str) -> str:
         tcfg = self.cfg.tokenizer
-        final = self.out / "tokenizer"
-        if tcfg.path is not None:
-            src = Path(tcfg.path)
-            stamp = (
-                [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(src.glob("*"))]
-                if src.is_dir()
-                else []
-            )
-            fp = fingerprint(asdict(tcfg), stamp)
-        else:
-            fp = fingerprint(asdict(tcfg), fp_select)
+        if tcfg.path is not None:  # the reused tokenizer's identity, not its file dates
+            return fingerprint(asdict(tcfg), tokenizer_identity(tcfg.path)["sha256"])
+        return fingerprint(asdict(tcfg), fp_select)
+
+    def outputs(self, fp_select: str) -> None:
+        """Tokenizer, shards and manifest: built in a new set, published together."""
+        fp_tokenizer = self.tokenizer_fingerprint(fp_select)
+        fp_pack = fingerprint(fp_select, fp_tokenizer, asdict(self.cfg.pack))
+        current = current_set(self.out)
+        if current is not None and self._is_built(current, fp_tokenizer, fp_pack):
+            self.finish(current)  # nothing changed: the manifest is refreshed in place
+            return
+        staging = self._staging(fp_tokenizer)
+        try:
+            self.tokenizer(staging, fp_tokenizer, current)
+            self.pack(staging, fp_pack)
+            self.finish(staging)
+        except BaseException:
+            if not (staging / SET_MARKERS / "tokenizer.done.json").is_file():
+                remove_set(staging)  # nothing worth resuming (a finished tokenizer is kept)
+            raise
+        publish(self.out, staging)
+
+    def _is_built(self, set_dir: Path, fp_tokenizer: str, fp_pack: str) -> bool:
+        markers = StageMarkers(set_dir / SET_MARKERS, force=self.cfg.force)
+        tokenizer = markers.finished("tokenizer", fp_tokenizer)
+        pack = markers.finished("pack", fp_pack)
+        if tokenizer is None or pack is None or not (set_dir / "tokenizer").is_dir():
+            return False
+        splits = [s for s in SPLITS if s in pack["stats"]]
+        if not all((set_dir / s / "index.json").is_file() for s in splits):
+            return False
+        log.info("stages tokenizer, pack: done already (fingerprint %s), skipped", fp_pack)
+        self.records.update(tokenizer=tokenizer, pack=pack)
+        self.timings.update(tokenizer="cached", pack="cached")
+        return True
+
+    def _staging(self, fp_tokenizer: str) -> Path:
+        """An unpublished set whose tokenizer is already the one needed, or a new set."""
+        reusable = None
+        for candidate in staging_sets(self.out):
+            markers = StageMarkers(candidate / SET_MARKERS, force=self.cfg.force)
+            if reusable is None and markers.finished("tokenizer", fp_tokenizer) is not None:
+                reusable = candidate
+                remove_temporaries([candidate])  # the killed run's shards in progress
+                log.info("resuming the unpublished set %s", candidate)
+            else:
+                remove_set(candidate)  # a killed or failed run's
+        return reusable or new_set(self.out)
+
+    def tokenizer(self, staging: Path, fp: str, current: Path | None) -> None:
+        tcfg = self.cfg.tokenizer
+        markers = StageMarkers(staging / SET_MARKERS)
+        final = staging / "tokenizer"
+        published = (
+            StageMarkers(current / SET_MARKERS, force=self.cfg.force).finished("tokenizer", fp)
+            if current is not None
+            else None
+        )
+        if markers.finished("tokenizer", fp) is None and published is not None:
+            assert current is not None
+            with atomic_dir(final) as tmp:  # the published tokenizer is the one: copied
+                shutil.copytree(current / "tokenizer", tmp, dirs_exist_ok=True)
+            markers.store("tokenizer", published)
 
         def body() -> dict[str, Any]:
             with atomic_dir(final) as tmp:
@@ -144,22 +218,19 @@ class _Run:
                 "source": tcfg.path,
             }
 
-        return self.stage("tokenizer", fp, [final], body)
+        self.stage("tokenizer", fp, [final], body, markers)
 
-    def pack(self, fp_select: str, fp_tokenizer: str) -> None:
-        fp = fingerprint(fp_select, fp_tokenizer, asdict(self.cfg.pack))
+    def pack(self, staging: Path, fp: str) -> None:
         documents = self.records["select"]["stats"]["documents"]
         splits = [s for s in SPLITS if documents[s] > 0]
 
         def body() -> dict[str, Any]:
             stats: dict[str, Any] = {}
-            for split in set(SPLITS) - set(splits):  # an emptied split leaves no stale shards
-                shutil.rmtree(self.out / split, ignore_errors=True)
             for split in splits:
-                with atomic_dir(self.out / split) as tmp:
+                with atomic_dir(staging / split) as tmp:
                     result = pack_split(
                         iter_texts(self.work / "text" / f"{split}.jsonl"),
-                        self.out / "tokenizer",
+                        staging / "tokenizer",
                         tmp,
                         self.cfg.pack,
                         total_docs=documents[split],
@@ -168,33 +239,68 @@ class _Run:
                 stats[split] = asdict(result)
             return stats
 
-        self.stage("pack", fp, [self.out / s for s in splits], body)
+        markers = StageMarkers(staging / SET_MARKERS)
+        self.stage("pack", fp, [staging / s for s in splits], body, markers)
 
-    def finish(self) -> dict[str, Any]:
-        if not self.cfg.keep_intermediate:
-            shutil.rmtree(self.work / "extract", ignore_errors=True)
-            shutil.rmtree(self.work / "text", ignore_errors=True)
-            self.markers.clear("extract")
-            self.markers.clear("select")
+    def finish(self, set_dir: Path) -> dict[str, Any]:
+        """Write the manifest into ``set_dir`` (before it is published)."""
+        self.timings["total"] = round(time.perf_counter() - self.start, 3)
         manifest = build_manifest(
             config_as_dict(self.cfg),
             self.records,
             self.timings,
             self.records["extract"]["stats"].get("eval_index"),
+            set_dir / "tokenizer",
         )
-        write_json_atomic(self.out / "manifest.json", manifest)
+        write_json_atomic(set_dir / "manifest.json", manifest)
+        self.manifest = manifest
         return manifest
+
+    def drop_intermediates(self) -> None:
+        if not self.cfg.keep_intermediate:
+            shutil.rmtree(self.work / "extract", ignore_errors=True)
+            shutil.rmtree(self.work / "text", ignore_errors=True)
+            self.markers.clear("extract")
+            self.markers.clear("select")
+
+
+def _disk_full(exc: BaseException) -> OSError | None:
+    """The disk-full error behind ``exc`` (itself, or one it was raised while handling)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in DISK_FULL:
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def run(cfg: PrepConfig) -> dict[str, Any]:
-    """Run every stage that is not already done; returns the manifest (also written to disk)."""
+    """Run every stage that is not already done; returns the manifest (also written to disk).
+
+    Raises :class:`PrepError` (one line) for bad input, a folder in use by another run, or a
+    full disk; the previously published outputs are then still complete and in place.
+    """
+    umask()  # read once here, in the main thread, before any worker thread starts
+    benchmarks = preflight(cfg)
     out = Path(cfg.output_dir)
-    _check_writable(out)
-    run_ = _Run(cfg)
-    start = time.perf_counter()
-    fp_extract, tasks = run_.extract()
-    fp_select = run_.select(fp_extract, tasks)
-    fp_tokenizer = run_.tokenizer(fp_select)
-    run_.pack(fp_select, fp_tokenizer)
-    run_.timings["total"] = round(time.perf_counter() - start, 3)
-    return run_.finish()
+    with output_lock(out):
+        stale = remove_temporaries([out, out / ".work", out / ".work" / "extract"])
+        if stale:
+            log.info("removed %d temporaries of an earlier, interrupted run", len(stale))
+        adopt_legacy(out)
+        run_ = _Run(cfg, benchmarks)
+        try:
+            fp_extract, tasks = run_.extract()
+            fp_select = run_.select(fp_extract, tasks)
+            run_.outputs(fp_select)
+        except Exception as exc:
+            full = _disk_full(exc)
+            if full is None:
+                raise
+            where = full.filename or out
+            raise PrepError(
+                f"{where}: no space left on device; free space under {out} and rerun "
+                "(finished stages are kept)"
+            ) from None
+        run_.drop_intermediates()
+    return run_.manifest

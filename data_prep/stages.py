@@ -1,10 +1,15 @@
 """Restartable stages: done-markers with fingerprints, and outputs that appear only when complete.
 
-A stage's marker (``<work>/<stage>.done.json``) stores the fingerprint of everything the stage
+A stage's marker (``<folder>/<stage>.done.json``) stores the fingerprint of everything the stage
 depends on (its config section and its inputs' fingerprints) and the statistics it produced, so
 a rerun skips a finished stage and still reports its numbers; a changed config redoes the stage
 and every stage after it. Outputs are written into a temporary sibling and renamed when complete,
 so an interrupted run never leaves a half-written output under its final name.
+
+Every temporary has ``.tmp-`` in its name, so the next run (which holds the output folder's
+lock, :mod:`data_prep.lock`) can remove what a killed run left (:func:`remove_temporaries`).
+Temporaries are created private by :mod:`tempfile` (0700/0600); they are opened up to what the
+user's umask allows before they take their final name, so prepared data can be shared.
 """
 
 from __future__ import annotations
@@ -14,10 +19,13 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
+
+TMP = ".tmp-"  # the mark of every temporary name
 
 
 def fingerprint(*parts: Any) -> str:
@@ -26,15 +34,56 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha1(blob).hexdigest()[:16]
 
 
+def file_digest(path: Path) -> str:
+    """The SHA-1 of a file's bytes (a content fingerprint: edited in place, it changes)."""
+    digest = hashlib.sha1()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@cache
+def umask() -> int:
+    """The process's umask (read once, in the main thread, by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def make_temp_dir(parent: Path, prefix: str) -> Path:
+    """A new empty folder in ``parent`` named ``<prefix>XXXXXXXX``, with the umask's mode."""
+    parent.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    os.chmod(path, 0o777 & ~umask())
+    return path
+
+
+def remove_temporaries(folders: Iterable[Path]) -> list[Path]:
+    """Delete every ``.tmp-`` entry directly inside ``folders`` (left by a killed run)."""
+    removed = []
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if TMP not in path.name:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 @contextmanager
 def atomic_dir(final: Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``final``; on success it replaces ``final`` at once."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    tmp = make_temp_dir(final.parent, f".{final.name}{TMP}")
     try:
         yield tmp
         if final.exists():
-            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            old = final.with_name(f".{final.name}{TMP}old-{os.getpid()}")
             final.rename(old)
             tmp.rename(final)
             shutil.rmtree(old)
@@ -46,10 +95,11 @@ def atomic_dir(final: Path) -> Iterator[Path]:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to ``path`` through a temporary file and a rename."""
+    """Write JSON to ``path`` through a temporary file and a rename (mode from the umask)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TMP}", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~umask())
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=2, sort_keys=False, default=str)
             f.write("\n")
@@ -60,14 +110,14 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 class StageMarkers:
-    """Done-markers of a run's stages, kept in its work folder."""
+    """Done-markers of a run's stages, kept in one folder (the work folder, or an output set's)."""
 
-    def __init__(self, work_dir: Path, force: bool = False) -> None:
-        self.work_dir = work_dir
+    def __init__(self, folder: Path, force: bool = False) -> None:
+        self.folder = folder
         self.force = force
 
     def _path(self, stage: str) -> Path:
-        return self.work_dir / f"{stage}.done.json"
+        return self.folder / f"{stage}.done.json"
 
     def finished(self, stage: str, fp: str) -> dict[str, Any] | None:
         """The stored record of ``stage`` if it finished with fingerprint ``fp`` (and not forced)."""
@@ -82,6 +132,10 @@ class StageMarkers:
         record = {"fingerprint": fp, "seconds": round(seconds, 3), "stats": stats}
         write_json_atomic(self._path(stage), record)
         return record
+
+    def store(self, stage: str, record: dict[str, Any]) -> None:
+        """Copy a finished stage's ``record`` (from another set whose outputs were copied)."""
+        write_json_atomic(self._path(stage), record)
 
     def clear(self, stage: str) -> None:
         self._path(stage).unlink(missing_ok=True)

@@ -13,6 +13,7 @@ import json
 import logging
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
@@ -63,8 +64,12 @@ def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig, out_dir: Path) -
     return _save_hf(tokenizer, cfg, out_dir)
 
 
-def copy_tokenizer(src: Path, cfg: TokenizerConfig, out_dir: Path) -> int:
-    """Reuse a tokenizer directory (e.g. the released BioMedLM one), normalised into ``out_dir``."""
+def load_tokenizer_dir(src: Path, cfg: TokenizerConfig) -> Any:
+    """Load the tokenizer directory ``src`` (``tokenizer.path``), checking it has the EOS token.
+
+    Raises :class:`PrepError` naming ``tokenizer.path`` when it is missing, unreadable or
+    lacks ``cfg.eos_token``: checked before any work, then again when it is copied.
+    """
     from transformers import AutoTokenizer
 
     if not src.is_dir():
@@ -82,6 +87,12 @@ def copy_tokenizer(src: Path, cfg: TokenizerConfig, out_dir: Path) -> int:
         and hf.eos_token != cfg.eos_token
     ):
         raise PrepError(f"tokenizer.path: {src} has no {cfg.eos_token!r} token")
+    return hf
+
+
+def copy_tokenizer(src: Path, cfg: TokenizerConfig, out_dir: Path) -> int:
+    """Reuse a tokenizer directory (e.g. the released BioMedLM one), normalised into ``out_dir``."""
+    hf = load_tokenizer_dir(src, cfg)
     hf.eos_token = cfg.eos_token
     hf.save_pretrained(str(out_dir))
     return len(hf)

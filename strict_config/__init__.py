@@ -2,7 +2,8 @@
 
 An unknown or misspelled key anywhere fails before any work, naming the file, the key's full
 path and the nearest valid key; a wrong type fails the same way. Overrides are ``key=value``
-dotlist strings (``model.n_layers=4``), applied after the YAML.
+dotlist strings (``model.n_layers=4``), applied after the YAML. YAML syntax errors and
+duplicate keys name the file and line (:func:`load_yaml`).
 """
 
 from __future__ import annotations
@@ -72,6 +73,30 @@ def merge_structured(
     return obj
 
 
+def load_yaml(path: str | Path, error: type[ValueError] = ConfigError) -> Any:
+    """Parse YAML file ``path`` with OmegaConf (duplicate keys refused).
+
+    A syntax error or a duplicate key raises ``error`` as ``FILE:LINE: invalid YAML (what)``,
+    the line being where the problem was found.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: config file not found")
+    try:
+        return OmegaConf.load(path)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        what = exc.problem or exc.context or "syntax error"
+        raise error(f"{path}{line}: invalid YAML ({what})") from None
+    except OmegaConfBaseException as exc:
+        raise error(f"{path}: {str(exc).splitlines()[0]}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read ({exc.strerror})") from None
+
+
 def load_structured(
     schema: type[T],
     path: str | Path,
@@ -79,15 +104,7 @@ def load_structured(
     error: type[ValueError] = ConfigError,
 ) -> T:
     """Load YAML file ``path`` and ``key=value`` ``overrides`` into an instance of ``schema``."""
-    path = Path(path)
-    if not path.is_file():
-        raise error(f"{path}: config file not found")
-    try:
-        raw = OmegaConf.load(path)
-    except OmegaConfBaseException as exc:
-        raise error(f"{path}: {str(exc).splitlines()[0]}") from None
-    except Exception as exc:  # YAML syntax errors come from the yaml package
-        raise error(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    raw = load_yaml(path, error)
     return merge_structured(schema, [raw], str(path), overrides, error)
 
 

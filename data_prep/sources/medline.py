@@ -20,6 +20,7 @@ from data_prep.document import Document, ReadContext
 from data_prep.sources.opening import corrupt_file_guard, open_binary, report_malformed_xml
 
 log = logging.getLogger(__name__)
+ROOTS = ("MedlineCitationSet", "PubmedArticleSet")
 
 
 def read_medline(path: Path, cfg: SourceConfig, ctx: ReadContext) -> Iterator[Document]:
@@ -36,13 +37,24 @@ def read_medline(path: Path, cfg: SourceConfig, ctx: ReadContext) -> Iterator[Do
 
 
 def _citations(stream: BinaryIO, path: Path, ctx: ReadContext) -> Iterator[Document]:
-    """Parse ``stream`` incrementally; clear each top-level record once it is complete."""
+    """Parse ``stream`` incrementally; clear each top-level record once it is complete.
+
+    A root element other than MEDLINE's two (a PMC article, an HTML error page saved under a
+    MEDLINE name) is reported through ``ctx.bad`` naming the file, and the file is skipped.
+    """
     root: ET.Element | None = None
     depth = 0
     for event, elem in ET.iterparse(stream, events=("start", "end")):
         if event == "start":
             if root is None:
                 root = elem
+                if elem.tag not in ROOTS:
+                    ctx.bad(
+                        str(path),
+                        f"not a MEDLINE/PubMed file: root element <{elem.tag}>, "
+                        f"expected <{'> or <'.join(ROOTS)}>",
+                    )
+                    return
             depth += 1
             continue
         depth -= 1

@@ -35,6 +35,7 @@ def write_config(tmp_path: Path, sources: list[dict], **extra: object) -> Path:
         "tokenizer": {"vocab_size": 2000},
         "pack": {"seq_len": 128, "size_limit": "1mb"},
         "decontaminate": {
+            "catalogue": str(REPO / "eval_gauntlet" / "tasks.yaml"),
             "benchmarks": {
                 "medqa": {"path": str(EVAL / "medqa_usmle_4opt_test.jsonl")},
                 "pubmedqa": {
@@ -42,7 +43,7 @@ def write_config(tmp_path: Path, sources: list[dict], **extra: object) -> Path:
                     "pmid_field": "realidx",
                 },
                 "mmlu_medical": {"path": str(EVAL / "mmlu_medical_test.jsonl")},
-            }
+            },
         },
         **extra,
     }
@@ -96,12 +97,17 @@ def prepared(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
 
 def test_outputs_and_manifest(prepared: tuple[Path, dict]) -> None:
     out, manifest = prepared
-    assert sorted(p.name for p in out.iterdir()) == [
-        ".work",
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
         "manifest.json",
         "tokenizer",
         "train",
         "validation",
+    ]
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [
+        ".current",
+        ".lock",
+        ".sets",
+        ".work",
     ]
     assert json.loads((out / "manifest.json").read_text()) == json.loads(json.dumps(manifest))
     sources = manifest["sources"]
@@ -201,28 +207,38 @@ def test_interrupted_pack_leaves_no_half_written_output(
     assert (out / "train" / "index.json").is_file()
 
 
-def test_cli_one_line_errors(tmp_path: Path) -> None:
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "data_prep", *args], capture_output=True, text=True, cwd=REPO
-        )
+def test_cli_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from data_prep.__main__ import main
+
+    monkeypatch.chdir(REPO)
+
+    def cli(*args: str) -> tuple[int, str]:
+        code = main(list(args))
+        return code, capsys.readouterr().err.strip().splitlines()[-1]
 
     nothing = write_config(tmp_path, [{"kind": "medline", "path": str(tmp_path / "none/*.xml")}])
-    result = cli(str(nothing))
-    assert result.returncode == 2
-    last = result.stderr.strip().splitlines()[-1]
+    code, last = cli(str(nothing))
+    assert code == 2
     assert (
         last.startswith("error: sources[0] (medline): path")
         and "none/*.xml' matches no file" in last
     )
-    typo = cli("data_prep/configs/sample.yaml", "tokenizer.vocab_sise=10")
-    assert (
-        typo.returncode == 2
-        and "tokenizer.vocab_sise" in typo.stderr
-        and "vocab_size" in typo.stderr
+    code, last = cli("data_prep/configs/sample.yaml", "tokenizer.vocab_sise=10")
+    assert code == 2 and "tokenizer.vocab_sise" in last and "vocab_size" in last
+    code, last = cli("data_prep/configs/sample.yaml", "sources.0.kind=pubmed")
+    assert code == 2 and "unknown kind 'pubmed'" in last
+    result = subprocess.run(  # the module entry point itself
+        [sys.executable, "-m", "data_prep", "data_prep/configs/sample.yaml", "pack.seq_len=0"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
     )
-    kind = cli("data_prep/configs/sample.yaml", "sources.0.kind=pubmed")
-    assert kind.returncode == 2 and "unknown kind 'pubmed'" in kind.stderr
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: data_prep/configs/sample.yaml: pack.seq_len: must be at least 1, got 0"
+    ]
 
 
 def test_empty_corpus_fails_clearly(tmp_path: Path) -> None:

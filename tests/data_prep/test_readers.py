@@ -324,6 +324,26 @@ def test_truncated_gzip(tmp_path: Path) -> None:
     assert ctx.skipped["bad_record"] == 1
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "root"),
+    [
+        ("error.xml", "<html><body><h1>503 Service Unavailable</h1></body></html>", "html"),
+        ("article.xml", (SAMPLES / "pmc" / "pone.0000217.nxml").read_text(), "article"),
+    ],
+)
+def test_medline_refuses_other_xml(tmp_path: Path, name: str, content: str, root: str) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    message = (
+        rf"{name}: not a MEDLINE/PubMed file: root element <{root}>, "
+        r"expected <MedlineCitationSet> or <PubmedArticleSet>"
+    )
+    with pytest.raises(PrepError, match=message):
+        read("medline", path)
+    docs, ctx = read("medline", path, on_error="skip")
+    assert docs == [] and ctx.skipped == Counter({"bad_record": 1})
+
+
 def test_truncated_zst(tmp_path: Path) -> None:
     path = tmp_path / "pile_cut.jsonl.zst"
     data = "".join(json.dumps(r) + "\n" for r in PILE_RECORDS * 50).encode()

@@ -111,13 +111,14 @@ def test_too_short_is_reported_before_language() -> None:
 @pytest.fixture(scope="module")
 def index() -> EvalIndex:
     cfg = DecontaminateConfig(
+        catalogue=None,
         benchmarks={
             "medqa": BenchmarkFile(path=str(EVAL / "medqa_usmle_4opt_test.jsonl")),
             "pubmedqa": BenchmarkFile(
                 path=str(EVAL / "pubmedqa_labeled_test.jsonl"), pmid_field="realidx"
             ),
             "mmlu_medical": BenchmarkFile(path=str(EVAL / "mmlu_medical_test.jsonl")),
-        }
+        },
     )
     return EvalIndex.from_config(cfg)
 
@@ -228,7 +229,7 @@ def test_short_items_and_option_fields(tmp_path: Path) -> None:
         {"options": 3, "other": "ignored field with many many many words in it for sure"},
     ]
     path = write_benchmark(tmp_path / "mini.jsonl", rows)
-    cfg = DecontaminateConfig(benchmarks={"mini": BenchmarkFile(path=str(path))})
+    cfg = DecontaminateConfig(catalogue=None, benchmarks={"mini": BenchmarkFile(path=str(path))})
     mini = EvalIndex.from_config(cfg)
     assert mini.summary()["benchmarks"]["mini"]["items"] == 4
 
@@ -253,7 +254,8 @@ def test_first_benchmark_in_config_order_is_named(tmp_path: Path) -> None:
     first = write_benchmark(tmp_path / "a.jsonl", [row])
     second = write_benchmark(tmp_path / "b.jsonl", [row])
     cfg = DecontaminateConfig(
-        benchmarks={"b": BenchmarkFile(path=str(second)), "a": BenchmarkFile(path=str(first))}
+        catalogue=None,
+        benchmarks={"b": BenchmarkFile(path=str(second)), "a": BenchmarkFile(path=str(first))},
     )
     assert EvalIndex.from_config(cfg).match(Document(id="d", source="s", text=row["question"])) == (
         "b",
@@ -263,14 +265,16 @@ def test_first_benchmark_in_config_order_is_named(tmp_path: Path) -> None:
 
 def test_bad_benchmark_files(tmp_path: Path) -> None:
     missing = DecontaminateConfig(
-        benchmarks={"x": BenchmarkFile(path=str(tmp_path / "none.jsonl"))}
+        catalogue=None, benchmarks={"x": BenchmarkFile(path=str(tmp_path / "none.jsonl"))}
     )
     with pytest.raises(PrepError, match=r"none\.jsonl"):
         EvalIndex.from_config(missing)
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "fine"}\n\n{"question": oops}\n')
     with pytest.raises(PrepError, match=r"bad\.jsonl:3: invalid JSON"):
-        EvalIndex.from_config(DecontaminateConfig(benchmarks={"x": BenchmarkFile(path=str(bad))}))
+        EvalIndex.from_config(
+            DecontaminateConfig(catalogue=None, benchmarks={"x": BenchmarkFile(path=str(bad))})
+        )
 
 
 def test_words_fast_ascii_path_agrees_with_regex() -> None:

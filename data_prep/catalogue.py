@@ -1,0 +1,91 @@
+"""Which evaluation sets to decontaminate against: the gauntlet's task catalogue, read as data.
+
+data_prep is upstream of eval_gauntlet and never imports it; it reads the catalogue YAML
+(``eval_gauntlet/tasks.yaml`` by default) and takes from it only what decontamination needs:
+
+    tasks.<name>.data        JSONL file, relative to the catalogue's folder (required per task)
+    tasks.<name>.group       the benchmark's name when tasks share a file (MMLU's subjects)
+    tasks.<name>.pmid_field  a field holding the PMID of the item's abstract, if any; without
+                             it, by ``format``: PubMedQA's ``realidx`` is its abstract's PMID
+    include                  further catalogue files (a path or a list), relative to this one
+
+Every other key is ignored, so the catalogue can grow without this reader changing. A benchmark
+file used by several tasks is indexed once.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from data_prep.config import BenchmarkFile, DecontaminateConfig
+from data_prep.document import PrepError
+from strict_config import load_yaml
+
+log = logging.getLogger(__name__)
+
+PMID_FIELD_BY_FORMAT = {"pubmedqa": "realidx"}  # eval_gauntlet/data/README.md
+
+
+def _entries(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[str, dict[str, Any], Path]]:
+    """(task name, entry, catalogue file) of every task of ``path`` and its includes."""
+    if not path.is_file():
+        raise PrepError(f"decontaminate.catalogue: {path} not found")
+    if path.resolve() in seen:
+        raise PrepError(f"{path}: includes itself")
+    raw = OmegaConf.to_container(load_yaml(path, PrepError), resolve=False)
+    if not isinstance(raw, dict):
+        raise PrepError(f"{path}: a task catalogue is a mapping with a `tasks` key")
+    includes = raw.get("include") or []
+    entries = []
+    for include in [includes] if isinstance(includes, str) else includes:
+        entries += _entries(path.parent / str(include), (*seen, path.resolve()))
+    tasks = raw.get("tasks") or {}
+    if not isinstance(tasks, dict):
+        raise PrepError(f"{path}: tasks: expected a mapping of task names")
+    for name, entry in tasks.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("data"), str):
+            raise PrepError(f"{path}: tasks.{name}.data: expected a JSONL path")
+        entries.append((str(name), entry, path))
+    return entries
+
+
+def catalogue_benchmarks(path: str | Path) -> dict[str, BenchmarkFile]:
+    """The benchmark files of the catalogue at ``path``, by benchmark name (one per file)."""
+    benchmarks: dict[str, BenchmarkFile] = {}
+    files: set[Path] = set()
+    for name, entry, where in _entries(Path(path)):
+        data = (where.parent / entry["data"]).resolve()
+        if data in files:
+            continue
+        files.add(data)
+        label = str(entry.get("group") or name)
+        if label in benchmarks:
+            label = name
+        pmid_field = entry.get("pmid_field") or PMID_FIELD_BY_FORMAT.get(str(entry.get("format")))
+        benchmarks[label] = BenchmarkFile(path=str(data), pmid_field=pmid_field)
+    return benchmarks
+
+
+def benchmarks_to_check(cfg: DecontaminateConfig) -> dict[str, BenchmarkFile]:
+    """``cfg.benchmarks`` then the catalogue's files not already listed; empty if disabled.
+
+    Raises :class:`PrepError` when decontamination is enabled but there is nothing to check.
+    """
+    if not cfg.enabled:
+        return {}
+    chosen = dict(cfg.benchmarks)
+    if cfg.catalogue is not None:
+        listed = {Path(b.path).resolve() for b in chosen.values()}
+        for name, spec in catalogue_benchmarks(cfg.catalogue).items():
+            if Path(spec.path).resolve() not in listed and name not in chosen:
+                chosen[name] = spec
+    if not chosen:
+        raise PrepError(
+            "decontaminate: enabled, but no benchmark to check (set decontaminate.catalogue or "
+            "decontaminate.benchmarks, or decontaminate.enabled=false to train on everything)"
+        )
+    return chosen

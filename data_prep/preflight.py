@@ -1,0 +1,70 @@
+"""Every value of a config checked before the first stage, against what the run will use.
+
+The schema (:mod:`data_prep.config`) checks ranges as it loads; this checks what needs the
+libraries or the file system: the shard format against mosaicml-streaming's own lists, the
+tokenizer to reuse, the benchmark files, the output folder. A mistake is one line naming the
+key, before anything is read or written.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from data_prep.catalogue import benchmarks_to_check
+from data_prep.config import BenchmarkFile, PackConfig, PrepConfig
+from data_prep.document import PrepError
+from data_prep.tokenizer import load_tokenizer_dir
+
+MAX_SHARD_BYTES = 2**32 - 1  # MDSWriter's limit
+
+
+def check_pack(cfg: PackConfig) -> None:
+    """``compression``, ``hashes`` and ``size_limit`` as MDSWriter will accept them."""
+    from streaming.base.compression import get_compressions, is_compression
+    from streaming.base.hashing import get_hashes, is_hash
+    from streaming.base.util import bytes_to_int
+
+    if cfg.compression is not None and not is_compression(cfg.compression):
+        families = sorted({name.split(":")[0] for name in get_compressions()})
+        raise PrepError(
+            f"pack.compression: unknown {cfg.compression!r}; expected null or one of "
+            f"{', '.join(families)} (a level as zstd:7)"
+        )
+    for name in cfg.hashes:
+        if not is_hash(name):
+            raise PrepError(
+                f"pack.hashes: unknown {name!r}; expected some of {', '.join(sorted(get_hashes()))}"
+            )
+    try:
+        size = bytes_to_int(cfg.size_limit)
+    except (ValueError, TypeError, AttributeError):
+        size = -1
+    if not 0 < size <= MAX_SHARD_BYTES:
+        raise PrepError(
+            f"pack.size_limit: {cfg.size_limit!r} is not a shard size between 1b and 4gb "
+            "(e.g. 64mb)"
+        )
+
+
+def check_output_dir(out: Path) -> None:
+    """``out`` can be created and written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise PrepError(f"{out}: output folder is not writable ({exc.strerror})") from None
+
+
+def preflight(cfg: PrepConfig) -> dict[str, BenchmarkFile]:
+    """Check ``cfg`` before any work; returns the benchmark files decontamination will read."""
+    check_pack(cfg.pack)
+    if cfg.tokenizer.path is not None:
+        load_tokenizer_dir(Path(cfg.tokenizer.path), cfg.tokenizer)
+    benchmarks = benchmarks_to_check(cfg.decontaminate)
+    for name, spec in benchmarks.items():
+        if not Path(spec.path).is_file():
+            raise PrepError(f"decontaminate benchmark {name}: {spec.path} not found")
+    check_output_dir(Path(cfg.output_dir))
+    return benchmarks
