@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from biomedlm.recipe import LoaderConfig, Recipe, RecipeError, TrainingSettings
+from data_prep.manifest import IDENTITY_KEYS, tokenizer_identity
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +80,6 @@ def load_tokenizer(path: str, key: str = "tokenizer.path") -> Any:
     return AutoTokenizer.from_pretrained(str(tok_dir), local_files_only=True)
 
 
-def tokenizer_identity(tokenizer_dir: Path) -> str:
-    """A content hash of a tokenizer directory's vocabulary (``tokenizer.json``)."""
-    import hashlib
-
-    path = tokenizer_dir / "tokenizer.json"
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
-
-
 def sample_length(split_dir: Path) -> int | None:
     """Tokens per sample of an MDS split written by data_prep (its ``tokens`` column shape)."""
     index = json.loads((split_dir / "index.json").read_text())
@@ -118,18 +111,18 @@ def _check_stream(key: str, local: Path, split: str, recipe: Recipe, tokenizer: 
     if not manifest_path.is_file():
         log.warning("%s: no manifest.json beside the shards; tokenizer fit not checked", local)
         return
-    manifest = json.loads(manifest_path.read_text())
-    made = manifest.get("tokenizer", {})
-    vocab = made.get("vocab_size")
+    made = json.loads(manifest_path.read_text()).get("tokenizer", {})
     tok_dir = Path(recipe.tokenizer.path)
-    identity = made.get("sha256") or made.get("identity")
-    if (vocab is not None and vocab != len(tokenizer)) or (
-        identity and identity != tokenizer_identity(tok_dir)
-    ):
+    ours = tokenizer_identity(tok_dir)
+    differ = [k for k in IDENTITY_KEYS if k in made and made[k] != ours.get(k)]
+    if not made.get("sha256") and made.get("vocab_size") not in (None, len(tokenizer)):
+        differ.append("vocab_size")  # a manifest from before tokenizer identities were recorded
+    if differ:
         raise RecipeError(
             f"{key}: the shards at {local} were made with another tokenizer "
-            f"({vocab} tokens, per {manifest_path}) than tokenizer.path={tok_dir} "
-            f"({len(tokenizer)} tokens); use the tokenizer data_prep wrote ({local / 'tokenizer'})"
+            f"({made.get('vocab_size')} tokens, per {manifest_path}) than tokenizer.path={tok_dir} "
+            f"({len(tokenizer)} tokens; {', '.join(differ)} differ); use the tokenizer data_prep "
+            f"wrote ({local / 'tokenizer'})"
         )
 
 
