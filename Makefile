@@ -8,7 +8,7 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
-CONFIG ?= data_prep/configs/sample.yaml
+CONFIG ?= recipes/data/sample.yaml
 ARGS ?=
 LOCK_KEY := $(shell cat requirements.lock | sha1sum | cut -c1-16)
 STAMP := $(VENV)/.lock-$(LOCK_KEY)

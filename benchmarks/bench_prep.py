@@ -94,7 +94,7 @@ def step_pipeline(corpus: Path, tok_dir: Path, work: Path) -> dict:
     from data_prep.pipeline import run
 
     cfg = load_config(
-        REPO / "data_prep" / "configs" / "sample.yaml",
+        REPO / "recipes" / "data" / "sample.yaml",
         [
             "sources=[{kind: jsonl, name: bench, path: '" + str(corpus / "*.jsonl") + "'}]",
             f"output_dir={work / 'pipeline'}",
@@ -145,7 +145,7 @@ def make_corpus(corpus: Path, tok_dir: Path, mb: float) -> int:
     from data_prep.pipeline import run
 
     cfg = load_config(
-        REPO / "data_prep" / "configs" / "sample.yaml", [f"output_dir={corpus.parent / 'sample'}"]
+        REPO / "recipes" / "data" / "sample.yaml", [f"output_dir={corpus.parent / 'sample'}"]
     )
     run(cfg)
     shutil.copytree(corpus.parent / "sample" / "tokenizer", tok_dir)
@@ -234,7 +234,7 @@ def measure_corpora(repeats: int, out: str) -> None:
     from data_prep.config import TokenizerConfig
     from data_prep.tokenizer import train_tokenizer
 
-    config = REPO / "data_prep" / "configs" / "sample.yaml"
+    config = REPO / "recipes" / "data" / "sample.yaml"
     samples = REPO / "data_prep" / "samples"
     sources = {
         "medline": {"kind": "medline", "path": str(samples / "pubmed" / "*.xml.gz")},

@@ -3,7 +3,7 @@
 Usage::
 
     python -m data_prep CONFIG.yaml [key=value ...]      # run the pipeline (make prep-data)
-    python -m data_prep data_prep/configs/sample.yaml force=true workers=2
+    python -m data_prep recipes/data/sample.yaml force=true workers=2
     python -m data_prep download pubmed-baseline data/pubmed --limit 2
 
 Errors in the input or the config end the run with one line on stderr and exit status 2.

@@ -21,7 +21,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     out = tmp_path_factory.mktemp("prep") / "sample"
     subprocess.run(
-        [sys.executable, "-m", "data_prep", "data_prep/configs/sample.yaml", f"output_dir={out}"],
+        [sys.executable, "-m", "data_prep", "recipes/data/sample.yaml", f"output_dir={out}"],
         cwd=REPO,
         check=True,
         capture_output=True,

@@ -16,7 +16,7 @@ import pytest
 from biomedlm.callbacks.loss_curve import read_rows
 from tests.biomedlm.debug_runs import run_debug
 
-# recipes/pretrain/debug-cpu.yaml on data_prep/configs/sample.yaml, torch 2.7.0 CPU, fp32
+# recipes/pretrain/debug-cpu.yaml on recipes/data/sample.yaml, torch 2.7.0 CPU, fp32
 GOLDEN_TRAIN = [9.998273, 9.999747, 10.015712, 9.909748, 9.765895]
 GOLDEN_EVAL = 9.606056
 TOLERANCE = 1e-3

@@ -21,7 +21,7 @@ def small_vocab(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample prepared again with a 500-token vocabulary: shards of another tokenizer."""
     out = tmp_path_factory.mktemp("prep500") / "sample"
     subprocess.run(
-        [sys.executable, "-m", "data_prep", "data_prep/configs/sample.yaml",
+        [sys.executable, "-m", "data_prep", "recipes/data/sample.yaml",
          f"output_dir={out}", "tokenizer.vocab_size=500"],
         cwd=REPO, check=True, capture_output=True,
     )  # fmt: skip

@@ -15,7 +15,7 @@ from data_prep.manifest import tokenizer_identity
 from data_prep.pipeline import run
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIGS = REPO / "data_prep" / "configs"
+CONFIGS = REPO / "recipes" / "data"
 SAMPLES = REPO / "data_prep" / "samples"
 CATALOGUE = REPO / "eval_gauntlet" / "tasks.yaml"
 RECIPE = REPO / "recipes" / "pretrain" / "biomedlm-2.7b.yaml"

@@ -225,19 +225,19 @@ def test_cli_one_line_errors(
         last.startswith("error: sources[0] (medline): path")
         and "none/*.xml' matches no file" in last
     )
-    code, last = cli("data_prep/configs/sample.yaml", "tokenizer.vocab_sise=10")
+    code, last = cli("recipes/data/sample.yaml", "tokenizer.vocab_sise=10")
     assert code == 2 and "tokenizer.vocab_sise" in last and "vocab_size" in last
-    code, last = cli("data_prep/configs/sample.yaml", "sources.0.kind=pubmed")
+    code, last = cli("recipes/data/sample.yaml", "sources.0.kind=pubmed")
     assert code == 2 and "unknown kind 'pubmed'" in last
     result = subprocess.run(  # the module entry point itself
-        [sys.executable, "-m", "data_prep", "data_prep/configs/sample.yaml", "pack.seq_len=0"],
+        [sys.executable, "-m", "data_prep", "recipes/data/sample.yaml", "pack.seq_len=0"],
         capture_output=True,
         text=True,
         cwd=REPO,
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: data_prep/configs/sample.yaml: pack.seq_len: must be at least 1, got 0"
+        "error: recipes/data/sample.yaml: pack.seq_len: must be at least 1, got 0"
     ]
 
 
