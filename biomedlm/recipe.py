@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig
 
-from strict_config import ConfigError, as_plain_dict, merge_structured
+from strict_config import ConfigError, as_plain_dict, load_yaml, merge_structured
 
 
 class RecipeError(ValueError):
@@ -233,10 +233,7 @@ def _layers(path: Path, seen: tuple[Path, ...] = ()) -> list[Any]:
         raise RecipeError(f"{path}: recipe not found")
     if path.resolve() in seen:
         raise RecipeError(f"{path}: base recipes form a cycle")
-    try:
-        raw = OmegaConf.load(path)
-    except Exception as exc:  # YAML syntax: the yaml package's message names the line
-        raise RecipeError(f"{path}: invalid YAML ({' '.join(str(exc).split())})") from None
+    raw = load_yaml(path, error=RecipeError)  # FILE:LINE on a syntax error or duplicate key
     if not isinstance(raw, DictConfig):
         raise RecipeError(f"{path}: a recipe is a mapping of keys, not a list")
     base = raw.get("base")

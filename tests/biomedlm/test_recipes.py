@@ -170,6 +170,13 @@ def test_a_base_recipes_scheduler_arguments_do_not_leak_into_another_scheduler(
     assert load_recipe(derived).scheduler == {"name": "constant_with_warmup", "t_warmup": "10ba"}
 
 
+def test_yaml_errors_name_the_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("run_name: x\nmodel:\n  n_layers: 2\n  n_layers: 3\n")
+    with pytest.raises(RecipeError, match=r"bad.yaml:4: invalid YAML \(found duplicate key"):
+        load_recipe(bad)
+
+
 def test_machine_checks_happen_at_launch_not_at_load(monkeypatch: pytest.MonkeyPatch) -> None:
     from biomedlm.preflight import check_machine
 
