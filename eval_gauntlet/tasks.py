@@ -97,13 +97,25 @@ def _includes(path: Path, include: Any) -> list[Path]:
     return files
 
 
-def _read(path: Path, entries: dict[str, tuple[TaskEntry, str]], stack: tuple[Path, ...]) -> None:
-    """Merge the entries of ``path`` (its includes first) into ``entries``."""
+def _read(
+    path: Path,
+    entries: dict[str, tuple[TaskEntry, str]],
+    stack: tuple[Path, ...],
+    done: set[Path],
+) -> None:
+    """Merge the entries of ``path`` (its includes first) into ``entries``.
+
+    A file already read is not read again: two user files that both include the defaults do
+    not have the second inclusion undo the first file's overrides.
+    """
     if path.resolve() in stack:
         raise GauntletError(f"{path}: includes itself (through {', '.join(map(str, stack))})")
+    if path.resolve() in done:
+        return
+    done.add(path.resolve())
     parsed = load_structured(TaskFile, path, error=GauntletError)
     for included in _includes(path, parsed.include):
-        _read(included, entries, (*stack, path.resolve()))
+        _read(included, entries, (*stack, path.resolve()), done)
     for name, entry in parsed.tasks.items():
         given: dict[str, Any] = {
             key: _beside(value, path.parent) if key in _PATH_KEYS else value
@@ -200,8 +212,9 @@ def load_tasks(paths: str | Path | Sequence[str | Path] = DEFAULT_TASKS_FILE) ->
     """Every task of the catalogue made of the task files ``paths``, merged in order, by name."""
     files = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
     entries: dict[str, tuple[TaskEntry, str]] = {}
+    done: set[Path] = set()
     for path in files:
-        _read(path, entries, ())
+        _read(path, entries, (), done)
     if not entries:
         raise GauntletError(f"{', '.join(map(str, files))}: no tasks")
     tasks = {name: _validate(name, entry, origin) for name, (entry, origin) in entries.items()}

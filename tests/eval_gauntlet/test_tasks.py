@@ -373,3 +373,16 @@ def test_medmcqa_task_entry_states_its_cop_base(tmp_path: Path) -> None:
     with pytest.raises(GauntletError, match=r"tasks.t.cop_base: only for schema medmcqa"):
         load_tasks(write_tasks(tmp_path / "u.yaml", "tasks:\n" + ORGANS.replace("organs:", "t:")
                                .replace("data/organs.jsonl", "dev.json") + "    cop_base: 1\n"))  # fmt: skip
+
+
+def test_two_user_files_that_both_include_the_defaults(tmp_path: Path) -> None:
+    """The second `include: default` does not undo the first file's override."""
+    train = write_jsonl(tmp_path / "train.jsonl", [ROW])
+    first = write_tasks(
+        tmp_path / "a.yaml",
+        "include: default\ntasks:\n  medqa_4options:\n    fewshot_source: train.jsonl\n",
+    )
+    second = organs_file(tmp_path / "b")
+    tasks = load_tasks([first, second])
+    assert tasks["medqa_4options"].fewshot_source == train
+    assert list(tasks) == [*load_tasks(), "organs"]
