@@ -5,7 +5,9 @@ Usage::
     python -m eval_gauntlet score PATH [--tasks NAME ...] [--limit N] [--shots N]
                                          [--out DIR] [--step N] [--tokens N] [--name NAME]
                                          [--device cpu|cuda] [--batch-size N] [--seed N]
-    python -m eval_gauntlet tasks        # the task catalogue
+                                         [--tasks-file FILE ...] [--fewshot-source TASK=PATH]
+                                         [--softmax-dtype float32|model]
+    python -m eval_gauntlet tasks [--tasks-file FILE ...]    # the task catalogue
 
     python -m eval_gauntlet score runs/debug-cpu/checkpoints/ep0-ba60-rank0.pt --limit 50
     python -m eval_gauntlet score runs/debug-cpu/checkpoints     # every checkpoint, each once
@@ -16,7 +18,9 @@ sharded folder), a local Hugging Face causal-LM folder (config, weights, tokeniz
 of either (a run's ``save_folder``, or the ``ba<step>`` exports of ``hf_checkpointer``): every
 complete checkpoint in it not already in the results is scored, as ``watch --once`` does. A
 Composer checkpoint records its step and tokens seen; nothing is downloaded. ``--tasks`` takes
-task or group names from ``eval_gauntlet/tasks.yaml`` (default: all). Results go to ``--out``
+task or group names from ``eval_gauntlet/tasks.yaml`` (default: all), or from the task files
+given with ``--tasks-file`` (a file starting ``include: default`` extends the shipped catalogue).
+Results go to ``--out``
 (default ``outputs/eval_gauntlet``; use one per run: checkpoints are known by their names):
 ``results.jsonl`` (appended), ``results.md``, ``results.png`` and
 ``predictions/<name>/<task>.<shots>shot.jsonl``.
@@ -32,7 +36,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eval_gauntlet.errors import GauntletError, UnreadableCheckpoint
-from eval_gauntlet.tasks import DEFAULT_TASKS_FILE, Task, load_tasks, select_tasks
+from eval_gauntlet.tasks import (
+    DEFAULT_TASKS_FILE,
+    Task,
+    load_tasks,
+    select_tasks,
+    with_fewshot_sources,
+)
 
 if TYPE_CHECKING:  # evaluate imports torch: loaded only when a model is scored
     from eval_gauntlet.evaluate import Options, Planned
@@ -60,10 +70,23 @@ def _parser() -> argparse.ArgumentParser:
         "--idle-timeout", type=float, help="stop after this many seconds without a new checkpoint"
     )
     _score_options(watch)
-    sub.add_parser("tasks", help="list the task catalogue").add_argument(
-        "--tasks-file", type=Path, default=DEFAULT_TASKS_FILE
-    )
+    _tasks_file_option(sub.add_parser("tasks", help="list the task catalogue"))
     return parser
+
+
+def _tasks_file_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tasks-file",
+        type=Path,
+        action="append",
+        help="task file (repeatable, merged in order; default: the shipped catalogue). "
+        "`include: default` in a file adds the shipped catalogue before its own entries",
+    )
+
+
+def _catalogue(args: argparse.Namespace) -> dict[str, Task]:
+    catalogue = load_tasks(args.tasks_file or [DEFAULT_TASKS_FILE])
+    return with_fewshot_sources(catalogue, getattr(args, "fewshot_source", None) or [])
 
 
 def _score_options(score: argparse.ArgumentParser) -> None:
@@ -80,7 +103,21 @@ def _score_options(score: argparse.ArgumentParser) -> None:
     score.add_argument("--device", default=None, help="default: cuda when available, else cpu")
     score.add_argument("--batch-size", type=int, default=8)
     score.add_argument("--seed", type=int, default=1234)
-    score.add_argument("--tasks-file", type=Path, default=DEFAULT_TASKS_FILE)
+    _tasks_file_option(score)
+    score.add_argument(
+        "--fewshot-source",
+        action="append",
+        metavar="TASK=PATH",
+        help="draw TASK's (or a group's) few-shot examples from PATH, e.g. MedQA's train split "
+        "(repeatable)",
+    )
+    score.add_argument(
+        "--softmax-dtype",
+        choices=("float32", "model"),  # scoring.SOFTMAX_DTYPES (not imported: torch)
+        default="float32",
+        help="log-softmax in float32 (default; lm-eval's softmax_dtype=float32) or in the "
+        "model's dtype (lm-eval's default): they differ on bf16 models",
+    )
     score.add_argument("--no-progress", action="store_true")
     score.add_argument(
         "--settle", type=float, default=5.0, help="seconds a checkpoint must be unchanged"
@@ -110,7 +147,7 @@ class Job:
                 raise GauntletError(f"--{flag.replace('_', '-')} must be >= 1")
         if args.shots is not None and args.shots < 0:
             raise GauntletError("--shots must be >= 0")
-        catalogue = load_tasks(args.tasks_file)
+        catalogue = _catalogue(args)
         options = Options(
             shots=args.shots,
             limit=args.limit,
@@ -118,6 +155,7 @@ class Job:
             seed=args.seed,
             batch_size=args.batch_size,
             progress=not args.no_progress,
+            softmax_dtype=args.softmax_dtype,
         )
         return cls(args, catalogue, plan(select_tasks(catalogue, args.tasks), options), options)
 
@@ -212,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "tasks":
-            for task in load_tasks(args.tasks_file).values():
+            for task in _catalogue(args).values():
                 shots = ",".join(map(str, task.num_fewshot))
                 sys.stdout.write(f"{task.name}\t{task.category}\t{shots}-shot\t{task.data}\n")
         elif args.command == "watch":

@@ -1,27 +1,47 @@
-"""Benchmark rows from JSONL, validated: every problem is one line naming ``file:line``.
+"""Multiple-choice rows from JSONL files in the formats benchmarks are released in.
 
-Schema (all shipped files, and any benchmark added through ``tasks.yaml``): ``question``
-(str), ``options`` (object, letter -> option text, in display order), ``answer_idx`` (the
-gold letter); optional ``realidx`` (a stable id) and ``subject`` (MMLU).
+One reader per row schema; each bad row is one line naming ``file:line`` (a :class:`DataError`,
+a ``ValueError``). The module imports nothing from the gauntlet, so fine-tuning can use the same
+readers for the same files.
+
+Schemas:
+
+``options``
+    ``question`` (str), ``options`` (object, letter -> option text, in display order),
+    ``answer_idx`` (the gold letter); optional ``realidx`` (a stable id) and ``subject``. The
+    shipped files, and MedQA's own release (``question``, ``options``, ``answer_idx``,
+    ``meta_info``: its train/dev/test JSONL read as they are).
+``medmcqa``
+    MedMCQA's release: ``question``, ``opa``..``opd`` (options A-D), ``cop`` (the gold
+    option's number), ``id``, ``subject_name``. ``cop`` counts from 1 in the release's JSON (its
+    dataset card says 1-4) and from 0 in the copy on the Hugging Face hub (a 0-3 class label,
+    -1 on the unlabelled test split): the caller states the base, it is never guessed, and a
+    value out of range is an error.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from eval_gauntlet.errors import GauntletError
+MEDMCQA_OPTIONS = {"A": "opa", "B": "opb", "C": "opc", "D": "opd"}
+
+
+class DataError(ValueError):
+    """A data file or row that cannot be read: one line starting with ``file:line``."""
 
 
 @dataclass(frozen=True)
 class Item:
     """One multiple-choice question."""
 
-    key: str  # ``realidx`` when the row has one, else the line number
+    key: str  # the row's id (``realidx``, ``id``) when it has one, else the line number
     source: str  # "file:line", for messages and the audit trail
     question: str
-    options: dict[str, str]  # letter -> option text, in file order
+    options: dict[str, str]  # letter -> option text, in display order
     answer: str  # the gold letter, a key of ``options``
     subject: str | None = None
 
@@ -31,26 +51,40 @@ class Item:
         return list(self.options).index(self.answer)
 
 
-def _row_to_item(row: object, source: str, line_no: int) -> Item:
-    if not isinstance(row, dict):
-        raise GauntletError(f"{source}: expected a JSON object, got {type(row).__name__}")
-    for name in ("question", "options", "answer_idx"):
-        if name not in row:
-            raise GauntletError(f"{source}: missing field '{name}'")
-    question, options, answer = row["question"], row["options"], row["answer_idx"]
+def _question(row: dict[str, Any], source: str) -> str:
+    question = row["question"]
     if not isinstance(question, str) or not question.strip():
-        raise GauntletError(f"{source}: 'question' must be a non-empty string")
+        raise DataError(f"{source}: 'question' must be a non-empty string")
+    return question
+
+
+def _need(row: object, source: str, names: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(row, dict):
+        raise DataError(f"{source}: expected a JSON object, got {type(row).__name__}")
+    for name in names:
+        if name not in row:
+            raise DataError(f"{source}: missing field '{name}'")
+    return row
+
+
+def _key(value: object, line_no: int) -> str:
+    return str(value) if value is not None else str(line_no)
+
+
+def options_row(row: object, source: str, line_no: int) -> Item:
+    """An ``options`` row: ``question``, ``options`` {letter: text}, ``answer_idx``."""
+    row = _need(row, source, ("question", "options", "answer_idx"))
+    question, options, answer = _question(row, source), row["options"], row["answer_idx"]
     if not isinstance(options, dict) or len(options) < 2:
-        raise GauntletError(f"{source}: 'options' must be an object with at least two options")
+        raise DataError(f"{source}: 'options' must be an object with at least two options")
     if not all(isinstance(k, str) and isinstance(v, str) and v for k, v in options.items()):
-        raise GauntletError(f"{source}: every option must be a non-empty string")
+        raise DataError(f"{source}: every option must be a non-empty string")
     if answer not in options:
         letters = ", ".join(options)
-        raise GauntletError(f"{source}: answer_idx {answer!r} is not among the options {letters}")
+        raise DataError(f"{source}: answer_idx {answer!r} is not among the options {letters}")
     subject = row.get("subject")
-    key = row.get("realidx")
     return Item(
-        key=str(key) if key is not None else str(line_no),
+        key=_key(row.get("realidx"), line_no),
         source=source,
         question=question,
         options=dict(options),
@@ -59,11 +93,63 @@ def _row_to_item(row: object, source: str, line_no: int) -> Item:
     )
 
 
-def load_items(path: str | Path, subject: str | None = None) -> list[Item]:
+def medmcqa_row(row: object, source: str, line_no: int, *, cop_base: int) -> Item:
+    """A MedMCQA release row; ``cop`` is the gold option's number counted from ``cop_base``."""
+    if cop_base not in (0, 1):
+        raise ValueError(f"cop_base must be 0 or 1, got {cop_base!r}")
+    row = _need(row, source, ("question", *MEDMCQA_OPTIONS.values(), "cop"))
+    question, cop = _question(row, source), row["cop"]
+    options = {letter: row[name] for letter, name in MEDMCQA_OPTIONS.items()}
+    if not all(isinstance(text, str) for text in options.values()):
+        raise DataError(f"{source}: opa, opb, opc and opd must be strings")
+    if isinstance(cop, bool) or not isinstance(cop, int):
+        raise DataError(f"{source}: 'cop' must be an integer, got {cop!r}")
+    if not cop_base <= cop <= cop_base + 3:
+        raise DataError(
+            f"{source}: cop {cop} is outside {cop_base}..{cop_base + 3} (cop_base {cop_base}); "
+            "check the file's convention, or whether this split has answers at all"
+        )
+    subject = row.get("subject_name")
+    return Item(
+        key=_key(row.get("id"), line_no),
+        source=source,
+        question=question,
+        options=options,
+        answer=list(MEDMCQA_OPTIONS)[cop - cop_base],
+        subject=subject if isinstance(subject, str) else None,
+    )
+
+
+Reader = Callable[[object, str, int], Item]
+
+
+def row_reader(schema: str, *, cop_base: int | None = None) -> Reader:
+    """The row reader of ``schema`` (``options`` or ``medmcqa``, which needs ``cop_base``)."""
+    if schema == "options":
+        return options_row
+    if schema == "medmcqa":
+        if cop_base is None:
+            raise ValueError("the medmcqa schema needs cop_base (0 or 1)")
+        base = cop_base
+        return lambda row, source, line_no: medmcqa_row(row, source, line_no, cop_base=base)
+    raise ValueError(f"unknown row schema {schema!r}; expected one of {', '.join(SCHEMAS)}")
+
+
+SCHEMAS = ("options", "medmcqa")
+
+
+def load_items(
+    path: str | Path,
+    subject: str | None = None,
+    *,
+    schema: str = "options",
+    cop_base: int | None = None,
+) -> list[Item]:
     """Read and validate every row of ``path``; keep rows of ``subject`` when one is given."""
     path = Path(path)
+    read = row_reader(schema, cop_base=cop_base)
     if not path.is_file():
-        raise GauntletError(f"{path}: data file not found")
+        raise DataError(f"{path}: data file not found")
     items = []
     with path.open("rb") as lines:
         for line_no, raw in enumerate(lines, start=1):
@@ -71,17 +157,17 @@ def load_items(path: str | Path, subject: str | None = None) -> list[Item]:
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError:
-                raise GauntletError(f"{source}: not valid UTF-8") from None
+                raise DataError(f"{source}: not valid UTF-8") from None
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise GauntletError(f"{source}: invalid JSON ({exc.msg})") from None
-            items.append(_row_to_item(row, source, line_no))
+                raise DataError(f"{source}: invalid JSON ({exc.msg})") from None
+            items.append(read(row, source, line_no))
     if subject is not None:
         items = [item for item in items if item.subject == subject]
     if not items:
         which = f" with subject {subject!r}" if subject is not None else ""
-        raise GauntletError(f"{path}: no rows{which}")
+        raise DataError(f"{path}: no rows{which}")
     return items

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eval_gauntlet.data import Item, load_items
+from eval_gauntlet.data import DataError, Item, load_items
+from eval_gauntlet.errors import GauntletError
 from eval_gauntlet.metrics import Benchmark, Score, gauntlet_scores, summarize
-from eval_gauntlet.prompts import Prompt, build_prompts
+from eval_gauntlet.prompts import FORMATS, Prompt, build_prompts
 from eval_gauntlet.scoring import Prediction, check_vocab, context_length, score_prompts
-from eval_gauntlet.tasks import Task, groups_of
+from eval_gauntlet.tasks import Task, groups_of, protocol
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +33,11 @@ class Options:
     shots: int | None = None  # one shot count for every task instead of each task's list
     limit: int | None = None  # score only the first N items of each task (as lm-eval's limit)
     sample: int | None = None  # score a seeded random N items of each task (order kept)
-    seed: int = 1234  # few-shot draws and bootstrap resampling
+    seed: int = 1234  # few-shot draws (lm-eval's fewshot_random_seed), --sample, bootstrap
     batch_size: int = 8
     bootstrap_iters: int = 1000
     progress: bool = True  # tqdm bars
+    softmax_dtype: str = "float32"  # log-softmax in float32, or "model": the model's dtype
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,11 @@ class Planned:
     task: Task
     shots: int
     prompts: list[Prompt]
+
+    @property
+    def protocol(self) -> str:
+        """``lm-eval`` when scored as lm-eval's own task, else what differs."""
+        return protocol(self.task, self.shots)
 
 
 @dataclass
@@ -56,6 +63,9 @@ class TaskResult:
     score: Score
     predictions: list[Prediction]
     seconds: float
+    protocol: str = "lm-eval"
+    softmax_dtype: str = "float32"
+    model_dtype: str = ""
 
 
 @dataclass
@@ -68,6 +78,9 @@ class GroupResult:
     members: list[str]
     seconds: float
     random_baseline: float  # the members' baselines weighted by their item counts
+    protocol: str = "lm-eval"
+    softmax_dtype: str = "float32"
+    model_dtype: str = ""
 
 
 @dataclass
@@ -77,6 +90,8 @@ class GauntletResult:
     tasks: list[TaskResult]
     groups: list[GroupResult] = field(default_factory=list)
     gauntlet: dict[str, float] = field(default_factory=dict)  # categories and "average"
+    softmax_dtype: str = "float32"
+    model_dtype: str = ""
 
 
 def shot_counts(task: Task, options: Options) -> tuple[int, ...]:
@@ -84,36 +99,70 @@ def shot_counts(task: Task, options: Options) -> tuple[int, ...]:
     return (options.shots,) if options.shots is not None else task.num_fewshot
 
 
+def _chosen(count: int, options: Options) -> list[int]:
+    """Indices of the items scored: the first ``limit``, or a seeded ``sample`` of them."""
+    chosen = list(range(count))[: options.limit]
+    if options.sample is not None and options.sample < len(chosen):
+        chosen = sorted(random.Random(options.seed).sample(chosen, options.sample))
+    return chosen  # the shipped files are sorted by answer: --sample sees every answer
+
+
 def plan(tasks: Sequence[Task], options: Options) -> list[Planned]:
     """Load every task's items and few-shot pool and build all prompts (no model needed)."""
-    cache: dict[tuple[Path, str | None], list[Item]] = {}
+    cache: dict[tuple[Path, str | None, str, int | None], list[Item]] = {}
 
-    def items_of(path: Path, subject: str | None) -> list[Item]:
-        if (path, subject) not in cache:
-            cache[path, subject] = load_items(path, subject)
-        return cache[path, subject]
+    def items_of(path: Path, task: Task) -> list[Item]:
+        key = (path, task.subject, task.schema, task.cop_base)
+        if key not in cache:
+            try:
+                cache[key] = load_items(
+                    path, task.subject, schema=task.schema, cop_base=task.cop_base
+                )
+            except DataError as exc:
+                raise GauntletError(str(exc)) from None
+        return cache[key]
 
     planned = []
     for task in tasks:
-        items = items_of(task.data, task.subject)
-        pool = items if task.fewshot_source is None else items_of(task.fewshot_source, task.subject)
-        chosen = items[: options.limit] if options.limit is not None else items
-        if options.sample is not None and options.sample < len(chosen):
-            keep = sorted(random.Random(options.seed).sample(range(len(chosen)), options.sample))
-            chosen = [chosen[i] for i in keep]  # the shipped files are sorted by answer
+        items = items_of(task.data, task)
+        pool = items if task.fewshot_source is None else items_of(task.fewshot_source, task)
+        keep = _chosen(len(items), options)
         for shots in shot_counts(task, options):
-            prompts = build_prompts(task.name, task.format, chosen, pool, shots, seed=options.seed)
+            prompts = build_prompts(
+                task.name,
+                task.format,
+                items,
+                pool,
+                shots,
+                seed=options.seed,
+                sampler=task.fewshot_sampler,
+                exclude_item=task.fewshot_source is None,
+                keep=keep,
+            )
             planned.append(Planned(task, shots, prompts))
     return planned
 
 
 def benchmarks(catalogue: Sequence[Task], options: Options) -> list[Benchmark]:
-    """The gauntlet's (task, shots) benchmarks, each in its task's category."""
-    return [
-        Benchmark(task.name, shots, task.category, task.random_baseline)
-        for task in catalogue
-        for shots in shot_counts(task, options)
-    ]
+    """The gauntlet's benchmarks: each (task, shots), a group's members counted as one."""
+    groups = groups_of({t.name: t for t in catalogue})
+    out, seen = [], set()
+    for task in catalogue:
+        members: tuple[str, ...] = ()
+        name = task.name
+        if task.group is not None:  # members share category, baseline and shots (tasks.py)
+            name, members = task.group, tuple(groups[task.group])
+        if name in seen:
+            continue
+        seen.add(name)
+        for shots in shot_counts(task, options):
+            out.append(Benchmark(name, shots, task.category, task.random_baseline, members))
+    return out
+
+
+def _has_acc_norm(task: Task) -> bool:
+    upstream = FORMATS[task.format].lm_eval
+    return upstream is not None and upstream.acc_norm
 
 
 def pooled_groups(
@@ -129,11 +178,26 @@ def pooled_groups(
                 continue
             scored = [part for part in parts if part is not None]
             predictions = [p for part in scored for p in part.predictions]
-            score = summarize(predictions, seed=options.seed, iters=options.bootstrap_iters)
+            acc_norm = all(_has_acc_norm(part.task) for part in scored)
+            score = summarize(
+                predictions, seed=options.seed, iters=options.bootstrap_iters, acc_norm=acc_norm
+            )
             seconds = sum(part.seconds for part in scored)
             chance = sum(part.task.random_baseline * part.score.n for part in scored) / score.n
-            pooled.append(GroupResult(name, shots, score, list(members), seconds, chance))
+            protocols = sorted({part.protocol for part in scored})
+            first = scored[0]
+            pooled.append(
+                GroupResult(
+                    name, shots, score, list(members), seconds, chance,
+                    protocol="; ".join(protocols),
+                    softmax_dtype=first.softmax_dtype, model_dtype=first.model_dtype,
+                )
+            )  # fmt: skip
     return pooled
+
+
+def _dtype_name(model: Any) -> str:
+    return str(next(model.parameters()).dtype).removeprefix("torch.")
 
 
 def evaluate_model(
@@ -153,6 +217,7 @@ def evaluate_model(
     """
     check_vocab(model, tokenizer, "model")
     max_length = context_length(model, tokenizer)
+    model_dtype = _dtype_name(model)
     catalogue = list(catalogue) if catalogue is not None else list({p.task: None for p in planned})
     results = []
     for item in planned:
@@ -165,12 +230,21 @@ def evaluate_model(
             batch_size=options.batch_size,
             desc=f"{item.task.name} {item.shots}-shot",
             progress=options.progress,
+            softmax_dtype=options.softmax_dtype,
         )
-        score = summarize(predictions, seed=options.seed, iters=options.bootstrap_iters)
-        result = TaskResult(item.task, item.shots, score, predictions, time.perf_counter() - start)
+        score = summarize(
+            predictions,
+            seed=options.seed,
+            iters=options.bootstrap_iters,
+            acc_norm=_has_acc_norm(item.task),
+        )
+        result = TaskResult(
+            item.task, item.shots, score, predictions, time.perf_counter() - start,
+            protocol=item.protocol, softmax_dtype=options.softmax_dtype, model_dtype=model_dtype,
+        )  # fmt: skip
         log.info(
-            "%s %d-shot: acc %.4f acc_norm %.4f (n=%d, %.1fs)",
-            item.task.name, item.shots, score.acc, score.acc_norm, score.n, result.seconds,
+            "%s %d-shot: acc %.4f gold_prob %.4f (n=%d, %.1fs)",
+            item.task.name, item.shots, score.acc, score.gold_prob, score.n, result.seconds,
         )  # fmt: skip
         if score.truncated:
             log.info(
@@ -184,4 +258,6 @@ def evaluate_model(
         tasks=results,
         groups=pooled_groups(results, catalogue, options),
         gauntlet=gauntlet_scores(accuracies, benchmarks(catalogue, options)),
+        softmax_dtype=options.softmax_dtype,
+        model_dtype=model_dtype,
     )

@@ -1,10 +1,12 @@
-"""Scores of a task (acc, acc_norm, bootstrap CI, baselines) and the gauntlet aggregation.
+"""Scores of a task (acc, acc_norm, gold probability, bootstrap CIs) and the gauntlet aggregation.
 
 The aggregation is llm-foundry's ``EvalGauntlet`` (``llmfoundry/callbacks/
 eval_gauntlet_callback.py``) with its defaults: each benchmark, a (task, shots) pair, scores
-``(acc - random_baseline) / (1 - random_baseline)``; a category is the mean of its benchmarks
-(EQUAL weighting) and is dropped when one of them is missing; the average is the mean of the
-categories present. The tests check it against llm-foundry's callback itself.
+``(acc - random_baseline) / (1 - random_baseline)``; a group of tasks (MMLU's subjects) is one
+benchmark whose accuracy is the mean of its members' (llm-foundry's task with categories); a
+category is the mean of its benchmarks (EQUAL weighting) and is dropped when one of them is
+missing (a group missing a member too: llm-foundry would average the members it saw); the average is the mean of the categories present. The tests check it against
+llm-foundry's callback itself.
 """
 
 from __future__ import annotations
@@ -28,18 +30,21 @@ class Score:
 
     n: int
     acc: float
-    acc_norm: float
+    acc_norm: float | None  # None where lm-eval's task defines no acc_norm
     ci_low: float  # bootstrap 95% interval of acc
     ci_high: float
     majority_baseline: float  # accuracy of always answering the most frequent gold choice
     truncated: int  # items whose prompt lost tokens on the left
+    gold_prob: float = float("nan")  # mean probability on the gold choice (choices renormalised)
+    gold_prob_ci: tuple[float, float] = (float("nan"), float("nan"))
+    chance_prob: float = float("nan")  # gold_prob of a model with no preference: mean 1/choices
 
 
 def bootstrap_ci(
-    correct: Sequence[bool] | np.ndarray, *, seed: int, iters: int = 1000, level: float = 0.95
+    values: Sequence[float] | np.ndarray, *, seed: int, iters: int = 1000, level: float = 0.95
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``correct`` (items resampled, seeded)."""
-    values = np.asarray(correct, dtype=np.float64)
+    """Percentile bootstrap interval of the mean of ``values`` (items resampled, seeded)."""
+    values = np.asarray(values, dtype=np.float64)
     rng = np.random.default_rng(seed)
     means = values[rng.integers(0, len(values), size=(iters, len(values)))].mean(axis=1)
     tail = (1.0 - level) / 2.0
@@ -52,29 +57,43 @@ def majority_baseline(golds: Sequence[int]) -> float:
     return Counter(golds).most_common(1)[0][1] / len(golds)
 
 
-def summarize(predictions: Sequence[Prediction], *, seed: int, iters: int = 1000) -> Score:
-    """acc, acc_norm and the bootstrap interval over ``predictions``."""
+def summarize(
+    predictions: Sequence[Prediction], *, seed: int, iters: int = 1000, acc_norm: bool = True
+) -> Score:
+    """acc, acc_norm (if ``acc_norm``), gold probability and their intervals over ``predictions``."""
     correct = np.array([p.correct for p in predictions], dtype=np.float64)
+    gold_prob = np.array([p.gold_prob for p in predictions], dtype=np.float64)
     low, high = bootstrap_ci(correct, seed=seed, iters=iters)
     return Score(
         n=len(predictions),
         acc=float(correct.mean()),
-        acc_norm=float(np.mean([p.correct_norm for p in predictions])),
+        acc_norm=float(np.mean([p.correct_norm for p in predictions])) if acc_norm else None,
         ci_low=low,
         ci_high=high,
         majority_baseline=majority_baseline([p.gold for p in predictions]),
         truncated=sum(1 for p in predictions if p.truncated),
+        gold_prob=float(gold_prob.mean()),
+        gold_prob_ci=bootstrap_ci(gold_prob, seed=seed, iters=iters),
+        chance_prob=float(np.mean([1.0 / len(p.choices) for p in predictions])),
     )
 
 
 @dataclass(frozen=True)
 class Benchmark:
-    """One (task, shots) pair of a gauntlet category."""
+    """One (task, shots) pair of a gauntlet category; a group's ``members`` are averaged."""
 
     task: str
     shots: int
     category: str
     random_baseline: float
+    members: tuple[str, ...] = ()  # a group: its accuracy is the mean of these tasks'
+
+    def accuracy(self, accuracies: dict[tuple[str, int], float]) -> float | None:
+        """This benchmark's accuracy, or None when a part of it was not scored."""
+        parts = [accuracies.get((task, self.shots)) for task in self.members or (self.task,)]
+        if any(part is None for part in parts):
+            return None
+        return sum(part for part in parts if part is not None) / len(parts)
 
 
 def rescaled(acc: float, random_baseline: float) -> float:
@@ -91,13 +110,18 @@ def gauntlet_scores(
         members.setdefault(bench.category, []).append(bench)
     scores: dict[str, float] = {}
     for category, benches in members.items():
+        accs = [bench.accuracy(accuracies) for bench in benches]
         missing = [
-            f"{b.task}/{b.shots}-shot" for b in benches if (b.task, b.shots) not in accuracies
+            f"{b.task}/{b.shots}-shot" for b, acc in zip(benches, accs, strict=True) if acc is None
         ]
         if missing:
             log.info("category %s left out: not scored: %s", category, ", ".join(missing))
             continue
-        parts = [rescaled(accuracies[b.task, b.shots], b.random_baseline) for b in benches]
+        parts = [
+            rescaled(acc, b.random_baseline)
+            for b, acc in zip(benches, accs, strict=True)
+            if acc is not None
+        ]
         scores[category] = sum(parts) / len(parts)
     if scores:
         scores[AVERAGE] = sum(scores.values()) / len(scores)

@@ -1,20 +1,27 @@
-"""Prompts exactly as lm-evaluation-harness 0.4.13 builds them, and seeded few-shot selection.
+"""Prompts exactly as lm-evaluation-harness 0.4.13 builds them, and its few-shot samplers.
 
 A prompt is lm-eval's plain-text ``fewshot_context``: the task description, then each few-shot
 example as ``query + " " + answer + "\\n\\n"``, then the item's query; each choice is scored
 as the continuation ``" " + choice`` (lm-eval's default ``target_delimiter``). The queries are
 those of lm-eval's ``medqa_4options`` (``preprocess_medqa.doc_to_text``), ``pubmedqa``
-(``preprocess_pubmedqa.doc_to_text``) and ``mmlu_<subject>`` (``mmlu/default`` template and
-description); the tests compare them with lm-eval's own functions.
+(``preprocess_pubmedqa.doc_to_text``), ``mmlu_<subject>`` (``mmlu/default`` template and
+description) and ``medmcqa`` (``utils_medmcqa.doc_to_text``, with its ``Choices:`` line); the
+tests compare them with lm-eval's own functions. ``lettered`` is the gauntlet's own: MedQA's
+layout for any number of lettered options (a 5-option MedQA, a 3-option set).
 
-Few-shot examples are drawn per item with a generator seeded by (seed, task, item key), so a
-``--limit`` run or another item order gets the same examples; an example is never the item
-itself, nor a row with the same question and options.
+Few-shot examples are drawn as lm-eval draws them (``lm_eval/api/samplers.py``): one
+``random.Random(seed)`` per (task, shots) walks the task's items in file order and takes
+``sample(pool, k)`` for each (``default``), or every item gets the pool's first ``k`` rows
+(``first_n``, MMLU's dev examples). When the pool is the task's own file, ``k + 1`` are drawn
+and the item removed, as lm-eval does when a task's few-shot split is its test split (a row with
+the item's question and options counts as the item). Draws are made for the whole file, so a
+``--limit`` or ``--sample`` run shows each item the examples of a full run.
 """
 
 from __future__ import annotations
 
 import random
+import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -23,11 +30,17 @@ from eval_gauntlet.errors import GauntletError
 
 TARGET_DELIMITER = " "  # between a query and its answer (lm-eval TaskConfig default)
 FEWSHOT_DELIMITER = "\n\n"  # after each few-shot example (lm-eval TaskConfig default)
+SAMPLERS = ("default", "first_n")  # lm-eval's names: ContextSampler, FirstNSampler
 
 
-def _medqa_query(item: Item) -> str:
+def _lettered_query(item: Item) -> str:
     answers = "".join(f"{letter}. {text}\n" for letter, text in item.options.items())
     return f"Question: {item.question}\n{answers}Answer:"
+
+
+def _medmcqa_query(item: Item) -> str:
+    answers = "".join(f"{letter}. {text}\n" for letter, text in item.options.items())
+    return f"Question: {item.question}\nChoices:\n{answers}Answer:"
 
 
 def _pubmedqa_query(item: Item) -> str:
@@ -65,19 +78,65 @@ def _no_description(item: Item) -> str:
 
 
 @dataclass(frozen=True)
+class LmEvalTask:
+    """What lm-eval 0.4.13's task of a format does, so a result can say whether it matches."""
+
+    name: str  # lm-eval's task name (MMLU: one per subject)
+    acc_norm: bool  # acc_norm is in the task's metric_list
+    fewshot_split: str  # where its few-shot examples come from
+    sampler: str  # its fewshot_config sampler
+
+
+@dataclass(frozen=True)
 class PromptFormat:
     """How an item becomes lm-eval's description, query (doc_to_text) and choices."""
 
+    name: str
     query: Callable[[Item], str]
     choices: Callable[[Item], list[str]]  # what is scored; the gold is ``choices[item.gold]``
     description: Callable[[Item], str] = _no_description
+    letters: tuple[str, ...] | None = None  # the option letters a row must have, in order
+    texts: tuple[str, ...] | None = None  # the option texts a row must have, in order
+    lm_eval: LmEvalTask | None = None  # None: the gauntlet's own format
+
+    def check(self, item: Item) -> None:
+        """Fail, naming the row, when its options are not what this format shows and scores."""
+        letters = list(item.options)
+        want = list(self.letters) if self.letters else list(string.ascii_uppercase[: len(letters)])
+        if self.texts is not None and list(item.options.values()) != list(self.texts):
+            raise GauntletError(
+                f"{item.source}: format {self.name} needs the options {', '.join(self.texts)} "
+                f"in this order; the row has {', '.join(item.options.values())}"
+            )
+        if self.texts is None and letters != want:
+            raise GauntletError(
+                f"{item.source}: format {self.name} needs options {', '.join(want)} in this "
+                f"order; the row has {', '.join(letters)}"
+            )
 
 
+ABCD = ("A", "B", "C", "D")
 FORMATS: dict[str, PromptFormat] = {
-    "medqa_4options": PromptFormat(query=_medqa_query, choices=_letters),
-    "pubmedqa": PromptFormat(query=_pubmedqa_query, choices=_option_texts),
-    "mmlu": PromptFormat(query=_mmlu_query, choices=_letters, description=_mmlu_description),
-}
+    "medqa_4options": PromptFormat(
+        "medqa_4options", _lettered_query, _letters, letters=ABCD,
+        lm_eval=LmEvalTask("medqa_4options", acc_norm=True, fewshot_split="train",
+                           sampler="default"),
+    ),
+    "pubmedqa": PromptFormat(
+        "pubmedqa", _pubmedqa_query, _option_texts, texts=("yes", "no", "maybe"),
+        lm_eval=LmEvalTask("pubmedqa", acc_norm=False, fewshot_split="train", sampler="default"),
+    ),
+    "mmlu": PromptFormat(
+        "mmlu", _mmlu_query, _letters, description=_mmlu_description, letters=ABCD,
+        lm_eval=LmEvalTask("mmlu_<subject>", acc_norm=False, fewshot_split="dev",
+                           sampler="first_n"),
+    ),
+    "medmcqa": PromptFormat(
+        "medmcqa", _medmcqa_query, _letters, letters=ABCD,
+        lm_eval=LmEvalTask("medmcqa", acc_norm=True, fewshot_split="train", sampler="default"),
+    ),
+    "lettered": PromptFormat("lettered", _lettered_query, _letters),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -115,18 +174,54 @@ def _same_question(a: Item, b: Item) -> bool:
     return a.question == b.question and a.options == b.options
 
 
-def select_fewshot(item: Item, pool: Sequence[Item], k: int, *, seed: int, task: str) -> list[Item]:
-    """``k`` examples from ``pool`` for ``item``: seeded per item, never the item itself."""
+def draw_fewshot(
+    items: Sequence[Item],
+    pool: Sequence[Item],
+    k: int,
+    *,
+    seed: int,
+    sampler: str = "default",
+    exclude_item: bool = False,
+    task: str = "task",
+) -> list[list[Item]]:
+    """``k`` examples from ``pool`` for each of ``items``, in order, as lm-eval's sampler draws.
+
+    ``exclude_item``: the pool is the items' own file; an item is never its own example.
+    """
     if k == 0:
-        return []
-    candidates = [other for other in pool if not _same_question(other, item)]
-    if len(candidates) < k:
+        return [[] for _ in items]
+    if sampler not in SAMPLERS:
+        raise GauntletError(f"{task}: unknown few-shot sampler {sampler!r}")
+    need = k + 1 if exclude_item and sampler == "default" else k
+    if len(pool) < need:
         raise GauntletError(
-            f"{task}: {k}-shot needs {k} few-shot examples besides {item.source}; "
-            f"the pool has {len(candidates)}"
+            f"{task}: {k}-shot with the {sampler} sampler needs {need} rows in the few-shot "
+            f"pool; it has {len(pool)}"
         )
-    rng = random.Random(f"{seed}:{task}:{item.key}")
-    return rng.sample(candidates, k)
+    rng = random.Random(seed)
+    draws = []
+    for item in items:
+        if sampler == "first_n":
+            others = [x for x in pool if not _same_question(x, item)] if exclude_item else pool
+            if len(others) < k:
+                raise GauntletError(
+                    f"{task}: {k}-shot needs {k} few-shot examples besides {item.source}"
+                )
+            draws.append(list(others[:k]))
+        elif not exclude_item:
+            draws.append(rng.sample(list(pool), k))
+        else:  # lm-eval draws k + 1, drops the item, and redraws if a duplicate left too few
+            chosen = [x for x in rng.sample(list(pool), k + 1) if not _same_question(x, item)]
+            if len(chosen) < k:
+                others = [x for x in pool if not _same_question(x, item)]
+                if len(others) < k:
+                    raise GauntletError(
+                        f"{task}: {k}-shot needs {k} few-shot examples besides {item.source}; "
+                        f"the pool has {len(others)}"
+                    )
+                chosen = rng.sample(others, k)
+            draws.append(chosen[:k])
+    return draws
 
 
 def build_prompts(
@@ -137,9 +232,19 @@ def build_prompts(
     shots: int,
     *,
     seed: int,
+    sampler: str = "default",
+    exclude_item: bool = False,
+    keep: Sequence[int] | None = None,
 ) -> list[Prompt]:
-    """Prompts for ``items`` with ``shots`` examples each drawn from ``pool``."""
+    """Prompts for ``items`` (those at the indices ``keep``, default all) with ``shots`` each.
+
+    Every item and pool row is first checked against the format (option letters, order).
+    """
     fmt = FORMATS[format_name]
-    return [
-        render(fmt, item, select_fewshot(item, pool, shots, seed=seed, task=task)) for item in items
-    ]
+    for item in (*items, *pool):
+        fmt.check(item)
+    draws = draw_fewshot(
+        items, pool, shots, seed=seed, sampler=sampler, exclude_item=exclude_item, task=task
+    )
+    indices = range(len(items)) if keep is None else keep
+    return [render(fmt, items[i], draws[i]) for i in indices]

@@ -76,16 +76,23 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 def _score_fields(score: Score) -> dict[str, Any]:
     return {
         "acc": score.acc,
-        "acc_norm": score.acc_norm,
+        "acc_norm": score.acc_norm,  # null where lm-eval's task defines no acc_norm
         "ci95": [score.ci_low, score.ci_high],
+        "gold_prob": score.gold_prob,
+        "gold_prob_ci95": list(score.gold_prob_ci),
+        "chance_prob": score.chance_prob,
         "n": score.n,
         "majority_baseline": score.majority_baseline,
         "truncated": score.truncated,
     }
 
 
-def make_row(checkpoint: Checkpoint, kind: str, name: str, **fields: Any) -> dict[str, Any]:
-    """A results.jsonl row: when, which checkpoint (step, tokens seen), what kind, which task."""
+def result_row(checkpoint: Checkpoint, kind: str, name: str, **fields: Any) -> dict[str, Any]:
+    """A results.jsonl line: when, which checkpoint, what ``kind`` of result, then ``fields``.
+
+    Any producer (the gauntlet, fine-tuning) writes its rows with this and ``append_rows``; the
+    table and plot show the kinds they know and list the others generically.
+    """
     return {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "checkpoint": checkpoint.name,
@@ -99,7 +106,7 @@ def make_row(checkpoint: Checkpoint, kind: str, name: str, **fields: Any) -> dic
 
 def task_row(checkpoint: Checkpoint, result: TaskResult) -> dict[str, Any]:
     """The results.jsonl line of one scored benchmark."""
-    return make_row(
+    return result_row(
         checkpoint,
         "task",
         result.task.name,
@@ -107,13 +114,17 @@ def task_row(checkpoint: Checkpoint, result: TaskResult) -> dict[str, Any]:
         seconds=round(result.seconds, 3),
         random_baseline=result.task.random_baseline,
         category=result.task.category,
+        format=result.task.format,
+        protocol=result.protocol,
+        softmax_dtype=result.softmax_dtype,
+        model_dtype=result.model_dtype,
         **_score_fields(result.score),
     )
 
 
 def group_row(checkpoint: Checkpoint, group: GroupResult) -> dict[str, Any]:
     """The results.jsonl line of a group scored over all its members' items."""
-    return make_row(
+    return result_row(
         checkpoint,
         "group",
         group.name,
@@ -121,6 +132,9 @@ def group_row(checkpoint: Checkpoint, group: GroupResult) -> dict[str, Any]:
         seconds=round(group.seconds, 3),
         random_baseline=group.random_baseline,
         members=group.members,
+        protocol=group.protocol,
+        softmax_dtype=group.softmax_dtype,
+        model_dtype=group.model_dtype,
         **_score_fields(group.score),
     )
 
@@ -130,7 +144,12 @@ def gauntlet_rows(checkpoint: Checkpoint, result: GauntletResult) -> list[dict[s
     rows = [group_row(checkpoint, group) for group in result.groups]
     for name, score in result.gauntlet.items():
         kind = "average" if name == AVERAGE else "category"
-        rows.append(make_row(checkpoint, kind, name, shots=None, score=score))
+        rows.append(
+            result_row(
+                checkpoint, kind, name, shots=None, score=score,
+                softmax_dtype=result.softmax_dtype, model_dtype=result.model_dtype,
+            )
+        )  # fmt: skip
     return rows
 
 
@@ -160,6 +179,7 @@ def write_predictions(out_dir: Path, checkpoint: Checkpoint, result: TaskResult)
                 "correct": p.correct,
                 "correct_norm": p.correct_norm,
                 "logprobs": p.logprobs,
+                "gold_prob": p.gold_prob,
                 "truncated_tokens": p.truncated,
                 "fewshot_keys": p.fewshot_keys,
             }
@@ -192,51 +212,108 @@ class Recorder:
 
 
 def _latest(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The last row for each (checkpoint, kind, task, shots, split, metric), in first-appearance order."""
-    latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+    """The last row for each (checkpoint, kind, task, shots, split, metric), in first order."""
+    latest: dict[str, dict[str, Any]] = {}
     for row in rows:  # re-assigning a key keeps its first position
-        key = ("checkpoint", "kind", "task", "shots", "split", "metric")
-        latest[tuple(row.get(k) for k in key)] = row
+        key = tuple(row.get(k) for k in ("checkpoint", "kind", "task", "shots", "split", "metric"))
+        latest[json.dumps(key, default=str)] = row
     return list(latest.values())
 
 
+GAUNTLET_KINDS = ("task", "group", "category", "average")
+MARK = "†"  # a benchmark not scored by lm-eval's own protocol
+
+
 def _fmt(value: Any, spec: str = ".3f") -> str:
-    return "" if value is None else format(value, spec)
+    if value is None or (isinstance(value, float) and value != value):  # None or NaN
+        return ""
+    return format(value, spec)
+
+
+def _interval(values: Any) -> str:
+    if not isinstance(values, list | tuple) or len(values) != 2:
+        return ""
+    low, high = (_fmt(v) for v in values)
+    return f"{low}–{high}" if low and high else ""
+
+
+def _benchmark_lines(mine: list[dict[str, Any]], notes: dict[str, int]) -> list[str]:
+    out = [
+        "| task | shots | n | acc | 95% CI | gold prob | 95% CI | acc_norm | random | majority "
+        "| truncated | s |",
+        "|---|---:|---:|---:|---|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in mine:
+        if row.get("kind") not in ("task", "group"):
+            continue
+        label = f"**{row.get('task')}** (all)" if row["kind"] == "group" else str(row.get("task"))
+        protocol = row.get("protocol", "lm-eval")  # rows written before protocols: lm-eval's
+        if protocol != "lm-eval":
+            number = notes.setdefault(str(protocol), len(notes) + 1)
+            label += f" {MARK}{number}"
+        out.append(
+            f"| {label} | {row.get('shots')} | {row.get('n')} | {_fmt(row.get('acc'))} | "
+            f"{_interval(row.get('ci95'))} | {_fmt(row.get('gold_prob'))} | "
+            f"{_interval(row.get('gold_prob_ci95'))} | {_fmt(row.get('acc_norm'))} | "
+            f"{_fmt(row.get('random_baseline'))} | {_fmt(row.get('majority_baseline'))} | "
+            f"{row.get('truncated', '')} | {_fmt(row.get('seconds'), '.1f')} |"
+        )
+    return out
+
+
+def _other_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Rows of kinds the gauntlet does not write (fine-tuning's...): their scalar fields."""
+    skip = {"time", "checkpoint", "step", "tokens", "kind", "task"}
+    out = ["| kind | task | values |", "|---|---|---|"]
+    for row in rows:
+        values = ", ".join(
+            f"{key} {_fmt(value) if isinstance(value, float) else value}"
+            for key, value in row.items()
+            if key not in skip and isinstance(value, int | float | str) and value is not None
+        )
+        out.append(f"| {row.get('kind')} | {row.get('task', '')} | {values} |")
+    return out
 
 
 def render_table(rows: list[dict[str, Any]]) -> str:
-    """Markdown: per checkpoint, a table of tasks and groups, the gauntlet and fine-tuned scores."""
+    """Markdown: per checkpoint, its tasks and groups, the gauntlet scores, then other rows.
+
+    ``gold prob`` is the mean probability on the gold choice (the choices' likelihoods
+    renormalised): chance is 1 / choices, and it moves before accuracy does. A benchmark marked
+    † was not scored by lm-eval's own few-shot protocol; the note under the table says how.
+    """
     from eval_gauntlet.finetuned.rows import table_section as finetune_section
 
-    rows = _latest(rows)
+    rows = [row for row in _latest(rows) if isinstance(row, dict)]
     out = ["# Eval gauntlet results", ""]
-    for name in dict.fromkeys(row["checkpoint"] for row in rows):
-        mine = [row for row in rows if row["checkpoint"] == name]
+    notes: dict[str, int] = {}
+    for name in dict.fromkeys(row.get("checkpoint") for row in rows):
+        mine = [row for row in rows if row.get("checkpoint") == name]
         first = mine[0]
         out += [
             f"## {name} (step {_fmt(first.get('step'), 'd') or '?'}, "
             f"tokens {_fmt(first.get('tokens'), ',d') or '?'})",
             "",
         ]
-        if any(row["kind"] in ("task", "group") for row in mine):
-            out += ["| task | shots | n | acc | 95% CI | acc_norm | random | majority | truncated | s |",
-                    "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|"]  # fmt: skip
-        for row in mine:
-            if row["kind"] not in ("task", "group"):
-                continue
-            low, high = row["ci95"]
-            label = f"**{row['task']}** (all)" if row["kind"] == "group" else row["task"]
-            out.append(
-                f"| {label} | {row['shots']} | {row['n']} | {_fmt(row['acc'])} | "
-                f"{_fmt(low)}–{_fmt(high)} | {_fmt(row['acc_norm'])} | "
-                f"{_fmt(row['random_baseline'])} | {_fmt(row['majority_baseline'])} | "
-                f"{row['truncated']} | {_fmt(row['seconds'], '.1f')} |"
-            )
-        gauntlet = [row for row in mine if row["kind"] in ("category", "average")]
+        scored = [row for row in mine if row.get("kind") in ("task", "group")]
+        if scored:
+            dtypes = sorted({f"{r.get('softmax_dtype', 'float32')}" for r in scored})
+            models = sorted({str(r["model_dtype"]) for r in scored if r.get("model_dtype")})
+            model = f"; model weights {', '.join(models)}" if models else ""
+            out += [f"log-softmax in {', '.join(dtypes)}{model}", ""]
+            out += _benchmark_lines(scored, notes)
+        gauntlet = [row for row in mine if row.get("kind") in ("category", "average")]
         if gauntlet:
             out += ["", "| gauntlet (acc above chance, rescaled) | score |", "|---|---:|"]
-            out += [f"| {row['task']} | {_fmt(row['score'])} |" for row in gauntlet]
+            out += [f"| {row.get('task')} | {_fmt(row.get('score'))} |" for row in gauntlet]
         out += finetune_section(mine)  # kind: finetune rows (eval_gauntlet.finetuned)
+        others = [row for row in mine if row.get("kind") not in (*GAUNTLET_KINDS, "finetune")]
+        if others:
+            out += ["", *_other_lines(others)]
+        out.append("")
+    for protocol, number in notes.items():
+        out.append(f"{MARK}{number} few-shot examples not as lm-eval's task: {protocol}")
+    if notes:
         out.append("")
     return "\n".join(out)
 
@@ -257,48 +334,78 @@ def _x_axis(rows: list[dict[str, Any]]) -> tuple[str, dict[str, float]]:
     return "checkpoint", {name: float(i) for i, name in enumerate(names)}
 
 
-def _panels(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Rows per plot panel: each in-context task or group, each fine-tuned (task, metric)."""
-    panels: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        if row["kind"] in ("task", "group"):
-            panels.setdefault(row["task"], []).append(
-                {**row, "y": row["acc"], "series": f"{row['shots']}-shot"}
-            )
-        elif row["kind"] == "finetune":
-            title = f"{row['task']} {row['metric']} (fine-tuned)"
-            panels.setdefault(title, []).append({**row, "y": row["value"], "series": row["split"]})
-    return panels
+def _series(
+    mine: list[dict[str, Any]], xs: dict[str, float], shots: Any, value: str, interval: str
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """x, y, low, high of one metric of one shot count, sorted by x (rows lacking it skipped)."""
+    points = sorted(
+        (xs[r["checkpoint"]], r[value], *(r.get(interval) or (r[value], r[value])))
+        for r in mine
+        if r.get("shots") == shots and isinstance(r.get(value), int | float)
+    )
+    if not points:
+        return [], [], [], []
+    x, y, low, high = (list(column) for column in zip(*points, strict=True))
+    return x, y, low, high
 
 
 def plot_results(rows: list[dict[str, Any]], path: Path) -> None:
-    """One panel per task, group and fine-tuned metric: score against tokens seen (or step)."""
+    """One panel per task and group: accuracy (solid) and probability on the gold choice
+    (dashed) against tokens seen (or step), each with its 95% interval shaded, and baselines.
+    """
     from matplotlib.figure import Figure  # Agg canvas, no pyplot state; imported only to plot
 
-    rows = [row for row in _latest(rows) if row["kind"] in ("task", "group", "finetune")]
+    from eval_gauntlet.finetuned.rows import draw_finetune_panel, finetune_panels
+
+    rows = [
+        row
+        for row in _latest(rows)
+        if row.get("kind") in ("task", "group", "finetune")
+        and "checkpoint" in row
+        and "task" in row
+    ]
     if not rows:
         return
     label, xs = _x_axis(rows)
-    panels = _panels(rows)
-    cols = min(3, len(panels))
-    nrows = -(-len(panels) // cols)
+    tuned = [row for row in rows if row["kind"] == "finetune"]
+    rows = [row for row in rows if row["kind"] != "finetune"]
+    names = list(dict.fromkeys(row["task"] for row in rows))
+    panels = finetune_panels(tuned)
+    names += list(panels)
+    cols = min(3, len(names))
+    nrows = -(-len(names) // cols)
     fig = Figure(figsize=(4.2 * cols, 3.2 * nrows))
     axes = fig.subplots(nrows, cols, squeeze=False)
-    for ax, (name, mine) in zip(axes.flat, panels.items(), strict=False):
-        for series in dict.fromkeys(r["series"] for r in mine):
-            points = sorted((xs[r["checkpoint"]], r["y"]) for r in mine if r["series"] == series)
-            ax.plot(*zip(*points, strict=True), marker="o", label=series)
-        if "random_baseline" in mine[-1]:
-            ax.axhline(mine[-1]["random_baseline"], color="gray", linestyle="--", label="random")
-            ax.axhline(mine[-1]["majority_baseline"], color="gray", linestyle=":", label="majority")
-        ax.set_title(name, fontsize=10)
+    for ax, name in zip(axes.flat, names, strict=False):
+        if name in panels:
+            draw_finetune_panel(ax, name, panels[name], xs, label)
+            continue
+        mine = [row for row in rows if row["task"] == name]
+        for index, shots in enumerate(dict.fromkeys(row.get("shots") for row in mine)):
+            color = f"C{index}"
+            for value, interval, style, what in (
+                ("acc", "ci95", "-", "acc"),
+                ("gold_prob", "gold_prob_ci95", "--", "gold prob"),
+            ):
+                x, y, low, high = _series(mine, xs, shots, value, interval)
+                if not x:
+                    continue
+                ax.plot(x, y, style, color=color, marker="o", label=f"{shots}-shot {what}")
+                ax.fill_between(x, low, high, color=color, alpha=0.15, linewidth=0)
+        last = mine[-1]
+        if last.get("random_baseline") is not None:
+            ax.axhline(last["random_baseline"], color="gray", linestyle="--", label="random")
+        if last.get("majority_baseline") is not None:
+            ax.axhline(last["majority_baseline"], color="gray", linestyle=":", label="majority")
+        ax.set_title(name + (f" {MARK}" if last.get("protocol", "lm-eval") != "lm-eval" else ""),
+                     fontsize=10)  # fmt: skip
         ax.set_xlabel(label)
-        ax.set_ylabel(mine[-1].get("metric") or "accuracy")
+        ax.set_ylabel("accuracy / gold prob (95% CI)")
         ax.set_ylim(0.0, 1.0)
         if label == "checkpoint":
             ax.set_xticks(list(xs.values()), list(xs), rotation=30, fontsize=7)
-        ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(panels) :]:
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(names) :]:
         ax.set_visible(False)
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))

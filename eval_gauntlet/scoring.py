@@ -4,7 +4,10 @@ For each (context, continuation) pair, as lm-eval's ``HFLM`` does it: trailing w
 the context moves to the continuation; ``context + continuation`` is tokenized whole and the
 continuation's tokens are what follows the context's own tokens; when the pair is longer than
 the model's context, tokens are dropped from the left (``(ctx + cont)[-(L + 1):][:-1]`` is the
-input) and counted. The choice's log-likelihood is the sum of its tokens' log-probabilities.
+input) and counted. The choice's log-likelihood is the sum of its tokens' log-probabilities,
+with the log-softmax in float32 (``softmax_dtype="float32"``, lm-eval's ``softmax_dtype=float32``)
+or in the model's own dtype (``"model"``, lm-eval's default). The two agree on a float32 model;
+on a bf16 model the second rounds every log-probability to bf16 and near-ties go either way.
 
 Pairs with the same input (single-token choices after one context: every MedQA and MMLU item)
 share one forward pass; inputs are sorted by length and batched with right padding, which a
@@ -31,6 +34,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_LENGTH = 2048  # lm-eval's default when neither config nor tokenizer says
 _TOKENIZER_INFINITY = 1_000_000_000_000_000_019_884_624_838_656  # "unset" model_max_length
+_SEQLEN_ATTRS = ("n_positions", "max_position_embeddings", "n_ctx")  # lm-eval's, in its order
+SOFTMAX_DTYPES = ("float32", "model")  # log-softmax in float32, or in the model's dtype
 
 
 def check_vocab(model: Any, tokenizer: Any, where: str) -> None:
@@ -69,9 +74,14 @@ def load_hf_model(path: str | Path, *, device: str = "cpu", dtype: str = "auto")
 
 
 def context_length(model: Any, tokenizer: Any) -> int:
-    """The model's context in tokens, looked up in lm-eval's order (config, tokenizer, 2048)."""
+    """The model's context in tokens, as lm-eval's ``HFLM.max_length`` resolves it.
+
+    ``lm_eval.models.utils.resolve_max_length``: the (text) config's ``n_positions``,
+    ``max_position_embeddings`` or ``n_ctx``, else the tokenizer's ``model_max_length``, else
+    2048. lm-eval is a test dependency only, so the rule is restated here and tested against it.
+    """
     config = getattr(model.config, "text_config", None) or model.config
-    for attr in ("n_positions", "max_position_embeddings", "n_ctx", "max_seq_len"):
+    for attr in _SEQLEN_ATTRS:
         value = getattr(config, attr, None)
         if value is not None:
             return int(value)
@@ -185,8 +195,14 @@ def loglikelihoods(
     batch_size: int = 8,
     desc: str = "loglikelihood",
     progress: bool = True,
+    softmax_dtype: str = "float32",
 ) -> tuple[list[float], list[int]]:
     """Sum of log-probabilities of each continuation after its context; tokens truncated each."""
+    if softmax_dtype not in SOFTMAX_DTYPES:
+        raise GauntletError(
+            f"softmax_dtype {softmax_dtype!r}: expected one of {', '.join(SOFTMAX_DTYPES)}"
+        )
+    dtype = torch.float32 if softmax_dtype == "float32" else None
     windows = [_window(ctx, cont, max_length) for ctx, cont in encode_pairs(tokenizer, pairs)]
     users: dict[tuple[int, ...], list[int]] = defaultdict(list)
     for index, window in enumerate(windows):
@@ -203,11 +219,11 @@ def loglikelihoods(
             ends = [len(inputs) for inputs in batch]
             logits = scored_logits(_padded(batch, pad_id, device), ends, spans)
             for inputs, span, row_logits in zip(batch, spans, logits, strict=True):
-                logprobs = row_logits.float().log_softmax(-1)
+                logprobs = row_logits.log_softmax(-1, dtype=dtype)  # as lm-eval: F.log_softmax
                 for index in users[inputs]:
                     targets = torch.tensor(windows[index].continuation, device=logprobs.device)
                     picked = logprobs[span - len(targets) :].gather(-1, targets[:, None])
-                    scores[index] = picked.sum().item()
+                    scores[index] = float(picked.sum())  # summed in that dtype, as lm-eval
             bar.update(len(batch))
     return scores, [window.truncated for window in windows]
 
@@ -236,6 +252,17 @@ class Prediction:
         """acc_norm for this item."""
         return self.pred_norm == self.gold
 
+    @property
+    def gold_prob(self) -> float:
+        """Probability on the gold choice, the choices' likelihoods renormalised to sum to 1.
+
+        A continuous score: it moves as a model learns to prefer the right answer long before
+        the preference is strong enough to change the argmax. Chance is 1 / len(choices).
+        """
+        lls = np.asarray(self.logprobs, dtype=np.float64)
+        weights = np.exp(lls - lls.max())
+        return float(weights[self.gold] / weights.sum())
+
 
 def choose(logprobs: Sequence[float], choices: Sequence[str]) -> tuple[int, int]:
     """lm-eval's picks: argmax of log-likelihood, and of log-likelihood per character.
@@ -258,6 +285,7 @@ def score_prompts(
     batch_size: int = 8,
     desc: str = "loglikelihood",
     progress: bool = True,
+    softmax_dtype: str = "float32",
 ) -> list[Prediction]:
     """Score every choice of every prompt and pick the model's answers."""
     pairs = [(p.context, cont) for p in prompts for cont in p.continuations]
@@ -269,6 +297,7 @@ def score_prompts(
         batch_size=batch_size,
         desc=desc,
         progress=progress,
+        softmax_dtype=softmax_dtype,
     )
     predictions, at = [], 0
     for prompt in prompts:

@@ -1,44 +1,61 @@
-"""The task catalogue: ``tasks.yaml`` loaded strictly into typed entries, and task selection.
+"""The task catalogue: task files loaded strictly into typed entries, merged, and selected.
 
-A misspelled key fails naming the entry and the nearest valid key (``strict_config``); a bad
-value, a missing data file or an unknown task name fails with one line.
+A task file has ``tasks:`` (entries by name; schema in the shipped ``tasks.yaml``'s header) and
+optionally ``include:`` (``default``: the shipped catalogue, or other task files). Files are
+read in order, included files first; an entry whose name is already known overrides only the
+keys it writes, so a user's file can add a benchmark or point one at a train split without
+editing the installed catalogue. Data paths are relative to the file that writes them.
+
+A misspelled key fails naming the file, the entry and the nearest valid key (``strict_config``);
+a bad value, a missing data file or an unknown task name fails with one line.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from omegaconf import MISSING
-
+from eval_gauntlet.data import SCHEMAS
 from eval_gauntlet.errors import GauntletError
-from eval_gauntlet.prompts import FORMATS
+from eval_gauntlet.prompts import FORMATS, SAMPLERS
 from strict_config import load_structured
 
 DEFAULT_TASKS_FILE = Path(__file__).with_name("tasks.yaml")
+DEFAULT = "default"  # include: default, the shipped catalogue
 SELF = "self"  # fewshot_source: the task's own file, the item excluded
 AVERAGE = "average"  # the gauntlet's overall score; not a category name
+LM_EVAL = "lm-eval"  # protocol: prompts and few-shot examples as lm-eval's own task
+FROM_TEST = "gauntlet: few-shot from test, item excluded"
+_PATH_KEYS = ("data", "fewshot_source")
+_REQUIRED = ("data", "format", "random_baseline", "category")
 
 
 @dataclass
 class TaskEntry:
-    """One benchmark as written in ``tasks.yaml`` (the schema; see the file's header)."""
+    """One benchmark as written in a task file; unset keys are None (the defaults come later)."""
 
-    data: str = MISSING
-    format: str = MISSING
-    random_baseline: float = MISSING
-    category: str = MISSING
-    num_fewshot: list[int] = field(default_factory=lambda: [0])
-    fewshot_source: str = SELF
+    data: str | None = None
+    format: str | None = None
+    random_baseline: float | None = None
+    category: str | None = None
+    num_fewshot: list[int] | None = None  # default [0]
+    fewshot_source: str | None = None  # default self
+    fewshot_sampler: str | None = None  # default "default"
     subject: str | None = None
     group: str | None = None
+    schema: str | None = None  # default "options"
+    cop_base: int | None = None
 
 
 @dataclass
 class TaskFile:
-    """The whole ``tasks.yaml``."""
+    """A whole task file."""
 
+    include: Any = None  # a file name or a list of them; "default" is the shipped catalogue
     tasks: dict[str, TaskEntry] = field(default_factory=dict)
 
 
@@ -55,22 +72,80 @@ class Task:
     category: str
     subject: str | None = None
     group: str | None = None
+    fewshot_sampler: str = "default"
+    schema: str = "options"
+    cop_base: int | None = None
+    origin: str = ""  # the task file that last wrote this entry, for messages
 
 
-def _resolve_file(value: str, base: Path, where: str) -> Path:
-    path = Path(value) if Path(value).is_absolute() else base / value
+def _beside(value: str, base: Path) -> str:
+    """A path written in a task file (or ``self``), made absolute against the file's folder."""
+    if value == SELF:
+        return value
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else base / path)
+
+
+def _includes(path: Path, include: Any) -> list[Path]:
+    names = [include] if isinstance(include, str) else include or []
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise GauntletError(f"{path}: include: expected a file name or a list of them")
+    files = [DEFAULT_TASKS_FILE if n == DEFAULT else Path(_beside(n, path.parent)) for n in names]
+    for name, file in zip(names, files, strict=True):
+        if not file.is_file():
+            raise GauntletError(f"{path}: include {name!r}: file not found: {file}")
+    return files
+
+
+def _read(
+    path: Path,
+    entries: dict[str, tuple[TaskEntry, str]],
+    stack: tuple[Path, ...],
+    done: set[Path],
+) -> None:
+    """Merge the entries of ``path`` (its includes first) into ``entries``.
+
+    A file already read is not read again: two user files that both include the defaults do
+    not have the second inclusion undo the first file's overrides.
+    """
+    if path.resolve() in stack:
+        raise GauntletError(f"{path}: includes itself (through {', '.join(map(str, stack))})")
+    if path.resolve() in done:
+        return
+    done.add(path.resolve())
+    parsed = load_structured(TaskFile, path, error=GauntletError)
+    for included in _includes(path, parsed.include):
+        _read(included, entries, (*stack, path.resolve()), done)
+    for name, entry in parsed.tasks.items():
+        given: dict[str, Any] = {
+            key: _beside(value, path.parent) if key in _PATH_KEYS else value
+            for key, value in dataclasses.asdict(entry).items()
+            if value is not None
+        }
+        old = entries[name][0] if name in entries else TaskEntry()
+        entries[name] = (dataclasses.replace(old, **given), str(path))
+
+
+def _file(value: str, where: str) -> Path:
+    path = Path(value)
     if not path.is_file():
         raise GauntletError(f"{where}: file not found: {path}")
     return path
 
 
-def _validate(name: str, entry: TaskEntry, base: Path, where: str) -> Task:
+def _validate(name: str, entry: TaskEntry, origin: str) -> Task:
+    where = f"{origin}: tasks.{name}"
+    for key in _REQUIRED:
+        if getattr(entry, key) is None:
+            raise GauntletError(f"{where}: missing key '{key}'")
+    assert entry.data and entry.format and entry.category and entry.random_baseline is not None
     if entry.format not in FORMATS:
         raise GauntletError(
             f"{where}.format: unknown prompt format {entry.format!r}; "
             f"expected one of {', '.join(FORMATS)}"
         )
-    if not entry.num_fewshot or any(shots < 0 for shots in entry.num_fewshot):
+    shots = entry.num_fewshot if entry.num_fewshot is not None else [0]
+    if not shots or any(n < 0 for n in shots):
         raise GauntletError(f"{where}.num_fewshot: need a list of shot counts >= 0")
     if not 0.0 <= entry.random_baseline < 1.0:
         raise GauntletError(
@@ -78,35 +153,72 @@ def _validate(name: str, entry: TaskEntry, base: Path, where: str) -> Task:
         )
     if entry.category == AVERAGE:
         raise GauntletError(f"{where}.category: {AVERAGE!r} is reserved for the overall score")
-    source = entry.fewshot_source
+    sampler = entry.fewshot_sampler or "default"
+    if sampler not in SAMPLERS:
+        raise GauntletError(
+            f"{where}.fewshot_sampler: unknown sampler {sampler!r}; "
+            f"expected one of {', '.join(SAMPLERS)} (lm-eval's names)"
+        )
+    schema = entry.schema or "options"
+    if schema not in SCHEMAS:
+        raise GauntletError(
+            f"{where}.schema: unknown row schema {schema!r}; expected one of {', '.join(SCHEMAS)}"
+        )
+    if schema == "medmcqa" and entry.cop_base not in (0, 1):
+        raise GauntletError(
+            f"{where}.cop_base: the medmcqa schema needs cop_base: 1 (the release's JSON, "
+            "cop 1-4) or 0 (the Hugging Face hub copy, cop 0-3)"
+        )
+    if schema != "medmcqa" and entry.cop_base is not None:
+        raise GauntletError(f"{where}.cop_base: only for schema medmcqa")
+    data = _file(entry.data, f"{where}.data")
+    source = entry.fewshot_source or SELF
+    fewshot = None if source == SELF else _file(source, f"{where}.fewshot_source")
     return Task(
         name=name,
-        data=_resolve_file(entry.data, base, f"{where}.data"),
+        data=data,
         format=entry.format,
-        num_fewshot=tuple(dict.fromkeys(entry.num_fewshot)),
-        fewshot_source=None
-        if source == SELF
-        else _resolve_file(source, base, f"{where}.fewshot_source"),
+        num_fewshot=tuple(dict.fromkeys(shots)),
+        fewshot_source=None if fewshot and fewshot.resolve() == data.resolve() else fewshot,
         random_baseline=entry.random_baseline,
         category=entry.category,
         subject=entry.subject,
         group=entry.group,
+        fewshot_sampler=sampler,
+        schema=schema,
+        cop_base=entry.cop_base,
+        origin=origin,
     )
 
 
-def load_tasks(path: str | Path = DEFAULT_TASKS_FILE) -> dict[str, Task]:
-    """Every task of the catalogue at ``path``, by name; file paths resolved beside it."""
-    path = Path(path)
-    catalogue = load_structured(TaskFile, path, error=GauntletError)
-    if not catalogue.tasks:
-        raise GauntletError(f"{path}: no tasks")
-    tasks = {
-        name: _validate(name, entry, path.parent, f"{path}: tasks.{name}")
-        for name, entry in catalogue.tasks.items()
-    }
-    clash = sorted({t.group for t in tasks.values() if t.group is not None} & set(tasks))
-    if clash:
-        raise GauntletError(f"{path}: group name {clash[0]!r} is also a task name")
+def _check_groups(tasks: dict[str, Task]) -> None:
+    for group, members in groups_of(tasks).items():
+        if group in tasks:
+            origin = tasks[members[0]].origin
+            raise GauntletError(f"{origin}: group name {group!r} is also a task name")
+        first = tasks[members[0]]
+        for member in members[1:]:
+            task = tasks[member]
+            for key in ("category", "random_baseline", "num_fewshot"):
+                if getattr(task, key) != getattr(first, key):
+                    raise GauntletError(
+                        f"{task.origin}: tasks.{member}.{key}: {getattr(task, key)!r} differs "
+                        f"from {first.name}'s {getattr(first, key)!r}; a group's members are "
+                        "one gauntlet benchmark and must agree"
+                    )
+
+
+def load_tasks(paths: str | Path | Sequence[str | Path] = DEFAULT_TASKS_FILE) -> dict[str, Task]:
+    """Every task of the catalogue made of the task files ``paths``, merged in order, by name."""
+    files = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
+    entries: dict[str, tuple[TaskEntry, str]] = {}
+    done: set[Path] = set()
+    for path in files:
+        _read(path, entries, (), done)
+    if not entries:
+        raise GauntletError(f"{', '.join(map(str, files))}: no tasks")
+    tasks = {name: _validate(name, entry, origin) for name, (entry, origin) in entries.items()}
+    _check_groups(tasks)
     return tasks
 
 
@@ -119,23 +231,50 @@ def groups_of(tasks: dict[str, Task]) -> dict[str, list[str]]:
     return groups
 
 
+def _names(tasks: dict[str, Task], name: str) -> list[str]:
+    """The task names ``name`` stands for (itself, or a group's members)."""
+    groups = groups_of(tasks)
+    if name in tasks:
+        return [name]
+    if name in groups:
+        return groups[name]
+    known = [*tasks, *groups]
+    prefixed = [k for k in known if k.startswith(name)]
+    close = prefixed or difflib.get_close_matches(name, known, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise GauntletError(f"unknown task {name!r}.{hint} Known tasks and groups: {', '.join(known)}")
+
+
 def select_tasks(tasks: dict[str, Task], names: list[str] | None = None) -> list[Task]:
     """The tasks ``names`` asks for (task or group names), in catalogue order; all if none."""
     if not names:
         return list(tasks.values())
-    groups = groups_of(tasks)
-    wanted: set[str] = set()
-    for name in names:
-        if name in tasks:
-            wanted.add(name)
-        elif name in groups:
-            wanted.update(groups[name])
-        else:
-            known = [*tasks, *groups]
-            prefixed = [k for k in known if k.startswith(name)]
-            close = prefixed or difflib.get_close_matches(name, known, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise GauntletError(
-                f"unknown task {name!r}.{hint} Known tasks and groups: {', '.join(known)}"
-            )
+    wanted = {member for name in names for member in _names(tasks, name)}
     return [task for task in tasks.values() if task.name in wanted]
+
+
+def with_fewshot_sources(tasks: dict[str, Task], sources: Sequence[str]) -> dict[str, Task]:
+    """``tasks`` with few-shot pools replaced: each of ``sources`` is ``TASK=PATH`` (a train file)."""
+    updated = dict(tasks)
+    for spec in sources:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise GauntletError(f"--fewshot-source {spec!r}: expected TASK=PATH")
+        file = _file(str(Path(path).expanduser()), f"--fewshot-source {name}")
+        for member in _names(tasks, name):
+            updated[member] = dataclasses.replace(updated[member], fewshot_source=file)
+    return updated
+
+
+def protocol(task: Task, shots: int) -> str:
+    """``lm-eval`` when ``task`` at ``shots`` is scored as lm-eval's own task; else what differs."""
+    upstream = FORMATS[task.format].lm_eval
+    if upstream is None:
+        return f"gauntlet: format {task.format} is not an lm-eval task"
+    if shots == 0:
+        return LM_EVAL
+    if task.fewshot_source is None:
+        return FROM_TEST
+    if task.fewshot_sampler != upstream.sampler:
+        return f"gauntlet: {task.fewshot_sampler} sampler (lm-eval's: {upstream.sampler})"
+    return LM_EVAL

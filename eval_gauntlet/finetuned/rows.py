@@ -19,9 +19,9 @@ from eval_gauntlet.results import (
     TABLE,
     Checkpoint,
     append_rows,
-    make_row,
     plot_results,
     read_rows,
+    result_row,
     write_table,
 )
 
@@ -51,7 +51,7 @@ def finetune_rows(
 ) -> list[dict[str, Any]]:
     """The results rows of one scored split: one per metric."""
     return [
-        make_row(
+        result_row(
             checkpoint,
             KIND,
             task,
@@ -96,3 +96,34 @@ def table_section(rows: Sequence[dict[str, Any]]) -> list[str]:
             f"{row['metric']} | {row.get('n', '')} | {_fmt(row['value'])} | {interval} |"
         )
     return out
+
+
+def finetune_panels(rows: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Fine-tuned rows grouped into plot panels, one per (task, metric)."""
+    panels: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        panels.setdefault(f"{row['task']} {row['metric']} (fine-tuned)", []).append(row)
+    return panels
+
+
+def draw_finetune_panel(
+    ax: Any, title: str, rows: Sequence[dict[str, Any]], xs: dict[str, float], label: str
+) -> None:
+    """One fine-tuned metric against tokens seen (or step), a line per split, 95% CI shaded."""
+    for index, split in enumerate(dict.fromkeys(r.get("split") for r in rows)):
+        points = sorted(
+            (xs[r["checkpoint"]], r["value"], *(r.get("ci95") or [None, None]))
+            for r in rows
+            if r.get("split") == split and isinstance(r.get("value"), int | float)
+        )
+        if not points:
+            continue
+        x, y, low, high = (list(c) for c in zip(*points, strict=True))
+        ax.plot(x, y, "-", color=f"C{index}", marker="o", label=str(split))
+        if None not in low and None not in high:
+            ax.fill_between(x, low, high, color=f"C{index}", alpha=0.15, linewidth=0)
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(label)
+    ax.set_ylabel(f"{rows[-1]['metric']} (95% CI)")
+    ax.set_ylim(0.0, 1.0)
+    ax.legend(fontsize=6)

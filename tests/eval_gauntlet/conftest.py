@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.eval_gauntlet.tiny import tiny_model, train_tokenizer
+from tests.eval_gauntlet.tiny import tiny_model, to_bf16, train_tokenizer
 
 
 @pytest.fixture(scope="session")
@@ -18,6 +18,19 @@ def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer_dir: Path) -> Path:
     """The tiny model folder shared by the session (1024-token context)."""
     return tiny_model(tmp_path_factory.mktemp("tiny"), tokenizer_dir)
+
+
+@pytest.fixture(scope="session")
+def close_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer_dir: Path) -> Path:
+    """A tiny model with close calls: GPT-2's own initializer_range 0.02, so the choices'
+    log-likelihoods of an item are within hundredths of a nat, and some within 1e-4."""
+    return tiny_model(tmp_path_factory.mktemp("close"), tokenizer_dir, initializer_range=0.02)
+
+
+@pytest.fixture(scope="session")
+def close_bf16_dir(tmp_path_factory: pytest.TempPathFactory, close_dir: Path) -> Path:
+    """``close_dir``'s model saved in bfloat16, as the 2.7B recipe exports its weights."""
+    return to_bf16(close_dir, tmp_path_factory.mktemp("close-bf16"))
 
 
 @pytest.fixture(scope="session")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from eval_gauntlet.evaluate import Options, benchmarks
 from eval_gauntlet.metrics import (
     Benchmark,
     bootstrap_ci,
@@ -17,6 +19,7 @@ from eval_gauntlet.metrics import (
     summarize,
 )
 from eval_gauntlet.scoring import Prediction
+from eval_gauntlet.tasks import load_tasks
 
 BENCHMARKS = [
     Benchmark("medqa_4options", 0, "clinical_reasoning", 0.25),
@@ -34,27 +37,40 @@ ACCURACIES = {
 }
 
 
-def llm_foundry_gauntlet(accuracies: dict[tuple[str, int], float]) -> dict[str, float]:
-    """llm-foundry's EvalGauntlet callback on the same numbers (a stand-in Composer state)."""
+def llm_foundry_gauntlet(
+    accuracies: dict[tuple[str, int], float],
+    benchmarks: list[Benchmark] = BENCHMARKS,
+    subtasks: dict[str, list[str]] | None = None,
+) -> dict[str, float]:
+    """llm-foundry's EvalGauntlet callback on the same numbers (a stand-in Composer state).
+
+    ``subtasks``: benchmark -> its categories (llm-foundry's ``has_categories`` tasks, logged
+    per category as ``<task>/<shots>-shot/<category>``); their accuracies come from
+    ``accuracies`` under the category's name.
+    """
     from llmfoundry.callbacks.eval_gauntlet_callback import EvalGauntlet
 
+    subtasks = subtasks or {}
     categories: dict[str, list[dict]] = {}
-    for b in BENCHMARKS:
+    for b in benchmarks:
         categories.setdefault(b.category, []).append(
             {"name": b.task, "num_fewshot": b.shots, "random_baseline": b.random_baseline}
         )
     metric = "InContextLearningMultipleChoiceAccuracy"
-    keys = [f"metrics/{task}/{shots}-shot/{metric}" for task, shots in accuracies]
+    logged = {}  # dataloader label -> accuracy
+    for b in benchmarks:
+        for part in subtasks.get(b.task, [None]):
+            acc = accuracies.get((part or b.task, b.shots))
+            if acc is not None:
+                logged["/".join([b.task, f"{b.shots}-shot", *([part] if part else [])])] = acc
     state = SimpleNamespace(
         eval_metrics={
-            f"{task}/{shots}-shot": {
-                metric: SimpleNamespace(compute=lambda acc=acc: torch.tensor(acc))
-            }
-            for (task, shots), acc in accuracies.items()
+            label: {metric: SimpleNamespace(compute=lambda acc=acc: torch.tensor(acc))}
+            for label, acc in logged.items()
         }
     )
     gauntlet = EvalGauntlet(
-        logger_keys=keys,
+        logger_keys=[f"metrics/{label}/{metric}" for label in logged],
         categories=[{"name": name, "benchmarks": benches} for name, benches in categories.items()],
         benchmark_sizes={},  # unused with EQUAL weighting, but its check compares str to enum
     )
@@ -120,3 +136,53 @@ def test_summarize_and_majority_baseline() -> None:
     assert (score.n, score.acc, score.acc_norm) == (4, 0.75, 0.75)
     assert score.majority_baseline == majority_baseline([0, 0, 2, 0]) == 0.75
     assert score.ci_low <= 0.75 <= score.ci_high
+
+
+@pytest.mark.filterwarnings("ignore:pkg_resources is deprecated")
+def test_a_group_is_one_benchmark_in_its_category_as_in_llm_foundry(tmp_path: Path) -> None:
+    """A task joins medical_knowledge beside MMLU: llm-foundry averages MMLU's subjects into one
+    benchmark (a task with categories), then averages it with the new task."""
+    from tests.eval_gauntlet.test_tasks import organs_file
+
+    catalogue = load_tasks(organs_file(tmp_path))  # `organs` is in medical_knowledge
+    ours_benchmarks = benchmarks(list(catalogue.values()), Options())
+    subjects = [name for name in catalogue if name.startswith("mmlu_")]
+    rng = np.random.default_rng(3)
+    accuracies = {
+        (task, shots): float(rng.uniform(0.2, 0.5))
+        for task in catalogue
+        for shots in catalogue[task].num_fewshot
+    }
+    accuracies["organs", 0], accuracies["organs", 2] = 0.9, 0.8
+    ours = gauntlet_scores(accuracies, ours_benchmarks)
+    theirs_benchmarks = [
+        *(Benchmark("medqa_4options", n, "clinical_reasoning", 0.25) for n in (0, 3)),
+        *(Benchmark("pubmedqa", n, "biomedical_literature", 1 / 3) for n in (0, 1)),
+        *(Benchmark("mmlu_medical", n, "medical_knowledge", 0.25) for n in (0, 5)),
+        *(Benchmark("organs", n, "medical_knowledge", 0.5) for n in (0, 2)),
+    ]
+    theirs = llm_foundry_gauntlet(accuracies, theirs_benchmarks, {"mmlu_medical": subjects})
+    assert ours == pytest.approx(theirs, abs=1e-6)  # llm-foundry holds them as float32
+    flat = [  # each subject its own benchmark: what the gauntlet did before
+        rescaled(accuracies[task, n], catalogue[task].random_baseline)
+        for task in [*subjects, "organs"]
+        for n in catalogue[task].num_fewshot
+    ]
+    assert abs(ours["medical_knowledge"] - sum(flat) / len(flat)) > 0.05
+    # a subject not scored: the group is incomplete and its category left out (llm-foundry,
+    # which cannot know a category is missing, would average the subjects it saw)
+    partial = {k: v for k, v in accuracies.items() if k != ("mmlu_anatomy", 5)}
+    assert set(gauntlet_scores(partial, ours_benchmarks)) == set(ours) - {"medical_knowledge"}
+
+
+def test_gold_prob_is_the_renormalised_probability_of_the_gold_choice() -> None:
+    sure = Prediction("k", "f:1", ["A", "B"], 0, [0.0, -20.0], 0, 0, 0)
+    even = Prediction("k", "f:1", ["A", "B", "C", "D"], 2, [-3.0] * 4, 0, 0, 0)
+    leaning = Prediction("k", "f:1", ["yes", "no", "maybe"], 1, [-2.0, -1.0, -2.0], 1, 1, 0)
+    assert sure.gold_prob == pytest.approx(1.0) and even.gold_prob == pytest.approx(0.25)
+    assert leaning.gold_prob == pytest.approx(np.e / (np.e + 2))
+    score = summarize([sure, even, leaning], seed=0, acc_norm=False)
+    assert score.gold_prob == pytest.approx((1.0 + 0.25 + np.e / (np.e + 2)) / 3)
+    assert score.chance_prob == pytest.approx((1 / 2 + 1 / 4 + 1 / 3) / 3)
+    assert score.gold_prob_ci[0] <= score.gold_prob <= score.gold_prob_ci[1]
+    assert score.acc_norm is None

@@ -11,9 +11,9 @@ import lm_eval
 import pytest
 import yaml
 
-from eval_gauntlet.data import Item, load_items
+from eval_gauntlet.data import Item, load_items, medmcqa_row
 from eval_gauntlet.errors import GauntletError
-from eval_gauntlet.prompts import FORMATS, build_prompts, render, select_fewshot
+from eval_gauntlet.prompts import FORMATS, build_prompts, draw_fewshot, render
 
 DATA = Path(__file__).resolve().parents[2] / "eval_gauntlet" / "data"
 MEDQA = DATA / "medqa_usmle_4opt_test.jsonl"
@@ -123,7 +123,54 @@ def test_pubmedqa_without_question_line_is_one_clear_error() -> None:
         render(FORMATS["pubmedqa"], item)
 
 
-# --- few-shot selection -----------------------------------------------------------------
+# --- few-shot selection: lm-eval's own samplers ------------------------------------------
+
+
+def lm_eval_draws(
+    items: list[Item], pool: list[Item], k: int, sampler: str, eval_doc: bool, seed: int = 1234
+) -> list[list[str]]:
+    """The keys lm-eval's sampler draws for each item in order (one sampler, as in a task)."""
+    from lm_eval.api.samplers import get_sampler
+
+    docs = [{"key": item.key, "question": item.question, "options": item.options} for item in pool]
+    upstream = get_sampler(sampler)(docs, rnd=None).set_rnd(seed)  # as Task.set_fewshot_seed
+    draws = []
+    for item in items:
+        doc = {"key": item.key, "question": item.question, "options": item.options}
+        chosen = upstream.sample(k, eval_doc=doc if eval_doc else None)
+        draws.append([d["key"] for d in chosen])
+    return draws
+
+
+@pytest.mark.parametrize(
+    ("path", "pool_path", "subject", "k", "sampler", "exclude"),
+    [
+        (PUBMEDQA, PUBMEDQA_TRAIN, None, 1, "default", False),  # pubmedqa: from train
+        (MEDQA, MEDQA, None, 3, "default", True),  # a task's own file: the item removed
+        (MMLU, DATA / "mmlu_medical_dev.jsonl", "anatomy", 5, "first_n", False),  # MMLU: dev
+    ],
+)
+def test_fewshot_draws_equal_lm_evals_samplers(
+    path: Path, pool_path: Path, subject: str | None, k: int, sampler: str, exclude: bool
+) -> None:
+    items, pool = load_items(path, subject), load_items(pool_path, subject)
+    ours = draw_fewshot(items, pool, k, seed=1234, sampler=sampler, exclude_item=exclude)
+    assert [[x.key for x in draw] for draw in ours] == lm_eval_draws(
+        items, pool, k, sampler, eval_doc=exclude
+    )
+    distinct = len({tuple(x.key for x in draw) for draw in ours})
+    assert distinct == 1 if sampler == "first_n" else distinct > len(items) / 2
+
+
+def test_mmlu_examples_are_the_first_dev_rows_of_the_subject() -> None:
+    dev = load_items(DATA / "mmlu_medical_dev.jsonl", "college_biology")
+    test = load_items(MMLU, "college_biology")
+    prompts = build_prompts("m", "mmlu", test[:3], dev, 5, seed=0, sampler="first_n")
+    assert all(p.fewshot_keys == [item.key for item in dev[:5]] for p in prompts)
+    assert prompts[0].context.startswith(
+        "The following are multiple choice questions (with answers) about college biology.\n\n"
+        + dev[0].question.strip()
+    )
 
 
 @pytest.mark.parametrize(("path", "subject", "shots"), [(MEDQA, None, 3), (MMLU, "anatomy", 5)])
@@ -132,8 +179,9 @@ def test_fewshot_from_same_file_never_includes_the_item(
 ) -> None:
     items = load_items(path, subject)
     prompts = build_prompts(
-        "t", "mmlu" if subject else "medqa_4options", items, items, shots, seed=1
-    )
+        "t", "mmlu" if subject else "medqa_4options", items, items, shots, seed=1,
+        exclude_item=True,
+    )  # fmt: skip
     for item, prompt in zip(items, prompts, strict=True):
         assert len(prompt.fewshot_keys) == shots
         assert len(set(prompt.fewshot_keys)) == shots
@@ -148,20 +196,22 @@ def test_fewshot_skips_duplicate_rows_of_the_item() -> None:
         Item(str(i), f"f:{i}", f"Question {i}?", {"A": "x", "B": "y"}, "A") for i in range(3, 6)
     ]
     for seed in range(50):
-        chosen = select_fewshot(item, [item, twin, *other], 3, seed=seed, task="t")
+        (chosen,) = draw_fewshot([item], [item, twin, *other], 3, seed=seed, exclude_item=True)
         assert {shot.key for shot in chosen} == {"3", "4", "5"}
     with pytest.raises(GauntletError, match="4-shot needs 4 few-shot examples besides f:1"):
-        select_fewshot(item, [item, twin, *other], 4, seed=0, task="t")
+        draw_fewshot([item], [item, twin, *other], 4, seed=0, exclude_item=True)
 
 
-def test_fewshot_is_seeded_per_item_not_by_order_or_limit() -> None:
+def test_limit_and_sample_show_each_item_the_examples_of_a_full_run() -> None:
     items = load_items(MEDQA)
-    full = build_prompts("medqa", "medqa_4options", items, items, 3, seed=1234)
-    limited = build_prompts("medqa", "medqa_4options", items[:10][::-1], items, 3, seed=1234)
-    assert [p.fewshot_keys for p in limited] == [p.fewshot_keys for p in full[:10]][::-1]
+    full = build_prompts("medqa", "medqa_4options", items, items, 3, seed=1234, exclude_item=True)
+    keep = [5, 17, 400, 1200]
+    some = build_prompts(
+        "medqa", "medqa_4options", items, items, 3, seed=1234, exclude_item=True, keep=keep
+    )
+    assert [p.fewshot_keys for p in some] == [full[i].fewshot_keys for i in keep]
     reseeded = build_prompts("medqa", "medqa_4options", items[:10], items, 3, seed=99)
     assert [p.fewshot_keys for p in reseeded] != [p.fewshot_keys for p in full[:10]]
-    assert len({tuple(p.fewshot_keys) for p in full}) > 1000  # varied across items
 
 
 def test_fewshot_from_train_split() -> None:
@@ -183,3 +233,56 @@ def test_answer_rationale_never_in_a_prompt() -> None:
     test, train = load_items(PUBMEDQA), load_items(PUBMEDQA_TRAIN)
     contexts = "\n".join(p.context for p in build_prompts("p", "pubmedqa", test, train, 2, seed=0))
     assert not [r for r in rationales if r in contexts]
+
+
+# --- options checked against the format ---------------------------------------------------
+
+
+def test_medmcqa_matches_lm_eval_doc_to_text() -> None:
+    """lm-eval's medmcqa prompt, with its ``Choices:`` line, on rows read from the release."""
+    upstream = importlib.import_module("lm_eval.tasks.medmcqa.utils_medmcqa")
+    row = {"question": "Which vitamin is fat-soluble?", "opa": "C", "opb": "B12", "opc": "K",
+           "opd": "B1", "cop": 3, "id": "q1", "subject_name": "Biochemistry"}  # fmt: skip
+    item = medmcqa_row(row, "m.json:1", 1, cop_base=1)
+    prompt = render(FORMATS["medmcqa"], item)
+    assert (
+        prompt.context
+        == upstream.doc_to_text(row)
+        == ("Question: Which vitamin is fat-soluble?\nChoices:\nA. C\nB. B12\nC. K\nD. B1\nAnswer:")
+    )
+    assert prompt.choices == ["A", "B", "C", "D"] and prompt.gold == 2
+
+
+def row(options: dict[str, str], answer: str = "A") -> Item:
+    return Item("1", "bench.jsonl:7", "Q?", options, answer)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "options", "message"),
+    [
+        ("medqa_4options", dict(zip("ABCDE", "vwxyz", strict=True)),
+         "format medqa_4options needs options A, B, C, D in this order; the row has A, B, C, D, E"),
+        ("mmlu", dict(zip("BACD", "wxyz", strict=True)),
+         "format mmlu needs options A, B, C, D in this order; the row has B, A, C, D"),
+        ("medmcqa", dict(zip("ABC", "xyz", strict=True)),
+         "format medmcqa needs options A, B, C, D in this order; the row has A, B, C$"),
+        ("pubmedqa", {"A": "no", "B": "yes", "C": "maybe"},
+         "format pubmedqa needs the options yes, no, maybe in this order"),
+        ("lettered", {"A": "x", "C": "y"}, "format lettered needs options A, B in this order"),
+    ],
+)  # fmt: skip
+def test_options_not_as_the_format_shows_them_name_the_row(
+    fmt: str, options: dict[str, str], message: str
+) -> None:
+    with pytest.raises(GauntletError, match=rf"^bench.jsonl:7: {message}"):
+        build_prompts("t", fmt, [row(options)], [], 0, seed=0)
+    with pytest.raises(GauntletError, match=r"^bench.jsonl:7: "):  # in a few-shot pool too
+        ok = row(dict(zip("ABCD", "wxyz", strict=True)))
+        build_prompts("t", fmt, [] if fmt == "pubmedqa" else [ok], [row(options)], 0, seed=0)
+
+
+def test_lettered_takes_any_number_of_options() -> None:
+    five = row(dict(zip("ABCDE", "vwxyz", strict=True)), "E")
+    (prompt,) = build_prompts("t", "lettered", [five], [], 0, seed=0)
+    assert prompt.context == "Question: Q?\nA. v\nB. w\nC. x\nD. y\nE. z\nAnswer:"
+    assert prompt.continuations == [" A", " B", " C", " D", " E"] and prompt.gold == 4

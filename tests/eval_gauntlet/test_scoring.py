@@ -170,3 +170,64 @@ def test_not_a_model_folder(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(GauntletError, match=r"^" + str(tmp_path) + r": cannot load model"):
         load_hf_model(tmp_path)
+
+
+# --- log-softmax precision and context length, as lm-eval ------------------------------------
+
+
+def bf16_by_hand(model, tokenizer, context: str, continuation: str) -> float:
+    """lm-eval's default on a bf16 model: log-softmax and the sum in bf16."""
+    context_ids = tokenizer(context)["input_ids"]
+    whole = tokenizer(context + continuation)["input_ids"]
+    target = torch.tensor(whole[len(context_ids) :])
+    with torch.no_grad():
+        logits = model(torch.tensor([whole[:-1]])).logits[0]
+    logprobs = torch.nn.functional.log_softmax(logits, dim=-1)  # dtype None: the model's
+    picked = logprobs[-len(target) :].gather(-1, target[:, None])
+    return float(picked.sum())
+
+
+def test_softmax_in_the_model_dtype_on_a_bf16_model(close_bf16_dir: Path) -> None:
+    """``model``: every log-probability rounded to bf16, as lm-eval's default; it changes picks."""
+    model, tokenizer = load_hf_model(close_bf16_dir)
+    assert model.dtype == torch.bfloat16
+    items = load_items(DATA / "medqa_usmle_4opt_test.jsonl")[:200]
+    prompts = [render(FORMATS["medqa_4options"], item) for item in items]
+    kwargs = {"max_length": 1024, "progress": False, "batch_size": 16}
+    in_model = score_prompts(model, tokenizer, prompts, softmax_dtype="model", **kwargs)
+    in_fp32 = score_prompts(model, tokenizer, prompts, softmax_dtype="float32", **kwargs)
+    for prompt, mine in list(zip(prompts, in_model, strict=True))[:10]:
+        hand = [bf16_by_hand(model, tokenizer, prompt.context, c) for c in prompt.continuations]
+        assert mine.logprobs == hand  # bit-equal
+        assert all(float(torch.tensor(ll).bfloat16()) == ll for ll in mine.logprobs)
+    changed = sum(a.pred != b.pred for a, b in zip(in_model, in_fp32, strict=True))
+    assert 0 < changed < len(prompts) / 4, changed  # it matters on close calls, not elsewhere
+    with pytest.raises(
+        GauntletError, match=r"softmax_dtype 'bf16': expected one of float32, model"
+    ):
+        score_prompts(model, tokenizer, prompts[:1], softmax_dtype="bf16", **kwargs)
+
+
+class _Config:
+    def __init__(self, **attrs: object) -> None:
+        self.__dict__.update(attrs)
+
+
+@pytest.mark.parametrize(
+    ("config", "tokenizer_max"),
+    [
+        (_Config(n_positions=1024, max_seq_len=256), None),
+        (_Config(max_seq_len=256), None),  # llm-foundry's MPT: lm-eval does not read max_seq_len
+        (_Config(max_seq_len=256), 512),
+        (_Config(max_position_embeddings=4096), 512),
+        (_Config(text_config=_Config(n_ctx=300), n_positions=1200), None),
+        (_Config(), 1_000_000_000_000_000_019_884_624_838_656),  # "unset": lm-eval's 2048
+    ],
+)
+def test_context_length_is_resolved_as_lm_eval_does(
+    config: _Config, tokenizer_max: int | None
+) -> None:
+    from lm_eval.models.utils import resolve_max_length
+
+    model, tokenizer = _Config(config=config), _Config(model_max_length=tokenizer_max)
+    assert context_length(model, tokenizer) == resolve_max_length(config, tokenizer)

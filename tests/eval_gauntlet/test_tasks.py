@@ -7,10 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from eval_gauntlet.data import load_items
+from eval_gauntlet.data import DataError, load_items
 from eval_gauntlet.errors import GauntletError
 from eval_gauntlet.evaluate import Options, evaluate_model, plan
-from eval_gauntlet.tasks import DEFAULT_TASKS_FILE, load_tasks, select_tasks
+from eval_gauntlet.tasks import (
+    DEFAULT_TASKS_FILE,
+    FROM_TEST,
+    LM_EVAL,
+    load_tasks,
+    protocol,
+    select_tasks,
+    with_fewshot_sources,
+)
 
 ROW = {
     "question": "Which organ filters blood?",
@@ -49,6 +57,12 @@ def test_shipped_catalogue() -> None:
     assert tasks["medqa_4options"].fewshot_source is None
     assert tasks["mmlu_college_biology"].subject == "college_biology"
     assert tasks["mmlu_college_biology"].num_fewshot == (0, 5)  # from the YAML anchor
+    dev = tasks["mmlu_college_biology"].fewshot_source
+    assert dev is not None and dev.name == "mmlu_medical_dev.jsonl"  # lm-eval: dev, first_n
+    assert tasks["mmlu_college_biology"].fewshot_sampler == "first_n"
+    assert {name: protocol(t, max(t.num_fewshot)) for name, t in tasks.items()} == {
+        name: FROM_TEST if name == "medqa_4options" else LM_EVAL for name in tasks
+    }  # MedQA's train split is not shipped: its 3-shot says so
     sizes = {name: len(load_items(t.data, t.subject)) for name, t in tasks.items()}
     assert sizes["medqa_4options"] == 1273 and sizes["pubmedqa"] == 500
     assert sum(n for name, n in sizes.items() if name.startswith("mmlu_")) == 1089
@@ -122,7 +136,7 @@ def test_new_benchmark_is_a_yaml_entry_and_a_jsonl_file(tmp_path: Path, tiny) ->
     tasks = load_tasks(
         write_tasks(
             tmp_path / "tasks.yaml",
-            "tasks:\n  organs:\n    data: organs.jsonl\n    format: medqa_4options\n"
+            "tasks:\n  organs:\n    data: organs.jsonl\n    format: lettered\n"
             "    num_fewshot: [0, 2]\n    random_baseline: 0.5\n    category: anatomy\n",
         )
     )
@@ -142,14 +156,14 @@ def test_new_benchmark_is_a_yaml_entry_and_a_jsonl_file(tmp_path: Path, tiny) ->
 
 def test_malformed_json_row_names_file_and_line(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "d.jsonl", [ROW, ROW, ROW], {1: '{"question": "x", '})
-    with pytest.raises(GauntletError, match=rf"^{path}:2: invalid JSON \("):
+    with pytest.raises(DataError, match=rf"^{path}:2: invalid JSON \("):
         load_items(path)
 
 
 def test_answer_letter_not_among_the_options(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "d.jsonl", [ROW, {**ROW, "answer_idx": "E"}])
     with pytest.raises(
-        GauntletError, match=rf"^{path}:2: answer_idx 'E' is not among the options A, B$"
+        DataError, match=rf"^{path}:2: answer_idx 'E' is not among the options A, B$"
     ):
         load_items(path)
 
@@ -166,15 +180,209 @@ def test_answer_letter_not_among_the_options(tmp_path: Path) -> None:
 def test_bad_rows(tmp_path: Path, row: object, message: str) -> None:
     path = tmp_path / "d.jsonl"
     path.write_text(json.dumps(ROW) + "\n" + json.dumps(row) + "\n")
-    with pytest.raises(GauntletError, match=rf"^{path}:2: {message}"):
+    with pytest.raises(DataError, match=rf"^{path}:2: {message}"):
         load_items(path)
 
 
 def test_non_utf8_and_empty_subject(tmp_path: Path) -> None:
     path = tmp_path / "d.jsonl"
     path.write_bytes(json.dumps(ROW).encode() + b"\n\xff\xfe\n")
-    with pytest.raises(GauntletError, match=rf"^{path}:2: not valid UTF-8"):
+    with pytest.raises(DataError, match=rf"^{path}:2: not valid UTF-8"):
         load_items(path)
     write_jsonl(path, [ROW])
-    with pytest.raises(GauntletError, match=rf"^{path}: no rows with subject 'anatomy'"):
+    with pytest.raises(DataError, match=rf"^{path}: no rows with subject 'anatomy'"):
         load_items(path, "anatomy")
+
+
+# --- user task files: extend the shipped catalogue without editing it ----------------------
+
+ORGANS = (
+    "  organs:\n    data: data/organs.jsonl\n    format: lettered\n    num_fewshot: [0, 2]\n"
+    "    random_baseline: 0.5\n    category: medical_knowledge\n"
+)
+
+
+def organs_file(folder: Path) -> Path:
+    """A user's benchmark: its own folder, its data beside its task file, the defaults included."""
+    (folder / "data").mkdir(parents=True)
+    rows = [{**ROW, "question": f"Organ {i}?", "realidx": f"o{i}"} for i in range(6)]
+    write_jsonl(folder / "data" / "organs.jsonl", rows)
+    return write_tasks(folder / "my_tasks.yaml", "include: default\ntasks:\n" + ORGANS)
+
+
+def test_user_file_extends_the_shipped_catalogue(tmp_path: Path) -> None:
+    shipped = DEFAULT_TASKS_FILE.read_bytes()
+    tasks = load_tasks(organs_file(tmp_path / "mine"))
+    assert list(tasks) == [*load_tasks(), "organs"]
+    assert tasks["organs"].data == tmp_path / "mine" / "data" / "organs.jsonl"  # beside its file
+    assert (
+        tasks["pubmedqa"].data == DEFAULT_TASKS_FILE.parent / "data" / "pubmedqa_labeled_test.jsonl"
+    )
+    assert DEFAULT_TASKS_FILE.read_bytes() == shipped and len(load_tasks()) == 8
+
+
+def test_several_files_merge_in_order_and_override_only_the_keys_they_write(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "train").mkdir()
+    train = write_jsonl(tmp_path / "train" / "medqa_train.jsonl", [ROW])
+    override = write_tasks(
+        tmp_path / "train" / "medqa.yaml",
+        "tasks:\n  medqa_4options:\n    fewshot_source: medqa_train.jsonl\n",
+    )
+    tasks = load_tasks([DEFAULT_TASKS_FILE, override])
+    medqa = tasks["medqa_4options"]
+    assert medqa.fewshot_source == train
+    assert medqa.data.name == "medqa_usmle_4opt_test.jsonl" and medqa.num_fewshot == (0, 3)
+    assert (
+        protocol(medqa, 3) == LM_EVAL and protocol(load_tasks()["medqa_4options"], 3) == FROM_TEST
+    )
+    assert list(tasks) == list(load_tasks())
+    with pytest.raises(
+        GauntletError, match=r"medqa.yaml: tasks.medqa_4options: missing key 'data'"
+    ):
+        load_tasks(override)  # alone, the partial entry is not a task
+
+
+def test_fewshot_source_flag_points_a_task_or_group_at_a_train_file(tmp_path: Path) -> None:
+    train = write_jsonl(tmp_path / "train.jsonl", [ROW])
+    tasks = with_fewshot_sources(load_tasks(), [f"medqa_4options={train}", f"mmlu_medical={train}"])
+    assert tasks["medqa_4options"].fewshot_source == train
+    assert all(tasks[f"mmlu_{s}"].fewshot_source == train for s in ("anatomy", "college_medicine"))
+    assert tasks["pubmedqa"] == load_tasks()["pubmedqa"]
+    with pytest.raises(
+        GauntletError, match=r"--fewshot-source 'medqa_4options': expected TASK=PATH"
+    ):
+        with_fewshot_sources(load_tasks(), ["medqa_4options"])
+    with pytest.raises(GauntletError, match=r"--fewshot-source medqa_4options: file not found"):
+        with_fewshot_sources(load_tasks(), [f"medqa_4options={tmp_path}/nope.jsonl"])
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("include: nope.yaml\ntasks: {}\n", r"t.yaml: include 'nope.yaml': file not found"),
+        ("include: t.yaml\ntasks: {}\n", r"t.yaml: includes itself"),
+        ("include: [1]\ntasks: {}\n", r"t.yaml: include: expected a file name or a list"),
+        ("tasks:\n  x:\n    data: q.jsonl\n    format: mmlu\n    category: c\n",
+         r"tasks.x: missing key 'random_baseline'"),
+    ],
+)  # fmt: skip
+def test_bad_includes_and_missing_keys(tmp_path: Path, body: str, message: str) -> None:
+    write_jsonl(tmp_path / "q.jsonl", [ROW])
+    with pytest.raises(GauntletError, match=message):
+        load_tasks(write_tasks(tmp_path / "t.yaml", body))
+
+
+def test_a_new_benchmark_from_the_readme_scores_beside_the_shipped_ones(
+    tmp_path: Path, tiny_dir: Path
+) -> None:
+    """The README's recipe: a data file, a task file with `include: default`, --tasks-file."""
+    from eval_gauntlet.__main__ import main
+
+    out = tmp_path / "eval"
+    user = organs_file(tmp_path / "mine")
+    code = main(["score", str(tiny_dir), "--out", str(out), "--no-progress", "--device", "cpu",
+                 "--limit", "3", "--tasks-file", str(user), "--tasks", "organs", "mmlu_medical"])  # fmt: skip
+    assert code == 0
+    text = (out / "results.jsonl").read_text()
+    assert '"task": "organs"' in text and '"task": "mmlu_medical"' in text
+
+
+# --- aggregation groups ---------------------------------------------------------------------
+
+
+def test_group_members_must_agree(tmp_path: Path) -> None:
+    body = DEFAULT_TASKS_FILE.read_text().replace(
+        "mmlu_college_biology: {<<: *mmlu, subject: college_biology}",
+        "mmlu_college_biology: {<<: *mmlu, subject: college_biology, category: biology}",
+    )
+    path = write_tasks(
+        tmp_path / "t.yaml", body.replace("data/", f"{DEFAULT_TASKS_FILE.parent}/data/")
+    )
+    with pytest.raises(
+        GauntletError,
+        match=r"tasks.mmlu_college_biology.category: 'biology' differs from mmlu_anatomy's "
+        r"'medical_knowledge'; a group's members are one gauntlet benchmark",
+    ):
+        load_tasks(path)
+
+
+# --- rows checked against the format, and MedMCQA's release format -------------------------
+
+
+def test_five_options_under_a_four_option_format_names_file_and_line(tmp_path: Path) -> None:
+    five = {**ROW, "options": dict(zip("ABCDE", "vwxyz", strict=True)), "answer_idx": "E"}
+    four = {**ROW, "options": dict(zip("ABCD", "wxyz", strict=True)), "answer_idx": "D"}
+    data = write_jsonl(tmp_path / "q.jsonl", [four, four, five])
+    tasks = load_tasks(write_tasks(tmp_path / "t.yaml", "tasks:\n" + ORGANS.replace(
+        "data/organs.jsonl", "q.jsonl").replace("lettered", "medqa_4options")))  # fmt: skip
+    with pytest.raises(
+        GauntletError,
+        match=rf"^{data}:3: format medqa_4options needs options A, B, C, D in this order; "
+        r"the row has A, B, C, D, E$",
+    ):
+        plan(list(tasks.values()), Options(limit=1))  # the item is fine; row 3 is in its pool
+
+
+def medmcqa(cop: object, **extra: object) -> dict:
+    return {"question": "Q?", "exp": "", "cop": cop, "opa": "w", "opb": "x", "opc": "y",
+            "opd": "z", "subject_name": "Anatomy", "id": "e5d2", **extra}  # fmt: skip
+
+
+@pytest.mark.parametrize(("base", "cops", "letters"), [(1, [1, 4], "AD"), (0, [0, 3], "AD")])
+def test_medmcqa_release_rows_with_their_stated_cop_base(
+    tmp_path: Path, base: int, cops: list[int], letters: str
+) -> None:
+    path = write_jsonl(tmp_path / "dev.json", [medmcqa(cop) for cop in cops])
+    items = load_items(path, schema="medmcqa", cop_base=base)
+    assert [item.answer for item in items] == list(letters)
+    assert items[0].options == {"A": "w", "B": "x", "C": "y", "D": "z"}
+    assert (items[0].key, items[0].subject) == ("e5d2", "Anatomy")
+
+
+@pytest.mark.parametrize(
+    ("base", "cop", "message"),
+    [
+        (1, 0, r"cop 0 is outside 1..4 \(cop_base 1\)"),
+        (1, 5, r"cop 5 is outside 1..4"),
+        (0, 4, r"cop 4 is outside 0..3 \(cop_base 0\)"),
+        (0, -1, r"cop -1 is outside 0..3"),  # the hub's unlabelled test split
+        (1, "2", r"'cop' must be an integer, got '2'"),
+        (1, True, r"'cop' must be an integer, got True"),
+    ],
+)
+def test_medmcqa_cop_out_of_range_names_file_and_line(
+    tmp_path: Path, base: int, cop: object, message: str
+) -> None:
+    path = write_jsonl(tmp_path / "dev.json", [medmcqa(base), medmcqa(cop)])
+    with pytest.raises(DataError, match=rf"^{path}:2: {message}"):
+        load_items(path, schema="medmcqa", cop_base=base)
+
+
+def test_medmcqa_task_entry_states_its_cop_base(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "dev.json", [medmcqa(1)] * 3)
+    entry = ("tasks:\n  medmcqa:\n    data: dev.json\n    schema: medmcqa\n    format: medmcqa\n"
+             "    random_baseline: 0.25\n    category: medical_knowledge\n")  # fmt: skip
+    with pytest.raises(GauntletError, match=r"tasks.medmcqa.cop_base: the medmcqa schema needs"):
+        load_tasks(write_tasks(tmp_path / "t.yaml", entry))
+    (task,) = load_tasks(write_tasks(tmp_path / "t.yaml", entry + "    cop_base: 1\n")).values()
+    (planned,) = plan([task], Options())
+    assert planned.prompts[0].context.startswith("Question: Q?\nChoices:\nA. w\n")
+    assert protocol(task, 0) == LM_EVAL
+    with pytest.raises(GauntletError, match=r"tasks.t.cop_base: only for schema medmcqa"):
+        load_tasks(write_tasks(tmp_path / "u.yaml", "tasks:\n" + ORGANS.replace("organs:", "t:")
+                               .replace("data/organs.jsonl", "dev.json") + "    cop_base: 1\n"))  # fmt: skip
+
+
+def test_two_user_files_that_both_include_the_defaults(tmp_path: Path) -> None:
+    """The second `include: default` does not undo the first file's override."""
+    train = write_jsonl(tmp_path / "train.jsonl", [ROW])
+    first = write_tasks(
+        tmp_path / "a.yaml",
+        "include: default\ntasks:\n  medqa_4options:\n    fewshot_source: train.jsonl\n",
+    )
+    second = organs_file(tmp_path / "b")
+    tasks = load_tasks([first, second])
+    assert tasks["medqa_4options"].fewshot_source == train
+    assert list(tasks) == [*load_tasks(), "organs"]

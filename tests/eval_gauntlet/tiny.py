@@ -11,10 +11,18 @@ DATA = REPO / "eval_gauntlet" / "data"
 END = "<|endoftext|>"
 
 
+FIXTURE_FILES = (  # fixed, so that a data file added later leaves the tiny tokenizer as it is
+    "medqa_usmle_4opt_test.jsonl",
+    "mmlu_medical_test.jsonl",
+    "pubmedqa_labeled_test.jsonl",
+    "pubmedqa_labeled_train.jsonl",
+)
+
+
 def fixture_text(rows_per_file: int = 200) -> list[str]:
     """Question and option texts from the shipped benchmarks, to train the tiny tokenizer."""
     texts = []
-    for path in sorted(DATA.glob("*.jsonl")):
+    for path in (DATA / name for name in FIXTURE_FILES):
         with path.open(encoding="utf-8") as lines:
             for line in itertools.islice(lines, rows_per_file):
                 row = json.loads(line)
@@ -66,4 +74,15 @@ def tiny_model(out_dir: Path, tokenizer_dir: Path, seed: int = 0, **overrides: o
     model = GPT2LMHeadModel(GPT2Config(**settings)).eval()
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    return out_dir
+
+
+def to_bf16(model_dir: Path, out_dir: Path) -> Path:
+    """The model of ``model_dir`` saved in bfloat16 (config ``torch_dtype``) with its tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.bfloat16)
+    model.save_pretrained(out_dir)
+    AutoTokenizer.from_pretrained(model_dir).save_pretrained(out_dir)
     return out_dir

@@ -1,0 +1,52 @@
+"""The wheel carries the task catalogue and its data: `python -m eval_gauntlet tasks` works from
+an installed wheel, outside the repository."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGES = ("strict_config", "data_prep", "biomedlm", "eval_gauntlet")
+
+
+def run(*argv: str, cwd: Path, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_wheel_has_the_catalogue_and_its_data(tmp_path: Path) -> None:
+    source = tmp_path / "source"  # a copy: building in place would write build/ into the repo
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    for package in PACKAGES:
+        shutil.copytree(
+            REPO / package, source / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
+    pip = (sys.executable, "-m", "pip", "--disable-pip-version-check", "-q")
+    run(*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "dist"),
+        str(source), cwd=tmp_path)  # fmt: skip
+    (wheel,) = (tmp_path / "dist").glob("biomedlm-*.whl")
+    target = tmp_path / "target"
+    run(*pip, "install", "--no-deps", "--target", str(target), str(wheel), cwd=tmp_path)
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    where = run(sys.executable, "-c", "import eval_gauntlet; print(eval_gauntlet.__file__)",
+                cwd=outside, env=env)  # fmt: skip
+    assert Path(where.strip()).is_relative_to(target)  # the wheel's copy, not the repository's
+    listing = run(sys.executable, "-m", "eval_gauntlet", "tasks", cwd=outside, env=env)
+    lines = [line.split("\t") for line in listing.splitlines()]
+    assert [line[0] for line in lines][:3] == ["medqa_4options", "pubmedqa", "mmlu_anatomy"]
+    assert len(lines) == 8
+    for *_, data in lines:
+        assert Path(data).is_relative_to(target / "eval_gauntlet" / "data")
+        assert Path(data).is_file()
+    assert (target / "eval_gauntlet" / "data" / "mmlu_medical_dev.jsonl").is_file()
+    assert (target / "eval_gauntlet" / "data" / "README.md").is_file()  # provenance and licences

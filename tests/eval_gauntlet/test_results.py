@@ -1,0 +1,110 @@
+"""Result rows, table and plot: the protocol, log-softmax and gold probability of every row."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eval_gauntlet.__main__ import main
+from eval_gauntlet.results import plot_results, read_rows, render_table
+from eval_gauntlet.tasks import FROM_TEST, LM_EVAL
+from tests.eval_gauntlet.tiny import DATA
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def score(model_dir: Path, out: Path, *extra: str) -> list[dict[str, Any]]:
+    argv = ["score", str(model_dir), "--out", str(out), "--no-progress", "--device", "cpu"]
+    assert main([*argv, "--limit", "4", "--shots", "1", *extra]) == 0
+    return read_rows(out / "results.jsonl")
+
+
+def test_rows_say_protocol_softmax_and_gold_prob(tiny_dir: Path, tmp_path: Path) -> None:
+    rows = score(tiny_dir, tmp_path / "a", "--tasks", "medqa_4options", "pubmedqa", "mmlu_anatomy")
+    by_task = {row["task"]: row for row in rows if row["kind"] == "task"}
+    assert by_task["medqa_4options"]["protocol"] == FROM_TEST  # no MedQA train split shipped
+    assert by_task["pubmedqa"]["protocol"] == by_task["mmlu_anatomy"]["protocol"] == LM_EVAL
+    assert {row["softmax_dtype"] for row in rows} == {"float32"}  # every row, categories too
+    assert {row["model_dtype"] for row in rows} == {"float32"}
+    assert by_task["medqa_4options"]["acc_norm"] is not None  # lm-eval's medqa defines it
+    assert by_task["pubmedqa"]["acc_norm"] is None and by_task["mmlu_anatomy"]["acc_norm"] is None
+    for row in by_task.values():
+        low, high = row["gold_prob_ci95"]
+        assert 0.0 < low <= row["gold_prob"] <= high < 1.0
+        assert row["chance_prob"] == pytest.approx(1 / (3 if row["task"] == "pubmedqa" else 4))
+    table = (tmp_path / "a" / "results.md").read_text()
+    assert "| medqa_4options †1 | 1 | 4 |" in table
+    assert f"†1 few-shot examples not as lm-eval's task: {FROM_TEST}" in table
+    assert (
+        "| pubmedqa | 1 | 4 |" in table and "log-softmax in float32; model weights float32" in table
+    )
+    predictions = tmp_path / "a" / "predictions" / tiny_dir.name / "pubmedqa.1shot.jsonl"
+    first = json.loads(predictions.read_text().splitlines()[0])
+    assert 0.0 < first["gold_prob"] < 1.0
+
+
+def test_fewshot_source_and_softmax_flags(tiny_dir: Path, tmp_path: Path) -> None:
+    train = tmp_path / "medqa_train.jsonl"  # MedQA's release schema: read as is
+    train.write_text(
+        "".join((DATA / "medqa_usmle_4opt_test.jsonl").read_text().splitlines(True)[600:])
+    )
+    rows = score(
+        tiny_dir, tmp_path / "b", "--tasks", "medqa_4options", "--softmax-dtype", "model",
+        "--fewshot-source", f"medqa_4options={train}",
+    )  # fmt: skip
+    (task,) = [row for row in rows if row["kind"] == "task"]
+    assert task["protocol"] == LM_EVAL and task["softmax_dtype"] == "model"
+    assert "†" not in (tmp_path / "b" / "results.md").read_text()
+    predictions = tmp_path / "b" / "predictions" / tiny_dir.name / "medqa_4options.1shot.jsonl"
+    train_keys = {str(n) for n in range(601, 1274)}  # the train file's line numbers
+    shots = [json.loads(line)["fewshot_keys"] for line in predictions.read_text().splitlines()]
+    assert all(set(keys) <= train_keys for keys in shots)  # realidx-less rows: keyed by line
+    with pytest.raises(SystemExit):  # argparse's choices
+        main(["score", str(tiny_dir), "--softmax-dtype", "bf16"])
+
+
+ROW: dict[str, Any] = {
+    "checkpoint": "ba10", "step": 10, "tokens": 1000, "kind": "task", "task": "pubmedqa",
+    "shots": 0, "n": 50, "acc": 0.5, "ci95": [0.4, 0.6], "random_baseline": 1 / 3,
+    "majority_baseline": 0.55, "truncated": 0, "seconds": 1.0,
+}  # fmt: skip
+
+
+def rows_of_every_kind() -> list[dict[str, Any]]:
+    """Rows written before protocols and gold_prob existed, new ones, and unknown kinds."""
+    new = {**ROW, "checkpoint": "ba20", "step": 20, "tokens": 2000, "gold_prob": 0.4,
+           "gold_prob_ci95": [0.35, 0.45], "protocol": "lm-eval", "softmax_dtype": "model"}  # fmt: skip
+    finetune = {"checkpoint": "ba20", "kind": "finetune", "task": "pubmedqa_ft",
+                "accuracy": 0.61, "epochs": 3, "split": "test", "history": [1, 2]}  # fmt: skip
+    return [ROW, new, finetune, {"kind": "average", "checkpoint": "ba20", "task": "average",
+                                 "shots": None, "score": 0.1}]  # fmt: skip
+
+
+def test_table_shows_unknown_kinds_generically_and_old_rows(tmp_path: Path) -> None:
+    table = render_table(rows_of_every_kind())
+    assert "| pubmedqa | 0 | 50 | 0.500 | 0.400–0.600 |  |  |" in table  # old row: no gold prob
+    assert "| pubmedqa | 0 | 50 | 0.500 | 0.400–0.600 | 0.400 | 0.350–0.450 |" in table
+    assert "| finetune | pubmedqa_ft | accuracy 0.610, epochs 3, split test |" in table
+    assert "log-softmax in model" in table
+
+
+def test_plot_draws_both_metrics_with_their_intervals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from matplotlib.axes import Axes
+
+    bands: list[tuple[list[float], list[float]]] = []
+    original = Axes.fill_between
+
+    def record(self: Axes, x: Any, low: Any, high: Any, **kwargs: Any) -> Any:
+        bands.append((list(low), list(high)))
+        return original(self, x, low, high, **kwargs)
+
+    monkeypatch.setattr(Axes, "fill_between", record)
+    plot_results(rows_of_every_kind(), tmp_path / "results.png")
+    assert (tmp_path / "results.png").read_bytes().startswith(PNG_MAGIC)
+    assert ([0.4, 0.4], [0.6, 0.6]) in bands  # accuracy's 95% interval at both checkpoints
+    assert ([0.35], [0.45]) in bands  # gold_prob's, where a row has it
