@@ -7,7 +7,9 @@ data_prep is upstream of eval_gauntlet and never imports it; it reads the catalo
     tasks.<name>.group       the benchmark's name when tasks share a file (MMLU's subjects)
     tasks.<name>.pmid_field  a field holding the PMID of the item's abstract, if any; without
                              it, by ``format``: PubMedQA's ``realidx`` is its abstract's PMID
-    include                  further catalogue files (a path or a list), relative to this one
+    tasks.<name>.schema      ``medmcqa``: the item's text is in ``opa``..``opd`` (and ``exp``)
+    include                  further catalogue files (a path or a list), relative to this one;
+                             ``default`` is the shipped catalogue
 
 Every other key is ignored, so the catalogue can grow without this reader changing. A benchmark
 file used by several tasks is indexed once.
@@ -30,8 +32,16 @@ log = logging.getLogger(__name__)
 PMID_FIELD_BY_FORMAT = {"pubmedqa": "realidx"}  # eval_gauntlet/data/README.md
 
 
+SHIPPED = Path(__file__).resolve().parents[1] / "eval_gauntlet" / "tasks.yaml"  # include: default
+TEXT_FIELDS_BY_SCHEMA = {"medmcqa": ["question", "opa", "opb", "opc", "opd", "exp"]}
+
+
 def _entries(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[str, dict[str, Any], Path]]:
-    """(task name, entry, catalogue file) of every task of ``path`` and its includes."""
+    """(task name, entry, file its data is relative to) of every task of ``path`` and its includes.
+
+    As the gauntlet reads task files: includes first (``default`` is the shipped catalogue), and
+    an entry whose name is already known overrides only the keys it writes.
+    """
     if not path.is_file():
         raise PrepError(f"decontaminate.catalogue: {path} not found")
     if path.resolve() in seen:
@@ -40,17 +50,23 @@ def _entries(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[str, dict[st
     if not isinstance(raw, dict):
         raise PrepError(f"{path}: a task catalogue is a mapping with a `tasks` key")
     includes = raw.get("include") or []
-    entries = []
+    merged: dict[str, tuple[dict[str, Any], Path]] = {}
     for include in [includes] if isinstance(includes, str) else includes:
-        entries += _entries(path.parent / str(include), (*seen, path.resolve()))
+        file = SHIPPED if include == "default" else path.parent / str(include)
+        for name, entry, where in _entries(file, (*seen, path.resolve())):
+            merged[name] = (entry, where)
     tasks = raw.get("tasks") or {}
     if not isinstance(tasks, dict):
         raise PrepError(f"{path}: tasks: expected a mapping of task names")
     for name, entry in tasks.items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("data"), str):
+        if not isinstance(entry, dict):
+            raise PrepError(f"{path}: tasks.{name}: expected a mapping")
+        old, where = merged.get(str(name), ({}, path))
+        merged[str(name)] = ({**old, **entry}, path if "data" in entry else where)
+    for name, (entry, _) in merged.items():
+        if not isinstance(entry.get("data"), str):
             raise PrepError(f"{path}: tasks.{name}.data: expected a JSONL path")
-        entries.append((str(name), entry, path))
-    return entries
+    return [(name, entry, where) for name, (entry, where) in merged.items()]
 
 
 def catalogue_benchmarks(path: str | Path) -> dict[str, BenchmarkFile]:
@@ -66,7 +82,9 @@ def catalogue_benchmarks(path: str | Path) -> dict[str, BenchmarkFile]:
         if label in benchmarks:
             label = name
         pmid_field = entry.get("pmid_field") or PMID_FIELD_BY_FORMAT.get(str(entry.get("format")))
-        benchmarks[label] = BenchmarkFile(path=str(data), pmid_field=pmid_field)
+        fields = TEXT_FIELDS_BY_SCHEMA.get(str(entry.get("schema")))
+        extra = {"text_fields": fields} if fields else {}
+        benchmarks[label] = BenchmarkFile(path=str(data), pmid_field=pmid_field, **extra)
     return benchmarks
 
 

@@ -171,3 +171,23 @@ def test_catalogue_errors_are_one_line(tmp_path: Path) -> None:
     empty.write_text("tasks: {}\n")
     with pytest.raises(PrepError, match="no benchmark to check"):
         benchmarks_to_check(DecontaminateConfig(catalogue=str(empty)))
+
+
+def test_a_user_catalogue_that_includes_the_defaults_and_adds_medmcqa(tmp_path: Path) -> None:
+    """The gauntlet's task-file format: include: default, entries overriding only their keys."""
+    rows = tmp_path / "medmcqa.jsonl"
+    rows.write_text('{"question": "q", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 1}\n')
+    user = tmp_path / "tasks.yaml"
+    user.write_text(
+        "include: default\n"
+        "tasks:\n"
+        "  medmcqa: {data: medmcqa.jsonl, schema: medmcqa, cop_base: 1, format: medmcqa}\n"
+        "  medqa_4options: {fewshot_source: medqa/train.jsonl}\n"
+    )
+    found = catalogue_benchmarks(user)
+    assert set(found) == {"medqa_4options", "pubmedqa", "mmlu_medical", "medmcqa"}
+    assert found["medmcqa"].text_fields[:5] == ["question", "opa", "opb", "opc", "opd"]
+    assert (
+        Path(found["medqa_4options"].path)
+        == (CATALOGUE.parent / "data" / "medqa_usmle_4opt_test.jsonl").resolve()
+    )
