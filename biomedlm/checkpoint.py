@@ -10,20 +10,34 @@ far training had gone. Two layouts, as the trainer's ``save_folder`` holds them:
   checkpoint reader.
 
 Only the model, the Hugging Face state and the timestamp are read: never the optimizer state.
+Nothing a checkpoint's pickles name is called beyond a fixed allow-list of Composer's types
+(:mod:`biomedlm.safe_unpickle`) unless the caller trusts the checkpoint (``trust=True``, the
+``--trust-checkpoint`` flag of the commands). Hugging Face folders are read by transformers,
+which reads safetensors, or ``.bin`` weights with ``weights_only``, and runs no remote code.
+Every failure to load is one :class:`CheckpointError` line naming the path.
 """
 
 from __future__ import annotations
 
+import logging
 import pickle
 import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from biomedlm.safe_unpickle import UnsafePickle, load_sharded, torch_load
+
+log = logging.getLogger(__name__)
+TRUST_FLAG = "--trust-checkpoint"
+
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be read; one line naming the path."""
+
+
+class UntrustedCheckpoint(CheckpointError):
+    """A checkpoint whose pickles name code outside the allow-list; refused unless trusted."""
 
 
 @dataclass(frozen=True)
@@ -34,15 +48,28 @@ class Progress:
     tokens: int
 
 
-def load_pretrained(path: Path, dtype: str = "auto") -> tuple[Any, Any, Progress | None]:
+def load_pretrained(
+    path: Path, dtype: str = "auto", *, trust: bool = False
+) -> tuple[Any, Any, Progress | None]:
     """Model, tokenizer and progress from a Hugging Face directory or a Composer checkpoint.
 
     ``dtype`` applies to a Hugging Face directory ("auto": as saved, e.g. a bf16 export); its
-    progress is None (an export does not record how far training had gone).
+    progress is None (an export does not record how far training had gone). ``trust`` lets a
+    Composer checkpoint's pickles call anything (only for checkpoints the user trusts).
+    Anything raised while loading becomes one :class:`CheckpointError` line: a truncated
+    ``model.safetensors``, an export without its tokenizer files, a half-written checkpoint.
     """
-    if path.is_dir() and not is_sharded(path):
-        return (*_load_hf_directory(path, dtype), None)
-    return load_composer_checkpoint(path)
+    try:
+        if path.is_dir() and not is_sharded(path):
+            return (*_load_hf_directory(path, dtype), None)
+        return load_composer_checkpoint(path, trust=trust)
+    except CheckpointError:
+        raise
+    except Exception as exc:  # any library error, made one line naming the path
+        log.debug("loading %s failed", path, exc_info=True)
+        raise CheckpointError(
+            f"{path}: cannot load it ({type(exc).__name__}: {_first(exc)})"
+        ) from None
 
 
 def _load_hf_directory(path: Path, dtype: str) -> tuple[Any, Any]:
@@ -76,25 +103,24 @@ def is_sharded(path: Path) -> bool:
     return path.is_dir() and (path / ".metadata").is_file()
 
 
-def _read_state(path: Path) -> dict[str, Any]:
-    import torch
-
+def _read_state(path: Path, trust: bool) -> dict[str, Any]:
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint")
     try:
         if is_sharded(path):
-            from torch.distributed.checkpoint.state_dict_loader import _load_state_dict_from_keys
-
-            with warnings.catch_warnings():  # "no process group: loading in one process"
-                warnings.simplefilter("ignore", UserWarning)
-                keys = {f"state.{key}" for key in KEYS}
-                state = _load_state_dict_from_keys(keys, checkpoint_id=str(path))["state"]
+            keys = {f"state.{key}" for key in KEYS}
+            state = load_sharded(path, keys, trust=trust)["state"]
         elif path.is_file():  # memory-mapped: the optimizer state is never read into memory
-            state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)["state"]
+            state = torch_load(path, trust=trust, mmap=True)["state"]
         else:
             raise CheckpointError(
                 f"{path}: neither a checkpoint file nor a sharded checkpoint (no .metadata)"
             )
+    except UnsafePickle as exc:
+        raise UntrustedCheckpoint(
+            f"{path}: refused: its pickles name code outside Composer's checkpoint types ({exc}); "
+            f"loading it could run that code. Pass {TRUST_FLAG} only if you trust who made it"
+        ) from None
     except (RuntimeError, EOFError, OSError, KeyError, TypeError, pickle.UnpicklingError) as exc:
         raise CheckpointError(
             f"{path}: not a complete Composer checkpoint (half-written or corrupt: {_first(exc)})"
@@ -107,7 +133,7 @@ def _read_state(path: Path) -> dict[str, Any]:
     return state
 
 
-def load_composer_checkpoint(path: Path) -> tuple[Any, Any, Progress]:
+def load_composer_checkpoint(path: Path, *, trust: bool = False) -> tuple[Any, Any, Progress]:
     """The HF model and tokenizer saved in a Composer checkpoint (file or sharded folder).
 
     Composer 0.32's ``hf_from_composer_checkpoint`` returned a model whose weights differ from
@@ -116,7 +142,7 @@ def load_composer_checkpoint(path: Path) -> tuple[Any, Any, Progress]:
     from composer.models import HuggingFaceModel
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    state = _read_state(path)
+    state = _read_state(path, trust)
     hf_state = state["integrations"]["huggingface"]
     content = dict(hf_state["model"]["config"]["content"])
     config = AutoConfig.for_model(content.pop("model_type"), **content)
