@@ -22,11 +22,12 @@ from __future__ import annotations
 import logging
 import pickle
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from biomedlm.safe_unpickle import UnsafePickle, load_sharded, torch_load
+from biomedlm.safe_unpickle import UnsafePickle, load_sharded, read_dcp_metadata, torch_load
 
 log = logging.getLogger(__name__)
 TRUST_FLAG = "--trust-checkpoint"
@@ -101,6 +102,51 @@ KEYS = ("model", "integrations", "timestamp")
 def is_sharded(path: Path) -> bool:
     """A sharded (distributed checkpoint) Composer checkpoint folder."""
     return path.is_dir() and (path / ".metadata").is_file()
+
+
+def incomplete(path: Path) -> str | None:
+    """Why ``path`` is not a whole Composer checkpoint (a save cut off), or None when it is.
+
+    Cheap, no tensor read: a ``.pt`` file is a zip archive whose central directory is written
+    last, so a cut-off file has none; its pickle (not the tensors) is read to check its CRC. A
+    sharded folder needs its ``.metadata`` (written last) and every byte range it names in the
+    shard files. A ``.metadata`` naming code outside the allow-list is not judged here.
+    """
+    if path.is_dir():
+        return _incomplete_shards(path)
+    size = path.stat().st_size
+    if size == 0:
+        return "0 bytes"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            pickles = [name for name in archive.namelist() if name.endswith("/data.pkl")]
+            if not pickles:
+                return "no data.pkl in the archive"
+            archive.read(pickles[0])
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        return f"not a whole zip archive ({size} bytes: {_first(exc)})"
+    return None
+
+
+def _incomplete_shards(path: Path) -> str | None:
+    if not (path / ".metadata").is_file():
+        return "no .metadata"
+    try:
+        metadata = read_dcp_metadata(path, trust=False)
+    except UnsafePickle:
+        return None
+    except Exception as exc:  # any unpickling failure: a cut-off or corrupt .metadata
+        return f"unreadable .metadata ({type(exc).__name__})"
+    ends: dict[str, int] = {}
+    for info in metadata.storage_data.values():
+        ends[info.relative_path] = max(ends.get(info.relative_path, 0), info.offset + info.length)
+    for name, end in sorted(ends.items()):
+        shard = path / name
+        if not shard.is_file():
+            return f"{name} missing"
+        if shard.stat().st_size < end:
+            return f"{name} cut off at {shard.stat().st_size} of {end} bytes"
+    return None
 
 
 def _read_state(path: Path, trust: bool) -> dict[str, Any]:

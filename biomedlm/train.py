@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from biomedlm.autoresume import clear_stale_download
+from biomedlm.autoresume import clear_stale_download, repair_save_folder
 from biomedlm.recipe import RecipeError, load_recipe, resolved
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     if recipe.autoresume:
         clear_stale_download(recipe.save_folder)
+        repair_save_folder(recipe.save_folder)
     (run_dir / "recipe.yaml").write_text(yaml.safe_dump(resolved(recipe), sort_keys=False))
     from llmfoundry.command_utils import train
     from omegaconf import OmegaConf

@@ -187,7 +187,7 @@ def test_an_export_without_its_tokenizer_is_one_line(
 ) -> None:
     bare = tmp_path / "ba10"
     bare.mkdir()
-    for name in ("config.json", "model.safetensors"):
+    for name in ("config.json", "model.safetensors", "tokenizer_config.json"):  # no vocabulary
         shutil.copy(tiny_dir / name, bare)
     assert score(bare, tmp_path / "eval", "--tasks", "pubmedqa", "--limit", "2") == 2
     err = capsys.readouterr().err
@@ -228,7 +228,10 @@ def test_device_and_output_folder_are_checked_before_any_model_loads(
     out = tmp_path / "eval" / "deep"
     if case == "device":
         monkeypatch.setattr("torch.cuda.is_available", lambda: False)
-        extra, message = ["--device", "cuda"], "error: --device cuda: this machine has 0 visible CUDA"
+        extra, message = (
+            ["--device", "cuda"],
+            "error: --device cuda: this machine has 0 visible CUDA",
+        )
     else:  # a file where a folder must be: as unwritable as a read-only disk, also for root
         out = tmp_path / "a-file" / "eval"
         extra, message = [], f"error: --out {out}: results cannot be written there"

@@ -40,7 +40,7 @@ def mkdir(folder: Path, marker: Path) -> Path:
 
 def test_a_crafted_checkpoint_is_refused_naming_the_flag(crafted: Path, tmp_path: Path) -> None:
     marker = tmp_path / "payload-ran"
-    with pytest.raises(UntrustedCheckpoint, match="builtins.exec.*Pass --trust-checkpoint"):
+    with pytest.raises(UntrustedCheckpoint, match=r"builtins\.exec.*Pass --trust-checkpoint"):
         load_pretrained(crafted)
     assert not marker.exists()
     with pytest.raises(ValueError):  # trusted, the payload runs (then the fake state fails)
@@ -72,7 +72,9 @@ def test_in_a_folder_it_is_skipped_and_the_real_ones_scored(
     out = tmp_path / "eval"
     assert main(["score", str(run), "--out", str(out), "--settle", "0", *ARGS]) == 3
     averages = [
-        (r["checkpoint"], r["step"]) for r in read_rows(out / "results.jsonl") if r["kind"] == "average"
+        (r["checkpoint"], r["step"])
+        for r in read_rows(out / "results.jsonl")
+        if r["kind"] == "average"
     ]
     assert averages == [("ep0-ba1", 1), ("ep0-ba2-rank0", 2)]  # real file and shards: by default
     (line,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
