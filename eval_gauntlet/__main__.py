@@ -272,13 +272,13 @@ def watch_run(job: Job, folder: Path, once: bool) -> WatchReport:
 def _watch_pass(
     job: Job, folder: Path, once: bool, running: Callable[[], bool] | None
 ) -> WatchReport:
-    from eval_gauntlet.watch import watch
+    from eval_gauntlet.watch import EXPORT, watch
 
     per_step = job.args.tokens_per_step
 
     def score(path: Path, name: str, step: int) -> bool:
-        # an HF export does not know its tokens seen; a Composer checkpoint does
-        tokens = step * per_step if per_step and path.is_dir() else None
+        # an HF export does not know its tokens seen; a Composer checkpoint (file or shards) does
+        tokens = step * per_step if per_step and EXPORT.match(path.name) else None
         try:
             job.score(path, name=name, step=step, tokens=tokens)
         except UnreadableCheckpoint as exc:  # left unscored; the others go on
