@@ -12,8 +12,9 @@ positions only), ``--repeats`` times. Per-token cost is nearly flat up to 1,024 
 width (attention is ~3% of the work), so the cost of one checkpoint is the measured seconds per
 prompt token times the prompt tokens of the catalogue at the watcher's ``--sample`` (counted
 with ``--tokenizer``, exactly as the scorer cuts them). Printed: seconds per item of each
-benchmark, seconds per 1,000 prompt tokens (median and spread of the repeats), and the
-extrapolated hours per checkpoint at ``--sample`` and for the whole catalogue.
+benchmark, wall and CPU seconds per 1,000 prompt tokens (median and spread of the repeats),
+and the extrapolated hours per checkpoint at ``--sample`` and for the whole catalogue; CPU
+core-hours carry over to a machine with more free cores (wall time about core-hours / cores).
 """
 
 from __future__ import annotations
@@ -78,42 +79,50 @@ def main() -> None:
     items_sample = sum(len(p.prompts) for p in at_sample)
     items_whole = sum(len(p.prompts) for p in whole)
 
-    rates, per_item = [], {}
+    rates, core_rates, per_item = [], [], {}
     for _ in range(args.repeats):
-        seconds = tokens = 0.0
+        seconds = core_seconds = tokens = 0.0
         for p in at_sample:
             prompts = p.prompts[: args.items]
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             score_prompts(model, tokenizer, prompts, max_length=1024, progress=False)
             took = time.perf_counter() - start
             seconds += took
+            core_seconds += time.process_time() - cpu
             tokens += prompt_tokens(tokenizer, prompts)
             per_item.setdefault(f"{p.task.name} {p.shots}-shot", []).append(took / len(prompts))
         rates.append(seconds / tokens * 1000)
-    rate = statistics.median(rates)
-    hours_sample = rate * tokens_sample / 1000 / 3600
-    hours_whole = rate * tokens_whole / 1000 / 3600
+        core_rates.append(core_seconds / tokens * 1000)
+    rate, core_rate = statistics.median(rates), statistics.median(core_rates)
+    core_hours = {  # CPU time: on N free cores, about core-hours / N of wall time
+        "at_sample": round(core_rate * tokens_sample / 1000 / 3600, 2),
+        "whole": round(core_rate * tokens_whole / 1000 / 3600, 2),
+    }
     summary = {
         "dtype": args.dtype,
         "threads": torch.get_num_threads(),
         "s_per_1k_tokens": [round(r, 2) for r in rates],
+        "core_s_per_1k_tokens": [round(r, 2) for r in core_rates],
         "s_per_item": {k: round(statistics.median(v), 2) for k, v in per_item.items()},
         "sample": args.sample,
         "items_at_sample": items_sample,
         "tokens_at_sample": tokens_sample,
-        "hours_per_checkpoint_at_sample": round(hours_sample, 2),
+        "hours_per_checkpoint_at_sample": round(rate * tokens_sample / 1000 / 3600, 2),
+        "core_hours_per_checkpoint_at_sample": core_hours["at_sample"],
         "items_whole": items_whole,
         "tokens_whole": tokens_whole,
-        "hours_per_checkpoint_whole": round(hours_whole, 2),
+        "hours_per_checkpoint_whole": round(rate * tokens_whole / 1000 / 3600, 2),
+        "core_hours_per_checkpoint_whole": core_hours["whole"],
     }
     lines = [f"{k}: {v} s/item" for k, v in summary["s_per_item"].items()]
     lines += [
-        f"{args.dtype}, {torch.get_num_threads()} threads: {rate:.2f} s per 1k prompt tokens "
-        f"(repeats {min(rates):.2f}-{max(rates):.2f})",
+        f"{args.dtype}, {torch.get_num_threads()} threads: {rate:.2f} s (wall) and "
+        f"{core_rate:.2f} core-s (CPU) per 1k prompt tokens; wall repeats "
+        f"{min(rates):.2f}-{max(rates):.2f}, CPU {min(core_rates):.2f}-{max(core_rates):.2f}",
         f"--sample {args.sample}: {items_sample} items, {tokens_sample:,} tokens: "
-        f"{hours_sample:.2f} h per checkpoint",
+        f"{summary['hours_per_checkpoint_at_sample']} h here, {core_hours['at_sample']} core-h",
         f"whole catalogue: {items_whole} items, {tokens_whole:,} tokens: "
-        f"{hours_whole:.2f} h per checkpoint",
+        f"{summary['hours_per_checkpoint_whole']} h here, {core_hours['whole']} core-h",
     ]
     report("\n".join(lines), summary, args.out)
 

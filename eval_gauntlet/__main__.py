@@ -84,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
         default=600.0,
         help="seconds an incomplete checkpoint may stay unchanged before it is reported broken",
     )
+    watch.add_argument(
+        "--threads", type=int, help="CPU threads for scoring (default: torch's, every core)"
+    )
     _score_options(watch, default_device="cpu")
     sub.add_parser("tasks", help="list the task catalogue").add_argument(
         "--tasks-file", type=Path, default=DEFAULT_TASKS_FILE
@@ -140,8 +143,8 @@ class Job:
     def from_args(cls, args: argparse.Namespace) -> Job:
         from eval_gauntlet.evaluate import Options, plan
 
-        for flag in ("limit", "sample", "batch_size"):
-            if getattr(args, flag) is not None and getattr(args, flag) < 1:
+        for flag in ("limit", "sample", "batch_size", "threads"):
+            if getattr(args, flag, None) is not None and getattr(args, flag) < 1:
                 raise GauntletError(f"--{flag.replace('_', '-')} must be >= 1")
         if args.shots is not None and args.shots < 0:
             raise GauntletError("--shots must be >= 0")
@@ -157,6 +160,10 @@ class Job:
         planned = plan(select_tasks(catalogue, args.tasks), options)
         device = _device(args.device)
         _check_writable(args.out)
+        if getattr(args, "threads", None):  # beside training: leave its data loaders cores
+            import torch
+
+            torch.set_num_threads(args.threads)
         return cls(args, catalogue, planned, options, device)
 
     def score(self, path: Path, name: str | None, step: int | None, tokens: int | None) -> None:

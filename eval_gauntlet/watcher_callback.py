@@ -9,6 +9,7 @@ Registered as llm-foundry's ``gauntlet_watcher`` callback (an entry point in pyp
         out: runs/RUN/eval
         device: cpu                       # or a GPU no training rank uses, e.g. cuda:7
         sample: 100                       # items per task (default: all)
+        threads: 8                        # CPU threads for scoring, the rest left to training
 
 At FIT_START, global rank 0 checks that a checkpointer of this run writes ``folder`` and that
 ``device`` is not a training rank's GPU, announces its process in ``OUT/trainer.json``, and
@@ -54,6 +55,7 @@ class WatchConfig:
     settle: float = 5.0
     interval: float = 10.0
     broken_after: float = 600.0
+    threads: int | None = None
     trust_checkpoint: bool = False
     tokens_per_step: int | None = None  # from the trainer's state at FIT_START
     trainer_pid: int | None = None
@@ -70,7 +72,7 @@ class WatchConfig:
             raise ValueError(
                 f"gauntlet_watcher.device: {self.device!r} is not cpu, cuda:N"
             ) from None
-        for name in ("sample", "limit", "batch_size"):
+        for name in ("sample", "limit", "batch_size", "threads"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"gauntlet_watcher.{name}: must be >= 1")
         try:  # task names checked now, not in the watcher's log
@@ -112,6 +114,7 @@ class GauntletWatcher(Callback):
         settle: float = 5.0,
         interval: float = 10.0,
         broken_after: float = 600.0,
+        threads: int = 8,
         trust_checkpoint: bool = False,
     ) -> None:
         self.config = WatchConfig(
@@ -127,6 +130,7 @@ class GauntletWatcher(Callback):
             settle=settle,
             interval=interval,
             broken_after=broken_after,
+            threads=threads,
             trust_checkpoint=trust_checkpoint,
         )
         self.out = Path(out)

@@ -99,6 +99,7 @@ def test_the_command_line_is_the_typed_config() -> None:
         settle=2.5,
         interval=30.0,
         broken_after=900.0,
+        threads=16,
         trust_checkpoint=True,
         tokens_per_step=1024 * 1024,
         trainer_pid=4242,
