@@ -1,4 +1,13 @@
-"""Make autoresume from a remote ``save_folder`` resume from the remote's latest checkpoint.
+"""Make autoresume work after any crash: partial checkpoints set aside, and remote runs.
+
+A save killed or failed mid-write (kill -9, preemption, disk full) leaves ``ep0-ba5-rank0.pt``
+empty or cut off, or an ``ep0-ba5/`` folder of shards without its ``.metadata``. Composer writes
+in place and then repoints ``latest-rank0.pt``, so every relaunch then dies in Composer's
+``FileExistsError`` check of the save folder ("may conflict with a future checkpoint"), and a
+``latest`` that names a cut-off file (a crash between the write reaching the disk and the
+link) is a traceback without a fallback. :func:`repair_save_folder`, run before the Trainer is
+built, sets such checkpoints aside (renamed ``<name>.partial-<time>``, one line each) and points
+``latest`` at the newest complete checkpoint, saying so.
 
 Composer 0.32 downloads the remote ``latest-rank0.pt`` of an ``s3://``/``gs://``/``oci://``
 ``save_folder`` to the *local* path ``os.path.join(save_folder, "latest-rank0.pt")`` (a folder
@@ -12,11 +21,18 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
+import time
 from pathlib import Path
+
+from biomedlm.checkpoint import incomplete
 
 log = logging.getLogger(__name__)
 LATEST = ("latest-rank", "latest-sharded-rank")  # Composer's and llm-foundry's default names
+# llm-foundry's default save_filename, and the folder FSDP's sharded state dicts are saved in
+CHECKPOINT_FILE = re.compile(r"^ep\d+-ba(\d+)-rank(\d+)\.pt$")
+SHARDED_FOLDER = re.compile(r"^ep\d+-ba(\d+)$")
 
 
 def clear_stale_download(save_folder: str | None) -> list[Path]:
@@ -39,3 +55,64 @@ def clear_stale_download(save_folder: str | None) -> list[Path]:
             path.unlink()
         log.info("removed %s, an earlier download of the remote's latest checkpoint", path)
     return removed
+
+
+def repair_save_folder(save_folder: str | None) -> list[Path]:
+    """Set aside partial checkpoints of a local ``save_folder``; point ``latest`` at the newest
+    complete one. Returns the set-aside paths.
+
+    Only on global rank 0, before the Trainer is built: the other ranks reach the save folder
+    only after meeting rank 0 in the Trainer's first collective. Remote folders hold only whole
+    uploads and are left alone.
+    """
+    if not save_folder or "://" in save_folder or os.environ.get("RANK", "0") != "0":
+        return []
+    folder = Path(save_folder)
+    if not folder.is_dir():
+        return []
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    set_aside: list[Path] = []
+    files: list[tuple[int, Path]] = []  # rank 0's complete checkpoint files, by batch
+    shards: list[tuple[int, Path]] = []
+    for path in sorted(folder.iterdir()):
+        file = CHECKPOINT_FILE.match(path.name)
+        sharded = SHARDED_FOLDER.match(path.name)
+        if path.is_symlink() or not ((file and path.is_file()) or (sharded and path.is_dir())):
+            continue
+        why = incomplete(path)
+        if why is None:
+            if file and file.group(2) == "0":
+                files.append((int(file.group(1)), path))
+            elif sharded:
+                shards.append((int(sharded.group(1)), path))
+            continue
+        target = path.with_name(f"{path.name}.partial-{stamp}")
+        path.rename(target)
+        log.warning("set aside %s (%s: a save that did not finish) as %s", path, why, target.name)
+        set_aside.append(target)
+    _point_latest(folder / "latest-rank0.pt", max(files, default=None))
+    _point_latest(folder / "latest-sharded-rank0", max(shards, default=None))
+    return set_aside
+
+
+def _point_latest(link: Path, newest: tuple[int, Path] | None) -> None:
+    """Make ``link`` name ``newest`` (relative, as Composer writes it), replacing it atomically."""
+    current = os.readlink(link) if link.is_symlink() else None
+    if newest is None:
+        if current is not None and not link.exists():  # it named a checkpoint set aside
+            link.unlink()
+            log.warning("removed %s: no complete checkpoint left; training starts afresh", link)
+        return
+    name = newest[1].name
+    if link.exists() and link.resolve() == newest[1].resolve():
+        return
+    tmp = link.with_name(f".{link.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(name)
+    os.replace(tmp, link)
+    log.warning(
+        "%s now names %s, the newest complete checkpoint (it named %s): resuming from there",
+        link,
+        name,
+        current or "nothing",
+    )

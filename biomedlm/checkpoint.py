@@ -10,20 +10,35 @@ far training had gone. Two layouts, as the trainer's ``save_folder`` holds them:
   checkpoint reader.
 
 Only the model, the Hugging Face state and the timestamp are read: never the optimizer state.
+Nothing a checkpoint's pickles name is called beyond a fixed allow-list of Composer's types
+(:mod:`biomedlm.safe_unpickle`) unless the caller trusts the checkpoint (``trust=True``, the
+``--trust-checkpoint`` flag of the commands). Hugging Face folders are read by transformers,
+which reads safetensors, or ``.bin`` weights with ``weights_only``, and runs no remote code.
+Every failure to load is one :class:`CheckpointError` line naming the path.
 """
 
 from __future__ import annotations
 
+import logging
 import pickle
 import tempfile
-import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from biomedlm.safe_unpickle import UnsafePickle, load_sharded, read_dcp_metadata, torch_load
+
+log = logging.getLogger(__name__)
+TRUST_FLAG = "--trust-checkpoint"
+
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be read; one line naming the path."""
+
+
+class UntrustedCheckpoint(CheckpointError):
+    """A checkpoint whose pickles name code outside the allow-list; refused unless trusted."""
 
 
 @dataclass(frozen=True)
@@ -36,15 +51,28 @@ class Progress:
     epochs: int = 0
 
 
-def load_pretrained(path: Path, dtype: str = "auto") -> tuple[Any, Any, Progress | None]:
+def load_pretrained(
+    path: Path, dtype: str = "auto", *, trust: bool = False
+) -> tuple[Any, Any, Progress | None]:
     """Model, tokenizer and progress from a Hugging Face directory or a Composer checkpoint.
 
     ``dtype`` applies to a Hugging Face directory ("auto": as saved, e.g. a bf16 export); its
-    progress is None (an export does not record how far training had gone).
+    progress is None (an export does not record how far training had gone). ``trust`` lets a
+    Composer checkpoint's pickles call anything (only for checkpoints the user trusts).
+    Anything raised while loading becomes one :class:`CheckpointError` line: a truncated
+    ``model.safetensors``, an export without its tokenizer files, a half-written checkpoint.
     """
-    if path.is_dir() and not is_sharded(path):
-        return (*_load_hf_directory(path, dtype), None)
-    return load_composer_checkpoint(path)
+    try:
+        if path.is_dir() and not is_sharded(path):
+            return (*_load_hf_directory(path, dtype), None)
+        return load_composer_checkpoint(path, trust=trust)
+    except CheckpointError:
+        raise
+    except Exception as exc:  # any library error, made one line naming the path
+        log.debug("loading %s failed", path, exc_info=True)
+        raise CheckpointError(
+            f"{path}: cannot load it ({type(exc).__name__}: {_first(exc)})"
+        ) from None
 
 
 def _load_hf_directory(path: Path, dtype: str) -> tuple[Any, Any]:
@@ -78,25 +106,69 @@ def is_sharded(path: Path) -> bool:
     return path.is_dir() and (path / ".metadata").is_file()
 
 
-def _read_state(path: Path) -> dict[str, Any]:
-    import torch
+def incomplete(path: Path) -> str | None:
+    """Why ``path`` is not a whole Composer checkpoint (a save cut off), or None when it is.
 
+    Cheap, no tensor read: a ``.pt`` file is a zip archive whose central directory is written
+    last, so a cut-off file has none; its pickle (not the tensors) is read to check its CRC. A
+    sharded folder needs its ``.metadata`` (written last) and every byte range it names in the
+    shard files. A ``.metadata`` naming code outside the allow-list is not judged here.
+    """
+    if path.is_dir():
+        return _incomplete_shards(path)
+    size = path.stat().st_size
+    if size == 0:
+        return "0 bytes"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            pickles = [name for name in archive.namelist() if name.endswith("/data.pkl")]
+            if not pickles:
+                return "no data.pkl in the archive"
+            archive.read(pickles[0])
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        return f"not a whole zip archive ({size} bytes: {_first(exc)})"
+    return None
+
+
+def _incomplete_shards(path: Path) -> str | None:
+    if not (path / ".metadata").is_file():
+        return "no .metadata"
+    try:
+        metadata = read_dcp_metadata(path, trust=False)
+    except UnsafePickle:
+        return None
+    except Exception as exc:  # any unpickling failure: a cut-off or corrupt .metadata
+        return f"unreadable .metadata ({type(exc).__name__})"
+    ends: dict[str, int] = {}
+    for info in metadata.storage_data.values():
+        ends[info.relative_path] = max(ends.get(info.relative_path, 0), info.offset + info.length)
+    for name, end in sorted(ends.items()):
+        shard = path / name
+        if not shard.is_file():
+            return f"{name} missing"
+        if shard.stat().st_size < end:
+            return f"{name} cut off at {shard.stat().st_size} of {end} bytes"
+    return None
+
+
+def _read_state(path: Path, trust: bool) -> dict[str, Any]:
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint")
     try:
         if is_sharded(path):
-            from torch.distributed.checkpoint.state_dict_loader import _load_state_dict_from_keys
-
-            with warnings.catch_warnings():  # "no process group: loading in one process"
-                warnings.simplefilter("ignore", UserWarning)
-                keys = {f"state.{key}" for key in KEYS}
-                state = _load_state_dict_from_keys(keys, checkpoint_id=str(path))["state"]
+            keys = {f"state.{key}" for key in KEYS}
+            state = load_sharded(path, keys, trust=trust)["state"]
         elif path.is_file():  # memory-mapped: the optimizer state is never read into memory
-            state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)["state"]
+            state = torch_load(path, trust=trust, mmap=True)["state"]
         else:
             raise CheckpointError(
                 f"{path}: neither a checkpoint file nor a sharded checkpoint (no .metadata)"
             )
+    except UnsafePickle as exc:
+        raise UntrustedCheckpoint(
+            f"{path}: refused: its pickles name code outside Composer's checkpoint types ({exc}); "
+            f"loading it could run that code. Pass {TRUST_FLAG} only if you trust who made it"
+        ) from None
     except (RuntimeError, EOFError, OSError, KeyError, TypeError, pickle.UnpicklingError) as exc:
         raise CheckpointError(
             f"{path}: not a complete Composer checkpoint (half-written or corrupt: {_first(exc)})"
@@ -109,7 +181,7 @@ def _read_state(path: Path) -> dict[str, Any]:
     return state
 
 
-def load_composer_checkpoint(path: Path) -> tuple[Any, Any, Progress]:
+def load_composer_checkpoint(path: Path, *, trust: bool = False) -> tuple[Any, Any, Progress]:
     """The HF model and tokenizer saved in a Composer checkpoint (file or sharded folder).
 
     Composer 0.32's ``hf_from_composer_checkpoint`` returned a model whose weights differ from
@@ -118,7 +190,7 @@ def load_composer_checkpoint(path: Path) -> tuple[Any, Any, Progress]:
     from composer.models import HuggingFaceModel
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    state = _read_state(path)
+    state = _read_state(path, trust)
     hf_state = state["integrations"]["huggingface"]
     content = dict(hf_state["model"]["config"]["content"])
     config = AutoConfig.for_model(content.pop("model_type"), **content)
@@ -150,25 +222,17 @@ def load_composer_checkpoint(path: Path) -> tuple[Any, Any, Progress]:
 def read_progress(path: Path) -> Progress:
     """How far training had gone at a Composer checkpoint (file or sharded folder), cheaply.
 
-    Only the timestamp is read: a file is memory-mapped, a sharded folder's other keys are
-    never loaded.
+    Only the timestamp is read, safely (the run's own checkpoint, read before relaunching): a
+    file is memory-mapped, a sharded folder's other keys are never loaded.
     """
-    import torch
-
     try:
         if is_sharded(path):
-            from torch.distributed.checkpoint.state_dict_loader import _load_state_dict_from_keys
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                loaded = _load_state_dict_from_keys({"state.timestamp"}, checkpoint_id=str(path))
-            timestamp = loaded["state"]["timestamp"]
+            state = load_sharded(path, {"state.timestamp"}, trust=False)["state"]
         else:
-            timestamp = torch.load(path, map_location="cpu", weights_only=False, mmap=True)[
-                "state"
-            ]["timestamp"]
-        fields = timestamp["Timestamp"]
-    except (RuntimeError, EOFError, OSError, KeyError, TypeError, pickle.UnpicklingError) as exc:
+            state = torch_load(path, trust=False, mmap=True)["state"]
+        fields = state["timestamp"]["Timestamp"]
+    except (UnsafePickle, RuntimeError, EOFError, OSError, KeyError, TypeError,
+            pickle.UnpicklingError) as exc:  # fmt: skip
         raise CheckpointError(f"{path}: cannot read its timestamp ({_first(exc)})") from None
     return Progress(
         int(fields["batch"]), int(fields["token"]), int(fields["sample"]), int(fields["epoch"])

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from biomedlm.autoresume import clear_stale_download
+from biomedlm.autoresume import clear_stale_download, repair_save_folder
 from biomedlm.recipe import RecipeError, TrainingSettings, load_recipe, resolved
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         recipe = load_recipe(args[0], args[1:])
         plain = resolved(recipe)
+        if recipe.autoresume:  # a checkpoint cut off by a crash never blocks the resume
+            repair_save_folder(recipe.save_folder)
         finished = check_relaunch(recipe, plain)
         if finished is not None:
             print(finished)

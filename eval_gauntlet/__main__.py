@@ -24,6 +24,15 @@ Results go to ``--out``
 (default ``outputs/eval_gauntlet``; use one per run: checkpoints are known by their names):
 ``results.jsonl`` (appended), ``results.md``, ``results.png`` and
 ``predictions/<name>/<task>.<shots>shot.jsonl``.
+
+A Composer checkpoint whose pickles name anything beyond Composer's own types is refused (it
+could run code when loaded); ``--trust-checkpoint`` loads it anyway, for checkpoints you trust.
+The device and the output folder are checked before any model is loaded.
+
+Exit status: 0 everything asked for was scored; 2 bad input (an option, a task file, or the one
+checkpoint named cannot be loaded); 3 a folder's pass finished but left checkpoints unscored
+(unreadable, incomplete or still being written: each is one error line, and is tried again
+once it changes); 4 another watcher holds the output folder (``OUT/watcher.lock``).
 """
 
 from __future__ import annotations
@@ -31,7 +40,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,8 +58,10 @@ from eval_gauntlet.tasks import (
 
 if TYPE_CHECKING:  # evaluate imports torch: loaded only when a model is scored
     from eval_gauntlet.evaluate import Options, Planned
+    from eval_gauntlet.watch import WatchReport
 
 log = logging.getLogger("eval_gauntlet")
+EXIT_BAD_INPUT, EXIT_SKIPPED, EXIT_BUSY = 2, 3, 4
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,7 +83,21 @@ def _parser() -> argparse.ArgumentParser:
     watch.add_argument(
         "--idle-timeout", type=float, help="stop after this many seconds without a new checkpoint"
     )
-    _score_options(watch)
+    watch.add_argument(
+        "--trainer-pid",
+        type=int,
+        help="watch while this training process runs, then score what remains and exit",
+    )
+    watch.add_argument(
+        "--broken-after",
+        type=float,
+        default=600.0,
+        help="seconds an incomplete checkpoint may stay unchanged before it is reported broken",
+    )
+    watch.add_argument(
+        "--threads", type=int, help="CPU threads for scoring (default: torch's, every core)"
+    )
+    _score_options(watch, default_device="cpu")
     _tasks_file_option(sub.add_parser("tasks", help="list the task catalogue"))
     return parser
 
@@ -89,7 +117,7 @@ def _catalogue(args: argparse.Namespace) -> dict[str, Task]:
     return with_fewshot_sources(catalogue, getattr(args, "fewshot_source", None) or [])
 
 
-def _score_options(score: argparse.ArgumentParser) -> None:
+def _score_options(score: argparse.ArgumentParser, default_device: str | None = None) -> None:
     score.add_argument("--tasks", nargs="+", help="task or group names (default: all)")
     score.add_argument("--limit", type=int, help="first N items of each task")
     score.add_argument(
@@ -100,7 +128,11 @@ def _score_options(score: argparse.ArgumentParser) -> None:
     score.add_argument("--name", help="checkpoint name in the results (default: folder name)")
     score.add_argument("--step", type=int, help="training step of this checkpoint")
     score.add_argument("--tokens", type=int, help="tokens seen by this checkpoint")
-    score.add_argument("--device", default=None, help="default: cuda when available, else cpu")
+    score.add_argument(
+        "--device",
+        default=default_device,
+        help=f"cpu, cuda or cuda:N (default: {default_device or 'cuda when available, else cpu'})",
+    )
     score.add_argument("--batch-size", type=int, default=8)
     score.add_argument("--seed", type=int, default=1234)
     _tasks_file_option(score)
@@ -127,6 +159,11 @@ def _score_options(score: argparse.ArgumentParser) -> None:
         type=int,
         help="global batch x sequence length: tokens seen by an HF export (ba<step>)",
     )
+    score.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="load Composer checkpoints whose pickles may run code (only checkpoints you trust)",
+    )
 
 
 @dataclass(frozen=True)
@@ -137,13 +174,14 @@ class Job:
     catalogue: dict[str, Task]
     planned: list[Planned]
     options: Options
+    device: str
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Job:
         from eval_gauntlet.evaluate import Options, plan
 
-        for flag in ("limit", "sample", "batch_size"):
-            if getattr(args, flag) is not None and getattr(args, flag) < 1:
+        for flag in ("limit", "sample", "batch_size", "threads"):
+            if getattr(args, flag, None) is not None and getattr(args, flag) < 1:
                 raise GauntletError(f"--{flag.replace('_', '-')} must be >= 1")
         if args.shots is not None and args.shots < 0:
             raise GauntletError("--shots must be >= 0")
@@ -157,19 +195,25 @@ class Job:
             progress=not args.no_progress,
             softmax_dtype=args.softmax_dtype,
         )
-        return cls(args, catalogue, plan(select_tasks(catalogue, args.tasks), options), options)
+        planned = plan(select_tasks(catalogue, args.tasks), options)
+        device = _device(args.device)
+        _check_writable(args.out)
+        if getattr(args, "threads", None):  # beside training: leave its data loaders cores
+            import torch
+
+            torch.set_num_threads(args.threads)
+        return cls(args, catalogue, planned, options, device)
 
     def score(self, path: Path, name: str | None, step: int | None, tokens: int | None) -> None:
         """Load one checkpoint, score it and record the results."""
-        import torch
-
         from eval_gauntlet.evaluate import evaluate_model
         from eval_gauntlet.results import Checkpoint, Recorder
         from eval_gauntlet.scoring import load_checkpoint
         from eval_gauntlet.watch import checkpoint_name
 
-        device = self.args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        model, tokenizer, progress = load_checkpoint(path, device=device)
+        model, tokenizer, progress = load_checkpoint(
+            path, device=self.device, trust=self.args.trust_checkpoint
+        )
         if progress is not None:  # a Composer checkpoint knows how far training had gone
             step = step if step is not None else progress[0]
             tokens = tokens if tokens is not None else progress[1]
@@ -189,15 +233,97 @@ class Job:
         log.info("results in %s", self.args.out)
 
 
-def watch_run(job: Job, folder: Path, once: bool) -> None:
-    """Score each complete, unscored checkpoint under ``folder``."""
-    from eval_gauntlet.watch import watch
+def _device(name: str | None) -> str:
+    """The device to score on, checked now: a CUDA device that is not there fails here."""
+    import torch
+
+    device = name or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise GauntletError(f"--device {device}: not a device; use cpu, cuda or cuda:N") from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (parsed.index or 0) >= count:
+            raise GauntletError(
+                f"--device {device}: this machine has {count} visible CUDA device(s); "
+                "use --device cpu" + (f" or cuda:0..cuda:{count - 1}" if count else "")
+            )
+    return device
+
+
+def _check_writable(out: Path) -> None:
+    """Fail now, not after scoring, when results cannot be written under ``out``.
+
+    The folders it creates to try are removed again: a failed command leaves nothing.
+    """
+    created = [p for p in (out, *out.parents) if not p.exists()]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise GauntletError(
+            f"--out {out}: results cannot be written there ({exc.strerror or exc})"
+        ) from None
+    finally:
+        for folder in created:  # deepest first
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+
+
+def watch_run(job: Job, folder: Path, once: bool) -> WatchReport:
+    """Score each complete, unscored checkpoint under ``folder``, holding the folder's lock.
+
+    With ``--trainer-pid``, watch while that training process (or a relaunch of its run that
+    announces itself in ``OUT/trainer.json``) runs, then score what remains and return.
+    """
+    from eval_gauntlet.watch_lock import FolderBusy, FolderLock, Trainer, still_training, successor
+
+    if not folder.is_dir():
+        raise GauntletError(f"{folder}: no such folder of checkpoints")
+    out = job.args.out
+    trainer_pid = getattr(job.args, "trainer_pid", None)
+    trainer = Trainer.of(trainer_pid) if trainer_pid else None
+    lock = FolderLock(out)
+    lock.acquire()
+    scored: list[str] = []
+    while True:
+        serving = trainer
+        try:
+            running = partial(still_training, out, serving) if serving else None
+            report = _watch_pass(job, folder, once, running)
+            scored += report.scored
+        finally:
+            lock.release()  # before looking for a relaunch: see eval_gauntlet.watch_lock
+        trainer = successor(out, serving) if serving else None
+        if trainer is None:
+            break
+        try:
+            lock.acquire()
+        except FolderBusy:  # the relaunch started its own watcher
+            break
+        log.info("the run was relaunched (pid %d): watching its checkpoints", trainer.pid)
+    log.info("scored %d checkpoint(s): %s", len(scored), ", ".join(scored) or "none new")
+    if report.skipped:
+        log.warning(
+            "left %d checkpoint(s) unscored: %s",
+            len(report.skipped),
+            ", ".join(f"{name} ({why})" for name, why in report.skipped.items()),
+        )
+    return report
+
+
+def _watch_pass(
+    job: Job, folder: Path, once: bool, running: Callable[[], bool] | None
+) -> WatchReport:
+    from eval_gauntlet.watch import EXPORT, watch
 
     per_step = job.args.tokens_per_step
 
     def score(path: Path, name: str, step: int) -> bool:
-        # an HF export does not know its tokens seen; a Composer checkpoint does
-        tokens = step * per_step if per_step and path.is_dir() else None
+        # an HF export does not know its tokens seen; a Composer checkpoint (file or shards) does
+        tokens = step * per_step if per_step and EXPORT.match(path.name) else None
         try:
             job.score(path, name=name, step=step, tokens=tokens)
         except UnreadableCheckpoint as exc:  # left unscored; the others go on
@@ -205,9 +331,7 @@ def watch_run(job: Job, folder: Path, once: bool) -> None:
             return False
         return True
 
-    if not folder.is_dir():
-        raise GauntletError(f"{folder}: no such folder of checkpoints")
-    scored = watch(
+    return watch(
         folder,
         job.args.out,
         score,
@@ -215,11 +339,12 @@ def watch_run(job: Job, folder: Path, once: bool) -> None:
         interval=getattr(job.args, "interval", 0.0),
         settle=job.args.settle,
         idle_timeout=getattr(job.args, "idle_timeout", None),
+        broken_after=getattr(job.args, "broken_after", 600.0),
+        running=running,
     )
-    log.info("scored %d checkpoint(s): %s", len(scored), ", ".join(scored) or "none new")
 
 
-def score_path(job: Job, path: Path) -> None:
+def score_path(job: Job, path: Path) -> WatchReport | None:
     """One checkpoint file or HF directory, or every checkpoint of a folder."""
     from biomedlm.checkpoint import is_sharded
     from eval_gauntlet.watch import find_checkpoints
@@ -229,38 +354,44 @@ def score_path(job: Job, path: Path) -> None:
         raise GauntletError(f"{path}: no such checkpoint, model folder or folder of checkpoints")
     if path.is_file() or (path / "config.json").is_file() or is_sharded(path):
         job.score(path, name=args.name, step=args.step, tokens=args.tokens)
-    elif find_checkpoints(path):
+        return None
+    if find_checkpoints(path):
         given = [f"--{flag}" for flag in ("name", "step", "tokens") if getattr(args, flag)]
         if given:
             raise GauntletError(
                 f"{path}: a folder of checkpoints; {', '.join(given)} name one checkpoint "
                 "(a folder's checkpoints are named by their files, with their own steps)"
             )
-        watch_run(job, path, once=True)
-    else:
-        raise GauntletError(
-            f"{path}: no Hugging Face model (config.json) and no checkpoints "
-            "(ep*-ba<step>-rank0.pt files, ep*-ba<step> sharded or ba<step> export folders) in it"
-        )
+        return watch_run(job, path, once=True)
+    raise GauntletError(
+        f"{path}: no Hugging Face model (config.json) and no checkpoints "
+        "(ep*-ba<step>-rank0.pt files, ep*-ba<step> sharded or ba<step> export folders) in it"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; a user-input error is one line on stderr and exit status 2."""
+    """Run the command line; a user-input error is one line on stderr (see the exit statuses)."""
+    from eval_gauntlet.watch_lock import FolderBusy
+
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = _parser().parse_args(argv)
+    report = None
     try:
         if args.command == "tasks":
             for task in _catalogue(args).values():
                 shots = ",".join(map(str, task.num_fewshot))
                 sys.stdout.write(f"{task.name}\t{task.category}\t{shots}-shot\t{task.data}\n")
         elif args.command == "watch":
-            watch_run(Job.from_args(args), args.folder, once=args.once)
+            report = watch_run(Job.from_args(args), args.folder, once=args.once)
         else:
-            score_path(Job.from_args(args), args.path)
+            report = score_path(Job.from_args(args), args.path)
     except GauntletError as exc:
         sys.stderr.write(f"error: {exc}\n")
-        return 2
-    return 0
+        return EXIT_BAD_INPUT
+    except FolderBusy as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_BUSY
+    return EXIT_SKIPPED if report is not None and report.skipped else 0
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ renamed, so no reader ever sees half a file. The table and plot are redrawn from
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
 import os
 import re
 import tempfile
@@ -16,13 +18,14 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from eval_gauntlet.errors import GauntletError
 from eval_gauntlet.evaluate import GauntletResult, GroupResult, TaskResult
 from eval_gauntlet.metrics import Score
 from eval_gauntlet.tasks import AVERAGE
 
+log = logging.getLogger(__name__)
 RESULTS = "results.jsonl"
 TABLE = "results.md"
 PLOT = "results.png"
@@ -52,23 +55,70 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
 
 
 def append_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    """Append ``rows`` to a JSONL file as whole lines, in one write."""
-    text = "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows)
+    """Append ``rows`` to a JSONL file as whole lines, in one write.
+
+    Under an exclusive ``flock`` of the file, so appenders in other processes take turns; a
+    partial last line left by an interrupted writer is repaired first (:func:`repair_rows`).
+    """
+    data = "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows).encode()
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as out:
-        out.write(text)
+    with path.open("a+b") as out:
+        fcntl.flock(out.fileno(), fcntl.LOCK_EX)  # released when the file is closed
+        _repair_tail(path, out)
+        out.write(data)
         out.flush()
         os.fsync(out.fileno())
 
 
+def repair_rows(path: Path) -> None:
+    """Drop a partial last line of a JSONL file (a writer killed mid-line), with one log line."""
+    if path.is_file():
+        append_rows(path, [])
+
+
+def _repair_tail(path: Path, out: BinaryIO) -> None:
+    """Make ``out`` end with a newline: a cut-off last line is truncated, a whole one ended."""
+    size = out.seek(0, os.SEEK_END)
+    if size == 0 or (out.seek(size - 1) >= 0 and out.read(1) == b"\n"):
+        return
+    start = size  # back to just after the last newline (0 when there is none)
+    while start > 0:
+        step = min(start, 65536)
+        out.seek(start - step)
+        newline = out.read(step).rfind(b"\n")
+        start -= step
+        if newline >= 0:
+            start += newline + 1
+            break
+    out.seek(start)
+    tail = out.read()
+    try:
+        json.loads(tail)
+    except ValueError:
+        os.ftruncate(out.fileno(), start)
+        log.warning(
+            "%s: dropped a partial last line (%d bytes, an interrupted write)", path, len(tail)
+        )
+    else:  # a whole row whose newline was not written
+        out.write(b"\n")
+
+
 def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Every row of a ``results.jsonl``."""
+    """Every row of a ``results.jsonl``; a partial last line (an interrupted write) is ignored.
+
+    A malformed line anywhere else is an error naming the line.
+    """
     rows = []
-    with path.open(encoding="utf-8") as lines:
+    with path.open(encoding="utf-8", errors="surrogateescape") as lines:
         for line_no, line in enumerate(lines, start=1):
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as exc:
+                if not line.endswith("\n"):  # the last line, cut off: the next append drops it
+                    log.warning(
+                        "%s:%d: ignoring a partial last line (an interrupted write)", path, line_no
+                    )
+                    break
                 raise GauntletError(f"{path}:{line_no}: invalid JSON ({exc.msg})") from None
     return rows
 

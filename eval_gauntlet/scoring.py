@@ -49,17 +49,18 @@ def check_vocab(model: Any, tokenizer: Any, where: str) -> None:
 
 
 def load_checkpoint(
-    path: Path, *, device: str = "cpu", dtype: str = "auto"
+    path: Path, *, device: str = "cpu", dtype: str = "auto", trust: bool = False
 ) -> tuple[Any, Any, tuple[int, int] | None]:
     """Model, tokenizer and (step, tokens seen) from a Composer checkpoint or an HF directory.
 
-    Read by :mod:`biomedlm.checkpoint` (the format's own reader); an HF directory does not
-    record how far training had gone: its progress is None. Never the network.
+    Read by :mod:`biomedlm.checkpoint` (the format's own reader; ``trust`` lets a Composer
+    checkpoint's pickles run code); an HF directory does not record how far training had gone:
+    its progress is None. Never the network.
     """
     from biomedlm.checkpoint import CheckpointError, load_pretrained
 
     try:
-        model, tokenizer, progress = load_pretrained(path, dtype=dtype)
+        model, tokenizer, progress = load_pretrained(path, dtype=dtype, trust=trust)
     except CheckpointError as exc:
         raise UnreadableCheckpoint(str(exc)) from None
     check_vocab(model, tokenizer, str(path))

@@ -15,7 +15,9 @@ exist (a sharded folder's ``.metadata``, written last), and nothing in it has ch
 being written is never read). A checkpoint counts as
 scored once its gauntlet average (written last) is in ``results.jsonl``; killed and restarted,
 the watcher re-scores nothing that finished, and a checkpoint cut off mid-way is scored again
-(the table keeps the latest row of each task).
+(the table keeps the latest row of each task). A checkpoint that cannot be read, or that stays
+incomplete for ``broken_after`` seconds (a save killed mid-write), is one error line, skipped,
+and tried again once it changes; the report says what was left unscored.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from eval_gauntlet.results import RESULTS, read_rows
+from eval_gauntlet.results import RESULTS, read_rows, repair_rows
 
 log = logging.getLogger(__name__)
 EXPORT = re.compile(r"^ba(\d+)$")
@@ -53,14 +56,16 @@ def checkpoint_name(path: Path) -> str:
 
 
 def fingerprint(path: Path) -> tuple[float, int]:
-    """Newest modification time and total size of a checkpoint file or folder's files."""
-    files = [p for p in path.iterdir() if p.is_file()] if path.is_dir() else [path]
-    stats = [p.stat() for p in files]
-    return max((s.st_mtime for s in stats), default=0.0), sum(s.st_size for s in stats)
+    """Newest modification time (a folder's own included) and total size of a checkpoint."""
+    own = path.stat()
+    if not path.is_dir():
+        return own.st_mtime, own.st_size
+    stats = [p.stat() for p in path.iterdir() if p.is_file()]
+    return max([own.st_mtime, *(s.st_mtime for s in stats)]), sum(s.st_size for s in stats)
 
 
-def is_complete(path: Path, settle: float, now: float | None = None) -> bool:
-    """All files present and none changed in the last ``settle`` seconds."""
+def has_all_files(path: Path) -> bool:
+    """Everything a complete checkpoint has is there (not yet whether it is still changing)."""
     if path.is_dir():
         if SHARDED.match(path.name):
             if not (path / ".metadata").is_file():
@@ -69,8 +74,14 @@ def is_complete(path: Path, settle: float, now: float | None = None) -> bool:
             (path / name).is_file() for name in WEIGHTS
         ):
             return False
-    newest, size = fingerprint(path)
-    return size > 0 and (now if now is not None else time.time()) - newest >= settle
+    return fingerprint(path)[1] > 0
+
+
+def is_complete(path: Path, settle: float, now: float | None = None) -> bool:
+    """All files present and none changed in the last ``settle`` seconds."""
+    newest, _ = fingerprint(path)
+    age = (now if now is not None else time.time()) - newest
+    return has_all_files(path) and age >= settle
 
 
 def scored_checkpoints(out_dir: Path) -> set[str]:
@@ -81,6 +92,14 @@ def scored_checkpoints(out_dir: Path) -> set[str]:
     return {str(r["checkpoint"]) for r in read_rows(path) if r.get("kind") == "average"}
 
 
+@dataclass
+class WatchReport:
+    """What a watch scored, and what it left unscored at its last pass (name -> why)."""
+
+    scored: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
 def watch(
     folder: Path,
     out_dir: Path,
@@ -89,17 +108,28 @@ def watch(
     interval: float = 10.0,
     settle: float = 5.0,
     idle_timeout: float | None = None,
-) -> list[str]:
-    """Score every complete, unscored checkpoint with ``score(path, name, step)``; returns them.
+    broken_after: float = 600.0,
+    running: Callable[[], bool] | None = None,
+) -> WatchReport:
+    """Score every complete, unscored checkpoint with ``score(path, name, step)``.
 
-    ``score`` returns False for a checkpoint it could not read; that one is tried again only
-    once it changes. With ``once``, stop after one pass; otherwise poll every ``interval``
-    seconds until ``idle_timeout`` seconds pass without a new checkpoint (forever when None).
+    ``score`` returns False for a checkpoint it could not read; that one is skipped and tried
+    again only once it changes. A checkpoint still missing files after ``broken_after`` seconds
+    without a change (a 0-byte file a killed save left) is reported broken and skipped likewise.
+    With ``once``, stop after one pass. Otherwise poll every ``interval`` seconds while
+    ``running()`` says its writer is training (then make a last pass, settling nothing, as no
+    file can be in the middle of a write any more), or until ``idle_timeout`` seconds pass
+    without a new checkpoint (forever when both are None).
     """
-    scored: list[str] = []
+    repair_rows(out_dir / RESULTS)
+    report = WatchReport()
     unreadable: dict[Path, tuple[float, int]] = {}  # path -> its fingerprint when it failed
+    told: dict[Path, tuple[float, int]] = {}  # "still being written" said once per fingerprint
     last_new = time.monotonic()
     while True:
+        last = once or (running is not None and not running())
+        writer_gone = last and running is not None
+        report.skipped = {}
         done = scored_checkpoints(out_dir)
         pending = (
             [(s, p) for s, p in find_checkpoints(folder) if checkpoint_name(p) not in done]
@@ -107,24 +137,42 @@ def watch(
             else []
         )
         for step, path in pending:
+            name = checkpoint_name(path)
             try:
                 before = fingerprint(path)
                 if unreadable.get(path) == before:
+                    report.skipped[name] = "unreadable, unchanged since"
                     continue
-                if not is_complete(path, settle):
-                    log.info("%s: still being written, will look again", path)
-                    continue
+                age = time.time() - before[0]
+                whole = has_all_files(path)
             except FileNotFoundError:  # removed meanwhile (rotation of old checkpoints)
                 continue
+            if not whole and (writer_gone or age >= broken_after):
+                log.error(
+                    "error: %s: incomplete (files missing or empty) and unchanged for %.0f s; "
+                    "skipped until it changes",
+                    path,
+                    age,
+                )
+                unreadable[path] = before
+                report.skipped[name] = "incomplete"
+                continue
+            if not whole or (age < settle and not writer_gone):
+                if told.get(path) != before:
+                    log.info("%s: still being written, will look again", path)
+                    told[path] = before
+                report.skipped[name] = "still being written"
+                continue
             log.info("scoring %s (step %d)", path, step)
-            if score(path, checkpoint_name(path), step):
-                scored.append(checkpoint_name(path))
+            if score(path, name, step):
+                report.scored.append(name)
             else:
                 unreadable[path] = before
+                report.skipped[name] = "unreadable"
             last_new = time.monotonic()
-        if once:
-            return scored
+        if last:
+            return report
         if idle_timeout is not None and time.monotonic() - last_new > idle_timeout:
             log.info("no new checkpoint for %.0f s; stopping", idle_timeout)
-            return scored
+            return report
         time.sleep(interval)

@@ -1,12 +1,17 @@
-"""Only Composer's stale local copy of a remote run's latest checkpoint is removed."""
+"""Autoresume after any crash: a stale remote download removed, partial checkpoints set aside."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 
-from biomedlm.autoresume import clear_stale_download
+from biomedlm.autoresume import clear_stale_download, repair_save_folder
+from biomedlm.checkpoint import incomplete
+from tests.biomedlm.crafted import sharded_copy
+from tests.biomedlm.debug_runs import losses, run_debug
 
 
 def test_removes_only_the_downloaded_latest(
@@ -34,3 +39,102 @@ def test_a_local_save_folder_is_left_alone(tmp_path: Path) -> None:
     (tmp_path / "latest-rank0.pt").write_text("x")  # a local run's own latest: the real one
     assert clear_stale_download(str(tmp_path)) == [] and (tmp_path / "latest-rank0.pt").exists()
     assert clear_stale_download(None) == []
+
+
+def cut(path: Path, size: int) -> Path:
+    """``path`` left with its first ``size`` bytes, as a save killed then leaves it."""
+    with path.open("r+b") as f:
+        f.truncate(size)
+    return path
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1e-6, 0.01, 0.5, 0.99, -22])
+def test_a_checkpoint_file_cut_off_anywhere_is_incomplete(
+    composer_run: Path, tmp_path: Path, fraction: float
+) -> None:
+    whole = tmp_path / "ep0-ba2-rank0.pt"
+    shutil.copy(composer_run / "ep0-ba2-rank0.pt", whole)
+    assert incomplete(whole) is None
+    size = whole.stat().st_size
+    keep = size + int(fraction) if fraction < 0 else int(size * fraction)  # -22: no end record
+    assert incomplete(cut(whole, keep)) is not None
+
+
+def test_a_sharded_checkpoint_is_complete_only_with_metadata_and_every_shard(
+    composer_run: Path, tmp_path: Path
+) -> None:
+    folder = sharded_copy(composer_run / "ep0-ba2-rank0.pt", tmp_path / "ep0-ba2")
+    assert incomplete(folder) is None
+    (shard,) = folder.glob("*.distcp")
+    cut(shard, shard.stat().st_size // 2)
+    assert "cut off" in str(incomplete(folder))
+    shard.unlink()
+    assert "missing" in str(incomplete(folder))
+    (folder / ".metadata").unlink()
+    assert incomplete(folder) == "no .metadata"
+
+
+def test_partial_checkpoints_are_set_aside_and_latest_names_the_newest_complete(
+    composer_run: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "ckpt"
+    shutil.copytree(composer_run, folder, symlinks=True)  # ep0-ba1, ep0-ba2, latest -> ep0-ba2
+    cut(folder / "ep0-ba2-rank0.pt", 1000)  # the latest, cut off: fall back to ep0-ba1
+    (folder / "ep0-ba3-rank0.pt").touch()  # kill -9 at the start of the next save
+    sharded_copy(composer_run / "ep0-ba1-rank0.pt", folder / "ep0-ba1")
+    (folder / "ep0-ba4").mkdir()  # FSDP's shards, killed before the .metadata
+    (folder / "ep0-ba4" / "__0_0.distcp").write_bytes(b"\0" * 100)
+    aside = repair_save_folder(str(folder))
+    assert sorted(p.name.split(".partial-")[0] for p in aside) == [
+        "ep0-ba2-rank0.pt",
+        "ep0-ba3-rank0.pt",
+        "ep0-ba4",
+    ]
+    assert os.readlink(folder / "latest-rank0.pt") == "ep0-ba1-rank0.pt"
+    assert os.readlink(folder / "latest-sharded-rank0") == "ep0-ba1"
+    names = sorted(p.name for p in folder.iterdir() if ".partial-" not in p.name)
+    assert names == ["ep0-ba1", "ep0-ba1-rank0.pt", "latest-rank0.pt", "latest-sharded-rank0"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "biomedlm.autoresume"]
+    assert len(lines) == 5 and sum("set aside" in line for line in lines) == 3
+    caplog.clear()
+    assert repair_save_folder(str(folder)) == [] and not caplog.records  # nothing left to do
+
+
+def test_repair_leaves_remote_folders_and_other_ranks_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "ep0-ba3-rank0.pt").touch()
+    monkeypatch.setenv("RANK", "1")
+    assert repair_save_folder(str(tmp_path)) == []
+    monkeypatch.setenv("RANK", "0")
+    assert repair_save_folder("s3://bucket/run") == [] and repair_save_folder(None) == []
+    assert repair_save_folder(str(tmp_path / "missing")) == []
+    assert (tmp_path / "ep0-ba3-rank0.pt").exists()
+
+
+@pytest.mark.slow
+def test_a_relaunch_after_a_crash_mid_save_resumes_from_the_last_complete_checkpoint(
+    prepared: Path, tmp_path: Path
+) -> None:
+    data = [
+        f"tokenizer.path={prepared / 'tokenizer'}",
+        f"train_loader.streams.pubmed.local={prepared}",
+        f"eval_loader.streams.pubmed.local={prepared}",
+        f"save_folder={tmp_path / 'ckpt'}",
+        "save_interval=2ba",
+        "eval_interval=100ba",
+        "callbacks.hf_checkpointer.save_interval=100ba",
+    ]
+    ckpt = tmp_path / "ckpt"
+    assert len(losses(run_debug(tmp_path, *data, "max_duration=4ba"))) == 4
+    (ckpt / "ep0-ba6-rank0.pt").touch()  # killed as the save of batch 6 began
+    output = run_debug(tmp_path, *data, "max_duration=6ba")  # FileExistsError without the fix
+    assert len(losses(output)) == 2 and "set aside" in output  # batches 5 and 6, from ep0-ba4
+    whole = (ckpt / "ep0-ba6-rank0.pt").read_bytes()
+    cut(ckpt / "ep0-ba6-rank0.pt", len(whole) // 2)  # the latest, cut off (disk full)
+    (ckpt / "ep0-ba8-rank0.pt").write_bytes(whole[: len(whole) // 3])  # and the next, killed
+    output = run_debug(tmp_path, *data, "max_duration=8ba")
+    assert len(losses(output)) == 4  # batches 5 to 8: ep0-ba4 was the newest complete one
+    assert "now names ep0-ba4-rank0.pt" in output
+    assert incomplete(ckpt / "ep0-ba8-rank0.pt") is None
+    assert os.readlink(ckpt / "latest-rank0.pt") == "ep0-ba8-rank0.pt"

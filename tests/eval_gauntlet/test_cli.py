@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -151,3 +154,89 @@ def test_table_keeps_the_latest_row_per_benchmark() -> None:
             "majority_baseline": 0.4, "truncated": 0, "seconds": 1.0}  # fmt: skip
     table = render_table([base, {**base, "acc": 0.6}])
     assert table.count("| t | 0 |") == 1 and "| t | 0 | 5 | 0.600 |" in table
+
+
+def export_folder(tmp_path: Path, tiny_dir: Path, steps: list[int]) -> Path:
+    """``hf_checkpointer``'s exports ``ba<step>`` of the tiny model, written a minute ago."""
+    folder = tmp_path / "hf" / "huggingface"
+    for step in steps:
+        shutil.copytree(tiny_dir, folder / f"ba{step}")
+        old = time.time() - 60
+        for f in [*(folder / f"ba{step}").iterdir(), folder / f"ba{step}"]:
+            os.utime(f, (old, old))
+    return folder
+
+
+def test_a_truncated_export_between_two_good_ones_is_skipped_and_counted(
+    tiny_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = export_folder(tmp_path, tiny_dir, [10, 20, 30])
+    weights = folder / "ba20" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])  # the disk filled up mid-export
+    os.utime(weights, (time.time() - 60,) * 2)
+    out = tmp_path / "eval"
+    assert score(folder, out, "--tasks", "pubmedqa", "--limit", "2", "--shots", "0") == 3
+    scored = [r["checkpoint"] for r in read_rows(out / "results.jsonl") if r["kind"] == "average"]
+    assert scored == ["ba10", "ba30"]
+    (line,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert line.startswith(f"error: {folder / 'ba20'}: cannot load") and "\n" not in line
+
+
+def test_an_export_without_its_tokenizer_is_one_line(
+    tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bare = tmp_path / "ba10"
+    bare.mkdir()
+    for name in ("config.json", "model.safetensors", "tokenizer_config.json"):  # no vocabulary
+        shutil.copy(tiny_dir / name, bare)
+    assert score(bare, tmp_path / "eval", "--tasks", "pubmedqa", "--limit", "2") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bare}: cannot load") and err.count("\n") == 1
+
+
+def test_a_partial_last_results_line_is_dropped_and_never_blocks(
+    tiny_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / "eval"
+    args = ("--tasks", "pubmedqa", "--limit", "2", "--shots", "0")
+    assert score(tiny_dir, out, *args, "--name", "a") == 0
+    whole = (out / "results.jsonl").read_text()
+    (out / "results.jsonl").write_text(whole + '{"checkpoint": "b", "kind": "ta')  # killed mid-line
+    assert [r["checkpoint"] for r in read_rows(out / "results.jsonl")] == ["a"] * 3
+    assert score(tiny_dir, out, *args, "--name", "b") == 0
+    rows = read_rows(out / "results.jsonl")
+    assert (out / "results.jsonl").read_text().startswith(whole) and len(rows) == 6
+    assert [r["checkpoint"] for r in rows[3:]] == ["b"] * 3
+    assert any("dropped a partial last line" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("case", ["device", "out"])
+def test_device_and_output_folder_are_checked_before_any_model_loads(
+    case: str,
+    tiny_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import eval_gauntlet.scoring
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr(eval_gauntlet.scoring, "load_checkpoint", never)
+    (tmp_path / "a-file").write_text("")
+    out = tmp_path / "eval" / "deep"
+    if case == "device":
+        monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+        extra, message = (
+            ["--device", "cuda"],
+            "error: --device cuda: this machine has 0 visible CUDA",
+        )
+    else:  # a file where a folder must be: as unwritable as a read-only disk, also for root
+        out = tmp_path / "a-file" / "eval"
+        extra, message = [], f"error: --out {out}: results cannot be written there"
+    args = ["score", str(tiny_dir), "--out", str(out), "--no-progress", "--tasks", "pubmedqa"]
+    assert main([*args, *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+    assert not (tmp_path / "eval").exists()  # nothing left behind

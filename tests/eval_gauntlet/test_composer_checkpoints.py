@@ -66,7 +66,7 @@ def test_a_half_written_checkpoint_is_one_line_and_left_unscored(
     assert err.startswith(f"error: {run / 'ep0-ba2-rank0.pt'}: not a complete Composer checkpoint")
     assert "\n" not in err and not (out / "results.jsonl").exists()
 
-    assert main(["score", str(run), "--out", str(out), "--settle", "0", *ARGS]) == 0
+    assert main(["score", str(run), "--out", str(out), "--settle", "0", *ARGS]) == 3  # skipped
     scored = {r["checkpoint"] for r in read_rows(out / "results.jsonl")}
     assert scored == {"ep0-ba1-rank0"}  # the good one scored, the cut one skipped, nothing of it
 

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
+import subprocess
 import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from eval_gauntlet.__main__ import main
 from eval_gauntlet.watch import is_complete, watch
+from eval_gauntlet.watch_lock import (
+    FolderLock,
+    Trainer,
+    announce,
+    announced,
+    is_free,
+    still_training,
+)
 
 ARGS = [
     "--tasks",
@@ -29,10 +41,22 @@ def make_run(tmp_path: Path, tiny_dir: Path, steps: list[int]) -> Path:
     folder = tmp_path / "hf" / "huggingface"
     for step in steps:
         shutil.copytree(tiny_dir, folder / f"ba{step}")
-        old = time.time() - 60
-        for f in (folder / f"ba{step}").iterdir():
-            os.utime(f, (old, old))
+        age(folder / f"ba{step}", 60)
     return folder
+
+
+def age(path: Path, seconds: float) -> None:
+    """Make a checkpoint (a file, or a folder and its files) look ``seconds`` old."""
+    old = time.time() - seconds
+    for f in [*path.iterdir(), path] if path.is_dir() else [path]:
+        os.utime(f, (old, old))
+
+
+def record(out: Path, name: str) -> None:
+    """What scoring leaves in the results: the checkpoint's gauntlet average."""
+    out.mkdir(exist_ok=True)
+    with open(out / "results.jsonl", "a") as f:
+        f.write(json.dumps({"checkpoint": name, "kind": "average"}) + "\n")
 
 
 def scored_rows(out: Path) -> list[tuple[str, str]]:
@@ -88,10 +112,10 @@ def test_a_checkpoint_being_written_is_not_read(tmp_path: Path, tiny_dir: Path) 
         shutil.copy(f, writing)
     assert not is_complete(writing, settle=30)  # just written: not settled
     seen: list[str] = []
-    watch(
+    report = watch(
         folder, tmp_path / "eval", lambda p, name, step: not seen.append(name), once=True, settle=30
     )
-    assert seen == ["ba10"]
+    assert seen == ["ba10"] and report.skipped == {"ba20": "still being written"}
 
 
 def test_a_checkpoint_written_while_watching_is_scored(tmp_path: Path, tiny_dir: Path) -> None:
@@ -100,9 +124,7 @@ def test_a_checkpoint_written_while_watching_is_scored(tmp_path: Path, tiny_dir:
 
     def score(path: Path, name: str, step: int) -> bool:
         seen.append(name)
-        (tmp_path / "eval").mkdir(exist_ok=True)
-        with open(tmp_path / "eval" / "results.jsonl", "a") as f:
-            f.write(json.dumps({"checkpoint": name, "kind": "average"}) + "\n")
+        record(tmp_path / "eval", name)
         return True
 
     def trainer() -> None:
@@ -123,7 +145,7 @@ def test_a_checkpoint_removed_meanwhile_is_passed_over(tmp_path: Path, tiny_dir:
         shutil.rmtree(folder / "ba20")  # rotated away while ba10 is scored
         return True
 
-    assert watch(folder, tmp_path / "eval", score, once=True, settle=0) == ["ba10"]
+    assert watch(folder, tmp_path / "eval", score, once=True, settle=0).scored == ["ba10"]
 
 
 def test_an_unreadable_checkpoint_is_tried_again_only_once_it_changes(
@@ -137,9 +159,7 @@ def test_an_unreadable_checkpoint_is_tried_again_only_once_it_changes(
         tries.append(time.monotonic())
         if len(tries) == 1:
             return False  # unreadable the first time
-        out.mkdir(exist_ok=True)
-        with open(out / "results.jsonl", "a") as f:
-            f.write(json.dumps({"checkpoint": name, "kind": "average"}) + "\n")
+        record(out, name)
         return True
 
     def writer() -> None:  # rewrites the export in place: same folder, new bytes
@@ -154,3 +174,113 @@ def test_an_unreadable_checkpoint_is_tried_again_only_once_it_changes(
     thread.join()
     # ten passes while unchanged, no retry; once changed, scored
     assert len(tries) == 2 and tries[1] - start >= 0.5
+
+
+def test_a_zero_byte_checkpoint_is_reported_broken_once_not_written_forever(
+    tmp_path: Path, tiny_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = make_run(tmp_path, tiny_dir, [10])
+    (folder / "ep0-ba5-rank0.pt").touch()  # what kill -9 during Composer's save leaves
+    seen: list[str] = []
+
+    def score(path: Path, name: str, step: int) -> bool:
+        seen.append(name)
+        record(tmp_path / "eval", name)
+        return True
+
+    caplog.set_level(logging.INFO, logger="eval_gauntlet")
+    report = watch(
+        folder, tmp_path / "eval", score, interval=0.05, settle=0, broken_after=0.5, idle_timeout=1
+    )
+    assert seen == ["ba10"] and report.skipped == {"ep0-ba5-rank0": "unreadable, unchanged since"}
+    lines = [r.getMessage() for r in caplog.records if "ep0-ba5-rank0" in r.getMessage()]
+    assert len(lines) == 2  # said once each over ~20 passes, not at every look
+    assert "still being written" in lines[0] and "incomplete" in lines[1]
+
+    age(folder / "ep0-ba5-rank0.pt", 3600)  # an old one: broken at the first look
+    report = watch(folder, tmp_path / "eval", score, once=True, settle=0)
+    assert report.skipped == {"ep0-ba5-rank0": "incomplete"}
+
+
+def test_two_watchers_on_one_folder_the_second_stops_at_once(
+    tmp_path: Path, tiny_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = make_run(tmp_path, tiny_dir, [10])
+    out = tmp_path / "eval"
+    out.mkdir()
+    (out / "watcher.lock").write_text("999999\n")  # a stale pid of a dead watcher: no obstacle
+    (out / "watcher.pid").write_text("")  # the old scheme's empty pid file: no obstacle either
+    with FolderLock(out):  # a live watcher
+        start = time.monotonic()
+        assert main(["watch", str(folder), "--out", str(out), *ARGS]) == 4
+        assert time.monotonic() - start < 10
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"pid {os.getpid()}" in err and "one watcher per" in err
+    assert not (out / "results.jsonl").exists()
+    assert main(["watch", str(folder), "--once", "--out", str(out), *ARGS]) == 0  # lock released
+
+
+def trainer_process(seconds: float) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(["sleep", str(seconds)])
+
+
+def test_the_watcher_lives_as_long_as_its_trainer_then_scores_what_remains(
+    tmp_path: Path, tiny_dir: Path
+) -> None:
+    folder = make_run(tmp_path, tiny_dir, [10])
+    out = tmp_path / "eval"
+    trainer = trainer_process(2.0)
+
+    def last_export() -> None:  # written just before training ends: not settled when it ends
+        time.sleep(1.0)
+        shutil.copytree(tiny_dir, folder / "ba20")
+
+    writer = threading.Thread(target=last_export)
+    writer.start()
+    start = time.monotonic()
+    args = [*ARGS[:-1], "60", "--interval", "0.2", "--trainer-pid", str(trainer.pid)]
+    assert main(["watch", str(folder), "--out", str(out), *args]) == 0
+    writer.join()
+    trainer.wait()
+    assert 2.0 <= time.monotonic() - start < 60  # no idle timeout, no waiting for the settle
+    assert [c for c, kind in scored_rows(out) if kind == "average"] == ["ba10", "ba20"]
+
+
+def test_a_relaunched_run_is_followed_by_the_running_watcher(
+    tmp_path: Path, tiny_dir: Path
+) -> None:
+    folder = make_run(tmp_path, tiny_dir, [10])
+    out = tmp_path / "eval"
+    first, relaunch = trainer_process(1.0), trainer_process(3.0)
+    announce(out, Trainer.of(first.pid))
+
+    def relaunched() -> None:  # its callback announces it; the watcher's lock is held
+        time.sleep(0.5)
+        announce(out, Trainer.of(relaunch.pid))
+        assert not is_free(out)
+        time.sleep(1.5)
+        shutil.copytree(tiny_dir, folder / "ba20")  # written by the relaunch
+
+    thread = threading.Thread(target=relaunched)
+    thread.start()
+    start = time.monotonic()
+    args = [*ARGS, "--interval", "0.2", "--trainer-pid", str(first.pid)]
+    assert main(["watch", str(folder), "--out", str(out), *args]) == 0
+    thread.join()
+    assert time.monotonic() - start >= 3.0  # it outlived the first trainer, served the relaunch
+    assert [c for c, kind in scored_rows(out) if kind == "average"] == ["ba10", "ba20"]
+    first.wait(), relaunch.wait()
+    announce(out, Trainer(relaunch.pid, Trainer.of(relaunch.pid).start, ended=True))
+    assert announced(out) is not None and not still_training(out, Trainer.of(relaunch.pid))
+
+
+def test_a_trainer_is_known_by_pid_and_start_time(tmp_path: Path) -> None:
+    me = Trainer.of(os.getpid())
+    assert me.alive() and me.start is not None
+    assert not Trainer(os.getpid(), "1").alive()  # the pid reused by another process
+    done = trainer_process(0)
+    done.wait()
+    assert not Trainer.of(done.pid).alive()
+    assert announced(tmp_path) is None
+    (tmp_path / "trainer.json").write_text("")  # an empty or half-written file names none
+    assert announced(tmp_path) is None

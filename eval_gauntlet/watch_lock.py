@@ -1,0 +1,145 @@
+"""One watcher per results folder, and the training process it serves.
+
+The lock is ``fcntl.flock`` on ``OUT/watcher.lock``, held for the watcher's lifetime: the kernel
+drops it when the process ends, however it ends, so a stale, empty or reused pid can never
+block a new watcher (the pid written in the file is only for the message). A second watcher of
+the same folder finds the lock taken and stops at once.
+
+A watcher started for a training run lives as long as that run: the training process announces
+itself in ``OUT/trainer.json`` (pid and start time, so a reused pid is not mistaken for it) and
+marks it ended once it has closed. When a run is relaunched while its old watcher is still
+scoring, the relaunch announces itself and the old watcher, once its trainer is gone, follows
+the new one: releasing the lock before reading the announcement, as the launch writes the
+announcement before trying the lock, means one of the two always watches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+LOCK = "watcher.lock"
+TRAINER = "trainer.json"
+
+
+class FolderBusy(Exception):
+    """Another watcher holds the folder's lock."""
+
+
+class FolderLock:
+    """An exclusive, non-blocking ``flock`` on ``OUT/watcher.lock`` while held."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.path = out_dir / LOCK
+        self.file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        """Take the lock and write this pid into it, or raise :class:`FolderBusy` naming the holder."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        file = self.path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.seek(0)
+            holder = file.read().strip() or "?"
+            file.close()
+            raise FolderBusy(
+                f"{self.path.parent} is watched by another process (pid {holder}, lock "
+                f"{self.path}); one watcher per output folder"
+            ) from None
+        file.seek(0)
+        file.truncate()
+        file.write(f"{os.getpid()}\n")
+        file.flush()
+        self.file = file
+
+    def release(self) -> None:
+        if self.file is not None:
+            self.file.close()  # closing the last descriptor drops the flock
+            self.file = None
+
+    def __enter__(self) -> FolderLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def is_free(out_dir: Path) -> bool:
+    """Whether no watcher holds ``out_dir``'s lock right now (taken and dropped at once)."""
+    try:
+        with FolderLock(out_dir):
+            return True
+    except FolderBusy:
+        return False
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux ``/proc``); None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == "Z" else fields[19]  # a zombie has ended
+
+
+@dataclass(frozen=True)
+class Trainer:
+    """A training process, known by its pid and start time."""
+
+    pid: int
+    start: str | None = None
+    ended: bool = False
+
+    @classmethod
+    def of(cls, pid: int) -> Trainer:
+        return cls(pid, _start_time(pid))
+
+    def same(self, other: Trainer) -> bool:
+        return (self.pid, self.start) == (other.pid, other.start)
+
+    def alive(self) -> bool:
+        """Still running: the pid exists and (where it can be read) started when it did."""
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # another user's process: it exists
+            pass
+        return self.start is None or _start_time(self.pid) == self.start
+
+
+def announce(out_dir: Path, trainer: Trainer) -> None:
+    """Write ``OUT/trainer.json`` (atomically): the run the folder's watcher serves."""
+    from eval_gauntlet.results import atomic_write
+
+    text = json.dumps({"pid": trainer.pid, "start": trainer.start, "ended": trainer.ended})
+    atomic_write(out_dir / TRAINER, lambda tmp: tmp.write_text(text + "\n"))
+
+
+def announced(out_dir: Path) -> Trainer | None:
+    """The trainer named in ``OUT/trainer.json``, if any (an unreadable file names none)."""
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        raw = json.loads((out_dir / TRAINER).read_text())
+        return Trainer(int(raw["pid"]), raw.get("start"), bool(raw.get("ended", False)))
+    return None
+
+
+def still_training(out_dir: Path, trainer: Trainer) -> bool:
+    """``trainer`` is alive and has not announced its end."""
+    now = announced(out_dir)
+    return trainer.alive() and not (now is not None and now.same(trainer) and now.ended)
+
+
+def successor(out_dir: Path, trainer: Trainer) -> Trainer | None:
+    """A relaunch of the run announced after ``trainer``, still training; else None."""
+    now = announced(out_dir)
+    if now is None or now.same(trainer) or now.ended or not now.alive():
+        return None
+    return now
