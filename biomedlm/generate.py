@@ -50,6 +50,7 @@ NOT_MEDICAL_ADVICE = (
 def decoding_kwargs(decoding: DecodingConfig) -> dict[str, Any]:
     """Hugging Face ``generate`` arguments for ``decoding`` (stop at EOS is the caller's ids)."""
     kwargs: dict[str, Any] = {
+        "use_cache": True,  # llm-foundry's exports say use_cache: false (a training setting)
         "max_new_tokens": decoding.max_new_tokens,
         "no_repeat_ngram_size": decoding.no_repeat_ngram_size,
         "num_beams": 1,
@@ -85,14 +86,16 @@ def complete(
     *,
     separator: str | None = None,
     progress: bool = False,
+    strip: bool = True,
 ) -> list[str]:
-    """The generated text (prompt excluded, cut at EOS) of each prompt, in order.
+    """The generated text (prompt excluded, cut at EOS, stripped) of each prompt, in order.
 
     Prompts go through ``model.generate`` (a Hugging Face model, or a Composer one, FSDP
     included) in batches of ``decoding.batch_size``, longest first so that a batch's prompts
     have similar lengths, left-padded so that every row's new tokens start at the same column.
     ``separator`` is appended to every prompt (a generation fine-tune's layout). Sampling is
-    seeded with ``decoding.seed`` once per call.
+    seeded with ``decoding.seed`` once per call. ``strip=False`` keeps the text's leading space,
+    for a continuation printed after its prompt.
     """
     import torch
     from tqdm import tqdm
@@ -134,7 +137,8 @@ def complete(
                 new = out[row, width:].tolist()
                 if eos in new:
                     new = new[: new.index(eos)]
-                outputs[i] = tokenizer.decode(new, skip_special_tokens=True).strip()
+                text = tokenizer.decode(new, skip_special_tokens=True)
+                outputs[i] = text.strip() if strip else text
             bar.update(len(batch))
     finally:
         bar.close()
@@ -167,7 +171,7 @@ def generate(
         strategy=strategy, max_new_tokens=max_new_tokens, temperature=temperature or 1.0, seed=seed
     )
     separator = separator_of(tokenizer)
-    (text,) = complete(model, tokenizer, [prompt], decoding, separator=separator)
+    (text,) = complete(model, tokenizer, [prompt], decoding, separator=separator, strip=bool(separator))
     return text if separator else prompt + text
 
 
@@ -259,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         texts = complete(
             model, tokenizer, [row["prompt"] for row in rows], decoding,
             separator=separator, progress=args.input is not None and not args.no_progress,
+            strip=bool(separator or args.input),
         )  # fmt: skip
     except (CheckpointError, ValueError) as exc:  # RecipeError is a ValueError
         print(f"error: {exc}", file=sys.stderr)

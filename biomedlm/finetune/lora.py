@@ -9,8 +9,8 @@ the base weights. ``model.lora.export``:
 
 - ``adapters``: that, as is; :func:`load_adapters` reads it back onto its base model
   (``python -m biomedlm.generate`` does);
-- ``merged`` (the default): :class:`MergedHFCheckpointer`, registered as
-  ``hf_checkpointer_merged``, folds the adapters into the weights before saving, so the export is
+- ``merged`` (the default): :class:`biomedlm.callbacks.hf_checkpointer_merged.MergedHFCheckpointer`,
+  registered as ``hf_checkpointer_merged``, folds the adapters into the weights before saving, so the export is
   a plain Hugging Face folder that every reader of the project (the gauntlet, generate) and
   ``AutoModelForCausalLM`` load. The launch swaps ``hf_checkpointer`` for it
   (:func:`export_callbacks`), keeping the recipe's arguments.
@@ -22,8 +22,6 @@ import json
 import logging
 from pathlib import Path
 from typing import Any
-
-from llmfoundry.callbacks import HuggingFaceCheckpointer
 
 from biomedlm.finetune.recipe import FinetuneRecipe, LoraConfig
 
@@ -51,18 +49,6 @@ def export_callbacks(recipe: FinetuneRecipe) -> dict[str, dict[str, Any]]:
     if lora is not None and lora.export == "merged" and "hf_checkpointer" in callbacks:
         callbacks[MERGED] = callbacks.pop("hf_checkpointer")
     return callbacks
-
-
-class MergedHFCheckpointer(HuggingFaceCheckpointer):
-    """llm-foundry's ``hf_checkpointer``, saving a LoRA model with its adapters merged in."""
-
-    def transform_model_and_tokenizer(self, model: Any, tokenizer: Any) -> tuple[Any, Any]:
-        from peft import PeftModel
-
-        if isinstance(model, PeftModel):
-            model = model.merge_and_unload()
-            log.info("hf export: LoRA adapters merged into the weights")
-        return model, tokenizer
 
 
 def is_adapters_folder(path: Path) -> bool:

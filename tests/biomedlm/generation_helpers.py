@@ -22,10 +22,13 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def single_token_words(tokenizer: object, n: int) -> list[str]:
-    """``n`` words that are one token each (with their leading space) in ``tokenizer``."""
+    """``n`` words that are one token each, first in a text or after a space, in ``tokenizer``."""
     vocab = sorted(tokenizer.get_vocab())  # type: ignore[attr-defined]
     words = [t[1:] for t in vocab if t.startswith("Ġ") and t[1:].isalpha() and len(t) > 3]
-    found = [w for w in words if len(tokenizer(" " + w)["input_ids"]) == 1]  # type: ignore[operator]
+    found = [
+        w for w in words
+        if len(tokenizer(" " + w)["input_ids"]) == len(tokenizer(w)["input_ids"]) == 1  # type: ignore[operator]
+    ]  # fmt: skip
     assert len(found) >= n
     return found[:n]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,9 +75,6 @@ def prepare_data(recipe: FinetuneRecipe, tokenizer: Any, separator: str) -> Prep
     files = write_rows(
         splits.parts, out_dir, tokenizer, recipe.data.max_length, separator, manifest
     )
-    dropped = Counter[str]()
-    for counts in splits.dropped.values():
-        dropped.update(counts)
     log.info(
         "data: %s; rows in %s (manifest.json)",
         ", ".join(f"{part} {len(v)}" for part, v in splits.parts.items()), out_dir,
