@@ -58,6 +58,10 @@ def one_by_one(
     return texts
 
 
+def _runs(rates: list[float]) -> str:
+    return ", ".join(f"{r:.1f}" for r in rates)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -111,8 +115,7 @@ def main() -> None:
         f"generation: {len(prompts)} MedQuAD questions, greedy, <= {args.max_new_tokens} new "
         f"tokens, {tokens} tokens generated, model {args.model}, torch threads "
         f"{torch.get_num_threads()}",
-        *(f"  {name:<18} {median[name]:8.1f} tok/s (runs {', '.join(f'{r:.1f}' for r in rate[name])})"
-          for name in runs),  # fmt: skip
+        *(f"  {name:<18} {median[name]:8.1f} tok/s (runs {_runs(rate[name])})" for name in runs),
         f"  batched (batch {args.batch_size}, left-padded, KV cache) / plain loop as exported: "
         f"{ratio:.2f}x (target >= 3x)",
         f"  batched / plain loop with use_cache=True (batching alone): {ratio_cached:.2f}x",

@@ -60,14 +60,18 @@ def decoding_kwargs(decoding: DecodingConfig) -> dict[str, Any]:
     if decoding.strategy == "beam":
         kwargs.update(num_beams=decoding.num_beams, length_penalty=decoding.length_penalty)
     elif decoding.strategy == "sample":
-        kwargs.update(do_sample=True, temperature=decoding.temperature, top_p=decoding.top_p, top_k=0)
+        kwargs.update(
+            do_sample=True, temperature=decoding.temperature, top_p=decoding.top_p, top_k=0
+        )
     return kwargs
 
 
 def max_prompt_tokens(model: Any, max_new_tokens: int) -> int | None:
     """How many prompt tokens fit beside ``max_new_tokens`` in the model's positions (None: any)."""
     config = getattr(model, "config", None)
-    positions = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+    positions = getattr(config, "n_positions", None) or getattr(
+        config, "max_position_embeddings", None
+    )
     if positions is None:
         return None
     if positions <= max_new_tokens:
@@ -171,7 +175,9 @@ def generate(
         strategy=strategy, max_new_tokens=max_new_tokens, temperature=temperature or 1.0, seed=seed
     )
     separator = separator_of(tokenizer)
-    (text,) = complete(model, tokenizer, [prompt], decoding, separator=separator, strip=bool(separator))
+    (text,) = complete(
+        model, tokenizer, [prompt], decoding, separator=separator, strip=bool(separator)
+    )
     return text if separator else prompt + text
 
 
@@ -218,9 +224,7 @@ def _decoding(args: argparse.Namespace) -> DecodingConfig:
         recipe = load_recipe(args.recipe, components=False)
         base = recipe.eval.decoding
     given = {
-        key: value
-        for key, value in vars(args).items()
-        if key in asdict(base) and value is not None
+        key: value for key, value in vars(args).items() if key in asdict(base) and value is not None
     }
     return replace(base, **given)  # replace() runs the checks of __post_init__ again
 
@@ -269,7 +273,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.out is not None:
-        write_jsonl_atomic(args.out, [{**row, "generated": text} for row, text in zip(rows, texts, strict=True)])
+        write_jsonl_atomic(
+            args.out, [{**row, "generated": text} for row, text in zip(rows, texts, strict=True)]
+        )
         print(f"{len(rows)} answers written to {args.out}", file=sys.stderr)
     else:
         print(texts[0] if separator else args.prompt + texts[0])

@@ -82,13 +82,12 @@ class BioMedLM(ComposerHFCausalLM):
     ) -> None:
         vocab_size = padded_vocab_size(len(tokenizer))
         if init_from is None:
-            sizes = {"n_layers": n_layers, "d_model": d_model, "n_heads": n_heads,
-                     "max_seq_len": max_seq_len}  # fmt: skip
-            missing = [key for key, value in sizes.items() if value is None]
-            if missing:
-                raise ValueError(f"model: {', '.join(missing)} needed to build without init_from")
+            if n_layers is None or d_model is None or n_heads is None or max_seq_len is None:
+                raise ValueError(
+                    "model: n_layers, d_model, n_heads and max_seq_len are needed without init_from"
+                )
             overrides = gpt2_overrides(
-                n_layers, d_model, n_heads, max_seq_len, vocab_size, dropout or 0.0  # type: ignore[arg-type]
+                n_layers, d_model, n_heads, max_seq_len, vocab_size, dropout or 0.0
             )
             source, pretrained = str(ARCHITECTURE_DIR), False
         else:

@@ -49,17 +49,23 @@ def task_name(recipe: FinetuneRecipe) -> str:
     return Path((recipe.data.test or recipe.data.train)[0]).stem
 
 
-def _answer(model: Any, tokenizer: Any, examples: list[Example], recipe: FinetuneRecipe) -> list[str]:
+def _answer(
+    model: Any, tokenizer: Any, examples: list[Example], recipe: FinetuneRecipe
+) -> list[str]:
     """Every rank answers a strided share of ``examples`` (padded to equal counts); all get all."""
     from composer.utils import dist
 
     world, rank = dist.get_world_size(), dist.get_global_rank()
     sources = [e.source for e in examples]
     if world == 1:
-        return complete(model, tokenizer, sources, recipe.eval.decoding, separator=separator_of(tokenizer))
+        return complete(
+            model, tokenizer, sources, recipe.eval.decoding, separator=separator_of(tokenizer)
+        )
     share = -(-len(sources) // world)
     mine = [sources[min(i, len(sources) - 1)] for i in range(rank, share * world, world)]
-    answers = complete(model, tokenizer, mine, recipe.eval.decoding, separator=separator_of(tokenizer))
+    answers = complete(
+        model, tokenizer, mine, recipe.eval.decoding, separator=separator_of(tokenizer)
+    )
     gathered = dist.all_gather_object(answers)
     return [gathered[i % world][i // world] for i in range(len(sources))]
 
@@ -139,7 +145,7 @@ class GenerationEval(Callback):
     def fit_end(self, state: State, logger: Logger) -> None:
         from composer.core.precision import get_precision_context
 
-        model = state.model.module if state.is_model_ddp else state.model
+        model: Any = state.model.module if state.is_model_ddp else state.model
         checkpoint = Checkpoint(
             f"ba{int(state.timestamp.batch)}",
             step=int(state.timestamp.batch),

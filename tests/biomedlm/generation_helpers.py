@@ -14,8 +14,8 @@ REPO = Path(__file__).resolve().parents[2]
 DEBUG_RECIPE = REPO / "recipes" / "finetune" / "patient-qa-debug-cpu.yaml"
 
 
-@pytest.fixture(scope="session")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="session", name="tiny")
+def tiny_generation_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random 2-layer GPT-2 (d 64, 1024 positions) with a 1,000-token BPE, as an HF folder."""
     root = tmp_path_factory.mktemp("tiny-generation")
     return tiny_model(root / "model", train_tokenizer(root / "tokenizer"))

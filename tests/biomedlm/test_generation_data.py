@@ -12,7 +12,7 @@ import pytest
 from biomedlm.finetune.generation.readers import DataError, Example, read_examples
 from biomedlm.finetune.generation.split import make_splits, question_key
 from biomedlm.recipe import RecipeError, load_recipe
-from tests.biomedlm.generation_helpers import DEBUG_RECIPE, REPO, tiny  # noqa: F401 (fixture)
+from tests.biomedlm.generation_helpers import DEBUG_RECIPE, REPO, tiny_generation_model  # noqa: F401 (the `tiny` fixture)
 
 MEDQUAD = REPO / "data" / "finetune" / "medquad"
 MEQSUM = REPO / "data" / "finetune" / "meqsum" / "MeQSum_ACL2019_BenAbacha_Demner-Fushman.xlsx"
@@ -51,7 +51,9 @@ def test_medquad_empty_answers_are_skipped_and_counted(tmp_path: Path) -> None:
     collection = tmp_path / "10_MPlus_ADAM_QA"
     collection.mkdir()
     (collection / "0000099.xml").write_text(
-        _document("Document", [("What is X ?", ""), ("How to treat X ?", "Rest."), ("Y ?", "  \n ")])
+        _document(
+            "Document", [("What is X ?", ""), ("How to treat X ?", "Rest."), ("Y ?", "  \n ")]
+        )
     )
     (collection / "0000100.xml").write_text(
         '<?xml version="1.0"?><doc docid="0000100"><doctitle-focus>Z</doctitle-focus><qaPairs>'
@@ -152,9 +154,9 @@ def test_given_parts_drop_training_questions_they_hold() -> None:
 
 
 def test_a_part_that_comes_out_empty_is_an_error() -> None:
-    with pytest.raises(DataError, match="data.split: the test part came out empty"):
+    with pytest.raises(DataError, match=r"data\.split: the test part came out empty"):
         make_splits([ex(1, "a ?"), ex(2, "b ?")], None, None, fractions=(0.0, 0.01), seed=0)
-    with pytest.raises(DataError, match="data.test: the test part came out empty"):
+    with pytest.raises(DataError, match=r"data\.test: the test part came out empty"):
         make_splits([ex(1, "a ?")], None, [])
 
 
@@ -165,9 +167,9 @@ def test_split_examples_applies_limits_and_needs_a_test_part(tmp_path: Path) -> 
     splits, manifest = split_examples(recipe)
     assert len(splits.parts["train"]) == 50 and len(splits.parts["test"]) == 5
     assert manifest["read"] == 1104
-    with pytest.raises(RecipeError, match="eval.test_after_fit: the recipe has no test part"):
+    with pytest.raises(RecipeError, match=r"eval\.test_after_fit: the recipe has no test part"):
         split_examples(load(DEBUG_RECIPE, tmp_path, ["data.split=null"]))
-    with pytest.raises(RecipeError, match="data.split makes validation and test parts"):
+    with pytest.raises(RecipeError, match=r"data\.split makes validation and test parts"):
         split_examples(load(DEBUG_RECIPE, tmp_path, [f"data.test=[{MEDQUAD / '9_CDC_QA'}]"]))
 
 
@@ -183,7 +185,9 @@ def test_a_bad_file_at_launch_leaves_no_rows(tmp_path: Path, tiny: Path) -> None
     from biomedlm.finetune.generation.layout import SEPARATOR
 
     good = tmp_path / "good.jsonl"
-    good.write_text("".join(json.dumps({"prompt": f"q{i}", "response": "a"}) + "\n" for i in range(40)))
+    good.write_text(
+        "".join(json.dumps({"prompt": f"q{i}", "response": "a"}) + "\n" for i in range(40))
+    )
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "q", "response": "a"}\n{"prompt": }\n')
     recipe = load(DEBUG_RECIPE, tmp_path,
@@ -192,4 +196,3 @@ def test_a_bad_file_at_launch_leaves_no_rows(tmp_path: Path, tiny: Path) -> None
     with pytest.raises(DataError, match=r"bad\.jsonl:2: invalid JSON"):
         prepare_data(recipe, tokenizer, SEPARATOR)  # type: ignore[arg-type]
     assert not (tmp_path / "run" / "data").exists()
-

@@ -16,7 +16,7 @@ import torch
 from biomedlm.finetune.generation.layout import SEPARATOR
 from biomedlm.finetune.recipe import DecodingConfig
 from biomedlm.generate import NOT_MEDICAL_ADVICE, complete
-from tests.biomedlm.generation_helpers import REPO, tiny  # noqa: F401 (fixture)
+from tests.biomedlm.generation_helpers import REPO, tiny_generation_model  # noqa: F401 (the `tiny` fixture)
 
 PROMPTS = [
     "What are the symptoms of acromegaly ?",
@@ -135,7 +135,9 @@ def test_the_separator_is_appended_and_long_prompts_lose_their_start(
 
     model, tokenizer = model_and_tokenizer
     assert separator_of(tokenizer) is None
-    tuned = AutoTokenizer.from_pretrained(save_with_tokens(Path(tokenizer.name_or_path), [SEPARATOR], tmp_path / "t"))
+    tuned = AutoTokenizer.from_pretrained(
+        save_with_tokens(Path(tokenizer.name_or_path), [SEPARATOR], tmp_path / "t")
+    )
     assert separator_of(tuned) == SEPARATOR
     grown = model.__class__.from_pretrained(tokenizer.name_or_path).eval()
     grow_embeddings(grown, len(tuned))
@@ -160,7 +162,9 @@ def test_cli_bulk_mode_writes_answers_in_order_and_says_not_medical_advice(
     tiny: Path, tmp_path: Path, model_and_tokenizer: tuple[Any, Any]
 ) -> None:
     questions = tmp_path / "questions.jsonl"
-    questions.write_text("".join(json.dumps({"prompt": p, "id": i}) + "\n" for i, p in enumerate(PROMPTS)))
+    questions.write_text(
+        "".join(json.dumps({"prompt": p, "id": i}) + "\n" for i, p in enumerate(PROMPTS))
+    )
     out = tmp_path / "answers.jsonl"
     result = run_cli(str(tiny), "--input", str(questions), "--out", str(out),
                      "--max-new-tokens", "12", "--batch-size", "2", "--no-progress")  # fmt: skip

@@ -9,7 +9,7 @@ import yaml
 
 from biomedlm.finetune.launch import FinetuneFacts
 from biomedlm.recipe import load_recipe
-from tests.biomedlm.generation_helpers import REPO, tiny  # noqa: F401 (fixture)
+from tests.biomedlm.generation_helpers import REPO, tiny_generation_model  # noqa: F401 (the `tiny` fixture)
 
 GENERATION = sorted(
     p
@@ -25,7 +25,9 @@ def test_there_are_generation_recipes() -> None:
 
 
 @pytest.mark.parametrize("path", GENERATION, ids=lambda p: p.stem)
-def test_generation_recipe_as_written_translates_and_builds(path: Path, tmp_path: Path, tiny: Path) -> None:
+def test_generation_recipe_as_written_translates_and_builds(
+    path: Path, tmp_path: Path, tiny: Path
+) -> None:
     """Load as written (outputs redirected), translate, llm-foundry's checks, build model and loader."""
     from llmfoundry.command_utils.train import validate_config
     from llmfoundry.data.finetuning import build_finetuning_dataloader
@@ -51,7 +53,10 @@ def test_generation_recipe_as_written_translates_and_builds(path: Path, tmp_path
     assert train_cfg.max_seq_len == recipe.data.max_length
     assert "generation_eval" in cfg["callbacks"]
     if recipe.model.lora is not None:
-        assert "hf_checkpointer_merged" in cfg["callbacks"] and "hf_checkpointer" not in cfg["callbacks"]
+        assert (
+            "hf_checkpointer_merged" in cfg["callbacks"]
+            and "hf_checkpointer" not in cfg["callbacks"]
+        )
     tokenizer = build_tokenizer(cfg["tokenizer"]["name"], cfg["tokenizer"]["kwargs"])
     assert tokenizer.convert_tokens_to_ids("<|startoftext|>") == len(tokenizer) - 1
     model_cfg = dict(cfg["model"])

@@ -12,7 +12,7 @@ import pytest
 from biomedlm.finetune.generation.layout import SEPARATOR
 from biomedlm.finetune.generation.readers import Example, read_examples
 from biomedlm.finetune.generation.rows import fit, read_rows, write_rows
-from tests.biomedlm.generation_helpers import DEBUG_RECIPE, REPO, tiny  # noqa: F401 (fixture)
+from tests.biomedlm.generation_helpers import DEBUG_RECIPE, REPO, tiny_generation_model  # noqa: F401 (the `tiny` fixture)
 
 IGNORE = -100
 
@@ -41,7 +41,9 @@ def foundry_batches(path: Path, tokenizer: Any, max_length: int) -> list[dict[st
     return list(spec.dataloader)
 
 
-def test_only_the_target_and_one_eos_carry_loss_on_real_rows(tokenizer: Any, tmp_path: Path) -> None:
+def test_only_the_target_and_one_eos_carry_loss_on_real_rows(
+    tokenizer: Any, tmp_path: Path
+) -> None:
     examples, _ = read_examples("medquad", [str(REPO / "data/finetune/medquad/9_CDC_QA")], "x")
     examples = examples[:24]
     files = write_rows({"train": examples}, tmp_path, tokenizer, 512, SEPARATOR, {})
@@ -52,7 +54,9 @@ def test_only_the_target_and_one_eos_carry_loss_on_real_rows(tokenizer: Any, tmp
         warnings.simplefilter("error", UserWarning)  # the collator truncating would warn
         batches = foundry_batches(files["train"], tokenizer, 512)
     for batch in batches:
-        for ids, labels, mask in zip(batch["input_ids"], batch["labels"], batch["attention_mask"], strict=True):
+        for ids, labels, mask in zip(
+            batch["input_ids"], batch["labels"], batch["attention_mask"], strict=True
+        ):
             row = rows[seen]
             seen += 1
             prompt = tokenizer(row["prompt"])["input_ids"]
@@ -62,7 +66,7 @@ def test_only_the_target_and_one_eos_carry_loss_on_real_rows(tokenizer: Any, tmp
             assert prompt[-1] == sep and real.count(eos) == 1 and real.count(sep) == 1
             carried = labels[mask.bool()].tolist()
             assert carried[: len(prompt)] == [IGNORE] * len(prompt)
-            assert carried[len(prompt) :] == target + [eos]
+            assert carried[len(prompt) :] == [*target, eos]
             assert (labels[~mask.bool()] == IGNORE).all()  # padding carries none
     assert seen == len(rows) >= 12  # the rest: answers too long for 512 tokens, skipped
 

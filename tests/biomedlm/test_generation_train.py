@@ -21,7 +21,13 @@ import pytest
 import torch
 
 from tests.biomedlm.debug_runs import losses
-from tests.biomedlm.generation_helpers import DEBUG_RECIPE, REPO, copy_task, jsonl_overrides, tiny  # noqa: F401
+from tests.biomedlm.generation_helpers import (  # noqa: F401 (the `tiny` fixture)
+    DEBUG_RECIPE,
+    REPO,
+    copy_task,
+    jsonl_overrides,
+    tiny_generation_model,
+)
 
 pytestmark = pytest.mark.slow
 FAST = ["save_folder=null", "autoresume=false", "eval_interval=1000ba", "model.dropout=0.0",
@@ -60,12 +66,20 @@ def test_a_tiny_model_learns_to_copy_and_generates_the_targets_exactly(
     train(run, tiny, copy_data, *FAST, "max_duration=200ba", "global_train_batch_size=32",
           "device_train_microbatch_size=32", "optimizer.lr=3.0e-3",
           "data.split={validation: 0.0, test: 0.02, seed: 0}")  # fmt: skip
-    rows = {r["metric"]: r for r in map(json.loads, (run / "eval/results.jsonl").read_text().splitlines())}
+    rows = {
+        r["metric"]: r
+        for r in map(json.loads, (run / "eval/results.jsonl").read_text().splitlines())
+    }
     assert rows["rougeL"]["value"] >= 0.95 and rows["rougeL"]["n"] >= 40
-    predictions = [json.loads(x) for x in (run / "eval/predictions/ba200/copy.test.jsonl").read_text().splitlines()]
+    predictions = [
+        json.loads(x)
+        for x in (run / "eval/predictions/ba200/copy.test.jsonl").read_text().splitlines()
+    ]
     exact = sum(p["generated"] == p["reference"] for p in predictions) / len(predictions)
     assert exact >= 0.95, [p for p in predictions if p["generated"] != p["reference"]][:3]
-    train_sources = {json.loads(x)["source"] for x in (run / "data/train.jsonl").read_text().splitlines()}
+    train_sources = {
+        json.loads(x)["source"] for x in (run / "data/train.jsonl").read_text().splitlines()
+    }
     assert not train_sources & {p["source"] for p in predictions}  # never seen in training
 
 
@@ -134,5 +148,7 @@ def test_lora_trains_adapters_only_and_both_exports_load_to_the_same_model(
     base, _, _ = load_pretrained(tiny)
     moved = {k for k, v in merged.state_dict().items() if k in base.state_dict()
              and v.shape == base.state_dict()[k].shape and not torch.equal(v, base.state_dict()[k])}  # fmt: skip
-    assert moved and all(k.endswith(("c_attn.weight", "c_proj.weight", "c_fc.weight")) for k in moved)
+    assert moved and all(
+        k.endswith(("c_attn.weight", "c_proj.weight", "c_fc.weight")) for k in moved
+    )
     torch.testing.assert_close(logits(merged.eval(), tokenizer), logits(rebuilt.eval(), tokenizer))

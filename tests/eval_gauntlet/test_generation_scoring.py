@@ -87,7 +87,9 @@ def test_score_generation_writes_rows_predictions_and_the_sample_page(
     assert written == rows
     assert "| qa | generation | test | rougeL | 10 |" in (out / "results.md").read_text()
     assert (out / "results.png").is_file()
-    predictions = [json.loads(x) for x in (out / "predictions/ba30/qa.test.jsonl").read_text().splitlines()]
+    predictions = [
+        json.loads(x) for x in (out / "predictions/ba30/qa.test.jsonl").read_text().splitlines()
+    ]
     assert len(predictions) == 10 and {"id", "qtype", "source", "reference", "generated",
                                        "rougeL", "words_generated"} <= predictions[0].keys()  # fmt: skip
     page = (out / "samples/ba30/qa.test.md").read_text()

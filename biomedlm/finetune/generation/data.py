@@ -45,7 +45,11 @@ def split_examples(recipe: FinetuneRecipe) -> tuple[Splits, dict[str, Any]]:
             skipped += more
     if data.split is not None:
         splits = make_splits(
-            train, None, None, fractions=(data.split.validation, data.split.test), seed=data.split.seed
+            train,
+            None,
+            None,
+            fractions=(data.split.validation, data.split.test),
+            seed=data.split.seed,
         )
     else:
         splits = make_splits(train, given.get("validation"), given.get("test"))

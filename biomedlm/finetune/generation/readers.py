@@ -94,7 +94,12 @@ def read_medquad(path: Path, skipped: Counter[str]) -> Iterator[Example]:
             skipped["empty_answer"] += 1
             continue
         qid = question.get("qid") or f"{doc_id}-{n}"  # unique within a collection only
-        yield Example(f"{path.parent.name}/{qid}", source, target, {**meta, "qtype": question.get("qtype") or ""})
+        yield Example(
+            f"{path.parent.name}/{qid}",
+            source,
+            target,
+            {**meta, "qtype": question.get("qtype") or ""},
+        )
 
 
 MEQSUM_COLUMNS = ("File", "CHQ", "Summary")
@@ -149,7 +154,9 @@ def read_jsonl(path: Path, skipped: Counter[str]) -> Iterator[Example]:
                 raise DataError(f"{path}:{line_no}: a line must be a JSON object")
             for key in ("prompt", "response"):
                 if not isinstance(row.get(key), str):
-                    raise DataError(f"{path}:{line_no}: no string {key!r} (a row has prompt, response)")
+                    raise DataError(
+                        f"{path}:{line_no}: no string {key!r} (a row has prompt, response)"
+                    )
             source, target = clean(row["prompt"]), clean(row["response"])
             if not source or not target:
                 skipped["empty_prompt_or_response"] += 1
@@ -190,7 +197,9 @@ def expand(patterns: Sequence[str], suffixes: tuple[str, ...], key: str) -> list
     return files
 
 
-def read_examples(fmt: str, patterns: Sequence[str], key: str) -> tuple[list[Example], Counter[str]]:
+def read_examples(
+    fmt: str, patterns: Sequence[str], key: str
+) -> tuple[list[Example], Counter[str]]:
     """Every example in the files ``patterns`` name, read as ``fmt``; and the skip counts."""
     if fmt not in FORMATS:
         raise DataError(f"data.format: {fmt!r} is not a generation format ({', '.join(FORMATS)})")

@@ -24,7 +24,7 @@ import logging
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -96,7 +96,7 @@ def write_if_changed(path: Path, text: str) -> None:
 
 
 def write_rows(
-    parts: dict[str, Sequence[Example]],
+    parts: Mapping[str, Sequence[Example]],
     out_dir: Path,
     tokenizer: Any,
     max_length: int,
@@ -130,7 +130,9 @@ def write_rows(
     manifest = {**manifest, "max_length": max_length, "separator": separator,
                 "rows": {part: sum(1 for _ in p.open(encoding="utf-8")) for part, p in files.items()},
                 "fitting": fitting}  # fmt: skip
-    write_if_changed(out_dir / "manifest.json", json.dumps(manifest, indent=2, default=_plain) + "\n")
+    write_if_changed(
+        out_dir / "manifest.json", json.dumps(manifest, indent=2, default=_plain) + "\n"
+    )
     return files
 
 

@@ -47,7 +47,9 @@ class Splits:
     dropped: dict[str, Counter[str]] = field(default_factory=dict)
 
 
-def _dedupe(examples: Iterable[Example], one_per_question: bool, dropped: Counter[str]) -> list[Example]:
+def _dedupe(
+    examples: Iterable[Example], one_per_question: bool, dropped: Counter[str]
+) -> list[Example]:
     seen_pairs: set[tuple[str, str]] = set()
     seen_questions: set[str] = set()
     kept = []
@@ -96,7 +98,9 @@ def make_splits(
         kept = []
         for example in parts[part]:
             if question_key(example.source) in later:
-                dropped[part]["question_in_" + ("test" if part == "validation" else "eval_parts")] += 1
+                dropped[part][
+                    "question_in_" + ("test" if part == "validation" else "eval_parts")
+                ] += 1
             else:
                 kept.append(example)
         parts[part] = kept
