@@ -24,6 +24,9 @@ class MergedHFCheckpointer(HuggingFaceCheckpointer):
         from peft import PeftModel
 
         if isinstance(model, PeftModel):
-            model = model.merge_and_unload()
+            # The export's tensors share storage with the live model's (llm-foundry loads the
+            # gathered state with assign=True): an in-place merge would fold the adapters into
+            # the weights still training. safe_merge writes merged copies instead.
+            model = model.merge_and_unload(safe_merge=True)
             log.info("hf export: LoRA adapters merged into the weights")
         return model, tokenizer

@@ -16,12 +16,17 @@ split as at launch, :func:`biomedlm.finetune.generation.data.split_examples`) ar
 
 Under several processes each rank answers its share of the test part (FSDP generation is
 collective, so every rank runs the same number of batches); rank 0 writes.
+
+:func:`load` and :func:`score` are the two functions a task family's scoring module offers the
+fine-tuning dispatch (``eval_gauntlet.finetuned.scoring``: the ``finetune_eval`` callback and the
+``finetuned`` command); :class:`GenerationEval` scores after fit until that dispatch is in.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +38,7 @@ from biomedlm.finetune.generation.layout import separator_of
 from biomedlm.finetune.generation.readers import Example
 from biomedlm.finetune.recipe import FinetuneRecipe
 from biomedlm.generate import complete
+from eval_gauntlet.errors import UnreadableCheckpoint
 from eval_gauntlet.finetuned.rows import finetune_rows, record
 from eval_gauntlet.finetuned.samples import write_samples
 from eval_gauntlet.finetuned.text_metrics import text_metrics
@@ -125,6 +131,60 @@ def score_generation(
     return rows
 
 
+def _unwrapped(model: Any) -> Any:
+    from torch.nn.parallel import DistributedDataParallel
+
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+def score(
+    model: Any,
+    tokenizer: Any,
+    recipe: FinetuneRecipe,
+    checkpoint: Checkpoint,
+    *,
+    device: Any = None,
+    precision: str = "fp32",
+) -> list[dict[str, Any]]:
+    """The family interface: :func:`score_generation` into ``eval.out``, under ``precision``.
+
+    ``device`` is where ``model`` already is (generation follows the model's parameters).
+    """
+    from composer.core.precision import get_precision_context
+
+    del device
+    with get_precision_context(precision):
+        return score_generation(
+            _unwrapped(model), tokenizer, recipe, checkpoint, Path(recipe.eval.out)
+        )
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A saved model read back for scoring, and what the results call it."""
+
+    model: Any
+    tokenizer: Any
+    checkpoint: Checkpoint
+
+
+def load(path: Path, recipe: FinetuneRecipe, device: str = "cpu") -> Loaded:
+    """The family interface: a saved model (Composer checkpoint, HF export, adapters) on ``device``.
+
+    Named ``<run_name>-<checkpoint>`` in the results; unreadable: :class:`UnreadableCheckpoint`.
+    """
+    from biomedlm.checkpoint import CheckpointError
+    from biomedlm.generate import load_model
+
+    try:
+        model, tokenizer, progress = load_model(path)
+    except CheckpointError as exc:
+        raise UnreadableCheckpoint(str(exc)) from None
+    name = f"{recipe.run_name}-{path.name.removesuffix('.pt')}"
+    step, tokens = (progress.batch, progress.tokens) if progress else (None, None)
+    return Loaded(model.to(device), tokenizer, Checkpoint(name, step, tokens))
+
+
 def load_recipe_dict(recipe: dict[str, Any]) -> FinetuneRecipe:
     """A resolved recipe (as the launch passes it to the callback) back as a typed recipe."""
     from strict_config import merge_structured
@@ -143,35 +203,25 @@ class GenerationEval(Callback):
         self.recipe = load_recipe_dict(recipe)
 
     def fit_end(self, state: State, logger: Logger) -> None:
-        from composer.core.precision import get_precision_context
-
-        model: Any = state.model.module if state.is_model_ddp else state.model
         checkpoint = Checkpoint(
             f"ba{int(state.timestamp.batch)}",
             step=int(state.timestamp.batch),
             tokens=int(state.timestamp.token),
         )
-        with get_precision_context(state.precision):
-            rows = score_generation(
-                model, model.tokenizer, self.recipe, checkpoint, Path(self.recipe.eval.out)
-            )
+        model: Any = _unwrapped(state.model)
+        rows = score(
+            model, model.tokenizer, self.recipe, checkpoint, precision=state.precision.value
+        )
         logger.log_metrics({f"test/{r['task']}/{r['metric']}": r["value"] for r in rows})
 
 
 def score_checkpoint(
-    path: Path, recipe: FinetuneRecipe, out_dir: Path | None = None
+    path: Path, recipe: FinetuneRecipe, out_dir: Path | None = None, device: str = "cpu"
 ) -> list[dict[str, Any]]:
-    """Score a saved model (Composer checkpoint, HF export, adapters) on the recipe's test part.
-
-    The generation branch of ``python -m eval_gauntlet finetuned CHECKPOINT RECIPE``; rows go to
-    ``out_dir`` (default: the recipe's ``eval.out``).
-    """
-    from biomedlm.generate import load_model
-
-    model, tokenizer, progress = load_model(path)
-    checkpoint = Checkpoint(
-        path.name,
-        step=progress.batch if progress else None,
-        tokens=progress.tokens if progress else None,
+    """Score a saved model on the recipe's test part: the generation branch of
+    ``python -m eval_gauntlet finetuned CHECKPOINT RECIPE``; rows go to ``out_dir`` (default:
+    the recipe's ``eval.out``)."""
+    loaded = load(path, recipe, device)
+    return score_generation(
+        loaded.model, loaded.tokenizer, recipe, loaded.checkpoint, out_dir or Path(recipe.eval.out)
     )
-    return score_generation(model, tokenizer, recipe, checkpoint, out_dir or Path(recipe.eval.out))

@@ -131,11 +131,14 @@ def test_lora_trains_adapters_only_and_both_exports_load_to_the_same_model(
     from biomedlm.finetune.lora import is_adapters_folder, load_adapters
 
     lora = ["model.lora={r: 4, alpha: 8, dropout: 0.0}", "max_duration=6ba", "optimizer.lr=1.0e-2",
-            "eval.test_after_fit=false", "data.split={validation: 0.0, test: 0.02, seed: 0}",
-            "save_folder=null", "autoresume=false", "eval_interval=1000ba"]  # fmt: skip
-    out = train(tmp_path / "merged", tiny, copy_data, *lora)
+            "data.split={validation: 0.0, test: 0.02, seed: 0}", "data.test_limit=8",
+            "save_folder=null", "autoresume=false", "eval_interval=1000ba", "model.dropout=0.0",
+            "callbacks.hf_checkpointer.save_interval=3ba", "eval.decoding.strategy=greedy",
+            "eval.decoding.max_new_tokens=6", "eval.bootstrap_iters=50"]  # fmt: skip
+    out = train(tmp_path / "merged", tiny, copy_data, *lora)  # exports at ba3 and ba6
     assert "hf export: LoRA adapters merged into the weights" in out
-    train(tmp_path / "adapters", tiny, copy_data, *lora, "model.lora.export=adapters")
+    train(tmp_path / "adapters", tiny, copy_data, *lora, "model.lora.export=adapters",
+          "eval.test_after_fit=false")  # fmt: skip
     merged_dir = tmp_path / "merged" / "hf" / "huggingface" / "ba6"
     adapters_dir = tmp_path / "adapters" / "hf" / "huggingface" / "ba6"
     assert is_adapters_folder(adapters_dir) and not is_adapters_folder(merged_dir)
@@ -152,3 +155,14 @@ def test_lora_trains_adapters_only_and_both_exports_load_to_the_same_model(
         k.endswith(("c_attn.weight", "c_proj.weight", "c_fc.weight")) for k in moved
     )
     torch.testing.assert_close(logits(merged.eval(), tokenizer), logits(rebuilt.eval(), tokenizer))
+    # exporting never merged into the weights still training: what the live model answered
+    # after fit is what the final export answers
+    from biomedlm.finetune.generation.layout import SEPARATOR
+    from biomedlm.finetune.recipe import DecodingConfig
+    from biomedlm.generate import complete
+
+    scored = [json.loads(x) for x in (tmp_path / "merged/eval/predictions/ba6/copy.test.jsonl")
+              .read_text().splitlines()]  # fmt: skip
+    again = complete(merged, tokenizer, [p["source"] for p in scored],
+                     DecodingConfig(strategy="greedy", max_new_tokens=6), separator=SEPARATOR)  # fmt: skip
+    assert again == [p["generated"] for p in scored]
