@@ -166,3 +166,41 @@ def test_lora_trains_adapters_only_and_both_exports_load_to_the_same_model(
     again = complete(merged, tokenizer, [p["source"] for p in scored],
                      DecodingConfig(strategy="greedy", max_new_tokens=6), separator=SEPARATOR)  # fmt: skip
     assert again == [p["generated"] for p in scored]
+
+
+@pytest.mark.world_size(2)
+def test_two_processes_fsdp2_fine_tune_and_score_like_one_process_on_the_export(
+    tiny: Path, copy_data: Path, tmp_path: Path
+) -> None:
+    """FSDP2 over gloo: the after-fit answers (each rank its share, beam search through FSDP's
+    gathered weights) are those one process gives from the export of the same weights."""
+    import yaml
+
+    from biomedlm.finetune.generation.layout import SEPARATOR
+    from biomedlm.finetune.recipe import DecodingConfig
+    from biomedlm.generate import complete, load_model
+    from tests.biomedlm.debug_runs import composer
+
+    fsdp = yaml.safe_load((REPO / "recipes/finetune/patient-qa.yaml").read_text())["fsdp_config"]
+    run = tmp_path / "run"
+    result = subprocess.run(
+        [*composer(2), str(DEBUG_RECIPE), *jsonl_overrides(run, tiny, copy_data),
+         "data.split={validation: 0.0, test: 0.01, seed: 0}", "max_duration=4ba",
+         "save_interval=4ba", "eval_interval=1000ba", f"fsdp_config={yaml.safe_dump(fsdp, default_flow_style=True, width=1000).strip()}",
+         "eval.decoding.max_new_tokens=6"],
+        cwd=REPO, capture_output=True, text=True, timeout=400,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "FSDP_VERSION": "2"},
+    )  # fmt: skip
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    scored = [
+        json.loads(x)
+        for x in (run / "eval/predictions/ba4/copy.test.jsonl").read_text().splitlines()
+    ]
+    assert len(scored) >= 20
+    model, tokenizer, _ = load_model(run / "hf" / "huggingface" / "ba4")
+    recipe_decoding = DecodingConfig(strategy="beam", num_beams=3, no_repeat_ngram_size=6,
+                                     max_new_tokens=6)  # the demo recipe's, as overridden  # fmt: skip
+    again = complete(
+        model, tokenizer, [p["source"] for p in scored], recipe_decoding, separator=SEPARATOR
+    )
+    assert again == [p["generated"] for p in scored]

@@ -50,11 +50,9 @@ def test_text_metrics_give_means_and_lengths() -> None:
 def test_score_generation_writes_rows_predictions_and_the_sample_page(
     tiny_dir: Path, tmp_path: Path
 ) -> None:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from biomedlm.generate import NOT_MEDICAL_ADVICE
     from biomedlm.recipe import load_recipe
-    from eval_gauntlet.finetuned.generation import score_generation
+    from eval_gauntlet.finetuned.generation import load, score
     from eval_gauntlet.results import Checkpoint
 
     data = tmp_path / "qa.jsonl"
@@ -64,18 +62,18 @@ def test_score_generation_writes_rows_predictions_and_the_sample_page(
                     "response": f"Condition {i} is a disorder.", "qtype": types[i % 3]}) + "\n"
         for i in range(60)
     ))  # fmt: skip
+    out = tmp_path / "eval"
     recipe = load_recipe(DEBUG_RECIPE, [
         f"run_dir={tmp_path / 'run'}", "data.format=jsonl", f"data.train=[{data}]",
         "data.split={validation: 0.0, test: 0.3, seed: 0}", "data.test_limit=10",
-        "eval.samples=4", "eval.decoding.max_new_tokens=6",
+        "eval.samples=4", "eval.decoding.max_new_tokens=6", f"eval.out={out}",
     ], components=False)  # fmt: skip
-    model = AutoModelForCausalLM.from_pretrained(tiny_dir).eval()
-    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
-    out = tmp_path / "eval"
+    loaded = load(tiny_dir, recipe)  # the family interface of `eval_gauntlet finetuned`
+    assert loaded.checkpoint == Checkpoint(f"patient-qa-debug-cpu-{tiny_dir.name}", None, None)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny model: threads only spin-wait on a busy machine
     try:
-        rows = score_generation(model, tokenizer, recipe, Checkpoint("ba30", 30, 100), out)
+        rows = score(loaded.model, loaded.tokenizer, recipe, Checkpoint("ba30", 30, 100))
     finally:
         torch.set_num_threads(threads)
     assert [r["metric"] for r in rows] == ["rouge1", "rouge2", "rougeL", "bleu", "words_generated",
