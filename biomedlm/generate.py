@@ -38,6 +38,7 @@ from typing import Any
 
 from biomedlm.checkpoint import CheckpointError, Progress, load_pretrained
 from biomedlm.finetune.generation.layout import prompt_of, separator_of
+from biomedlm.finetune.generation.readers import clean
 from biomedlm.finetune.recipe import STRATEGIES, DecodingConfig
 
 log = logging.getLogger(__name__)
@@ -97,8 +98,9 @@ def complete(
     Prompts go through ``model.generate`` (a Hugging Face model, or a Composer one, FSDP
     included) in batches of ``decoding.batch_size``, longest first so that a batch's prompts
     have similar lengths, left-padded so that every row's new tokens start at the same column.
-    ``separator`` is appended to every prompt (a generation fine-tune's layout). Sampling is
-    seeded with ``decoding.seed`` once per call. ``strip=False`` keeps the text's leading space,
+    ``separator`` is appended to every prompt (a generation fine-tune's layout; its prompts are
+    whitespace-normalised as the training sources were). Sampling is seeded with
+    ``decoding.seed`` once per call, in a forked RNG: the caller's random state is left as it was. ``strip=False`` keeps the text's leading space,
     for a continuation printed after its prompt.
     """
     import torch
@@ -107,47 +109,54 @@ def complete(
     eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
     limit = max_prompt_tokens(model, decoding.max_new_tokens)
-    encoded = [tokenizer(prompt_of(p, separator))["input_ids"] for p in prompts]
+    # a fine-tune's prompts are normalised as its training sources were
+    texts = [prompt_of(clean(p), separator) if separator else p for p in prompts]
+    encoded = [tokenizer(text)["input_ids"] for text in texts]
     cut = sum(1 for ids in encoded if limit is not None and len(ids) > limit)
     if cut:
         log.warning("%d prompt(s) longer than %d tokens lose their start", cut, limit)
         encoded = [ids[-limit:] if limit is not None else ids for ids in encoded]
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
     device = next(model.parameters()).device
-    kwargs = decoding_kwargs(decoding)
+    kwargs = {**decoding_kwargs(decoding), "pad_token_id": pad, "eos_token_id": eos}
     outputs: list[str] = [""] * len(encoded)
     was_training = model.training
     model.eval()
-    torch.manual_seed(decoding.seed)
     bar = tqdm(total=len(encoded), desc="generate", unit="prompt", disable=not progress)
-    try:
-        for start in range(0, len(order), decoding.batch_size):
-            batch = order[start : start + decoding.batch_size]
-            width = max(len(encoded[i]) for i in batch)
-            ids = torch.full((len(batch), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, i in enumerate(batch):
-                ids[row, width - len(encoded[i]) :] = torch.tensor(encoded[i])
-                mask[row, width - len(encoded[i]) :] = 1
-            with torch.no_grad():
-                out = model.generate(
-                    input_ids=ids.to(device),
-                    attention_mask=mask.to(device),
-                    pad_token_id=pad,
-                    eos_token_id=eos,
-                    **kwargs,
-                )
-            for row, i in enumerate(batch):
-                new = out[row, width:].tolist()
-                if eos in new:
-                    new = new[: new.index(eos)]
-                text = tokenizer.decode(new, skip_special_tokens=True)
-                outputs[i] = text.strip() if strip else text
-            bar.update(len(batch))
-    finally:
-        bar.close()
-        model.train(was_training)
+    # a forked RNG: the caller's random state (a training run's) comes back untouched
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(decoding.seed)
+        try:
+            for start in range(0, len(order), decoding.batch_size):
+                batch = order[start : start + decoding.batch_size]
+                new_ids = _generate_batch(model, [encoded[i] for i in batch], pad, device, kwargs)
+                for i, new in zip(batch, new_ids, strict=True):
+                    if eos in new:
+                        new = new[: new.index(eos)]
+                    text = tokenizer.decode(new, skip_special_tokens=True)
+                    outputs[i] = text.strip() if strip else text
+                bar.update(len(batch))
+        finally:
+            bar.close()
+            model.train(was_training)
     return outputs
+
+
+def _generate_batch(
+    model: Any, encoded: list[list[int]], pad: int, device: Any, kwargs: dict[str, Any]
+) -> list[list[int]]:
+    """The new token ids of one batch of prompts, left-padded to the longest."""
+    import torch
+
+    width = max(len(ids) for ids in encoded)
+    ids = torch.full((len(encoded), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(encoded), width), dtype=torch.long)
+    for row, prompt in enumerate(encoded):
+        ids[row, width - len(prompt) :] = torch.tensor(prompt)
+        mask[row, width - len(prompt) :] = 1
+    with torch.no_grad():
+        out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs)
+    return [row[width:].tolist() for row in out]
 
 
 def load_model(path: Path) -> tuple[Any, Any, Progress | None]:

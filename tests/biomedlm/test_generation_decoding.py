@@ -80,6 +80,11 @@ def test_sampling_is_reproducible_with_a_seed(model_and_tokenizer: tuple[Any, An
     assert complete(model, tokenizer, PROMPTS, sample) == first
     assert complete(model, tokenizer, PROMPTS, replace(sample, seed=4)) != first
     assert first != complete(model, tokenizer, PROMPTS, GREEDY)
+    torch.manual_seed(11)
+    expected = torch.rand(3)
+    torch.manual_seed(11)
+    complete(model, tokenizer, PROMPTS[:1], sample)
+    assert torch.equal(torch.rand(3), expected)  # the caller's random state is left alone
 
 
 def test_generation_stops_at_eos(model_and_tokenizer: tuple[Any, Any]) -> None:
