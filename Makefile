@@ -61,7 +61,7 @@ lint: install
 
 # Benchmarks print figures and ratios against a reference measured in the same run; nothing is
 # asserted. bench-train and bench-eval prepare the sample data and the debug model if missing.
-bench: bench-prep bench-train bench-eval
+bench: bench-prep bench-train bench-eval bench-generate
 
 .PHONY: bench-prep bench-eval
 bench-prep: install   # data_prep vs llm-foundry's convert_dataset_json vs bare tokenizers
@@ -109,3 +109,19 @@ BENCH_MODEL ?= $(RUN)/hf/huggingface/ba60
 bench-eval: install   # the gauntlet vs lm-evaluation-harness on the debug model: time, same answers
 	@test -f $(BENCH_MODEL)/config.json || { $(MAKE) prep-data && $(MAKE) train; }
 	$(PY) benchmarks/bench_eval.py $(BENCH_MODEL) $(ARGS)
+
+# Generation fine-tuning on CPU: the debug model (`make train`) learns to answer MedQuAD's NINDS
+# questions (recipes/finetune/patient-qa-debug-cpu.yaml), answers its test questions, and prints
+# three answers beside their references with the ROUGE/BLEU rows of the results table.
+GEN_RUN ?= runs/patient-qa-debug-cpu
+.PHONY: generate-demo bench-generate
+generate-demo: install
+	@test -f $(RUN)/hf/huggingface/ba60/config.json || { $(MAKE) prep-data && $(MAKE) train; }
+	rm -rf $(GEN_RUN)
+	$(PY) -m biomedlm.train recipes/finetune/patient-qa-debug-cpu.yaml run_dir=$(GEN_RUN) progress_bar=false $(ARGS)
+	@cat $(GEN_RUN)/eval/samples/*/medquad.test.md; echo
+	@cat $(GEN_RUN)/eval/results.md
+
+bench-generate: install   # batched biomedlm.generate vs a transformers generate loop, one prompt at a time
+	@test -f $(BENCH_MODEL)/config.json || { $(MAKE) prep-data && $(MAKE) train; }
+	$(PY) benchmarks/bench_generate.py $(BENCH_MODEL) $(ARGS)

@@ -13,7 +13,18 @@ output embeddings; SDPA attention so GPUs get flash kernels. Registered in llm-f
 
 The vocabulary size comes from the tokenizer, padded to a multiple of 64 for GPU efficiency.
 ``init_from`` names a local Hugging Face directory (e.g. the released BioMedLM weights) whose
-weights initialise the model for continued pretraining.
+weights initialise the model, for continued pretraining or fine-tuning; then the architecture
+keys may be left out, ``dropout: null`` keeps the weights' own dropout, and tokens the tokenizer
+adds (a fine-tuning layout's separator) get embedding rows, grown to the next multiple of 64
+(new rows initialised to the mean embedding, Hugging Face's rule). ``peft_config`` (llm-foundry's
+and Composer's LoRA support, ``peft``) trains low-rank adapters only::
+
+    model:
+      name: biomedlm
+      init_from: runs/patient-qa/init/BioMedLM
+      dropout: 0.1
+      peft_config: {peft_type: LORA, task_type: CAUSAL_LM, r: 8, lora_alpha: 16,
+                    target_modules: [c_attn, c_proj, c_fc], fan_in_fan_out: true}
 """
 
 from __future__ import annotations
@@ -59,11 +70,11 @@ class BioMedLM(ComposerHFCausalLM):
     def __init__(
         self,
         tokenizer: PreTrainedTokenizerBase,
-        n_layers: int,
-        d_model: int,
-        n_heads: int,
-        max_seq_len: int,
-        dropout: float = 0.0,
+        n_layers: int | None = None,
+        d_model: int | None = None,
+        n_heads: int | None = None,
+        max_seq_len: int | None = None,
+        dropout: float | None = 0.0,
         init_from: str | None = None,
         init_device: str = "cpu",
         attn_implementation: str = "sdpa",
@@ -71,11 +82,20 @@ class BioMedLM(ComposerHFCausalLM):
     ) -> None:
         vocab_size = padded_vocab_size(len(tokenizer))
         if init_from is None:
-            overrides = gpt2_overrides(n_layers, d_model, n_heads, max_seq_len, vocab_size, dropout)
+            if n_layers is None or d_model is None or n_heads is None or max_seq_len is None:
+                raise ValueError(
+                    "model: n_layers, d_model, n_heads and max_seq_len are needed without init_from"
+                )
+            overrides = gpt2_overrides(
+                n_layers, d_model, n_heads, max_seq_len, vocab_size, dropout or 0.0
+            )
             source, pretrained = str(ARCHITECTURE_DIR), False
         else:
-            overrides = {"resid_pdrop": dropout, "embd_pdrop": dropout, "attn_pdrop": dropout}
+            overrides = {} if dropout is None else {
+                "resid_pdrop": dropout, "embd_pdrop": dropout, "attn_pdrop": dropout,
+            }  # fmt: skip
             source, pretrained = init_from, True
+        self._n_tokens = len(tokenizer)  # read by transform_model, before the Module exists
         super().__init__(
             tokenizer=tokenizer,
             pretrained_model_name_or_path=source,
@@ -87,9 +107,24 @@ class BioMedLM(ComposerHFCausalLM):
             **kwargs,
         )
         n_params = sum(p.numel() for p in self.model.parameters())
-        log.info("BioMedLM model: %s parameters (vocab %d)", f"{n_params:,}", vocab_size)
-        positions = getattr(self.model.base_model, "wpe", None)  # a lookup: no flops
+        n_trained = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        log.info(
+            "BioMedLM model: %s parameters, %s trained (vocab %d)",
+            f"{n_params:,}", f"{n_trained:,}", self.model.get_input_embeddings().weight.shape[0],
+        )  # fmt: skip
+        hf_model = self.model.get_base_model() if self.using_peft else self.model
+        positions = getattr(hf_model.base_model, "wpe", None)  # a lookup: no flops
         self.n_matmul_params = n_params - (positions.weight.numel() if positions else 0)
+
+    def transform_model(self, model: Any) -> Any:
+        """Embedding rows for every token of the tokenizer (a layout's added tokens), padded to 64.
+
+        Called by llm-foundry between building the Hugging Face model and wrapping it (LoRA).
+        """
+        from biomedlm.finetune.tokens import grow_embeddings
+
+        grow_embeddings(model, self._n_tokens)
+        return model
 
     def flops_per_batch(self, batch: Mapping[str, Any]) -> int:
         """Training flops of a batch (forward + backward = 3x forward), as llm-foundry counts them.

@@ -27,7 +27,7 @@ def save_with_tokens(
     """The tokenizer at ``source`` plus special ``tokens`` (and a pad token), saved to ``out_dir``.
 
     Written to a temporary folder and renamed, so concurrent ranks and relaunches are safe: the
-    content depends only on the inputs.
+    content depends only on the inputs, and a folder already holding it is left as it is.
     """
     from transformers import AutoTokenizer
 
@@ -40,6 +40,8 @@ def save_with_tokens(
     scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         tokenizer.save_pretrained(scratch)
+        if _same_files(scratch, out_dir):  # a relaunch, or another rank: no window without it
+            return out_dir
         if out_dir.exists():
             shutil.rmtree(out_dir, ignore_errors=True)
         os.replace(scratch, out_dir)
@@ -50,6 +52,15 @@ def save_with_tokens(
         shutil.rmtree(scratch, ignore_errors=True)
     log.info("tokenizer with %d added tokens (%s) at %s", len(tokens), ", ".join(tokens), out_dir)
     return out_dir
+
+
+def _same_files(a: Path, b: Path) -> bool:
+    if not b.is_dir():
+        return False
+    names = sorted(p.name for p in a.iterdir())
+    return names == sorted(p.name for p in b.iterdir()) and all(
+        (a / name).read_bytes() == (b / name).read_bytes() for name in names
+    )
 
 
 def grow_embeddings(model: Any, n_tokens: int) -> None:

@@ -32,11 +32,12 @@ def arguments(name: str, tmp_path: Path) -> dict[str, Any]:
             "interval": 0.2,
         },
         "exact_resume": {},
+        "hf_checkpointer_merged": {"save_folder": str(tmp_path / "hf"), "save_interval": "1ba"},
     }[name]
 
 
 def test_the_entry_points_are_all_covered() -> None:
-    assert OURS == ["exact_resume", "gauntlet_watcher", "loss_curve"]
+    assert OURS == ["exact_resume", "gauntlet_watcher", "hf_checkpointer_merged", "loss_curve"]
 
 
 @pytest.mark.parametrize("name", OURS)

@@ -1,0 +1,100 @@
+"""llm-foundry's sections for a generation recipe: tokenizer with the separator, rows, loaders, model.
+
+Called by :func:`biomedlm.finetune.launch.prepare_finetune` with what the launch found out:
+
+- the tokenizer of ``model.init_from`` (or ``tokenizer.path``) plus the separator
+  (:data:`~biomedlm.finetune.generation.layout.SEPARATOR`), saved to ``<run_dir>/tokenizer``;
+- the data read, split and written as rows in ``<run_dir>/data`` (:mod:`.data`), which
+  llm-foundry's ``finetuning`` loader reads as local JSON files (``hf_name: json``), with its
+  collator's target-only loss (``target_prompts: none``, ``target_responses: last``);
+- the ``biomedlm`` model from those weights, embedding rows grown for the separator, dropout and
+  LoRA (``peft_config``) as the recipe says;
+- the after-fit scoring of the test part (the ``generation_eval`` callback of
+  :mod:`eval_gauntlet.finetuned.generation`, named here, never imported: data flows one way).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from biomedlm.finetune.generation.data import prepare_data
+from biomedlm.finetune.generation.layout import SEPARATOR
+from biomedlm.finetune.launch import FinetuneFacts
+from biomedlm.finetune.lora import export_callbacks, peft_config
+from biomedlm.finetune.recipe import FinetuneRecipe
+from biomedlm.finetune.tokens import save_with_tokens
+from biomedlm.recipe import resolved
+
+EVAL_CALLBACK = "generation_eval"  # the after-fit scoring (to fold into `finetune_eval`)
+PREPROCESS = "biomedlm.finetune.generation.rows:prompt_response"
+
+
+def _loader(path: Path, part: str, recipe: FinetuneRecipe, train: bool) -> dict[str, Any]:
+    return {
+        "name": "finetuning",
+        "dataset": {
+            "hf_name": "json",
+            "hf_kwargs": {
+                "data_files": {part: str(path)},
+                "cache_dir": str(path.parent / ".cache"),
+            },
+            "split": part,
+            "preprocessing_fn": PREPROCESS,
+            "max_seq_len": recipe.data.max_length,
+            "decoder_only_format": True,
+            "target_prompts": "none",  # loss on the response (target) and its EOS only
+            "target_responses": "last",
+            "allow_pad_trimming": True,  # batches cut to their longest row (after the first)
+            "shuffle": train,
+            "shuffle_seed": recipe.seed,
+        },
+        "drop_last": train,
+        "num_workers": 0,
+        "pin_memory": False,
+        "prefetch_factor": None,
+        "persistent_workers": False,
+    }
+
+
+def model_section(recipe: FinetuneRecipe, init_folder: Path) -> dict[str, Any]:
+    """The ``biomedlm`` model from ``init_folder``'s weights, with the recipe's dropout and LoRA."""
+    model: dict[str, Any] = {
+        "name": "biomedlm",
+        "init_from": str(init_folder),
+        "dropout": recipe.model.dropout,  # None: the weights' own
+        "init_device": recipe.model.init_device,
+        "attn_implementation": recipe.model.attn_implementation,
+        "use_train_metrics": False,  # the loss is logged; validation has its own metrics
+    }
+    if recipe.model.lora is not None:
+        model["peft_config"] = peft_config(recipe.model.lora)
+    return model
+
+
+def foundry_sections(recipe: FinetuneRecipe, facts: FinetuneFacts) -> dict[str, Any]:
+    """The llm-foundry train-config sections of a generation recipe (writes tokenizer and rows)."""
+    from transformers import AutoTokenizer
+
+    run_dir = Path(recipe.run_dir)
+    tokenizer_dir = save_with_tokens(facts.tokenizer_dir, [SEPARATOR], run_dir / "tokenizer")
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
+    prepared = prepare_data(recipe, tokenizer, SEPARATOR)
+    callbacks = export_callbacks(recipe)
+    if recipe.eval.test_after_fit:
+        callbacks[EVAL_CALLBACK] = {"recipe": resolved(recipe)}
+    sections: dict[str, Any] = {
+        "max_seq_len": recipe.data.max_length,
+        "model": model_section(recipe, facts.init_folder),
+        "tokenizer": {
+            "name": str(tokenizer_dir),
+            "kwargs": {"model_max_length": recipe.data.max_length},
+        },
+        "train_loader": _loader(prepared.files["train"], "train", recipe, train=True),
+        "callbacks": callbacks,
+    }
+    if "validation" in prepared.files:
+        sections["eval_loader"] = _loader(
+            prepared.files["validation"], "validation", recipe, train=False
+        )
+    return sections

@@ -1,0 +1,146 @@
+"""Examples -> the prompt/response rows llm-foundry's ``finetuning`` loader reads, in the run folder.
+
+Written once per launch into ``<run_dir>/data/{train,validation,test}.jsonl`` (one JSON object a
+line: ``id``, ``prompt`` = source + separator, ``response`` = target, ``source``, ``meta``) with a
+``manifest.json`` of every count; each file is written to a temporary name and renamed, and left
+alone when its content is unchanged (a relaunch, or another rank, writes the same bytes).
+
+**Length.** llm-foundry tokenizes ``prompt`` and ``response`` apart, appends EOS to the response,
+and then (its collator) cuts a sequence longer than ``max_seq_len`` at the end, which drops the
+target's end and its EOS; an example whose prompt alone fills ``max_seq_len`` it drops with a
+warning. So rows are fitted here first and the collator never cuts: an example whose
+``source + separator + target + EOS`` is longer than ``data.max_length`` keeps its whole target
+and loses the start of its source (counted ``source_cut``), as long as at least a quarter of
+``max_length`` (or the whole source, if shorter) is left of the source; otherwise it is skipped
+and counted (``target_too_long``): a target cut mid-sentence would teach the model to stop
+mid-sentence. Test rows are not fitted: their prompts are cut from the start at generation time,
+to leave room for the new tokens, and the reference is scored whole.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from biomedlm.finetune.generation.layout import prompt_of
+from biomedlm.finetune.generation.readers import DataError, Example
+
+log = logging.getLogger(__name__)
+FITTED = ("train", "validation")  # parts that are trained or loss-evaluated
+
+
+def prompt_response(row: dict[str, Any]) -> dict[str, str]:
+    """llm-foundry's ``preprocessing_fn`` for these rows: the two fields it trains on."""
+    return {"prompt": row["prompt"], "response": row["response"]}
+
+
+def _length(tokenizer: Any, text: str) -> int:
+    return len(tokenizer(text, verbose=False)["input_ids"])
+
+
+def fit(
+    example: Example, tokenizer: Any, max_length: int, separator: str
+) -> tuple[str | None, str]:
+    """The source to train on (None: skip) and what happened: ``fits``, ``source_cut``, ``target_too_long``.
+
+    Lengths are counted as llm-foundry's loader counts them: the prompt and the response
+    tokenized apart, plus the EOS its collator appends.
+    """
+    target = tokenizer(example.target, verbose=False)["input_ids"]
+    n_target = len(target) + (0 if target and target[-1] == tokenizer.eos_token_id else 1)
+    if _length(tokenizer, prompt_of(example.source, separator)) + n_target <= max_length:
+        return example.source, "fits"
+    source = tokenizer(example.source, add_special_tokens=False, verbose=False)["input_ids"]
+    budget = max_length - n_target - _length(tokenizer, separator)
+    if budget < min(len(source), max_length // 4):
+        return None, "target_too_long"
+    while budget > 0:  # a cut inside a word may re-tokenize longer: cut more until it fits
+        text = tokenizer.decode(source[-budget:]).strip()
+        if text and _length(tokenizer, prompt_of(text, separator)) + n_target <= max_length:
+            return text, "source_cut"
+        budget -= 1
+    return None, "target_too_long"
+
+
+def _row(example: Example, source: str, separator: str) -> str:
+    row = {
+        "id": example.id,
+        "prompt": prompt_of(source, separator),
+        "response": example.target,
+        "source": example.source,
+        "meta": example.meta,
+    }
+    return json.dumps(row, ensure_ascii=False) + "\n"
+
+
+def write_if_changed(path: Path, text: str) -> None:
+    """``text`` into ``path`` through a temporary file and a rename, unless already there."""
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_rows(
+    parts: Mapping[str, Sequence[Example]],
+    out_dir: Path,
+    tokenizer: Any,
+    max_length: int,
+    separator: str,
+    manifest: dict[str, Any],
+) -> dict[str, Path]:
+    """Write each non-empty part's rows (fitted for train/validation) and the manifest."""
+    files: dict[str, Path] = {}
+    fitting: dict[str, Counter[str]] = {}
+    for part, examples in parts.items():
+        if not examples:
+            continue
+        outcome: Counter[str] = Counter()
+        lines = []
+        for example in examples:
+            source: str | None = example.source
+            if part in FITTED:
+                source, how = fit(example, tokenizer, max_length, separator)
+                outcome[how] += 1
+            if source is not None:
+                lines.append(_row(example, source, separator))
+        if not lines:
+            raise DataError(f"data.max_length: {max_length} leaves no {part} example whole")
+        fitting[part] = outcome
+        files[part] = out_dir / f"{part}.jsonl"
+        write_if_changed(files[part], "".join(lines))
+        log.info(
+            "%s: %d rows%s", part, len(lines),
+            "".join(f", {n} {how}" for how, n in sorted(outcome.items()) if how != "fits"),
+        )  # fmt: skip
+    manifest = {**manifest, "max_length": max_length, "separator": separator,
+                "rows": {part: sum(1 for _ in p.open(encoding="utf-8")) for part, p in files.items()},
+                "fitting": fitting}  # fmt: skip
+    write_if_changed(
+        out_dir / "manifest.json", json.dumps(manifest, indent=2, default=_plain) + "\n"
+    )
+    return files
+
+
+def _plain(value: Any) -> Any:
+    return asdict(value) if hasattr(value, "__dataclass_fields__") else str(value)
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of one part file."""
+    with path.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]

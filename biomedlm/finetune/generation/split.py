@@ -1,0 +1,115 @@
+"""Train / validation / test parts of the examples: no question in two parts, none empty.
+
+Where a release has no split (``data.split``), each example goes to a part by a hash of its
+question (the normalised source text, salted with ``data.split.seed``) rather than of its id:
+MedQuAD repeats a question across documents under different ids, and a question in both train
+and test would be scored on an answer the model was trained on. Where the recipe names
+``data.validation`` / ``data.test`` files, training examples whose question is also in one of
+them are dropped (and counted), and so are validation examples whose question is in test.
+
+Every part is ordered by id (so nothing depends on the order files are listed in); within a
+part an exact (question, answer) repeat is dropped, and validation and test keep one example per
+question (the first by id), since one reference per question is what is scored.
+A part the recipe asks for that comes out empty is an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from biomedlm.finetune.generation.readers import DataError, Example
+
+PARTS = ("train", "validation", "test")
+
+
+def question_key(source: str) -> str:
+    """What makes two questions the same: case and whitespace aside."""
+    return " ".join(source.lower().split())
+
+
+def part_of(source: str, seed: int, validation: float, test: float) -> str:
+    """The part of the hash split a question falls in."""
+    digest = hashlib.sha1(f"{seed}\0{question_key(source)}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    if u < test:
+        return "test"
+    return "validation" if u < test + validation else "train"
+
+
+@dataclass
+class Splits:
+    """The examples of each part, and what was dropped on the way (per part, per reason)."""
+
+    parts: dict[str, list[Example]]
+    dropped: dict[str, Counter[str]] = field(default_factory=dict)
+
+
+def _dedupe(
+    examples: Iterable[Example], one_per_question: bool, dropped: Counter[str]
+) -> list[Example]:
+    seen_pairs: set[tuple[str, str]] = set()
+    seen_questions: set[str] = set()
+    kept = []
+    for example in sorted(examples, key=lambda e: e.id):  # whatever order the files came in
+        key = question_key(example.source)
+        if (key, example.target) in seen_pairs:
+            dropped["repeated_pair"] += 1
+        elif one_per_question and key in seen_questions:
+            dropped["repeated_question"] += 1
+        else:
+            seen_pairs.add((key, example.target))
+            seen_questions.add(key)
+            kept.append(example)
+    return kept
+
+
+def make_splits(
+    train: list[Example],
+    validation: list[Example] | None,
+    test: list[Example] | None,
+    *,
+    fractions: tuple[float, float] | None = None,
+    seed: int = 0,
+) -> Splits:
+    """The three parts: hashed out of ``train`` (``fractions`` = validation, test), or as given.
+
+    ``validation`` / ``test`` None: the part is not asked for (it stays empty, no error).
+    """
+    dropped: dict[str, Counter[str]] = {part: Counter() for part in PARTS}
+    if fractions is not None:
+        val_share, test_share = fractions
+        hashed: dict[str, list[Example]] = {part: [] for part in PARTS}
+        for example in train:
+            hashed[part_of(example.source, seed, val_share, test_share)].append(example)
+        raw = hashed
+        asked = {"train": True, "validation": val_share > 0, "test": test_share > 0}
+    else:
+        raw = {"train": train, "validation": validation or [], "test": test or []}
+        asked = {"train": True, "validation": validation is not None, "test": test is not None}
+    parts = {
+        part: _dedupe(raw[part], one_per_question=part != "train", dropped=dropped[part])
+        for part in PARTS
+    }
+    later: set[str] = set()
+    for part in ("test", "validation", "train"):  # a question stays in test, then validation
+        kept = []
+        for example in parts[part]:
+            if question_key(example.source) in later:
+                dropped[part][
+                    "question_in_" + ("test" if part == "validation" else "eval_parts")
+                ] += 1
+            else:
+                kept.append(example)
+        parts[part] = kept
+        later |= {question_key(e.source) for e in kept}
+    for part in PARTS:
+        if asked[part] and not parts[part]:
+            how = "data.split" if fractions is not None else f"data.{part}"
+            raise DataError(
+                f"{how}: the {part} part came out empty ({len(train)} training examples read); "
+                f"give it more examples or a larger share"
+            )
+    return Splits(parts, dropped)

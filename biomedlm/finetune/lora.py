@@ -1,0 +1,83 @@
+"""LoRA for every fine-tuning family: the recipe's ``model.lora`` as llm-foundry's ``peft_config``, its exports.
+
+llm-foundry's Hugging Face models take a ``peft_config`` and Composer wraps the model with
+``peft`` (only the adapters train; Composer checkpoints then hold only the adapters, which is
+what a resume needs). Exports go through llm-foundry's ``hf_checkpointer``, which on a PEFT
+model saves ``PeftModel.save_pretrained``'s output: the adapters (``adapter_config.json``,
+``adapter_model.safetensors``; with grown embedding rows, those rows too) and the tokenizer, not
+the base weights. ``model.lora.export``:
+
+- ``adapters``: that, as is; :func:`load_adapters` reads it back onto its base model
+  (``python -m biomedlm.generate`` does);
+- ``merged`` (the default): :class:`biomedlm.callbacks.hf_checkpointer_merged.MergedHFCheckpointer`,
+  registered as ``hf_checkpointer_merged``, folds the adapters into the weights before saving, so the export is
+  a plain Hugging Face folder that every reader of the project (the gauntlet, generate) and
+  ``AutoModelForCausalLM`` load. The launch swaps ``hf_checkpointer`` for it
+  (:func:`export_callbacks`), keeping the recipe's arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from biomedlm.finetune.recipe import FinetuneRecipe, LoraConfig
+
+log = logging.getLogger(__name__)
+MERGED = "hf_checkpointer_merged"
+
+
+def peft_config(lora: LoraConfig) -> dict[str, Any]:
+    """llm-foundry's ``model.peft_config`` for ``model.lora`` (GPT-2's Conv1D: fan-in-fan-out)."""
+    return {
+        "peft_type": "LORA",
+        "task_type": "CAUSAL_LM",
+        "r": lora.r,
+        "lora_alpha": lora.alpha,
+        "lora_dropout": lora.dropout,
+        "target_modules": list(lora.target_modules),
+        "fan_in_fan_out": True,
+    }
+
+
+def export_callbacks(recipe: FinetuneRecipe) -> dict[str, dict[str, Any]]:
+    """The recipe's callbacks, with ``hf_checkpointer`` merging adapters when the recipe asks."""
+    callbacks = {name: dict(args or {}) for name, args in recipe.callbacks.items()}
+    lora = recipe.model.lora
+    if lora is not None and lora.export == "merged" and "hf_checkpointer" in callbacks:
+        callbacks[MERGED] = callbacks.pop("hf_checkpointer")
+    return callbacks
+
+
+def is_adapters_folder(path: Path) -> bool:
+    """An adapters-only export (``adapter_config.json``, no ``config.json``)."""
+    return (path / "adapter_config.json").is_file() and not (path / "config.json").is_file()
+
+
+def load_adapters(path: Path, base: Path | None = None) -> tuple[Any, Any]:
+    """Model (adapters merged) and tokenizer of an adapters export, on its base model.
+
+    The base is the folder the adapters were trained on (``base_model_name_or_path`` in
+    ``adapter_config.json``, the run's ``model.init_from`` as a Hugging Face folder) unless
+    ``base`` is given; its embedding rows are grown to the export's tokenizer first.
+    """
+    from peft import PeftModel
+    from transformers import AutoTokenizer
+
+    from biomedlm.checkpoint import CheckpointError, load_pretrained
+    from biomedlm.finetune.tokens import grow_embeddings
+
+    config = json.loads((path / "adapter_config.json").read_text())
+    base = base or Path(config.get("base_model_name_or_path") or "")
+    if not (base / "config.json").is_file():
+        raise CheckpointError(
+            f"{path}: LoRA adapters whose base model {str(base)!r} is not a Hugging Face folder "
+            "here; export with model.lora.export=merged, or keep the base at that path"
+        )
+    model, _, _ = load_pretrained(base)
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    grow_embeddings(model, len(tokenizer))
+    merged = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
+    return merged, tokenizer

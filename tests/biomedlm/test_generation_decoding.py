@@ -1,0 +1,195 @@
+"""Decoding: greedy against a hand loop, beam of 1 is greedy, seeded sampling, EOS, batching, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from biomedlm.finetune.generation.layout import SEPARATOR
+from biomedlm.finetune.recipe import DecodingConfig
+from biomedlm.generate import NOT_MEDICAL_ADVICE, complete
+from tests.biomedlm.generation_helpers import REPO, tiny_generation_model  # noqa: F401 (the `tiny` fixture)
+
+PROMPTS = [
+    "What are the symptoms of acromegaly ?",
+    "Who is at risk for Parasites ?",
+    "What causes the heart and the lungs to fail in patients with a rare disease ?",
+    "Is it inherited ?",
+    "What are the treatments for Pompe disease and how is the diagnosis made ?",
+]
+GREEDY = DecodingConfig(strategy="greedy", max_new_tokens=12, batch_size=8)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Any:
+    """A tiny model gains nothing from threads, and on a busy 2-core machine they spin-wait."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def model_and_tokenizer(tiny: Path) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    return AutoModelForCausalLM.from_pretrained(tiny).eval(), AutoTokenizer.from_pretrained(tiny)
+
+
+def hand_greedy(model: Any, tokenizer: Any, prompt: str, steps: int) -> str:
+    """Greedy decoding as a loop over ``model(...)``: append the argmax, stop at EOS."""
+    ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
+    new: list[int] = []
+    with torch.no_grad():
+        for _ in range(steps):
+            token = int(model(ids).logits[0, -1].argmax())
+            if token == tokenizer.eos_token_id:
+                break
+            new.append(token)
+            ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
+    return tokenizer.decode(new, skip_special_tokens=True).strip()
+
+
+def test_greedy_equals_a_hand_argmax_loop(model_and_tokenizer: tuple[Any, Any]) -> None:
+    model, tokenizer = model_and_tokenizer
+    got = complete(model, tokenizer, PROMPTS, GREEDY)
+    assert got == [hand_greedy(model, tokenizer, p, 12) for p in PROMPTS]
+    assert all(got)
+
+
+def test_beam_search_with_one_beam_is_greedy(model_and_tokenizer: tuple[Any, Any]) -> None:
+    model, tokenizer = model_and_tokenizer
+    beam1 = replace(GREEDY, strategy="beam", num_beams=1)
+    assert complete(model, tokenizer, PROMPTS, beam1) == complete(model, tokenizer, PROMPTS, GREEDY)
+    beam4 = replace(GREEDY, strategy="beam", num_beams=4, no_repeat_ngram_size=2)
+    assert complete(model, tokenizer, PROMPTS, beam4) != complete(model, tokenizer, PROMPTS, GREEDY)
+
+
+def test_sampling_is_reproducible_with_a_seed(model_and_tokenizer: tuple[Any, Any]) -> None:
+    model, tokenizer = model_and_tokenizer
+    sample = replace(GREEDY, strategy="sample", temperature=1.5, top_p=0.95, seed=3)
+    first = complete(model, tokenizer, PROMPTS, sample)
+    assert complete(model, tokenizer, PROMPTS, sample) == first
+    assert complete(model, tokenizer, PROMPTS, replace(sample, seed=4)) != first
+    assert first != complete(model, tokenizer, PROMPTS, GREEDY)
+    torch.manual_seed(11)
+    expected = torch.rand(3)
+    torch.manual_seed(11)
+    complete(model, tokenizer, PROMPTS[:1], sample)
+    assert torch.equal(torch.rand(3), expected)  # the caller's random state is left alone
+
+
+def test_generation_stops_at_eos(model_and_tokenizer: tuple[Any, Any]) -> None:
+    """Make the third greedy token the EOS: the answer is the first two tokens, and stops there."""
+    model, tokenizer = model_and_tokenizer
+    for prompt in PROMPTS:  # one whose first three greedy tokens differ
+        ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            full = model.generate(ids, max_new_tokens=3, do_sample=False, pad_token_id=0)
+        full = full[0, ids.shape[1] :]
+        if len(set(full.tolist())) == 3:
+            break
+    else:
+        pytest.fail("every prompt repeats a token in its first three")
+    stopper = tokenizer.__class__.from_pretrained(tokenizer.name_or_path)
+    stopper.eos_token = tokenizer.convert_ids_to_tokens(int(full[2]))
+    (answer,) = complete(model, stopper, [prompt], replace(GREEDY, max_new_tokens=50))
+    assert answer == tokenizer.decode(full[:2]).strip()
+    calls: list[int] = []
+    original = model.generate
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        out = original(*args, **kwargs)
+        calls.append(out.shape[1] - kwargs["input_ids"].shape[1])
+        return out
+
+    model.generate = counting
+    try:
+        complete(model, stopper, [prompt], replace(GREEDY, max_new_tokens=50))
+    finally:
+        del model.generate
+    assert calls == [3]  # two tokens and the EOS, not 50
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "beam"])
+def test_batched_left_padded_output_equals_one_by_one(
+    model_and_tokenizer: tuple[Any, Any], strategy: str
+) -> None:
+    model, tokenizer = model_and_tokenizer
+    decoding = replace(GREEDY, strategy=strategy, num_beams=3, batch_size=len(PROMPTS))
+    batched = complete(model, tokenizer, PROMPTS, decoding)
+    assert batched == [complete(model, tokenizer, [p], decoding)[0] for p in PROMPTS]
+    assert complete(model, tokenizer, PROMPTS, replace(decoding, batch_size=2)) == batched
+
+
+def test_the_separator_is_appended_and_long_prompts_lose_their_start(
+    model_and_tokenizer: tuple[Any, Any], tmp_path: Path
+) -> None:
+    from transformers import AutoTokenizer
+
+    from biomedlm.finetune.generation.layout import separator_of
+    from biomedlm.finetune.tokens import grow_embeddings, save_with_tokens
+
+    model, tokenizer = model_and_tokenizer
+    assert separator_of(tokenizer) is None
+    tuned = AutoTokenizer.from_pretrained(
+        save_with_tokens(Path(tokenizer.name_or_path), [SEPARATOR], tmp_path / "t")
+    )
+    assert separator_of(tuned) == SEPARATOR
+    grown = model.__class__.from_pretrained(tokenizer.name_or_path).eval()
+    grow_embeddings(grown, len(tuned))
+    got = complete(grown, tuned, PROMPTS[:2], GREEDY, separator=SEPARATOR)
+    assert got == [hand_greedy(grown, tuned, p + SEPARATOR, 12) for p in PROMPTS[:2]]
+    positions = grown.config.n_positions
+    long_prompt = " ".join(["word"] * 2000) + " " + PROMPTS[0]
+    (cut,) = complete(grown, tuned, [long_prompt], GREEDY, separator=SEPARATOR)
+    ids = tuned(long_prompt + SEPARATOR)["input_ids"][-(positions - 12) :]
+    assert cut == hand_greedy(grown, tuned, tuned.decode(ids), 12)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "biomedlm.generate", *args],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+
+
+def test_cli_bulk_mode_writes_answers_in_order_and_says_not_medical_advice(
+    tiny: Path, tmp_path: Path, model_and_tokenizer: tuple[Any, Any]
+) -> None:
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(
+        "".join(json.dumps({"prompt": p, "id": i}) + "\n" for i, p in enumerate(PROMPTS))
+    )
+    out = tmp_path / "answers.jsonl"
+    result = run_cli(str(tiny), "--input", str(questions), "--out", str(out),
+                     "--max-new-tokens", "12", "--batch-size", "2", "--no-progress")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert NOT_MEDICAL_ADVICE in result.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == list(range(len(PROMPTS)))
+    model, tokenizer = model_and_tokenizer
+    assert [r["generated"] for r in rows] == complete(model, tokenizer, PROMPTS, GREEDY)
+    one = run_cli(str(tiny), PROMPTS[0], "--max-new-tokens", "12")  # a base model: prompt + text
+    assert one.returncode == 0, one.stderr[-2000:]
+    assert one.stdout.strip().startswith(PROMPTS[0]) and rows[0]["generated"] in one.stdout
+    assert NOT_MEDICAL_ADVICE in one.stderr
+
+
+def test_cli_bad_input_is_one_line_and_writes_nothing(tiny: Path, tmp_path: Path) -> None:
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text('{"prompt": "a"}\n{"question": "b"}\n')
+    out = tmp_path / "answers.jsonl"
+    result = run_cli(str(tiny), "--input", str(questions), "--out", str(out))
+    assert result.returncode == 2
+    assert 'questions.jsonl:2: a line is an object with a string "prompt"' in result.stderr
+    assert not out.exists() and list(tmp_path.iterdir()) == [questions]
