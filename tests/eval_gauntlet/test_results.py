@@ -77,9 +77,12 @@ def rows_of_every_kind() -> list[dict[str, Any]]:
     """Rows written before protocols and gold_prob existed, new ones, and unknown kinds."""
     new = {**ROW, "checkpoint": "ba20", "step": 20, "tokens": 2000, "gold_prob": 0.4,
            "gold_prob_ci95": [0.35, 0.45], "protocol": "lm-eval", "softmax_dtype": "model"}  # fmt: skip
-    finetune = {"checkpoint": "ba20", "kind": "finetune", "task": "pubmedqa_ft",
-                "accuracy": 0.61, "epochs": 3, "split": "test", "history": [1, 2]}  # fmt: skip
-    return [ROW, new, finetune, {"kind": "average", "checkpoint": "ba20", "task": "average",
+    other = {"checkpoint": "ba20", "kind": "custom", "task": "pubmedqa_ft",
+             "accuracy": 0.61, "epochs": 3, "split": "test", "history": [1, 2]}  # fmt: skip
+    finetune = {"checkpoint": "ba20", "kind": "finetune", "task": "pubmedqa", "split": "test",
+                "family": "classification", "metric": "acc", "value": 0.74, "ci95": [0.7, 0.78],
+                "n": 500, "shots": None}  # fmt: skip
+    return [ROW, new, other, finetune, {"kind": "average", "checkpoint": "ba20", "task": "average",
                                  "shots": None, "score": 0.1}]  # fmt: skip
 
 
@@ -87,7 +90,8 @@ def test_table_shows_unknown_kinds_generically_and_old_rows(tmp_path: Path) -> N
     table = render_table(rows_of_every_kind())
     assert "| pubmedqa | 0 | 50 | 0.500 | 0.400–0.600 |  |  |" in table  # old row: no gold prob
     assert "| pubmedqa | 0 | 50 | 0.500 | 0.400–0.600 | 0.400 | 0.350–0.450 |" in table
-    assert "| finetune | pubmedqa_ft | accuracy 0.610, epochs 3, split test |" in table
+    assert "| custom | pubmedqa_ft | accuracy 0.610, epochs 3, split test |" in table
+    assert "| pubmedqa | classification | test | acc | 500 | 0.740 | 0.700–0.780 |" in table
     assert "log-softmax in model" in table
 
 
