@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eval_gauntlet.errors import GauntletError, UnreadableCheckpoint
+from eval_gauntlet.finetuned.cli import add_subcommand as add_finetuned
+from eval_gauntlet.finetuned.cli import run as run_finetuned
 from eval_gauntlet.tasks import DEFAULT_TASKS_FILE, Task, load_tasks, select_tasks
 
 if TYPE_CHECKING:  # evaluate imports torch: loaded only when a model is scored
@@ -63,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("tasks", help="list the task catalogue").add_argument(
         "--tasks-file", type=Path, default=DEFAULT_TASKS_FILE
     )
+    add_finetuned(sub)  # python -m eval_gauntlet finetuned CHECKPOINT RECIPE [key=value ...]
     return parser
 
 
@@ -215,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
             for task in load_tasks(args.tasks_file).values():
                 shots = ",".join(map(str, task.num_fewshot))
                 sys.stdout.write(f"{task.name}\t{task.category}\t{shots}-shot\t{task.data}\n")
+        elif args.command == "finetuned":
+            run_finetuned(args)
         elif args.command == "watch":
             watch_run(Job.from_args(args), args.folder, once=args.once)
         else:
