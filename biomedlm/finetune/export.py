@@ -53,6 +53,9 @@ class FinetuneExport(HuggingFaceCheckpointer):
 
     def transform_model_and_tokenizer(self, model: Any, tokenizer: Any) -> tuple[Any, Any]:
         if self.using_peft and self.lora_export == "merged":
+            # The export's tensors share storage with the training model's (llm-foundry loads
+            # the gathered state with assign=True): merging in place would fold the adapters
+            # into the live base weights too. safe_merge writes merged copies instead.
             log.info("export: LoRA adapters merged into the weights")
-            model = model.merge_and_unload()
+            model = model.merge_and_unload(safe_merge=True)
         return model, tokenizer

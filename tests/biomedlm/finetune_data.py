@@ -73,8 +73,10 @@ def synthetic_classification(path: Path, n: int, seed: int) -> Path:
     with path.open("w") as out:
         for i in range(n):
             yes = rng.random() < 0.5
-            marker = "increased" if yes else "decreased"
-            context = f"{_sentence(rng, rng.randint(5, 30))} {marker} {_sentence(rng, 4)}"
+            words = [rng.choice(WORDS) for _ in range(rng.randint(5, 30))]
+            for _ in range(2):  # the finding, stated twice somewhere in the passage
+                words.insert(rng.randint(0, len(words)), "increased" if yes else "decreased")
+            context = " ".join(words)
             out.write(
                 f"s{seed}-{i}\tis {_sentence(rng, 3)} raised?\t{context}\t{'yes' if yes else 'no'}\n"
             )

@@ -69,8 +69,8 @@ def fit_and_score(task: str, fmt: str, train: Path, test: Path, tiny_dir: Path, 
     Trainer(
         model=model,
         train_dataloader=loader("train"),
-        optimizers=DecoupledAdamW(model.parameters(), lr=2e-3, weight_decay=0.0),
-        max_duration="4ep",
+        optimizers=DecoupledAdamW(model.parameters(), lr=4e-3, weight_decay=0.0),
+        max_duration="5ep",
         device="cpu",
         progress_bar=False,
         seed=0,
@@ -81,6 +81,7 @@ def fit_and_score(task: str, fmt: str, train: Path, test: Path, tiny_dir: Path, 
         for batch in loader("test").dataloader:
             correct += int((model(batch).argmax(-1) == batch["labels"]).sum())
             total += len(batch["labels"])
+    print(f"{task}: test accuracy {correct / total:.3f}")
     return correct / total
 
 
