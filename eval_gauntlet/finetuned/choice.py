@@ -164,6 +164,11 @@ def score(
             scores = predict(
                 model, encoded, collator, recipe.device_eval_batch_size, device, precision
             )
+            if recipe.task == "classification" and len(scores[0]) != len(examples[0].options):
+                raise GauntletError(
+                    f"{name}: the model scores {len(scores[0])} labels but the test set has "
+                    f"{len(examples[0].options)} ({', '.join(examples[0].options)})"
+                )
             scored.append(Scored(name, group, examples, encoded, scores))
     finally:
         model.train(was_training)

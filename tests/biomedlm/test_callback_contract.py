@@ -32,11 +32,12 @@ def arguments(name: str, tmp_path: Path) -> dict[str, Any]:
             "idle_timeout": 30,
         },
         "exact_resume": {},
+        "finetune_export": {"save_folder": str(tmp_path / "hf")},
     }[name]
 
 
 def test_the_entry_points_are_all_covered() -> None:
-    assert OURS == ["exact_resume", "gauntlet_watcher", "loss_curve"]
+    assert OURS == ["exact_resume", "finetune_export", "gauntlet_watcher", "loss_curve"]
 
 
 @pytest.mark.parametrize("name", OURS)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from biomedlm.finetune.choice.model import ChoiceModel
 from biomedlm.recipe import load_recipe
 from eval_gauntlet.finetuned.choice import score
 from eval_gauntlet.results import Checkpoint
@@ -72,3 +73,41 @@ def test_mmlu_subjects_are_scored_one_by_one_and_pooled(
     table = (tmp_path / "eval" / "results.md").read_text()
     assert "| mmlu_medical | multiple_choice | test | acc | 36 |" in table
     assert (tmp_path / "eval" / "results.png").is_file()
+
+
+def test_finetune_eval_callback_survives_fit_start_and_end_twice(
+    tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As every callback (tests/biomedlm/test_callback_contract.py): built by llm-foundry's registry."""
+    from composer import Trainer
+    from composer.core import Event
+    from llmfoundry.utils.builders import build_callback
+
+    from biomedlm.recipe import resolved
+
+    monkeypatch.chdir(REPO)
+    recipe = load_recipe(
+        REPO / "recipes" / "finetune" / "pubmedqa-debug-cpu.yaml",
+        [f"model.init_from={tiny_dir}", "data.test_limit=5", f"eval.out={tmp_path / 'eval'}"],
+        components=False,
+    )
+    tokenizer = tokenizer_for("classification", tiny_dir, tmp_path)
+    model = ChoiceModel(tokenizer, str(tiny_dir), "classification", labels=("yes", "no", "maybe"))
+    callback = build_callback("finetune_eval", {"recipe": resolved(recipe)})
+    batch = {"input_ids": torch.ones(2, 4, dtype=torch.long), "attention_mask": torch.ones(2, 4)}
+    trainer = Trainer(
+        model=model,
+        train_dataloader=[{**batch, "labels": torch.zeros(2, dtype=torch.long)}],
+        device_train_microbatch_size=2,
+        max_duration="1ba",
+        callbacks=[callback],
+        device="cpu",
+        progress_bar=False,
+    )
+    for event in (Event.FIT_START, Event.FIT_END, Event.FIT_START, Event.FIT_END):
+        trainer.engine.run_event(event)
+    trainer.close()
+    rows = [json.loads(line) for line in (tmp_path / "eval" / "results.jsonl").open()]
+    assert [(r["task"], r["n"], r["checkpoint"]) for r in rows] == [
+        ("pubmedqa", 5, "pubmedqa-debug-cpu")
+    ] * 2
