@@ -106,10 +106,20 @@ def pair_scores(model: ChoiceModel, encoded: list[Any]) -> torch.Tensor:
     return torch.tensor(rows)
 
 
-@pytest.fixture
-def choice_setup(tiny_dir: Path, tmp_path: Path) -> tuple[ChoiceModel, Any, list[Any]]:
+LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["c_attn", "c_proj", "c_fc"]}
+
+
+@pytest.fixture(params=[None, LORA], ids=["full", "lora"])
+def choice_setup(
+    tiny_dir: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> tuple[ChoiceModel, Any, list[Any]]:
     tokenizer = tokenizer_for("multiple_choice", tiny_dir, tmp_path)
-    model = build_model("multiple_choice", tiny_dir, tokenizer).eval()
+    model = build_model("multiple_choice", tiny_dir, tokenizer, lora=request.param).eval()
+    if request.param:  # adapters that do something (LoRA starts as the identity)
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if "lora_B" in name:
+                    param.normal_(0, 0.5, generator=torch.Generator().manual_seed(0))
     path = synthetic_choice(tmp_path / "q.jsonl", 5, seed=3)
     examples = read_file(Source(path, "medqa"), "test")
     return model, tokenizer, encode("multiple_choice", examples, tokenizer, 128)

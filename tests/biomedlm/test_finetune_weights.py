@@ -18,6 +18,7 @@ import torch
 
 from biomedlm.finetune.choice.data import Collator
 from biomedlm.finetune.choice.layout import encode
+from biomedlm.finetune.choice.model import ChoiceModel
 from biomedlm.finetune.choice.readers import Source, read_file
 from biomedlm.finetune.export import FinetuneExport
 from tests.biomedlm.finetune_data import (
@@ -178,7 +179,7 @@ def test_lora_trains_only_adapters_head_and_added_rows_and_every_export_reloads(
     ]
     with torch.no_grad():
         for other in reloaded:
-            if hasattr(other, "labels"):  # a Composer model: its own batches
+            if isinstance(other, ChoiceModel):  # a Composer model: its own batches
                 scores = torch.cat([other(batch) for batch in data])
             else:
                 scores = torch.cat(

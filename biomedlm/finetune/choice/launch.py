@@ -72,7 +72,12 @@ def check_data(recipe: FinetuneRecipe) -> dict[str, int]:
     return sizes
 
 
-def _check_checkpointing(recipe: FinetuneRecipe) -> None:
+def _check_model(recipe: FinetuneRecipe) -> None:
+    if recipe.model.init_device == "meta":
+        raise RecipeError(
+            "model.init_device: meta would leave model.init_from's weights unloaded; use cpu "
+            "(or mixed, with FSDP on several GPUs: rank 0 loads, the others receive)"
+        )
     fsdp = recipe.fsdp_config or {}
     if (
         recipe.task == "multiple_choice"
@@ -115,7 +120,7 @@ def foundry_sections(recipe: FinetuneRecipe, facts: FinetuneFacts) -> dict[str, 
     """llm-foundry's model, tokenizer, loaders and callbacks for a choice/classification recipe."""
     sizes = check_data(recipe)
     labels = labels_of(recipe)
-    _check_checkpointing(recipe)
+    _check_model(recipe)
     tokens = LAYOUT_TOKENS[recipe.task]
     tokenizer_dir = save_with_tokens(
         facts.tokenizer_dir, tokens, Path(recipe.run_dir) / "tokenizer", pad_token=PAD
