@@ -109,17 +109,15 @@ bench-eval: install   # the gauntlet vs lm-evaluation-harness on the debug model
 
 # Fine-tuning (recipes/finetune/): the debug model fine-tuned on PubMedQA's 450 train items and
 # scored on its 500 test items, then a short multiple-choice run; their rows join the gauntlet's
-# table and plot in $(EVAL_OUT). Runs go to $(RUN)/finetune/<recipe>. One thread per run: the
-# debug model's operations are too small for a second one to pay (measured 4x faster on a
-# busy 2-core machine).
+# table and plot in $(EVAL_OUT). Runs go to $(RUN)/finetune/<recipe>. On a busy machine,
+# OMP_NUM_THREADS=1 keeps this tiny model from losing its time to thread contention.
 FT_INIT ?= $(RUN)/hf/huggingface/ba60
-FT_THREADS ?= 1
 .PHONY: finetune-demo sweep bench-finetune
 finetune-demo: install
 	@test -f $(FT_INIT)/config.json || { $(MAKE) prep-data && $(MAKE) train; }
 	rm -rf $(RUN)/finetune
 	for r in pubmedqa-debug-cpu medqa-debug-cpu; do \
-	  OMP_NUM_THREADS=$(FT_THREADS) $(PY) -m biomedlm.train recipes/finetune/$$r.yaml model.init_from=$(FT_INIT) \
+	  $(PY) -m biomedlm.train recipes/finetune/$$r.yaml model.init_from=$(FT_INIT) \
 	    run_dir=$(RUN)/finetune/$$r eval.out=$(EVAL_OUT) progress_bar=false log_to_console=false $(ARGS) || exit 1; \
 	done
 	@cat $(EVAL_OUT)/results.md; echo "plot: $(EVAL_OUT)/results.png"

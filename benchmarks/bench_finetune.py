@@ -19,14 +19,16 @@ over half of training, gradient clipping at 1.0), fp32:
   last non-pad token's hidden state through a linear layer), Hugging Face's ``Trainer``.
 
 Questions per second over the batches after ``--warmup``; the sides alternate ``--repeats``
-times, each in a fresh process; the median and the spread (min-max) of each, and the ratio of
-medians. Target (issue 7): the recipe >= 1.0x the reference, aim 1.5x.
+times, each in a fresh process (``--threads N`` sets ``OMP_NUM_THREADS`` for all of them: one
+thread keeps the figures steady on a busy machine); the median and the spread (min-max) of
+each, and the ratio of medians. Target (issue 7): the recipe >= 1.0x the reference, aim 1.5x.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -44,6 +46,7 @@ DATA = REPO / "eval_gauntlet" / "data" / "medqa_usmle_4opt_test.jsonl"
 RECIPE = REPO / "recipes" / "finetune" / "medqa-debug-cpu.yaml"
 MODEL = REPO / "runs" / "debug-cpu" / "hf" / "huggingface" / "ba60"
 BATCH, MAX_LENGTH, LR = 16, 256, 1e-4
+ENV = dict(os.environ)  # each side's process environment (--threads sets OMP_NUM_THREADS)
 
 
 def recipe_questions_per_s(model: Path, batches: int, warmup: int, share: bool) -> float:
@@ -75,7 +78,7 @@ def recipe_questions_per_s(model: Path, batches: int, warmup: int, share: bool) 
         "log_to_console=true",
         f"console_log_interval={batches}ba",
     ]
-    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=ENV)
     if result.returncode:
         raise RuntimeError(result.stderr[-3000:])
     values = re.findall(r"throughput/samples_per_sec: ([0-9.e+]+)", result.stdout + result.stderr)
@@ -183,9 +186,12 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, help="OMP_NUM_THREADS of every side")
     parser.add_argument("--out", default="bench_out/finetune.json")
     parser.add_argument("--reference-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads:
+        ENV["OMP_NUM_THREADS"] = str(args.threads)
     if args.reference_only:  # one reference measurement, in a fresh process
         print(reference_questions_per_s(args.model, args.batches, args.warmup))
         return
@@ -197,18 +203,21 @@ def main() -> None:
         )
         command = [sys.executable, __file__, str(args.model), "--reference-only"]
         command += [f"--batches={args.batches}", f"--warmup={args.warmup}"]
-        reference = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True)
+        reference = subprocess.run(
+            command, cwd=REPO, capture_output=True, text=True, check=True, env=ENV
+        )
         sides["reference"].append(float(reference.stdout.strip().splitlines()[-1]))
     median = {name: statistics.median(values) for name, values in sides.items()}
     ratio = median["recipe"] / median["reference"]
     pairs_ratio = median["recipe_pairs"] / median["reference"]
     result = {
+        "threads": args.threads,
         **{f"{name}_questions_per_s": [round(v, 2) for v in vs] for name, vs in sides.items()},
         "ratio": round(ratio, 3),
         "pairs_ratio": round(pairs_ratio, 3),
     }
     report(
-        f"questions/s, median (min-max) of {args.repeats}:\n"
+        f"questions/s, median (min-max) of {args.repeats}, threads: {args.threads or 'default'}\n"
         f"recipe (question read once)      {spread(sides['recipe'])}\n"
         f"recipe (each pair read whole)    {spread(sides['recipe_pairs'])}\n"
         f"HF Trainer, the paper's layout   {spread(sides['reference'])}\n"

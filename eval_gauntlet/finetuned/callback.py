@@ -34,6 +34,8 @@ class FinetuneEval(Callback):
 
     def fit_end(self, state: State, logger: Logger) -> None:
         recipe = self.recipe
+        if not recipe.eval.test_after_fit:
+            return
         checkpoint = Checkpoint(recipe.run_name, int(state.timestamp.batch), None)
         model = state.model
         rows = score_finetuned(
