@@ -61,7 +61,7 @@ lint: install
 
 # Benchmarks print figures and ratios against a reference measured in the same run; nothing is
 # asserted. bench-train and bench-eval prepare the sample data and the debug model if missing.
-bench: bench-prep bench-train bench-eval bench-generate
+bench: bench-prep bench-train bench-eval bench-finetune bench-generate
 
 .PHONY: bench-prep bench-eval
 bench-prep: install   # data_prep vs llm-foundry's convert_dataset_json vs bare tokenizers
@@ -125,3 +125,28 @@ generate-demo: install
 bench-generate: install   # batched biomedlm.generate vs a transformers generate loop, one prompt at a time
 	@test -f $(BENCH_MODEL)/config.json || { $(MAKE) prep-data && $(MAKE) train; }
 	$(PY) benchmarks/bench_generate.py $(BENCH_MODEL) $(ARGS)
+
+# Fine-tuning (recipes/finetune/): the debug model fine-tuned on PubMedQA's 450 train items and
+# scored on its 500 test items, then a short multiple-choice run; their rows join the gauntlet's
+# table and plot in $(EVAL_OUT). Runs go to $(RUN)/finetune/<recipe>. On a busy machine,
+# OMP_NUM_THREADS=1 keeps this tiny model from losing its time to thread contention.
+FT_INIT ?= $(RUN)/hf/huggingface/ba60
+.PHONY: finetune-demo sweep bench-finetune
+finetune-demo: install
+	@test -f $(FT_INIT)/config.json || { $(MAKE) prep-data && $(MAKE) train; }
+	rm -rf $(RUN)/finetune
+	for r in pubmedqa-debug-cpu medqa-debug-cpu; do \
+	  $(PY) -m biomedlm.train recipes/finetune/$$r.yaml model.init_from=$(FT_INIT) \
+	    run_dir=$(RUN)/finetune/$$r eval.out=$(EVAL_OUT) progress_bar=false log_to_console=false $(ARGS) || exit 1; \
+	done
+	@cat $(EVAL_OUT)/results.md; echo "plot: $(EVAL_OUT)/results.png"
+
+# A learning-rate sweep of a fine-tuning recipe: one run per value, scores side by side in
+# runs/<run_name>-sweep/eval (results.md, sweep.md).
+#   make sweep RECIPE=recipes/finetune/pubmedqa.yaml LRS="1e-5 2e-5 5e-5" ARGS="model.init_from=PATH"
+LRS ?= 1e-5 2e-5 5e-5
+sweep: install
+	$(PY) -m biomedlm.finetune.sweep $(RECIPE) $(ARGS) --lrs $(LRS)
+
+bench-finetune: install   # multiple-choice fine-tuning: the recipe vs a plain HF Trainer loop
+	$(PY) benchmarks/bench_finetune.py $(ARGS)

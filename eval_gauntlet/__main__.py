@@ -48,6 +48,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eval_gauntlet.errors import GauntletError, UnreadableCheckpoint
+from eval_gauntlet.finetuned.cli import add_subcommand as add_finetuned
+from eval_gauntlet.finetuned.cli import run as run_finetuned
 from eval_gauntlet.tasks import (
     DEFAULT_TASKS_FILE,
     Task,
@@ -99,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _score_options(watch, default_device="cpu")
     _tasks_file_option(sub.add_parser("tasks", help="list the task catalogue"))
+    add_finetuned(sub)  # python -m eval_gauntlet finetuned CHECKPOINT RECIPE [key=value ...]
     return parser
 
 
@@ -381,6 +384,8 @@ def main(argv: list[str] | None = None) -> int:
             for task in _catalogue(args).values():
                 shots = ",".join(map(str, task.num_fewshot))
                 sys.stdout.write(f"{task.name}\t{task.category}\t{shots}-shot\t{task.data}\n")
+        elif args.command == "finetuned":
+            run_finetuned(args)
         elif args.command == "watch":
             report = watch_run(Job.from_args(args), args.folder, once=args.once)
         else:

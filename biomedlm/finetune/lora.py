@@ -2,18 +2,16 @@
 
 llm-foundry's Hugging Face models take a ``peft_config`` and Composer wraps the model with
 ``peft`` (only the adapters train; Composer checkpoints then hold only the adapters, which is
-what a resume needs). Exports go through llm-foundry's ``hf_checkpointer``, which on a PEFT
+what a resume needs). Exports go through ``finetune_export`` (llm-foundry's ``hf_checkpointer``), which on a PEFT
 model saves ``PeftModel.save_pretrained``'s output: the adapters (``adapter_config.json``,
 ``adapter_model.safetensors``; with grown embedding rows, those rows too) and the tokenizer, not
 the base weights. ``model.lora.export``:
 
 - ``adapters``: that, as is; :func:`load_adapters` reads it back onto its base model
   (``python -m biomedlm.generate`` does);
-- ``merged`` (the default): :class:`biomedlm.callbacks.hf_checkpointer_merged.MergedHFCheckpointer`,
-  registered as ``hf_checkpointer_merged``, folds the adapters into the weights before saving, so the export is
-  a plain Hugging Face folder that every reader of the project (the gauntlet, generate) and
-  ``AutoModelForCausalLM`` load. The launch swaps ``hf_checkpointer`` for it
-  (:func:`export_callbacks`), keeping the recipe's arguments.
+- ``merged`` (the default): the ``finetune_export`` callback (:mod:`biomedlm.finetune.export`)
+  folds the adapters into the weights before saving, so the export is a plain Hugging Face
+  folder that every reader of the project (the gauntlet, generate) and the Auto classes load.
 """
 
 from __future__ import annotations
@@ -23,10 +21,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from biomedlm.finetune.recipe import FinetuneRecipe, LoraConfig
+from biomedlm.finetune.recipe import LoraConfig
 
 log = logging.getLogger(__name__)
-MERGED = "hf_checkpointer_merged"
 
 
 def peft_config(lora: LoraConfig) -> dict[str, Any]:
@@ -40,15 +37,6 @@ def peft_config(lora: LoraConfig) -> dict[str, Any]:
         "target_modules": list(lora.target_modules),
         "fan_in_fan_out": True,
     }
-
-
-def export_callbacks(recipe: FinetuneRecipe) -> dict[str, dict[str, Any]]:
-    """The recipe's callbacks, with ``hf_checkpointer`` merging adapters when the recipe asks."""
-    callbacks = {name: dict(args or {}) for name, args in recipe.callbacks.items()}
-    lora = recipe.model.lora
-    if lora is not None and lora.export == "merged" and "hf_checkpointer" in callbacks:
-        callbacks[MERGED] = callbacks.pop("hf_checkpointer")
-    return callbacks
 
 
 def is_adapters_folder(path: Path) -> bool:

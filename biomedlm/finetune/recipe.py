@@ -63,6 +63,7 @@ class FinetuneModelConfig:
     init_device: str = "cpu"
     attn_implementation: str = "sdpa"
     lora: LoraConfig | None = None
+    share_prompt: bool = True  # multiple choice: a question read once, its options reuse it
 
     def __post_init__(self) -> None:
         if unset(self):
@@ -158,11 +159,13 @@ class TestSetConfig:
     path: list[str] = MISSING
     format: str = MISSING
     subject: str | None = None  # keep only rows of this subject
+    group: str | None = None  # also scored pooled with the other sets of this group
 
 
 @dataclass
 class FinetuneEvalConfig:
     out: str = "${run_dir}/eval"  # results.jsonl / .md / .png, beside the gauntlet's rows
+    name: str | None = None  # data.test's task name in the results (default: data.format)
     test_after_fit: bool = True  # score data.test (and `extra`) once after training
     extra: dict[str, TestSetConfig] = field(default_factory=dict)
     bootstrap_iters: int = 1000

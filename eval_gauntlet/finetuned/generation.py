@@ -1,6 +1,6 @@
 """A generation fine-tune scored on its test part: answers, ROUGE/BLEU/lengths, a page to read.
 
-After fit (the ``generation_eval`` callback the launch adds when ``eval.test_after_fit``), or
+After fit (the ``finetune_eval`` callback the launch adds when ``eval.test_after_fit``), or
 later on a saved checkpoint (:func:`score_checkpoint`, the generation branch of
 ``python -m eval_gauntlet finetuned CHECKPOINT RECIPE``), the recipe's test examples (the same
 split as at launch, :func:`biomedlm.finetune.generation.data.split_examples`) are answered with
@@ -19,7 +19,7 @@ collective, so every rank runs the same number of batches); rank 0 writes.
 
 :func:`load` and :func:`score` are the two functions a task family's scoring module offers the
 fine-tuning dispatch (``eval_gauntlet.finetuned.scoring``: the ``finetune_eval`` callback and the
-``finetuned`` command); :class:`GenerationEval` scores after fit until that dispatch is in.
+``finetuned`` command).
 """
 
 from __future__ import annotations
@@ -29,9 +29,6 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from composer.core import Callback, State
-from composer.loggers import Logger
 
 from biomedlm.finetune.generation.data import split_examples
 from biomedlm.finetune.generation.layout import separator_of
@@ -168,7 +165,7 @@ class Loaded:
     checkpoint: Checkpoint
 
 
-def load(path: Path, recipe: FinetuneRecipe, device: str = "cpu") -> Loaded:
+def load(path: Path, recipe: FinetuneRecipe, device: str = "cpu", *, trust: bool = False) -> Loaded:
     """The family interface: a saved model (Composer checkpoint, HF export, adapters) on ``device``.
 
     Named ``<run_name>-<checkpoint>`` in the results; unreadable: :class:`UnreadableCheckpoint`.
@@ -177,7 +174,7 @@ def load(path: Path, recipe: FinetuneRecipe, device: str = "cpu") -> Loaded:
     from biomedlm.generate import load_model
 
     try:
-        model, tokenizer, progress = load_model(path)
+        model, tokenizer, progress = load_model(path, trust=trust)
     except CheckpointError as exc:
         raise UnreadableCheckpoint(str(exc)) from None
     name = f"{recipe.run_name}-{path.name.removesuffix('.pt')}"
@@ -190,29 +187,6 @@ def load_recipe_dict(recipe: dict[str, Any]) -> FinetuneRecipe:
     from strict_config import merge_structured
 
     return merge_structured(FinetuneRecipe, [recipe], "eval callback recipe")
-
-
-class GenerationEval(Callback):
-    """After fit, score the test part with the trained model (``eval.test_after_fit``).
-
-    Registered as ``generation_eval``; the launch adds it with the resolved recipe. The rows'
-    checkpoint is ``ba<batch>``, the name of the ``hf_checkpointer`` export of the same weights.
-    """
-
-    def __init__(self, recipe: dict[str, Any]) -> None:
-        self.recipe = load_recipe_dict(recipe)
-
-    def fit_end(self, state: State, logger: Logger) -> None:
-        checkpoint = Checkpoint(
-            f"ba{int(state.timestamp.batch)}",
-            step=int(state.timestamp.batch),
-            tokens=int(state.timestamp.token),
-        )
-        model: Any = _unwrapped(state.model)
-        rows = score(
-            model, model.tokenizer, self.recipe, checkpoint, precision=state.precision.value
-        )
-        logger.log_metrics({f"test/{r['task']}/{r['metric']}": r["value"] for r in rows})
 
 
 def score_checkpoint(

@@ -23,7 +23,20 @@ OURS = sorted(
 )
 
 
+def finetune_recipe(tmp_path: Path) -> dict[str, Any]:
+    from biomedlm.recipe import load_recipe, resolved
+
+    recipe = load_recipe(
+        Path(__file__).resolve().parents[2] / "recipes" / "finetune" / "pubmedqa-debug-cpu.yaml",
+        [f"run_dir={tmp_path / 'ft'}", "eval.test_after_fit=false"],
+        components=False,
+    )
+    return resolved(recipe)
+
+
 def arguments(name: str, tmp_path: Path) -> dict[str, Any]:
+    if name == "finetune_eval":
+        return {"recipe": finetune_recipe(tmp_path)}  # test_after_fit off: a no-op
     return {
         "loss_curve": {"folder": str(tmp_path / "run")},
         "gauntlet_watcher": {
@@ -32,12 +45,14 @@ def arguments(name: str, tmp_path: Path) -> dict[str, Any]:
             "interval": 0.2,
         },
         "exact_resume": {},
-        "hf_checkpointer_merged": {"save_folder": str(tmp_path / "hf"), "save_interval": "1ba"},
+        "finetune_export": {"save_folder": str(tmp_path / "hf")},
     }[name]
 
 
 def test_the_entry_points_are_all_covered() -> None:
-    assert OURS == ["exact_resume", "gauntlet_watcher", "hf_checkpointer_merged", "loss_curve"]
+    assert OURS == [
+        "exact_resume", "finetune_eval", "finetune_export", "gauntlet_watcher", "loss_curve"
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", OURS)

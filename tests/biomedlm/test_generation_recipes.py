@@ -51,12 +51,9 @@ def test_generation_recipe_as_written_translates_and_builds(
     )
     validate_config(train_cfg)
     assert train_cfg.max_seq_len == recipe.data.max_length
-    assert "generation_eval" in cfg["callbacks"]
+    assert "finetune_eval" in cfg["callbacks"] and "finetune_export" in cfg["callbacks"]
     if recipe.model.lora is not None:
-        assert (
-            "hf_checkpointer_merged" in cfg["callbacks"]
-            and "hf_checkpointer" not in cfg["callbacks"]
-        )
+        assert cfg["callbacks"]["finetune_export"]["lora_export"] == recipe.model.lora.export
     tokenizer = build_tokenizer(cfg["tokenizer"]["name"], cfg["tokenizer"]["kwargs"])
     assert tokenizer.convert_tokens_to_ids("<|startoftext|>") == len(tokenizer) - 1
     model_cfg = dict(cfg["model"])

@@ -9,8 +9,9 @@ Called by :func:`biomedlm.finetune.launch.prepare_finetune` with what the launch
   collator's target-only loss (``target_prompts: none``, ``target_responses: last``);
 - the ``biomedlm`` model from those weights, embedding rows grown for the separator, dropout and
   LoRA (``peft_config``) as the recipe says;
-- the after-fit scoring of the test part (the ``generation_eval`` callback of
-  :mod:`eval_gauntlet.finetuned.generation`, named here, never imported: data flows one way).
+- the export and the after-fit scoring of the test part (``finetune_export`` and
+  ``finetune_eval``: :func:`biomedlm.finetune.export.task_callbacks`, shared with the other
+  families).
 """
 
 from __future__ import annotations
@@ -18,15 +19,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from biomedlm.finetune.export import task_callbacks
 from biomedlm.finetune.generation.data import prepare_data
 from biomedlm.finetune.generation.layout import SEPARATOR
 from biomedlm.finetune.launch import FinetuneFacts
-from biomedlm.finetune.lora import export_callbacks, peft_config
+from biomedlm.finetune.lora import peft_config
 from biomedlm.finetune.recipe import FinetuneRecipe
 from biomedlm.finetune.tokens import save_with_tokens
-from biomedlm.recipe import resolved
 
-EVAL_CALLBACK = "generation_eval"  # the after-fit scoring (to fold into `finetune_eval`)
 PREPROCESS = "biomedlm.finetune.generation.rows:prompt_response"
 
 
@@ -80,9 +80,7 @@ def foundry_sections(recipe: FinetuneRecipe, facts: FinetuneFacts) -> dict[str, 
     tokenizer_dir = save_with_tokens(facts.tokenizer_dir, [SEPARATOR], run_dir / "tokenizer")
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
     prepared = prepare_data(recipe, tokenizer, SEPARATOR)
-    callbacks = export_callbacks(recipe)
-    if recipe.eval.test_after_fit:
-        callbacks[EVAL_CALLBACK] = {"recipe": resolved(recipe)}
+    callbacks = task_callbacks(recipe)
     sections: dict[str, Any] = {
         "max_seq_len": recipe.data.max_length,
         "model": model_section(recipe, facts.init_folder),

@@ -1,0 +1,113 @@
+"""The token layouts of the BioMedLM fine-tuning scripts, with added marker tokens.
+
+- Multiple choice: ``question [SEP]`` then, for each option, `` option [SEP]``: each (question,
+  option) pair is one sequence, scored at its last token.
+- Classification: ``[Context] context [Question] question [Answer]``, scored at ``[Answer]``.
+
+An example longer than ``max_length`` loses tokens from the start of its question (multiple
+choice) or of its context (classification), the part furthest from where it is scored; the
+count is kept per example and reported. A question is encoded once with its options apart, so
+the model can read the question once for all its options (:mod:`.model`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from biomedlm.finetune.choice.readers import Example
+
+log = logging.getLogger(__name__)
+
+PAD = "[PAD]"
+SEP = "[SEP]"
+CONTEXT, QUESTION, ANSWER = "[Context]", "[Question]", "[Answer]"
+LAYOUT_TOKENS = {"multiple_choice": (SEP,), "classification": (CONTEXT, QUESTION, ANSWER)}
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Token ids of one example: its prompt, and each option's continuation (multiple choice)."""
+
+    prompt: tuple[int, ...]  # multiple choice: question + [SEP]; classification: everything
+    options: tuple[tuple[int, ...], ...]  # multiple choice: " option [SEP]" each; else ()
+    label: int
+    truncated: int  # tokens cut to fit max_length
+
+
+def _ids(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
+    if not texts:
+        return []
+    encoded = tokenizer(list(texts), add_special_tokens=False, verbose=False)  # long: cut below
+    return list(encoded["input_ids"])
+
+
+def _token(tokenizer: Any, token: str) -> int:
+    token_id = tokenizer.convert_tokens_to_ids(token)
+    if token_id is None or token_id == tokenizer.unk_token_id:
+        raise ValueError(f"the tokenizer has no {token} token; it is added at launch")
+    return int(token_id)
+
+
+def encode_choice(examples: Sequence[Example], tokenizer: Any, max_length: int) -> list[Encoded]:
+    """Multiple-choice examples in the ``question [SEP]`` + `` option [SEP]`` layout."""
+    sep = _token(tokenizer, SEP)
+    questions = _ids(tokenizer, [e.question for e in examples])
+    flat = _ids(tokenizer, [" " + option for e in examples for option in e.options])
+    out, start = [], 0
+    for example, question in zip(examples, questions, strict=True):
+        options = [[*ids, sep] for ids in flat[start : start + len(example.options)]]
+        start += len(example.options)
+        cut = 0
+        cap = max(2, max_length // 2)  # an option longer than half the budget keeps its start
+        if max(map(len, options)) + len(question) + 1 > max_length:
+            for i, ids in enumerate(options):
+                if len(ids) > cap:
+                    cut += len(ids) - cap
+                    options[i] = [*ids[: cap - 1], sep]
+        keep = max_length - 1 - max(map(len, options))
+        if len(question) > keep:
+            cut += len(question) - keep
+            question = question[len(question) - keep :]
+        out.append(Encoded((*question, sep), tuple(map(tuple, options)), example.label, cut))
+    return out
+
+
+def encode_classification(
+    examples: Sequence[Example], tokenizer: Any, max_length: int
+) -> list[Encoded]:
+    """Classification examples in the ``[Context] context [Question] question [Answer]`` layout."""
+    context_id, question_id, answer_id = (_token(tokenizer, t) for t in (CONTEXT, QUESTION, ANSWER))
+    contexts = _ids(tokenizer, [" " + e.context for e in examples])
+    questions = _ids(tokenizer, [" " + e.question for e in examples])
+    out = []
+    for example, context, question in zip(examples, contexts, questions, strict=True):
+        over = len(context) + len(question) + 3 - max_length
+        cut = max(over, 0)
+        if over > 0:  # the context's start goes first, then the question's
+            drop = min(over, len(context))
+            context, over = context[drop:], over - drop
+            question = question[over:] if over > 0 else question
+        ids = (context_id, *context, question_id, *question, answer_id)
+        out.append(Encoded(ids, (), example.label, cut))
+    return out
+
+
+def encode(
+    task: str, examples: Sequence[Example], tokenizer: Any, max_length: int
+) -> list[Encoded]:
+    """``examples`` in ``task``'s layout; logs how many were truncated."""
+    coder = encode_choice if task == "multiple_choice" else encode_classification
+    encoded = coder(examples, tokenizer, max_length)
+    cut = sum(1 for e in encoded if e.truncated)
+    if cut:
+        log.info(
+            "%d of %d examples longer than %d tokens: truncated from the %s's start",
+            cut,
+            len(encoded),
+            max_length,
+            "question" if task == "multiple_choice" else "context",
+        )
+    return encoded

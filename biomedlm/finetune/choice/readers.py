@@ -1,0 +1,293 @@
+"""Fine-tuning data read as released: one :class:`Example` per question, every problem one line.
+
+Formats (``data.format``, or a ``format:`` prefix on one entry of a file list):
+
+- ``medqa``: MedQA's JSONL, one object per line: ``question``, ``options`` (letter -> text, in
+  order), ``answer_idx`` (the gold letter); optional ``realidx``/``id`` and ``subject``. The
+  gauntlet's task files use this schema, so each of them is fine-tuning data too (MMLU's
+  subjects included).
+- ``medmcqa``: MedMCQA's JSONL: ``question``, ``opa`` .. ``opd``, ``cop`` (the gold option's
+  number), ``id``. The release counts ``cop`` from 1 and the Hugging Face hub copy from 0, so
+  ``data.cop_base`` must say which; a value out of range is an error, never a shift.
+- ``pubmedqa``: PubMedQA's release JSON, PMID -> {``QUESTION``, ``CONTEXTS``, ``final_decision``}.
+  ``ori_pqal.json`` holds all 1,000 labelled items: with ``test_ground_truth.json`` beside it,
+  ``data.train`` takes the standard 450, ``data.validation`` the 50 dev and ``data.test`` the 500
+  test items (:mod:`.pubmedqa_split`). A file of one part (BLURB's ``train_set.json``) is read whole.
+- ``bioasq``: BioASQ yes/no as BLURB prepares it: TSV rows ``id, question, context, label``
+  (``yes``/``no``; a header row is skipped), or JSON lines ``id``, ``question``/``sentence1``,
+  ``context``/``sentence2``, ``label`` (the BioMedLM scripts' ``*_hf`` files).
+
+Within one file every question has the same number of options; files may differ.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from biomedlm.finetune.choice.pubmedqa_split import DEV_PMIDS, GROUND_TRUTH
+
+CHOICE_FORMATS = ("medqa", "medmcqa")
+LABELS = {"pubmedqa": ("yes", "no", "maybe"), "bioasq": ("yes", "no")}
+FORMATS = (*CHOICE_FORMATS, *LABELS)
+PARTS = ("train", "validation", "test")
+SUFFIXES = (".json", ".jsonl", ".tsv")
+
+
+class DataError(ValueError):
+    """A data file that cannot be used; one line naming the file (and line) and the fix."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """One question: its option texts (multiple choice) or label names (classification)."""
+
+    key: str  # a stable id: the row's id, PMID, or the question text
+    source: str  # "file:line" (or "file: PMID n"), for messages and predictions
+    question: str
+    options: tuple[str, ...]
+    label: int  # index of the gold option / label
+    context: str = ""  # classification: the passage the question is about
+    subject: str | None = None  # MMLU's subject
+
+
+@dataclass(frozen=True)
+class Source:
+    """One data file and the format it is read in."""
+
+    path: Path
+    format: str
+
+
+def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) of each non-blank line of a JSONL file."""
+    with path.open(encoding="utf-8") as lines:
+        for line_no, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{line_no}: invalid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{line_no}: expected a JSON object per line")
+            yield line_no, row
+
+
+def _text(row: dict[str, Any], name: str, where: str) -> str:
+    if name not in row:
+        raise DataError(f"{where}: missing column '{name}'")
+    value = row[name]
+    if not isinstance(value, str) or not value.strip():
+        raise DataError(f"{where}: '{name}' must be a non-empty string")
+    return value.strip()
+
+
+def _key(row: dict[str, Any], question: str) -> str:
+    for name in ("id", "realidx"):
+        if row.get(name) is not None:
+            return str(row[name])
+    return question
+
+
+def _medqa(path: Path, cop_base: int | None) -> list[Example]:
+    out = []
+    for line_no, row in _lines(path):
+        where = f"{path}:{line_no}"
+        question = _text(row, "question", where)
+        options = row.get("options")
+        if not isinstance(options, dict) or len(options) < 2:
+            raise DataError(f"{where}: 'options' must map letters to at least two option texts")
+        texts = [str(v).strip() for v in options.values()]
+        if not all(texts):
+            raise DataError(f"{where}: every option must be a non-empty string")
+        answer = row.get("answer_idx")
+        if answer not in options:
+            raise DataError(
+                f"{where}: answer_idx {answer!r} is not among the options {', '.join(options)}"
+            )
+        subject = row.get("subject")
+        out.append(
+            Example(
+                _key(row, question),
+                where,
+                question,
+                tuple(texts),
+                list(options).index(answer),
+                subject=subject if isinstance(subject, str) else None,
+            )
+        )
+    return out
+
+
+def _medmcqa(path: Path, cop_base: int | None) -> list[Example]:
+    if cop_base is None:
+        raise DataError(
+            f"{path}: MedMCQA's 'cop' counts from 1 in the release and from 0 in the Hugging Face "
+            "copy; set data.cop_base=1 or data.cop_base=0"
+        )
+    out = []
+    for line_no, row in _lines(path):
+        where = f"{path}:{line_no}"
+        question = _text(row, "question", where)
+        options = tuple(_text(row, name, where) for name in ("opa", "opb", "opc", "opd"))
+        if "cop" not in row:
+            raise DataError(f"{where}: missing column 'cop'")
+        cop = row["cop"]
+        if isinstance(cop, bool) or not isinstance(cop, int):
+            raise DataError(f"{where}: 'cop' must be an integer, got {cop!r}")
+        if not cop_base <= cop < cop_base + len(options):
+            raise DataError(
+                f"{where}: cop {cop} is out of range {cop_base}..{cop_base + len(options) - 1} "
+                f"for data.cop_base={cop_base}; check which convention the file uses"
+            )
+        subject = row.get("subject_name")
+        out.append(
+            Example(
+                _key(row, question),
+                where,
+                question,
+                options,
+                cop - cop_base,
+                subject=subject if isinstance(subject, str) else None,
+            )
+        )
+    return out
+
+
+def _pubmedqa_part(path: Path, items: dict[str, Any], part: str) -> list[str]:
+    """The PMIDs of ``items`` that ``part`` takes (all of them for a file of one part)."""
+    truth_path = path.parent / GROUND_TRUTH
+    if not truth_path.is_file():
+        if len(items) > 500 or set(items) >= DEV_PMIDS:
+            raise DataError(
+                f"{path}: the whole PubMedQA release needs its {GROUND_TRUTH} beside it to "
+                "split off the test set; copy it from the release"
+            )
+        return list(items)
+    truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    for pmid, label in truth.items():
+        if pmid in items and items[pmid].get("final_decision") != label:
+            raise DataError(f"{path}: PMID {pmid}: final_decision differs from {truth_path}")
+    parts = {
+        "test": [p for p in items if p in truth],
+        "validation": [p for p in items if p in DEV_PMIDS],
+        "train": [p for p in items if p not in truth and p not in DEV_PMIDS],
+    }
+    if sum(bool(pmids) for pmids in parts.values()) == 1:  # a file of one part: all of it
+        return list(items)
+    return parts[part]
+
+
+def _pubmedqa(path: Path, part: str) -> list[Example]:
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+    if not isinstance(items, dict) or not all(isinstance(v, dict) for v in items.values()):
+        raise DataError(
+            f"{path}: expected PubMedQA's PMID -> item object (ori_pqal.json); a file of "
+            "labels only (test_ground_truth.json) is read beside ori_pqal.json, not named"
+        )
+    labels = LABELS["pubmedqa"]
+    out = []
+    for pmid in _pubmedqa_part(path, items, part):
+        row, where = items[pmid], f"{path}: PMID {pmid}"
+        contexts = row.get("CONTEXTS")
+        if not isinstance(contexts, list) or not all(isinstance(c, str) for c in contexts):
+            raise DataError(f"{where}: missing column 'CONTEXTS' (a list of paragraphs)")
+        decision = row.get("final_decision")
+        if decision not in labels:
+            raise DataError(f"{where}: final_decision {decision!r} is not one of {labels}")
+        context = " ".join(c.strip() for c in contexts if c.strip())
+        question = _text(row, "QUESTION", where)
+        out.append(Example(pmid, where, question, labels, labels.index(decision), context))
+    return out
+
+
+def _bioasq_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    if path.suffix == ".tsv":
+        with path.open(encoding="utf-8", newline="") as lines:
+            for line_no, cells in enumerate(csv.reader(lines, delimiter="\t"), start=1):
+                if not cells or (line_no == 1 and cells[-1].strip().lower() == "label"):
+                    continue
+                if len(cells) != 4:
+                    raise DataError(
+                        f"{path}:{line_no}: expected 4 tab-separated columns "
+                        f"(id, question, context, label), got {len(cells)}"
+                    )
+                keys = ("id", "question", "context", "label")
+                yield f"{path}:{line_no}", dict(zip(keys, cells, strict=True))
+        return
+    for line_no, row in _lines(path):
+        renamed = {"question": row.get("sentence1"), "context": row.get("sentence2")}
+        yield f"{path}:{line_no}", {**{k: v for k, v in renamed.items() if v is not None}, **row}
+
+
+def _bioasq(path: Path, cop_base: int | None) -> list[Example]:
+    labels = LABELS["bioasq"]
+    out = []
+    for where, row in _bioasq_rows(path):
+        question, context = _text(row, "question", where), _text(row, "context", where)
+        if "label" not in row:
+            raise DataError(f"{where}: missing column 'label'")
+        label = str(row["label"]).strip().lower()
+        if label not in labels:
+            raise DataError(f"{where}: label {row['label']!r} is not one of {labels}")
+        out.append(
+            Example(_key(row, question), where, question, labels, labels.index(label), context)
+        )
+    return out
+
+
+READERS: dict[str, Callable[[Path, int | None], list[Example]]] = {
+    "medqa": _medqa,
+    "medmcqa": _medmcqa,
+    "bioasq": _bioasq,
+}
+
+
+def read_file(source: Source, part: str, cop_base: int | None = None) -> list[Example]:
+    """The examples of one file (of ``part``, for PubMedQA's whole release); raises DataError."""
+    if not source.path.is_file():
+        raise DataError(f"{source.path}: no such file")
+    if source.format == "pubmedqa":
+        examples = _pubmedqa(source.path, part)
+    else:
+        examples = READERS[source.format](source.path, cop_base)
+    if not examples:
+        raise DataError(f"{source.path}: no examples in the file (empty, or none of this part)")
+    counts = {len(e.options) for e in examples}
+    if len(counts) > 1:
+        first = next(e for e in examples if len(e.options) != len(examples[0].options))
+        raise DataError(
+            f"{first.source}: {len(first.options)} options, but the file's first question has "
+            f"{len(examples[0].options)}; every question of a file has the same number"
+        )
+    return examples
+
+
+def resolve(key: str, entries: Sequence[str], default_format: str) -> list[Source]:
+    """The files named by ``entries`` (files, folders, globs; ``format:`` prefixes), in order."""
+    sources = []
+    for entry in entries:
+        fmt, sep, rest = entry.partition(":")
+        fmt, spec = (fmt, rest) if sep and fmt in FORMATS else (default_format, entry)
+        if fmt not in FORMATS:
+            raise DataError(f"{key}: format {fmt!r} is not one of {', '.join(FORMATS)}")
+        path = Path(spec)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix in SUFFIXES)
+        elif path.is_file():
+            found = [path]
+        else:
+            found = sorted(Path(p) for p in glob.glob(spec) if Path(p).is_file())
+        if not found:
+            raise DataError(f"{key}: no file matches {spec}")
+        sources += [Source(p, fmt) for p in found]
+    return sources

@@ -1,0 +1,105 @@
+"""A learning-rate sweep of a fine-tuning recipe: one run per value, the scores side by side.
+
+Usage (from the repository root)::
+
+    python -m biomedlm.finetune.sweep recipes/finetune/pubmedqa.yaml model.init_from=PATH \\
+        --lrs 1e-5 2e-5 5e-5 [--launcher "composer -n 8 train"] [--root runs]
+    make sweep RECIPE=recipes/finetune/pubmedqa.yaml LRS="1e-5 2e-5 5e-5" ARGS="model.init_from=PATH"
+
+Each value trains the recipe as its own run, ``<run_name>-lr<value>`` in
+``<root>/<run_name>-sweep/lr<value>/`` (its checkpoints, exports, loss curve), one after the
+other, and scores it after fit into the shared ``<root>/<run_name>-sweep/eval`` (results.jsonl,
+results.md, results.png: every run's rows in one table and plot). ``sweep.md`` there lists the
+test scores per learning rate. A relaunch resumes or skips each run (``autoresume``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+SUMMARY = "sweep.md"
+
+
+def run_names(base: str, lrs: list[float]) -> dict[float, str]:
+    return {lr: f"{base}-lr{lr:g}" for lr in lrs}
+
+
+def summary(results: Path, runs: dict[float, str]) -> str:
+    """Markdown: each learning rate's test scores (the latest row per run and task)."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    if results.is_file():
+        for line in results.read_text().splitlines():
+            row = json.loads(line)
+            if row.get("kind") == "finetune" and row.get("run") in runs.values():
+                rows[(row["run"], row["task"])] = row
+    out = ["| learning rate | run | task | n | acc | 95% CI |", "|---:|---|---|---:|---:|---|"]
+    for lr, run in runs.items():
+        mine = [row for (r, _), row in rows.items() if r == run]
+        if not mine:
+            out.append(f"| {lr:g} | {run} | (no scores) | | | |")
+        for row in mine:
+            low, high = row["ci95"]
+            out.append(
+                f"| {lr:g} | {run} | {row['task']} | {row['n']} | {row['value']:.3f} | "
+                f"{low:.3f}–{high:.3f} |"
+            )
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m biomedlm.finetune.sweep", description=__doc__)
+    parser.add_argument("recipe", type=Path)
+    parser.add_argument("overrides", nargs="*", help="key=value recipe overrides for every run")
+    parser.add_argument("--lrs", nargs="+", type=float, required=True, help="learning rates")
+    parser.add_argument("--launcher", default=f"{sys.executable} -m biomedlm.train")
+    parser.add_argument("--root", type=Path, default=Path("runs"))
+    args = parser.parse_intermixed_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from biomedlm.finetune.recipe import FinetuneRecipe
+    from biomedlm.recipe import RecipeError, load_recipe
+
+    try:
+        recipe = load_recipe(args.recipe, args.overrides, components=False)
+    except RecipeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(recipe, FinetuneRecipe):
+        print(f"error: {args.recipe}: not a fine-tuning recipe (no task)", file=sys.stderr)
+        return 2
+    base = recipe.run_name
+    folder = args.root / f"{base}-sweep"
+    runs = run_names(base, args.lrs)
+    failed = []
+    for lr, run in runs.items():
+        command = [
+            *shlex.split(args.launcher),
+            str(args.recipe),
+            *args.overrides,
+            f"run_name={run}",
+            f"optimizer.lr={lr}",
+            f"run_dir={folder / f'lr{lr:g}'}",
+            f"eval.out={folder / 'eval'}",
+        ]
+        log.info("sweep: %s", " ".join(command))
+        if subprocess.run(command).returncode != 0:
+            failed.append(run)
+    (folder / "eval").mkdir(parents=True, exist_ok=True)
+    text = summary(folder / "eval" / "results.jsonl", runs)
+    (folder / "eval" / SUMMARY).write_text(text)
+    print(text, end="")
+    if failed:
+        print(f"error: runs failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

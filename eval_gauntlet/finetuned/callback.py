@@ -1,0 +1,52 @@
+"""Score the fine-tuned model on its recipe's test sets once, when training ends.
+
+Registered in llm-foundry's callbacks as ``finetune_eval``; the fine-tuning launch adds it with
+the resolved recipe (``eval.test_after_fit``), so a recipe never names it. At ``fit_end`` every
+rank runs the forward passes of its share of the test items (the model may be FSDP-wrapped);
+rank 0 writes the predictions and the ``kind: finetune`` rows into ``eval.out``
+(:mod:`eval_gauntlet.finetuned.scoring`). The results name the model after the run, at the
+batch training stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from composer.core import Callback, State
+from composer.loggers import Logger
+
+from eval_gauntlet.finetuned.scoring import score_finetuned
+from eval_gauntlet.results import Checkpoint
+
+log = logging.getLogger(__name__)
+
+
+class FinetuneEval(Callback):
+    """After fit: the test split (and ``eval.extra``) scored once, rows in the results."""
+
+    def __init__(self, recipe: dict[str, Any]) -> None:
+        from biomedlm.finetune.recipe import FinetuneRecipe
+        from strict_config import merge_structured
+
+        self.recipe = merge_structured(FinetuneRecipe, [recipe], "finetune_eval.recipe")
+
+    def fit_end(self, state: State, logger: Logger) -> None:
+        recipe = self.recipe
+        if not recipe.eval.test_after_fit:
+            return
+        checkpoint = Checkpoint(recipe.run_name, int(state.timestamp.batch), None)
+        model = state.model
+        rows = score_finetuned(
+            model,
+            getattr(model, "tokenizer", None),
+            recipe,
+            checkpoint,
+            device=state.device.tensor_to_device(torch.zeros(0)).device,
+            precision=state.precision.value,
+        )
+        for row in rows:
+            logger.log_metrics({f"finetune/{row['task']}/{row['metric']}": row["value"]})
+        if rows:
+            log.info("fine-tuned scores in %s", recipe.eval.out)

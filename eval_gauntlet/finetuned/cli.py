@@ -1,0 +1,67 @@
+"""``python -m eval_gauntlet finetuned CHECKPOINT RECIPE [key=value ...]``: score a saved fine-tuned model.
+
+The recipe it was fine-tuned with says the task, the layout, the test sets and where results go
+(``eval.out``); ``key=value`` overrides point it elsewhere without retraining::
+
+    python -m eval_gauntlet finetuned runs/medqa/hf/huggingface/ba600 recipes/finetune/medqa.yaml
+    python -m eval_gauntlet finetuned runs/medqa/checkpoints/ep3-ba600-rank0.pt \\
+        recipes/finetune/medqa.yaml data.test=[my_questions.jsonl] data.format=medqa eval.out=out
+
+``CHECKPOINT`` is a Hugging Face export (merged, or LoRA adapters), a Composer checkpoint file
+or an FSDP sharded checkpoint folder. Results join ``<eval.out>/results.jsonl`` as
+``kind: finetune`` rows, named ``<run_name>-<checkpoint>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from biomedlm.checkpoint import TRUST_FLAG
+from eval_gauntlet.errors import GauntletError
+
+log = logging.getLogger(__name__)
+
+
+def add_subcommand(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """The ``finetuned`` subcommand's arguments."""
+    cmd = sub.add_parser("finetuned", help="score a saved fine-tuned checkpoint on its recipe")
+    cmd.add_argument("checkpoint", type=Path)
+    cmd.add_argument("recipe", type=Path, help="the fine-tuning recipe it was trained with")
+    cmd.add_argument("overrides", nargs="*", help="key=value recipe overrides (data.test=[...])")
+    cmd.add_argument("--name", help="model name in the results (default: run-checkpoint)")
+    cmd.add_argument("--device", default=None, help="default: cuda when available, else cpu")
+    cmd.add_argument(
+        TRUST_FLAG,
+        action="store_true",
+        help="load a Composer checkpoint whose pickles name code beyond Composer's own types",
+    )
+
+
+def run(args: argparse.Namespace) -> None:
+    """Load the checkpoint and score it on the recipe's test sets."""
+    import torch
+
+    from biomedlm.finetune.recipe import FinetuneRecipe
+    from biomedlm.recipe import RecipeError, load_recipe
+    from eval_gauntlet.finetuned.scoring import score_finetuned, scorer
+
+    try:
+        recipe = load_recipe(args.recipe, args.overrides, components=False)
+    except RecipeError as exc:
+        raise GauntletError(str(exc)) from None
+    if not isinstance(recipe, FinetuneRecipe):
+        raise GauntletError(f"{args.recipe}: not a fine-tuning recipe (it has no task)")
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    loaded = scorer(recipe.task).load(args.checkpoint, recipe, device, trust=args.trust_checkpoint)
+    checkpoint = loaded.checkpoint
+    if args.name:
+        checkpoint = type(checkpoint)(args.name, checkpoint.step, checkpoint.tokens)
+    precision = "amp_bf16" if device.startswith("cuda") else "fp32"
+    rows = score_finetuned(
+        loaded.model, loaded.tokenizer, recipe, checkpoint, device=device, precision=precision
+    )
+    if not rows:
+        raise GauntletError(f"{args.recipe}: no test set (data.test or eval.extra) to score")
+    log.info("results in %s", recipe.eval.out)

@@ -1,0 +1,202 @@
+"""Fine-tuning runs end to end as users launch them, on the shipped real data, with the tiny model.
+
+- multiple choice (``medqa-debug-cpu``): kill -9 after the first checkpoint and relaunch gives
+  the uninterrupted run's losses, weights and test predictions, bit for bit;
+- classification (``pubmedqa-debug-cpu``) through the learning-rate sweep: one run per value,
+  every run's rows in one results table; a saved export and checkpoint, scored later by
+  ``python -m eval_gauntlet finetuned``, give the after-fit predictions;
+- two processes with FSDP2 (the GPU recipes' FSDP settings): the after-fit scores, from both
+  ranks' forward passes, are the single-process scores of the run's export and shards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from tests.biomedlm.debug_runs import composer, losses
+from tests.biomedlm.finetune_data import REPO, tiny_dir
+
+__all__ = ["tiny_dir"]
+TRAIN = [sys.executable, "-m", "biomedlm.train"]
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+
+
+def command(
+    recipe: str, out: Path, init: Path, *overrides: str, launcher: list[str] = TRAIN
+) -> list[str]:
+    return [
+        *launcher,
+        f"recipes/finetune/{recipe}.yaml",
+        f"model.init_from={init}",
+        f"run_dir={out / 'run'}",
+        f"save_folder={out / 'ckpt'}",
+        f"eval.out={out / 'eval'}",
+        "progress_bar=false",
+        "log_to_console=true",
+        "console_log_interval=1ba",
+        *overrides,
+    ]
+
+
+def run(cmd: list[str], env: dict[str, str] = ENV) -> str:
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=400)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    return output
+
+
+def predictions(eval_dir: Path, name: str, task: str) -> list[dict[str, object]]:
+    path = eval_dir / "predictions" / name / f"{task}.test.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+MC = [
+    "model.dropout=0.1",  # the RNG matters: dropout, shuffled data, a mid-epoch resume
+    "data.train_limit=96",  # 6 batches an epoch: killed in epoch 0, resumed mid-epoch
+    "data.test_limit=24",
+    "max_duration=8ba",
+    "save_interval=4ba",
+    "eval_interval=100ba",
+]
+
+
+@pytest.mark.slow
+def test_multiple_choice_kill_and_relaunch_is_bitwise_identical(
+    tiny_dir: Path, tmp_path: Path
+) -> None:
+    straight = tmp_path / "straight"
+    reference = losses(run(command("medqa-debug-cpu", straight, tiny_dir, *MC)))
+    assert len(reference) == 8
+    killed = tmp_path / "killed"
+    log = (tmp_path / "killed.log").open("w")
+    proc = subprocess.Popen(
+        command("medqa-debug-cpu", killed, tiny_dir, *MC),
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=ENV, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.time() + 300
+    while not (killed / "ckpt" / "latest-rank0.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not list((killed / "ckpt").glob("*-ba8-rank0.pt")), "finished before it was killed"
+    resumed = losses(run(command("medqa-debug-cpu", killed, tiny_dir, *MC)))
+    assert 0 < len(resumed) < 8 and resumed == reference[8 - len(resumed) :]
+    weights = [
+        torch.load(next((d / "ckpt").glob("*-ba8-rank0.pt")), weights_only=False)["state"]["model"]
+        for d in (straight, killed)
+    ]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    rows = [json.loads(line) for line in (straight / "eval" / "results.jsonl").open()]
+    assert [(r["kind"], r["task"], r["n"], r["step"]) for r in rows] == [
+        ("finetune", "medqa_heldout", 24, 8)
+    ]
+    ours, theirs = (
+        predictions(d / "eval", "medqa-debug-cpu", "medqa_heldout") for d in (straight, killed)
+    )
+    assert ours == theirs and len(ours[0]["scores"]) == 4
+
+
+@pytest.mark.slow
+def test_classification_sweep_and_later_scoring_of_its_export_and_checkpoint(
+    tiny_dir: Path, tmp_path: Path
+) -> None:
+    from eval_gauntlet.__main__ import main
+
+    overrides = [
+        "data.train_limit=32",
+        "data.test_limit=40",
+        "max_duration=2ba",
+        "eval_interval=2ba",
+    ]
+    sweep = [
+        sys.executable, "-m", "biomedlm.finetune.sweep", "recipes/finetune/pubmedqa-debug-cpu.yaml",
+        f"model.init_from={tiny_dir}", *overrides, "--lrs", "1e-3", "3e-3", "--root", str(tmp_path),
+    ]  # fmt: skip
+    output = run(sweep)
+    folder = tmp_path / "pubmedqa-debug-cpu-sweep"
+    table = (folder / "eval" / "sweep.md").read_text()
+    assert "| 0.001 | pubmedqa-debug-cpu-lr0.001 | pubmedqa | 40 |" in table
+    assert "| 0.003 | pubmedqa-debug-cpu-lr0.003 | pubmedqa | 40 |" in table, output[-2000:]
+    results = (folder / "eval" / "results.md").read_text()
+    assert "## pubmedqa-debug-cpu-lr0.001 (step 2" in results and "lr0.003 (step 2" in results
+    after_fit = predictions(folder / "eval", "pubmedqa-debug-cpu-lr0.001", "pubmedqa")
+    run_dir = folder / "lr0.001"
+    for checkpoint in (
+        run_dir / "hf" / "huggingface" / "ba2",
+        next((run_dir / "checkpoints").glob("*-ba2-rank0.pt")),
+    ):
+        args = [
+            "finetuned", str(checkpoint), "recipes/finetune/pubmedqa-debug-cpu.yaml",
+            f"model.init_from={tiny_dir}", "data.test_limit=40", f"eval.out={tmp_path / 'later'}",
+        ]  # fmt: skip
+        cwd = Path.cwd()
+        os.chdir(REPO)
+        try:
+            assert main(args) == 0
+        finally:
+            os.chdir(cwd)
+        name = f"pubmedqa-debug-cpu-{checkpoint.name.removesuffix('.pt')}"
+        later = predictions(tmp_path / "later", name, "pubmedqa")
+        assert [p["pred"] for p in later] == [p["pred"] for p in after_fit]
+        for a, b in zip(later, after_fit, strict=True):
+            assert a["scores"] == pytest.approx(b["scores"], abs=1e-5)
+
+
+GPU_FSDP = yaml.safe_dump(
+    yaml.safe_load((REPO / "recipes" / "finetune" / "medqa.yaml").read_text())["fsdp_config"],
+    default_flow_style=True,
+    width=1000,
+).strip()
+
+
+@pytest.mark.slow
+@pytest.mark.world_size(2)
+def test_two_fsdp2_processes_score_as_one(tiny_dir: Path, tmp_path: Path) -> None:
+    from eval_gauntlet.__main__ import main
+
+    overrides = [
+        f"fsdp_config={GPU_FSDP}",  # FULL_SHARD, activation checkpointing, sharded checkpoints
+        "data.train_limit=64",
+        "data.test_limit=29",  # odd: the sampler pads one rank; each item is scored once
+        "max_duration=3ba",
+        "save_interval=3ba",
+        "eval_interval=3ba",
+    ]
+    run(
+        command("medqa-debug-cpu", tmp_path, tiny_dir, *overrides, launcher=composer(2)),
+        env={**ENV, "FSDP_VERSION": "2"},
+    )
+    rows = [json.loads(line) for line in (tmp_path / "eval" / "results.jsonl").open()]
+    assert [(r["task"], r["n"]) for r in rows] == [("medqa_heldout", 29)]
+    after_fit = predictions(tmp_path / "eval", "medqa-debug-cpu", "medqa_heldout")
+    assert len({p["key"] for p in after_fit}) == 29
+    for checkpoint in (
+        tmp_path / "run" / "hf" / "huggingface" / "ba3",
+        tmp_path / "ckpt" / "ep0-ba3",
+    ):
+        args = [
+            "finetuned", str(checkpoint), "recipes/finetune/medqa-debug-cpu.yaml",
+            f"model.init_from={tiny_dir}", "data.test_limit=29", f"eval.out={tmp_path / 'later'}",
+        ]  # fmt: skip
+        cwd = Path.cwd()
+        os.chdir(REPO)
+        try:
+            assert main(args) == 0
+        finally:
+            os.chdir(cwd)
+        later = predictions(
+            tmp_path / "later", f"medqa-debug-cpu-{checkpoint.name}", "medqa_heldout"
+        )
+        for a, b in zip(later, after_fit, strict=True):
+            assert a["key"] == b["key"] and a["scores"] == pytest.approx(b["scores"], abs=1e-4)

@@ -1,0 +1,191 @@
+"""Weights in and out: every init_from kind starts alike; exports (LoRA merged or not) reload exactly.
+
+- ``model.init_from`` as a Hugging Face folder, a Composer checkpoint file or a sharded folder
+  gives the same initial loss on the same batch;
+- the added tokens grow the embedding (rows padded to 64) and the Hugging Face export, with its
+  tokenizer, reloads with ``AutoModelForSequenceClassification`` to the same predictions;
+- LoRA trains only the adapters, the task head and the added tokens' rows; its merged export,
+  its adapters export and its Composer checkpoint each reload to the same predictions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from biomedlm.finetune.choice.data import Collator
+from biomedlm.finetune.choice.layout import encode
+from biomedlm.finetune.choice.model import ChoiceModel
+from biomedlm.finetune.choice.readers import Source, read_file
+from biomedlm.finetune.export import FinetuneExport
+from tests.biomedlm.finetune_data import (
+    composer_checkpoint,
+    sharded_checkpoint,
+    synthetic_choice,
+    synthetic_classification,
+    tiny_dir,
+)
+from tests.biomedlm.test_finetune_model import build_model, one_thread, tokenizer_for
+
+__all__ = ["one_thread", "tiny_dir"]
+
+
+def batches(task: str, tokenizer: Any, tmp_path: Path, n: int = 8) -> list[dict[str, Any]]:
+    if task == "classification":
+        path, fmt = synthetic_classification(tmp_path / "data.tsv", n, seed=5), "bioasq"
+    else:
+        path, fmt = synthetic_choice(tmp_path / "data.jsonl", n, seed=5), "medqa"
+    encoded = encode(task, read_file(Source(path, fmt), "train"), tokenizer, 64)
+    collate = Collator(tokenizer.pad_token_id)
+    return [collate(encoded[i : i + 4]) for i in range(0, n, 4)]
+
+
+def test_every_init_from_kind_gives_the_same_initial_loss(tiny_dir: Path, tmp_path: Path) -> None:
+    from biomedlm.init_weights import hf_folder
+
+    checkpoint = composer_checkpoint(tiny_dir, tmp_path / "ckpt")
+    sharded = sharded_checkpoint(checkpoint, tmp_path / "ep0-ba1")
+    tokenizer = tokenizer_for("multiple_choice", tiny_dir, tmp_path)
+    batch = batches("multiple_choice", tokenizer, tmp_path)[0]
+    losses = []
+    for source in (tiny_dir, checkpoint, sharded):
+        folder = hf_folder(str(source), tmp_path / "init")
+        model = build_model("multiple_choice", folder, tokenizer, seed=0)
+        losses.append(float(model.loss(model(batch), batch)))
+    assert folder != tiny_dir and losses[0] == pytest.approx(losses[1], abs=1e-6)
+    assert losses[0] == pytest.approx(losses[2], abs=1e-6)
+
+
+def train(model: Any, data: list[dict[str, Any]], tmp_path: Path, callbacks: list[Any]) -> None:
+    from composer import Trainer
+    from composer.optim import DecoupledAdamW
+
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    Trainer(
+        model=model,
+        train_dataloader=data,
+        optimizers=DecoupledAdamW(trainable, lr=1e-2, weight_decay=0.0),
+        max_duration=f"{len(data)}ba",
+        device_train_microbatch_size=4,
+        callbacks=callbacks,
+        save_folder=str(tmp_path / "ckpt"),
+        save_interval="1dur",
+        device="cpu",
+        progress_bar=False,
+    ).fit()
+    model.eval()
+
+
+def pair_scores(hf_model: Any, data: list[dict[str, Any]]) -> torch.Tensor:
+    """A reloaded Hugging Face model's scores of each question's options, unpadded, one by one."""
+    rows = []
+    with torch.no_grad():
+        for batch in data:
+            for prompt, pmask, options, omask in zip(
+                batch["prompt_ids"],
+                batch["prompt_mask"],
+                batch["option_ids"],
+                batch["option_mask"],
+                strict=True,
+            ):
+                question = prompt[pmask.bool()]
+                pairs = [
+                    torch.cat([question, o[m.bool()]])[None]
+                    for o, m in zip(options, omask, strict=True)
+                ]
+                rows.append([float(hf_model(input_ids=ids).logits[0, 0]) for ids in pairs])
+    return torch.tensor(rows)
+
+
+def test_added_tokens_grow_the_embedding_and_the_export_reloads_exactly(
+    tiny_dir: Path, tmp_path: Path
+) -> None:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = tokenizer_for("multiple_choice", tiny_dir, tmp_path)
+    model = build_model("multiple_choice", tiny_dir, tokenizer)
+    rows = model.model.get_input_embeddings().weight.shape[0]
+    assert len(tokenizer) == 1002 and rows == 1024  # 1,000 + [SEP] + [PAD], padded to 64
+    data = batches("multiple_choice", tokenizer, tmp_path)
+    train(model, data, tmp_path, [FinetuneExport(str(tmp_path / "hf"), "1dur")])
+    export = tmp_path / "hf" / "huggingface" / f"ba{len(data)}"
+    reloaded = AutoModelForSequenceClassification.from_pretrained(export).eval()
+    again = AutoTokenizer.from_pretrained(export)
+    assert [again.convert_tokens_to_ids(t) for t in ("[SEP]", "[PAD]")] == [
+        tokenizer.convert_tokens_to_ids(t) for t in ("[SEP]", "[PAD]")
+    ]
+    assert reloaded.config.biomedlm_task == "multiple_choice" and reloaded.config.vocab_size == 1024
+    with torch.no_grad():
+        ours = torch.cat([model(batch) for batch in data])
+    torch.testing.assert_close(pair_scores(reloaded, data), ours, atol=1e-5, rtol=1e-5)
+
+
+def lora_recipe(tiny_dir: Path, tmp_path: Path) -> Any:
+    from biomedlm.recipe import load_recipe
+    from tests.biomedlm.finetune_data import REPO
+
+    return load_recipe(
+        REPO / "recipes" / "finetune" / "pubmedqa-debug-cpu.yaml",
+        [
+            f"model.init_from={tiny_dir}",
+            "model.lora={r: 4, alpha: 8, dropout: 0.0}",
+            "data.format=bioasq",
+        ],
+        components=False,
+    )
+
+
+def test_lora_trains_only_adapters_head_and_added_rows_and_every_export_reloads(
+    tiny_dir: Path, tmp_path: Path
+) -> None:
+    from transformers import AutoModelForSequenceClassification
+
+    from biomedlm.finetune.choice.loading import load_finetuned
+
+    recipe = lora_recipe(tiny_dir, tmp_path)
+    tokenizer = tokenizer_for("classification", tiny_dir, tmp_path)
+    model = build_model("classification", tiny_dir, tokenizer, lora={**vars(recipe.model.lora)})
+    assert model.using_peft
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(
+        "lora_" in n or "score" in n or "trainable_tokens" in n for n in trainable
+    )
+    data = batches("classification", tokenizer, tmp_path)
+    exports = [
+        FinetuneExport(str(tmp_path / "merged"), "1dur", lora_export="merged"),
+        FinetuneExport(str(tmp_path / "adapters"), "1dur", lora_export="adapters"),
+    ]
+    train(model, data, tmp_path, exports)
+    after = dict(model.named_parameters())
+    changed = {n for n in before if not torch.equal(before[n], after[n])}
+    assert changed and changed <= trainable
+    assert any("lora_B" in n for n in changed) and any("score" in n for n in changed)
+    with torch.no_grad():
+        ours = torch.cat([model(batch) for batch in data])
+    step = f"ba{len(data)}"
+    merged = AutoModelForSequenceClassification.from_pretrained(
+        tmp_path / "merged" / "huggingface" / step
+    )
+    assert not (tmp_path / "merged" / "huggingface" / step / "adapter_config.json").exists()
+    assert (tmp_path / "adapters" / "huggingface" / step / "adapter_config.json").is_file()
+    reloaded = [
+        merged.eval(),
+        load_finetuned(tmp_path / "adapters" / "huggingface" / step, recipe)[0].eval(),
+        load_finetuned(next((tmp_path / "ckpt").glob(f"ep*-{step}-rank0.pt")), recipe)[0].eval(),
+    ]
+    with torch.no_grad():
+        for other in reloaded:
+            if isinstance(other, ChoiceModel):  # a Composer model: its own batches
+                scores = torch.cat([other(batch) for batch in data])
+            else:
+                scores = torch.cat(
+                    [
+                        other(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
+                        for b in data
+                    ]
+                )
+            torch.testing.assert_close(scores, ours, atol=1e-5, rtol=1e-5)

@@ -1,0 +1,113 @@
+"""After-fit scoring of a multiple-choice model: MMLU's medical subjects one by one, and pooled."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from biomedlm.finetune.choice.model import ChoiceModel
+from biomedlm.recipe import load_recipe
+from eval_gauntlet.finetuned.choice import score
+from eval_gauntlet.results import Checkpoint
+from tests.biomedlm.finetune_data import REPO, tiny_dir
+from tests.biomedlm.test_finetune_model import build_model, one_thread, tokenizer_for
+
+__all__ = ["one_thread", "tiny_dir"]
+SUBJECTS = (
+    "anatomy",
+    "clinical_knowledge",
+    "college_biology",
+    "college_medicine",
+    "medical_genetics",
+    "professional_medicine",
+)
+
+
+def test_mmlu_subjects_are_scored_one_by_one_and_pooled(
+    tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)  # the recipe names the gauntlet's MMLU file relative to the repository
+    recipe = load_recipe(
+        REPO / "recipes" / "finetune" / "medmcqa-medqa.yaml",
+        [
+            f"model.init_from={tiny_dir}",
+            "data.test=[]",
+            "data.test_limit=6",
+            "data.max_length=256",
+            f"eval.out={tmp_path / 'eval'}",
+        ],
+        components=False,
+    )
+    tokenizer = tokenizer_for("multiple_choice", tiny_dir, tmp_path)
+    model = build_model("multiple_choice", tiny_dir, tokenizer)
+    rows = score(model, tokenizer, recipe, Checkpoint("tiny-mc", 3, None), device="cpu")
+    by_task = {row["task"]: row for row in rows}
+    assert list(by_task) == [f"mmlu_{s}" for s in SUBJECTS] + ["mmlu_medical"]
+    assert all(by_task[f"mmlu_{s}"]["n"] == 6 for s in SUBJECTS)
+    pooled = by_task["mmlu_medical"]
+    assert pooled["n"] == 36 and pooled["members"] == [f"mmlu_{s}" for s in SUBJECTS]
+    assert pooled["value"] == pytest.approx(
+        sum(by_task[f"mmlu_{s}"]["value"] for s in SUBJECTS) / 6
+    )
+    low, high = pooled["ci95"]
+    assert low <= pooled["value"] <= high and pooled["kind"] == "finetune" and pooled["step"] == 3
+
+    mmlu = [
+        json.loads(line) for line in (REPO / "eval_gauntlet/data/mmlu_medical_test.jsonl").open()
+    ]
+    predictions = tmp_path / "eval" / "predictions" / "tiny-mc"
+    batch_scores = []
+    for subject in SUBJECTS:
+        lines = [json.loads(line) for line in (predictions / f"mmlu_{subject}.test.jsonl").open()]
+        expected = [r for r in mmlu if r["subject"] == subject][:6]
+        assert [p["key"] for p in lines] == [str(r["realidx"]) for r in expected]
+        assert [p["gold"] for p in lines] == ["ABCD".index(r["answer_idx"]) for r in expected]
+        assert all(p["pred"] == max(range(4), key=p["scores"].__getitem__) for p in lines)
+        batch_scores += [p["scores"] for p in lines]
+        correct = sum(p["correct"] for p in lines) / 6
+        assert by_task[f"mmlu_{subject}"]["value"] == pytest.approx(correct)
+    assert torch.tensor(batch_scores).isfinite().all()
+    table = (tmp_path / "eval" / "results.md").read_text()
+    assert "| mmlu_medical | multiple_choice | test | acc | 36 |" in table
+    assert (tmp_path / "eval" / "results.png").is_file()
+
+
+def test_finetune_eval_callback_survives_fit_start_and_end_twice(
+    tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As every callback (tests/biomedlm/test_callback_contract.py): built by llm-foundry's registry."""
+    from composer import Trainer
+    from composer.core import Event
+    from llmfoundry.utils.builders import build_callback
+
+    from biomedlm.recipe import resolved
+
+    monkeypatch.chdir(REPO)
+    recipe = load_recipe(
+        REPO / "recipes" / "finetune" / "pubmedqa-debug-cpu.yaml",
+        [f"model.init_from={tiny_dir}", "data.test_limit=5", f"eval.out={tmp_path / 'eval'}"],
+        components=False,
+    )
+    tokenizer = tokenizer_for("classification", tiny_dir, tmp_path)
+    model = ChoiceModel(tokenizer, str(tiny_dir), "classification", labels=("yes", "no", "maybe"))
+    callback = build_callback("finetune_eval", {"recipe": resolved(recipe)})
+    batch = {"input_ids": torch.ones(2, 4, dtype=torch.long), "attention_mask": torch.ones(2, 4)}
+    trainer = Trainer(
+        model=model,
+        train_dataloader=[{**batch, "labels": torch.zeros(2, dtype=torch.long)}],
+        device_train_microbatch_size=2,
+        max_duration="1ba",
+        callbacks=[callback],
+        device="cpu",
+        progress_bar=False,
+    )
+    for event in (Event.FIT_START, Event.FIT_END, Event.FIT_START, Event.FIT_END):
+        trainer.engine.run_event(event)
+    trainer.close()
+    rows = [json.loads(line) for line in (tmp_path / "eval" / "results.jsonl").open()]
+    assert [(r["task"], r["n"], r["checkpoint"]) for r in rows] == [
+        ("pubmedqa", 5, "pubmedqa-debug-cpu")
+    ] * 2
