@@ -88,12 +88,16 @@ eval: install
 	$(PY) -m eval_gauntlet score $(CKPT) --out $(EVAL_OUT) --settle 1 --no-progress $(EVAL_ARGS)
 	@cat $(EVAL_OUT)/results.md; echo "plot: $(EVAL_OUT)/results.png"
 
-# The main job end to end on the embedded sample: prep -> train (3 checkpoints) -> eval each.
+# The main job end to end on the embedded sample: prep -> train (3 checkpoints) -> eval each ->
+# fine-tune the last one (PubMedQA classification, MedQA multiple choice, MedQuAD answers) and
+# score the fine-tuned models: in-context and fine-tuned rows in one table and plot ($(EVAL_OUT)).
 demo: install
 	$(MAKE) prep-data
 	rm -rf $(RUN)
 	$(MAKE) train RECIPE=recipes/pretrain/debug-cpu.yaml
 	$(MAKE) eval
+	$(MAKE) finetune-demo
+	$(MAKE) generate-demo
 
 .PHONY: bench-train
 bench-train: install   # Composer vs a bare PyTorch loop on the debug recipe
@@ -113,14 +117,15 @@ bench-eval: install   # the gauntlet vs lm-evaluation-harness on the debug model
 # Generation fine-tuning on CPU: the debug model (`make train`) learns to answer MedQuAD's NINDS
 # questions (recipes/finetune/patient-qa-debug-cpu.yaml), answers its test questions, and prints
 # three answers beside their references with the ROUGE/BLEU rows of the results table.
-GEN_RUN ?= runs/patient-qa-debug-cpu
+GEN_RUN ?= $(RUN)/finetune/patient-qa-debug-cpu
 .PHONY: generate-demo bench-generate
 generate-demo: install
-	@test -f $(RUN)/hf/huggingface/ba60/config.json || { $(MAKE) prep-data && $(MAKE) train; }
+	@test -f $(FT_INIT)/config.json || { $(MAKE) prep-data && $(MAKE) train; }
 	rm -rf $(GEN_RUN)
-	$(PY) -m biomedlm.train recipes/finetune/patient-qa-debug-cpu.yaml run_dir=$(GEN_RUN) progress_bar=false $(ARGS)
-	@cat $(GEN_RUN)/eval/samples/*/medquad.test.md; echo
-	@cat $(GEN_RUN)/eval/results.md
+	$(PY) -m biomedlm.train recipes/finetune/patient-qa-debug-cpu.yaml model.init_from=$(FT_INIT) \
+	  run_dir=$(GEN_RUN) eval.out=$(EVAL_OUT) progress_bar=false $(ARGS)
+	@cat $(EVAL_OUT)/samples/*/medquad.test.md; echo
+	@cat $(EVAL_OUT)/results.md; echo "plot: $(EVAL_OUT)/results.png"
 
 bench-generate: install   # batched biomedlm.generate vs a transformers generate loop, one prompt at a time
 	@test -f $(BENCH_MODEL)/config.json || { $(MAKE) prep-data && $(MAKE) train; }
@@ -134,7 +139,7 @@ FT_INIT ?= $(RUN)/hf/huggingface/ba60
 .PHONY: finetune-demo sweep bench-finetune
 finetune-demo: install
 	@test -f $(FT_INIT)/config.json || { $(MAKE) prep-data && $(MAKE) train; }
-	rm -rf $(RUN)/finetune
+	rm -rf $(RUN)/finetune/pubmedqa-debug-cpu $(RUN)/finetune/medqa-debug-cpu
 	for r in pubmedqa-debug-cpu medqa-debug-cpu; do \
 	  $(PY) -m biomedlm.train recipes/finetune/$$r.yaml model.init_from=$(FT_INIT) \
 	    run_dir=$(RUN)/finetune/$$r eval.out=$(EVAL_OUT) progress_bar=false log_to_console=false $(ARGS) || exit 1; \

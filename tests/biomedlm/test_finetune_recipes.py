@@ -19,8 +19,16 @@ from biomedlm.recipe import RecipeError, load_recipe
 from tests.biomedlm.finetune_data import REPO, synthetic_choice, synthetic_classification, tiny_dir
 
 __all__ = ["tiny_dir"]
-RECIPES = sorted((REPO / "recipes" / "finetune").glob("*.yaml"))
+ALL = sorted((REPO / "recipes" / "finetune").glob("*.yaml"))
+TASKS = {p: load_recipe(p, ["model.init_from=x"], components=False).task for p in ALL}
+# the multiple-choice and classification recipes (generation's: test_generation_recipes.py)
+RECIPES = [p for p in ALL if TASKS[p] in ("multiple_choice", "classification")]
 GPU = [p for p in RECIPES if "debug-cpu" not in p.stem]
+
+
+def test_every_finetune_recipe_is_covered_by_a_contract_test() -> None:
+    assert set(TASKS.values()) <= {"multiple_choice", "classification", "generation"}
+    assert {p for p in ALL if TASKS[p] == "generation"} | set(RECIPES) == set(ALL)
 
 
 def test_there_are_the_issues_recipes() -> None:

@@ -5,17 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from biomedlm.finetune.launch import FinetuneFacts
 from biomedlm.recipe import load_recipe
 from tests.biomedlm.generation_helpers import REPO, tiny_generation_model  # noqa: F401 (the `tiny` fixture)
 
-GENERATION = sorted(
+GENERATION = sorted(  # the recipe as loaded (bases merged) says its task
     p
     for p in (REPO / "recipes" / "finetune").glob("*.yaml")
-    if (yaml.safe_load(p.read_text()) or {}).get("task") == "generation"
-    or p.stem in ("patient-qa-lora", "meqsum")  # derive from patient-qa.yaml
+    if load_recipe(p, ["model.init_from=x"], components=False).task == "generation"
 )
 
 

@@ -371,6 +371,9 @@ def test_loggers_selected_in_yaml_record_the_loss(prepared: Path, tmp_path: Path
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = list(store.rglob("metrics/loss/train/total"))
     assert len(metrics) == 1 and len(metrics[0].read_text().splitlines()) == 2
+    (params,) = list(store.rglob("params"))  # the hyperparameters reach the logger (log_config)
+    logged = {str(p.relative_to(params)): p.read_text() for p in params.rglob("*") if p.is_file()}
+    assert "'lr': 0.003" in logged["optimizer"] and logged["max_duration"] == "2ba"
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
