@@ -40,6 +40,7 @@ from biomedlm.checkpoint import TRUST_FLAG, CheckpointError, Progress, load_pret
 from biomedlm.finetune.generation.layout import prompt_of, separator_of
 from biomedlm.finetune.generation.readers import clean
 from biomedlm.finetune.recipe import STRATEGIES, DecodingConfig
+from biomedlm.jsonl import json_objects
 
 log = logging.getLogger(__name__)
 NOT_MEDICAL_ADVICE = (
@@ -196,19 +197,10 @@ def generate(
 def read_prompts(path: Path) -> list[dict[str, Any]]:
     """The rows of a ``{"prompt": ...}`` JSONL file; one line naming file and line when bad."""
     rows = []
-    with path.open("rb") as lines:
-        for line_no, raw in enumerate(lines, start=1):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                raise ValueError(f"{path}:{line_no}: not UTF-8 text") from None
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{line_no}: invalid JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
-                raise ValueError(f'{path}:{line_no}: a line is an object with a string "prompt"')
-            rows.append(row)
+    for line_no, row in json_objects(path):
+        if not isinstance(row.get("prompt"), str):
+            raise ValueError(f'{path}:{line_no}: a line is an object with a string "prompt"')
+        rows.append(row)
     if not rows:
         raise ValueError(f"{path}: no prompts")
     return rows

@@ -1,8 +1,8 @@
 """Multiple-choice rows from JSONL files in the formats benchmarks are released in.
 
 One reader per row schema; each bad row is one line naming ``file:line`` (a :class:`DataError`,
-a ``ValueError``). The module imports nothing from the gauntlet, so fine-tuning can use the same
-readers for the same files.
+a ``ValueError``). The lines are read, and the gold answers checked, as fine-tuning reads the
+same files (:mod:`biomedlm.jsonl`, :mod:`biomedlm.finetune.choice.answers`).
 
 Schemas:
 
@@ -21,13 +21,13 @@ Schemas:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-MEDMCQA_OPTIONS = {"A": "opa", "B": "opb", "C": "opc", "D": "opd"}
+from biomedlm.finetune.choice.answers import MEDMCQA_OPTIONS, answer_index, cop_index
+from biomedlm.jsonl import json_objects
 
 
 class DataError(ValueError):
@@ -79,9 +79,7 @@ def options_row(row: object, source: str, line_no: int) -> Item:
         raise DataError(f"{source}: 'options' must be an object with at least two options")
     if not all(isinstance(k, str) and isinstance(v, str) and v for k, v in options.items()):
         raise DataError(f"{source}: every option must be a non-empty string")
-    if answer not in options:
-        letters = ", ".join(options)
-        raise DataError(f"{source}: answer_idx {answer!r} is not among the options {letters}")
+    answer_index(options, answer, source, error=DataError)
     subject = row.get("subject")
     return Item(
         key=_key(row.get("realidx"), line_no),
@@ -102,20 +100,14 @@ def medmcqa_row(row: object, source: str, line_no: int, *, cop_base: int) -> Ite
     options = {letter: row[name] for letter, name in MEDMCQA_OPTIONS.items()}
     if not all(isinstance(text, str) for text in options.values()):
         raise DataError(f"{source}: opa, opb, opc and opd must be strings")
-    if isinstance(cop, bool) or not isinstance(cop, int):
-        raise DataError(f"{source}: 'cop' must be an integer, got {cop!r}")
-    if not cop_base <= cop <= cop_base + 3:
-        raise DataError(
-            f"{source}: cop {cop} is outside {cop_base}..{cop_base + 3} (cop_base {cop_base}); "
-            "check the file's convention, or whether this split has answers at all"
-        )
+    gold = cop_index(cop, cop_base, len(options), source, key="cop_base", error=DataError)
     subject = row.get("subject_name")
     return Item(
         key=_key(row.get("id"), line_no),
         source=source,
         question=question,
         options=options,
-        answer=list(MEDMCQA_OPTIONS)[cop - cop_base],
+        answer=list(options)[gold],
         subject=subject if isinstance(subject, str) else None,
     )
 
@@ -150,21 +142,10 @@ def load_items(
     read = row_reader(schema, cop_base=cop_base)
     if not path.is_file():
         raise DataError(f"{path}: data file not found")
-    items = []
-    with path.open("rb") as lines:
-        for line_no, raw in enumerate(lines, start=1):
-            source = f"{path}:{line_no}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise DataError(f"{source}: not valid UTF-8") from None
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{source}: invalid JSON ({exc.msg})") from None
-            items.append(read(row, source, line_no))
+    items = [
+        read(row, f"{path}:{line_no}", line_no)
+        for line_no, row in json_objects(path, error=DataError)
+    ]
     if subject is not None:
         items = [item for item in items if item.subject == subject]
     if not items:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.eval_gauntlet.tiny import tiny_model, train_tokenizer
+from tests.eval_gauntlet.tiny import lr0_run, tiny_model, train_tokenizer
 
 
 @pytest.fixture(scope="session")
@@ -26,27 +26,5 @@ def composer_run(tmp_path_factory: pytest.TempPathFactory, tiny_dir: Path) -> Pa
 
     Trained at learning rate 0, so its weights are ``tiny_dir``'s: scoring either must agree.
     """
-    import torch
-    from composer import Trainer
-    from composer.models import HuggingFaceModel
-    from composer.optim import DecoupledAdamW
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_dir, local_files_only=True)
-    tokenizer = AutoTokenizer.from_pretrained(tiny_dir, local_files_only=True)
-    ids = torch.randint(0, len(tokenizer), (4, 16), generator=torch.Generator().manual_seed(0))
-    data = [{"input_ids": row, "labels": row} for row in ids]
-    loader = torch.utils.data.DataLoader(data, batch_size=2)
     save_folder = tmp_path_factory.mktemp("run") / "checkpoints"
-    composer_model = HuggingFaceModel(model, tokenizer=tokenizer, use_logits=True)
-    Trainer(
-        model=composer_model,
-        train_dataloader=loader,
-        optimizers=DecoupledAdamW(composer_model.parameters(), lr=0.0, weight_decay=0.0),
-        max_duration="2ba",
-        save_folder=str(save_folder),
-        save_interval="1ba",
-        device="cpu",
-        progress_bar=False,
-    ).fit()
-    return save_folder
+    return lr0_run(tiny_dir, save_folder, batches=2, seq_len=16)

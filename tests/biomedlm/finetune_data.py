@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 
-from tests.eval_gauntlet.tiny import tiny_model, train_tokenizer
+from tests.eval_gauntlet.tiny import lr0_run, tiny_model, train_tokenizer
 
 REPO = Path(__file__).resolve().parents[2]
 WORDS = [
@@ -85,27 +85,7 @@ def synthetic_classification(path: Path, n: int, seed: int) -> Path:
 
 def composer_checkpoint(hf_dir: Path, save_folder: Path) -> Path:
     """A Composer checkpoint of ``hf_dir``'s causal LM (trained at learning rate 0: same weights)."""
-    from composer import Trainer
-    from composer.models import HuggingFaceModel
-    from composer.optim import DecoupledAdamW
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(hf_dir, local_files_only=True)
-    tokenizer = AutoTokenizer.from_pretrained(hf_dir, local_files_only=True)
-    ids = torch.randint(0, len(tokenizer), (2, 8), generator=torch.Generator().manual_seed(0))
-    loader = torch.utils.data.DataLoader([{"input_ids": r, "labels": r} for r in ids], batch_size=2)
-    composer_model = HuggingFaceModel(model, tokenizer=tokenizer, use_logits=True)
-    Trainer(
-        model=composer_model,
-        train_dataloader=loader,
-        optimizers=DecoupledAdamW(composer_model.parameters(), lr=0.0, weight_decay=0.0),
-        max_duration="1ba",
-        save_folder=str(save_folder),
-        save_interval="1ba",
-        device="cpu",
-        progress_bar=False,
-    ).fit()
-    return save_folder / "ep0-ba1-rank0.pt"
+    return lr0_run(hf_dir, save_folder) / "ep0-ba1-rank0.pt"
 
 
 def sharded_checkpoint(checkpoint: Path, folder: Path) -> Path:

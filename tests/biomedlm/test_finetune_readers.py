@@ -42,7 +42,9 @@ def test_medmcqa_cop_from_zero_or_one_gives_the_same_labels(tmp_path: Path) -> N
 @pytest.mark.parametrize(("cop", "base"), [(0, 1), (5, 1), (4, 0), (-1, 0)])
 def test_medmcqa_cop_out_of_range_names_file_and_line(tmp_path: Path, cop: int, base: int) -> None:
     path = lines(tmp_path / "dev.json", [medmcqa_row(base), medmcqa_row(cop)])
-    with pytest.raises(DataError, match=rf"^{path}:2: cop {cop} is out of range"):
+    with pytest.raises(
+        DataError, match=rf"^{path}:2: cop {cop} is outside .* \(data\.cop_base {base}\)"
+    ):
         read_file(Source(path, "medmcqa"), "train", base)
 
 

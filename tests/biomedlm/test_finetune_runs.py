@@ -55,6 +55,22 @@ def run(cmd: list[str], env: dict[str, str] = ENV) -> str:
     return output
 
 
+def score_later(checkpoint: Path, recipe: str, init: Path, test_limit: int, out: Path) -> None:
+    """``python -m eval_gauntlet finetuned`` on a saved export or checkpoint, in the repository."""
+    from eval_gauntlet.__main__ import main
+
+    args = [
+        "finetuned", str(checkpoint), f"recipes/finetune/{recipe}.yaml",
+        f"model.init_from={init}", f"data.test_limit={test_limit}", f"eval.out={out}",
+    ]  # fmt: skip
+    cwd = Path.cwd()
+    os.chdir(REPO)
+    try:
+        assert main(args) == 0
+    finally:
+        os.chdir(cwd)
+
+
 def predictions(eval_dir: Path, name: str, task: str) -> list[dict[str, object]]:
     path = eval_dir / "predictions" / name / f"{task}.test.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()]
@@ -111,8 +127,6 @@ def test_multiple_choice_kill_and_relaunch_is_bitwise_identical(
 def test_classification_sweep_and_later_scoring_of_its_export_and_checkpoint(
     tiny_dir: Path, tmp_path: Path
 ) -> None:
-    from eval_gauntlet.__main__ import main
-
     overrides = [
         "data.train_limit=32",
         "data.test_limit=40",
@@ -136,16 +150,7 @@ def test_classification_sweep_and_later_scoring_of_its_export_and_checkpoint(
         run_dir / "hf" / "huggingface" / "ba2",
         next((run_dir / "checkpoints").glob("*-ba2-rank0.pt")),
     ):
-        args = [
-            "finetuned", str(checkpoint), "recipes/finetune/pubmedqa-debug-cpu.yaml",
-            f"model.init_from={tiny_dir}", "data.test_limit=40", f"eval.out={tmp_path / 'later'}",
-        ]  # fmt: skip
-        cwd = Path.cwd()
-        os.chdir(REPO)
-        try:
-            assert main(args) == 0
-        finally:
-            os.chdir(cwd)
+        score_later(checkpoint, "pubmedqa-debug-cpu", tiny_dir, 40, tmp_path / "later")
         name = f"pubmedqa-debug-cpu-{checkpoint.name.removesuffix('.pt')}"
         later = predictions(tmp_path / "later", name, "pubmedqa")
         assert [p["pred"] for p in later] == [p["pred"] for p in after_fit]
@@ -163,8 +168,6 @@ GPU_FSDP = yaml.safe_dump(
 @pytest.mark.slow
 @pytest.mark.world_size(2)
 def test_two_fsdp2_processes_score_as_one(tiny_dir: Path, tmp_path: Path) -> None:
-    from eval_gauntlet.__main__ import main
-
     overrides = [
         f"fsdp_config={GPU_FSDP}",  # FULL_SHARD, activation checkpointing, sharded checkpoints
         "data.train_limit=64",
@@ -185,16 +188,7 @@ def test_two_fsdp2_processes_score_as_one(tiny_dir: Path, tmp_path: Path) -> Non
         tmp_path / "run" / "hf" / "huggingface" / "ba3",
         tmp_path / "ckpt" / "ep0-ba3",
     ):
-        args = [
-            "finetuned", str(checkpoint), "recipes/finetune/medqa-debug-cpu.yaml",
-            f"model.init_from={tiny_dir}", "data.test_limit=29", f"eval.out={tmp_path / 'later'}",
-        ]  # fmt: skip
-        cwd = Path.cwd()
-        os.chdir(REPO)
-        try:
-            assert main(args) == 0
-        finally:
-            os.chdir(cwd)
+        score_later(checkpoint, "medqa-debug-cpu", tiny_dir, 29, tmp_path / "later")
         later = predictions(
             tmp_path / "later", f"medqa-debug-cpu-{checkpoint.name}", "medqa_heldout"
         )

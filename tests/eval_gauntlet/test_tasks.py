@@ -187,7 +187,7 @@ def test_bad_rows(tmp_path: Path, row: object, message: str) -> None:
 def test_non_utf8_and_empty_subject(tmp_path: Path) -> None:
     path = tmp_path / "d.jsonl"
     path.write_bytes(json.dumps(ROW).encode() + b"\n\xff\xfe\n")
-    with pytest.raises(DataError, match=rf"^{path}:2: not valid UTF-8"):
+    with pytest.raises(DataError, match=rf"^{path}:2: not UTF-8"):
         load_items(path)
     write_jsonl(path, [ROW])
     with pytest.raises(DataError, match=rf"^{path}: no rows with subject 'anatomy'"):

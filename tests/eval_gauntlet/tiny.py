@@ -86,3 +86,34 @@ def to_bf16(model_dir: Path, out_dir: Path) -> Path:
     model.save_pretrained(out_dir)
     AutoTokenizer.from_pretrained(model_dir).save_pretrained(out_dir)
     return out_dir
+
+
+def lr0_run(hf_dir: Path, save_folder: Path, *, batches: int = 1, seq_len: int = 8) -> Path:
+    """A Composer ``save_folder`` of ``hf_dir``'s causal LM: ``ep0-ba{n}-rank0.pt`` a batch.
+
+    Trained at learning rate 0 on random tokens (batches of 2), so its weights are ``hf_dir``'s:
+    scoring the checkpoints or ``hf_dir`` must agree.
+    """
+    import torch
+    from composer import Trainer
+    from composer.models import HuggingFaceModel
+    from composer.optim import DecoupledAdamW
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(hf_dir, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(hf_dir, local_files_only=True)
+    shape = (2 * batches, seq_len)
+    ids = torch.randint(0, len(tokenizer), shape, generator=torch.Generator().manual_seed(0))
+    loader = torch.utils.data.DataLoader([{"input_ids": r, "labels": r} for r in ids], batch_size=2)
+    composer_model = HuggingFaceModel(model, tokenizer=tokenizer, use_logits=True)
+    Trainer(
+        model=composer_model,
+        train_dataloader=loader,
+        optimizers=DecoupledAdamW(composer_model.parameters(), lr=0.0, weight_decay=0.0),
+        max_duration=f"{batches}ba",
+        save_folder=str(save_folder),
+        save_interval="1ba",
+        device="cpu",
+        progress_bar=False,
+    ).fit()
+    return save_folder

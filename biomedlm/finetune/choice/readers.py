@@ -30,7 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from biomedlm.finetune.choice.answers import MEDMCQA_OPTIONS, answer_index, cop_index
 from biomedlm.finetune.choice.pubmedqa_split import DEV_PMIDS, GROUND_TRUTH
+from biomedlm.jsonl import json_objects
 
 CHOICE_FORMATS = ("medqa", "medmcqa")
 LABELS = {"pubmedqa": ("yes", "no", "maybe"), "bioasq": ("yes", "no")}
@@ -64,21 +66,6 @@ class Source:
     format: str
 
 
-def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) of each non-blank line of a JSONL file."""
-    with path.open(encoding="utf-8") as lines:
-        for line_no, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{line_no}: invalid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{line_no}: expected a JSON object per line")
-            yield line_no, row
-
-
 def _text(row: dict[str, Any], name: str, where: str) -> str:
     if name not in row:
         raise DataError(f"{where}: missing column '{name}'")
@@ -97,7 +84,7 @@ def _key(row: dict[str, Any], question: str) -> str:
 
 def _medqa(path: Path, cop_base: int | None) -> list[Example]:
     out = []
-    for line_no, row in _lines(path):
+    for line_no, row in json_objects(path, error=DataError):
         where = f"{path}:{line_no}"
         question = _text(row, "question", where)
         options = row.get("options")
@@ -106,11 +93,7 @@ def _medqa(path: Path, cop_base: int | None) -> list[Example]:
         texts = [str(v).strip() for v in options.values()]
         if not all(texts):
             raise DataError(f"{where}: every option must be a non-empty string")
-        answer = row.get("answer_idx")
-        if answer not in options:
-            raise DataError(
-                f"{where}: answer_idx {answer!r} is not among the options {', '.join(options)}"
-            )
+        gold = answer_index(options, row.get("answer_idx"), where, error=DataError)
         subject = row.get("subject")
         out.append(
             Example(
@@ -118,7 +101,7 @@ def _medqa(path: Path, cop_base: int | None) -> list[Example]:
                 where,
                 question,
                 tuple(texts),
-                list(options).index(answer),
+                gold,
                 subject=subject if isinstance(subject, str) else None,
             )
         )
@@ -132,20 +115,15 @@ def _medmcqa(path: Path, cop_base: int | None) -> list[Example]:
             "copy; set data.cop_base=1 or data.cop_base=0"
         )
     out = []
-    for line_no, row in _lines(path):
+    for line_no, row in json_objects(path, error=DataError):
         where = f"{path}:{line_no}"
         question = _text(row, "question", where)
-        options = tuple(_text(row, name, where) for name in ("opa", "opb", "opc", "opd"))
+        options = tuple(_text(row, name, where) for name in MEDMCQA_OPTIONS.values())
         if "cop" not in row:
             raise DataError(f"{where}: missing column 'cop'")
-        cop = row["cop"]
-        if isinstance(cop, bool) or not isinstance(cop, int):
-            raise DataError(f"{where}: 'cop' must be an integer, got {cop!r}")
-        if not cop_base <= cop < cop_base + len(options):
-            raise DataError(
-                f"{where}: cop {cop} is out of range {cop_base}..{cop_base + len(options) - 1} "
-                f"for data.cop_base={cop_base}; check which convention the file uses"
-            )
+        gold = cop_index(
+            row["cop"], cop_base, len(options), where, key="data.cop_base", error=DataError
+        )
         subject = row.get("subject_name")
         out.append(
             Example(
@@ -153,7 +131,7 @@ def _medmcqa(path: Path, cop_base: int | None) -> list[Example]:
                 where,
                 question,
                 options,
-                cop - cop_base,
+                gold,
                 subject=subject if isinstance(subject, str) else None,
             )
         )
@@ -224,7 +202,7 @@ def _bioasq_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
                 keys = ("id", "question", "context", "label")
                 yield f"{path}:{line_no}", dict(zip(keys, cells, strict=True))
         return
-    for line_no, row in _lines(path):
+    for line_no, row in json_objects(path, error=DataError):
         renamed = {"question": row.get("sentence1"), "context": row.get("sentence2")}
         yield f"{path}:{line_no}", {**{k: v for k, v in renamed.items() if v is not None}, **row}
 

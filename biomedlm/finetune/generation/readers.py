@@ -21,7 +21,6 @@ with the format's suffixes) or globs.
 from __future__ import annotations
 
 import glob
-import json
 import logging
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -29,6 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from biomedlm.jsonl import json_objects
 from biomedlm.recipe import RecipeError
 
 log = logging.getLogger(__name__)
@@ -138,35 +138,20 @@ def read_meqsum(path: Path, skipped: Counter[str]) -> Iterator[Example]:
 
 def read_jsonl(path: Path, skipped: Counter[str]) -> Iterator[Example]:
     """``{"prompt": source, "response": target, "id"?: ...}`` per line."""
-    with path.open("rb") as lines:
-        for line_no, raw in enumerate(lines, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise DataError(f"{path}:{line_no}: not UTF-8 text") from None
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{line_no}: invalid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{line_no}: a line must be a JSON object")
-            for key in ("prompt", "response"):
-                if not isinstance(row.get(key), str):
-                    raise DataError(
-                        f"{path}:{line_no}: no string {key!r} (a row has prompt, response)"
-                    )
-            source, target = clean(row["prompt"]), clean(row["response"])
-            if not source or not target:
-                skipped["empty_prompt_or_response"] += 1
-                continue
-            meta = {
-                k: str(v)
-                for k, v in row.items()
-                if k not in ("prompt", "response", "id") and isinstance(v, (str, int, float))
-            }
-            yield Example(str(row.get("id", f"{path.name}:{line_no}")), source, target, meta)
+    for line_no, row in json_objects(path, error=DataError):
+        for key in ("prompt", "response"):
+            if not isinstance(row.get(key), str):
+                raise DataError(f"{path}:{line_no}: no string {key!r} (a row has prompt, response)")
+        source, target = clean(row["prompt"]), clean(row["response"])
+        if not source or not target:
+            skipped["empty_prompt_or_response"] += 1
+            continue
+        meta = {
+            k: str(v)
+            for k, v in row.items()
+            if k not in ("prompt", "response", "id") and isinstance(v, (str, int, float))
+        }
+        yield Example(str(row.get("id", f"{path.name}:{line_no}")), source, target, meta)
 
 
 FORMATS: dict[str, tuple[Reader, tuple[str, ...]]] = {
