@@ -7,7 +7,7 @@ Usage::
 
 Both score the same Hugging Face model on every task and shot count of the catalogue, the same
 items (the first ``--limit`` of each), each by its own code: lm-eval runs its installed task
-YAMLs, samplers and scorer on our rows (``tests/eval_gauntlet/lm_eval_tasks.py``; MedQA's
+YAMLs, samplers and scorer on our rows (``eval_gauntlet/lm_eval_reference.py``; MedQA's
 few-shot examples from its test file, the item excluded, as the gauntlet's shipped entry does).
 
 ``--weights random`` (default) keeps MODEL_DIR's architecture and tokenizer but initialises the
@@ -82,9 +82,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from eval_gauntlet.evaluate import GauntletResult, Options, evaluate_model, plan
+    from eval_gauntlet.lm_eval_reference import loglikelihoods_of, run_lm_eval, samples_of
     from eval_gauntlet.scoring import choose, load_hf_model
     from eval_gauntlet.tasks import load_tasks
-    from tests.eval_gauntlet.lm_eval_tasks import loglikelihoods_of, run_lm_eval, samples_of
 
     options = Options(limit=args.limit, progress=False, softmax_dtype=args.softmax_dtype)
     with tempfile.TemporaryDirectory() as work_dir:

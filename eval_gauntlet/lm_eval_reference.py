@@ -7,7 +7,11 @@ split, the few-shot pool as the split lm-eval draws examples from (train; MMLU's
 else is changed: lm-eval builds, samples (its own ``ContextSampler``/``FirstNSampler``, seeded
 by its ``fewshot_random_seed``), tokenizes, truncates and scores by itself. A task whose
 few-shot examples come from its own file (the gauntlet's ``self``) gets ``fewshot_split: test``,
-lm-eval's rule for a task without a train split. Used by the parity tests and ``bench-eval``.
+lm-eval's rule for a task without a train split.
+
+The reference the gauntlet is checked against, shared by the parity tests and ``bench-eval``
+(tests and benchmarks do not import each other). It needs lm-eval (the ``dev`` extra) and is
+imported only by them.
 """
 
 from __future__ import annotations
