@@ -34,6 +34,8 @@ def recipe_with(tmp_path: Path, streams: dict[str, Any], **loader: Any) -> Path:
     assert debug_runs.DATA is not None
     raw["tokenizer"]["path"] = str(debug_runs.DATA / "tokenizer")
     raw["train_loader"] = {**raw["train_loader"], "streams": streams, **loader}
+    raw["eval_loader"]["streams"]["pubmed"]["local"] = str(debug_runs.DATA)
+    raw["run_dir"] = str(tmp_path / "run")
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
