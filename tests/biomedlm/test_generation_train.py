@@ -31,7 +31,7 @@ from tests.biomedlm.generation_helpers import (  # noqa: F401 (the `tiny` fixtur
 
 pytestmark = pytest.mark.slow
 FAST = ["save_folder=null", "autoresume=false", "eval_interval=1000ba", "model.dropout=0.0",
-        "callbacks.hf_checkpointer.save_interval=1000ba", "eval.bootstrap_iters=100",
+        "callbacks.finetune_export.save_interval=1000ba", "eval.bootstrap_iters=100",
         "eval.decoding.strategy=greedy", "eval.decoding.max_new_tokens=8",
         "eval.decoding.batch_size=32"]  # fmt: skip
 
@@ -73,7 +73,9 @@ def test_a_tiny_model_learns_to_copy_and_generates_the_targets_exactly(
     assert rows["rougeL"]["value"] >= 0.95 and rows["rougeL"]["n"] >= 40
     predictions = [
         json.loads(x)
-        for x in (run / "eval/predictions/ba200/copy.test.jsonl").read_text().splitlines()
+        for x in (run / "eval/predictions/patient-qa-debug-cpu/copy.test.jsonl")
+        .read_text()
+        .splitlines()
     ]
     exact = sum(p["generated"] == p["reference"] for p in predictions) / len(predictions)
     assert exact >= 0.95, [p for p in predictions if p["generated"] != p["reference"]][:3]
@@ -84,7 +86,7 @@ def test_a_tiny_model_learns_to_copy_and_generates_the_targets_exactly(
 
 
 RESUMABLE = ["model.dropout=0.1", "max_duration=24ba", "save_interval=8ba", "eval_interval=1000ba",
-             "eval.test_after_fit=false", "callbacks.hf_checkpointer.save_interval=1000ba",
+             "eval.test_after_fit=false", "callbacks.finetune_export.save_interval=1000ba",
              "data.split={validation: 0.0, test: 0.02, seed: 0}"]  # fmt: skip
 
 
@@ -133,10 +135,10 @@ def test_lora_trains_adapters_only_and_both_exports_load_to_the_same_model(
     lora = ["model.lora={r: 4, alpha: 8, dropout: 0.0}", "max_duration=6ba", "optimizer.lr=1.0e-2",
             "data.split={validation: 0.0, test: 0.02, seed: 0}", "data.test_limit=8",
             "save_folder=null", "autoresume=false", "eval_interval=1000ba", "model.dropout=0.0",
-            "callbacks.hf_checkpointer.save_interval=3ba", "eval.decoding.strategy=greedy",
+            "callbacks.finetune_export.save_interval=3ba", "eval.decoding.strategy=greedy",
             "eval.decoding.max_new_tokens=6", "eval.bootstrap_iters=50"]  # fmt: skip
     out = train(tmp_path / "merged", tiny, copy_data, *lora)  # exports at ba3 and ba6
-    assert "hf export: LoRA adapters merged into the weights" in out
+    assert "export: LoRA adapters merged into the weights" in out
     train(tmp_path / "adapters", tiny, copy_data, *lora, "model.lora.export=adapters",
           "eval.test_after_fit=false")  # fmt: skip
     merged_dir = tmp_path / "merged" / "hf" / "huggingface" / "ba6"
@@ -161,7 +163,7 @@ def test_lora_trains_adapters_only_and_both_exports_load_to_the_same_model(
     from biomedlm.finetune.recipe import DecodingConfig
     from biomedlm.generate import complete
 
-    scored = [json.loads(x) for x in (tmp_path / "merged/eval/predictions/ba6/copy.test.jsonl")
+    scored = [json.loads(x) for x in (tmp_path / "merged/eval/predictions/patient-qa-debug-cpu/copy.test.jsonl")
               .read_text().splitlines()]  # fmt: skip
     again = complete(merged, tokenizer, [p["source"] for p in scored],
                      DecodingConfig(strategy="greedy", max_new_tokens=6), separator=SEPARATOR)  # fmt: skip
@@ -194,7 +196,9 @@ def test_two_processes_fsdp2_fine_tune_and_score_like_one_process_on_the_export(
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     scored = [
         json.loads(x)
-        for x in (run / "eval/predictions/ba4/copy.test.jsonl").read_text().splitlines()
+        for x in (run / "eval/predictions/patient-qa-debug-cpu/copy.test.jsonl")
+        .read_text()
+        .splitlines()
     ]
     assert len(scored) >= 20
     model, tokenizer, _ = load_model(run / "hf" / "huggingface" / "ba4")

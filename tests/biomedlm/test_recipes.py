@@ -336,6 +336,7 @@ def test_composer_launcher_runs_the_recipe_literally(prepared: Path, tmp_path: P
             str(composer),
             "train",
             "recipes/pretrain/debug-cpu.yaml",
+            *data_overrides(),
             "max_duration=2ba",
             "eval_interval=2ba",
             "save_interval=2ba",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.biomedlm import debug_runs
 from tests.biomedlm.debug_runs import REPO, losses, run_debug
 
 BUCKET = "biomedlm-test"
@@ -56,7 +57,7 @@ def launch(tmp_path: Path, batches: int) -> list[float]:
             f"eval_loader.streams.pubmed.remote=s3://{BUCKET}/pubmed",
             f"eval_loader.streams.pubmed.local={tmp_path / 'cache' / 'eval'}",
             f"save_folder=s3://{BUCKET}/runs/debug/checkpoints",
-            f"tokenizer.path={REPO / 'outputs' / 'prep' / 'sample' / 'tokenizer'}",
+            f"tokenizer.path={debug_runs.DATA / 'tokenizer'}",
             cwd=tmp_path,
         )
     )
