@@ -181,13 +181,49 @@ def _read_state(path: Path, trust: bool) -> dict[str, Any]:
     return state
 
 
+TOKENIZER_FILE_TYPES = (".json", ".txt", ".model", ".jinja")  # what Composer writes, less .py
+
+
+def load_saved_tokenizer(path: Path, hf_state: dict[str, Any], folder: Path) -> Any:
+    """The tokenizer a Composer checkpoint saved, written into ``folder`` and loaded from it.
+
+    Composer's ``load_huggingface_tokenizer_from_saved_state`` writes every file the checkpoint
+    lists to ``folder / name``, so a crafted checkpoint (plain dicts and strings: it passes the
+    pickle allow-list) could name ``/abs/path/module.py`` and plant code anywhere. Each name is
+    checked first: a bare file name, of a data type a tokenizer uses (``.py`` never: no remote
+    code is run), else the checkpoint is refused whatever ``trust`` says.
+    """
+    from composer.models import HuggingFaceModel
+
+    files = hf_state.get("tokenizer")
+    if not isinstance(files, dict):
+        raise CheckpointError(f"{path}: its Hugging Face state has no tokenizer files")
+    for name, saved in files.items():
+        kind = saved.get("file_extension") if isinstance(saved, dict) else None
+        full = str(name) if str(name).endswith(str(kind)) else f"{name}{kind}"
+        if (
+            not isinstance(name, str)
+            or kind not in TOKENIZER_FILE_TYPES
+            or Path(full).name != full
+            or full in (".", "..")
+            or "\\" in full
+        ):
+            raise CheckpointError(
+                f"{path}: refused: its saved tokenizer names a file {full!r} that is not a plain "
+                f"tokenizer file ({', '.join(TOKENIZER_FILE_TYPES)}); a checkpoint written by "
+                "Composer never does this"
+            )
+    return HuggingFaceModel.load_huggingface_tokenizer_from_saved_state(
+        hf_state, tokenizer_save_dir=str(folder)
+    )
+
+
 def load_composer_checkpoint(path: Path, *, trust: bool = False) -> tuple[Any, Any, Progress]:
     """The HF model and tokenizer saved in a Composer checkpoint (file or sharded folder).
 
     Composer 0.32's ``hf_from_composer_checkpoint`` returned a model whose weights differ from
     the checkpoint's here, so the weights are loaded explicitly (and checked: nothing unexpected).
     """
-    from composer.models import HuggingFaceModel
     from transformers import AutoConfig, AutoModelForCausalLM
 
     state = _read_state(path, trust)
@@ -212,9 +248,7 @@ def load_composer_checkpoint(path: Path, *, trust: bool = False) -> tuple[Any, A
     if config.tie_word_embeddings:
         model.tie_weights()
     with tempfile.TemporaryDirectory() as scratch:  # else Composer leaves a folder in the cwd
-        tokenizer = HuggingFaceModel.load_huggingface_tokenizer_from_saved_state(
-            hf_state, tokenizer_save_dir=scratch
-        )
+        tokenizer = load_saved_tokenizer(path, hf_state, Path(scratch))
     timestamp = state["timestamp"]["Timestamp"]
     return model, tokenizer, Progress(int(timestamp["batch"]), int(timestamp["token"]))
 

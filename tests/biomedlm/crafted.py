@@ -50,3 +50,18 @@ def sharded_copy(checkpoint: Path, folder: Path) -> Path:
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state"]
     dcp.save({"state": state}, checkpoint_id=folder, no_dist=True)
     return folder
+
+
+def planted_tokenizer_file(checkpoint: Path, path: Path, target: Path, kind: str = ".py") -> Path:
+    """A copy of a real checkpoint whose saved tokenizer lists one more file: ``target``.
+
+    Only dicts and strings: it passes the pickle allow-list. Composer's tokenizer reader writes
+    each listed file to ``folder / name``, and an absolute ``name`` replaces the folder.
+    """
+    import torch
+
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    files = saved["state"]["integrations"]["huggingface"]["tokenizer"]
+    files[str(target)] = {"file_extension": kind, "content": "open('planted-ran', 'w').close()\n"}
+    torch.save(saved, path)
+    return path

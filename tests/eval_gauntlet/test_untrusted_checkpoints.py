@@ -14,7 +14,13 @@ from biomedlm.checkpoint import UntrustedCheckpoint, load_pretrained
 from biomedlm.generate import main as generate_main
 from eval_gauntlet.__main__ import main
 from eval_gauntlet.results import read_rows
-from tests.biomedlm.crafted import crafted_entry, crafted_file, crafted_metadata, sharded_copy
+from tests.biomedlm.crafted import (
+    crafted_entry,
+    crafted_file,
+    crafted_metadata,
+    planted_tokenizer_file,
+    sharded_copy,
+)
 
 ARGS = ["--tasks", "medqa_4options", "--sample", "4", "--shots", "0", "--no-progress"]
 
@@ -80,3 +86,32 @@ def test_in_a_folder_it_is_skipped_and_the_real_ones_scored(
     (line,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert "ep0-ba99-rank0.pt: refused" in line and "--trust-checkpoint" in line
     assert not (tmp_path / "payload-ran").exists()
+
+
+@pytest.mark.parametrize("kind", [".py", ".json"])
+def test_a_tokenizer_file_named_outside_its_folder_is_never_written(
+    composer_run: Path, tmp_path: Path, kind: str
+) -> None:
+    from composer.models import HuggingFaceModel
+
+    from biomedlm.checkpoint import CheckpointError
+
+    target = tmp_path / "elsewhere" / f"planted{kind}"
+    target.parent.mkdir()
+    run = tmp_path / "run"
+    run.mkdir()
+    crafted = planted_tokenizer_file(
+        composer_run / "ep0-ba2-rank0.pt", run / "ep0-ba2-rank0.pt", target.with_suffix(""), kind
+    )
+    for trust in (False, True):
+        with pytest.raises(CheckpointError, match=rf"refused: .*{target.name}.*not a plain"):
+            load_pretrained(crafted, trust=trust)
+    assert not target.exists()
+    # Negative control: Composer's own reader writes the file where the checkpoint says.
+    import torch
+
+    state = torch.load(crafted, weights_only=False)["state"]["integrations"]["huggingface"]
+    HuggingFaceModel.load_huggingface_tokenizer_from_saved_state(
+        state, tokenizer_save_dir=str(tmp_path / "scratch")
+    )
+    assert target.exists()

@@ -77,9 +77,7 @@ def _format_labels(recipe: FinetuneRecipe) -> tuple[str, ...]:
 
 
 def _from_composer(path: Path, recipe: FinetuneRecipe, trust: bool) -> tuple[ChoiceModel, Progress]:
-    from composer.models import HuggingFaceModel
-
-    from biomedlm.checkpoint import _read_state, read_progress
+    from biomedlm.checkpoint import _read_state, load_saved_tokenizer, read_progress
 
     state = _read_state(path, trust)
     hf_state = state["integrations"]["huggingface"]
@@ -96,9 +94,7 @@ def _from_composer(path: Path, recipe: FinetuneRecipe, trust: bool) -> tuple[Cho
 
         config = AutoConfig.for_model(content.pop("model_type"), **content)
         config.save_pretrained(scratch)
-        tokenizer = HuggingFaceModel.load_huggingface_tokenizer_from_saved_state(
-            hf_state, tokenizer_save_dir=scratch
-        )
+        tokenizer = load_saved_tokenizer(path, hf_state, Path(scratch))
         model = _model(
             Path(scratch),
             tokenizer,
