@@ -28,15 +28,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from biomedlm.checkpoint import TRUST_FLAG, CheckpointError, Progress, load_pretrained
+from biomedlm.files import write_text_atomic
 from biomedlm.finetune.generation.layout import prompt_of, separator_of
 from biomedlm.finetune.generation.readers import clean
 from biomedlm.finetune.recipe import STRATEGIES, DecodingConfig
@@ -207,16 +206,8 @@ def read_prompts(path: Path) -> list[dict[str, Any]]:
 
 
 def write_jsonl_atomic(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    """``rows`` as JSONL at ``path``, through a temporary file renamed when complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """``rows`` as JSONL at ``path``, whole or not at all."""
+    write_text_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
 def _decoding(args: argparse.Namespace) -> DecodingConfig:

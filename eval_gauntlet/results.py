@@ -13,13 +13,13 @@ import json
 import logging
 import os
 import re
-import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from biomedlm.files import atomic_write
 from eval_gauntlet.errors import GauntletError
 from eval_gauntlet.evaluate import GauntletResult, GroupResult, TaskResult
 from eval_gauntlet.metrics import Score
@@ -39,19 +39,6 @@ class Checkpoint:
     name: str
     step: int | None = None
     tokens: int | None = None
-
-
-def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """Call ``write`` on a temporary file beside ``path``, then rename it onto ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def append_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:

@@ -112,3 +112,23 @@ def test_plot_draws_both_metrics_with_their_intervals(
     assert (tmp_path / "results.png").read_bytes().startswith(PNG_MAGIC)
     assert ([0.4, 0.4], [0.6, 0.6]) in bands  # accuracy's 95% interval at both checkpoints
     assert ([0.35], [0.45]) in bands  # gold_prob's, where a row has it
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_results_honour_the_umask(tiny_dir: Path, tmp_path: Path, mask: int, mode: int) -> None:
+    """mkstemp makes 0600 files: a group could not read shared results before."""
+    import os
+    import stat
+
+    previous = os.umask(mask)
+    try:
+        score(tiny_dir, tmp_path / "a", "--tasks", "pubmedqa")
+    finally:
+        os.umask(previous)
+    out = tmp_path / "a"
+    written = [out / "results.jsonl", out / "results.md", out / "results.png"]
+    written += sorted((out / "predictions").rglob("*.jsonl"))
+    assert len(written) == 4
+    assert {path.name: stat.S_IMODE(path.stat().st_mode) for path in written} == {
+        path.name: mode for path in written
+    }

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from biomedlm.files import write_text_atomic
 from biomedlm.finetune.generation.layout import prompt_of
 from biomedlm.finetune.generation.readers import DataError, Example
 
@@ -84,15 +83,7 @@ def write_if_changed(path: Path, text: str) -> None:
     """``text`` into ``path`` through a temporary file and a rename, unless already there."""
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_text_atomic(path, text)
 
 
 def write_rows(
