@@ -1,4 +1,4 @@
-"""Make autoresume work after any crash: partial checkpoints set aside, and remote runs.
+"""Make autoresume work after any crash: partial checkpoints removed, and remote runs.
 
 A save killed or failed mid-write (kill -9, preemption, disk full) leaves ``ep0-ba5-rank0.pt``
 empty or cut off, or an ``ep0-ba5/`` folder of shards without its ``.metadata``. Composer writes
@@ -6,8 +6,10 @@ in place and then repoints ``latest-rank0.pt``, so every relaunch then dies in C
 ``FileExistsError`` check of the save folder ("may conflict with a future checkpoint"), and a
 ``latest`` that names a cut-off file (a crash between the write reaching the disk and the
 link) is a traceback without a fallback. :func:`repair_save_folder`, run before the Trainer is
-built, sets such checkpoints aside (renamed ``<name>.partial-<time>``, one line each) and points
-``latest`` at the newest complete checkpoint, saying so.
+built, removes such checkpoints (one line each, naming the file, why it is incomplete and the
+space freed) and points ``latest`` at the newest complete checkpoint, saying so. Removed, not
+renamed: a partial checkpoint cannot be resumed from, and after a disk-full crash (a 2.7B
+sharded save is tens of GB) keeping it would make the next save fail the same way.
 
 Composer 0.32 downloads the remote ``latest-rank0.pt`` of an ``s3://``/``gs://``/``oci://``
 ``save_folder`` to the *local* path ``os.path.join(save_folder, "latest-rank0.pt")`` (a folder
@@ -23,7 +25,6 @@ import logging
 import os
 import re
 import shutil
-import time
 from pathlib import Path
 
 from biomedlm.checkpoint import incomplete
@@ -58,8 +59,8 @@ def clear_stale_download(save_folder: str | None) -> list[Path]:
 
 
 def repair_save_folder(save_folder: str | None) -> list[Path]:
-    """Set aside partial checkpoints of a local ``save_folder``; point ``latest`` at the newest
-    complete one. Returns the set-aside paths.
+    """Remove partial checkpoints of a local ``save_folder``; point ``latest`` at the newest
+    complete one. Returns the removed paths.
 
     Only on global rank 0, before the Trainer is built: the other ranks reach the save folder
     only after meeting rank 0 in the Trainer's first collective. Remote folders hold only whole
@@ -70,8 +71,7 @@ def repair_save_folder(save_folder: str | None) -> list[Path]:
     folder = Path(save_folder)
     if not folder.is_dir():
         return []
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    set_aside: list[Path] = []
+    removed: list[Path] = []
     files: list[tuple[int, Path]] = []  # rank 0's complete checkpoint files, by batch
     shards: list[tuple[int, Path]] = []
     for path in sorted(folder.iterdir()):
@@ -86,20 +86,32 @@ def repair_save_folder(save_folder: str | None) -> list[Path]:
             elif sharded:
                 shards.append((int(sharded.group(1)), path))
             continue
-        target = path.with_name(f"{path.name}.partial-{stamp}")
-        path.rename(target)
-        log.warning("set aside %s (%s: a save that did not finish) as %s", path, why, target.name)
-        set_aside.append(target)
+        size = _size(path)
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+        log.warning(
+            "removed %s (%s: a save that did not finish; %.1f MB freed)", path, why, size / 1e6
+        )
+        removed.append(path)
     _point_latest(folder / "latest-rank0.pt", max(files, default=None))
     _point_latest(folder / "latest-sharded-rank0", max(shards, default=None))
-    return set_aside
+    return removed
+
+
+def _size(path: Path) -> int:
+    """Bytes in a checkpoint file or a folder of shards."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def _point_latest(link: Path, newest: tuple[int, Path] | None) -> None:
     """Make ``link`` name ``newest`` (relative, as Composer writes it), replacing it atomically."""
     current = os.readlink(link) if link.is_symlink() else None
     if newest is None:
-        if current is not None and not link.exists():  # it named a checkpoint set aside
+        if current is not None and not link.exists():  # it named a checkpoint just removed
             link.unlink()
             log.warning("removed %s: no complete checkpoint left; training starts afresh", link)
         return

@@ -1,4 +1,4 @@
-"""Autoresume after any crash: a stale remote download removed, partial checkpoints set aside."""
+"""Autoresume after any crash: a stale remote download removed, partial checkpoints removed."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def test_a_sharded_checkpoint_is_complete_only_with_metadata_and_every_shard(
     assert incomplete(folder) == "no .metadata"
 
 
-def test_partial_checkpoints_are_set_aside_and_latest_names_the_newest_complete(
+def test_partial_checkpoints_are_removed_and_latest_names_the_newest_complete(
     composer_run: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     folder = tmp_path / "ckpt"
@@ -84,18 +84,18 @@ def test_partial_checkpoints_are_set_aside_and_latest_names_the_newest_complete(
     sharded_copy(composer_run / "ep0-ba1-rank0.pt", folder / "ep0-ba1")
     (folder / "ep0-ba4").mkdir()  # FSDP's shards, killed before the .metadata
     (folder / "ep0-ba4" / "__0_0.distcp").write_bytes(b"\0" * 100)
-    aside = repair_save_folder(str(folder))
-    assert sorted(p.name.split(".partial-")[0] for p in aside) == [
+    removed = repair_save_folder(str(folder))
+    assert sorted(p.name for p in removed) == [
         "ep0-ba2-rank0.pt",
         "ep0-ba3-rank0.pt",
         "ep0-ba4",
     ]
     assert os.readlink(folder / "latest-rank0.pt") == "ep0-ba1-rank0.pt"
     assert os.readlink(folder / "latest-sharded-rank0") == "ep0-ba1"
-    names = sorted(p.name for p in folder.iterdir() if ".partial-" not in p.name)
+    names = sorted(p.name for p in folder.iterdir())
     assert names == ["ep0-ba1", "ep0-ba1-rank0.pt", "latest-rank0.pt", "latest-sharded-rank0"]
     lines = [r.getMessage() for r in caplog.records if r.name == "biomedlm.autoresume"]
-    assert len(lines) == 5 and sum("set aside" in line for line in lines) == 3
+    assert len(lines) == 5 and sum("MB freed" in line for line in lines) == 3
     caplog.clear()
     assert repair_save_folder(str(folder)) == [] and not caplog.records  # nothing left to do
 
@@ -129,7 +129,7 @@ def test_a_relaunch_after_a_crash_mid_save_resumes_from_the_last_complete_checkp
     assert len(losses(run_debug(tmp_path, *data, "max_duration=4ba"))) == 4
     (ckpt / "ep0-ba6-rank0.pt").touch()  # killed as the save of batch 6 began
     output = run_debug(tmp_path, *data, "max_duration=6ba")  # FileExistsError without the fix
-    assert len(losses(output)) == 2 and "set aside" in output  # batches 5 and 6, from ep0-ba4
+    assert len(losses(output)) == 2 and "removed" in output  # batches 5 and 6, from ep0-ba4
     whole = (ckpt / "ep0-ba6-rank0.pt").read_bytes()
     cut(ckpt / "ep0-ba6-rank0.pt", len(whole) // 2)  # the latest, cut off (disk full)
     (ckpt / "ep0-ba8-rank0.pt").write_bytes(whole[: len(whole) // 3])  # and the next, killed
