@@ -48,6 +48,9 @@ def check_vocab(model: Any, tokenizer: Any, where: str) -> None:
         )
 
 
+FINETUNED_TASK_KEY = "biomedlm_task"  # biomedlm.finetune.choice.model.TASK_KEY (import is slow)
+
+
 def load_checkpoint(
     path: Path, *, device: str = "cpu", dtype: str = "auto", trust: bool = False
 ) -> tuple[Any, Any, tuple[int, int] | None]:
@@ -63,6 +66,12 @@ def load_checkpoint(
         model, tokenizer, progress = load_pretrained(path, dtype=dtype, trust=trust)
     except CheckpointError as exc:
         raise UnreadableCheckpoint(str(exc)) from None
+    task = getattr(model.config, FINETUNED_TASK_KEY, None)
+    if task is not None:  # in-context scoring would drop its trained head without a word
+        raise UnreadableCheckpoint(
+            f"{path}: a {task} fine-tune (its answers come from a trained head, not the LM's "
+            "text); score it with: python -m eval_gauntlet finetuned CHECKPOINT RECIPE"
+        )
     check_vocab(model, tokenizer, str(path))
     model.to(device).eval()
     return model, tokenizer, (progress.batch, progress.tokens) if progress else None

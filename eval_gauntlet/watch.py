@@ -50,6 +50,14 @@ def find_checkpoints(folder: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def step_of_name(path: Path) -> int | None:
+    """The step in a checkpoint's name (``ba60``, ``ep0-ba60-rank0.pt``, ``ep0-ba60``), if any."""
+    for pattern in (EXPORT, SHARDED, COMPOSER):
+        if m := pattern.match(path.name):
+            return int(m.group(1))
+    return None
+
+
 def checkpoint_name(path: Path) -> str:
     """The name a checkpoint has in the results: ``ba60``, ``ep0-ba60-rank0``, ``ep0-ba60``."""
     return path.name.removesuffix(".pt")

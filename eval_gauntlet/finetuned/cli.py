@@ -9,7 +9,10 @@ The recipe it was fine-tuned with says the task, the layout, the test sets and w
 
 ``CHECKPOINT`` is a Hugging Face export (merged, or LoRA adapters), a Composer checkpoint file
 or an FSDP sharded checkpoint folder. Results join ``<eval.out>/results.jsonl`` as
-``kind: finetune`` rows, named ``<run_name>-<checkpoint>``.
+``kind: finetune`` rows, named ``<run_name>-<checkpoint>``, at the checkpoint's step (an export
+``ba600`` records none: its name gives it). Scored later, the rows are labelled for what was
+scored: ``data.test`` given without ``eval.name`` names the task after the test files, and
+``model.init_from`` (which the saved model no longer needs) is recorded only when given.
 """
 
 from __future__ import annotations
@@ -46,18 +49,28 @@ def run(args: argparse.Namespace) -> None:
     from biomedlm.finetune.recipe import FinetuneRecipe
     from biomedlm.recipe import RecipeError, load_recipe
     from eval_gauntlet.finetuned.scoring import score_finetuned, scorer
+    from eval_gauntlet.watch import step_of_name
 
+    given = {o.split("=", 1)[0].strip() for o in args.overrides if "=" in o}
+    overrides = list(args.overrides)
+    if "model.init_from" not in given:  # required by the recipe, unused here
+        overrides.append("model.init_from=unused")
     try:
-        recipe = load_recipe(args.recipe, args.overrides, components=False)
+        recipe = load_recipe(args.recipe, overrides, components=False)
     except RecipeError as exc:
         raise GauntletError(str(exc)) from None
     if not isinstance(recipe, FinetuneRecipe):
         raise GauntletError(f"{args.recipe}: not a fine-tuning recipe (it has no task)")
+    if "model.init_from" not in given:
+        recipe.model.init_from = None  # type: ignore[assignment]  # not known: not recorded
+    if "data.test" in given and "eval.name" not in given:
+        recipe.eval.name = "+".join(Path(p).stem for p in recipe.data.test)
+        log.info("data.test given without eval.name: results named %s", recipe.eval.name)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     loaded = scorer(recipe.task).load(args.checkpoint, recipe, device, trust=args.trust_checkpoint)
     checkpoint = loaded.checkpoint
-    if args.name:
-        checkpoint = type(checkpoint)(args.name, checkpoint.step, checkpoint.tokens)
+    step = checkpoint.step if checkpoint.step is not None else step_of_name(args.checkpoint)
+    checkpoint = type(checkpoint)(args.name or checkpoint.name, step, checkpoint.tokens)
     precision = "amp_bf16" if device.startswith("cuda") else "fp32"
     rows = score_finetuned(
         loaded.model, loaded.tokenizer, recipe, checkpoint, device=device, precision=precision

@@ -111,3 +111,38 @@ def test_finetune_eval_callback_survives_fit_start_and_end_twice(
     assert [(r["task"], r["n"], r["checkpoint"]) for r in rows] == [
         ("pubmedqa", 5, "pubmedqa-debug-cpu")
     ] * 2
+
+
+def test_a_multiple_choice_export_scored_later_is_labelled_as_scored(
+    tiny_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Scored later: step from the export's name, the task named after data.test, init_from
+    unknown; and the in-context ``score`` refuses it rather than drop its head silently."""
+    from biomedlm.finetune.choice.model import TASK_KEY
+    from biomedlm.finetune.export import FinetuneExport
+    from eval_gauntlet.__main__ import main
+    from eval_gauntlet.scoring import FINETUNED_TASK_KEY
+    from tests.biomedlm.test_finetune_weights import batches, train
+
+    assert FINETUNED_TASK_KEY == TASK_KEY
+    tokenizer = tokenizer_for("multiple_choice", tiny_dir, tmp_path)
+    model = build_model("multiple_choice", tiny_dir, tokenizer)
+    data = batches("multiple_choice", tokenizer, tmp_path)  # writes tmp_path/data.jsonl
+    train(model, data, tmp_path, [FinetuneExport(str(tmp_path / "hf"), "1dur")])
+    export = tmp_path / "hf" / "huggingface" / f"ba{len(data)}"
+    monkeypatch.chdir(REPO)
+    args = [
+        "finetuned", str(export), "recipes/finetune/medqa-debug-cpu.yaml",
+        f"data.test=[{tmp_path / 'data.jsonl'}]", f"eval.out={tmp_path / 'eval'}",
+    ]  # fmt: skip
+    assert main(args) == 0
+    (row,) = [json.loads(line) for line in (tmp_path / "eval" / "results.jsonl").open()]
+    assert (row["task"], row["step"], row["init_from"], row["n"]) == ("data", len(data), None, 8)
+    capsys.readouterr()
+    assert main(["score", str(export), "--out", str(tmp_path / "ic"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "multiple_choice fine-tune" in err and "finetuned" in err
+    assert not (tmp_path / "ic" / "results.jsonl").exists()
