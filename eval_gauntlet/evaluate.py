@@ -21,7 +21,7 @@ from eval_gauntlet.errors import GauntletError
 from eval_gauntlet.metrics import Benchmark, Score, gauntlet_scores, summarize
 from eval_gauntlet.prompts import FORMATS, Prompt, build_prompts
 from eval_gauntlet.scoring import Prediction, check_vocab, context_length, score_prompts
-from eval_gauntlet.tasks import Task, groups_of, protocol
+from eval_gauntlet.tasks import Task, groups_of, pooled_protocol, protocol
 
 log = logging.getLogger(__name__)
 
@@ -184,12 +184,11 @@ def pooled_groups(
             )
             seconds = sum(part.seconds for part in scored)
             chance = sum(part.task.random_baseline * part.score.n for part in scored) / score.n
-            protocols = sorted({part.protocol for part in scored})
             first = scored[0]
             pooled.append(
                 GroupResult(
                     name, shots, score, list(members), seconds, chance,
-                    protocol="; ".join(protocols),
+                    protocol=pooled_protocol(part.protocol for part in scored),
                     softmax_dtype=first.softmax_dtype, model_dtype=first.model_dtype,
                 )
             )  # fmt: skip
@@ -243,8 +242,9 @@ def evaluate_model(
             protocol=item.protocol, softmax_dtype=options.softmax_dtype, model_dtype=model_dtype,
         )  # fmt: skip
         log.info(
-            "%s %d-shot: acc %.4f gold_prob %.4f (n=%d, %.1fs)",
-            item.task.name, item.shots, score.acc, score.gold_prob, score.n, result.seconds,
+            "%s %d-shot: acc %.4f gold_prob %.4f gold_bpb %.4f (n=%d, %.1fs)",
+            item.task.name, item.shots, score.acc, score.gold_prob, score.gold_bpb, score.n,
+            result.seconds,
         )  # fmt: skip
         if score.truncated:
             log.info(

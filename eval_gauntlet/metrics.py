@@ -1,4 +1,5 @@
-"""Scores of a task (acc, acc_norm, gold probability, bootstrap CIs) and the gauntlet aggregation.
+"""Scores of a task (acc, acc_norm, gold probability and bits per byte, bootstrap CIs) and the
+gauntlet aggregation.
 
 The aggregation is llm-foundry's ``EvalGauntlet`` (``llmfoundry/callbacks/
 eval_gauntlet_callback.py``) with its defaults: each benchmark, a (task, shots) pair, scores
@@ -38,15 +39,30 @@ class Score:
     gold_prob: float = float("nan")  # mean probability on the gold choice (choices renormalised)
     gold_prob_ci: tuple[float, float] = (float("nan"), float("nan"))
     chance_prob: float = float("nan")  # gold_prob of a model with no preference: mean 1/choices
+    gold_bpb: float = float("nan")  # bits per byte of the gold continuations (lower is better)
+    gold_bpb_ci: tuple[float, float] = (float("nan"), float("nan"))
 
 
 def bootstrap_ci(
-    values: Sequence[float] | np.ndarray, *, seed: int, iters: int = 1000, level: float = 0.95
+    values: Sequence[float] | np.ndarray,
+    *,
+    seed: int,
+    iters: int = 1000,
+    level: float = 0.95,
+    per: Sequence[float] | np.ndarray | None = None,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values`` (items resampled, seeded)."""
+    """Percentile bootstrap interval of the mean of ``values`` (items resampled, seeded).
+
+    With ``per``, of the ratio ``sum(values) / sum(per)`` instead (bits per byte: each item's
+    bits over its bytes, as lm-eval's ``bits_per_byte`` pools a task).
+    """
     values = np.asarray(values, dtype=np.float64)
     rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), size=(iters, len(values)))].mean(axis=1)
+    picks = rng.integers(0, len(values), size=(iters, len(values)))
+    if per is None:
+        means = values[picks].mean(axis=1)
+    else:
+        means = values[picks].sum(axis=1) / np.asarray(per, dtype=np.float64)[picks].sum(axis=1)
     tail = (1.0 - level) / 2.0
     low, high = np.quantile(means, [tail, 1.0 - tail])
     return float(low), float(high)
@@ -60,9 +76,17 @@ def majority_baseline(golds: Sequence[int]) -> float:
 def summarize(
     predictions: Sequence[Prediction], *, seed: int, iters: int = 1000, acc_norm: bool = True
 ) -> Score:
-    """acc, acc_norm (if ``acc_norm``), gold probability and their intervals over ``predictions``."""
+    """acc, acc_norm (if ``acc_norm``), gold probability, gold bits per byte and their
+    intervals over ``predictions``. Bits per byte pool the task (total bits over total bytes,
+    as lm-eval's ``bits_per_byte``); NaN when a prediction does not know its byte count."""
     correct = np.array([p.correct for p in predictions], dtype=np.float64)
     gold_prob = np.array([p.gold_prob for p in predictions], dtype=np.float64)
+    gold_bits = np.array([-p.logprobs[p.gold] / np.log(2) for p in predictions])
+    gold_bytes = np.array([p.gold_bytes for p in predictions], dtype=np.float64)
+    bpb, bpb_ci = float("nan"), (float("nan"), float("nan"))
+    if (gold_bytes > 0).all():
+        bpb = float(gold_bits.sum() / gold_bytes.sum())
+        bpb_ci = bootstrap_ci(gold_bits, seed=seed, iters=iters, per=gold_bytes)
     low, high = bootstrap_ci(correct, seed=seed, iters=iters)
     return Score(
         n=len(predictions),
@@ -75,6 +99,8 @@ def summarize(
         gold_prob=float(gold_prob.mean()),
         gold_prob_ci=bootstrap_ci(gold_prob, seed=seed, iters=iters),
         chance_prob=float(np.mean([1.0 / len(p.choices) for p in predictions])),
+        gold_bpb=bpb,
+        gold_bpb_ci=bpb_ci,
     )
 
 

@@ -1,4 +1,5 @@
-"""Results on disk: append-only ``results.jsonl``, a Markdown table, a plot, predictions.
+"""Results on disk: append-only ``results.jsonl``, a Markdown table, predictions (the plot:
+:mod:`eval_gauntlet.plot`).
 
 ``results.jsonl`` gains whole lines only, one per scored benchmark as soon as it is scored,
 then the groups and gauntlet scores; every other file is written to a temporary name and
@@ -23,7 +24,7 @@ from biomedlm.files import atomic_write
 from eval_gauntlet.errors import GauntletError
 from eval_gauntlet.evaluate import GauntletResult, GroupResult, TaskResult
 from eval_gauntlet.metrics import Score
-from eval_gauntlet.tasks import AVERAGE
+from eval_gauntlet.tasks import AVERAGE, JOIN, LM_EVAL, explain, pooled_protocol
 
 log = logging.getLogger(__name__)
 RESULTS = "results.jsonl"
@@ -118,6 +119,8 @@ def _score_fields(score: Score) -> dict[str, Any]:
         "gold_prob": score.gold_prob,
         "gold_prob_ci95": list(score.gold_prob_ci),
         "chance_prob": score.chance_prob,
+        "gold_bpb": score.gold_bpb,  # bits per byte of the gold continuations (lower is better)
+        "gold_bpb_ci95": list(score.gold_bpb_ci),
         "n": score.n,
         "majority_baseline": score.majority_baseline,
         "truncated": score.truncated,
@@ -177,13 +180,20 @@ def group_row(checkpoint: Checkpoint, group: GroupResult) -> dict[str, Any]:
 
 
 def gauntlet_rows(checkpoint: Checkpoint, result: GauntletResult) -> list[dict[str, Any]]:
-    """results.jsonl lines of the group scores and the gauntlet's category and average scores."""
+    """results.jsonl lines of the group scores and the gauntlet's category and average scores.
+
+    A category's ``protocol`` is ``lm-eval`` only when all its benchmarks were scored as
+    lm-eval's tasks (else their differences), the average's when all categories' were.
+    """
     rows = [group_row(checkpoint, group) for group in result.groups]
+    categories = {name for name in result.gauntlet if name != AVERAGE}
     for name, score in result.gauntlet.items():
         kind = "average" if name == AVERAGE else "category"
+        within = categories if kind == "average" else {name}
         rows.append(
             result_row(
                 checkpoint, kind, name, shots=None, score=score,
+                protocol=pooled_protocol(r.protocol for r in result.tasks if r.task.category in within),
                 softmax_dtype=result.softmax_dtype, model_dtype=result.model_dtype,
             )
         )  # fmt: skip
@@ -217,6 +227,7 @@ def write_predictions(out_dir: Path, checkpoint: Checkpoint, result: TaskResult)
                 "correct_norm": p.correct_norm,
                 "logprobs": p.logprobs,
                 "gold_prob": p.gold_prob,
+                "gold_bpb": p.gold_bpb,
                 "truncated_tokens": p.truncated,
                 "fewshot_keys": p.fewshot_keys,
             }
@@ -245,10 +256,12 @@ class Recorder:
         append_rows(self.out_dir / RESULTS, gauntlet_rows(self.checkpoint, result))
         rows = read_rows(self.out_dir / RESULTS)
         write_table(rows, self.out_dir / TABLE)
+        from eval_gauntlet.plot import plot_results  # the plot reads this module's rows
+
         plot_results(rows, self.out_dir / PLOT)
 
 
-def _latest(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def latest_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The last row for each (checkpoint, kind, task, shots, split, metric), in first order."""
     latest: dict[str, dict[str, Any]] = {}
     for row in rows:  # re-assigning a key keeps its first position
@@ -274,24 +287,34 @@ def _interval(values: Any) -> str:
     return f"{low}–{high}" if low and high else ""
 
 
+def _marks(row: dict[str, Any], notes: dict[str, int]) -> str:
+    """`` †1 †2``: a footnote number per way ``row`` was not scored as lm-eval's task."""
+    protocol = str(row.get("protocol", LM_EVAL))  # rows written before protocols: lm-eval's
+    if protocol == LM_EVAL:
+        return ""
+    return "".join(
+        f" {MARK}{notes.setdefault(part, len(notes) + 1)}"
+        for part in protocol.split(JOIN)
+        if part != LM_EVAL  # older group rows joined lm-eval members' protocols too
+    )
+
+
 def _benchmark_lines(mine: list[dict[str, Any]], notes: dict[str, int]) -> list[str]:
     out = [
-        "| task | shots | n | acc | 95% CI | gold prob | 95% CI | acc_norm | random | majority "
-        "| truncated | s |",
-        "|---|---:|---:|---:|---|---:|---|---:|---:|---:|---:|---:|",
+        "| task | shots | n | acc | 95% CI | gold prob | 95% CI | gold bits/byte | 95% CI "
+        "| acc_norm | random | majority | truncated | s |",
+        "|---|---:|---:|---:|---|---:|---|---:|---|---:|---:|---:|---:|---:|",
     ]
     for row in mine:
         if row.get("kind") not in ("task", "group"):
             continue
         label = f"**{row.get('task')}** (all)" if row["kind"] == "group" else str(row.get("task"))
-        protocol = row.get("protocol", "lm-eval")  # rows written before protocols: lm-eval's
-        if protocol != "lm-eval":
-            number = notes.setdefault(str(protocol), len(notes) + 1)
-            label += f" {MARK}{number}"
+        label += _marks(row, notes)
         out.append(
             f"| {label} | {row.get('shots')} | {row.get('n')} | {_fmt(row.get('acc'))} | "
             f"{_interval(row.get('ci95'))} | {_fmt(row.get('gold_prob'))} | "
-            f"{_interval(row.get('gold_prob_ci95'))} | {_fmt(row.get('acc_norm'))} | "
+            f"{_interval(row.get('gold_prob_ci95'))} | {_fmt(row.get('gold_bpb'))} | "
+            f"{_interval(row.get('gold_bpb_ci95'))} | {_fmt(row.get('acc_norm'))} | "
             f"{_fmt(row.get('random_baseline'))} | {_fmt(row.get('majority_baseline'))} | "
             f"{row.get('truncated', '')} | {_fmt(row.get('seconds'), '.1f')} |"
         )
@@ -316,12 +339,14 @@ def render_table(rows: list[dict[str, Any]]) -> str:
     """Markdown: per checkpoint, its tasks and groups, the gauntlet scores, then other rows.
 
     ``gold prob`` is the mean probability on the gold choice (the choices' likelihoods
-    renormalised): chance is 1 / choices, and it moves before accuracy does. A benchmark marked
-    † was not scored by lm-eval's own few-shot protocol; the note under the table says how.
+    renormalised; chance is 1 / choices); ``gold bits/byte`` is how well the model predicts
+    the gold answer's text (lower is better), which falls while a small model's accuracy sits
+    at chance. A row marked † (a category or average: one of its benchmarks) was not scored as
+    lm-eval's own task; the note under the table says how.
     """
     from eval_gauntlet.finetuned.rows import table_section as finetune_section
 
-    rows = [row for row in _latest(rows) if isinstance(row, dict)]
+    rows = [row for row in latest_rows(rows) if isinstance(row, dict)]
     out = ["# Eval gauntlet results", ""]
     notes: dict[str, int] = {}
     for name in dict.fromkeys(row.get("checkpoint") for row in rows):
@@ -342,14 +367,17 @@ def render_table(rows: list[dict[str, Any]]) -> str:
         gauntlet = [row for row in mine if row.get("kind") in ("category", "average")]
         if gauntlet:
             out += ["", "| gauntlet (acc above chance, rescaled) | score |", "|---|---:|"]
-            out += [f"| {row.get('task')} | {_fmt(row.get('score'))} |" for row in gauntlet]
+            out += [
+                f"| {row.get('task')}{_marks(row, notes)} | {_fmt(row.get('score'))} |"
+                for row in gauntlet
+            ]
         out += finetune_section(mine)  # kind: finetune rows (eval_gauntlet.finetuned)
         others = [row for row in mine if row.get("kind") not in (*GAUNTLET_KINDS, "finetune")]
         if others:
             out += ["", *_other_lines(others)]
         out.append("")
-    for protocol, number in notes.items():
-        out.append(f"{MARK}{number} few-shot examples not as lm-eval's task: {protocol}")
+    for difference, number in notes.items():
+        out.append(f"{MARK}{number} {explain(difference)}")
     if notes:
         out.append("")
     return "\n".join(out)
@@ -359,90 +387,3 @@ def write_table(rows: list[dict[str, Any]], path: Path) -> None:
     """Write the Markdown table of ``rows`` to ``path`` (atomically)."""
     text = render_table(rows)
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
-def _x_axis(rows: list[dict[str, Any]]) -> tuple[str, dict[str, float]]:
-    """Tokens seen when every checkpoint knows them, else step, else checkpoint order."""
-    names = list(dict.fromkeys(row["checkpoint"] for row in rows))
-    for field_name, label in (("tokens", "tokens seen"), ("step", "step")):
-        values = {row["checkpoint"]: row.get(field_name) for row in rows}
-        if all(values[name] is not None for name in names):
-            return label, {name: float(v) for name, v in values.items() if v is not None}
-    return "checkpoint", {name: float(i) for i, name in enumerate(names)}
-
-
-def _series(
-    mine: list[dict[str, Any]], xs: dict[str, float], shots: Any, value: str, interval: str
-) -> tuple[list[float], list[float], list[float], list[float]]:
-    """x, y, low, high of one metric of one shot count, sorted by x (rows lacking it skipped)."""
-    points = sorted(
-        (xs[r["checkpoint"]], r[value], *(r.get(interval) or (r[value], r[value])))
-        for r in mine
-        if r.get("shots") == shots and isinstance(r.get(value), int | float)
-    )
-    if not points:
-        return [], [], [], []
-    x, y, low, high = (list(column) for column in zip(*points, strict=True))
-    return x, y, low, high
-
-
-def plot_results(rows: list[dict[str, Any]], path: Path) -> None:
-    """One panel per task and group: accuracy (solid) and probability on the gold choice
-    (dashed) against tokens seen (or step), each with its 95% interval shaded, and baselines.
-    """
-    from matplotlib.figure import Figure  # Agg canvas, no pyplot state; imported only to plot
-
-    from eval_gauntlet.finetuned.rows import draw_finetune_panel, finetune_panels
-
-    rows = [
-        row
-        for row in _latest(rows)
-        if row.get("kind") in ("task", "group", "finetune")
-        and "checkpoint" in row
-        and "task" in row
-    ]
-    if not rows:
-        return
-    label, xs = _x_axis(rows)
-    tuned = [row for row in rows if row["kind"] == "finetune"]
-    rows = [row for row in rows if row["kind"] != "finetune"]
-    names = list(dict.fromkeys(row["task"] for row in rows))
-    panels = finetune_panels(tuned)
-    names += list(panels)
-    cols = min(3, len(names))
-    nrows = -(-len(names) // cols)
-    fig = Figure(figsize=(4.2 * cols, 3.2 * nrows))
-    axes = fig.subplots(nrows, cols, squeeze=False)
-    for ax, name in zip(axes.flat, names, strict=False):
-        if name in panels:
-            draw_finetune_panel(ax, name, panels[name], xs, label)
-            continue
-        mine = [row for row in rows if row["task"] == name]
-        for index, shots in enumerate(dict.fromkeys(row.get("shots") for row in mine)):
-            color = f"C{index}"
-            for value, interval, style, what in (
-                ("acc", "ci95", "-", "acc"),
-                ("gold_prob", "gold_prob_ci95", "--", "gold prob"),
-            ):
-                x, y, low, high = _series(mine, xs, shots, value, interval)
-                if not x:
-                    continue
-                ax.plot(x, y, style, color=color, marker="o", label=f"{shots}-shot {what}")
-                ax.fill_between(x, low, high, color=color, alpha=0.15, linewidth=0)
-        last = mine[-1]
-        if last.get("random_baseline") is not None:
-            ax.axhline(last["random_baseline"], color="gray", linestyle="--", label="random")
-        if last.get("majority_baseline") is not None:
-            ax.axhline(last["majority_baseline"], color="gray", linestyle=":", label="majority")
-        ax.set_title(name + (f" {MARK}" if last.get("protocol", "lm-eval") != "lm-eval" else ""),
-                     fontsize=10)  # fmt: skip
-        ax.set_xlabel(label)
-        ax.set_ylabel("accuracy / gold prob (95% CI)")
-        ax.set_ylim(0.0, 1.0)
-        if label == "checkpoint":
-            ax.set_xticks(list(xs.values()), list(xs), rotation=30, fontsize=7)
-        ax.legend(fontsize=6)
-    for ax in list(axes.flat)[len(names) :]:
-        ax.set_visible(False)
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))

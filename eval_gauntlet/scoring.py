@@ -17,6 +17,7 @@ causal model never attends to.
 from __future__ import annotations
 
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -101,6 +102,14 @@ def context_length(model: Any, tokenizer: Any) -> int:
     return DEFAULT_MAX_LENGTH
 
 
+def move_spaces(context: str, continuation: str) -> tuple[str, str]:
+    """The pair as lm-eval scores it: the context's trailing whitespace moved to the continuation."""
+    spaces = len(context) - len(context.rstrip())
+    if not spaces:
+        return context, continuation
+    return context[:-spaces], context[-spaces:] + continuation
+
+
 def encode_pairs(
     tokenizer: Any, pairs: Sequence[tuple[str, str]]
 ) -> list[tuple[list[int], list[int]]]:
@@ -109,12 +118,7 @@ def encode_pairs(
     Batched (the fast tokenizers' parallel path), each distinct context encoded once. The
     tokenizer's own special-token default applies, as in lm-eval (a BOS where it adds one).
     """
-    moved = []
-    for context, continuation in pairs:
-        spaces = len(context) - len(context.rstrip())
-        if spaces:
-            context, continuation = context[:-spaces], context[-spaces:] + continuation
-        moved.append((context, continuation))
+    moved = [move_spaces(context, continuation) for context, continuation in pairs]
     contexts = list(dict.fromkeys(context for context, _ in moved))
     context_ids = dict(zip(contexts, tokenizer(contexts)["input_ids"], strict=True))
     wholes = tokenizer([context + continuation for context, continuation in moved])["input_ids"]
@@ -251,6 +255,7 @@ class Prediction:
     pred_norm: int  # argmax of log-likelihood / len(choice) in characters (acc_norm)
     truncated: int  # context tokens dropped from the left
     fewshot_keys: list[str] = field(default_factory=list)
+    gold_bytes: int = 0  # UTF-8 bytes of the gold continuation as scored (" A"), for gold_bpb
 
     @property
     def correct(self) -> bool:
@@ -272,6 +277,21 @@ class Prediction:
         lls = np.asarray(self.logprobs, dtype=np.float64)
         weights = np.exp(lls - lls.max())
         return float(weights[self.gold] / weights.sum())
+
+    @property
+    def gold_bpb(self) -> float:
+        """Bits per byte of the gold continuation: ``-log2 P(gold | context) / bytes``.
+
+        Lower is better. Unlike ``gold_prob`` it does not compare the choices with each other,
+        so a model sure of one letter (``gold_prob`` 0 or 1) or with a letter bias that averages
+        out still shows how well it has learnt to predict the answer's text; it falls as a
+        small model learns the language and the prompt's layout, while its accuracy sits at
+        chance. Per byte, as lm-eval's ``bits_per_byte``, so tokenizers compare. NaN when the
+        byte count is unknown.
+        """
+        if self.gold_bytes <= 0:
+            return float("nan")
+        return -self.logprobs[self.gold] / (self.gold_bytes * math.log(2))
 
 
 def choose(logprobs: Sequence[float], choices: Sequence[str]) -> tuple[int, int]:
@@ -313,6 +333,7 @@ def score_prompts(
     for prompt in prompts:
         lls = scores[at : at + len(prompt.choices)]
         pred, pred_norm = choose(lls, prompt.choices)
+        _, scored_gold = move_spaces(prompt.context, prompt.continuations[prompt.gold])
         predictions.append(
             Prediction(
                 key=prompt.item.key,
@@ -324,6 +345,7 @@ def score_prompts(
                 pred_norm=pred_norm,
                 truncated=max(truncated[at : at + len(prompt.choices)]),
                 fewshot_keys=prompt.fewshot_keys,
+                gold_bytes=len(scored_gold.encode()),
             )
         )
         at += len(prompt.choices)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,9 @@ SELF = "self"  # fewshot_source: the task's own file, the item excluded
 AVERAGE = "average"  # the gauntlet's overall score; not a category name
 LM_EVAL = "lm-eval"  # protocol: prompts and few-shot examples as lm-eval's own task
 FROM_TEST = "gauntlet: few-shot from test, item excluded"
+_OWN_FORMAT = "gauntlet: format "  # + "<format> is not an lm-eval task"
+_SAMPLER = "gauntlet: "  # + "<sampler> sampler (lm-eval's: <sampler>)"
+JOIN = "; "  # between the differences of a score pooled over several benchmarks
 _PATH_KEYS = ("data", "fewshot_source")
 _REQUIRED = ("data", "format", "random_baseline", "category")
 
@@ -270,11 +273,39 @@ def protocol(task: Task, shots: int) -> str:
     """``lm-eval`` when ``task`` at ``shots`` is scored as lm-eval's own task; else what differs."""
     upstream = FORMATS[task.format].lm_eval
     if upstream is None:
-        return f"gauntlet: format {task.format} is not an lm-eval task"
+        return f"{_OWN_FORMAT}{task.format} is not an lm-eval task"
     if shots == 0:
         return LM_EVAL
     if task.fewshot_source is None:
         return FROM_TEST
     if task.fewshot_sampler != upstream.sampler:
-        return f"gauntlet: {task.fewshot_sampler} sampler (lm-eval's: {upstream.sampler})"
+        return f"{_SAMPLER}{task.fewshot_sampler} sampler (lm-eval's: {upstream.sampler})"
     return LM_EVAL
+
+
+def pooled_protocol(protocols: Iterable[str]) -> str:
+    """The protocol of a score pooled over benchmarks (a group, a category, the average):
+    ``lm-eval`` when every one was lm-eval's, else their differences joined by ``JOIN``."""
+    differences = {
+        part for protocol in protocols for part in protocol.split(JOIN) if part != LM_EVAL
+    }
+    return JOIN.join(sorted(differences)) or LM_EVAL
+
+
+def explain(difference: str) -> str:
+    """One ``protocol`` difference in words for a reader: what is not lm-eval's, and why.
+
+    ``difference`` is a protocol as :func:`protocol` writes it (also in older results rows);
+    one it does not know is shown as it is.
+    """
+    if difference == FROM_TEST:
+        return (
+            "few-shot examples not as lm-eval's task: drawn from the test file, the item "
+            "excluded (lm-eval draws them from a train split the gauntlet was not given)"
+        )
+    if difference.startswith(_OWN_FORMAT) and difference.endswith(" is not an lm-eval task"):
+        name = difference.removeprefix(_OWN_FORMAT).removesuffix(" is not an lm-eval task")
+        return f"prompt format not lm-eval's: {name} is the gauntlet's own format"
+    if difference.startswith(_SAMPLER) and " sampler (lm-eval's: " in difference:
+        return f"few-shot examples not as lm-eval's task: {difference.removeprefix(_SAMPLER)}"
+    return f"not scored as lm-eval's task: {difference}"

@@ -10,6 +10,9 @@ Registered as llm-foundry's ``gauntlet_watcher`` callback (an entry point in pyp
         device: cpu                       # or a GPU no training rank uses, e.g. cuda:7
         sample: 100                       # items per task (default: all)
         threads: 8                        # CPU threads for scoring, the rest left to training
+        tasks_file: [my_tasks.yaml]       # --tasks-file, each (default: the shipped catalogue)
+        fewshot_source: {medqa_4options: data/medqa/train.jsonl}   # --fewshot-source TASK=PATH
+        softmax_dtype: float32            # --softmax-dtype: float32 or model
 
 At FIT_START, global rank 0 checks that a checkpointer of this run writes ``folder`` and that
 ``device`` is not a training rank's GPU, announces its process in ``OUT/trainer.json``, and
@@ -26,6 +29,7 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -59,12 +63,21 @@ class WatchConfig:
     trust_checkpoint: bool = False
     tokens_per_step: int | None = None  # from the trainer's state at FIT_START
     trainer_pid: int | None = None
+    tasks_file: tuple[str, ...] | None = None  # each becomes a --tasks-file, merged in order
+    fewshot_source: tuple[str, ...] | None = None  # each TASK=PATH a --fewshot-source
+    softmax_dtype: str = "float32"
 
     def __post_init__(self) -> None:
         import torch
 
         from eval_gauntlet.errors import GauntletError
-        from eval_gauntlet.tasks import load_tasks, select_tasks
+        from eval_gauntlet.scoring import SOFTMAX_DTYPES
+        from eval_gauntlet.tasks import (
+            DEFAULT_TASKS_FILE,
+            load_tasks,
+            select_tasks,
+            with_fewshot_sources,
+        )
 
         try:
             torch.device(self.device)
@@ -75,10 +88,21 @@ class WatchConfig:
         for name in ("sample", "limit", "batch_size", "threads"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"gauntlet_watcher.{name}: must be >= 1")
-        try:  # task names checked now, not in the watcher's log
-            select_tasks(load_tasks(), list(self.tasks) if self.tasks else None)
+        if self.softmax_dtype not in SOFTMAX_DTYPES:
+            raise ValueError(
+                f"gauntlet_watcher.softmax_dtype: {self.softmax_dtype!r}; "
+                f"expected one of {', '.join(SOFTMAX_DTYPES)}"
+            )
+        # task files, few-shot files and task names checked now, not in the watcher's log
+        key = "tasks_file"
+        try:
+            catalogue = load_tasks(list(self.tasks_file or [DEFAULT_TASKS_FILE]))
+            key = "fewshot_source"
+            catalogue = with_fewshot_sources(catalogue, self.fewshot_source or ())
+            key = "tasks"
+            select_tasks(catalogue, list(self.tasks) if self.tasks else None)
         except GauntletError as exc:
-            raise ValueError(f"gauntlet_watcher.tasks: {exc}") from None
+            raise ValueError(f"gauntlet_watcher.{key}: {exc}") from None
 
     def argv(self) -> list[str]:
         """The watcher's command line: each field set becomes ``--field-name value``."""
@@ -90,11 +114,31 @@ class WatchConfig:
                 continue
             if value is True:
                 cmd.append(flag)
+            elif spec.name in _REPEATED:
+                cmd += [part for item in value for part in (flag, item)]
             elif isinstance(value, tuple):
                 cmd += [flag, *value]
             else:
                 cmd += [flag, str(value)]
         return cmd
+
+
+_REPEATED = ("tasks_file", "fewshot_source")  # flags given once per value (argparse "append")
+
+
+def _strings(values: Sequence[str] | None) -> tuple[str, ...] | None:
+    return tuple(str(value) for value in values) if values else None
+
+
+def _fewshot_specs(sources: Mapping[str, str] | Sequence[str] | None) -> tuple[str, ...] | None:
+    """``TASK=PATH`` strings from a mapping ``{TASK: PATH}`` or a list of ``TASK=PATH``."""
+    if not sources:
+        return None
+    if isinstance(sources, Mapping):
+        return tuple(f"{task}={path}" for task, path in sources.items())
+    if isinstance(sources, str):
+        return (sources,)
+    return tuple(str(spec) for spec in sources)
 
 
 class GauntletWatcher(Callback):
@@ -116,6 +160,9 @@ class GauntletWatcher(Callback):
         broken_after: float = 600.0,
         threads: int = 8,
         trust_checkpoint: bool = False,
+        tasks_file: str | Sequence[str] | None = None,
+        fewshot_source: Mapping[str, str] | Sequence[str] | None = None,
+        softmax_dtype: str = "float32",
     ) -> None:
         self.config = WatchConfig(
             folder=str(folder),
@@ -132,6 +179,9 @@ class GauntletWatcher(Callback):
             broken_after=broken_after,
             threads=threads,
             trust_checkpoint=trust_checkpoint,
+            tasks_file=(tasks_file,) if isinstance(tasks_file, str) else _strings(tasks_file),
+            fewshot_source=_fewshot_specs(fewshot_source),
+            softmax_dtype=softmax_dtype,
         )
         self.out = Path(out)
         self.process: subprocess.Popen[bytes] | None = None

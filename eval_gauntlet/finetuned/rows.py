@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eval_gauntlet.plot import plot_results
 from eval_gauntlet.results import (
     PLOT,
     RESULTS,
     TABLE,
     Checkpoint,
     append_rows,
-    plot_results,
     read_rows,
     result_row,
     write_table,

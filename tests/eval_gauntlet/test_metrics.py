@@ -186,3 +186,35 @@ def test_gold_prob_is_the_renormalised_probability_of_the_gold_choice() -> None:
     assert score.chance_prob == pytest.approx((1 / 2 + 1 / 4 + 1 / 3) / 3)
     assert score.gold_prob_ci[0] <= score.gold_prob <= score.gold_prob_ci[1]
     assert score.acc_norm is None
+
+
+def test_gold_bpb_pools_bits_over_bytes_as_lm_eval_bits_per_byte() -> None:
+    """lm-eval's ``bits_per_byte``: total -log2 P over total bytes, not a mean of ratios."""
+    letter = Prediction("k", "f:1", ["A", "B"], 1, [-9.0, -2.0], 1, 1, 0, gold_bytes=2)
+    word = Prediction("k", "f:2", ["yes", "no", "maybe"], 2, [-1.0, -1.0, -12.0], 0, 0, 0,
+                      gold_bytes=6)  # fmt: skip
+    assert letter.gold_bpb == pytest.approx(2.0 / (2 * np.log(2)))
+    score = summarize([letter, word], seed=0, iters=200)
+    assert score.gold_bpb == pytest.approx((2.0 + 12.0) / np.log(2) / 8)  # not the items' mean
+    assert score.gold_bpb != pytest.approx((letter.gold_bpb + word.gold_bpb) / 2)
+    low, high = score.gold_bpb_ci  # resampling [letter, word]: each alone, or both
+    assert (low, high) == pytest.approx((letter.gold_bpb, word.gold_bpb))
+    unknown = Prediction("k", "f:1", ["A", "B"], 1, [-9.0, -2.0], 1, 1, 0)  # bytes not recorded
+    assert np.isnan(unknown.gold_bpb) and np.isnan(summarize([unknown], seed=0).gold_bpb)
+
+
+def test_gold_bytes_count_the_scored_continuation(tiny: tuple[object, object]) -> None:
+    """`` A`` after ``Answer:`` is two bytes; a context's trailing space moves to the answer."""
+    from eval_gauntlet.data import Item
+    from eval_gauntlet.prompts import Prompt
+    from eval_gauntlet.scoring import score_prompts
+
+    model, tokenizer = tiny
+    item = Item("k", "f:1", "Which organ?", {"A": "liver", "B": "héart"}, "B")
+    prompts = [
+        Prompt(item, "Answer:", ["A", "B"], 1),
+        Prompt(item, "Organ: ", ["liver", "héart"], 1),
+    ]
+    letter, word = score_prompts(model, tokenizer, prompts, max_length=64, progress=False)
+    assert (letter.gold_bytes, word.gold_bytes) == (2, len("  héart".encode()))
+    assert word.gold_bpb == pytest.approx(-word.logprobs[1] / (8 * np.log(2)))

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from eval_gauntlet.__main__ import main
-from eval_gauntlet.results import plot_results, read_rows, render_table
+from eval_gauntlet.plot import plot_results
+from eval_gauntlet.results import read_rows, render_table
 from eval_gauntlet.tasks import FROM_TEST, LM_EVAL
 from tests.eval_gauntlet.tiny import DATA
 
@@ -35,15 +36,51 @@ def test_rows_say_protocol_softmax_and_gold_prob(tiny_dir: Path, tmp_path: Path)
         low, high = row["gold_prob_ci95"]
         assert 0.0 < low <= row["gold_prob"] <= high < 1.0
         assert row["chance_prob"] == pytest.approx(1 / (3 if row["task"] == "pubmedqa" else 4))
+        low, high = row["gold_bpb_ci95"]
+        assert 0.0 < low <= row["gold_bpb"] <= high
+    by_category = {row["task"]: row for row in rows if row["kind"] in ("category", "average")}
+    assert by_category["clinical_reasoning"]["protocol"] == FROM_TEST  # MedQA's few-shot
+    assert by_category["biomedical_literature"]["protocol"] == LM_EVAL
+    assert by_category["average"]["protocol"] == FROM_TEST
     table = (tmp_path / "a" / "results.md").read_text()
     assert "| medqa_4options †1 | 1 | 4 |" in table
-    assert f"†1 few-shot examples not as lm-eval's task: {FROM_TEST}" in table
+    assert "| clinical_reasoning †1 |" in table and "| average †1 |" in table
+    assert "| biomedical_literature |" in table
+    assert "†1 few-shot examples not as lm-eval's task: drawn from the test file" in table
     assert (
         "| pubmedqa | 1 | 4 |" in table and "log-softmax in float32; model weights float32" in table
     )
     predictions = tmp_path / "a" / "predictions" / tiny_dir.name / "pubmedqa.1shot.jsonl"
     first = json.loads(predictions.read_text().splitlines()[0])
-    assert 0.0 < first["gold_prob"] < 1.0
+    assert 0.0 < first["gold_prob"] < 1.0 and first["gold_bpb"] > 0.0
+
+
+def test_footnotes_say_why_a_row_is_not_lm_evals(tiny_dir: Path, tmp_path: Path) -> None:
+    """A 0-shot lettered task differs by its format, not its few-shot examples; its category
+    and the average are marked too, an lm-eval group beside it is not."""
+    from tests.eval_gauntlet.test_tasks import organs_file
+
+    tasks_file = organs_file(tmp_path / "mine")  # `organs`: lettered, in medical_knowledge
+    argv = ["score", str(tiny_dir), "--out", str(tmp_path / "a"), "--no-progress", "--limit", "2"]
+    argv += ["--tasks-file", str(tasks_file), "--tasks", "organs", "mmlu_medical", "--shots", "0"]
+    assert main(argv) == 0
+    table = (tmp_path / "a" / "results.md").read_text()
+    assert "| organs †1 | 0 |" in table and "| **mmlu_medical** (all) | 0 |" in table
+    assert "| medical_knowledge †1 |" in table and "| average †1 |" in table
+    assert "†1 prompt format not lm-eval's: lettered is the gauntlet's own format" in table
+    assert "few-shot" not in table
+
+
+def test_a_pooled_row_gets_a_mark_per_difference() -> None:
+    rows = [
+        {**ROW, "task": "a", "protocol": FROM_TEST},
+        {**ROW, "kind": "category", "task": "c", "score": 0.1,
+         "protocol": f"{FROM_TEST}; gauntlet: format lettered is not an lm-eval task"},
+        {**ROW, "kind": "group", "task": "g", "protocol": f"{LM_EVAL}; {FROM_TEST}"},  # older
+    ]  # fmt: skip
+    table = render_table(rows)
+    assert "| a †1 |" in table and "| c †1 †2 |" in table and "| **g** (all) †1 |" in table
+    assert "†2 prompt format not lm-eval's: lettered" in table and "†3" not in table
 
 
 def test_fewshot_source_and_softmax_flags(tiny_dir: Path, tmp_path: Path) -> None:
@@ -76,7 +113,8 @@ ROW: dict[str, Any] = {
 def rows_of_every_kind() -> list[dict[str, Any]]:
     """Rows written before protocols and gold_prob existed, new ones, and unknown kinds."""
     new = {**ROW, "checkpoint": "ba20", "step": 20, "tokens": 2000, "gold_prob": 0.4,
-           "gold_prob_ci95": [0.35, 0.45], "protocol": "lm-eval", "softmax_dtype": "model"}  # fmt: skip
+           "gold_prob_ci95": [0.35, 0.45], "gold_bpb": 3.5, "gold_bpb_ci95": [3.25, 3.75],
+           "protocol": "lm-eval", "softmax_dtype": "model"}  # fmt: skip
     other = {"checkpoint": "ba20", "kind": "custom", "task": "pubmedqa_ft",
              "accuracy": 0.61, "epochs": 3, "split": "test", "history": [1, 2]}  # fmt: skip
     finetune = {"checkpoint": "ba20", "kind": "finetune", "task": "pubmedqa", "split": "test",
@@ -88,8 +126,11 @@ def rows_of_every_kind() -> list[dict[str, Any]]:
 
 def test_table_shows_unknown_kinds_generically_and_old_rows(tmp_path: Path) -> None:
     table = render_table(rows_of_every_kind())
-    assert "| pubmedqa | 0 | 50 | 0.500 | 0.400–0.600 |  |  |" in table  # old row: no gold prob
-    assert "| pubmedqa | 0 | 50 | 0.500 | 0.400–0.600 | 0.400 | 0.350–0.450 |" in table
+    assert "| pubmedqa | 0 | 50 | 0.500 | 0.400–0.600 |  |  |  |  |" in table  # old row
+    assert (
+        "| pubmedqa | 0 | 50 | 0.500 | 0.400–0.600 | 0.400 | 0.350–0.450 | 3.500 | 3.250–3.750 |"
+        in table
+    )
     assert "| custom | pubmedqa_ft | accuracy 0.610, epochs 3, split test |" in table
     assert "| pubmedqa | classification | test | acc | 500 | 0.740 | 0.700–0.780 |" in table
     assert "log-softmax in model" in table
@@ -111,7 +152,8 @@ def test_plot_draws_both_metrics_with_their_intervals(
     plot_results(rows_of_every_kind(), tmp_path / "results.png")
     assert (tmp_path / "results.png").read_bytes().startswith(PNG_MAGIC)
     assert ([0.4, 0.4], [0.6, 0.6]) in bands  # accuracy's 95% interval at both checkpoints
-    assert ([0.35], [0.45]) in bands  # gold_prob's, where a row has it
+    assert ([3.25], [3.75]) in bands  # gold bits per byte's, where a row has it
+    assert ([0.35], [0.45]) not in bands  # gold_prob: in the rows and table, not the plot
 
 
 @pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o027, 0o640)])

@@ -103,6 +103,7 @@ def test_the_command_line_is_the_typed_config() -> None:
         trust_checkpoint=True,
         tokens_per_step=1024 * 1024,
         trainer_pid=4242,
+        softmax_dtype="model",
     )
     argv = config.argv()
     assert argv[1:5] == ["-m", "eval_gauntlet", "watch", "runs/x/hf/huggingface"]
@@ -115,6 +116,29 @@ def test_the_command_line_is_the_typed_config() -> None:
         ), spec.name
     defaults = _parser().parse_args(WatchConfig(folder="f", out="o").argv()[3:])
     assert defaults.device == "cpu" and defaults.trainer_pid is None
+    assert defaults.tasks_file is None and defaults.fewshot_source is None
+    assert defaults.softmax_dtype == "float32"
+
+
+def test_user_task_files_and_fewshot_sources_reach_the_watcher(tmp_path: Path) -> None:
+    """The watch command's --tasks-file, --fewshot-source and --softmax-dtype, from YAML."""
+    from tests.eval_gauntlet.test_tasks import organs_file
+
+    mine, extra = organs_file(tmp_path / "mine"), tmp_path / "extra.yaml"
+    extra.write_text("include: default\ntasks:\n  pubmedqa: {num_fewshot: [0]}\n")
+    train = tmp_path / "medqa_train.jsonl"
+    train.write_text("{}\n")  # only its existence is checked when the config is built
+    hook = GauntletWatcher(
+        folder="f", out="o", tasks=["organs", "medqa_4options"], tasks_file=[str(mine), str(extra)],
+        fewshot_source={"medqa_4options": str(train)}, softmax_dtype="model",
+    )  # fmt: skip
+    args = _parser().parse_args(hook.config.argv()[3:])
+    assert args.tasks_file == [mine, extra] and args.tasks == ["organs", "medqa_4options"]
+    assert args.fewshot_source == [f"medqa_4options={train}"] and args.softmax_dtype == "model"
+    listed = GauntletWatcher(folder="f", out="o", fewshot_source=[f"mmlu_medical={train}"])
+    assert listed.config.fewshot_source == (f"mmlu_medical={train}",)  # a group, as the CLI
+    single = GauntletWatcher(folder="f", out="o", tasks_file=str(mine), tasks=["organs"])
+    assert _parser().parse_args(single.config.argv()[3:]).tasks_file == [mine]
 
 
 @pytest.mark.parametrize(
@@ -123,6 +147,18 @@ def test_the_command_line_is_the_typed_config() -> None:
         ({"device": "gpu0"}, "gauntlet_watcher.device"),
         ({"sample": 0}, "gauntlet_watcher.sample: must be >= 1"),
         ({"tasks": ["medqa"]}, "gauntlet_watcher.tasks: unknown task 'medqa'"),
+        ({"tasks": ["organs"]}, "gauntlet_watcher.tasks: unknown task 'organs'"),  # not shipped
+        ({"tasks_file": "nowhere.yaml"}, "gauntlet_watcher.tasks_file: .*nowhere.yaml"),
+        (
+            {"fewshot_source": {"medqa_4options": "nowhere.jsonl"}},
+            "gauntlet_watcher.fewshot_source: .*file not found: nowhere.jsonl",
+        ),
+        ({"fewshot_source": ["medqa_4options"]}, "gauntlet_watcher.fewshot_source: .*TASK=PATH"),
+        (
+            {"fewshot_source": {"medqa": __file__}},  # a file that is there, a task that is not
+            "gauntlet_watcher.fewshot_source: unknown task 'medqa'",
+        ),
+        ({"softmax_dtype": "bf16"}, "gauntlet_watcher.softmax_dtype: 'bf16'; expected one of"),
     ],
 )
 def test_bad_arguments_fail_when_the_callback_is_built(bad: dict[str, Any], message: str) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "eval_gauntlet" / "data"
@@ -95,6 +97,37 @@ def lr0_run(hf_dir: Path, save_folder: Path, *, batches: int = 1, seq_len: int =
     scoring the checkpoints or ``hf_dir`` must agree.
     """
     import torch
+    from transformers import AutoTokenizer
+
+    vocab = len(AutoTokenizer.from_pretrained(hf_dir, local_files_only=True))
+    ids = torch.randint(
+        0, vocab, (2 * batches, seq_len), generator=torch.Generator().manual_seed(0)
+    )
+    return composer_fit(hf_dir, save_folder, ids, lr=0.0, save_at=range(1, batches + 1))
+
+
+def text_ids(hf_dir: Path, texts: list[str], rows: int, seq_len: int) -> Any:
+    """``rows`` sequences of ``seq_len`` tokens: ``texts`` tokenized, joined by EOS, cut up."""
+    import torch
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(hf_dir, local_files_only=True)
+    stream: list[int] = []
+    for text in texts:
+        stream += tokenizer(text)["input_ids"] + [tokenizer.eos_token_id]
+        if len(stream) >= rows * seq_len:
+            break
+    if len(stream) < rows * seq_len:
+        raise ValueError(f"{len(stream)} tokens of text; {rows} x {seq_len} wanted")
+    return torch.tensor(stream[: rows * seq_len]).view(rows, seq_len)
+
+
+def composer_fit(
+    hf_dir: Path, save_folder: Path, ids: Any, *, lr: float, save_at: Iterable[int]
+) -> Path:
+    """Train ``hf_dir``'s causal LM with Composer on ``ids`` (batches of 2 rows, one epoch),
+    saving ``ep0-ba{n}-rank0.pt`` after each batch ``n`` in ``save_at``."""
+    import torch
     from composer import Trainer
     from composer.models import HuggingFaceModel
     from composer.optim import DecoupledAdamW
@@ -102,18 +135,18 @@ def lr0_run(hf_dir: Path, save_folder: Path, *, batches: int = 1, seq_len: int =
 
     model = AutoModelForCausalLM.from_pretrained(hf_dir, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(hf_dir, local_files_only=True)
-    shape = (2 * batches, seq_len)
-    ids = torch.randint(0, len(tokenizer), shape, generator=torch.Generator().manual_seed(0))
     loader = torch.utils.data.DataLoader([{"input_ids": r, "labels": r} for r in ids], batch_size=2)
     composer_model = HuggingFaceModel(model, tokenizer=tokenizer, use_logits=True)
+    batches = set(save_at)
     Trainer(
         model=composer_model,
         train_dataloader=loader,
-        optimizers=DecoupledAdamW(composer_model.parameters(), lr=0.0, weight_decay=0.0),
-        max_duration=f"{batches}ba",
+        optimizers=DecoupledAdamW(composer_model.parameters(), lr=lr, weight_decay=0.0),
+        max_duration=f"{len(loader)}ba",
         save_folder=str(save_folder),
-        save_interval="1ba",
+        save_interval=lambda state, event: int(state.timestamp.batch) in batches,
         device="cpu",
         progress_bar=False,
+        seed=0,
     ).fit()
     return save_folder

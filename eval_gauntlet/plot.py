@@ -1,0 +1,120 @@
+"""``results.png``: one panel per task and group, redrawn from the whole ``results.jsonl``.
+
+Accuracy (solid, left axis) and the gold answer's bits per byte (dashed, right axis) against
+tokens seen (or step), each with its bootstrap 95% interval shaded, and the random and
+majority baselines. Bits per byte is the curve that moves while a small model's accuracy sits
+at chance; ``gold_prob`` stays in the rows and the table (at small scale it is flat: a model
+sure of one answer gives it 0 or 1 per item).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from biomedlm.files import atomic_write
+from eval_gauntlet.results import MARK, latest_rows
+from eval_gauntlet.tasks import LM_EVAL
+
+_METRICS = (  # value, interval, line style, legend, which y axis
+    ("acc", "ci95", "-", "acc", "left"),
+    ("gold_bpb", "gold_bpb_ci95", "--", "gold bits/byte", "right"),
+)
+
+
+def _x_axis(rows: list[dict[str, Any]]) -> tuple[str, dict[str, float]]:
+    """Tokens seen when every checkpoint knows them, else step, else checkpoint order."""
+    names = list(dict.fromkeys(row["checkpoint"] for row in rows))
+    for field_name, label in (("tokens", "tokens seen"), ("step", "step")):
+        values = {row["checkpoint"]: row.get(field_name) for row in rows}
+        if all(values[name] is not None for name in names):
+            return label, {name: float(v) for name, v in values.items() if v is not None}
+    return "checkpoint", {name: float(i) for i, name in enumerate(names)}
+
+
+def _series(
+    mine: list[dict[str, Any]], xs: dict[str, float], shots: Any, value: str, interval: str
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """x, y, low, high of one metric of one shot count, sorted by x (rows lacking it skipped)."""
+    points = sorted(
+        (xs[r["checkpoint"]], r[value], *(r.get(interval) or (r[value], r[value])))
+        for r in mine
+        if r.get("shots") == shots
+        and isinstance(r.get(value), int | float)
+        and r[value] == r[value]
+    )
+    if not points:
+        return [], [], [], []
+    x, y, low, high = (list(column) for column in zip(*points, strict=True))
+    return x, y, low, high
+
+
+def _draw_task(ax: Any, name: str, mine: list[dict[str, Any]], xs: dict[str, float]) -> None:
+    """Accuracy on ``ax`` and bits per byte on a twin right axis, a color per shot count."""
+    sides: dict[str, Any] = {"left": ax}
+    handles = []
+    for index, shots in enumerate(dict.fromkeys(row.get("shots") for row in mine)):
+        color = f"C{index}"
+        for value, interval, style, what, side in _METRICS:
+            x, y, low, high = _series(mine, xs, shots, value, interval)
+            if not x:
+                continue
+            if side not in sides:
+                sides[side] = ax.twinx()
+                sides[side].set_ylabel("gold bits/byte, lower is better (95% CI)", fontsize=8)
+            label = f"{shots}-shot {what}"
+            handles += sides[side].plot(x, y, style, color=color, marker="o", label=label)
+            sides[side].fill_between(x, low, high, color=color, alpha=0.15, linewidth=0)
+    last = mine[-1]
+    if last.get("random_baseline") is not None:
+        handles.append(
+            ax.axhline(last["random_baseline"], color="gray", linestyle="--", label="random")
+        )
+    if last.get("majority_baseline") is not None:
+        handles.append(
+            ax.axhline(last["majority_baseline"], color="gray", linestyle=":", label="majority")
+        )
+    marked = last.get("protocol", LM_EVAL) != LM_EVAL
+    ax.set_title(name + (f" {MARK}" if marked else ""), fontsize=10)
+    ax.set_ylabel("accuracy (95% CI)")
+    ax.set_ylim(0.0, 1.0)
+    ax.legend(handles=handles, fontsize=6)
+
+
+def plot_results(rows: list[dict[str, Any]], path: Path) -> None:
+    """Draw ``rows``' tasks, groups and fine-tuned metrics into ``path`` (a PNG, atomically)."""
+    from matplotlib.figure import Figure  # Agg canvas, no pyplot state; imported only to plot
+
+    from eval_gauntlet.finetuned.rows import draw_finetune_panel, finetune_panels
+
+    rows = [
+        row
+        for row in latest_rows(rows)
+        if row.get("kind") in ("task", "group", "finetune")
+        and "checkpoint" in row
+        and "task" in row
+    ]
+    if not rows:
+        return
+    label, xs = _x_axis(rows)
+    tuned = [row for row in rows if row["kind"] == "finetune"]
+    rows = [row for row in rows if row["kind"] != "finetune"]
+    names = list(dict.fromkeys(row["task"] for row in rows))
+    panels = finetune_panels(tuned)
+    names += list(panels)
+    cols = min(3, len(names))
+    nrows = -(-len(names) // cols)
+    fig = Figure(figsize=(4.6 * cols, 3.2 * nrows))
+    axes = fig.subplots(nrows, cols, squeeze=False)
+    for ax, name in zip(axes.flat, names, strict=False):
+        if name in panels:
+            draw_finetune_panel(ax, name, panels[name], xs, label)
+        else:
+            _draw_task(ax, name, [row for row in rows if row["task"] == name], xs)
+            ax.set_xlabel(label)
+        if label == "checkpoint":
+            ax.set_xticks(list(xs.values()), list(xs), rotation=30, fontsize=7)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
