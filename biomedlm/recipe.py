@@ -28,10 +28,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
 from omegaconf import MISSING, DictConfig
 
-from strict_config import ConfigError, as_plain_dict, load_yaml, merge_structured
+from strict_config import ConfigError, as_plain_dict, load_yaml, merge_structured, parse_value
 
 
 class RecipeError(ValueError):
@@ -247,7 +246,7 @@ COMPONENTS = ("optimizer", "scheduler")  # sections of one named component
 def _override_name(item: str, section: str) -> Any:
     """The component name an override ``section.name=X`` or ``section={name: X, ...}`` sets."""
     key, _, value = item.partition("=")
-    parsed = yaml.safe_load(value) if value else None
+    parsed = parse_value(value) if value else None
     if key.strip() == f"{section}.name":
         return parsed
     if key.strip() == section and isinstance(parsed, dict):

@@ -4,11 +4,17 @@ An unknown or misspelled key anywhere fails before any work, naming the file, th
 path and the nearest valid key; a wrong type fails the same way. Overrides are ``key=value``
 dotlist strings (``model.n_layers=4``), applied after the YAML. YAML syntax errors and
 duplicate keys name the file and line (:func:`load_yaml`).
+
+Numbers read the same in a file and in an override: OmegaConf reads files with YAML 1.2's float
+form (``1e-5`` is a float), while PyYAML's ``safe_load`` follows YAML 1.1, where a float needs a
+dot and a signed exponent (``1e-5`` is the string ``'1e-5'``); override values are parsed by
+:func:`parse_value`, a safe loader with the same float form as OmegaConf's.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +23,22 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 T = TypeVar("T")
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, plus the floats OmegaConf's file loader adds (``1e-5``, ``2E+3``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def parse_value(text: str) -> Any:
+    """A value written on the command line (``1e-5``, ``[0.9, 0.95]``, ``{name: x}``) as data."""
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader: plain data only
 
 
 class ConfigError(ValueError):
@@ -37,7 +59,7 @@ def _parse_override(item: str) -> tuple[str, Any]:
     key, sep, value = item.partition("=")
     if not sep or not key:
         raise ValueError(f"override {item!r} is not of the form key=value")
-    return key.strip(), yaml.safe_load(value) if value else None
+    return key.strip(), parse_value(value) if value else None
 
 
 def merge_structured(

@@ -160,6 +160,20 @@ def test_valid_llm_foundry_choices_load(overrides: list[str]) -> None:
     load_recipe(BIG, overrides)
 
 
+@pytest.mark.parametrize(
+    ("override", "lr"),
+    [
+        ("optimizer.lr=1e-05", 1e-5),  # as the sweep writes it (str(1e-05))
+        ("optimizer.lr=2e-4", 2e-4),
+        ("optimizer={name: decoupled_lionw, lr: 1e-4}", 1e-4),
+        ("optimizer.lr=2E+0", 2.0),
+    ],
+)
+def test_learning_rates_without_a_dot_are_numbers(override: str, lr: float) -> None:
+    """YAML 1.1 reads ``1e-5`` as a string; the recipe reads it as the file would: a float."""
+    assert load_recipe(BIG, [override]).optimizer["lr"] == lr
+
+
 def test_a_base_recipes_scheduler_arguments_do_not_leak_into_another_scheduler(
     tmp_path: Path,
 ) -> None:

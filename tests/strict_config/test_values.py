@@ -1,0 +1,46 @@
+"""Values read the same in a YAML file and in a ``key=value`` override."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from omegaconf import OmegaConf
+
+from strict_config import load_structured, load_yaml, parse_value
+
+# YAML 1.2 floats without a dot or without an exponent sign, which YAML 1.1 (PyYAML's
+# safe_load) reads as strings; and values that must stay what they are
+WRITTEN = ["1e-5", "1e-05", "2E+3", "1.0e5", "-3e2", "1e5", "+4.5e-1", "1.5", "7", "1_000",
+           "0x10", "1e", "e5", "1e-5x", "60ba", "0.1dur", ".inf", "null", "true", "[1e-5, 2]",
+           "{lr: 1e-4, betas: [0.9, 0.95]}"]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", WRITTEN)
+def test_an_override_value_reads_as_omegaconf_reads_it_in_a_file(text: str) -> None:
+    """OmegaConf's file loader is the reference: one number, one meaning, wherever written."""
+    in_file = OmegaConf.to_container(OmegaConf.create(f"v: {text}"))["v"]  # type: ignore[index]
+    value = parse_value(text)
+    assert value == in_file and type(value) is type(in_file)
+
+
+@pytest.mark.parametrize(("text", "number"), [("1e-5", 1e-5), ("1e-05", 1e-5), ("2E+3", 2000.0)])
+def test_numbers_without_a_dot_are_floats_in_files_and_overrides(
+    tmp_path: Path, text: str, number: float
+) -> None:
+    @dataclass
+    class Schema:
+        lr: float = 0.1
+        extra: dict[str, Any] = field(default_factory=dict)
+
+    path = tmp_path / "c.yaml"
+    path.write_text(f"lr: {text}\nextra: {{lr: {text}}}\n")
+    assert load_yaml(path)["lr"] == number
+    loaded = load_structured(Schema, path)
+    assert loaded.lr == number and loaded.extra == {"lr": number}
+    other = tmp_path / "o.yaml"
+    other.write_text("lr: 0.5\n")
+    overridden = load_structured(Schema, other, [f"lr={text}", f"extra={{lr: {text}}}"])
+    assert overridden.lr == number and overridden.extra == {"lr": number}  # not '1e-5'
