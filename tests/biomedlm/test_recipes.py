@@ -131,6 +131,29 @@ TYPOS = [  # each loaded, as a user would type it, and failing with one line nam
     ("model.n_layers=four", "model.n_layers"),
     ("model.dropout=1.5", "model.dropout: must be in"),
     ("train_loader.prefetch_factor=null", None),
+    # values the components check only when built or first used, after launch
+    ("callbacks.loss_curve.interval=0", "callbacks.loss_curve.interval: must be >= 1"),
+    (
+        "callbacks.gauntlet_watcher.tasks=[medqa]",
+        "callbacks.gauntlet_watcher.tasks: unknown task 'medqa'",
+    ),
+    ("callbacks.gauntlet_watcher.device=gpu", "callbacks.gauntlet_watcher.device: 'gpu'"),
+    (
+        "callbacks.hf_checkpointer.precision=fp33",
+        "callbacks.hf_checkpointer.precision: 'fp33' is not one of float32",
+    ),
+    (
+        "callbacks.hf_checkpointer.save_interval=0ba",
+        "callbacks.hf_checkpointer.save_interval: '0ba' must be more than zero",
+    ),
+    ("callbacks.speed_monitor.window_size=-1", "callbacks.speed_monitor.window_size: must be > 0"),
+    (
+        "algorithms.gradient_clipping.clipping_type=nrm",
+        "algorithms.gradient_clipping.clipping_type: 'nrm' is not one of adaptive, norm, value",
+    ),
+    ("eval_interval=0ba", "eval_interval: '0ba' must be more than zero"),
+    ("max_duration=0ba", "max_duration: '0ba' must be more than zero"),
+    ("callbacks.hf_checkpointer.precision=float16", None),
 ]
 
 
