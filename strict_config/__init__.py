@@ -62,6 +62,20 @@ def _parse_override(item: str) -> tuple[str, Any]:
     return key.strip(), parse_value(value) if value else None
 
 
+def _open_null_sections(config: DictConfig, key: str) -> None:
+    """Each null section on ``key``'s path becomes empty, so the override can fill it.
+
+    ``fsdp_config.sharding_strategy=FULL_SHARD`` on a recipe whose ``fsdp_config`` is null then
+    works as on one that has the section (OmegaConf refuses to set a key under a null node).
+    """
+    parts = key.split(".")
+    for end in range(1, len(parts)):
+        parent = OmegaConf.select(config, ".".join(parts[: end - 1])) if end > 1 else config
+        name = parts[end - 1]
+        if isinstance(parent, DictConfig) and name in parent and parent[name] is None:
+            OmegaConf.update(config, ".".join(parts[:end]), {}, merge=True)  # typed: defaults
+
+
 def merge_structured(
     schema: type[T],
     layers: list[Any],
@@ -79,6 +93,7 @@ def merge_structured(
         merged = OmegaConf.merge(OmegaConf.structured(schema), *layers)
         for item in overrides or []:
             key, value = _parse_override(item)
+            _open_null_sections(merged, key)
             OmegaConf.update(merged, key, value, merge=True)
         obj = OmegaConf.to_object(merged)
     except ConfigKeyError as exc:

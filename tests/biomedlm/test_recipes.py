@@ -197,6 +197,14 @@ def test_learning_rates_without_a_dot_are_numbers(override: str, lr: float) -> N
     assert load_recipe(BIG, [override]).optimizer["lr"] == lr
 
 
+def test_a_dotted_override_fills_a_section_the_recipe_leaves_null() -> None:
+    """The debug recipe has no fsdp_config: a key under it applies, or names the nearest key."""
+    recipe = load_recipe(DEBUG, ["fsdp_config.sharding_strategy=FULL_SHARD"])
+    assert recipe.fsdp_config == {"sharding_strategy": "FULL_SHARD"}
+    with pytest.raises(RecipeError, match=r"fsdp_config.sharding_stratgy: .*'sharding_strategy'"):
+        load_recipe(DEBUG, ["fsdp_config.sharding_stratgy=FULL_SHARD"])
+
+
 def test_a_base_recipes_scheduler_arguments_do_not_leak_into_another_scheduler(
     tmp_path: Path,
 ) -> None:

@@ -44,3 +44,23 @@ def test_numbers_without_a_dot_are_floats_in_files_and_overrides(
     other.write_text("lr: 0.5\n")
     overridden = load_structured(Schema, other, [f"lr={text}", f"extra={{lr: {text}}}"])
     assert overridden.lr == number and overridden.extra == {"lr": number}  # not '1e-5'
+
+
+@dataclass
+class Inner:
+    size: int = 1
+
+
+@dataclass
+class Nullable:
+    extra: dict[str, Any] | None = None
+    inner: Inner | None = None
+
+
+def test_a_dotted_override_fills_a_null_section(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("extra: null\n")
+    loaded = load_structured(Nullable, path, ["extra.a.b=1e-5", "inner.size=3"])
+    assert loaded.extra == {"a": {"b": 1e-5}} and loaded.inner == Inner(size=3)
+    with pytest.raises(ValueError, match=r"'inner\.sise'.*'size'"):
+        load_structured(Nullable, path, ["inner.sise=3"])
