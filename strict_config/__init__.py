@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 T = TypeVar("T")
@@ -62,18 +62,23 @@ def _parse_override(item: str) -> tuple[str, Any]:
     return key.strip(), parse_value(value) if value else None
 
 
-def _open_null_sections(config: DictConfig, key: str) -> None:
-    """Each null section on ``key``'s path becomes empty, so the override can fill it.
+def _apply_override(config: DictConfig, key: str, value: Any) -> None:
+    """Set dotted ``key`` to ``value`` as if the YAML had it nested (merged, not assigned).
 
-    ``fsdp_config.sharding_strategy=FULL_SHARD`` on a recipe whose ``fsdp_config`` is null then
-    works as on one that has the section (OmegaConf refuses to set a key under a null node).
+    A merge fills what OmegaConf's ``update`` refuses: a key under a null section
+    (``fsdp_config.sharding_strategy=FULL_SHARD`` on a recipe without ``fsdp_config``) and a new
+    entry of a typed mapping (``train_loader.streams.pmc.local=...``). A path through a list
+    (``sources.0.path=...``) is set with ``update``, which addresses list items by index.
     """
     parts = key.split(".")
-    for end in range(1, len(parts)):
-        parent = OmegaConf.select(config, ".".join(parts[: end - 1])) if end > 1 else config
-        name = parts[end - 1]
-        if isinstance(parent, DictConfig) and name in parent and parent[name] is None:
-            OmegaConf.update(config, ".".join(parts[:end]), {}, merge=True)  # typed: defaults
+    prefixes = (".".join(parts[:end]) for end in range(1, len(parts)))
+    if any(isinstance(OmegaConf.select(config, prefix), ListConfig) for prefix in prefixes):
+        OmegaConf.update(config, key, value, merge=True)
+        return
+    nested = value
+    for part in reversed(parts):
+        nested = {part: nested}
+    config.merge_with(nested)
 
 
 def merge_structured(
@@ -93,8 +98,7 @@ def merge_structured(
         merged = OmegaConf.merge(OmegaConf.structured(schema), *layers)
         for item in overrides or []:
             key, value = _parse_override(item)
-            _open_null_sections(merged, key)
-            OmegaConf.update(merged, key, value, merge=True)
+            _apply_override(merged, key, value)
         obj = OmegaConf.to_object(merged)
     except ConfigKeyError as exc:
         full_key = getattr(exc, "full_key", None) or getattr(exc, "key", "?")

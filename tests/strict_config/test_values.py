@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from omegaconf import OmegaConf
+from omegaconf import MISSING, OmegaConf
 
 from strict_config import load_structured, load_yaml, parse_value
 
@@ -64,3 +64,29 @@ def test_a_dotted_override_fills_a_null_section(tmp_path: Path) -> None:
     assert loaded.extra == {"a": {"b": 1e-5}} and loaded.inner == Inner(size=3)
     with pytest.raises(ValueError, match=r"'inner\.sise'.*'size'"):
         load_structured(Nullable, path, ["inner.sise=3"])
+
+
+@dataclass
+class Stream:
+    local: str = MISSING
+    proportion: float | None = None
+
+
+@dataclass
+class Streams:
+    streams: dict[str, Stream] = field(default_factory=dict)
+    paths: list[Stream] = field(default_factory=list)
+
+
+def test_an_override_adds_an_entry_to_a_typed_mapping_and_sets_a_list_item(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("streams: {a: {local: x}}\npaths: [{local: p}]\n")
+    loaded = load_structured(
+        Streams,
+        path,
+        ["streams.b.local=y", "streams.c={local: z, proportion: 1e-1}", "paths.0.local=q"],
+    )
+    assert loaded.streams == {"a": Stream("x"), "b": Stream("y"), "c": Stream("z", 0.1)}
+    assert loaded.paths == [Stream("q")]
+    with pytest.raises(ValueError, match=r"'streams\.b\.locl'.*'local'"):
+        load_structured(Streams, path, ["streams.b.locl=y"])
