@@ -59,7 +59,11 @@ def _parse_override(item: str) -> tuple[str, Any]:
     key, sep, value = item.partition("=")
     if not sep or not key:
         raise ValueError(f"override {item!r} is not of the form key=value")
-    return key.strip(), parse_value(value) if value else None
+    try:
+        return key.strip(), parse_value(value) if value else None
+    except yaml.YAMLError as exc:  # e.g. an unquoted ${...} inside {...}
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ValueError(f"override {item!r}: invalid YAML ({what}); quote the value") from None
 
 
 def _apply_override(config: DictConfig, key: str, value: Any) -> None:

@@ -55,6 +55,58 @@ def test_every_recipe_as_written_translates_and_passes_llm_foundrys_checks(path:
     assert train_cfg.max_seq_len == recipe.model.max_seq_len
 
 
+@pytest.mark.parametrize(("on_gpu", "pinned"), [(True, True), (False, False)])
+def test_the_loader_pins_memory_when_training_on_gpus(on_gpu: bool, pinned: bool) -> None:
+    from biomedlm.foundry_config import to_foundry
+    from biomedlm.preflight import LaunchFacts
+
+    facts = LaunchFacts(eos_id=0, n_tokens=28896, on_gpu=on_gpu)
+    cfg = to_foundry(load_recipe(BIG, components=False), facts)
+    assert cfg["train_loader"]["pin_memory"] is pinned
+    chosen = load_recipe(BIG, ["train_loader.pin_memory=false"], components=False)
+    assert to_foundry(chosen, facts)["train_loader"]["pin_memory"] is False  # the recipe's choice
+
+
+def leaves(tree: object, prefix: str = "") -> dict[str, object]:
+    if isinstance(tree, dict):
+        return {
+            k: v for key, sub in tree.items() for k, v in leaves(sub, f"{prefix}{key}.").items()
+        }
+    return {prefix.rstrip("."): tree}
+
+
+def test_the_debug_recipe_writes_every_output_under_its_run_dir(
+    prepared: Path, tmp_path: Path
+) -> None:
+    """Only ``run_dir`` given: checkpoints, exports, loss curve, stream cache, results under it."""
+    from biomedlm.foundry_config import to_foundry
+    from biomedlm.preflight import LaunchFacts
+
+    run_dir = tmp_path / "run"
+    watcher = (
+        "callbacks.gauntlet_watcher={folder: '${run_dir}/hf/huggingface', out: '${run_dir}/eval'}"
+    )
+    recipe = load_recipe(DEBUG, [*data_overrides(), f"run_dir={run_dir}", watcher])
+    caches = {"train_loader.pubmed": f"{run_dir}/stream_cache/train_loader/pubmed"}
+    cfg = to_foundry(
+        recipe, LaunchFacts(eos_id=0, n_tokens=28896, on_gpu=False, stream_caches=caches)
+    )
+    inputs = {"tokenizer.name", "train_loader.dataset.streams.pubmed.remote",
+              "eval_loader.dataset.streams.pubmed.local"}  # fmt: skip
+    paths = {k: v for k, v in leaves(cfg).items() if isinstance(v, str) and "/" in v}
+    outputs = {k: Path(v) for k, v in paths.items() if k not in inputs}
+    assert set(outputs) == {
+        "save_folder",
+        "callbacks.hf_checkpointer.save_folder",
+        "callbacks.loss_curve.folder",
+        "callbacks.gauntlet_watcher.folder",
+        "callbacks.gauntlet_watcher.out",
+        "train_loader.dataset.streams.pubmed.local",  # the cache of read-only shards
+    }
+    assert all(path.is_relative_to(run_dir) for path in outputs.values()), outputs
+    assert Path(recipe.run_dir) == run_dir  # the resolved recipe and launches/ (train.py)
+
+
 @pytest.mark.parametrize("path", PRETRAIN, ids=lambda p: p.stem)
 def test_every_recipes_model_builds_on_meta(path: Path) -> None:
     from transformers import GPT2Config, GPT2LMHeadModel

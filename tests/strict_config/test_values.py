@@ -90,3 +90,13 @@ def test_an_override_adds_an_entry_to_a_typed_mapping_and_sets_a_list_item(tmp_p
     assert loaded.paths == [Stream("q")]
     with pytest.raises(ValueError, match=r"'streams\.b\.locl'.*'local'"):
         load_structured(Streams, path, ["streams.b.locl=y"])
+
+
+def test_an_override_that_is_not_yaml_fails_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("extra: {}\n")
+    with pytest.raises(
+        ValueError, match=r"override .*: invalid YAML \(.*\); quote the value"
+    ) as caught:
+        load_structured(Nullable, path, ["extra={a: ${x}/y}"])
+    assert "\n" not in str(caught.value)
