@@ -66,7 +66,7 @@ def _parse_override(item: str) -> tuple[str, Any]:
         raise ValueError(f"override {item!r}: invalid YAML ({what}); quote the value") from None
 
 
-def _apply_override(config: DictConfig, key: str, value: Any) -> None:
+def _apply_override(config: Any, key: str, value: Any) -> None:
     """Set dotted ``key`` to ``value`` as if the YAML had it nested (merged, not assigned).
 
     A merge fills what OmegaConf's ``update`` refuses: a key under a null section
