@@ -9,7 +9,13 @@ class's signature, with light type checks from its annotations (Composer time st
 by Composer), before anything is built. ``fsdp_config`` is checked against the fields of
 Composer's ``FSDPConfig``, which otherwise accepts any key silently.
 
-Nothing is constructed: a callback that opens files or a logger that starts a run is only
+Values a class checks only when it is built (or first used) are checked here too: a component
+may define a classmethod ``validate(**kwargs)`` that checks its arguments without side effects
+(the project's own callbacks do), and :data:`VALUE_CHECKS` holds the few checks llm-foundry's
+and Composer's classes document but make late (``hf_checkpointer.precision``,
+``speed_monitor.window_size``, ``gradient_clipping.clipping_type``...).
+
+Nothing else is constructed: a callback that opens files or a logger that starts a run is only
 inspected.
 """
 
@@ -49,6 +55,11 @@ def _hints(target: Callable[..., Any]) -> dict[str, Any]:
         return {}
 
 
+def _is_interval(key: str, value: Any) -> bool:
+    """An integer interval (batches), which must be positive like an interval's time string."""
+    return key.endswith("interval") and isinstance(value, int) and not isinstance(value, bool)
+
+
 def _matches(value: Any, hint: Any, key: str) -> bool:
     """Whether ``value`` fits annotation ``hint`` (unknown annotations accept anything)."""
     from composer.core import Time
@@ -57,15 +68,17 @@ def _matches(value: Any, hint: Any, key: str) -> bool:
         return True
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
+    if origin is typing.Literal:
+        return value in args
     if origin in (typing.Union, types.UnionType):
-        if Time in args and isinstance(value, str):  # a time string, not any string
-            parse_time(key, value)
+        if Time in args and (isinstance(value, str) or _is_interval(key, value)):
+            parse_time(key, value, positive=key.endswith("interval"))  # a time, not any string
             return True
         return any(_matches(value, arg, key) for arg in args)
     if hint is type(None):
         return value is None
     if hint is Time:
-        parse_time(key, value)  # raises with the key on a bad string
+        parse_time(key, value, positive=key.endswith("interval"))  # raises naming the key
         return True
     if hint is bool:
         return isinstance(value, bool)
@@ -114,6 +127,52 @@ def bind(where: str, target: Callable[..., Any], kwargs: Mapping[str, Any]) -> N
             raise ValueError(f"{where}.{key}: {value!r} does not fit the expected type {hint}")
 
 
+def _choice(*choices: str) -> Callable[[str, Any], None]:
+    def check(key: str, value: Any) -> None:
+        if value not in choices:
+            raise ValueError(f"{key}: {value!r} is not one of {', '.join(choices)}")
+
+    return check
+
+
+def _positive(key: str, value: Any) -> None:
+    if value <= 0:
+        raise ValueError(f"{key}: must be > 0, got {value!r}")
+
+
+# (module, class, argument) -> check: values a class of llm-foundry or Composer documents but
+# checks only when built or used, after launch; subclasses (``finetune_export``) inherit them
+VALUE_CHECKS: tuple[tuple[str, str, str, Callable[[str, Any], None]], ...] = (
+    ("llmfoundry.callbacks", "HuggingFaceCheckpointer", "precision",
+     _choice("float32", "float16", "bfloat16")),
+    ("composer.callbacks", "SpeedMonitor", "window_size", _positive),
+    ("composer.callbacks", "SpeedMonitor", "time_unit",
+     _choice("seconds", "minutes", "hours", "days")),
+    ("composer.algorithms", "GradientClipping", "clipping_type",
+     _choice("adaptive", "norm", "value")),
+    ("composer.algorithms", "GradientClipping", "clipping_threshold", _positive),
+)  # fmt: skip
+
+
+def check_values(where: str, target: Any, kwargs: Mapping[str, Any]) -> None:
+    """The checks a component's class makes late, made now: its ``validate``, :data:`VALUE_CHECKS`."""
+    import importlib
+
+    if not isinstance(target, type):
+        return
+    if isinstance(inspect.getattr_static(target, "validate", None), classmethod):
+        section, _, name = where.rpartition(".")
+        try:
+            target.validate(**kwargs)  # type: ignore[attr-defined]
+        except ValueError as exc:  # its message names `<name>.<argument>`, or only the problem
+            message = str(exc).splitlines()[0]
+            named = message.startswith(f"{name}.")
+            raise ValueError(f"{section}.{message}" if named else f"{where}: {message}") from None
+    for module, cls_name, arg, check in VALUE_CHECKS:
+        if arg in kwargs and issubclass(target, getattr(importlib.import_module(module), cls_name)):
+            check(f"{where}.{arg}", kwargs[arg])
+
+
 def _section(where: str, registry: Any, entries: Mapping[str, Mapping[str, Any] | None]) -> None:
     known = list(registry.get_all())
     for name, kwargs in entries.items():
@@ -122,7 +181,9 @@ def _section(where: str, registry: Any, entries: Mapping[str, Mapping[str, Any] 
         if name not in known:
             kind = where.rstrip("s")
             raise ValueError(f"{where}.{name}: unknown {kind}{_nearest(name, known)}")
-        bind(f"{where}.{name}", registry.get(name), dict(kwargs or {}))
+        target = registry.get(name)
+        bind(f"{where}.{name}", target, dict(kwargs or {}))
+        check_values(f"{where}.{name}", target, dict(kwargs or {}))
 
 
 def _named(where: str, registry: Any, section: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,8 @@ A recipe loads anywhere (:func:`biomedlm.recipe.load_recipe`); what depends on t
 files is checked here, at launch, before the trainer is built, each failure one line naming the
 key, the paths and the fix:
 
-- the machine: a global batch divisible by the world size, a GPU for ``amp_*`` precisions;
+- the machine: a global batch divisible by the world size, a GPU for ``amp_*`` precisions, one
+  that computes in bf16 for ``amp_bf16`` or FSDP's bf16 mixed precision;
 - the tokenizer, and every stream's shards: present, made with this tokenizer (the manifest
   ``data_prep`` writes records its vocabulary and identity) and packed at ``max_seq_len`` (the
   shards' own column shape), since llm-foundry's text loader silently truncates longer samples
@@ -47,6 +48,24 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def bf16_supported() -> bool:
+    import torch
+
+    return torch.cuda.is_bf16_supported()
+
+
+def bf16_setting(recipe: TrainingSettings) -> str | None:
+    """The recipe's setting that computes in bf16 (``precision=amp_bf16``, FSDP's dtypes), if any."""
+    if recipe.precision == "amp_bf16":
+        return "precision: amp_bf16"
+    mixed = (recipe.fsdp_config or {}).get("mixed_precision")
+    if isinstance(mixed, dict):
+        for key, dtype in mixed.items():
+            if dtype in ("bf16", "bfloat16"):
+                return f"fsdp_config.mixed_precision.{key}: {dtype}"
+    return None
+
+
 def check_machine(recipe: TrainingSettings) -> bool:
     """World size and precision against this machine; returns whether training is on GPUs."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -60,6 +79,12 @@ def check_machine(recipe: TrainingSettings) -> bool:
         raise RecipeError(
             f"precision: {recipe.precision} needs a GPU and none is visible; "
             "use precision=fp32 on CPU"
+        )
+    bf16 = bf16_setting(recipe) if on_gpu else None
+    if bf16 is not None and not bf16_supported():
+        raise RecipeError(
+            f"{bf16} needs a GPU that computes in bf16 (Ampere or newer) and this one does not; "
+            "use precision=amp_fp16 (and fp16 FSDP dtypes), or another GPU"
         )
     fsdp = recipe.fsdp_config
     if fsdp is not None and world > 1 and not on_gpu and os.environ.get("FSDP_VERSION") != "2":

@@ -28,10 +28,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
 from omegaconf import MISSING, DictConfig
 
-from strict_config import ConfigError, as_plain_dict, load_yaml, merge_structured
+from strict_config import ConfigError, as_plain_dict, load_yaml, merge_structured, parse_value
 
 
 class RecipeError(ValueError):
@@ -42,8 +41,13 @@ ATTENTION = ("eager", "sdpa", "flash_attention_2")
 INIT_DEVICES = ("cpu", "meta", "mixed")
 
 
-def parse_time(key: str, value: str | int, units: tuple[str, ...] | None = None) -> Any:
-    """``value`` as a Composer ``Time``; a bad string or unit fails naming ``key``."""
+def parse_time(
+    key: str, value: str | int, units: tuple[str, ...] | None = None, *, positive: bool = False
+) -> Any:
+    """``value`` as a Composer ``Time``; a bad string or unit fails naming ``key``.
+
+    ``positive``: zero fails too (an interval or a duration of nothing).
+    """
     from composer.core import Time, TimeUnit
 
     try:
@@ -56,6 +60,8 @@ def parse_time(key: str, value: str | int, units: tuple[str, ...] | None = None)
         raise ValueError(f"{key}: {value!r} has unit {time.unit.value!r}; use one of {units}")
     if time.value < 0:
         raise ValueError(f"{key}: {value!r} is negative")
+    if positive and time.value == 0:
+        raise ValueError(f"{key}: {value!r} must be more than zero")
     return time
 
 
@@ -200,9 +206,9 @@ class TrainingSettings:
         if self.device_eval_batch_size < 1:
             raise ValueError("device_eval_batch_size: must be >= 1")
         check_precision(self.precision)
-        parse_time("max_duration", self.max_duration, ("ep", "ba", "tok", "sp"))
+        parse_time("max_duration", self.max_duration, ("ep", "ba", "tok", "sp"), positive=True)
         for key in ("eval_interval", "save_interval", "console_log_interval"):
-            parse_time(key, getattr(self, key), ("ep", "ba", "tok", "sp", "dur"))
+            parse_time(key, getattr(self, key), ("ep", "ba", "tok", "sp", "dur"), positive=True)
         if self.eval_subset_num_batches == 0 or self.eval_subset_num_batches < -1:
             raise ValueError("eval_subset_num_batches: must be -1 (all) or >= 1")
         if self.dist_timeout <= 0:
@@ -247,7 +253,7 @@ COMPONENTS = ("optimizer", "scheduler")  # sections of one named component
 def _override_name(item: str, section: str) -> Any:
     """The component name an override ``section.name=X`` or ``section={name: X, ...}`` sets."""
     key, _, value = item.partition("=")
-    parsed = yaml.safe_load(value) if value else None
+    parsed = parse_value(value) if value else None
     if key.strip() == f"{section}.name":
         return parsed
     if key.strip() == section and isinstance(parsed, dict):

@@ -7,10 +7,19 @@ scheduler, data order and seed whatever the new recipe says. So before training:
 
 - a finished run prints one line (run, where it stopped, how to extend it) and exits 0;
 - a recipe that differs from the run's in what a checkpoint fixes fails with one line naming
-  the keys: the architecture (the weights cannot load) and the state restored from the
-  checkpoint (optimizer, scheduler, batch size, seed, data: a new value would be ignored);
+  the keys: the architecture (the weights cannot load), the state restored from the checkpoint
+  (optimizer, scheduler, batch size, seed, the data's shuffle seed: a new value would be
+  ignored), and the training data's order, which the checkpoint's position in the data counts
+  samples of (split, shuffle, drop_last, the streams and their proportions);
 - every other change (``max_duration``, intervals, callbacks, loggers, evaluation, micro-batch
-  size...) applies, and is stated in the log.
+  size, the loader's workers and memory pinning, where a stream's shards are read from...)
+  applies, and is stated in the log.
+
+What the data's resume state depends on is streaming's ``StreamingDataset.state_dict``: the
+epoch, the sample in that epoch, ``num_canonical_nodes`` and the shuffle seed (restored), over a
+sample order fixed by the streams, their proportions, the split, shuffling and the global batch
+size. The order does not depend on the number of workers or on where the shards are read from
+(streaming's elastic determinism; ``tests/biomedlm/test_relaunch.py`` checks it).
 
 Every launch's resolved recipe is kept in ``<run_dir>/launches/``; ``<run_dir>/recipe.yaml`` is the
 one in effect.
@@ -33,8 +42,11 @@ log = logging.getLogger(__name__)
 
 ARCHITECTURE = ("model.name", "model.n_layers", "model.d_model", "model.n_heads",
                 "model.max_seq_len", "model.lora", "tokenizer", "task")  # fmt: skip
-RESTORED = ("optimizer", "scheduler", "global_train_batch_size", "seed", "train_loader",
-            "data", "model.init_from")  # fmt: skip
+RESTORED = ("optimizer", "scheduler", "global_train_batch_size", "seed", "data",
+            "model.init_from", "train_loader.shuffle_seed")  # fmt: skip
+DATA_ORDER = ("train_loader.split", "train_loader.shuffle", "train_loader.drop_last",
+              "train_loader.streams")  # fmt: skip
+STREAM_PLACE = ("local", "remote")  # where a stream's shards are read from, not which samples
 CHECKPOINT = re.compile(r"^ep\d+-ba(\d+)(-rank0\.pt)?$")
 RECORD = "recipe.yaml"
 
@@ -57,6 +69,21 @@ def changed_keys(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[An
 
 def _under(key: str, prefixes: tuple[str, ...]) -> bool:
     return any(key == p or key.startswith(p + ".") for p in prefixes)
+
+
+def _reorders(key: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether changing ``key`` changes the training data's sample order.
+
+    Moving a stream that both recipes have (``train_loader.streams.NAME.local``/``remote``) does
+    not; adding, removing or reweighting a stream does.
+    """
+    if not _under(key, DATA_ORDER):
+        return False
+    parts = key.split(".")
+    if len(parts) == 4 and parts[1] == "streams" and parts[3] in STREAM_PLACE:
+        names = [set((tree.get("train_loader") or {}).get("streams") or {}) for tree in (old, new)]
+        return parts[2] not in names[0] & names[1]
+    return True
 
 
 def latest_checkpoint(save_folder: str | None) -> Path | None:
@@ -94,7 +121,8 @@ def check_relaunch(recipe: TrainingSettings, resolved: dict[str, Any]) -> str | 
         return None
     record = Path(recipe.run_dir) / RECORD
     if record.is_file():
-        changes = changed_keys(yaml.safe_load(record.read_text()) or {}, resolved)
+        previous = yaml.safe_load(record.read_text()) or {}
+        changes = changed_keys(previous, resolved)
         fixed = {k: v for k, v in changes.items() if _under(k, ARCHITECTURE)}
         if fixed:
             raise RecipeError(
@@ -109,6 +137,14 @@ def check_relaunch(recipe: TrainingSettings, resolved: dict[str, Any]) -> str | 
                 f"restores it from the checkpoint in {recipe.save_folder}, so the new value "
                 "would be ignored. Restore the value, or start a new run from the checkpoint "
                 f"(run_name=NEW model.init_from={checkpoint})"
+            )
+        reordered = {k: v for k, v in changes.items() if _reorders(k, previous, resolved)}
+        if reordered:
+            raise RecipeError(
+                f"{_describe(reordered)}: differs from the run's recipe ({record}); the checkpoint "
+                f"in {recipe.save_folder} resumes at a position in the run's data order, which "
+                "this changes (samples would be skipped or seen twice). Restore the value, or "
+                f"start a new run from the checkpoint (run_name=NEW model.init_from={checkpoint})"
             )
         if changes:
             log.info("relaunch with changed settings, applied: %s", _describe(changes))

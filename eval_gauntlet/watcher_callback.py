@@ -187,6 +187,14 @@ class GauntletWatcher(Callback):
         self.process: subprocess.Popen[bytes] | None = None
         self.trainer: Trainer | None = None
 
+    @classmethod
+    def validate(cls, **kwargs: Any) -> None:
+        """Check the arguments as a recipe loads (biomedlm's strict check), before launch.
+
+        Building the callback only builds its :class:`WatchConfig` (no process, no file).
+        """
+        cls(**kwargs)
+
     def fit_start(self, state: State, logger: Logger) -> None:
         if dist.get_global_rank() != 0:
             return

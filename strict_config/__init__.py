@@ -4,19 +4,41 @@ An unknown or misspelled key anywhere fails before any work, naming the file, th
 path and the nearest valid key; a wrong type fails the same way. Overrides are ``key=value``
 dotlist strings (``model.n_layers=4``), applied after the YAML. YAML syntax errors and
 duplicate keys name the file and line (:func:`load_yaml`).
+
+Numbers read the same in a file and in an override: OmegaConf reads files with YAML 1.2's float
+form (``1e-5`` is a float), while PyYAML's ``safe_load`` follows YAML 1.1, where a float needs a
+dot and a signed exponent (``1e-5`` is the string ``'1e-5'``); override values are parsed by
+:func:`parse_value`, a safe loader with the same float form as OmegaConf's.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 T = TypeVar("T")
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, plus the floats OmegaConf's file loader adds (``1e-5``, ``2E+3``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def parse_value(text: str) -> Any:
+    """A value written on the command line (``1e-5``, ``[0.9, 0.95]``, ``{name: x}``) as data."""
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader: plain data only
 
 
 class ConfigError(ValueError):
@@ -37,7 +59,30 @@ def _parse_override(item: str) -> tuple[str, Any]:
     key, sep, value = item.partition("=")
     if not sep or not key:
         raise ValueError(f"override {item!r} is not of the form key=value")
-    return key.strip(), yaml.safe_load(value) if value else None
+    try:
+        return key.strip(), parse_value(value) if value else None
+    except yaml.YAMLError as exc:  # e.g. an unquoted ${...} inside {...}
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ValueError(f"override {item!r}: invalid YAML ({what}); quote the value") from None
+
+
+def _apply_override(config: Any, key: str, value: Any) -> None:
+    """Set dotted ``key`` to ``value`` as if the YAML had it nested (merged, not assigned).
+
+    A merge fills what OmegaConf's ``update`` refuses: a key under a null section
+    (``fsdp_config.sharding_strategy=FULL_SHARD`` on a recipe without ``fsdp_config``) and a new
+    entry of a typed mapping (``train_loader.streams.pmc.local=...``). A path through a list
+    (``sources.0.path=...``) is set with ``update``, which addresses list items by index.
+    """
+    parts = key.split(".")
+    prefixes = (".".join(parts[:end]) for end in range(1, len(parts)))
+    if any(isinstance(OmegaConf.select(config, prefix), ListConfig) for prefix in prefixes):
+        OmegaConf.update(config, key, value, merge=True)
+        return
+    nested = value
+    for part in reversed(parts):
+        nested = {part: nested}
+    config.merge_with(nested)
 
 
 def merge_structured(
@@ -57,7 +102,7 @@ def merge_structured(
         merged = OmegaConf.merge(OmegaConf.structured(schema), *layers)
         for item in overrides or []:
             key, value = _parse_override(item)
-            OmegaConf.update(merged, key, value, merge=True)
+            _apply_override(merged, key, value)
         obj = OmegaConf.to_object(merged)
     except ConfigKeyError as exc:
         full_key = getattr(exc, "full_key", None) or getattr(exc, "key", "?")

@@ -65,8 +65,17 @@ class LossCurve(Callback):
     """Append train/eval loss per batch to ``loss.csv``; draw ``loss.png`` every ``interval``."""
 
     def __init__(self, folder: str, interval: int = 10) -> None:
+        self.validate(folder, interval)
         self.folder = Path(folder)
         self.interval = interval
+
+    @classmethod
+    def validate(cls, folder: str, interval: int = 10) -> None:
+        """The arguments' values, checked as the recipe loads (:mod:`biomedlm.components`)."""
+        if interval < 1:
+            raise ValueError(
+                f"loss_curve.interval: must be >= 1 (batches between plots), got {interval}"
+            )
 
     @property
     def csv_path(self) -> Path:

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from biomedlm.foundry_config import to_foundry
-from biomedlm.preflight import preflight
+from biomedlm.preflight import check_machine, preflight
 from biomedlm.recipe import RecipeError, load_recipe
 from tests.biomedlm.debug_runs import DEBUG, REPO, data_overrides
+
+BIG = REPO / "recipes" / "pretrain" / "biomedlm-2.7b.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +129,32 @@ def test_read_only_data_trains(prepared: Path, tmp_path: Path) -> None:
     assert not list((data / "train").glob("*.mds"))  # nothing written beside the shards
     manifest = json.loads((data / "manifest.json").read_text())
     assert manifest["splits"]["train"]["samples"] > 0
+
+
+@pytest.mark.parametrize(
+    ("recipe", "overrides", "setting"),
+    [
+        (BIG, [], "precision: amp_bf16"),
+        (
+            DEBUG,
+            ["fsdp_config.mixed_precision={param_dtype: bf16}"],
+            "fsdp_config.mixed_precision.param_dtype: bf16",
+        ),
+    ],
+)
+def test_bf16_on_a_gpu_without_bf16_fails_at_launch(
+    monkeypatch: pytest.MonkeyPatch, recipe: Path, overrides: list[str], setting: str
+) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setattr("biomedlm.preflight.cuda_available", lambda: True)
+    loaded = load_recipe(recipe, overrides, components=False)
+    monkeypatch.setattr("torch.cuda.is_bf16_supported", lambda: True)
+    assert check_machine(loaded)  # an Ampere or newer GPU: trains
+    monkeypatch.setattr("torch.cuda.is_bf16_supported", lambda: False)  # e.g. a V100 or T4
+    with pytest.raises(
+        RecipeError, match=rf"^{setting} needs a GPU that computes in bf16"
+    ) as caught:
+        check_machine(loaded)
+    assert "\n" not in str(caught.value)
+    fp16 = load_recipe(DEBUG, ["precision=amp_fp16"], components=False)
+    assert check_machine(fp16)  # no bf16 asked for: nothing to refuse

@@ -55,6 +55,58 @@ def test_every_recipe_as_written_translates_and_passes_llm_foundrys_checks(path:
     assert train_cfg.max_seq_len == recipe.model.max_seq_len
 
 
+@pytest.mark.parametrize(("on_gpu", "pinned"), [(True, True), (False, False)])
+def test_the_loader_pins_memory_when_training_on_gpus(on_gpu: bool, pinned: bool) -> None:
+    from biomedlm.foundry_config import to_foundry
+    from biomedlm.preflight import LaunchFacts
+
+    facts = LaunchFacts(eos_id=0, n_tokens=28896, on_gpu=on_gpu)
+    cfg = to_foundry(load_recipe(BIG, components=False), facts)
+    assert cfg["train_loader"]["pin_memory"] is pinned
+    chosen = load_recipe(BIG, ["train_loader.pin_memory=false"], components=False)
+    assert to_foundry(chosen, facts)["train_loader"]["pin_memory"] is False  # the recipe's choice
+
+
+def leaves(tree: object, prefix: str = "") -> dict[str, object]:
+    if isinstance(tree, dict):
+        return {
+            k: v for key, sub in tree.items() for k, v in leaves(sub, f"{prefix}{key}.").items()
+        }
+    return {prefix.rstrip("."): tree}
+
+
+def test_the_debug_recipe_writes_every_output_under_its_run_dir(
+    prepared: Path, tmp_path: Path
+) -> None:
+    """Only ``run_dir`` given: checkpoints, exports, loss curve, stream cache, results under it."""
+    from biomedlm.foundry_config import to_foundry
+    from biomedlm.preflight import LaunchFacts
+
+    run_dir = tmp_path / "run"
+    watcher = (
+        "callbacks.gauntlet_watcher={folder: '${run_dir}/hf/huggingface', out: '${run_dir}/eval'}"
+    )
+    recipe = load_recipe(DEBUG, [*data_overrides(), f"run_dir={run_dir}", watcher])
+    caches = {"train_loader.pubmed": f"{run_dir}/stream_cache/train_loader/pubmed"}
+    cfg = to_foundry(
+        recipe, LaunchFacts(eos_id=0, n_tokens=28896, on_gpu=False, stream_caches=caches)
+    )
+    inputs = {"tokenizer.name", "train_loader.dataset.streams.pubmed.remote",
+              "eval_loader.dataset.streams.pubmed.local"}  # fmt: skip
+    paths = {k: v for k, v in leaves(cfg).items() if isinstance(v, str) and "/" in v}
+    outputs = {k: Path(v) for k, v in paths.items() if k not in inputs}
+    assert set(outputs) == {
+        "save_folder",
+        "callbacks.hf_checkpointer.save_folder",
+        "callbacks.loss_curve.folder",
+        "callbacks.gauntlet_watcher.folder",
+        "callbacks.gauntlet_watcher.out",
+        "train_loader.dataset.streams.pubmed.local",  # the cache of read-only shards
+    }
+    assert all(path.is_relative_to(run_dir) for path in outputs.values()), outputs
+    assert Path(recipe.run_dir) == run_dir  # the resolved recipe and launches/ (train.py)
+
+
 @pytest.mark.parametrize("path", PRETRAIN, ids=lambda p: p.stem)
 def test_every_recipes_model_builds_on_meta(path: Path) -> None:
     from transformers import GPT2Config, GPT2LMHeadModel
@@ -131,6 +183,29 @@ TYPOS = [  # each loaded, as a user would type it, and failing with one line nam
     ("model.n_layers=four", "model.n_layers"),
     ("model.dropout=1.5", "model.dropout: must be in"),
     ("train_loader.prefetch_factor=null", None),
+    # values the components check only when built or first used, after launch
+    ("callbacks.loss_curve.interval=0", "callbacks.loss_curve.interval: must be >= 1"),
+    (
+        "callbacks.gauntlet_watcher.tasks=[medqa]",
+        "callbacks.gauntlet_watcher.tasks: unknown task 'medqa'",
+    ),
+    ("callbacks.gauntlet_watcher.device=gpu", "callbacks.gauntlet_watcher.device: 'gpu'"),
+    (
+        "callbacks.hf_checkpointer.precision=fp33",
+        "callbacks.hf_checkpointer.precision: 'fp33' is not one of float32",
+    ),
+    (
+        "callbacks.hf_checkpointer.save_interval=0ba",
+        "callbacks.hf_checkpointer.save_interval: '0ba' must be more than zero",
+    ),
+    ("callbacks.speed_monitor.window_size=-1", "callbacks.speed_monitor.window_size: must be > 0"),
+    (
+        "algorithms.gradient_clipping.clipping_type=nrm",
+        "algorithms.gradient_clipping.clipping_type: 'nrm' is not one of adaptive, norm, value",
+    ),
+    ("eval_interval=0ba", "eval_interval: '0ba' must be more than zero"),
+    ("max_duration=0ba", "max_duration: '0ba' must be more than zero"),
+    ("callbacks.hf_checkpointer.precision=float16", None),
 ]
 
 
@@ -158,6 +233,28 @@ def test_typos_and_bad_values_fail_when_the_recipe_loads(
 )
 def test_valid_llm_foundry_choices_load(overrides: list[str]) -> None:
     load_recipe(BIG, overrides)
+
+
+@pytest.mark.parametrize(
+    ("override", "lr"),
+    [
+        ("optimizer.lr=1e-05", 1e-5),  # as the sweep writes it (str(1e-05))
+        ("optimizer.lr=2e-4", 2e-4),
+        ("optimizer={name: decoupled_lionw, lr: 1e-4}", 1e-4),
+        ("optimizer.lr=2E+0", 2.0),
+    ],
+)
+def test_learning_rates_without_a_dot_are_numbers(override: str, lr: float) -> None:
+    """YAML 1.1 reads ``1e-5`` as a string; the recipe reads it as the file would: a float."""
+    assert load_recipe(BIG, [override]).optimizer["lr"] == lr
+
+
+def test_a_dotted_override_fills_a_section_the_recipe_leaves_null() -> None:
+    """The debug recipe has no fsdp_config: a key under it applies, or names the nearest key."""
+    recipe = load_recipe(DEBUG, ["fsdp_config.sharding_strategy=FULL_SHARD"])
+    assert recipe.fsdp_config == {"sharding_strategy": "FULL_SHARD"}
+    with pytest.raises(RecipeError, match=r"fsdp_config.sharding_stratgy: .*'sharding_strategy'"):
+        load_recipe(DEBUG, ["fsdp_config.sharding_stratgy=FULL_SHARD"])
 
 
 def test_a_base_recipes_scheduler_arguments_do_not_leak_into_another_scheduler(
