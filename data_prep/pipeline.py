@@ -236,6 +236,12 @@ class _Run:
                         total_docs=documents[split],
                         desc=f"pack {split}",
                     )
+                    if result.samples == 0:  # before publishing: the previous set stays
+                        raise PrepError(
+                            f"pack.seq_len: the {split} split has {result.tokens} tokens, not one "
+                            f"{self.cfg.pack.seq_len}-token sample; set pack.seq_len to at most "
+                            f"{result.tokens} (or give {split} more documents)"
+                        )
                 stats[split] = asdict(result)
             return stats
 
