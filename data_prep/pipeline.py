@@ -143,6 +143,8 @@ class _Run:
         current = current_set(self.out)
         if current is not None and self._is_built(current, fp_tokenizer, fp_pack):
             self.finish(current)  # nothing changed: the manifest is refreshed in place
+            for other in staging_sets(self.out):  # e.g. sets kept for readers that have ended
+                remove_set(other)
             return
         staging = self._staging(fp_tokenizer)
         try:
