@@ -79,3 +79,22 @@ def test_an_open_run_keeps_reading_its_set_across_a_rerun(
     run(rerun)  # the next run, nothing to redo: removes the set no one reads any more
     assert not old_set.exists()
     assert json.loads((data / "manifest.json").read_text())["samples"]["seq_len"] == 128
+
+
+def test_read_only_data_is_cached_per_set(
+    prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache of a read-only set is its own: shard names repeat from one set to the next."""
+    data = tmp_path / "data"
+    shutil.copytree(prepared, data, symlinks=True)
+    monkeypatch.setattr("biomedlm.preflight.writable", lambda folder: False)
+    recipe = load_recipe(
+        DEBUG, [*data_overrides(data), f"run_dir={tmp_path / 'run'}"], components=False
+    )
+    try:
+        stream = to_foundry(recipe, preflight(recipe))["train_loader"]["dataset"]["streams"]
+    finally:
+        release_sets()
+    held = (data / ".current").resolve()
+    cache = tmp_path / "run" / "stream_cache" / "train_loader" / "pubmed" / held.name
+    assert stream["pubmed"] == {"remote": str(held), "local": str(cache), "split": "train"}
