@@ -18,10 +18,8 @@ def _streams(key: str, loader: LoaderConfig, facts: LaunchFacts) -> dict[str, An
     streams = {}
     for name, stream in loader.streams.items():
         args = {k: v for k, v in vars(stream).items() if v is not None} | {"split": loader.split}
-        cache = facts.stream_caches.get(f"{key}.{name}")
-        if cache is not None:  # read-only shards: read as a remote, into a cache we can write
-            args |= {"remote": stream.local, "local": cache}
-        streams[name] = args
+        # the set held for the run, a cache for read-only shards (biomedlm.preflight)
+        streams[name] = args | facts.stream_paths.get(f"{key}.{name}", {})
     return streams
 
 
@@ -90,7 +88,10 @@ def to_foundry(recipe: Recipe, facts: LaunchFacts) -> dict[str, Any]:
         **trainer_settings(recipe),
         "max_seq_len": seq,
         "model": model,
-        "tokenizer": {"name": recipe.tokenizer.path, "kwargs": {"model_max_length": seq}},
+        "tokenizer": {
+            "name": facts.tokenizer or recipe.tokenizer.path,
+            "kwargs": {"model_max_length": seq},
+        },
         "train_loader": _loader("train_loader", recipe.train_loader, seq, facts),
     }
     if recipe.eval_loader is not None:

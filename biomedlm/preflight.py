@@ -9,7 +9,12 @@ key, the paths and the fix:
 - the tokenizer, and every stream's shards: present, made with this tokenizer (the manifest
   ``data_prep`` writes records its vocabulary and identity) and packed at ``max_seq_len`` (the
   shards' own column shape), since llm-foundry's text loader silently truncates longer samples
-  and pads none, and token ids past the embedding crash only at the first batch;
+  and pads none, and token ids past the embedding crash only at the first batch. A remote
+  stream's ``index.json`` and ``manifest.json`` are fetched with streaming's own downloader
+  (``s3://``, ``gs://``... as its datasets read them) into a temporary folder for the same checks;
+- a data_prep output folder (a stream's ``local``, a path ``remote``, the tokenizer's folder) is
+  read from the set it publishes at launch, held for the run (:func:`data_prep.publish.
+  hold_current_set`): a data_prep rerun during training publishes beside it, never under it;
 - ``model.init_from``: weights that fit the recipe (embedding rows, positions, shape).
 """
 
@@ -24,9 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from biomedlm.recipe import LoaderConfig, Recipe, RecipeError, TrainingSettings
+from data_prep.document import PrepError
 from data_prep.manifest import IDENTITY_KEYS, tokenizer_identity
+from data_prep.publish import hold_current_set
 
 log = logging.getLogger(__name__)
+FETCH_TIMEOUT = 60.0  # seconds, streaming's own default for a file
 
 
 @dataclass(frozen=True)
@@ -37,9 +45,11 @@ class LaunchFacts:
     n_tokens: int  # tokens of the tokenizer (embedding rows are padded from it)
     on_gpu: bool
     init_from: str | None = None  # a Hugging Face folder holding model.init_from's weights
-    # "<loader>.<stream>" -> a cache folder, for local shards in a folder training cannot write
-    # (streaming decompresses shards beside them): they are read as a remote into the cache
-    stream_caches: dict[str, str] = field(default_factory=dict)
+    # "<loader>.<stream>" -> the local (and remote) streaming reads: a data_prep folder's set
+    # held for the run; shards in a folder training cannot write (streaming decompresses shards
+    # beside them) are read as a remote into a cache in the run folder
+    stream_paths: dict[str, dict[str, str]] = field(default_factory=dict)
+    tokenizer: str | None = None  # the tokenizer folder read (a data_prep folder's held set)
 
 
 def cuda_available() -> bool:
@@ -118,37 +128,83 @@ def sample_length(split_dir: Path) -> int | None:
     return None
 
 
-def _check_stream(key: str, local: Path, split: str, recipe: Recipe, tokenizer: Any) -> None:
-    split_dir = local / split
+def _check_stream(
+    key: str,
+    folder: Path,
+    shown: str,
+    split: str,
+    recipe: Recipe,
+    tokenizer: Any,
+    field: str = "local",
+) -> None:
+    """The shards under ``folder`` (``shown`` in messages) fit ``tokenizer`` and max_seq_len."""
+    split_dir = folder / split
     if not (split_dir / "index.json").is_file():
         raise RecipeError(
-            f"{key}.local: no MDS shards at {split_dir}; "
+            f"{key}.{field}: no MDS shards at {shown}/{split}; "
             "run `make prep-data` (or point it at a prepared folder)"
         )
     seq = recipe.model.max_seq_len
     length = sample_length(split_dir)
     if length is not None and length != seq:
         raise RecipeError(
-            f"{key}: the shards at {split_dir} hold {length}-token samples but model.max_seq_len "
-            f"is {seq}; set model.max_seq_len={length}, or re-pack the data with pack.seq_len={seq}"
+            f"{key}: the shards at {shown}/{split} hold {length}-token samples but "
+            f"model.max_seq_len is {seq}; set model.max_seq_len={length}, or re-pack the data "
+            f"with pack.seq_len={seq}"
         )
-    manifest_path = local / "manifest.json"
+    manifest_path = folder / "manifest.json"
     if not manifest_path.is_file():
-        log.warning("%s: no manifest.json beside the shards; tokenizer fit not checked", local)
+        log.warning("%s: no manifest.json beside the shards; tokenizer fit not checked", shown)
         return
     made = json.loads(manifest_path.read_text()).get("tokenizer", {})
-    tok_dir = Path(recipe.tokenizer.path)
-    ours = tokenizer_identity(tok_dir)
+    tok_dir = recipe.tokenizer.path
+    ours = tokenizer_identity(Path(tokenizer.name_or_path))
     differ = [k for k in IDENTITY_KEYS if k in made and made[k] != ours.get(k)]
     if not made.get("sha256") and made.get("vocab_size") not in (None, len(tokenizer)):
         differ.append("vocab_size")  # a manifest from before tokenizer identities were recorded
     if differ:
         raise RecipeError(
-            f"{key}: the shards at {local} were made with another tokenizer "
-            f"({made.get('vocab_size')} tokens, per {manifest_path}) than tokenizer.path={tok_dir} "
-            f"({len(tokenizer)} tokens; {', '.join(differ)} differ); use the tokenizer data_prep "
-            f"wrote ({local / 'tokenizer'})"
+            f"{key}: the shards at {shown} were made with another tokenizer "
+            f"({made.get('vocab_size')} tokens, per {shown}/manifest.json) than "
+            f"tokenizer.path={tok_dir} ({len(tokenizer)} tokens; {', '.join(differ)} differ); "
+            f"use the tokenizer data_prep wrote ({shown}/tokenizer)"
         )
+
+
+def _fetch_remote(key: str, remote: str, split: str, into: Path) -> Path:
+    """``remote``'s index and manifest, fetched as streaming fetches them, into ``into``."""
+    from streaming.base.storage.download import CloudDownloader
+
+    index = os.path.join(remote, split, "index.json")
+    try:
+        CloudDownloader.direct_download(index, str(into / split / "index.json"), FETCH_TIMEOUT)
+    except Exception as exc:  # each store's client raises its own errors
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise RecipeError(
+            f"{key}.remote: cannot read {index} ({why}); check the remote path, its "
+            "credentials and endpoint (S3_ENDPOINT_URL)"
+        ) from None
+    try:
+        manifest = os.path.join(remote, "manifest.json")
+        CloudDownloader.direct_download(manifest, str(into / "manifest.json"), FETCH_TIMEOUT)
+    except Exception:  # shards without a manifest: warned about by the check
+        log.debug("%s: no manifest.json", remote)
+    return into
+
+
+def _held(folder: Path) -> Path | None:
+    """The set a data_prep output ``folder`` publishes now, held for this run; else None."""
+    try:
+        return hold_current_set(folder)
+    except PrepError as exc:
+        raise RecipeError(str(exc)) from None
+
+
+def tokenizer_folder(path: str) -> Path:
+    """``tokenizer.path``, in the set held for the run when it names a data_prep output's."""
+    tok = Path(path)
+    held = _held(tok.parent) if tok.name == "tokenizer" else None
+    return held / tok.name if held is not None else tok
 
 
 def writable(folder: Path) -> bool:
@@ -162,27 +218,51 @@ def writable(folder: Path) -> bool:
         return False
 
 
-def check_loader(key: str, loader: LoaderConfig, recipe: Recipe, tokenizer: Any) -> dict[str, str]:
-    """Every local stream of ``loader`` exists and fits the tokenizer and ``max_seq_len``.
+def check_loader(
+    key: str, loader: LoaderConfig, recipe: Recipe, tokenizer: Any
+) -> dict[str, dict[str, str]]:
+    """Every stream of ``loader`` exists and fits the tokenizer and ``max_seq_len``.
 
-    Returns a cache folder for each local stream whose split folder training cannot write.
+    Returns where streaming reads each stream whose paths change (:attr:`LaunchFacts.stream_paths`).
     """
-    caches = {}
+    paths = {}
     for name, stream in loader.streams.items():
+        stream_key = f"{key}.streams.{name}"
+        read: dict[str, str] = {}
         if stream.remote is None:
-            local = Path(stream.local)
-            _check_stream(f"{key}.streams.{name}", local, loader.split, recipe, tokenizer)
+            local = _held(Path(stream.local)) or Path(stream.local)
+            _check_stream(stream_key, local, stream.local, loader.split, recipe, tokenizer)
             if not writable(local / loader.split):
                 cache = Path(recipe.run_dir) / "stream_cache" / key / name
-                caches[f"{key}.{name}"] = str(cache)
+                if local != Path(stream.local):  # one cache per set: shard names repeat
+                    cache = cache / local.name
+                read = {"remote": str(local), "local": str(cache)}
                 log.info("%s is read-only: its shards are read through the cache %s", local, cache)
+            elif local != Path(stream.local):
+                read = {"local": str(local)}
+        elif "://" not in stream.remote:  # a path: possibly a data_prep folder
+            remote = _held(Path(stream.remote))
+            folder = remote or Path(stream.remote)
+            _check_stream(
+                stream_key, folder, stream.remote, loader.split, recipe, tokenizer, "remote"
+            )
+            if remote is not None:  # the cache of one set never serves another's shard names
+                read = {"remote": str(remote), "local": str(Path(stream.local) / remote.name)}
+        else:
+            with tempfile.TemporaryDirectory(prefix="remote-check-") as tmp:
+                fetched = _fetch_remote(stream_key, stream.remote, loader.split, Path(tmp))
+                _check_stream(
+                    stream_key, fetched, stream.remote, loader.split, recipe, tokenizer, "remote"
+                )
+        if read:
+            paths[f"{key}.{name}"] = read
     eos_id = tokenizer.eos_token_id
     if loader.eos_token_id is not None and loader.eos_token_id != eos_id:
         raise RecipeError(
             f"{key}.eos_token_id: {loader.eos_token_id} but the tokenizer's EOS id is {eos_id}; "
             f"set {key}.eos_token_id={eos_id}"
         )
-    return caches
+    return paths
 
 
 def check_init_config(source: str, config: dict[str, Any], recipe: Recipe, n_tokens: int) -> None:
@@ -219,14 +299,17 @@ def preflight(recipe: Recipe) -> LaunchFacts:
     from biomedlm.init_weights import hf_folder
 
     on_gpu = check_machine(recipe)
-    tokenizer = load_tokenizer(recipe.tokenizer.path)
-    caches = check_loader("train_loader", recipe.train_loader, recipe, tokenizer)
+    tok_dir = tokenizer_folder(recipe.tokenizer.path)
+    tokenizer = load_tokenizer(str(tok_dir))
+    paths = check_loader("train_loader", recipe.train_loader, recipe, tokenizer)
     if recipe.eval_loader is not None:
-        caches |= check_loader("eval_loader", recipe.eval_loader, recipe, tokenizer)
+        paths |= check_loader("eval_loader", recipe.eval_loader, recipe, tokenizer)
     init_from = None
     if recipe.model.init_from is not None:
         folder = hf_folder(recipe.model.init_from, Path(recipe.run_dir) / "init")
         config = json.loads((folder / "config.json").read_text())
         check_init_config(recipe.model.init_from, config, recipe, len(tokenizer))
         init_from = str(folder)
-    return LaunchFacts(tokenizer.eos_token_id, len(tokenizer), on_gpu, init_from, caches)
+    return LaunchFacts(
+        tokenizer.eos_token_id, len(tokenizer), on_gpu, init_from, paths, str(tok_dir)
+    )

@@ -20,6 +20,11 @@ SOURCE_KINDS = ("medline", "pmc", "pile", "jsonl")
 PILE_PUBMED_SUBSETS = ["PubMed Abstracts", "PubMed Central"]
 DEFAULT_CATALOGUE = "eval_gauntlet/tasks.yaml"  # the gauntlet's task catalogue, read as data
 MIN_VOCAB_SIZE = 257  # the 256 byte-level symbols and EOS
+# 2**20 tokens: four times the largest vocabularies in use (~256k; BioMedLM's is 28,896). Above
+# it the embedding alone outweighs a 2.7B model (2**20 rows x 2560), and the Rust BPE trainer
+# reserves tens of bytes per requested token up front: 2**32 asks 283 GB and aborts the process
+# (exit 134, no Python error). MDS shards would hold the ids (uint32).
+MAX_VOCAB_SIZE = 2**20
 
 
 def _at_least(key: str, value: int, low: int, why: str = "") -> None:
@@ -111,6 +116,11 @@ class TokenizerConfig:
 
     def __post_init__(self) -> None:
         _at_least("tokenizer.vocab_size", self.vocab_size, MIN_VOCAB_SIZE, " (256 bytes + EOS)")
+        if self.vocab_size > MAX_VOCAB_SIZE:
+            raise PrepError(
+                f"tokenizer.vocab_size: must be at most {MAX_VOCAB_SIZE} (2**20), got "
+                f"{self.vocab_size}; BioMedLM uses 28896"
+            )
         _at_least("tokenizer.min_frequency", self.min_frequency, 0)
         _at_least("tokenizer.model_max_length", self.model_max_length, 1)
         if not self.eos_token:

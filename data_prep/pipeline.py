@@ -143,6 +143,8 @@ class _Run:
         current = current_set(self.out)
         if current is not None and self._is_built(current, fp_tokenizer, fp_pack):
             self.finish(current)  # nothing changed: the manifest is refreshed in place
+            for other in staging_sets(self.out):  # e.g. sets kept for readers that have ended
+                remove_set(other)
             return
         staging = self._staging(fp_tokenizer)
         try:
@@ -236,6 +238,12 @@ class _Run:
                         total_docs=documents[split],
                         desc=f"pack {split}",
                     )
+                    if result.samples == 0:  # before publishing: the previous set stays
+                        raise PrepError(
+                            f"pack.seq_len: the {split} split has {result.tokens} tokens, not one "
+                            f"{self.cfg.pack.seq_len}-token sample; set pack.seq_len to at most "
+                            f"{result.tokens} (or give {split} more documents)"
+                        )
                 stats[split] = asdict(result)
             return stats
 

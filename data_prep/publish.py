@@ -10,19 +10,34 @@ published names are fixed links through it::
     OUTPUT_DIR/manifest.json  -> .current/manifest.json
     OUTPUT_DIR/.current       -> .sets/<id>
 
-So a reader (a training run, the recipe's tokenizer path) sees the old set or the new one, never
-a mix: a run killed or failed before its switch leaves the previous complete set in place, and
-the next run removes (or resumes, :func:`staging_sets`) the unpublished one. A folder written by
-the earlier layout (real folders under the published names) is adopted as the current set once.
+What a reader gets:
+
+- Through the published names, the old set or the new one at each lookup, never a half-written
+  one: a run killed or failed before its switch leaves the previous complete set in place, and
+  the next run removes (or resumes, :func:`staging_sets`) the unpublished one.
+- A training run reads one set from start to end: at launch it takes the set published then,
+  by its own folder (:func:`hold_current_set`; streaming opens shard files by name, so reading
+  through ``OUTPUT_DIR/train`` would switch to the next set's shards mid-run), and holds a shared
+  ``flock`` on the set's ``.readers.lock`` until it exits. A rerun publishes beside it and
+  removes an earlier set only when no reader holds it; a set kept for a reader is removed by the
+  first data_prep run after that reader ends. A relaunch takes the set published at its launch,
+  checked like any launch (:mod:`biomedlm.preflight`).
+
+A folder written by the earlier layout (real folders under the published names) is adopted as
+the current set once.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from data_prep.document import PrepError
 from data_prep.stages import TMP, make_temp_dir
 
 log = logging.getLogger(__name__)
@@ -31,6 +46,9 @@ PUBLISHED = ("tokenizer", "train", "validation", "manifest.json")
 SETS = ".sets"
 CURRENT = ".current"
 LEGACY = "legacy"
+READERS = ".readers.lock"  # in each set: a shared flock held by every training run reading it
+_held: dict[Path, Path] = {}  # prepared folder -> the set this process reads
+_held_fds: list[int] = []
 
 
 def current_set(out: Path) -> Path | None:
@@ -44,24 +62,126 @@ def current_set(out: Path) -> Path | None:
 
 def new_set(out: Path) -> Path:
     """A new, empty, unpublished set folder."""
-    return make_temp_dir(out / SETS, "set-")
+    set_dir = make_temp_dir(out / SETS, "set-")
+    _readers_file(set_dir)
+    return set_dir
 
 
 def staging_sets(out: Path) -> list[Path]:
-    """The unpublished sets of ``out``: a killed or failed run's, to resume or remove."""
+    """The sets of ``out`` neither published nor read: a killed or failed run's, to resume or
+    remove (or an earlier published set whose readers have ended)."""
     folder = out / SETS
     current = current_set(out)
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_dir() and p != current)
+    return sorted(p for p in folder.iterdir() if p.is_dir() and p != current and not in_use(p))
 
 
 def remove_set(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def _readers_file(set_dir: Path) -> Path:
+    path = set_dir / READERS
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o666))  # the umask applies
+    return path
+
+
+@contextmanager
+def _unread(set_dir: Path) -> Iterator[bool]:
+    """Whether no reader holds ``set_dir``; if none does, none can start for the ``with`` block."""
+    fd = None
+    for flags in (os.O_RDWR, os.O_RDONLY):  # NFS emulates flock with fcntl: prefers O_RDWR
+        try:
+            fd = os.open(set_dir / READERS, flags | os.O_CLOEXEC)
+            break
+        except PermissionError:
+            continue
+        except FileNotFoundError:
+            break  # an unpublished set of an earlier data_prep: nobody reads it
+    try:
+        if fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+        yield True
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def in_use(set_dir: Path) -> bool:
+    """Whether a live training run reads ``set_dir`` (holds its readers' lock)."""
+    with _unread(set_dir) as free:
+        return not free
+
+
+def _remove_unless_read(set_dir: Path) -> bool:
+    """Remove ``set_dir`` unless a reader holds it; whether it was removed."""
+    with _unread(set_dir) as free:
+        if free:
+            remove_set(set_dir)
+        return free
+
+
+def hold_current_set(out: Path) -> Path | None:
+    """The set published in ``out`` now, held for reading until this process exits.
+
+    A training run reads its shards and tokenizer from the returned folder (not through the
+    published names, which follow every rerun): a data_prep rerun never removes a set held by a
+    live process. The same set is returned for every call with ``out`` (train and eval streams,
+    the tokenizer). None for a folder that is not a published data_prep output.
+    """
+    key = out.resolve()
+    if key in _held:
+        return _held[key]
+    for _ in range(10):
+        current = current_set(out)
+        if current is None:
+            return None
+        fd = _open_readers(current)
+        if fd is None:  # cannot be locked (read-only, an earlier layout): read unheld
+            _held[key] = current
+            return current
+        fcntl.flock(fd, fcntl.LOCK_SH)  # waits while a data_prep run removes it
+        if current_set(out) == current and current.is_dir():
+            _held[key] = current
+            _held_fds.append(fd)
+            log.info("%s: reading the set %s", out, current.name)
+            return current
+        os.close(fd)  # a rerun published another set meanwhile: take that one
+    raise PrepError(f"{out}: the published set keeps changing; launch again when data_prep ends")
+
+
+def release_sets() -> None:
+    """Let go of every set this process holds (a process's exit does the same)."""
+    for fd in _held_fds:
+        os.close(fd)
+    _held_fds.clear()
+    _held.clear()
+
+
+def _open_readers(set_dir: Path) -> int | None:
+    for flags in (os.O_RDONLY, os.O_RDONLY | os.O_CREAT):
+        try:
+            return os.open(set_dir / READERS, flags | os.O_CLOEXEC, 0o666)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            break
+    log.warning(
+        "%s: cannot lock this set for reading; a data_prep rerun may remove it during training",
+        set_dir,
+    )
+    return None
+
+
 def publish(out: Path, set_dir: Path) -> None:
-    """Make ``set_dir`` the published set of ``out`` at once, then remove every other set."""
+    """Make ``set_dir`` the published set of ``out`` at once, then remove every other set that
+    no training run reads."""
+    _readers_file(set_dir)
     tmp = out / f"{CURRENT}{TMP}{os.getpid()}"
     tmp.unlink(missing_ok=True)
     os.symlink(os.path.relpath(set_dir, out), tmp)
@@ -74,8 +194,9 @@ def publish(out: Path, set_dir: Path) -> None:
                 os.symlink(f"{CURRENT}/{name}", link)
         elif link.is_symlink():  # e.g. a split that is now empty
             link.unlink()
-    for other in staging_sets(out):
-        remove_set(other)
+    for other in sorted((out / SETS).iterdir()):
+        if other.is_dir() and other.name != set_dir.name and not _remove_unless_read(other):
+            log.info("kept %s: a training run reads it (removed by a rerun after it ends)", other)
     log.info("published %s", set_dir)
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 import yaml
 from streaming import MDSWriter
 from streaming.base.util import clean_stale_shared_memory
@@ -93,15 +92,3 @@ def test_shuffling_is_seeded(prepared: Path, tmp_path: Path) -> None:
     first, again, other = order(1), order(1), order(2)
     assert first == again and sorted(first) == list(range(1, 65))
     assert first != other and first != sorted(first)
-
-
-@pytest.mark.parametrize("remote", ["s3://bucket/pubmed", "gs://bucket/pubmed"])
-def test_a_cloud_remote_passes_the_shard_check(prepared: Path, tmp_path: Path, remote: str) -> None:
-    """Shards that live in a bucket are not looked for on disk before training (only locals are)."""
-    streams = {"pubmed": {"remote": remote, "local": str(tmp_path / "cache")}}
-    from biomedlm.preflight import preflight
-
-    recipe = load_recipe(recipe_with(tmp_path, streams))
-    cfg = to_foundry(recipe, preflight(recipe))
-    stream = cfg["train_loader"]["dataset"]["streams"]["pubmed"]
-    assert stream["remote"] == remote and stream["split"] == "train"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -37,7 +38,9 @@ def launch(*overrides: str) -> object:
 
 def test_the_sample_passes(prepared: Path) -> None:
     facts = launch()
-    assert facts.eos_id == 0 and facts.stream_caches == {}  # type: ignore[attr-defined]
+    held = {"local": str(prepared / os.readlink(prepared / ".current"))}  # the set published now
+    assert facts.eos_id == 0  # type: ignore[attr-defined]
+    assert facts.stream_paths == {"train_loader.pubmed": held, "eval_loader.pubmed": held}  # type: ignore[attr-defined]
 
 
 def test_shards_of_a_smaller_vocabulary_with_a_larger_tokenizer_fail(

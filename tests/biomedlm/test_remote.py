@@ -8,13 +8,17 @@ Runs in a scratch working directory: Composer downloads into ``./s3:/...``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from biomedlm.foundry_config import to_foundry
+from biomedlm.preflight import preflight
+from biomedlm.recipe import Recipe, RecipeError, load_recipe
 from tests.biomedlm import debug_runs
-from tests.biomedlm.debug_runs import REPO, losses, run_debug
+from tests.biomedlm.debug_runs import DEBUG, REPO, data_overrides, losses, run_debug
 
 BUCKET = "biomedlm-test"
 
@@ -41,6 +45,7 @@ def s3(prepared: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     for split in ("train", "validation"):
         for path in (prepared / split).iterdir():
             client.upload_file(str(path), BUCKET, f"pubmed/{split}/{path.name}")
+    client.upload_file(str(prepared / "manifest.json"), BUCKET, "pubmed/manifest.json")
     yield client
     server.stop()
 
@@ -75,3 +80,52 @@ def test_s3_data_and_checkpoints_with_autoresume(s3, tmp_path: Path) -> None:
     # again: from batch 4, not from the batch-2 checkpoint the last launch downloaded
     assert len(launch(tmp_path, 6)) == 2
     assert not (REPO / "s3:").exists()
+
+
+def check_remote(recipe: Recipe, remote: str, max_seq_len: int = 256) -> dict[str, object]:
+    """The launch checks of ``recipe`` with its train stream read from ``remote``; the stream."""
+    recipe.train_loader.streams["pubmed"].remote = remote
+    recipe.model.max_seq_len = max_seq_len
+    return to_foundry(recipe, preflight(recipe))["train_loader"]["dataset"]["streams"]["pubmed"]
+
+
+def test_remote_streams_get_the_launch_checks(s3, prepared: Path, tmp_path: Path) -> None:
+    """Were skipped for every remote: a mismatch trained, or crashed at the first batch."""
+    recipe = load_recipe(
+        DEBUG,
+        [
+            *data_overrides(),
+            f"run_dir={tmp_path / 'run'}",
+            f"train_loader.streams.pubmed.local={tmp_path / 'cache'}",
+        ],
+        components=False,
+    )
+    remote = f"s3://{BUCKET}/pubmed"
+    stream = check_remote(recipe, remote)
+    assert stream["remote"] == remote and stream["local"] == str(tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()  # checked from a temporary copy of the index
+
+    with pytest.raises(RecipeError) as caught:
+        check_remote(recipe, remote, max_seq_len=512)
+    assert str(caught.value) == (
+        f"train_loader.streams.pubmed: the shards at {remote}/train hold 256-token samples but "
+        "model.max_seq_len is 512; set model.max_seq_len=256, or re-pack the data with "
+        "pack.seq_len=512"
+    )
+
+    manifest = json.loads((prepared / "manifest.json").read_text())
+    manifest["tokenizer"] |= {"sha256": "0" * 64, "vocab_size": 500}
+    s3.put_object(Bucket=BUCKET, Key="other/manifest.json", Body=json.dumps(manifest))
+    s3.copy_object(
+        Bucket=BUCKET, Key="other/train/index.json", CopySource=f"{BUCKET}/pubmed/train/index.json"
+    )
+    with pytest.raises(RecipeError, match=rf"the shards at s3://{BUCKET}/other were made with "):
+        check_remote(recipe, f"s3://{BUCKET}/other")
+
+    with pytest.raises(RecipeError) as caught:
+        check_remote(recipe, f"s3://{BUCKET}/missing")
+    message = str(caught.value)
+    assert message.startswith(
+        f"train_loader.streams.pubmed.remote: cannot read s3://{BUCKET}/missing/train/index.json ("
+    )
+    assert "\n" not in message and "S3_ENDPOINT_URL" in message

@@ -256,6 +256,8 @@ def test_outputs_honour_the_umask(tmp_path: Path, mask: int, dirs: int, files: i
         ("pack.compression=rar", "pack.compression: unknown 'rar'; expected null or one of"),
         ("pack.hashes=[md4]", "pack.hashes: unknown 'md4'"),
         ("tokenizer.vocab_size=0", "tokenizer.vocab_size: must be at least 257"),
+        # without a bound: extract and select ran, then the BPE trainer aborted (exit 134, silent)
+        ("tokenizer.vocab_size=99999999999", "tokenizer.vocab_size: must be at most 1048576"),
         (
             "tokenizer.path=/no/such/tokenizer",
             "tokenizer.path: /no/such/tokenizer is not a directory",
@@ -271,6 +273,25 @@ def test_bad_values_fail_before_any_work(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "out").exists()  # nothing read, nothing written
+
+
+def test_a_split_packed_to_no_sample_fails_and_keeps_the_old_set(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Was rc 0: a set whose validation split had 0 samples replaced the good one."""
+    cfg = write_config(tmp_path)
+    out = tmp_path / "out"
+    run(load_config(cfg))
+    before = snapshot(out)
+    assert main([str(cfg), "pack.seq_len=100000"]) == 2  # train: 4 samples, validation: none
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(
+        "error: pack.seq_len: the validation split has 42660 tokens, not one 100000-token sample; "
+        "set pack.seq_len to at most 42660"
+    )
+    assert snapshot(out) == before
+    assert_complete(out)
 
 
 def test_yaml_errors_name_their_line(tmp_path: Path) -> None:
