@@ -302,3 +302,18 @@ def test_cli_bad_paths_are_one_line_before_the_model_loads(
         code, stdout, err = run_main(capsys, str(tiny), "--input", str(source), "--out", str(out))
         assert code == 2 and not stdout and says in one_error_line(err), (source, out, err)
     assert sorted(tmp_path.iterdir()) == [a_file, questions]  # nothing written, no folder made
+
+
+def test_a_scored_export_takes_its_step_from_its_ba_folder(tiny: Path, tmp_path: Path) -> None:
+    """``eval_gauntlet finetuned`` on an HF export: the step is llm-foundry's ``ba<step>`` name."""
+    import shutil
+
+    from biomedlm.recipe import load_recipe
+    from eval_gauntlet.finetuned.generation import load
+    from tests.biomedlm.generation_helpers import DEBUG_RECIPE
+
+    recipe = load_recipe(DEBUG_RECIPE, ["model.init_from=x"], components=False)
+    export = shutil.copytree(tiny, tmp_path / "hf" / "huggingface" / "ba60")
+    loaded = load(export, recipe)
+    assert loaded.checkpoint.step == 60 and loaded.checkpoint.name.endswith("-ba60")
+    assert load(tiny, recipe).checkpoint.step is None  # no step in the name: none invented
