@@ -26,6 +26,7 @@ from biomedlm.finetune.launch import FinetuneFacts
 from biomedlm.finetune.lora import peft_config
 from biomedlm.finetune.recipe import FinetuneRecipe
 from biomedlm.finetune.tokens import save_with_tokens
+from biomedlm.recipe import RecipeError
 
 PREPROCESS = "biomedlm.finetune.generation.rows:prompt_response"
 
@@ -72,10 +73,25 @@ def model_section(recipe: FinetuneRecipe, init_folder: Path) -> dict[str, Any]:
     return model
 
 
+def check_decoding(recipe: FinetuneRecipe, positions: int) -> None:
+    """After-fit answers need room for a prompt beside ``eval.decoding.max_new_tokens``.
+
+    Checked at launch: otherwise the whole fine-tune runs and the scoring after it fails.
+    """
+    new_tokens = recipe.eval.decoding.max_new_tokens
+    if recipe.eval.test_after_fit and positions and new_tokens >= positions:
+        raise RecipeError(
+            f"eval.decoding.max_new_tokens: {new_tokens} leaves no room for a prompt in "
+            f"model.init_from's {positions} positions; set it below {positions} "
+            f"(e.g. eval.decoding.max_new_tokens={positions // 4})"
+        )
+
+
 def foundry_sections(recipe: FinetuneRecipe, facts: FinetuneFacts) -> dict[str, Any]:
     """The llm-foundry train-config sections of a generation recipe (writes tokenizer and rows)."""
     from transformers import AutoTokenizer
 
+    check_decoding(recipe, facts.n_positions)
     run_dir = Path(recipe.run_dir)
     tokenizer_dir = save_with_tokens(facts.tokenizer_dir, [SEPARATOR], run_dir / "tokenizer")
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
