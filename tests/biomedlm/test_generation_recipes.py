@@ -60,7 +60,8 @@ def test_generation_recipe_as_written_translates_and_builds(
     assert rows % 64 == 0 and rows >= len(tokenizer)
     trained = {n for n, p in model.model.named_parameters() if p.requires_grad}
     if recipe.model.lora is not None:
-        assert trained and all("lora_" in n for n in trained)
+        assert all("lora_" in n or "trainable_tokens" in n for n in trained), trained
+        assert any("trainable_tokens" in n for n in trained)  # the separator's row
     loader_cfg = dict(cfg["train_loader"])
     loader_cfg.pop("name")
     spec = build_finetuning_dataloader(tokenizer=tokenizer, device_batch_size=2, **loader_cfg)

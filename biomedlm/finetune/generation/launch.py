@@ -58,8 +58,12 @@ def _loader(path: Path, part: str, recipe: FinetuneRecipe, train: bool) -> dict[
     }
 
 
-def model_section(recipe: FinetuneRecipe, init_folder: Path) -> dict[str, Any]:
-    """The ``biomedlm`` model from ``init_folder``'s weights, with the recipe's dropout and LoRA."""
+def model_section(recipe: FinetuneRecipe, init_folder: Path, separator_id: int) -> dict[str, Any]:
+    """The ``biomedlm`` model from ``init_folder``'s weights, with the recipe's dropout and LoRA.
+
+    Under LoRA the separator's embedding row (``separator_id``, added by this fine-tune) trains
+    with the adapters: a frozen row would stay the mean embedding it was grown with.
+    """
     model: dict[str, Any] = {
         "name": "biomedlm",
         "init_from": str(init_folder),
@@ -69,7 +73,7 @@ def model_section(recipe: FinetuneRecipe, init_folder: Path) -> dict[str, Any]:
         "use_train_metrics": False,  # the loss is logged; validation has its own metrics
     }
     if recipe.model.lora is not None:
-        model["peft_config"] = peft_config(recipe.model.lora)
+        model["peft_config"] = peft_config(recipe.model.lora, [separator_id])
     return model
 
 
@@ -99,7 +103,9 @@ def foundry_sections(recipe: FinetuneRecipe, facts: FinetuneFacts) -> dict[str, 
     callbacks = task_callbacks(recipe)
     sections: dict[str, Any] = {
         "max_seq_len": recipe.data.max_length,
-        "model": model_section(recipe, facts.init_folder),
+        "model": model_section(
+            recipe, facts.init_folder, tokenizer.convert_tokens_to_ids(SEPARATOR)
+        ),
         "tokenizer": {
             "name": str(tokenizer_dir),
             "kwargs": {"model_max_length": recipe.data.max_length},
