@@ -13,8 +13,13 @@ Usage::
 ``hf_checkpointer`` export, the released BioMedLM weights) or a LoRA adapters export. Decoding:
 ``--strategy greedy | beam | sample`` with the flags below, or ``--recipe`` for a recipe's
 ``eval.decoding`` (flags given as well win); every strategy stops at EOS or after
-``--max-new-tokens``. A prompt longer than the model's positions allow (with room for the new
-tokens) loses its start.
+``--max-new-tokens``. ``--temperature`` or ``--top-p`` without ``--strategy`` means sampling,
+``--num-beams`` or ``--length-penalty`` beam search; a flag the strategy would ignore (``--seed``
+with greedy, say) is an error. Without ``--max-new-tokens`` or ``--recipe`` the default (256) is
+lowered, with a log line, to what the model's positions leave after the longest prompt (at least
+half of them); a value asked for that leaves no room for a prompt is an error. A prompt longer
+than the model's positions allow (with room for the new tokens) loses its start. ``--input`` and
+``--out`` are checked before the model loads.
 
 A model fine-tuned for generation (its tokenizer carries the separator ``<|startoftext|>``) gets
 the separator appended to each prompt, as in training, and prints the answer alone; a base model
@@ -29,6 +34,7 @@ import argparse
 import json
 import logging
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -67,12 +73,18 @@ def decoding_kwargs(decoding: DecodingConfig) -> dict[str, Any]:
     return kwargs
 
 
-def max_prompt_tokens(model: Any, max_new_tokens: int) -> int | None:
-    """How many prompt tokens fit beside ``max_new_tokens`` in the model's positions (None: any)."""
+def model_positions(model: Any) -> int | None:
+    """The model's context length (None: not bounded by learned positions)."""
     config = getattr(model, "config", None)
     positions = getattr(config, "n_positions", None) or getattr(
         config, "max_position_embeddings", None
     )
+    return None if positions is None else int(positions)
+
+
+def max_prompt_tokens(model: Any, max_new_tokens: int) -> int | None:
+    """How many prompt tokens fit beside ``max_new_tokens`` in the model's positions (None: any)."""
+    positions = model_positions(model)
     if positions is None:
         return None
     if positions <= max_new_tokens:
@@ -80,7 +92,36 @@ def max_prompt_tokens(model: Any, max_new_tokens: int) -> int | None:
             f"max_new_tokens: {max_new_tokens} leaves no room for a prompt in the model's "
             f"{positions} positions"
         )
-    return int(positions) - max_new_tokens
+    return positions - max_new_tokens
+
+
+def encode_prompts(
+    tokenizer: Any, prompts: Sequence[str], separator: str | None
+) -> list[list[int]]:
+    """Each prompt's token ids, as the model is asked: a fine-tune's normalised, separator appended."""
+    texts = [prompt_of(clean(p), separator) if separator else p for p in prompts]
+    return [tokenizer(text)["input_ids"] for text in texts]
+
+
+def fit_new_tokens(model: Any, decoding: DecodingConfig, longest_prompt: int) -> DecodingConfig:
+    """``decoding`` with ``max_new_tokens`` lowered to what the model's positions leave.
+
+    For a default that was not asked for (the CLI without ``--max-new-tokens`` or ``--recipe``):
+    the positions after the longest prompt, but at least half of them (longer prompts then lose
+    their start). One log line says so; an explicit value is left for
+    :func:`max_prompt_tokens` to refuse when impossible.
+    """
+    positions = model_positions(model)
+    if positions is None or positions - longest_prompt >= decoding.max_new_tokens:
+        return decoding
+    room = max(positions - longest_prompt, positions // 2)
+    fitted = min(decoding.max_new_tokens, room)
+    log.warning(
+        "max_new_tokens: %d, not the default %d: what the model's %d positions leave after the "
+        "longest prompt (%d tokens); --max-new-tokens sets it",
+        fitted, decoding.max_new_tokens, positions, longest_prompt,
+    )  # fmt: skip
+    return replace(decoding, max_new_tokens=fitted)
 
 
 def complete(
@@ -109,9 +150,7 @@ def complete(
     eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
     limit = max_prompt_tokens(model, decoding.max_new_tokens)
-    # a fine-tune's prompts are normalised as its training sources were
-    texts = [prompt_of(clean(p), separator) if separator else p for p in prompts]
-    encoded = [tokenizer(text)["input_ids"] for text in texts]
+    encoded = encode_prompts(tokenizer, prompts, separator)
     cut = sum(1 for ids in encoded if limit is not None and len(ids) > limit)
     if cut:
         log.warning("%d prompt(s) longer than %d tokens lose their start", cut, limit)
@@ -210,8 +249,47 @@ def write_jsonl_atomic(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     write_text_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
-def _decoding(args: argparse.Namespace) -> DecodingConfig:
-    """The recipe's ``eval.decoding`` (or the defaults), then the flags given."""
+SAMPLING_FLAGS = {"temperature": "--temperature", "top_p": "--top-p"}
+BEAM_FLAGS = {"num_beams": "--num-beams", "length_penalty": "--length-penalty"}
+
+
+def _strategy(args: argparse.Namespace, base: str) -> str:
+    """The strategy the flags ask for: ``--strategy``, else implied by a sampling or beam flag.
+
+    Sampling and beam flags are ignored by the other strategies, so a flag that cannot apply is
+    an error rather than a silent no-op (``--seed`` only seeds sampling).
+    """
+    sampling = [flag for key, flag in SAMPLING_FLAGS.items() if getattr(args, key) is not None]
+    beam = [flag for key, flag in BEAM_FLAGS.items() if getattr(args, key) is not None]
+    if args.strategy is None and sampling and beam:
+        raise ValueError(
+            f"{sampling[0]} asks for sampling and {beam[0]} for beam search: give one, "
+            "or --strategy"
+        )
+    implied = "sample" if sampling else "beam" if beam else None
+    strategy: str = args.strategy or implied or base
+    if args.seed is not None:
+        sampling.append("--seed")
+    for flags, needs in ((sampling, "sample"), (beam, "beam")):
+        if flags and strategy != needs:
+            given = (
+                f"--strategy {args.strategy}" if args.strategy
+                else f"the recipe's {strategy}" if args.recipe is not None
+                else f"the default, {strategy}"
+            )  # fmt: skip
+            raise ValueError(
+                f"{flags[0]} applies only to --strategy {needs}, not with {given}: "
+                f"drop {flags[0]} or use --strategy {needs}"
+            )
+    return strategy
+
+
+def _decoding(args: argparse.Namespace) -> tuple[DecodingConfig, bool]:
+    """The recipe's ``eval.decoding`` (or the defaults), then the flags given.
+
+    Also whether ``max_new_tokens`` was asked for (by the flag or a recipe) rather than a
+    default that :func:`fit_new_tokens` may lower to fit the model.
+    """
     base = DecodingConfig()
     if args.recipe is not None:
         from biomedlm.recipe import load_recipe
@@ -221,7 +299,40 @@ def _decoding(args: argparse.Namespace) -> DecodingConfig:
     given = {
         key: value for key, value in vars(args).items() if key in asdict(base) and value is not None
     }
-    return replace(base, **given)  # replace() runs the checks of __post_init__ again
+    given["strategy"] = _strategy(args, base.strategy)
+    explicit = args.max_new_tokens is not None or args.recipe is not None
+    return replace(base, **given), explicit  # replace() runs the checks of __post_init__ again
+
+
+def check_paths(source: Path | None, out: Path | None) -> None:
+    """``--input`` is a readable file and ``--out`` can be written, before the model loads.
+
+    ``--out``'s folder may not exist yet (it is made when the answers are written): the nearest
+    existing folder above it must take a new file, tried with a temporary file (permission bits
+    say nothing for root or for read-only file systems such as ``/proc``).
+    """
+    if source is not None:
+        if not source.exists():
+            raise ValueError(f"--input {source}: no such file")
+        if not source.is_file():
+            raise ValueError(f"--input {source}: not a file")
+        try:
+            source.open("rb").close()
+        except OSError as exc:
+            raise ValueError(f"--input {source}: cannot be read ({exc.strerror})") from None
+    if out is None:
+        return
+    if out.is_dir():
+        raise ValueError(f"--out {out}: is a folder; name a file")
+    folder = out.absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ValueError(f"--out {out}: {folder} is a file, not a folder")
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        raise ValueError(f"--out {out}: cannot write in {folder} ({exc.strerror})") from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -260,10 +371,14 @@ def main(argv: list[str] | None = None) -> int:
     if (args.prompt is None) == (args.input is None) or (args.input is None) != (args.out is None):
         parser.error("give one prompt, or --input FILE with --out FILE")
     try:
-        decoding = _decoding(args)
+        decoding, explicit = _decoding(args)
+        check_paths(args.input, args.out)
         rows = read_prompts(args.input) if args.input else [{"prompt": args.prompt}]
         model, tokenizer, _ = load_model(args.path, trust=args.trust_checkpoint)
         separator = separator_of(tokenizer)
+        if not explicit:
+            encoded = encode_prompts(tokenizer, [row["prompt"] for row in rows], separator)
+            decoding = fit_new_tokens(model, decoding, max(map(len, encoded)))
         texts = complete(
             model, tokenizer, [row["prompt"] for row in rows], decoding,
             separator=separator, progress=args.input is not None and not args.no_progress,
@@ -274,9 +389,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(NOT_MEDICAL_ADVICE, file=sys.stderr)  # with every output, on stderr: stdout stays text
     if args.out is not None:
-        write_jsonl_atomic(
-            args.out, [{**row, "generated": text} for row, text in zip(rows, texts, strict=True)]
-        )
+        answers = [{**row, "generated": text} for row, text in zip(rows, texts, strict=True)]
+        try:
+            write_jsonl_atomic(args.out, answers)
+        except OSError as exc:  # checked before loading; the disk may still fill up
+            print(f"error: --out {args.out}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
         print(f"{len(rows)} answers written to {args.out}", file=sys.stderr)
     else:
         print(texts[0] if separator else args.prompt + texts[0])

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,14 @@ from biomedlm.finetune.recipe import LoraConfig
 log = logging.getLogger(__name__)
 
 
-def peft_config(lora: LoraConfig) -> dict[str, Any]:
-    """llm-foundry's ``model.peft_config`` for ``model.lora`` (GPT-2's Conv1D: fan-in-fan-out)."""
-    return {
+def peft_config(lora: LoraConfig, trainable_tokens: Sequence[int] = ()) -> dict[str, Any]:
+    """llm-foundry's ``model.peft_config`` for ``model.lora`` (GPT-2's Conv1D: fan-in-fan-out).
+
+    ``trainable_tokens``: ids of added tokens (a layout's separator) whose embedding rows train
+    beside the adapters (peft's ``trainable_token_indices``: the other rows stay frozen; a merge
+    writes the trained rows into the embedding, tied output layer included).
+    """
+    config: dict[str, Any] = {
         "peft_type": "LORA",
         "task_type": "CAUSAL_LM",
         "r": lora.r,
@@ -37,6 +43,9 @@ def peft_config(lora: LoraConfig) -> dict[str, Any]:
         "target_modules": list(lora.target_modules),
         "fan_in_fan_out": True,
     }
+    if trainable_tokens:
+        config["trainable_token_indices"] = list(trainable_tokens)
+    return config
 
 
 def is_adapters_folder(path: Path) -> bool:

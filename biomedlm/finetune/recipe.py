@@ -80,8 +80,11 @@ class FinetuneTokenizerConfig:
 class SplitConfig:
     """Validation and test parts made from ``data.train`` where a release has no split.
 
-    Each example goes to a part by a hash of its id (salted with ``seed``), so the split does
-    not depend on file order and an example is never in two parts.
+    Each example goes to a part by a hash (salted with ``seed``) of its key, so the split does
+    not depend on file order and an example is never in two parts: multiple choice and
+    classification hash the example's stable key (its id, PMID, else its question text);
+    generation hashes the normalised question (case and whitespace aside), since MedQuAD
+    repeats a question under different ids and one question must not be in two parts.
     """
 
     validation: float = 0.1

@@ -169,9 +169,12 @@ def load(path: Path, recipe: FinetuneRecipe, device: str = "cpu", *, trust: bool
     """The family interface: a saved model (Composer checkpoint, HF export, adapters) on ``device``.
 
     Named ``<run_name>-<checkpoint>`` in the results; unreadable: :class:`UnreadableCheckpoint`.
+    A Hugging Face export records no progress: its step is read from llm-foundry's folder name,
+    ``ba<step>``, when it has one.
     """
     from biomedlm.checkpoint import CheckpointError
     from biomedlm.generate import load_model
+    from eval_gauntlet.watch import EXPORT
 
     try:
         model, tokenizer, progress = load_model(path, trust=trust)
@@ -179,6 +182,8 @@ def load(path: Path, recipe: FinetuneRecipe, device: str = "cpu", *, trust: bool
         raise UnreadableCheckpoint(str(exc)) from None
     name = f"{recipe.run_name}-{path.name.removesuffix('.pt')}"
     step, tokens = (progress.batch, progress.tokens) if progress else (None, None)
+    if progress is None and (export := EXPORT.match(path.resolve().name)):
+        step = int(export.group(1))
     return Loaded(model.to(device), tokenizer, Checkpoint(name, step, tokens))
 
 

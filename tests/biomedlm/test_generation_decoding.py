@@ -193,3 +193,127 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(tiny: Path, tmp_path: Path
     assert result.returncode == 2
     assert 'questions.jsonl:2: a line is an object with a string "prompt"' in result.stderr
     assert not out.exists() and list(tmp_path.iterdir()) == [questions]
+
+
+@pytest.fixture(scope="module")
+def short_model(tmp_path_factory: pytest.TempPathFactory, tiny: Path) -> Path:
+    """The tiny model with 64 positions (the debug model has 256): the CLI's default 256 is too many."""
+    from tests.eval_gauntlet.tiny import tiny_model
+
+    return tiny_model(tmp_path_factory.mktemp("short") / "model", tiny, n_positions=64)
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``python -m biomedlm.generate`` in this process (a subprocess costs seconds of imports)."""
+    from biomedlm.generate import main
+
+    code = main([*args, "--no-progress"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def test_cli_default_max_new_tokens_is_fitted_to_a_short_model(
+    short_model: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The README's one-prompt example on a model with few positions: it answers, saying so."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    prompt = PROMPTS[0]
+    with caplog.at_level("WARNING", logger="biomedlm.generate"):
+        code, out, err = run_main(capsys, str(short_model), prompt)
+    assert code == 0, err
+    tokenizer = AutoTokenizer.from_pretrained(short_model)
+    n_prompt = len(tokenizer(prompt)["input_ids"])
+    fitted = [r.getMessage() for r in caplog.records if "max_new_tokens" in r.getMessage()]
+    assert len(fitted) == 1 and fitted[0].startswith(f"max_new_tokens: {64 - n_prompt}, ")
+    model = AutoModelForCausalLM.from_pretrained(short_model).eval()
+    (text,) = complete(model, tokenizer, [prompt], replace(GREEDY, max_new_tokens=64 - n_prompt),
+                       strip=False)  # fmt: skip
+    assert out == prompt + text + "\n"
+    # a long prompt keeps half the positions for the answer, and loses its start
+    long_prompt = " ".join(["word"] * 200)
+    with caplog.at_level("WARNING", logger="biomedlm.generate"):
+        code, _, err = run_main(capsys, str(short_model), long_prompt)
+    assert code == 0, err
+    assert any(r.getMessage().startswith("max_new_tokens: 32, ") for r in caplog.records)
+    # asked for explicitly and impossible: one line
+    code, out, err = run_main(capsys, str(short_model), prompt, "--max-new-tokens", "64")
+    assert code == 2 and not out
+    assert "max_new_tokens: 64 leaves no room for a prompt in the model's 64 positions" in (
+        one_error_line(err)
+    )
+
+
+def test_cli_sampling_flags_imply_sampling_and_contradictions_are_errors(
+    tiny: Path, model_and_tokenizer: tuple[Any, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    model, tokenizer = model_and_tokenizer
+    prompt = PROMPTS[1]
+    code, out, err = run_main(capsys, str(tiny), prompt, "--max-new-tokens", "12",
+                              "--temperature", "1.5", "--seed", "3")  # fmt: skip
+    assert code == 0, err
+    sample = replace(GREEDY, strategy="sample", temperature=1.5, seed=3)
+    (sampled,) = complete(model, tokenizer, [prompt], sample, strip=False)
+    (greedy,) = complete(model, tokenizer, [prompt], GREEDY, strip=False)
+    assert sampled != greedy and out == prompt + sampled + "\n"
+    code, out, err = run_main(capsys, str(tiny), prompt, "--max-new-tokens", "12", "--top-p", "0.5")
+    assert code == 0, err
+    (nucleus,) = complete(model, tokenizer, [prompt], replace(GREEDY, strategy="sample", top_p=0.5),
+                          strip=False)  # fmt: skip
+    assert out == prompt + nucleus + "\n"
+    for flags, named in (
+        (["--strategy", "greedy", "--temperature", "0.9"], "--temperature"),
+        (["--strategy", "beam", "--top-p", "0.9"], "--top-p"),
+        (["--seed", "3"], "--seed"),
+        (["--strategy", "beam", "--seed", "3"], "--seed"),
+        (["--strategy", "sample", "--num-beams", "3"], "--num-beams"),
+        (["--temperature", "0.9", "--num-beams", "3"], "--temperature"),
+    ):
+        code, out, err = run_main(capsys, str(tiny), prompt, *flags)
+        assert code == 2 and not out and named in one_error_line(err), flags
+
+
+def test_cli_bad_paths_are_one_line_before_the_model_loads(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import biomedlm.generate
+
+    def no_loading(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the model loaded before the paths were checked")
+
+    monkeypatch.setattr(biomedlm.generate, "load_model", no_loading)
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text('{"prompt": "a"}\n')
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    for source, out, says in (
+        (tmp_path / "missing.jsonl", tmp_path / "a.jsonl", "no such file"),
+        (tmp_path, tmp_path / "a.jsonl", "not a file"),
+        (questions, Path("/proc/answers.jsonl"), "cannot write in /proc"),
+        (questions, tmp_path, "is a folder"),
+        (questions, a_file / "sub" / "a.jsonl", "is a file, not a folder"),
+    ):
+        code, stdout, err = run_main(capsys, str(tiny), "--input", str(source), "--out", str(out))
+        assert code == 2 and not stdout and says in one_error_line(err), (source, out, err)
+    assert sorted(tmp_path.iterdir()) == [a_file, questions]  # nothing written, no folder made
+
+
+def test_a_scored_export_takes_its_step_from_its_ba_folder(tiny: Path, tmp_path: Path) -> None:
+    """``eval_gauntlet finetuned`` on an HF export: the step is llm-foundry's ``ba<step>`` name."""
+    import shutil
+
+    from biomedlm.recipe import load_recipe
+    from eval_gauntlet.finetuned.generation import load
+    from tests.biomedlm.generation_helpers import DEBUG_RECIPE
+
+    recipe = load_recipe(DEBUG_RECIPE, ["model.init_from=x"], components=False)
+    export = shutil.copytree(tiny, tmp_path / "hf" / "huggingface" / "ba60")
+    loaded = load(export, recipe)
+    assert loaded.checkpoint.step == 60 and loaded.checkpoint.name.endswith("-ba60")
+    assert load(tiny, recipe).checkpoint.step is None  # no step in the name: none invented

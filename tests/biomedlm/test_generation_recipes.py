@@ -60,9 +60,41 @@ def test_generation_recipe_as_written_translates_and_builds(
     assert rows % 64 == 0 and rows >= len(tokenizer)
     trained = {n for n, p in model.model.named_parameters() if p.requires_grad}
     if recipe.model.lora is not None:
-        assert trained and all("lora_" in n for n in trained)
+        assert all("lora_" in n or "trainable_tokens" in n for n in trained), trained
+        assert any("trainable_tokens" in n for n in trained)  # the separator's row
     loader_cfg = dict(cfg["train_loader"])
     loader_cfg.pop("name")
     spec = build_finetuning_dataloader(tokenizer=tokenizer, device_batch_size=2, **loader_cfg)
     batch = next(iter(spec.dataloader))
     assert batch["input_ids"].shape[0] == 2 and (batch["labels"] != -100).any()
+
+
+def test_a_max_new_tokens_the_model_cannot_hold_fails_at_launch(tmp_path: Path, tiny: Path) -> None:
+    """Not after the whole fine-tune, when scoring would need room for a prompt."""
+    from biomedlm.finetune.launch import prepare_finetune
+    from biomedlm.recipe import RecipeError
+    from tests.biomedlm.generation_helpers import DEBUG_RECIPE
+    from tests.eval_gauntlet.tiny import tiny_model
+
+    short = tiny_model(tmp_path / "short", tiny, n_positions=64)
+    run = tmp_path / "run"
+    overrides = [f"run_dir={run}", f"model.init_from={short}", "data.max_length=64"]
+    recipe = load_recipe(DEBUG_RECIPE, [*overrides, "eval.decoding.max_new_tokens=64"])
+    with pytest.raises(RecipeError) as failed:
+        prepare_finetune(recipe)
+    assert str(failed.value).startswith(
+        "eval.decoding.max_new_tokens: 64 leaves no room for a prompt in model.init_from's "
+        "64 positions; "
+    )
+    assert not (run / "data").exists() and not (run / "tokenizer").exists()
+    scoring_off = [*overrides, "eval.decoding.max_new_tokens=64", "eval.test_after_fit=false"]
+    prepare_finetune(load_recipe(DEBUG_RECIPE, scoring_off))  # never decodes: not checked
+
+
+@pytest.mark.parametrize("path", GENERATION, ids=lambda p: p.stem)
+def test_generation_recipes_leave_room_for_a_prompt(path: Path) -> None:
+    """Each recipe's decoding fits the positions of the model it is written for."""
+    recipe = load_recipe(path, ["model.init_from=x"], components=False)
+    positions = 256 if "debug" in path.stem else 1024  # the debug model's; BioMedLM's
+    assert recipe.data.max_length <= positions
+    assert recipe.eval.decoding.max_new_tokens <= positions // 2

@@ -26,6 +26,7 @@ from biomedlm.finetune.launch import FinetuneFacts
 from biomedlm.finetune.lora import peft_config
 from biomedlm.finetune.recipe import FinetuneRecipe
 from biomedlm.finetune.tokens import save_with_tokens
+from biomedlm.recipe import RecipeError
 
 PREPROCESS = "biomedlm.finetune.generation.rows:prompt_response"
 
@@ -57,8 +58,12 @@ def _loader(path: Path, part: str, recipe: FinetuneRecipe, train: bool) -> dict[
     }
 
 
-def model_section(recipe: FinetuneRecipe, init_folder: Path) -> dict[str, Any]:
-    """The ``biomedlm`` model from ``init_folder``'s weights, with the recipe's dropout and LoRA."""
+def model_section(recipe: FinetuneRecipe, init_folder: Path, separator_id: int) -> dict[str, Any]:
+    """The ``biomedlm`` model from ``init_folder``'s weights, with the recipe's dropout and LoRA.
+
+    Under LoRA the separator's embedding row (``separator_id``, added by this fine-tune) trains
+    with the adapters: a frozen row would stay the mean embedding it was grown with.
+    """
     model: dict[str, Any] = {
         "name": "biomedlm",
         "init_from": str(init_folder),
@@ -68,14 +73,29 @@ def model_section(recipe: FinetuneRecipe, init_folder: Path) -> dict[str, Any]:
         "use_train_metrics": False,  # the loss is logged; validation has its own metrics
     }
     if recipe.model.lora is not None:
-        model["peft_config"] = peft_config(recipe.model.lora)
+        model["peft_config"] = peft_config(recipe.model.lora, [separator_id])
     return model
+
+
+def check_decoding(recipe: FinetuneRecipe, positions: int) -> None:
+    """After-fit answers need room for a prompt beside ``eval.decoding.max_new_tokens``.
+
+    Checked at launch: otherwise the whole fine-tune runs and the scoring after it fails.
+    """
+    new_tokens = recipe.eval.decoding.max_new_tokens
+    if recipe.eval.test_after_fit and positions and new_tokens >= positions:
+        raise RecipeError(
+            f"eval.decoding.max_new_tokens: {new_tokens} leaves no room for a prompt in "
+            f"model.init_from's {positions} positions; set it below {positions} "
+            f"(e.g. eval.decoding.max_new_tokens={positions // 4})"
+        )
 
 
 def foundry_sections(recipe: FinetuneRecipe, facts: FinetuneFacts) -> dict[str, Any]:
     """The llm-foundry train-config sections of a generation recipe (writes tokenizer and rows)."""
     from transformers import AutoTokenizer
 
+    check_decoding(recipe, facts.n_positions)
     run_dir = Path(recipe.run_dir)
     tokenizer_dir = save_with_tokens(facts.tokenizer_dir, [SEPARATOR], run_dir / "tokenizer")
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
@@ -83,7 +103,9 @@ def foundry_sections(recipe: FinetuneRecipe, facts: FinetuneFacts) -> dict[str, 
     callbacks = task_callbacks(recipe)
     sections: dict[str, Any] = {
         "max_seq_len": recipe.data.max_length,
-        "model": model_section(recipe, facts.init_folder),
+        "model": model_section(
+            recipe, facts.init_folder, tokenizer.convert_tokens_to_ids(SEPARATOR)
+        ),
         "tokenizer": {
             "name": str(tokenizer_dir),
             "kwargs": {"model_max_length": recipe.data.max_length},
