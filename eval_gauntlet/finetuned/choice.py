@@ -189,7 +189,7 @@ def load(path: Path, recipe: Any, device: str, *, trust: bool = False) -> Loaded
     """A saved fine-tuned model, for ``python -m eval_gauntlet finetuned``."""
     from biomedlm.checkpoint import CheckpointError
     from biomedlm.finetune.choice.loading import load_finetuned
-    from eval_gauntlet.watch import checkpoint_name
+    from eval_gauntlet.watch import checkpoint_name, step_of_name
 
     try:
         model, progress = load_finetuned(path, recipe, trust=trust)
@@ -197,5 +197,5 @@ def load(path: Path, recipe: Any, device: str, *, trust: bool = False) -> Loaded
         raise UnreadableCheckpoint(str(exc)) from None
     model.to(device)
     name = f"{recipe.run_name}-{checkpoint_name(path.resolve())}"
-    step = progress.batch if progress is not None else None
+    step = progress.batch if progress is not None else step_of_name(path.resolve())
     return Loaded(model, model.tokenizer, Checkpoint(name, step, None))

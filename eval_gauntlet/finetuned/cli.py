@@ -49,7 +49,6 @@ def run(args: argparse.Namespace) -> None:
     from biomedlm.finetune.recipe import FinetuneRecipe
     from biomedlm.recipe import RecipeError, load_recipe
     from eval_gauntlet.finetuned.scoring import score_finetuned, scorer
-    from eval_gauntlet.watch import step_of_name
 
     given = {o.split("=", 1)[0].strip() for o in args.overrides if "=" in o}
     overrides = list(args.overrides)
@@ -69,8 +68,8 @@ def run(args: argparse.Namespace) -> None:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     loaded = scorer(recipe.task).load(args.checkpoint, recipe, device, trust=args.trust_checkpoint)
     checkpoint = loaded.checkpoint
-    step = checkpoint.step if checkpoint.step is not None else step_of_name(args.checkpoint)
-    checkpoint = type(checkpoint)(args.name or checkpoint.name, step, checkpoint.tokens)
+    if args.name:
+        checkpoint = type(checkpoint)(args.name, checkpoint.step, checkpoint.tokens)
     precision = "amp_bf16" if device.startswith("cuda") else "fp32"
     rows = score_finetuned(
         loaded.model, loaded.tokenizer, recipe, checkpoint, device=device, precision=precision

@@ -174,7 +174,7 @@ def load(path: Path, recipe: FinetuneRecipe, device: str = "cpu", *, trust: bool
     """
     from biomedlm.checkpoint import CheckpointError
     from biomedlm.generate import load_model
-    from eval_gauntlet.watch import EXPORT
+    from eval_gauntlet.watch import step_of_name
 
     try:
         model, tokenizer, progress = load_model(path, trust=trust)
@@ -182,8 +182,8 @@ def load(path: Path, recipe: FinetuneRecipe, device: str = "cpu", *, trust: bool
         raise UnreadableCheckpoint(str(exc)) from None
     name = f"{recipe.run_name}-{path.name.removesuffix('.pt')}"
     step, tokens = (progress.batch, progress.tokens) if progress else (None, None)
-    if progress is None and (export := EXPORT.match(path.resolve().name)):
-        step = int(export.group(1))
+    if progress is None:
+        step = step_of_name(path.resolve())
     return Loaded(model.to(device), tokenizer, Checkpoint(name, step, tokens))
 
 
