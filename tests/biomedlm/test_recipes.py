@@ -87,9 +87,14 @@ def test_the_debug_recipe_writes_every_output_under_its_run_dir(
         "callbacks.gauntlet_watcher={folder: '${run_dir}/hf/huggingface', out: '${run_dir}/eval'}"
     )
     recipe = load_recipe(DEBUG, [*data_overrides(), f"run_dir={run_dir}", watcher])
-    caches = {"train_loader.pubmed": f"{run_dir}/stream_cache/train_loader/pubmed"}
+    read_only = {  # as preflight gives a read-only set: read as a remote through a cache
+        "train_loader.pubmed": {
+            "remote": str(tmp_path / "data" / ".sets" / "1"),
+            "local": f"{run_dir}/stream_cache/train_loader/pubmed/1",
+        }
+    }
     cfg = to_foundry(
-        recipe, LaunchFacts(eos_id=0, n_tokens=28896, on_gpu=False, stream_caches=caches)
+        recipe, LaunchFacts(eos_id=0, n_tokens=28896, on_gpu=False, stream_paths=read_only)
     )
     inputs = {"tokenizer.name", "train_loader.dataset.streams.pubmed.remote",
               "eval_loader.dataset.streams.pubmed.local"}  # fmt: skip
