@@ -34,8 +34,8 @@ def test_gold_bpb_falls_beyond_its_interval_while_accuracy_is_at_chance(
     assert (early["step"], late["step"]) == (1, STEPS)
     for row in (early, late):  # accuracy at chance: its interval holds the random baseline
         assert row["ci95"][0] <= row["random_baseline"] <= row["ci95"][1]
-        low, high = row["gold_bpb_ci95"]
-        assert 0.0 < low <= row["gold_bpb"] <= high
-    assert late["gold_bpb_ci95"][1] < early["gold_bpb_ci95"][0]  # lower: better, beyond the CIs
+        low, high = row["gold_text_bpb_ci95"]
+        assert 0.0 < low <= row["gold_text_bpb"] <= high
+    assert late["gold_text_bpb_ci95"][1] < early["gold_text_bpb_ci95"][0]  # lower: better, beyond the CIs
     table = (out / "results.md").read_text()
-    assert f"| {early['gold_bpb']:.3f} | {early['gold_bpb_ci95'][0]:.3f}–" in table
+    assert f"| {early['gold_bpb']:.3f} | {early['gold_text_bpb_ci95'][0]:.3f}–" in table
