@@ -61,9 +61,7 @@ def _draw_task(ax: Any, name: str, mine: list[dict[str, Any]], xs: dict[str, flo
                 continue
             if side not in sides:
                 sides[side] = ax.twinx()
-                sides[side].set_ylabel(
-                    "gold text bits/byte, lower is better (95% CI)", fontsize=8
-                )
+                sides[side].set_ylabel("gold text bits/byte, lower is better (95% CI)", fontsize=8)
             label = f"{shots}-shot {what}"
             handles += sides[side].plot(x, y, style, color=color, marker="o", label=label)
             sides[side].fill_between(x, low, high, color=color, alpha=0.15, linewidth=0)

@@ -229,8 +229,10 @@ def test_gold_text_is_the_option_text_after_a_cloze_prompt(tiny: tuple[object, o
     (cloze,), _ = loglikelihoods(model, tokenizer, [lettered.gold_text], max_length=64,
                                  progress=False)  # fmt: skip
     assert letter.gold_text_logprob == cloze != letter.logprobs[1]
-    assert (letter.gold_text_bytes, words.gold_text_bytes) == (len(" héart".encode()),
-                                                               len("  héart".encode()))
+    assert (letter.gold_text_bytes, words.gold_text_bytes) == (
+        len(" héart".encode()),
+        len("  héart".encode()),
+    )
     assert words.gold_text_logprob == words.logprobs[1]
     assert letter.gold_text_bpb == pytest.approx(-cloze / (7 * np.log(2)))
     pairs = [(p.context, c) for p in (lettered, word) for c in p.continuations]
