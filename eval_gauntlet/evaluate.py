@@ -242,8 +242,8 @@ def evaluate_model(
             protocol=item.protocol, softmax_dtype=options.softmax_dtype, model_dtype=model_dtype,
         )  # fmt: skip
         log.info(
-            "%s %d-shot: acc %.4f gold_prob %.4f gold_bpb %.4f (n=%d, %.1fs)",
-            item.task.name, item.shots, score.acc, score.gold_prob, score.gold_bpb, score.n,
+            "%s %d-shot: acc %.4f gold_prob %.4f gold_text_bpb %.4f (n=%d, %.1fs)",
+            item.task.name, item.shots, score.acc, score.gold_prob, score.gold_text_bpb, score.n,
             result.seconds,
         )  # fmt: skip
         if score.truncated:

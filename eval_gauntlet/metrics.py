@@ -1,4 +1,4 @@
-"""Scores of a task (acc, acc_norm, gold probability and bits per byte, bootstrap CIs) and the
+"""Scores of a task (acc, acc_norm, gold probability, gold text bits per byte, bootstrap CIs), the
 gauntlet aggregation.
 
 The aggregation is llm-foundry's ``EvalGauntlet`` (``llmfoundry/callbacks/
@@ -39,8 +39,8 @@ class Score:
     gold_prob: float = float("nan")  # mean probability on the gold choice (choices renormalised)
     gold_prob_ci: tuple[float, float] = (float("nan"), float("nan"))
     chance_prob: float = float("nan")  # gold_prob of a model with no preference: mean 1/choices
-    gold_bpb: float = float("nan")  # bits per byte of the gold continuations (lower is better)
-    gold_bpb_ci: tuple[float, float] = (float("nan"), float("nan"))
+    gold_text_bpb: float = float("nan")  # bits per byte of the gold answers' text (lower: better)
+    gold_text_bpb_ci: tuple[float, float] = (float("nan"), float("nan"))
 
 
 def bootstrap_ci(
@@ -76,13 +76,13 @@ def majority_baseline(golds: Sequence[int]) -> float:
 def summarize(
     predictions: Sequence[Prediction], *, seed: int, iters: int = 1000, acc_norm: bool = True
 ) -> Score:
-    """acc, acc_norm (if ``acc_norm``), gold probability, gold bits per byte and their
-    intervals over ``predictions``. Bits per byte pool the task (total bits over total bytes,
-    as lm-eval's ``bits_per_byte``); NaN when a prediction does not know its byte count."""
+    """acc, acc_norm (if ``acc_norm``), gold probability, the gold text's bits per byte and
+    their intervals over ``predictions``. Bits per byte pool the task (total bits over total
+    bytes, as lm-eval's ``bits_per_byte``); NaN when a prediction does not know its byte count."""
     correct = np.array([p.correct for p in predictions], dtype=np.float64)
     gold_prob = np.array([p.gold_prob for p in predictions], dtype=np.float64)
-    gold_bits = np.array([-p.logprobs[p.gold] / np.log(2) for p in predictions])
-    gold_bytes = np.array([p.gold_bytes for p in predictions], dtype=np.float64)
+    gold_bits = np.array([-p.gold_text_logprob / np.log(2) for p in predictions])
+    gold_bytes = np.array([p.gold_text_bytes for p in predictions], dtype=np.float64)
     bpb, bpb_ci = float("nan"), (float("nan"), float("nan"))
     if (gold_bytes > 0).all():
         bpb = float(gold_bits.sum() / gold_bytes.sum())
@@ -99,8 +99,8 @@ def summarize(
         gold_prob=float(gold_prob.mean()),
         gold_prob_ci=bootstrap_ci(gold_prob, seed=seed, iters=iters),
         chance_prob=float(np.mean([1.0 / len(p.choices) for p in predictions])),
-        gold_bpb=bpb,
-        gold_bpb_ci=bpb_ci,
+        gold_text_bpb=bpb,
+        gold_text_bpb_ci=bpb_ci,
     )
 
 

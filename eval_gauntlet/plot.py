@@ -1,8 +1,8 @@
 """``results.png``: one panel per task and group, redrawn from the whole ``results.jsonl``.
 
-Accuracy (solid, left axis) and the gold answer's bits per byte (dashed, right axis) against
-tokens seen (or step), each with its bootstrap 95% interval shaded, and the random and
-majority baselines. Bits per byte is the curve that moves while a small model's accuracy sits
+Accuracy (solid, left axis) and the gold answer's text's bits per byte (``gold_text_bpb``,
+dashed, right axis) against tokens seen (or step), each with its bootstrap 95% interval shaded,
+and the random and majority baselines. Bits per byte is the curve that moves while a small model's accuracy sits
 at chance; ``gold_prob`` stays in the rows and the table (at small scale it is flat: a model
 sure of one answer gives it 0 or 1 per item).
 """
@@ -18,7 +18,7 @@ from eval_gauntlet.tasks import LM_EVAL
 
 _METRICS = (  # value, interval, line style, legend, which y axis
     ("acc", "ci95", "-", "acc", "left"),
-    ("gold_bpb", "gold_bpb_ci95", "--", "gold bits/byte", "right"),
+    ("gold_text_bpb", "gold_text_bpb_ci95", "--", "gold text bits/byte", "right"),
 )
 
 
@@ -61,7 +61,7 @@ def _draw_task(ax: Any, name: str, mine: list[dict[str, Any]], xs: dict[str, flo
                 continue
             if side not in sides:
                 sides[side] = ax.twinx()
-                sides[side].set_ylabel("gold bits/byte, lower is better (95% CI)", fontsize=8)
+                sides[side].set_ylabel("gold text bits/byte, lower is better (95% CI)", fontsize=8)
             label = f"{shots}-shot {what}"
             handles += sides[side].plot(x, y, style, color=color, marker="o", label=label)
             sides[side].fill_between(x, low, high, color=color, alpha=0.15, linewidth=0)

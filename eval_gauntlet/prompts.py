@@ -9,6 +9,15 @@ description) and ``medmcqa`` (``utils_medmcqa.doc_to_text``, with its ``Choices:
 tests compare them with lm-eval's own functions. ``lettered`` is the gauntlet's own: MedQA's
 layout for any number of lettered options (a 5-option MedQA, a 3-option set).
 
+Where a format's choices are letters, each prompt also carries a cloze form for the gold answer's
+text (``gold_text_bpb``): the description and few-shot examples in lm-eval's ``mmlu_<subject>
+_continuation`` layout (``Question: <question>\nAnswer: <gold option text>``; MMLU's description
+"The following are questions (with answers) about <subject>."), the same examples as the item's
+own prompt, then the item's question with no options listed, ``Answer:``; the gold option's text
+is its continuation. For MMLU this is lm-eval's continuation task's prompt; for MedQA and MedMCQA
+the same layout (lm-eval has no cloze variant of them). A format whose choices are already the
+answers' words (PubMedQA) needs none: its gold choice is the gold text.
+
 Few-shot examples are drawn as lm-eval draws them (``lm_eval/api/samplers.py``): one
 ``random.Random(seed)`` per (task, shots) walks the task's items in file order and takes
 ``sample(pool, k)`` for each (``default``), or every item gets the pool's first ``k`` rows
@@ -65,6 +74,21 @@ def _mmlu_description(item: Item) -> str:
     return f"The following are multiple choice questions (with answers) about {subject}.\n\n"
 
 
+def _cloze_query(item: Item) -> str:
+    return f"Question: {item.question.strip()}\nAnswer:"  # lm-eval mmlu/continuation template
+
+
+def _mmlu_cloze_description(item: Item) -> str:
+    if item.subject is None:
+        return ""
+    subject = item.subject.replace("_", " ")
+    return f"The following are questions (with answers) about {subject}.\n\n"
+
+
+def _gold_text(item: Item) -> str:
+    return item.options[item.answer]
+
+
 def _letters(item: Item) -> list[str]:
     return list(item.options)
 
@@ -98,6 +122,9 @@ class PromptFormat:
     letters: tuple[str, ...] | None = None  # the option letters a row must have, in order
     texts: tuple[str, ...] | None = None  # the option texts a row must have, in order
     lm_eval: LmEvalTask | None = None  # None: the gauntlet's own format
+    # choices are letters: the question without its options, to score the gold option's text
+    cloze: Callable[[Item], str] | None = None
+    cloze_description: Callable[[Item], str] = _no_description
 
     def check(self, item: Item) -> None:
         """Fail, naming the row, when its options are not what this format shows and scores."""
@@ -121,6 +148,7 @@ FORMATS: dict[str, PromptFormat] = {
         "medqa_4options", _lettered_query, _letters, letters=ABCD,
         lm_eval=LmEvalTask("medqa_4options", acc_norm=True, fewshot_split="train",
                            sampler="default"),
+        cloze=_cloze_query,
     ),
     "pubmedqa": PromptFormat(
         "pubmedqa", _pubmedqa_query, _option_texts, texts=("yes", "no", "maybe"),
@@ -130,12 +158,14 @@ FORMATS: dict[str, PromptFormat] = {
         "mmlu", _mmlu_query, _letters, description=_mmlu_description, letters=ABCD,
         lm_eval=LmEvalTask("mmlu_<subject>", acc_norm=False, fewshot_split="dev",
                            sampler="first_n"),
+        cloze=_cloze_query, cloze_description=_mmlu_cloze_description,
     ),
     "medmcqa": PromptFormat(
         "medmcqa", _medmcqa_query, _letters, letters=ABCD,
         lm_eval=LmEvalTask("medmcqa", acc_norm=True, fewshot_split="train", sampler="default"),
+        cloze=_cloze_query,
     ),
-    "lettered": PromptFormat("lettered", _lettered_query, _letters),
+    "lettered": PromptFormat("lettered", _lettered_query, _letters, cloze=_cloze_query),
 }  # fmt: skip
 
 
@@ -148,25 +178,50 @@ class Prompt:
     choices: list[str]  # choice texts without the delimiter; acc_norm divides by their length
     gold: int
     fewshot_keys: list[str] = field(default_factory=list)
+    cloze_context: str | None = None  # choices are letters: the cloze prompt for the gold text
 
     @property
     def continuations(self) -> list[str]:
         """The strings scored after ``context``, one per choice."""
         return [TARGET_DELIMITER + choice for choice in self.choices]
 
+    @property
+    def gold_text(self) -> tuple[str, str]:
+        """(context, continuation) whose bits per byte is ``gold_text_bpb``.
+
+        The gold option's text after the cloze prompt where the choices are letters (one more
+        request per item), else the gold choice as scored for ``acc`` (no extra request).
+        """
+        if self.cloze_context is None:
+            return self.context, self.continuations[self.gold]
+        return self.cloze_context, TARGET_DELIMITER + _gold_text(self.item)
+
 
 def render(fmt: PromptFormat, item: Item, shots: Sequence[Item] = ()) -> Prompt:
-    """The prompt for ``item`` with ``shots`` as solved examples before it."""
+    """The prompt for ``item`` with ``shots`` as solved examples before it (and its cloze form
+    with the same examples, where the format has one)."""
     examples = "".join(
         fmt.query(shot) + TARGET_DELIMITER + fmt.choices(shot)[shot.gold] + FEWSHOT_DELIMITER
         for shot in shots
     )
+    cloze_context = None
+    if fmt.cloze is not None:
+        cloze = fmt.cloze
+        cloze_context = (
+            fmt.cloze_description(item)
+            + "".join(
+                cloze(shot) + TARGET_DELIMITER + _gold_text(shot) + FEWSHOT_DELIMITER
+                for shot in shots
+            )
+            + cloze(item)
+        )
     return Prompt(
         item=item,
         context=fmt.description(item) + examples + fmt.query(item),
         choices=fmt.choices(item),
         gold=item.gold,
         fewshot_keys=[shot.key for shot in shots],
+        cloze_context=cloze_context,
     )
 
 

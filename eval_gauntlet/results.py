@@ -119,8 +119,8 @@ def _score_fields(score: Score) -> dict[str, Any]:
         "gold_prob": score.gold_prob,
         "gold_prob_ci95": list(score.gold_prob_ci),
         "chance_prob": score.chance_prob,
-        "gold_bpb": score.gold_bpb,  # bits per byte of the gold continuations (lower is better)
-        "gold_bpb_ci95": list(score.gold_bpb_ci),
+        "gold_text_bpb": score.gold_text_bpb,  # the gold answers' text, bits/byte (lower: better)
+        "gold_text_bpb_ci95": list(score.gold_text_bpb_ci),
         "n": score.n,
         "majority_baseline": score.majority_baseline,
         "truncated": score.truncated,
@@ -227,7 +227,7 @@ def write_predictions(out_dir: Path, checkpoint: Checkpoint, result: TaskResult)
                 "correct_norm": p.correct_norm,
                 "logprobs": p.logprobs,
                 "gold_prob": p.gold_prob,
-                "gold_bpb": p.gold_bpb,
+                "gold_text_bpb": p.gold_text_bpb,
                 "truncated_tokens": p.truncated,
                 "fewshot_keys": p.fewshot_keys,
             }
@@ -301,7 +301,7 @@ def _marks(row: dict[str, Any], notes: dict[str, int]) -> str:
 
 def _benchmark_lines(mine: list[dict[str, Any]], notes: dict[str, int]) -> list[str]:
     out = [
-        "| task | shots | n | acc | 95% CI | gold prob | 95% CI | gold bits/byte | 95% CI "
+        "| task | shots | n | acc | 95% CI | gold prob | 95% CI | gold text bits/byte | 95% CI "
         "| acc_norm | random | majority | truncated | s |",
         "|---|---:|---:|---:|---|---:|---|---:|---|---:|---:|---:|---:|---:|",
     ]
@@ -313,8 +313,8 @@ def _benchmark_lines(mine: list[dict[str, Any]], notes: dict[str, int]) -> list[
         out.append(
             f"| {label} | {row.get('shots')} | {row.get('n')} | {_fmt(row.get('acc'))} | "
             f"{_interval(row.get('ci95'))} | {_fmt(row.get('gold_prob'))} | "
-            f"{_interval(row.get('gold_prob_ci95'))} | {_fmt(row.get('gold_bpb'))} | "
-            f"{_interval(row.get('gold_bpb_ci95'))} | {_fmt(row.get('acc_norm'))} | "
+            f"{_interval(row.get('gold_prob_ci95'))} | {_fmt(row.get('gold_text_bpb'))} | "
+            f"{_interval(row.get('gold_text_bpb_ci95'))} | {_fmt(row.get('acc_norm'))} | "
             f"{_fmt(row.get('random_baseline'))} | {_fmt(row.get('majority_baseline'))} | "
             f"{row.get('truncated', '')} | {_fmt(row.get('seconds'), '.1f')} |"
         )
@@ -339,9 +339,10 @@ def render_table(rows: list[dict[str, Any]]) -> str:
     """Markdown: per checkpoint, its tasks and groups, the gauntlet scores, then other rows.
 
     ``gold prob`` is the mean probability on the gold choice (the choices' likelihoods
-    renormalised; chance is 1 / choices); ``gold bits/byte`` is how well the model predicts
-    the gold answer's text (lower is better), which falls while a small model's accuracy sits
-    at chance. A row marked † (a category or average: one of its benchmarks) was not scored as
+    renormalised; chance is 1 / choices); ``gold text bits/byte`` is how well the model predicts
+    the gold answer's text after a prompt that does not list the options (lower is better;
+    :attr:`eval_gauntlet.scoring.Prediction.gold_text_bpb`), which falls while a small model's
+    accuracy sits at chance. A row marked † (a category or average: one of its benchmarks) was not scored as
     lm-eval's own task; the note under the table says how.
     """
     from eval_gauntlet.finetuned.rows import table_section as finetune_section

@@ -16,6 +16,7 @@ causal model never attends to.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections import defaultdict
@@ -255,7 +256,8 @@ class Prediction:
     pred_norm: int  # argmax of log-likelihood / len(choice) in characters (acc_norm)
     truncated: int  # context tokens dropped from the left
     fewshot_keys: list[str] = field(default_factory=list)
-    gold_bytes: int = 0  # UTF-8 bytes of the gold continuation as scored (" A"), for gold_bpb
+    gold_text_logprob: float = float("nan")  # log P of the gold answer's text (Prompt.gold_text)
+    gold_text_bytes: int = 0  # its UTF-8 bytes as scored (" carrier"), for gold_text_bpb
 
     @property
     def correct(self) -> bool:
@@ -279,19 +281,20 @@ class Prediction:
         return float(weights[self.gold] / weights.sum())
 
     @property
-    def gold_bpb(self) -> float:
-        """Bits per byte of the gold continuation: ``-log2 P(gold | context) / bytes``.
+    def gold_text_bpb(self) -> float:
+        """Bits per byte of the gold answer's text: ``-log2 P(text | cloze prompt) / bytes``.
 
-        Lower is better. Unlike ``gold_prob`` it does not compare the choices with each other,
-        so a model sure of one letter (``gold_prob`` 0 or 1) or with a letter bias that averages
-        out still shows how well it has learnt to predict the answer's text; it falls as a
-        small model learns the language and the prompt's layout, while its accuracy sits at
-        chance. Per byte, as lm-eval's ``bits_per_byte``, so tokenizers compare. NaN when the
-        byte count is unknown.
+        The text is the gold option's words (`` 25%``, `` yes``), after a prompt that does not
+        list the options (:attr:`Prompt.gold_text`): where the choices are letters the gold
+        letter would measure only how well the model predicts a letter after ``Answer:``, which
+        biomedical text does not teach. Lower is better. Unlike ``gold_prob`` it does not
+        compare the choices, so it falls as a small model learns to predict answers while its
+        accuracy sits at chance. Per byte, as lm-eval's ``bits_per_byte``, so tokenizers
+        compare. NaN when the byte count is unknown.
         """
-        if self.gold_bytes <= 0:
+        if self.gold_text_bytes <= 0:
             return float("nan")
-        return -self.logprobs[self.gold] / (self.gold_bytes * math.log(2))
+        return -self.gold_text_logprob / (self.gold_text_bytes * math.log(2))
 
 
 def choose(logprobs: Sequence[float], choices: Sequence[str]) -> tuple[int, int]:
@@ -317,23 +320,30 @@ def score_prompts(
     progress: bool = True,
     softmax_dtype: str = "float32",
 ) -> list[Prediction]:
-    """Score every choice of every prompt and pick the model's answers."""
-    pairs = [(p.context, cont) for p in prompts for cont in p.continuations]
-    scores, truncated = loglikelihoods(
+    """Score every choice of every prompt, pick the model's answers, and score the gold text.
+
+    The gold texts that are not a choice already scored (lettered formats' cloze prompts) are
+    scored in a second pass of the same scorer, so the choices' batches, and their numbers,
+    are those of a run without it.
+    """
+    score = functools.partial(
+        loglikelihoods,
         model,
         tokenizer,
-        pairs,
         max_length=max_length,
         batch_size=batch_size,
-        desc=desc,
         progress=progress,
         softmax_dtype=softmax_dtype,
     )
+    pairs = [(p.context, cont) for p in prompts for cont in p.continuations]
+    scores, truncated = score(pairs, desc=desc)
+    cloze = [p.gold_text for p in prompts if p.cloze_context is not None]
+    cloze_scores = iter(score(cloze, desc=f"{desc} gold text")[0] if cloze else [])
     predictions, at = [], 0
     for prompt in prompts:
         lls = scores[at : at + len(prompt.choices)]
         pred, pred_norm = choose(lls, prompt.choices)
-        _, scored_gold = move_spaces(prompt.context, prompt.continuations[prompt.gold])
+        _, scored_text = move_spaces(*prompt.gold_text)
         predictions.append(
             Prediction(
                 key=prompt.item.key,
@@ -345,7 +355,10 @@ def score_prompts(
                 pred_norm=pred_norm,
                 truncated=max(truncated[at : at + len(prompt.choices)]),
                 fewshot_keys=prompt.fewshot_keys,
-                gold_bytes=len(scored_gold.encode()),
+                gold_text_logprob=(
+                    lls[prompt.gold] if prompt.cloze_context is None else next(cloze_scores)
+                ),
+                gold_text_bytes=len(scored_text.encode()),
             )
         )
         at += len(prompt.choices)

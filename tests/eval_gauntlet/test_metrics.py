@@ -188,33 +188,53 @@ def test_gold_prob_is_the_renormalised_probability_of_the_gold_choice() -> None:
     assert score.acc_norm is None
 
 
-def test_gold_bpb_pools_bits_over_bytes_as_lm_eval_bits_per_byte() -> None:
+def test_gold_text_bpb_pools_bits_over_bytes_as_lm_eval_bits_per_byte() -> None:
     """lm-eval's ``bits_per_byte``: total -log2 P over total bytes, not a mean of ratios."""
-    letter = Prediction("k", "f:1", ["A", "B"], 1, [-9.0, -2.0], 1, 1, 0, gold_bytes=2)
-    word = Prediction("k", "f:2", ["yes", "no", "maybe"], 2, [-1.0, -1.0, -12.0], 0, 0, 0,
-                      gold_bytes=6)  # fmt: skip
-    assert letter.gold_bpb == pytest.approx(2.0 / (2 * np.log(2)))
-    score = summarize([letter, word], seed=0, iters=200)
-    assert score.gold_bpb == pytest.approx((2.0 + 12.0) / np.log(2) / 8)  # not the items' mean
-    assert score.gold_bpb != pytest.approx((letter.gold_bpb + word.gold_bpb) / 2)
-    low, high = score.gold_bpb_ci  # resampling [letter, word]: each alone, or both
-    assert (low, high) == pytest.approx((letter.gold_bpb, word.gold_bpb))
-    unknown = Prediction("k", "f:1", ["A", "B"], 1, [-9.0, -2.0], 1, 1, 0)  # bytes not recorded
-    assert np.isnan(unknown.gold_bpb) and np.isnan(summarize([unknown], seed=0).gold_bpb)
+    short = Prediction("k", "f:1", ["A", "B"], 1, [-9.0, -2.0], 1, 1, 0,
+                       gold_text_logprob=-2.0, gold_text_bytes=2)  # fmt: skip
+    long = Prediction("k", "f:2", ["yes", "no", "maybe"], 2, [-1.0, -1.0, -12.0], 0, 0, 0,
+                      gold_text_logprob=-12.0, gold_text_bytes=6)  # fmt: skip
+    assert short.gold_text_bpb == pytest.approx(2.0 / (2 * np.log(2)))
+    score = summarize([short, long], seed=0, iters=200)
+    assert score.gold_text_bpb == pytest.approx((2.0 + 12.0) / np.log(2) / 8)  # not the mean
+    assert score.gold_text_bpb != pytest.approx((short.gold_text_bpb + long.gold_text_bpb) / 2)
+    low, high = score.gold_text_bpb_ci  # resampling [short, long]: each alone, or both
+    assert (low, high) == pytest.approx((short.gold_text_bpb, long.gold_text_bpb))
+    unknown = Prediction("k", "f:1", ["A", "B"], 1, [-9.0, -2.0], 1, 1, 0)  # not scored
+    assert np.isnan(unknown.gold_text_bpb)
+    assert np.isnan(summarize([unknown], seed=0).gold_text_bpb)
 
 
-def test_gold_bytes_count_the_scored_continuation(tiny: tuple[object, object]) -> None:
-    """`` A`` after ``Answer:`` is two bytes; a context's trailing space moves to the answer."""
+def test_gold_text_is_the_option_text_after_a_cloze_prompt(tiny: tuple[object, object]) -> None:
+    """Letters: the gold option's text after the question without its options (one more
+    request, by the same scorer; the choices' scores are those of the choices alone).
+    Words: the gold choice as scored, no extra request. Bytes count the continuation as
+    scored, a context's trailing space moved into it."""
     from eval_gauntlet.data import Item
-    from eval_gauntlet.prompts import Prompt
-    from eval_gauntlet.scoring import score_prompts
+    from eval_gauntlet.prompts import FORMATS, Prompt, render
+    from eval_gauntlet.scoring import loglikelihoods, score_prompts
 
     model, tokenizer = tiny
     item = Item("k", "f:1", "Which organ?", {"A": "liver", "B": "héart"}, "B")
-    prompts = [
-        Prompt(item, "Answer:", ["A", "B"], 1),
-        Prompt(item, "Organ: ", ["liver", "héart"], 1),
-    ]
-    letter, word = score_prompts(model, tokenizer, prompts, max_length=64, progress=False)
-    assert (letter.gold_bytes, word.gold_bytes) == (2, len("  héart".encode()))
-    assert word.gold_bpb == pytest.approx(-word.logprobs[1] / (8 * np.log(2)))
+    shot = Item("s", "f:2", "Which bone?", {"A": "femur", "B": "lung"}, "A")
+    lettered = render(FORMATS["lettered"], item, [shot])
+    assert lettered.cloze_context == (
+        "Question: Which bone?\nAnswer: femur\n\nQuestion: Which organ?\nAnswer:"
+    )
+    assert lettered.gold_text == (lettered.cloze_context, " héart")
+    word = Prompt(item, "Organ: ", ["liver", "héart"], 1)
+    assert word.gold_text == ("Organ: ", " héart")
+    letter, words = score_prompts(model, tokenizer, [lettered, word], max_length=64,
+                                  progress=False)  # fmt: skip
+    (cloze,), _ = loglikelihoods(model, tokenizer, [lettered.gold_text], max_length=64,
+                                 progress=False)  # fmt: skip
+    assert letter.gold_text_logprob == cloze != letter.logprobs[1]
+    assert (letter.gold_text_bytes, words.gold_text_bytes) == (
+        len(" héart".encode()),
+        len("  héart".encode()),
+    )
+    assert words.gold_text_logprob == words.logprobs[1]
+    assert letter.gold_text_bpb == pytest.approx(-cloze / (7 * np.log(2)))
+    pairs = [(p.context, c) for p in (lettered, word) for c in p.continuations]
+    alone, _ = loglikelihoods(model, tokenizer, pairs, max_length=64, progress=False)
+    assert letter.logprobs + words.logprobs == alone  # bit-equal: acc and acc_norm unchanged

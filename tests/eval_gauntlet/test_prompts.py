@@ -117,6 +117,46 @@ def test_mmlu_matches_lm_eval_template() -> None:
     assert FORMATS["mmlu"].choices(item) == template["doc_to_choice"]
 
 
+def test_mmlu_cloze_is_lm_evals_continuation_task() -> None:
+    """gold_text_bpb's prompt for MMLU: ``mmlu_<subject>_continuation``'s description and
+    query, its few-shot examples answered with the option text; the item's own shots."""
+    template = yaml.safe_load(
+        (LM_EVAL_TASKS / "mmlu/continuation/_continuation_template_yaml").read_text()
+    )
+    doc_to_text = jinja2.Template(template["doc_to_text"], keep_trailing_newline=True)
+    items = load_items(MMLU)
+    for item in items:
+        subject = yaml.safe_load(
+            (LM_EVAL_TASKS / f"mmlu/continuation/mmlu_{item.subject}.yaml").read_text()
+        )
+        prompt = render(FORMATS["mmlu"], item)
+        doc = {"question": item.question, "choices": list(item.options.values())}
+        assert prompt.cloze_context == subject["description"] + doc_to_text.render(**doc)
+        assert prompt.gold_text[1] == " " + doc["choices"][item.gold]  # doc_to_choice, target
+    shot = by_key(items, "153")
+    prompt = render(FORMATS["mmlu"], items[0], [shot])
+    assert prompt.cloze_context == (
+        f"The following are questions (with answers) about {items[0].subject.replace('_', ' ')}"
+        ".\n\nQuestion: The anatomic location of the spinal canal is\nAnswer: dorsal\n\n"
+        f"Question: {items[0].question.strip()}\nAnswer:"
+    )
+
+
+def test_cloze_only_where_the_choices_are_letters() -> None:
+    medqa = by_key(load_items(MEDQA), "267")
+    prompt = render(FORMATS["medqa_4options"], medqa)
+    assert prompt.gold_text == (
+        "Question: A 34-year-old male suffers from inherited hemophilia A. He and his wife have "
+        "three unaffected daughters. What is the probability that the second daughter is a "
+        "carrier of the disease?\nAnswer:",
+        " " + medqa.options[medqa.answer],
+    )
+    pubmedqa = render(FORMATS["pubmedqa"], by_key(load_items(PUBMEDQA), "21214884"))
+    assert pubmedqa.cloze_context is None
+    assert pubmedqa.gold_text == (pubmedqa.context, " no")
+    assert {name for name, fmt in FORMATS.items() if fmt.cloze is None} == {"pubmedqa"}
+
+
 def test_pubmedqa_without_question_line_is_one_clear_error() -> None:
     item = Item("1", "f.jsonl:7", "no newline here", {"A": "yes", "B": "no"}, "A")
     with pytest.raises(GauntletError, match=r"^f.jsonl:7: pubmedqa format needs"):

@@ -36,8 +36,8 @@ def test_rows_say_protocol_softmax_and_gold_prob(tiny_dir: Path, tmp_path: Path)
         low, high = row["gold_prob_ci95"]
         assert 0.0 < low <= row["gold_prob"] <= high < 1.0
         assert row["chance_prob"] == pytest.approx(1 / (3 if row["task"] == "pubmedqa" else 4))
-        low, high = row["gold_bpb_ci95"]
-        assert 0.0 < low <= row["gold_bpb"] <= high
+        low, high = row["gold_text_bpb_ci95"]
+        assert 0.0 < low <= row["gold_text_bpb"] <= high
     by_category = {row["task"]: row for row in rows if row["kind"] in ("category", "average")}
     assert by_category["clinical_reasoning"]["protocol"] == FROM_TEST  # MedQA's few-shot
     assert by_category["biomedical_literature"]["protocol"] == LM_EVAL
@@ -52,7 +52,7 @@ def test_rows_say_protocol_softmax_and_gold_prob(tiny_dir: Path, tmp_path: Path)
     )
     predictions = tmp_path / "a" / "predictions" / tiny_dir.name / "pubmedqa.1shot.jsonl"
     first = json.loads(predictions.read_text().splitlines()[0])
-    assert 0.0 < first["gold_prob"] < 1.0 and first["gold_bpb"] > 0.0
+    assert 0.0 < first["gold_prob"] < 1.0 and first["gold_text_bpb"] > 0.0
 
 
 def test_footnotes_say_why_a_row_is_not_lm_evals(tiny_dir: Path, tmp_path: Path) -> None:
@@ -113,7 +113,7 @@ ROW: dict[str, Any] = {
 def rows_of_every_kind() -> list[dict[str, Any]]:
     """Rows written before protocols and gold_prob existed, new ones, and unknown kinds."""
     new = {**ROW, "checkpoint": "ba20", "step": 20, "tokens": 2000, "gold_prob": 0.4,
-           "gold_prob_ci95": [0.35, 0.45], "gold_bpb": 3.5, "gold_bpb_ci95": [3.25, 3.75],
+           "gold_prob_ci95": [0.35, 0.45], "gold_text_bpb": 3.5, "gold_text_bpb_ci95": [3.25, 3.75],
            "protocol": "lm-eval", "softmax_dtype": "model"}  # fmt: skip
     other = {"checkpoint": "ba20", "kind": "custom", "task": "pubmedqa_ft",
              "accuracy": 0.61, "epochs": 3, "split": "test", "history": [1, 2]}  # fmt: skip
