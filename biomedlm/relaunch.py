@@ -21,6 +21,16 @@ sample order fixed by the streams, their proportions, the split, shuffling and t
 size. The order does not depend on the number of workers or on where the shards are read from
 (streaming's elastic determinism; ``tests/biomedlm/test_relaunch.py`` checks it).
 
+A remote ``save_folder`` (``s3://...``, as the multi-node runs use) gets the same checks. Its
+newest checkpoint is found as Composer's autoresume finds it: the object
+``<save_folder>/latest-rank0.pt.symlink`` (a checkpoint file) or ``latest-sharded-rank0.symlink``
+(a folder of shards) names it, read with Composer's object-store helpers (``S3_ENDPOINT_URL``
+honoured). The batch comes from the checkpoint's name (``ep<E>-ba<B>...``), so nothing is downloaded
+when ``max_duration`` counts batches; otherwise a checkpoint file is downloaded to read its
+timestamp, and a sharded one (too large to fetch for a check) is checked by batch only: whether it
+finished is left to Composer, said in one line. The recipe is compared with
+``<run_dir>/recipe.yaml``, which is local to the run folder in both cases.
+
 Every launch's resolved recipe is kept in ``<run_dir>/launches/``; ``<run_dir>/recipe.yaml`` is the
 one in effect.
 """
@@ -29,6 +39,7 @@ from __future__ import annotations
 
 import logging
 import re
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -48,6 +59,8 @@ DATA_ORDER = ("train_loader.split", "train_loader.shuffle", "train_loader.drop_l
               "train_loader.streams")  # fmt: skip
 STREAM_PLACE = ("local", "remote")  # where a stream's shards are read from, not which samples
 CHECKPOINT = re.compile(r"^ep\d+-ba(\d+)(-rank0\.pt)?$")
+# the objects Composer's checkpoint saver uploads beside a remote run's checkpoints (files, shards)
+LATEST_REMOTE = ("latest-rank0.pt.symlink", "latest-sharded-rank0.symlink")
 RECORD = "recipe.yaml"
 
 
@@ -98,6 +111,48 @@ def latest_checkpoint(save_folder: str | None) -> Path | None:
     return max(found)[1] if found else None
 
 
+def latest_remote_checkpoint(save_folder: str) -> str | None:
+    """The URI of a remote run's newest checkpoint, as Composer's ``latest`` symlinks name it.
+
+    None when neither symlink object exists (a run not started). Raises what the object store
+    raises when the bucket cannot be read.
+    """
+    from composer.utils import extract_path_from_symlink, maybe_create_object_store_from_uri
+    from composer.utils.file_helpers import parse_uri
+
+    store = maybe_create_object_store_from_uri(save_folder)
+    backend, bucket, _ = parse_uri(save_folder)
+    found: list[tuple[int, str]] = []
+    for name in LATEST_REMOTE:
+        try:  # the symlink's content is the checkpoint's object name, without the bucket
+            target = extract_path_from_symlink(f"{save_folder.rstrip('/')}/{name}", store)
+        except FileNotFoundError:
+            continue
+        uri = f"{backend}://{bucket}/{target.strip()}"
+        batch = remote_batch(uri)
+        found.append((-1 if batch is None else batch, uri))
+    return max(found)[1] if found else None
+
+
+def remote_batch(uri: str) -> int | None:
+    """The batch a remote checkpoint's name says it was saved at (None for another name)."""
+    m = CHECKPOINT.match(uri.rstrip("/").rsplit("/", 1)[-1])
+    return int(m.group(1)) if m else None
+
+
+def read_remote_progress(uri: str) -> Progress:
+    """Download a remote checkpoint *file* into a temporary folder and read its timestamp."""
+    from composer.utils import get_file
+
+    with tempfile.TemporaryDirectory() as scratch:
+        local = Path(scratch) / uri.rsplit("/", 1)[-1]
+        try:
+            get_file(uri, str(local), progress_bar=False)
+        except Exception as exc:  # any object-store error, made one line naming the checkpoint
+            raise CheckpointError(f"{uri}: cannot download it ({type(exc).__name__})") from None
+        return read_progress(local)
+
+
 def _finished(progress: Progress, max_duration: str) -> bool:
     limit = parse_time("max_duration", max_duration)
     done = {"ba": progress.batch, "tok": progress.tokens, "sp": progress.samples,
@@ -114,52 +169,110 @@ def check_relaunch(recipe: TrainingSettings, resolved: dict[str, Any]) -> str | 
 
     Raises :class:`RecipeError` when the recipe changed in a way a resume cannot honour.
     """
-    if not recipe.autoresume:
+    if not recipe.autoresume or not recipe.save_folder:
         return None
-    checkpoint = latest_checkpoint(recipe.save_folder)
+    remote = "://" in recipe.save_folder
+    checkpoint: Path | str | None
+    if remote:
+        try:
+            checkpoint = latest_remote_checkpoint(recipe.save_folder)
+        except Exception as exc:  # an unreachable bucket: Composer will try, and say why
+            log.warning(
+                "cannot read the latest checkpoint of %s (%s: %s); relaunch checks skipped, "
+                "Composer will try to resume from it",
+                recipe.save_folder,
+                type(exc).__name__,
+                str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+            )
+            return None
+    else:
+        checkpoint = latest_checkpoint(recipe.save_folder)
     if checkpoint is None:
         return None
-    record = Path(recipe.run_dir) / RECORD
-    if record.is_file():
-        previous = yaml.safe_load(record.read_text()) or {}
-        changes = changed_keys(previous, resolved)
-        fixed = {k: v for k, v in changes.items() if _under(k, ARCHITECTURE)}
-        if fixed:
-            raise RecipeError(
-                f"{_describe(fixed)}: differs from the run's recipe ({record}); a checkpoint in "
-                f"{recipe.save_folder} cannot resume with another architecture or tokenizer. "
-                "Restore the value, or start a new run (another run_name)"
-            )
-        restored = {k: v for k, v in changes.items() if _under(k, RESTORED)}
-        if restored:
-            raise RecipeError(
-                f"{_describe(restored)}: differs from the run's recipe ({record}); resuming "
-                f"restores it from the checkpoint in {recipe.save_folder}, so the new value "
-                "would be ignored. Restore the value, or start a new run from the checkpoint "
-                f"(run_name=NEW model.init_from={checkpoint})"
-            )
-        reordered = {k: v for k, v in changes.items() if _reorders(k, previous, resolved)}
-        if reordered:
-            raise RecipeError(
-                f"{_describe(reordered)}: differs from the run's recipe ({record}); the checkpoint "
-                f"in {recipe.save_folder} resumes at a position in the run's data order, which "
-                "this changes (samples would be skipped or seen twice). Restore the value, or "
-                f"start a new run from the checkpoint (run_name=NEW model.init_from={checkpoint})"
-            )
-        if changes:
-            log.info("relaunch with changed settings, applied: %s", _describe(changes))
+    _compare_with_record(recipe, resolved, checkpoint)
+    if isinstance(checkpoint, str):
+        return _remote_finished(recipe, checkpoint)
     try:
         progress = read_progress(checkpoint)
     except CheckpointError as exc:
         log.warning("%s; Composer will try to resume from it", exc)
         return None
     if _finished(progress, recipe.max_duration):
-        return (
-            f"run {recipe.run_name} has finished: batch {progress.batch}, "
-            f"{progress.tokens:,} tokens, at {checkpoint} (max_duration={recipe.max_duration}); "
-            "to train it further, relaunch with a longer max_duration"
-        )
+        return _finished_line(recipe, checkpoint, progress, progress.batch)
     return None
+
+
+def _remote_finished(recipe: TrainingSettings, checkpoint: str) -> str | None:
+    """:func:`check_relaunch`'s finished line for a remote checkpoint, downloading only if needed."""
+    batch = remote_batch(checkpoint)
+    if parse_time("max_duration", recipe.max_duration).unit.value == "ba" and batch is not None:
+        progress = Progress(batch, 0)
+        tokens_known = False
+    elif checkpoint.endswith(".pt"):
+        try:
+            progress = read_remote_progress(checkpoint)
+        except CheckpointError as exc:
+            log.warning("%s; Composer will try to resume from it", exc)
+            return None
+        tokens_known = True
+    else:
+        log.warning(
+            "%s: a remote sharded checkpoint is checked for having finished by batch only, and "
+            "max_duration=%s is not in batches; Composer will resume from it",
+            checkpoint,
+            recipe.max_duration,
+        )
+        return None
+    if not _finished(progress, recipe.max_duration):
+        return None
+    return _finished_line(recipe, checkpoint, progress if tokens_known else None, progress.batch)
+
+
+def _finished_line(
+    recipe: TrainingSettings, checkpoint: Path | str, progress: Progress | None, batch: int
+) -> str:
+    tokens = f", {progress.tokens:,} tokens" if progress is not None else ""
+    return (
+        f"run {recipe.run_name} has finished: batch {batch}{tokens}, at {checkpoint} "
+        f"(max_duration={recipe.max_duration}); to train it further, relaunch with a longer "
+        "max_duration"
+    )
+
+
+def _compare_with_record(
+    recipe: TrainingSettings, resolved: dict[str, Any], checkpoint: Path | str
+) -> None:
+    """Refuse what a resume from ``checkpoint`` cannot honour; log what it applies."""
+    record = Path(recipe.run_dir) / RECORD
+    if not record.is_file():
+        return
+    previous = yaml.safe_load(record.read_text()) or {}
+    changes = changed_keys(previous, resolved)
+    fixed = {k: v for k, v in changes.items() if _under(k, ARCHITECTURE)}
+    if fixed:
+        raise RecipeError(
+            f"{_describe(fixed)}: differs from the run's recipe ({record}); a checkpoint in "
+            f"{recipe.save_folder} cannot resume with another architecture or tokenizer. "
+            "Restore the value, or start a new run (another run_name)"
+        )
+    restored = {k: v for k, v in changes.items() if _under(k, RESTORED)}
+    if restored:
+        raise RecipeError(
+            f"{_describe(restored)}: differs from the run's recipe ({record}); resuming "
+            f"restores it from the checkpoint in {recipe.save_folder}, so the new value "
+            "would be ignored. Restore the value, or start a new run from the checkpoint "
+            f"(run_name=NEW model.init_from={checkpoint})"
+        )
+    reordered = {k: v for k, v in changes.items() if _reorders(k, previous, resolved)}
+    if reordered:
+        raise RecipeError(
+            f"{_describe(reordered)}: differs from the run's recipe ({record}); the checkpoint "
+            f"in {recipe.save_folder} resumes at a position in the run's data order, which "
+            "this changes (samples would be skipped or seen twice). Restore the value, or "
+            f"start a new run from the checkpoint (run_name=NEW model.init_from={checkpoint})"
+        )
+    if changes:
+        log.info("relaunch with changed settings, applied: %s", _describe(changes))
 
 
 def record_launch(run_dir: Path, resolved: dict[str, Any]) -> Path:

@@ -8,17 +8,30 @@ Runs in a scratch working directory: Composer downloads into ``./s3:/...``.
 
 from __future__ import annotations
 
+import io
 import json
+import logging
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
+import yaml
 
 from biomedlm.foundry_config import to_foundry
 from biomedlm.preflight import preflight
-from biomedlm.recipe import Recipe, RecipeError, load_recipe
+from biomedlm.recipe import Recipe, RecipeError, load_recipe, resolved
+from biomedlm.relaunch import RECORD, check_relaunch
 from tests.biomedlm import debug_runs
-from tests.biomedlm.debug_runs import DEBUG, REPO, data_overrides, losses, run_debug
+from tests.biomedlm.debug_runs import (
+    DEBUG,
+    REPO,
+    data_overrides,
+    debug_command,
+    losses,
+    run_debug,
+)
 
 BUCKET = "biomedlm-test"
 
@@ -50,21 +63,23 @@ def s3(prepared: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     server.stop()
 
 
+def remote_overrides(tmp_path: Path) -> list[str]:
+    """The debug recipe's data streamed from the bucket, its checkpoints saved there."""
+    return [
+        "eval_interval=2ba",
+        "save_interval=2ba",
+        f"train_loader.streams.pubmed.remote=s3://{BUCKET}/pubmed",
+        f"train_loader.streams.pubmed.local={tmp_path / 'cache' / 'train'}",
+        f"eval_loader.streams.pubmed.remote=s3://{BUCKET}/pubmed",
+        f"eval_loader.streams.pubmed.local={tmp_path / 'cache' / 'eval'}",
+        f"save_folder=s3://{BUCKET}/runs/debug/checkpoints",
+        f"tokenizer.path={debug_runs.DATA / 'tokenizer'}",
+    ]
+
+
 def launch(tmp_path: Path, batches: int) -> list[float]:
     return losses(
-        run_debug(
-            tmp_path,
-            f"max_duration={batches}ba",
-            "eval_interval=2ba",
-            "save_interval=2ba",
-            f"train_loader.streams.pubmed.remote=s3://{BUCKET}/pubmed",
-            f"train_loader.streams.pubmed.local={tmp_path / 'cache' / 'train'}",
-            f"eval_loader.streams.pubmed.remote=s3://{BUCKET}/pubmed",
-            f"eval_loader.streams.pubmed.local={tmp_path / 'cache' / 'eval'}",
-            f"save_folder=s3://{BUCKET}/runs/debug/checkpoints",
-            f"tokenizer.path={debug_runs.DATA / 'tokenizer'}",
-            cwd=tmp_path,
-        )
+        run_debug(tmp_path, f"max_duration={batches}ba", *remote_overrides(tmp_path), cwd=tmp_path)
     )
 
 
@@ -129,3 +144,107 @@ def test_remote_streams_get_the_launch_checks(s3, prepared: Path, tmp_path: Path
         f"train_loader.streams.pubmed.remote: cannot read s3://{BUCKET}/missing/train/index.json ("
     )
     assert "\n" not in message and "S3_ENDPOINT_URL" in message
+
+
+CHECKPOINTS = f"s3://{BUCKET}/runs/debug/checkpoints"
+PREFIX = "runs/debug/checkpoints"
+
+
+def put_checkpoint(s3, batch: int, *, sharded: bool = False) -> str:
+    """A checkpoint at ``batch`` in the bucket and Composer's ``latest`` symlink object naming it."""
+    stamp = {"batch": batch, "token": 2048 * batch, "sample": 8 * batch, "epoch": 0}
+    buffer = io.BytesIO()
+    torch.save({"state": {"timestamp": {"Timestamp": stamp}}}, buffer)
+    if sharded:  # only the name is read: the shards are never downloaded for a check
+        target, link = f"{PREFIX}/ep0-ba{batch}", "latest-sharded-rank0.symlink"
+        s3.put_object(Bucket=BUCKET, Key=f"{target}/.metadata", Body=b"")
+    else:
+        target, link = f"{PREFIX}/ep0-ba{batch}-rank0.pt", "latest-rank0.pt.symlink"
+        s3.put_object(Bucket=BUCKET, Key=target, Body=buffer.getvalue())
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/{link}", Body=target.encode())
+    return f"s3://{BUCKET}/{target}"
+
+
+def remote_relaunch(tmp_path: Path, *changed: str) -> str | None:
+    """:func:`check_relaunch` of the debug recipe saving to the bucket, its run folder recorded."""
+    base = [*data_overrides(), f"run_dir={tmp_path / 'run'}", f"save_folder={CHECKPOINTS}"]
+    record = tmp_path / "run" / RECORD
+    if not record.exists():
+        record.parent.mkdir(parents=True)
+        record.write_text(yaml.safe_dump(resolved(load_recipe(DEBUG, base, components=False))))
+    recipe = load_recipe(DEBUG, [*base, *changed], components=False)
+    return check_relaunch(recipe, resolved(recipe))
+
+
+def test_a_remote_run_is_checked_from_its_latest_symlink(s3, tmp_path: Path) -> None:
+    """Were skipped for every ``s3://`` save_folder: a finished run died in Composer's traceback."""
+    assert remote_relaunch(tmp_path, "max_duration=2ba") is None  # nothing saved yet: trains
+    put_checkpoint(s3, 2)
+    newest = put_checkpoint(s3, 4)
+    assert remote_relaunch(tmp_path, "max_duration=4ba") == (
+        f"run debug-cpu has finished: batch 4, at {newest} (max_duration=4ba); to train it "
+        "further, relaunch with a longer max_duration"
+    )
+    assert remote_relaunch(tmp_path, "max_duration=6ba") is None
+    with pytest.raises(RecipeError, match=r"^optimizer.lr \(0.003 -> 0.001\).*would be ignored"):
+        remote_relaunch(tmp_path, "optimizer.lr=0.001")
+    with pytest.raises(RecipeError, match=r"^model.n_layers \(2 -> 3\): differs"):
+        remote_relaunch(tmp_path, "model.n_layers=3")
+    # in tokens: the checkpoint file is downloaded for its timestamp (8,192 tokens)
+    assert "batch 4, 8,192 tokens" in (remote_relaunch(tmp_path, "max_duration=8192tok") or "")
+    assert remote_relaunch(tmp_path, "max_duration=8193tok") is None
+    assert not list(tmp_path.glob("**/*.pt"))  # downloaded into a temporary folder, removed
+
+
+def test_a_remote_sharded_checkpoint_is_checked_by_batch(
+    s3, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    put_checkpoint(s3, 2)
+    newest = put_checkpoint(s3, 6, sharded=True)  # the newer of the two symlinks wins
+    line = remote_relaunch(tmp_path, "max_duration=6ba")
+    assert line is not None and line.startswith(
+        f"run debug-cpu has finished: batch 6, at {newest} "
+    )
+    with caplog.at_level(logging.WARNING, logger="biomedlm.relaunch"):
+        assert remote_relaunch(tmp_path, "max_duration=12288tok") is None
+    assert "checked for having finished by batch only" in caplog.text
+
+
+def test_an_unreachable_bucket_is_one_warning(
+    s3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    put_checkpoint(s3, 4)
+    monkeypatch.setenv("S3_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    with caplog.at_level(logging.WARNING, logger="biomedlm.relaunch"):
+        assert remote_relaunch(tmp_path, "max_duration=4ba") is None
+    (message,) = [r.getMessage() for r in caplog.records if r.name == "biomedlm.relaunch"]
+    assert message.startswith(f"cannot read the latest checkpoint of {CHECKPOINTS} (")
+    assert "\n" not in message
+
+
+@pytest.mark.slow
+def test_relaunching_a_finished_or_changed_remote_run(s3, tmp_path: Path) -> None:
+    """End to end: the same command after the run finished, then with another learning rate."""
+    assert len(launch(tmp_path, 2)) == 2
+    again = run_debug(
+        tmp_path,
+        "max_duration=2ba",
+        *remote_overrides(tmp_path),
+        cwd=tmp_path,
+    )
+    (line,) = [x for x in again.splitlines() if "has finished" in x]
+    assert line.startswith("run debug-cpu has finished: batch 2, at s3://")
+    assert "Traceback" not in again and "Train loss" not in again
+    faster = subprocess.run(
+        debug_command(
+            tmp_path, "max_duration=2ba", *remote_overrides(tmp_path), "optimizer.lr=0.001"
+        ),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert faster.returncode == 2
+    assert "error: optimizer.lr (0.003 -> 0.001)" in faster.stderr
+    assert "Traceback" not in faster.stderr
