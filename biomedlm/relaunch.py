@@ -27,8 +27,9 @@ newest checkpoint is found as Composer's autoresume finds it: the object
 (a folder of shards) names it, read with Composer's object-store helpers (``S3_ENDPOINT_URL``
 honoured). The batch comes from the checkpoint's name (``ep<E>-ba<B>...``), so nothing is downloaded
 when ``max_duration`` counts batches; otherwise a checkpoint file is downloaded to read its
-timestamp, and a sharded one (too large to fetch for a check) is checked by batch only: whether it
-finished is left to Composer, said in one line. The recipe is compared with
+timestamp; for a sharded one (too large to fetch for a check) a pretraining run's tokens are its
+batches times ``global_train_batch_size * max_seq_len`` (packed shards: exact), and a fine-tune's
+are left to Composer, said in one line. The recipe is compared with
 ``<run_dir>/recipe.yaml``, which is local to the run folder in both cases.
 
 Every launch's resolved recipe is kept in ``<run_dir>/launches/``; ``<run_dir>/recipe.yaml`` is the
@@ -205,9 +206,14 @@ def check_relaunch(recipe: TrainingSettings, resolved: dict[str, Any]) -> str | 
 def _remote_finished(recipe: TrainingSettings, checkpoint: str) -> str | None:
     """:func:`check_relaunch`'s finished line for a remote checkpoint, downloading only if needed."""
     batch = remote_batch(checkpoint)
-    if parse_time("max_duration", recipe.max_duration).unit.value == "ba" and batch is not None:
+    unit = parse_time("max_duration", recipe.max_duration).unit.value
+    packed = _packed_tokens_per_batch(recipe)
+    if unit == "ba" and batch is not None:
         progress = Progress(batch, 0)
         tokens_known = False
+    elif unit == "tok" and batch is not None and packed is not None:
+        progress = Progress(batch, batch * packed)
+        tokens_known = True
     elif checkpoint.endswith(".pt"):
         try:
             progress = read_remote_progress(checkpoint)
@@ -217,8 +223,9 @@ def _remote_finished(recipe: TrainingSettings, checkpoint: str) -> str | None:
         tokens_known = True
     else:
         log.warning(
-            "%s: a remote sharded checkpoint is checked for having finished by batch only, and "
-            "max_duration=%s is not in batches; Composer will resume from it",
+            "%s: a remote sharded checkpoint is checked for having finished by batch only (or "
+            "a pretraining run's tokens), and max_duration=%s is neither; Composer will resume "
+            "from it",
             checkpoint,
             recipe.max_duration,
         )
@@ -226,6 +233,20 @@ def _remote_finished(recipe: TrainingSettings, checkpoint: str) -> str | None:
     if not _finished(progress, recipe.max_duration):
         return None
     return _finished_line(recipe, checkpoint, progress if tokens_known else None, progress.batch)
+
+
+def _packed_tokens_per_batch(recipe: TrainingSettings) -> int | None:
+    """Tokens in every batch of a pretraining run (None for a fine-tune: rows are padded).
+
+    Pretraining reads data_prep's packed shards, whose samples are all ``max_seq_len`` tokens
+    (a launch check), and Composer counts a batch's tokens from llm-foundry's text loader as its
+    attention mask's sum: exactly ``global_train_batch_size * max_seq_len``. So the 2.7B run's
+    ``max_duration`` in tokens is checked from the checkpoint's batch, without fetching shards.
+    """
+    if getattr(recipe, "task", None) is not None:
+        return None
+    max_seq_len = getattr(getattr(recipe, "model", None), "max_seq_len", None)
+    return recipe.global_train_batch_size * max_seq_len if max_seq_len else None
 
 
 def _finished_line(

@@ -205,8 +205,12 @@ def test_a_remote_sharded_checkpoint_is_checked_by_batch(
     assert line is not None and line.startswith(
         f"run debug-cpu has finished: batch 6, at {newest} "
     )
+    # pretraining: packed shards, 8 x 256 tokens a batch, so batch 6 is 12,288 tokens exactly
+    line = remote_relaunch(tmp_path, "max_duration=12288tok")
+    assert line is not None and "batch 6, 12,288 tokens" in line
+    assert remote_relaunch(tmp_path, "max_duration=12289tok") is None
     with caplog.at_level(logging.WARNING, logger="biomedlm.relaunch"):
-        assert remote_relaunch(tmp_path, "max_duration=12288tok") is None
+        assert remote_relaunch(tmp_path, "max_duration=2sp") is None  # neither batches nor tokens
     assert "checked for having finished by batch only" in caplog.text
 
 
