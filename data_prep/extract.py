@@ -174,10 +174,20 @@ def run_extract(
             kept += stats["kept"]
             bar.update(1)
             bar.set_postfix(docs=kept)
+    except BaseException:
+        if pool is not None:  # stop the workers now: a failed file, or Ctrl-C
+            pool.terminate()
+        raise
+    else:
+        if pool is not None:
+            # Every result is in, so the workers are idle: let them exit. Pool.terminate() here
+            # could hang (seen in the test suite): its handler thread may start a replacement
+            # worker while terminate kills the others, and that worker waits forever for the
+            # task queue's lock, which a killed worker held.
+            pool.close()
     finally:
         bar.close()
         if pool is not None:
-            pool.terminate()
             pool.join()
     return results
 
