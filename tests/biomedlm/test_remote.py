@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,6 +46,10 @@ def s3(prepared: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
+    # moto keeps its buckets in process-wide state: start each test on an empty S3
+    urllib.request.urlopen(
+        urllib.request.Request(f"http://{host}:{port}/moto-api/reset", method="POST")
+    ).close()
     env = {
         "S3_ENDPOINT_URL": f"http://{host}:{port}",  # read by Composer and by streaming
         "AWS_ACCESS_KEY_ID": "test",
