@@ -45,8 +45,6 @@ def copy_batches(tokenizer: Any, n_batches: int = 3, size: int = 4) -> list[dict
 def test_lora_trains_the_separator_row_only_and_both_exports_keep_it(
     tiny: Path, tmp_path: Path
 ) -> None:
-    from composer import Trainer
-    from composer.optim import DecoupledAdamW
     from llmfoundry.utils.builders import build_composer_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -55,6 +53,7 @@ def test_lora_trains_the_separator_row_only_and_both_exports_keep_it(
     from biomedlm.finetune.lora import load_adapters
     from biomedlm.finetune.tokens import save_with_tokens
     from biomedlm.recipe import load_recipe
+    from tests.biomedlm.test_finetune_weights import train
 
     tokenizer = AutoTokenizer.from_pretrained(save_with_tokens(tiny, [SEPARATOR], tmp_path / "t"))
     sep = tokenizer.convert_tokens_to_ids(SEPARATOR)
@@ -71,21 +70,12 @@ def test_lora_trains_the_separator_row_only_and_both_exports_keep_it(
     with torch.no_grad():  # the row as grown (random, as every row past the base's)
         start = model.model.get_input_embeddings()(torch.tensor([sep]))[0].clone()
     data = copy_batches(tokenizer)
-    trainable = [p for p in model.parameters() if p.requires_grad]
     torch.manual_seed(0)
-    Trainer(
-        model=model,
-        train_dataloader=data,
-        optimizers=DecoupledAdamW(trainable, lr=1e-2, weight_decay=0.0),
-        max_duration=f"{len(data)}ba",
-        device_train_microbatch_size=4,
-        callbacks=[
-            FinetuneExport(str(tmp_path / "merged"), "1dur", lora_export="merged"),
-            FinetuneExport(str(tmp_path / "adapters"), "1dur", lora_export="adapters"),
-        ],
-        device="cpu",
-        progress_bar=False,
-    ).fit()
+    exports = [
+        FinetuneExport(str(tmp_path / "merged"), "1dur", lora_export="merged"),
+        FinetuneExport(str(tmp_path / "adapters"), "1dur", lora_export="adapters"),
+    ]
+    train(model, data, tmp_path, exports)  # the fine-tuning tests' one Composer loop
     original = AutoModelForCausalLM.from_pretrained(tiny).get_input_embeddings().weight.detach()
     step = f"ba{len(data)}"
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged" / "huggingface" / step)
