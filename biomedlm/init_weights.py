@@ -18,7 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from biomedlm.checkpoint import CheckpointError, is_sharded, load_pretrained
+from biomedlm.checkpoint import (
+    CheckpointError,
+    incomplete_model_folder,
+    is_sharded,
+    load_pretrained,
+)
 from biomedlm.recipe import RecipeError
 
 log = logging.getLogger(__name__)
@@ -59,6 +64,12 @@ def hf_folder(init_from: str, cache_root: Path, timeout: float = 3600.0) -> Path
     if not source.exists():
         raise RecipeError(f"{KEY}: {init_from} does not exist")
     if is_hf_folder(source):
+        why = incomplete_model_folder(source, tokenizer=False)  # else a traceback mid-build
+        if why is not None:
+            raise RecipeError(
+                f"{KEY}: {init_from} is not a whole Hugging Face folder ({why}); "
+                f"export it again, or point {KEY} at a complete one"
+            )
         return source
     if not (source.is_file() or is_sharded(source)):
         raise RecipeError(

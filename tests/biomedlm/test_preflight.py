@@ -87,6 +87,58 @@ def test_init_from_of_another_shape_fails(prepared: Path, tmp_path: Path) -> Non
         launch(f"model.init_from={other}")
 
 
+def test_init_from_cut_off_fails_at_launch(prepared: Path, tmp_path: Path) -> None:
+    """Was a traceback from transformers while llm-foundry built the model, after launch."""
+    from tests.eval_gauntlet.tiny import tiny_model
+
+    whole = tiny_model(
+        tmp_path / "w", prepared / "tokenizer", n_positions=256, n_embd=128, n_head=4
+    )
+    assert launch(f"model.init_from={whole}").init_from == str(whole)  # type: ignore[attr-defined]
+    weights = whole / "model.safetensors"
+    size = weights.stat().st_size
+    os.truncate(weights, size - 1000)  # the disk filled up while it was exported
+    with pytest.raises(RecipeError) as caught:
+        launch(f"model.init_from={whole}")
+    assert str(caught.value) == (
+        f"model.init_from: {whole} is not a whole Hugging Face folder (model.safetensors is cut "
+        f"off at {size - 1000:,} of {size:,} bytes); export it again, or point model.init_from "
+        "at a complete one"
+    )
+
+
+def test_a_model_folder_is_checked_from_its_headers(tiny_dir: Path, tmp_path: Path) -> None:
+    """Cut anywhere (in the header or the tensors), a missing shard, a cut .bin: each named."""
+    import torch
+
+    from biomedlm.checkpoint import incomplete_model_folder
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_dir, folder)
+    assert incomplete_model_folder(folder) is None
+    whole = (folder / "model.safetensors").read_bytes()
+    for keep in (0, 7, 200, len(whole) - 1):
+        (folder / "model.safetensors").write_bytes(whole[:keep])
+        why = incomplete_model_folder(folder)
+        assert why is not None and why.startswith("model.safetensors is cut off"), (keep, why)
+    (folder / "model.safetensors").unlink()
+    index = {"weight_map": {"a": "model-1.safetensors", "b": "model-2.safetensors"}}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    (folder / "model-1.safetensors").write_bytes(whole)
+    assert incomplete_model_folder(folder) == "model-2.safetensors missing"
+    (folder / "model.safetensors.index.json").unlink()
+    assert incomplete_model_folder(folder) == "no model.safetensors or pytorch_model.bin"
+    torch.save({"w": torch.zeros(1000)}, folder / "pytorch_model.bin")
+    assert incomplete_model_folder(folder) is None
+    os.truncate(folder / "pytorch_model.bin", 3000)
+    assert str(incomplete_model_folder(folder)).startswith("pytorch_model.bin: not a whole zip")
+    (folder / "tokenizer_config.json").unlink()
+    (folder / "pytorch_model.bin").unlink()
+    (folder / "model.safetensors").write_bytes(whole)
+    assert incomplete_model_folder(folder) == "no tokenizer_config.json"
+    assert incomplete_model_folder(folder, tokenizer=False) is None
+
+
 def test_read_only_shards_are_read_through_a_cache(
     prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
