@@ -151,6 +151,25 @@ def test_remote_streams_get_the_launch_checks(s3, prepared: Path, tmp_path: Path
     assert "\n" not in message and "S3_ENDPOINT_URL" in message
 
 
+def test_a_shard_missing_from_the_remote_fails_at_launch(s3, tmp_path: Path) -> None:
+    """Was: the launch check passed and the first batch died in streaming's download thread."""
+    recipe = load_recipe(
+        DEBUG,
+        [*data_overrides(), f"train_loader.streams.pubmed.local={tmp_path / 'cache'}"],
+        components=False,
+    )
+    remote = f"s3://{BUCKET}/pubmed"
+    s3.delete_object(Bucket=BUCKET, Key="pubmed/train/shard.00000.mds")  # never read: zstd is
+    check_remote(recipe, remote)
+    s3.delete_object(Bucket=BUCKET, Key="pubmed/train/shard.00000.mds.zstd")
+    with pytest.raises(RecipeError) as caught:
+        check_remote(recipe, remote)
+    assert str(caught.value) == (
+        f"train_loader.streams.pubmed.remote: {remote}/train has no shard.00000.mds.zstd, which "
+        "its index.json names (1 of 1 shard files missing); upload the whole split again"
+    )
+
+
 CHECKPOINTS = f"s3://{BUCKET}/runs/debug/checkpoints"
 PREFIX = "runs/debug/checkpoints"
 
