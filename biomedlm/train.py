@@ -12,7 +12,8 @@ Pretraining and fine-tuning recipes share this entry point (a fine-tuning recipe
 The recipe is checked whole before anything is built (:mod:`biomedlm.recipe`), then against this
 machine and its files (:mod:`biomedlm.preflight`) and against the run it resumes
 (:mod:`biomedlm.relaunch`); each launch's resolved recipe is kept in ``<run_dir>/launches/``.
-Exit status: 0 when trained or already finished, 2 for a recipe that cannot run.
+Exit status: 0 when trained or already finished, 2 for a recipe that cannot run, 1 when a full
+disk stopped training (one line; the newest complete checkpoint is what a relaunch resumes from).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from biomedlm.autoresume import clear_stale_download, repair_save_folder
+from biomedlm.outputs import check_outputs
 from biomedlm.recipe import RecipeError, TrainingSettings, load_recipe, resolved
+from data_prep.stages import disk_full
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         recipe = load_recipe(args[0], args[1:])
         plain = resolved(recipe)
+        check_outputs(recipe)
         if recipe.autoresume:  # a checkpoint cut off by a crash never blocks the resume
             repair_save_folder(recipe.save_folder)
         finished = check_relaunch(recipe, plain)
@@ -74,8 +78,30 @@ def main(argv: list[str] | None = None) -> int:
     from llmfoundry.command_utils import train
     from omegaconf import OmegaConf
 
-    train(OmegaConf.create(cfg))
+    try:
+        train(OmegaConf.create(cfg))
+    except Exception as exc:
+        full = disk_full(exc)
+        if full is None:
+            raise
+        print(f"error: {disk_full_line(recipe, full)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def disk_full_line(recipe: TrainingSettings, full: OSError) -> str:
+    """What a full disk did to the run, and how to go on (a cut-off checkpoint is removed then)."""
+    folders = dict.fromkeys(f for f in (recipe.save_folder, recipe.run_dir) if f)
+    where = f" writing {full.filename}" if full.filename else f" (under {', '.join(folders)})"
+    resume = (
+        "relaunch the same command: it resumes from the newest complete checkpoint"
+        if recipe.autoresume and recipe.save_folder
+        else "relaunch it"
+    )
+    return (
+        f"no space left on device{where}; training stopped. Free space (or keep fewer "
+        f"checkpoints: save_num_checkpoints_to_keep) and {resume}"
+    )
 
 
 if __name__ == "__main__":

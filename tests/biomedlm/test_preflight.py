@@ -139,6 +139,52 @@ def test_a_model_folder_is_checked_from_its_headers(tiny_dir: Path, tmp_path: Pa
     assert incomplete_model_folder(folder, tokenizer=False) is None
 
 
+def test_output_folders_that_cannot_be_written_fail_at_launch(
+    prepared: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Were tracebacks at the first checkpoint, after the model was built and had trained."""
+    import errno
+
+    from biomedlm.outputs import check_outputs
+    from biomedlm.train import main
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    run = tmp_path / "run"
+    args = [
+        str(DEBUG),
+        *data_overrides(),
+        f"run_dir={run}",
+        "max_duration=1ba",
+        "save_interval=1ba",
+    ]
+    assert main([*args, f"save_folder={blocker / 'checkpoints'}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"error: save_folder: cannot write to {blocker / 'checkpoints'} ({blocker} is not a "
+        "folder); point it at a folder this run can write"
+    ]
+    assert not run.exists()  # refused before anything was written
+
+    recipe = load_recipe(DEBUG, [f"run_dir={run}"], components=False)
+    check_outputs(recipe)  # writable: nothing created by the check
+    assert not run.exists()
+
+    def read_only(*args: object, **kwargs: object) -> object:  # a read-only mount, even to root
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr("tempfile.TemporaryFile", read_only)
+    with pytest.raises(RecipeError) as caught:
+        check_outputs(recipe)
+    assert str(caught.value) == (
+        f"run_dir: cannot write to {run} ({tmp_path}: Read-only file system); point it at a "
+        "folder this run can write"
+    )
+
+
 def test_read_only_shards_are_read_through_a_cache(
     prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -170,6 +170,28 @@ def test_a_shard_missing_from_the_remote_fails_at_launch(s3, tmp_path: Path) -> 
     )
 
 
+def test_a_save_folder_in_a_missing_bucket_fails_at_launch(s3, tmp_path: Path) -> None:
+    """Was a traceback from Composer's uploader at its start, after the model was built."""
+    from biomedlm.outputs import check_outputs
+
+    def recipe(save_folder: str) -> Recipe:
+        return load_recipe(
+            DEBUG, [f"run_dir={tmp_path / 'run'}", f"save_folder={save_folder}"], components=False
+        )
+
+    check_outputs(recipe(f"s3://{BUCKET}/runs/debug/checkpoints"))
+    with pytest.raises(RecipeError) as caught:
+        check_outputs(recipe("s3://no-such-bucket/runs/debug/checkpoints"))
+    message = str(caught.value)
+    assert message.startswith(
+        "save_folder: cannot write to s3://no-such-bucket/runs/debug/checkpoints ("
+    )
+    assert "NoSuchBucket" in message and "\n" not in message
+    assert message.endswith(
+        "; point it at a bucket this run can write (credentials, S3_ENDPOINT_URL)"
+    )
+
+
 CHECKPOINTS = f"s3://{BUCKET}/runs/debug/checkpoints"
 PREFIX = "runs/debug/checkpoints"
 
