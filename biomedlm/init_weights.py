@@ -24,6 +24,7 @@ from biomedlm.checkpoint import (
     is_sharded,
     load_pretrained,
 )
+from biomedlm.files import follow_umask
 from biomedlm.recipe import RecipeError
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ def _convert(source: Path, dest: Path) -> None:
     try:
         model.save_pretrained(scratch)
         tokenizer.save_pretrained(scratch)
+        follow_umask(scratch)  # mkdtemp and safetensors make private folders and files
         os.replace(scratch, dest)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

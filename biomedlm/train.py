@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     from llmfoundry.command_utils import train
     from omegaconf import OmegaConf
 
+    from biomedlm.callbacks.hf_export import register
+
+    register()  # `hf_checkpointer` exports follow the umask
     try:
         train(OmegaConf.create(cfg))
     except Exception as exc:

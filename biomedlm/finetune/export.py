@@ -24,13 +24,14 @@ import logging
 from typing import Any
 
 from composer.core import Time
-from llmfoundry.callbacks.hf_checkpointer import HuggingFaceCheckpointer
+
+from biomedlm.callbacks.hf_export import UmaskExport
 
 log = logging.getLogger(__name__)
 LORA_EXPORTS = ("merged", "adapters")
 
 
-class FinetuneExport(HuggingFaceCheckpointer):
+class FinetuneExport(UmaskExport):
     """``hf_checkpointer`` whose LoRA exports are merged into the weights or kept as adapters."""
 
     def __init__(
