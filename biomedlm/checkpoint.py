@@ -190,13 +190,13 @@ def _weights_cut(path: Path) -> str | None:
     return f"{path.name}: {why}" if why else None
 
 
-def incomplete_model_folder(folder: Path, *, tokenizer: bool = True) -> str | None:
+def incomplete_model_folder(folder: Path) -> str | None:
     """Why Hugging Face folder ``folder`` cannot be whole, or None when it can.
 
     Cheap, before anything loads: its weights (``model.safetensors``, the shards its index
     names, ``pytorch_model.bin``, or an adapters export's ``adapter_model.*``) present and, from
-    their headers, not cut off; with ``tokenizer``, its ``tokenizer_config.json`` too. An export
-    interrupted while writing fails here in one line instead of inside transformers.
+    their headers, not cut off. An export interrupted while writing fails here in one line
+    instead of inside transformers (the tokenizer files are left to the tokenizer's loader).
     """
     if (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
         candidates = ["adapter_model.safetensors", "adapter_model.bin"]
@@ -214,10 +214,7 @@ def incomplete_model_folder(folder: Path, *, tokenizer: bool = True) -> str | No
         except (ValueError, KeyError, TypeError, AttributeError):
             return f"{found.name} is unreadable"
         paths = [folder / shard for shard in shards]
-    why = next((w for w in map(_weights_cut, paths) if w is not None), None)
-    if why is None and tokenizer and not (folder / "tokenizer_config.json").is_file():
-        why = "no tokenizer_config.json"
-    return why
+    return next((why for why in map(_weights_cut, paths) if why is not None), None)
 
 
 def check_model_folder(folder: Path) -> None:

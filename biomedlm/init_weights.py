@@ -66,7 +66,7 @@ def hf_folder(init_from: str, cache_root: Path, timeout: float = 3600.0) -> Path
     if not source.exists():
         raise RecipeError(f"{KEY}: {init_from} does not exist")
     if is_hf_folder(source):
-        why = incomplete_model_folder(source, tokenizer=False)  # else a traceback mid-build
+        why = incomplete_model_folder(source)  # else a traceback while the model is built
         if why is not None:
             raise RecipeError(
                 f"{KEY}: {init_from} is not a whole Hugging Face folder ({why}); "

@@ -132,11 +132,8 @@ def test_a_model_folder_is_checked_from_its_headers(tiny_dir: Path, tmp_path: Pa
     assert incomplete_model_folder(folder) is None
     os.truncate(folder / "pytorch_model.bin", 3000)
     assert str(incomplete_model_folder(folder)).startswith("pytorch_model.bin: not a whole zip")
-    (folder / "tokenizer_config.json").unlink()
-    (folder / "pytorch_model.bin").unlink()
-    (folder / "model.safetensors").write_bytes(whole)
-    assert incomplete_model_folder(folder) == "no tokenizer_config.json"
-    assert incomplete_model_folder(folder, tokenizer=False) is None
+    (folder / "config.json").unlink()
+    assert incomplete_model_folder(folder) == "no config.json"
 
 
 def test_output_folders_that_cannot_be_written_fail_at_launch(
