@@ -134,6 +134,12 @@ def test_a_model_folder_is_checked_from_its_headers(tiny_dir: Path, tmp_path: Pa
     assert str(incomplete_model_folder(folder)).startswith("pytorch_model.bin: not a whole zip")
     (folder / "config.json").unlink()
     assert incomplete_model_folder(folder) == "no config.json"
+    adapters = tmp_path / "adapters"  # a LoRA adapters export: no config.json of its own
+    adapters.mkdir()
+    (adapters / "adapter_config.json").write_text("{}")
+    assert incomplete_model_folder(adapters) == "no adapter_model.safetensors or adapter_model.bin"
+    (adapters / "adapter_model.safetensors").write_bytes(whole[: len(whole) // 2])
+    assert str(incomplete_model_folder(adapters)).startswith("adapter_model.safetensors is cut")
 
 
 def test_output_folders_that_cannot_be_written_fail_at_launch(
