@@ -336,6 +336,26 @@ def _marks(row: dict[str, Any], notes: dict[str, int]) -> str:
     )
 
 
+def _subset(subset: Any) -> str:
+    if not subset:
+        return "every item"
+    if "limit" in subset:
+        return f"the first {subset['limit']} items"
+    if "sample" in subset:
+        return f"a seeded sample of {subset['sample']} items"
+    return "lm-eval --samples lists"
+
+
+def _how(rows: list[dict[str, Any]]) -> str:
+    """``; seed 1234; the first 50 items``: how the rows were scored (rows before: nothing)."""
+    told = [row for row in rows if "seed" in row]
+    if not told:
+        return ""
+    seeds = sorted({str(row["seed"]) for row in told})
+    subsets = sorted({_subset(row.get("subset")) for row in told})
+    return f"; seed {', '.join(seeds)}; {', '.join(subsets)}"
+
+
 def _benchmark_lines(mine: list[dict[str, Any]], notes: dict[str, int]) -> list[str]:
     out = [
         "| task | shots | n | acc | 95% CI | gold prob | 95% CI | gold text bits/byte | 95% CI "
@@ -400,7 +420,7 @@ def render_table(rows: list[dict[str, Any]]) -> str:
             dtypes = sorted({f"{r.get('softmax_dtype', 'float32')}" for r in scored})
             models = sorted({str(r["model_dtype"]) for r in scored if r.get("model_dtype")})
             model = f"; model weights {', '.join(models)}" if models else ""
-            out += [f"log-softmax in {', '.join(dtypes)}{model}", ""]
+            out += [f"log-softmax in {', '.join(dtypes)}{model}{_how(scored)}", ""]
             out += _benchmark_lines(scored, notes)
         gauntlet = [row for row in mine if row.get("kind") in ("category", "average")]
         if gauntlet:

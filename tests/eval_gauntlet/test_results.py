@@ -73,6 +73,8 @@ def test_rows_record_seed_subset_fewshot_source_and_dtype(tiny_dir: Path, tmp_pa
     # the average of the categories scored whole: PubMedQA's alone (MMLU's group is incomplete)
     assert by_task["average"]["fewshot_source"] == by_task["pubmedqa"]["fewshot_source"]
     assert all(math.isnan(by_task[t]["gold_text_bpb"]) for t in ("pubmedqa", "mmlu_anatomy"))
+    table = (tmp_path / "a" / "results.md").read_text()
+    assert "log-softmax in float32; model weights bfloat16; seed 7; the first 4 items" in table
     predictions = tmp_path / "a" / "predictions" / tiny_dir.name / "pubmedqa.1shot.jsonl"
     lines = [json.loads(line) for line in predictions.read_text().splitlines()]
     assert [line["doc_id"] for line in lines] == [0, 1, 2, 3]
