@@ -15,7 +15,7 @@ Registered as llm-foundry's ``gauntlet_watcher`` callback (an entry point in pyp
         softmax_dtype: float32            # --softmax-dtype: float32 or model
         no_gold_text: false               # --no-gold-text: no cloze pass, no gold_text_bpb
         dtype: auto                       # --dtype: weights as saved, or float32/bfloat16/float16
-        samples: {pubmedqa: [0, 5, 9]}    # --samples (lm-eval's), instead of sample/limit
+        # samples: {pubmedqa: [0, 5, 9]}  # --samples (lm-eval's task -> item indices), not with sample
 
 At FIT_START, global rank 0 checks that a checkpointer of this run writes ``folder`` and that
 ``device`` is not a training rank's GPU, announces its process in ``OUT/trainer.json``, and
