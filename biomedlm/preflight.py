@@ -30,6 +30,7 @@ from typing import Any
 
 from biomedlm.recipe import LoaderConfig, Recipe, RecipeError, TrainingSettings
 from biomedlm.run_record import index_digest
+from biomedlm.token_ids import check_token_ids
 from data_prep.document import PrepError
 from data_prep.manifest import IDENTITY_KEYS, tokenizer_identity
 from data_prep.publish import hold_current_set
@@ -162,7 +163,9 @@ def _check_stream(
         )
     manifest_path = folder / "manifest.json"
     if not manifest_path.is_file():
-        log.warning("%s: no manifest.json beside the shards; tokenizer fit not checked", shown)
+        check_token_ids(
+            key, split_dir, f"{shown}/{split}", recipe, tokenizer, remote, FETCH_TIMEOUT
+        )
         return index_digest(split_dir / "index.json")
     made = json.loads(manifest_path.read_text()).get("tokenizer", {})
     tok_dir = recipe.tokenizer.path
