@@ -16,7 +16,7 @@ import torch
 
 from biomedlm.recipe import RecipeError, load_recipe, resolved
 from biomedlm.relaunch import ARCHITECTURE, RESTORED, _under, changed_keys, check_relaunch
-from biomedlm.run_record import write_record
+from biomedlm.run_record import read_record, write_record
 from biomedlm.train import main
 from data_prep.manifest import tokenizer_identity
 from data_prep.publish import new_set, publish, release_sets
@@ -323,6 +323,10 @@ def launch(out: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
 def test_relaunching_a_finished_or_changed_run(tmp_path: Path) -> None:
     first = launch(tmp_path, "max_duration=2ba")
     assert first.returncode == 0, first.stderr[-2000:]
+    record = read_record(str(tmp_path / "run" / "checkpoints"))  # written by the run at FIT_START
+    assert record is not None and record["recipe"]["max_duration"] == "2ba"
+    assert record["identity"]["tokenizer"]["vocab_size"] == 21557
+    assert list(record["identity"]["data"]) == ["train_loader.streams.pubmed"]
 
     again = launch(tmp_path, "max_duration=2ba")  # a scheduler retrying a finished job
     assert again.returncode == 0, again.stderr[-2000:]
