@@ -11,16 +11,16 @@ Usage (from the repository root)::
 Pretraining and fine-tuning recipes share this entry point (a fine-tuning recipe has a ``task``).
 The recipe is checked whole before anything is built (:mod:`biomedlm.recipe`), then against this
 machine and its files (:mod:`biomedlm.preflight`) and against the run it resumes
-(:mod:`biomedlm.relaunch`); each launch's resolved recipe is kept in ``<run_dir>/launches/``.
+(:mod:`biomedlm.relaunch`); once it trains, its resolved recipe and the identity of its tokenizer
+and data are recorded beside its checkpoints (:mod:`biomedlm.run_record`) and in
+``<run_dir>/launches/``.
 Exit status: 0 when trained or already finished, 2 for a recipe that cannot run.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import sys
-from pathlib import Path
 from typing import Any
 
 from biomedlm.autoresume import clear_stale_download, repair_save_folder
@@ -29,20 +29,25 @@ from biomedlm.recipe import RecipeError, TrainingSettings, load_recipe, resolved
 log = logging.getLogger(__name__)
 
 
-def prepare(recipe: TrainingSettings) -> dict[str, Any]:
-    """Launch-time checks and the llm-foundry config of ``recipe`` (either kind)."""
+def prepare(recipe: TrainingSettings) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Launch-time checks, the llm-foundry config of ``recipe`` (either kind) and the identity of
+    the tokenizer and training data it reads (:func:`biomedlm.run_record.run_identity`)."""
     from biomedlm.recipe import Recipe
+    from biomedlm.run_record import run_identity
 
     if isinstance(recipe, Recipe):
         from biomedlm.foundry_config import to_foundry
         from biomedlm.preflight import preflight
 
-        return to_foundry(recipe, preflight(recipe))
+        facts = preflight(recipe)
+        cfg = to_foundry(recipe, facts)
+        return cfg, run_identity(cfg["tokenizer"]["name"], facts.data)
     from biomedlm.finetune.launch import prepare_finetune
     from biomedlm.finetune.recipe import FinetuneRecipe
 
     assert isinstance(recipe, FinetuneRecipe)
-    return prepare_finetune(recipe)
+    cfg = prepare_finetune(recipe)
+    return cfg, run_identity(cfg["tokenizer"]["name"], {})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__)
         return 0 if args else 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from biomedlm.relaunch import check_relaunch, record_launch
+    from biomedlm.callbacks.run_record import run_record_callback
+    from biomedlm.relaunch import check_identity, check_relaunch
 
     try:
         recipe = load_recipe(args[0], args[1:])
@@ -62,13 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         if finished is not None:
             print(finished)
             return 0
-        cfg = prepare(recipe)
+        cfg, identity = prepare(recipe)
+        check_identity(recipe, identity)
     except RecipeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    run_dir = Path(recipe.run_dir)
-    if os.environ.get("RANK", "0") == "0":
-        record_launch(run_dir, plain)
+    # recorded once training starts: a launch that fails before never becomes the recipe in effect
+    cfg["callbacks"] = {**cfg["callbacks"], **run_record_callback(recipe, plain, identity)}
     if recipe.autoresume:
         clear_stale_download(recipe.save_folder)
     from llmfoundry.command_utils import train
