@@ -12,6 +12,7 @@ Pretraining and fine-tuning recipes share this entry point (a fine-tuning recipe
 The recipe is checked whole before anything is built (:mod:`biomedlm.recipe`), then against this
 machine and its files (:mod:`biomedlm.preflight`) and against the run it resumes
 (:mod:`biomedlm.relaunch`); each launch's resolved recipe is kept in ``<run_dir>/launches/``.
+One launch at a time per ``run_dir`` (:mod:`biomedlm.run_lock`).
 Exit status: 0 when trained or already finished, 2 for a recipe that cannot run.
 """
 
@@ -20,11 +21,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from biomedlm.autoresume import clear_stale_download, repair_save_folder
 from biomedlm.recipe import RecipeError, TrainingSettings, load_recipe, resolved
+from biomedlm.run_lock import run_lock
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +54,18 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__)
         return 0 if args else 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    with ExitStack() as held:  # the run's lock, held until training ends
+        return launch(args, held)
+
+
+def launch(args: list[str], held: ExitStack) -> int:
+    """Check the recipe and the run it resumes, then train; the run's lock joins ``held``."""
     from biomedlm.relaunch import check_relaunch, record_launch
 
     try:
+        # the run's lock, before any file of the run is touched: the schema alone names run_dir,
+        # so a second launch stops at once, before the registry checks import llm-foundry
+        held.enter_context(run_lock(Path(load_recipe(args[0], args[1:], components=False).run_dir)))
         recipe = load_recipe(args[0], args[1:])
         plain = resolved(recipe)
         if recipe.autoresume:  # a checkpoint cut off by a crash never blocks the resume
