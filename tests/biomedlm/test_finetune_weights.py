@@ -5,7 +5,9 @@
 - weights whose embedding cannot hold their tokenizer, and a ``tokenizer.path`` of another
   vocabulary (same size), are refused at launch in one line; tokens added on top are not;
 - the added tokens grow the embedding (rows padded to 64) and the Hugging Face export, with its
-  tokenizer, reloads with ``AutoModelForSequenceClassification`` to the same predictions;
+  tokenizer, reloads with ``AutoModelForSequenceClassification`` to the same predictions; an
+  export that fails midway leaves nothing under its name; what a finished run lacks of its
+  after-fit work (export, scores) is found;
 - LoRA trains only the adapters, the task head and the added tokens' rows; its merged export,
   its adapters export and its Composer checkpoint each reload to the same predictions.
 """
@@ -197,6 +199,55 @@ def test_added_tokens_grow_the_embedding_and_the_export_reloads_exactly(
     with torch.no_grad():
         ours = torch.cat([model(batch) for batch in data])
     torch.testing.assert_close(pair_scores(reloaded, data), ours, atol=1e-5, rtol=1e-5)
+
+
+def test_an_export_that_fails_midway_leaves_nothing_under_its_name(
+    tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokenizer = tokenizer_for("multiple_choice", tiny_dir, tmp_path)
+    model = build_model("multiple_choice", tiny_dir, tokenizer)
+    exports = tmp_path / "hf" / "huggingface"
+    (exports / ".ba1.partial").mkdir(parents=True)  # left by an export killed earlier
+
+    save = tokenizer.save_pretrained
+
+    def full_disk(folder: Any, *args: Any, **kwargs: Any) -> Any:  # after the export's weights
+        if Path(folder).is_relative_to(tmp_path / "hf"):  # not the checkpoint's tokenizer files
+            assert (Path(folder) / "model.safetensors").is_file()
+            raise OSError(28, "No space left on device")
+        return save(folder, *args, **kwargs)
+
+    monkeypatch.setattr(tokenizer, "save_pretrained", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        train(model, batches("multiple_choice", tokenizer, tmp_path), tmp_path,
+              [FinetuneExport(str(tmp_path / "hf"), "1dur")])  # fmt: skip
+    assert list(exports.iterdir()) == []  # no ba2 with its weights and no tokenizer
+
+
+def test_what_a_finished_fine_tune_lacks_after_its_last_checkpoint(
+    tiny_dir: Path, tmp_path: Path
+) -> None:
+    from biomedlm.checkpoint import Progress
+    from biomedlm.finetune.after_fit import RECORD, missing
+
+    recipe = lora_recipe(tiny_dir, tmp_path)  # run_dir: runs/pubmedqa-debug-cpu, in the repo
+    recipe.run_dir = str(tmp_path / "run")
+    recipe.callbacks["finetune_export"]["save_folder"] = str(tmp_path / "run" / "hf")
+    at = Progress(batch=60, tokens=0)
+    export = tmp_path / "run" / "hf" / "huggingface" / "ba60"
+    assert missing(recipe, at) == {
+        "export": f"the export {export}",
+        "scores": f"the test scores in {recipe.eval.out} (eval.test_after_fit)",
+    }
+    export.mkdir(parents=True)
+    (tmp_path / "run" / RECORD).write_text('{"batch": 40}')  # an earlier max_duration's
+    assert list(missing(recipe, at)) == ["scores"]
+    (tmp_path / "run" / RECORD).write_text('{"batch": 60}')
+    assert missing(recipe, at) == {}
+    recipe.eval.test_after_fit = False
+    assert missing(recipe, Progress(batch=80, tokens=0)) == {
+        "export": f"the export {export.with_name('ba80')}"
+    }
 
 
 def lora_recipe(tiny_dir: Path, tmp_path: Path) -> Any:
