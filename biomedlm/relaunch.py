@@ -5,7 +5,9 @@ With ``autoresume``, a relaunch resumes from the newest checkpoint in ``save_fol
 that retries a finished job sees a failure), and it silently keeps the checkpoint's optimizer,
 scheduler, data order and seed whatever the new recipe says. So before training:
 
-- a finished run prints one line (run, where it stopped, how to extend it) and exits 0;
+- a finished run prints one line (run, where it stopped, how to extend it) and exits 0 (a
+  fine-tune first completes the export or scores a crash after its last checkpoint cut off:
+  :mod:`biomedlm.finetune.after_fit`);
 - a recipe that differs from the run's in what a checkpoint fixes fails with one line naming
   the keys: the architecture (the weights cannot load), the state restored from the checkpoint
   (optimizer, scheduler, batch size, seed, the data's shuffle seed: a new value would be
@@ -163,6 +165,18 @@ def read_remote_progress(uri: str) -> Progress:
         return read_progress(local)
 
 
+class Finished(str):
+    """The one line a finished run prints; its newest ``checkpoint`` and where it stopped."""
+
+    checkpoint: Path | str
+    progress: Progress
+
+    def __new__(cls, line: str, checkpoint: Path | str, progress: Progress) -> Finished:
+        made = super().__new__(cls, line)
+        made.checkpoint, made.progress = checkpoint, progress
+        return made
+
+
 def _finished(progress: Progress, max_duration: str) -> bool:
     limit = parse_time("max_duration", max_duration)
     done = {"ba": progress.batch, "tok": progress.tokens, "sp": progress.samples,
@@ -174,7 +188,7 @@ def _describe(changes: dict[str, tuple[Any, Any]]) -> str:
     return ", ".join(f"{k} ({a!r} -> {b!r})" for k, (a, b) in list(changes.items())[:4])
 
 
-def check_relaunch(recipe: TrainingSettings, resolved: dict[str, Any]) -> str | None:
+def check_relaunch(recipe: TrainingSettings, resolved: dict[str, Any]) -> Finished | None:
     """None to go on training; a one-line message when the run has already finished.
 
     Raises :class:`RecipeError` when the recipe changed in a way a resume cannot honour.
@@ -212,7 +226,7 @@ def check_relaunch(recipe: TrainingSettings, resolved: dict[str, Any]) -> str | 
     return None
 
 
-def _remote_finished(recipe: TrainingSettings, checkpoint: str) -> str | None:
+def _remote_finished(recipe: TrainingSettings, checkpoint: str) -> Finished | None:
     """:func:`check_relaunch`'s finished line for a remote checkpoint, downloading only if needed."""
     batch = remote_batch(checkpoint)
     unit = parse_time("max_duration", recipe.max_duration).unit.value
@@ -260,12 +274,14 @@ def _packed_tokens_per_batch(recipe: TrainingSettings) -> int | None:
 
 def _finished_line(
     recipe: TrainingSettings, checkpoint: Path | str, progress: Progress | None, batch: int
-) -> str:
+) -> Finished:
     tokens = f", {progress.tokens:,} tokens" if progress is not None else ""
-    return (
+    return Finished(
         f"run {recipe.run_name} has finished: batch {batch}{tokens}, at {checkpoint} "
         f"(max_duration={recipe.max_duration}); to train it further, relaunch with a longer "
-        "max_duration"
+        "max_duration",
+        checkpoint,
+        progress or Progress(batch, 0),
     )
 
 

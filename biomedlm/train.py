@@ -13,7 +13,9 @@ The recipe is checked whole before anything is built (:mod:`biomedlm.recipe`), t
 machine and its files (:mod:`biomedlm.preflight`) and against the run it resumes
 (:mod:`biomedlm.relaunch`); once it trains, its resolved recipe and the identity of its tokenizer
 and data are recorded beside its checkpoints (:mod:`biomedlm.run_record`) and in
-``<run_dir>/launches/``.
+``<run_dir>/launches/``. One launch at a time per ``run_dir`` (:mod:`biomedlm.run_lock`).
+A finished fine-tune whose export or after-fit scores a crash cut off gets them, without
+training (:mod:`biomedlm.finetune.after_fit`).
 Exit status: 0 when trained or already finished, 2 for a recipe that cannot run.
 """
 
@@ -21,10 +23,16 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from biomedlm.autoresume import clear_stale_download, repair_save_folder
 from biomedlm.recipe import RecipeError, TrainingSettings, load_recipe, resolved
+from biomedlm.run_lock import run_lock
+
+if TYPE_CHECKING:
+    from biomedlm.relaunch import Finished
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +64,26 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__)
         return 0 if args else 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    with ExitStack() as held:  # the run's lock, held until training ends
+        return launch(args, held)
+
+
+def launch(args: list[str], held: ExitStack) -> int:
+    """Check the recipe and the run it resumes, then train; the run's lock joins ``held``."""
     from biomedlm.callbacks.run_record import run_record_callback
     from biomedlm.relaunch import check_identity, check_relaunch
 
     try:
+        # the run's lock, before any file of the run is touched: the schema alone names run_dir,
+        # so a second launch stops at once, before the registry checks import llm-foundry
+        held.enter_context(run_lock(Path(load_recipe(args[0], args[1:], components=False).run_dir)))
         recipe = load_recipe(args[0], args[1:])
         plain = resolved(recipe)
         if recipe.autoresume:  # a checkpoint cut off by a crash never blocks the resume
             repair_save_folder(recipe.save_folder)
         finished = check_relaunch(recipe, plain)
-        if finished is not None:
+        missing = after_fit_missing(recipe, finished)
+        if finished is not None and not missing:
             print(finished)
             return 0
         cfg, identity = prepare(recipe)
@@ -80,8 +98,32 @@ def main(argv: list[str] | None = None) -> int:
     from llmfoundry.command_utils import train
     from omegaconf import OmegaConf
 
-    train(OmegaConf.create(cfg))
+    from biomedlm.finetune.after_fit import AfterFitCompleted, complete_in
+
+    if missing:
+        complete_in(cfg, missing)
+    try:
+        train(OmegaConf.create(cfg))
+    except AfterFitCompleted as done:
+        print(done)
     return 0
+
+
+def after_fit_missing(recipe: TrainingSettings, finished: Finished | None) -> dict[str, str]:
+    """What a finished fine-tune lacks of its work after the last checkpoint, said in one line.
+
+    Empty when the run is to train, and for pretraining runs (nothing after their last save).
+    """
+    from biomedlm.finetune.recipe import FinetuneRecipe
+
+    if finished is None or not isinstance(recipe, FinetuneRecipe):
+        return {}
+    from biomedlm.finetune.after_fit import missing, relaunch_line
+
+    found = missing(recipe, finished.progress)
+    if found:
+        print(relaunch_line(recipe, finished, found))
+    return found
 
 
 if __name__ == "__main__":

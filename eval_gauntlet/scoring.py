@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from biomedlm.vocabulary import embedding_shortfall
 from eval_gauntlet.errors import GauntletError, UnreadableCheckpoint
 from eval_gauntlet.prompts import Prompt
 
@@ -42,13 +43,13 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")  # weights: as saved, or cas
 
 
 def check_vocab(model: Any, tokenizer: Any, where: str) -> None:
-    """Fail when the tokenizer can produce ids the model has no embedding for."""
-    rows = model.get_input_embeddings().num_embeddings
-    if len(tokenizer) > rows:
-        raise UnreadableCheckpoint(
-            f"{where}: the tokenizer has {len(tokenizer)} tokens but the model's embedding has "
-            f"{rows} rows; tokenizer and model do not match"
-        )
+    """Fail when the tokenizer can produce ids the model has no embedding for.
+
+    The rule the fine-tuning launch applies to ``model.init_from`` too.
+    """
+    why = embedding_shortfall(len(tokenizer), model.get_input_embeddings().num_embeddings)
+    if why is not None:
+        raise UnreadableCheckpoint(f"{where}: {why}")
 
 
 FINETUNED_TASK_KEY = "biomedlm_task"  # biomedlm.finetune.choice.model.TASK_KEY (import is slow)
