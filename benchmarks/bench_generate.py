@@ -88,9 +88,10 @@ def main() -> None:
     examples, _ = read_examples("medquad", [str(REPO / "data/finetune/medquad")], "questions")
     prompts = [e.source for e in examples[: args.prompts]]
     model, tokenizer, _ = load_model(Path(args.model))
-    decoding = DecodingConfig(
-        strategy="greedy", max_new_tokens=args.max_new_tokens, batch_size=args.batch_size
-    )
+    decoding = DecodingConfig(  # plain greedy (the recipes' default is the scripts' beam search)
+        strategy="greedy", max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+        no_repeat_ngram_size=0, min_length=0,
+    )  # fmt: skip
     runs: dict[str, list[float]] = {"batched": [], "one_by_one": [], "one_by_one_cached": []}
     outputs: dict[str, list[str]] = {}
     for _ in range(args.repeats):  # alternating, so a slow spell of the machine hits both

@@ -9,7 +9,10 @@ link) is a traceback without a fallback. :func:`repair_save_folder`, run before 
 built, removes such checkpoints (one line each, naming the file, why it is incomplete and the
 space freed) and points ``latest`` at the newest complete checkpoint, saying so. Removed, not
 renamed: a partial checkpoint cannot be resumed from, and after a disk-full crash (a 2.7B
-sharded save is tens of GB) keeping it would make the next save fail the same way.
+sharded save is tens of GB) keeping it would make the next save fail the same way. The
+checkpoint file resumed from is also read whole for its zip CRCs (bytes corrupted on disk, size
+intact): a bad one is removed the same way and the previous checkpoint resumed from. A sharded
+folder carries no checksum: its ``.metadata`` and the shards' sizes are what is checked.
 
 Composer 0.32 downloads the remote ``latest-rank0.pt`` of an ``s3://``/``gs://``/``oci://``
 ``save_folder`` to the *local* path ``os.path.join(save_folder, "latest-rank0.pt")`` (a folder
@@ -27,7 +30,7 @@ import re
 import shutil
 from pathlib import Path
 
-from biomedlm.checkpoint import incomplete
+from biomedlm.checkpoint import corrupt, incomplete
 
 log = logging.getLogger(__name__)
 LATEST = ("latest-rank", "latest-sharded-rank")  # Composer's and llm-foundry's default names
@@ -86,18 +89,35 @@ def repair_save_folder(save_folder: str | None) -> list[Path]:
             elif sharded:
                 shards.append((int(sharded.group(1)), path))
             continue
-        size = _size(path)
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-        log.warning(
-            "removed %s (%s: a save that did not finish; %.1f MB freed)", path, why, size / 1e6
-        )
-        removed.append(path)
-    _point_latest(folder / "latest-rank0.pt", max(files, default=None))
+        removed.append(_remove(path, f"{why}: a save that did not finish"))
+    _point_latest(folder / "latest-rank0.pt", _newest_intact(files, removed))
     _point_latest(folder / "latest-sharded-rank0", max(shards, default=None))
     return removed
+
+
+def _newest_intact(files: list[tuple[int, Path]], removed: list[Path]) -> tuple[int, Path] | None:
+    """The newest checkpoint file whose bytes pass their CRCs; newer corrupt ones are removed.
+
+    Only the one resumed from is read whole (:func:`biomedlm.checkpoint.corrupt`), and the
+    previous ones only when it fails: the cost is one read of the newest checkpoint.
+    """
+    for batch, path in sorted(files, reverse=True):
+        why = corrupt(path)
+        if why is None:
+            return batch, path
+        removed.append(_remove(path, f"{why}; cannot be resumed from"))
+    return None
+
+
+def _remove(path: Path, why: str) -> Path:
+    """Delete a checkpoint that cannot be resumed from, saying why in one line."""
+    size = _size(path)
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+    log.warning("removed %s (%s; %.1f MB freed)", path, why, size / 1e6)
+    return path
 
 
 def _size(path: Path) -> int:

@@ -132,6 +132,28 @@ def incomplete(path: Path) -> str | None:
     return None
 
 
+def corrupt(path: Path) -> str | None:
+    """Why a whole-looking checkpoint *file*'s bytes are not the ones saved, or None.
+
+    Every zip member's CRC-32 (torch writes one per record) is checked against its bytes, which
+    reads the whole file (:meth:`zipfile.ZipFile.testzip`): a flipped bit in a tensor, size
+    intact, that :func:`incomplete` cannot see. A file saved with torch's CRCs turned off
+    (``torch.serialization.set_crc32_options(False)``: every CRC 0) cannot be checked and passes.
+    A sharded folder passes too: torch's distributed checkpoint stores no checksum, so only what
+    :func:`incomplete` reads of it is checked (``.metadata`` unpickled, each shard's byte range).
+    """
+    if path.is_dir():
+        return None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if all(info.CRC == 0 for info in archive.infolist() if info.file_size):
+                return None
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        return f"not a whole zip archive ({_first(exc)})"
+    return None if bad is None else f"bad CRC-32 in {bad}: its bytes are not the ones saved"
+
+
 def _incomplete_shards(path: Path) -> str | None:
     if not (path / ".metadata").is_file():
         return "no .metadata"

@@ -11,15 +11,16 @@ Usage::
 
 ``CHECKPOINT`` is a Composer checkpoint (file, or FSDP sharded folder), a Hugging Face folder (an
 ``hf_checkpointer`` export, the released BioMedLM weights) or a LoRA adapters export. Decoding:
-``--strategy greedy | beam | sample`` with the flags below, or ``--recipe`` for a recipe's
+``--strategy greedy | beam | sample`` with the flags below (default: plain greedy; beam search
+takes 5 beams and length penalty -0.5, the BioMedLM scripts'), or ``--recipe`` for a recipe's
 ``eval.decoding`` (flags given as well win); every strategy stops at EOS or after
 ``--max-new-tokens``. ``--temperature`` or ``--top-p`` without ``--strategy`` means sampling,
 ``--num-beams`` or ``--length-penalty`` beam search; a flag the strategy would ignore (``--seed``
 with greedy, say) is an error. Without ``--max-new-tokens`` or ``--recipe`` the default (256) is
 lowered, with a log line, to what the model's positions leave after the longest prompt (at least
 half of them); a value asked for that leaves no room for a prompt is an error. A prompt longer
-than the model's positions allow (with room for the new tokens) loses its start. ``--input`` and
-``--out`` are checked before the model loads.
+than the model's positions allow (with room for the new tokens) loses its start; an empty one is
+an error. ``--input`` and ``--out`` (never the same file) are checked before the model loads.
 
 A model fine-tuned for generation (its tokenizer carries the separator ``<|startoftext|>``) gets
 the separator appended to each prompt, as in training, and prints the answer alone; a base model
@@ -33,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -59,6 +61,8 @@ def decoding_kwargs(decoding: DecodingConfig) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "use_cache": True,  # llm-foundry's exports say use_cache: false (a training setting)
         "max_new_tokens": decoding.max_new_tokens,
+        "min_length": decoding.min_length,  # prompt included, as the scripts pass it
+        "min_new_tokens": decoding.min_new_tokens,
         "no_repeat_ngram_size": decoding.no_repeat_ngram_size,
         "num_beams": 1,
         "do_sample": False,
@@ -151,7 +155,7 @@ def complete(
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
     limit = max_prompt_tokens(model, decoding.max_new_tokens)
     encoded = encode_prompts(tokenizer, prompts, separator)
-    cut = sum(1 for ids in encoded if limit is not None and len(ids) > limit)
+    cut = _over(encoded, limit)
     if cut:
         log.warning("%d prompt(s) longer than %d tokens lose their start", cut, limit)
         encoded = [ids[-limit:] if limit is not None else ids for ids in encoded]
@@ -179,6 +183,23 @@ def complete(
             bar.close()
             model.train(was_training)
     return outputs
+
+
+def _over(encoded: Sequence[Sequence[int]], limit: int | None) -> int:
+    return 0 if limit is None else sum(1 for ids in encoded if len(ids) > limit)
+
+
+def truncated_prompts(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    decoding: DecodingConfig,
+    *,
+    separator: str | None = None,
+) -> int:
+    """How many of ``prompts`` :func:`complete` cuts (they lose their start to fit the model)."""
+    limit = max_prompt_tokens(model, decoding.max_new_tokens)
+    return _over(encode_prompts(tokenizer, prompts, separator), limit)
 
 
 def _generate_batch(
@@ -238,6 +259,8 @@ def read_prompts(path: Path) -> list[dict[str, Any]]:
     for line_no, row in json_objects(path):
         if not isinstance(row.get("prompt"), str):
             raise ValueError(f'{path}:{line_no}: a line is an object with a string "prompt"')
+        if not row["prompt"].strip():
+            raise ValueError(f"{path}:{line_no}: empty prompt")
         rows.append(row)
     if not rows:
         raise ValueError(f"{path}: no prompts")
@@ -249,6 +272,10 @@ def write_jsonl_atomic(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     write_text_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
+# without --recipe: plain greedy; --strategy beam takes DecodingConfig's beams and length penalty
+CLI_DECODING = DecodingConfig(
+    strategy="greedy", max_new_tokens=256, no_repeat_ngram_size=0, min_length=0
+)
 SAMPLING_FLAGS = {"temperature": "--temperature", "top_p": "--top-p"}
 BEAM_FLAGS = {"num_beams": "--num-beams", "length_penalty": "--length-penalty"}
 
@@ -290,7 +317,7 @@ def _decoding(args: argparse.Namespace) -> tuple[DecodingConfig, bool]:
     Also whether ``max_new_tokens`` was asked for (by the flag or a recipe) rather than a
     default that :func:`fit_new_tokens` may lower to fit the model.
     """
-    base = DecodingConfig()
+    base = CLI_DECODING
     if args.recipe is not None:
         from biomedlm.recipe import load_recipe
 
@@ -309,7 +336,8 @@ def check_paths(source: Path | None, out: Path | None) -> None:
 
     ``--out``'s folder may not exist yet (it is made when the answers are written): the nearest
     existing folder above it must take a new file, tried with a temporary file (permission bits
-    say nothing for root or for read-only file systems such as ``/proc``).
+    say nothing for root or for read-only file systems such as ``/proc``). ``--out`` naming the
+    input file (by another path, a symbolic or a hard link) is refused: it would replace it.
     """
     if source is not None:
         if not source.exists():
@@ -322,6 +350,10 @@ def check_paths(source: Path | None, out: Path | None) -> None:
             raise ValueError(f"--input {source}: cannot be read ({exc.strerror})") from None
     if out is None:
         return
+    if source is not None and out.exists() and os.path.samefile(source, out):
+        raise ValueError(
+            f"--out {out}: is the input file {source}; write the answers to another file"
+        )
     if out.is_dir():
         raise ValueError(f"--out {out}: is a folder; name a file")
     folder = out.absolute().parent
@@ -357,6 +389,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--num-beams", dest="num_beams", type=int)
     parser.add_argument("--no-repeat-ngram-size", dest="no_repeat_ngram_size", type=int)
     parser.add_argument("--length-penalty", dest="length_penalty", type=float)
+    parser.add_argument(
+        "--min-new-tokens", dest="min_new_tokens", type=int, help="new tokens before EOS may end"
+    )
+    parser.add_argument(
+        "--min-length",
+        dest="min_length",
+        type=int,
+        help="Hugging Face's min_length: prompt tokens included (the BioMedLM scripts: 5)",
+    )
     parser.add_argument("--temperature", type=float)
     parser.add_argument("--top-p", dest="top_p", type=float)
     parser.add_argument("--seed", type=int)
@@ -370,6 +411,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if (args.prompt is None) == (args.input is None) or (args.input is None) != (args.out is None):
         parser.error("give one prompt, or --input FILE with --out FILE")
+    if args.prompt is not None and not args.prompt.strip():
+        print("error: empty prompt: give the text to continue or answer", file=sys.stderr)
+        return 2
     try:
         decoding, explicit = _decoding(args)
         check_paths(args.input, args.out)

@@ -6,17 +6,23 @@ run. Those are read once by :mod:`biomedlm.checkpoint` (the reader the gauntlet 
 as a Hugging Face folder under the run (``<run_dir>/init/<name>-<fingerprint>``), keyed by the
 checkpoint's path, size and modification time, so a relaunch reuses it and a changed checkpoint
 is converted again. On a node, local rank 0 converts; the other ranks wait for the folder.
+
+:func:`check_tokenizer` refuses, at launch, weights whose embedding has fewer rows than their own
+tokenizer has tokens, and a ``tokenizer.path`` of another vocabulary than the weights' own
+(:mod:`biomedlm.vocabulary`, the rules the gauntlet applies too).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from biomedlm.checkpoint import (
     CheckpointError,
@@ -26,6 +32,7 @@ from biomedlm.checkpoint import (
 )
 from biomedlm.files import follow_umask
 from biomedlm.recipe import RecipeError
+from biomedlm.vocabulary import embedding_shortfall, vocabulary_difference
 
 log = logging.getLogger(__name__)
 KEY = "model.init_from"
@@ -90,3 +97,41 @@ def hf_folder(init_from: str, cache_root: Path, timeout: float = 3600.0) -> Path
             raise RecipeError(f"{KEY}: timed out waiting for local rank 0 to convert {init_from}")
         time.sleep(1.0)
     return dest
+
+
+def _tokenizer(path: Path, key: str) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    except (OSError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise RecipeError(f"{key}: cannot load the tokenizer at {path} ({first})") from None
+
+
+def check_tokenizer(init_from: str, folder: Path, tokenizer_path: str | None) -> None:
+    """Refuse weights that do not fit their tokenizer, and a ``tokenizer.path`` that is not theirs.
+
+    ``folder`` is ``init_from`` as a Hugging Face folder (:func:`hf_folder`); its embedding rows
+    are its config's ``vocab_size``. Its own tokenizer (or ``tokenizer.path`` standing in for a
+    folder without one) must fit them; ``tokenizer.path`` must map tokens to the ids of the
+    weights' own tokenizer, tokens added on top aside.
+    """
+    rows = json.loads((folder / "config.json").read_text()).get("vocab_size")
+    own = _tokenizer(folder, KEY) if (folder / "tokenizer_config.json").is_file() else None
+    given = _tokenizer(Path(tokenizer_path), "tokenizer.path") if tokenizer_path else None
+    fitted = own if own is not None else given
+    shortfall = embedding_shortfall(len(fitted), int(rows)) if fitted and rows else None
+    if shortfall:
+        where = f"saved in {folder}" if own is not None else f"tokenizer.path={tokenizer_path}"
+        raise RecipeError(
+            f"{KEY}: {init_from}: {shortfall} (its tokenizer {where}); start from weights saved "
+            "with the tokenizer they were trained with"
+        )
+    difference = vocabulary_difference(own, given) if own is not None and given else None
+    if difference:
+        raise RecipeError(
+            f"tokenizer.path: {tokenizer_path} is another vocabulary than the tokenizer saved "
+            f"with {KEY} ({folder}): {difference}; its ids would mean other words to the "
+            "weights. Leave tokenizer.path unset to use the weights' own tokenizer"
+        )

@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from biomedlm.recipe import LoaderConfig, Recipe, RecipeError, TrainingSettings
+from biomedlm.run_record import index_digest
+from biomedlm.token_ids import check_token_ids
 from data_prep.document import PrepError
 from data_prep.manifest import IDENTITY_KEYS, tokenizer_identity
 from data_prep.publish import hold_current_set
@@ -51,6 +53,8 @@ class LaunchFacts:
     # beside them) are read as a remote into a cache in the run folder
     stream_paths: dict[str, dict[str, str]] = field(default_factory=dict)
     tokenizer: str | None = None  # the tokenizer folder read (a data_prep folder's held set)
+    # "train_loader.streams.<stream>" -> the identity of its shards (biomedlm.run_record)
+    data: dict[str, str] = field(default_factory=dict)
 
 
 def cuda_available() -> bool:
@@ -137,8 +141,13 @@ def _check_stream(
     recipe: Recipe,
     tokenizer: Any,
     field: str = "local",
-) -> None:
-    """The shards under ``folder`` (``shown`` in messages) fit ``tokenizer`` and max_seq_len."""
+    remote: str | None = None,
+) -> str:
+    """The shards under ``folder`` (``shown`` in messages) fit ``tokenizer`` and max_seq_len.
+
+    Returns their identity (:func:`biomedlm.run_record.index_digest`). ``remote``: where the
+    shards are when ``folder`` holds only a fetched index (read for token ids without a manifest).
+    """
     split_dir = folder / split
     if not (split_dir / "index.json").is_file():
         raise RecipeError(
@@ -155,8 +164,10 @@ def _check_stream(
         )
     manifest_path = folder / "manifest.json"
     if not manifest_path.is_file():
-        log.warning("%s: no manifest.json beside the shards; tokenizer fit not checked", shown)
-        return
+        check_token_ids(
+            key, split_dir, f"{shown}/{split}", recipe, tokenizer, remote, FETCH_TIMEOUT
+        )
+        return index_digest(split_dir / "index.json")
     made = json.loads(manifest_path.read_text()).get("tokenizer", {})
     tok_dir = recipe.tokenizer.path
     ours = tokenizer_identity(Path(tokenizer.name_or_path))
@@ -170,6 +181,11 @@ def _check_stream(
             f"tokenizer.path={tok_dir} ({len(tokenizer)} tokens; {', '.join(differ)} differ); "
             f"use the tokenizer data_prep wrote ({shown}/tokenizer)"
         )
+    return index_digest(split_dir / "index.json")
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _fetch_remote(key: str, remote: str, split: str, into: Path) -> Path:
@@ -180,7 +196,7 @@ def _fetch_remote(key: str, remote: str, split: str, into: Path) -> Path:
     try:
         CloudDownloader.direct_download(index, str(into / split / "index.json"), FETCH_TIMEOUT)
     except Exception as exc:  # each store's client raises its own errors
-        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        why = _first_line(exc)
         raise RecipeError(
             f"{key}.remote: cannot read {index} ({why}); check the remote path, its "
             "credentials and endpoint (S3_ENDPOINT_URL)"
@@ -254,22 +270,27 @@ def writable(folder: Path) -> bool:
 
 def check_loader(
     key: str, loader: LoaderConfig, recipe: Recipe, tokenizer: Any
-) -> dict[str, dict[str, str]]:
+) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
     """Every stream of ``loader`` exists and fits the tokenizer and ``max_seq_len``.
 
-    Returns where streaming reads each stream whose paths change (:attr:`LaunchFacts.stream_paths`).
+    Returns where streaming reads each stream whose paths change (:attr:`LaunchFacts.stream_paths`),
+    and each stream's identity (``<key>.streams.<name>`` -> its ``index.json``'s digest).
     """
-    paths = {}
+    paths, digests = {}, {}
     for name, stream in loader.streams.items():
         stream_key = f"{key}.streams.{name}"
+        split = loader.split
         read: dict[str, str] = {}
         if stream.remote is None:
             local = _held(Path(stream.local)) or Path(stream.local)
-            _check_stream(stream_key, local, stream.local, loader.split, recipe, tokenizer)
-            if not writable(local / loader.split):
+            digests[stream_key] = _check_stream(
+                stream_key, local, stream.local, split, recipe, tokenizer
+            )
+            if not writable(local / split):
                 cache = Path(recipe.run_dir) / "stream_cache" / key / name
                 if local != Path(stream.local):  # one cache per set: shard names repeat
                     cache = cache / local.name
+                _check_cache(stream_key, cache / split, local / split)
                 read = {"remote": str(local), "local": str(cache)}
                 log.info("%s is read-only: its shards are read through the cache %s", local, cache)
             elif local != Path(stream.local):
@@ -277,18 +298,21 @@ def check_loader(
         elif "://" not in stream.remote:  # a path: possibly a data_prep folder
             remote = _held(Path(stream.remote))
             folder = remote or Path(stream.remote)
-            _check_stream(
-                stream_key, folder, stream.remote, loader.split, recipe, tokenizer, "remote"
+            digests[stream_key] = _check_stream(
+                stream_key, folder, stream.remote, split, recipe, tokenizer, "remote"
             )
             if remote is not None:  # the cache of one set never serves another's shard names
                 read = {"remote": str(remote), "local": str(Path(stream.local) / remote.name)}
+            _check_cache(stream_key, Path(read.get("local", stream.local)) / split, folder / split)
         else:
             with tempfile.TemporaryDirectory(prefix="remote-check-") as tmp:
-                fetched = _fetch_remote(stream_key, stream.remote, loader.split, Path(tmp))
-                _check_stream(
-                    stream_key, fetched, stream.remote, loader.split, recipe, tokenizer, "remote"
-                )
-                _check_remote_shards(stream_key, stream.remote, loader.split, fetched)
+                fetched = _fetch_remote(stream_key, stream.remote, split, Path(tmp))
+                digests[stream_key] = _check_stream(
+                    stream_key, fetched, stream.remote, split, recipe, tokenizer, "remote",
+                    stream.remote,
+                )  # fmt: skip
+                _check_remote_shards(stream_key, stream.remote, split, fetched)
+                _check_cache(stream_key, Path(stream.local) / split, fetched / split)
         if read:
             paths[f"{key}.{name}"] = read
     eos_id = tokenizer.eos_token_id
@@ -297,7 +321,29 @@ def check_loader(
             f"{key}.eos_token_id: {loader.eos_token_id} but the tokenizer's EOS id is {eos_id}; "
             f"set {key}.eos_token_id={eos_id}"
         )
-    return paths
+    return paths, digests
+
+
+def _check_cache(key: str, cached: Path, source: Path) -> None:
+    """A stream's local cache of a split holds nothing yet, or the shards of ``source``.
+
+    Streaming reads a cache's own ``index.json`` and shard files whenever they exist, never
+    looking at the remote again: a cache filled from another data set (or from this remote
+    before it was republished) would be trained on as it is.
+    """
+    index = cached / "index.json"
+    if not index.is_file():
+        return
+    try:
+        same = index_digest(index) == index_digest(source / "index.json")
+    except (OSError, ValueError):  # a cut-off cached index: not this data set's either
+        same = False
+    if not same:
+        raise RecipeError(
+            f"{key}.local: the cache {cached} holds other shards than the stream's data (its "
+            "index.json differs: another data set, or the remote republished since); empty it "
+            f"(rm -r {cached}) or point {key}.local at a new folder"
+        )
 
 
 def check_init_config(source: str, config: dict[str, Any], recipe: Recipe, n_tokens: int) -> None:
@@ -336,9 +382,9 @@ def preflight(recipe: Recipe) -> LaunchFacts:
     on_gpu = check_machine(recipe)
     tok_dir = tokenizer_folder(recipe.tokenizer.path)
     tokenizer = load_tokenizer(str(tok_dir))
-    paths = check_loader("train_loader", recipe.train_loader, recipe, tokenizer)
+    paths, data = check_loader("train_loader", recipe.train_loader, recipe, tokenizer)
     if recipe.eval_loader is not None:
-        paths |= check_loader("eval_loader", recipe.eval_loader, recipe, tokenizer)
+        paths |= check_loader("eval_loader", recipe.eval_loader, recipe, tokenizer)[0]
     init_from = None
     if recipe.model.init_from is not None:
         folder = hf_folder(recipe.model.init_from, Path(recipe.run_dir) / "init")
@@ -346,5 +392,5 @@ def preflight(recipe: Recipe) -> LaunchFacts:
         check_init_config(recipe.model.init_from, config, recipe, len(tokenizer))
         init_from = str(folder)
     return LaunchFacts(
-        tokenizer.eos_token_id, len(tokenizer), on_gpu, init_from, paths, str(tok_dir)
+        tokenizer.eos_token_id, len(tokenizer), on_gpu, init_from, paths, str(tok_dir), data
     )

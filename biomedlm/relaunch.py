@@ -5,15 +5,27 @@ With ``autoresume``, a relaunch resumes from the newest checkpoint in ``save_fol
 that retries a finished job sees a failure), and it silently keeps the checkpoint's optimizer,
 scheduler, data order and seed whatever the new recipe says. So before training:
 
-- a finished run prints one line (run, where it stopped, how to extend it) and exits 0;
+- a finished run prints one line (run, where it stopped, how to extend it) and exits 0 (a
+  fine-tune first completes the export or scores a crash after its last checkpoint cut off:
+  :mod:`biomedlm.finetune.after_fit`);
 - a recipe that differs from the run's in what a checkpoint fixes fails with one line naming
   the keys: the architecture (the weights cannot load), the state restored from the checkpoint
   (optimizer, scheduler, batch size, seed, the data's shuffle seed: a new value would be
   ignored), and the training data's order, which the checkpoint's position in the data counts
-  samples of (split, shuffle, drop_last, the streams and their proportions);
+  samples of (split, shuffle, drop_last, the streams and their proportions; a fine-tune's
+  training examples: ``data.format``, ``train``, ``split``, ``cop_base``, ``max_length``,
+  ``train_limit``);
+- after the launch checks (:func:`check_identity`), a tokenizer or training shards other than
+  the checkpoint's fail with one line (a data_prep rerun republishes the same paths);
 - every other change (``max_duration``, intervals, callbacks, loggers, evaluation, micro-batch
-  size, the loader's workers and memory pinning, where a stream's shards are read from...)
-  applies, and is stated in the log.
+  size, the loader's workers and memory pinning, where a stream's shards are read from, a
+  fine-tune's validation and test files and ``data.test_limit``...) applies, and is stated in
+  the log.
+
+The checkpoint's recipe and identity are read from the record beside it,
+``<save_folder>/run.yaml`` (:mod:`biomedlm.run_record`), written once a launch has started
+training: a new ``run_dir`` on the same ``save_folder`` is checked too, and a launch that failed
+before training is never the recipe a relaunch is held to.
 
 What the data's resume state depends on is streaming's ``StreamingDataset.state_dict``: the
 epoch, the sample in that epoch, ``num_canonical_nodes`` and the shuffle seed (restored), over a
@@ -29,11 +41,7 @@ honoured). The batch comes from the checkpoint's name (``ep<E>-ba<B>...``), so n
 when ``max_duration`` counts batches; otherwise a checkpoint file is downloaded to read its
 timestamp; for a sharded one (too large to fetch for a check) a pretraining run's tokens are its
 batches times ``global_train_batch_size * max_seq_len`` (packed shards: exact), and a fine-tune's
-are left to Composer, said in one line. The recipe is compared with
-``<run_dir>/recipe.yaml``, which is local to the run folder in both cases.
-
-Every launch's resolved recipe is kept in ``<run_dir>/launches/``; ``<run_dir>/recipe.yaml`` is the
-one in effect.
+are left to Composer, said in one line. Its record is the object ``<save_folder>/run.yaml``.
 """
 
 from __future__ import annotations
@@ -41,7 +49,6 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -49,20 +56,24 @@ import yaml
 
 from biomedlm.checkpoint import CheckpointError, Progress, read_progress
 from biomedlm.recipe import RecipeError, TrainingSettings, parse_time
+from biomedlm.run_record import RUN_DIR_RECIPE, identity_change, read_record, record_path
 
 log = logging.getLogger(__name__)
 
 ARCHITECTURE = ("model.name", "model.n_layers", "model.d_model", "model.n_heads",
                 "model.max_seq_len", "model.lora", "tokenizer", "task")  # fmt: skip
-RESTORED = ("optimizer", "scheduler", "global_train_batch_size", "seed", "data",
-            "model.init_from", "train_loader.shuffle_seed")  # fmt: skip
+RESTORED = ("optimizer", "scheduler", "global_train_batch_size", "seed", "model.init_from",
+            "train_loader.shuffle_seed")  # fmt: skip
+# which training samples, in which order: a pretraining run's streams, a fine-tune's examples
+# (its reader, files, split, label base, length limit and count; data.validation, data.test
+# and data.test_limit are only evaluated, so a relaunch applies them)
 DATA_ORDER = ("train_loader.split", "train_loader.shuffle", "train_loader.drop_last",
-              "train_loader.streams")  # fmt: skip
+              "train_loader.streams", "data.format", "data.train", "data.split", "data.cop_base",
+              "data.max_length", "data.train_limit")  # fmt: skip
 STREAM_PLACE = ("local", "remote")  # where a stream's shards are read from, not which samples
 CHECKPOINT = re.compile(r"^ep\d+-ba(\d+)(-rank0\.pt)?$")
 # the objects Composer's checkpoint saver uploads beside a remote run's checkpoints (files, shards)
 LATEST_REMOTE = ("latest-rank0.pt.symlink", "latest-sharded-rank0.symlink")
-RECORD = "recipe.yaml"
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -154,6 +165,18 @@ def read_remote_progress(uri: str) -> Progress:
         return read_progress(local)
 
 
+class Finished(str):
+    """The one line a finished run prints; its newest ``checkpoint`` and where it stopped."""
+
+    checkpoint: Path | str
+    progress: Progress
+
+    def __new__(cls, line: str, checkpoint: Path | str, progress: Progress) -> Finished:
+        made = super().__new__(cls, line)
+        made.checkpoint, made.progress = checkpoint, progress
+        return made
+
+
 def _finished(progress: Progress, max_duration: str) -> bool:
     limit = parse_time("max_duration", max_duration)
     done = {"ba": progress.batch, "tok": progress.tokens, "sp": progress.samples,
@@ -165,7 +188,7 @@ def _describe(changes: dict[str, tuple[Any, Any]]) -> str:
     return ", ".join(f"{k} ({a!r} -> {b!r})" for k, (a, b) in list(changes.items())[:4])
 
 
-def check_relaunch(recipe: TrainingSettings, resolved: dict[str, Any]) -> str | None:
+def check_relaunch(recipe: TrainingSettings, resolved: dict[str, Any]) -> Finished | None:
     """None to go on training; a one-line message when the run has already finished.
 
     Raises :class:`RecipeError` when the recipe changed in a way a resume cannot honour.
@@ -203,7 +226,7 @@ def check_relaunch(recipe: TrainingSettings, resolved: dict[str, Any]) -> str | 
     return None
 
 
-def _remote_finished(recipe: TrainingSettings, checkpoint: str) -> str | None:
+def _remote_finished(recipe: TrainingSettings, checkpoint: str) -> Finished | None:
     """:func:`check_relaunch`'s finished line for a remote checkpoint, downloading only if needed."""
     batch = remote_batch(checkpoint)
     unit = parse_time("max_duration", recipe.max_duration).unit.value
@@ -251,12 +274,14 @@ def _packed_tokens_per_batch(recipe: TrainingSettings) -> int | None:
 
 def _finished_line(
     recipe: TrainingSettings, checkpoint: Path | str, progress: Progress | None, batch: int
-) -> str:
+) -> Finished:
     tokens = f", {progress.tokens:,} tokens" if progress is not None else ""
-    return (
+    return Finished(
         f"run {recipe.run_name} has finished: batch {batch}{tokens}, at {checkpoint} "
         f"(max_duration={recipe.max_duration}); to train it further, relaunch with a longer "
-        "max_duration"
+        "max_duration",
+        checkpoint,
+        progress or Progress(batch, 0),
     )
 
 
@@ -264,10 +289,9 @@ def _compare_with_record(
     recipe: TrainingSettings, resolved: dict[str, Any], checkpoint: Path | str
 ) -> None:
     """Refuse what a resume from ``checkpoint`` cannot honour; log what it applies."""
-    record = Path(recipe.run_dir) / RECORD
-    if not record.is_file():
+    record, previous = _recorded_recipe(recipe)
+    if previous is None:
         return
-    previous = yaml.safe_load(record.read_text()) or {}
     changes = changed_keys(previous, resolved)
     fixed = {k: v for k, v in changes.items() if _under(k, ARCHITECTURE)}
     if fixed:
@@ -288,27 +312,67 @@ def _compare_with_record(
     if reordered:
         raise RecipeError(
             f"{_describe(reordered)}: differs from the run's recipe ({record}); the checkpoint "
-            f"in {recipe.save_folder} resumes at a position in the run's data order, which "
-            "this changes (samples would be skipped or seen twice). Restore the value, or "
+            f"in {recipe.save_folder} resumes at a position in the run's data order (which "
+            "samples, in which order), which this changes (samples would be skipped, seen twice "
+            "or read otherwise). Restore the value, or "
             f"start a new run from the checkpoint (run_name=NEW model.init_from={checkpoint})"
         )
     if changes:
         log.info("relaunch with changed settings, applied: %s", _describe(changes))
 
 
-def record_launch(run_dir: Path, resolved: dict[str, Any]) -> Path:
-    """Keep this launch's resolved recipe; ``recipe.yaml`` becomes the one in effect."""
-    text = yaml.safe_dump(resolved, sort_keys=False)
-    launches = run_dir / "launches"
-    launches.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    kept = launches / f"{stamp}-recipe.yaml"
-    n = 1
-    while kept.exists():
-        kept = launches / f"{stamp}.{n}-recipe.yaml"
-        n += 1
-    kept.write_text(text)
-    tmp = run_dir / f".{RECORD}.tmp"
-    tmp.write_text(text)
-    tmp.replace(run_dir / RECORD)
-    return kept
+def _recorded_recipe(recipe: TrainingSettings) -> tuple[str, dict[str, Any] | None]:
+    """The recipe the checkpoints in ``save_folder`` were trained with, and where it was read.
+
+    From the record beside them (:mod:`biomedlm.run_record`); for a run from before records were
+    kept, ``<run_dir>/recipe.yaml``. None (said in one line) when neither can be read.
+    """
+    assert recipe.save_folder is not None
+    where = record_path(recipe.save_folder)
+    try:
+        record = read_record(recipe.save_folder)
+    except RecipeError:
+        raise
+    except Exception as exc:  # an object store's own error, made one line
+        log.warning("cannot read %s (%s); relaunch checks skipped", where, type(exc).__name__)
+        return where, None
+    if record is not None:
+        return where, record["recipe"]
+    legacy = Path(recipe.run_dir) / RUN_DIR_RECIPE
+    if legacy.is_file():
+        return str(legacy), yaml.safe_load(legacy.read_text()) or {}
+    log.warning(
+        "%s: no record of the recipe its checkpoints were trained with (%s); relaunch checks "
+        "skipped",
+        recipe.save_folder,
+        where,
+    )
+    return where, None
+
+
+def check_identity(recipe: TrainingSettings, identity: dict[str, Any]) -> None:
+    """Refuse to resume a checkpoint on another tokenizer or other training data than its own.
+
+    ``identity`` is this launch's (:func:`biomedlm.run_record.run_identity`), known once the
+    launch checks have found the tokenizer and shards it reads; the checkpoint's is in the record
+    beside it. A different one fails in one line saying how to go on deliberately: a new run
+    starting from the checkpoint's weights.
+    """
+    if not recipe.autoresume or not recipe.save_folder:
+        return
+    try:
+        if "://" in recipe.save_folder:
+            checkpoint: Path | str | None = latest_remote_checkpoint(recipe.save_folder)
+        else:
+            checkpoint = latest_checkpoint(recipe.save_folder)
+        record = read_record(recipe.save_folder) if checkpoint is not None else None
+    except Exception:  # an unreadable bucket or record: check_relaunch has said so
+        return
+    change = identity_change((record or {}).get("identity") or {}, identity)
+    if change is not None:
+        what, message = change
+        raise RecipeError(
+            f"{message} (per {record_path(recipe.save_folder)}). Use the run's own {what}, or "
+            "start a new run from the checkpoint deliberately "
+            f"(run_name=NEW model.init_from={checkpoint})"
+        )

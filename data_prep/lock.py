@@ -1,9 +1,13 @@
-"""One data_prep run at a time per output folder: an advisory ``flock`` on ``OUTPUT_DIR/.lock``.
+"""One run at a time per folder: an advisory ``flock`` on a lock file, the holder named in it.
 
-The kernel drops the lock when its holder exits, however it exits (``kill -9`` included), so a
-stale lock cannot exist: a lock that is held belongs to a live run, whose pid the file records
-for the error message. Worker processes forked while the lock is held close their copy of its
-descriptor, so an orphaned worker never keeps the folder locked after its parent died.
+data_prep holds ``OUTPUT_DIR/.lock`` (:func:`output_lock`); a training launch holds
+``<run_dir>/.lock`` through :func:`exclusive` (``biomedlm.run_lock``). The kernel drops the lock
+when its holder exits, however it exits (``kill -9`` included), so a stale lock cannot block
+anyone: a lock that is held belongs to a live process, whose pid and host the file records for
+the error message. A holder clears its record when it lets go, so a record found by the next
+holder was left by one that died (it is taken over, and said so by the caller). Worker processes
+forked while a lock is held close their copy of its descriptor, so an orphaned worker never
+keeps the folder locked after its parent died.
 """
 
 from __future__ import annotations
@@ -11,8 +15,10 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import socket
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 from data_prep.document import PrepError
@@ -32,24 +38,68 @@ def _close_in_child() -> None:
 os.register_at_fork(after_in_child=_close_in_child)
 
 
+@dataclass(frozen=True)
+class Holder:
+    """Who holds (or last held) a lock, as its file records it."""
+
+    pid: str
+    host: str  # empty in a record written before hosts were recorded
+
+    def __str__(self) -> str:
+        return f"pid {self.pid} on {self.host}" if self.host else f"pid {self.pid}"
+
+
+class LockHeld(Exception):
+    """Another live process holds the lock."""
+
+    def __init__(self, holder: Holder) -> None:
+        super().__init__(str(holder))
+        self.holder = holder
+
+
+def _record(fd: int) -> Holder | None:
+    fields = os.pread(fd, 256, 0).decode(errors="replace").split()
+    if not fields:
+        return None
+    return Holder(fields[0], fields[1] if len(fields) > 1 else "")
+
+
 @contextmanager
-def output_lock(out: Path) -> Iterator[None]:
-    """Hold ``out``'s lock for the ``with`` block; another live run's lock is a one-line error."""
-    out.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+def exclusive(path: Path) -> Iterator[Holder | None]:
+    """Hold an exclusive ``flock`` on ``path`` for the ``with`` block, recording this pid and host.
+
+    Yields the record a holder that died left in the file (None when there is none). Raises
+    :class:`LockHeld` naming the holder when another live process holds it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise PrepError(
-                f"{out}: another data_prep run (pid {holder}) is writing this output_dir; "
-                "wait for it to finish, stop it, or choose another output_dir"
-            ) from None
+            raise LockHeld(_record(fd) or Holder("unknown", "")) from None
+        stale = _record(fd)
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
         _held.add(fd)
-        yield
+        try:
+            yield stale
+        finally:
+            _held.discard(fd)
+            os.ftruncate(fd, 0)  # let go cleanly: no record left for the next holder
     finally:
-        _held.discard(fd)
         os.close(fd)
+
+
+@contextmanager
+def output_lock(out: Path) -> Iterator[None]:
+    """Hold ``out``'s lock for the ``with`` block; another live run's lock is a one-line error."""
+    with ExitStack() as held:
+        try:
+            held.enter_context(exclusive(out / LOCK_NAME))
+        except LockHeld as busy:
+            raise PrepError(
+                f"{out}: another data_prep run (pid {busy.holder.pid}) is writing this "
+                "output_dir; wait for it to finish, stop it, or choose another output_dir"
+            ) from None
+        yield

@@ -6,7 +6,9 @@ Usage::
                                          [--out DIR] [--step N] [--tokens N] [--name NAME]
                                          [--device cpu|cuda] [--batch-size N] [--seed N]
                                          [--tasks-file FILE ...] [--fewshot-source TASK=PATH]
-                                         [--softmax-dtype float32|model]
+                                         [--softmax-dtype float32|model] [--no-gold-text]
+                                         [--dtype auto|float32|bfloat16|float16]
+                                         [--samples JSON|FILE]
     python -m eval_gauntlet tasks [--tasks-file FILE ...]    # the task catalogue
 
     python -m eval_gauntlet score runs/debug-cpu/checkpoints/ep0-ba60-rank0.pt --limit 50
@@ -54,6 +56,7 @@ from eval_gauntlet.tasks import (
     DEFAULT_TASKS_FILE,
     Task,
     load_tasks,
+    read_samples,
     select_tasks,
     with_fewshot_sources,
 )
@@ -126,6 +129,12 @@ def _score_options(score: argparse.ArgumentParser, default_device: str | None = 
     score.add_argument(
         "--sample", type=int, help="a seeded random N items of each task (the files are sorted)"
     )
+    score.add_argument(
+        "--samples",
+        metavar="JSON|FILE",
+        help='lm-eval\'s --samples: {"TASK": [index, ...]} (or a file holding it), the items '
+        "to score with lm-eval's own prompts for that subset; tasks not named are scored whole",
+    )
     score.add_argument("--shots", type=int, help="one shot count for all tasks")
     score.add_argument("--out", type=Path, default=Path("outputs/eval_gauntlet"))
     score.add_argument("--name", help="checkpoint name in the results (default: folder name)")
@@ -152,6 +161,19 @@ def _score_options(score: argparse.ArgumentParser, default_device: str | None = 
         default="float32",
         help="log-softmax in float32 (default; lm-eval's softmax_dtype=float32) or in the "
         "model's dtype (lm-eval's default): they differ on bf16 models",
+    )
+    score.add_argument(
+        "--dtype",
+        choices=("auto", "float32", "bfloat16", "float16"),  # scoring.DTYPES (not imported: torch)
+        default="auto",
+        help="load the weights in this dtype whatever they were saved in (lm-eval's dtype=); "
+        "auto: as saved",
+    )
+    score.add_argument(
+        "--no-gold-text",
+        action="store_true",
+        help="leave gold_text_bpb out: no cloze pass (it adds about half again the input tokens "
+        "of lettered tasks)",
     )
     score.add_argument("--no-progress", action="store_true")
     score.add_argument(
@@ -182,25 +204,35 @@ class Job:
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Job:
         from eval_gauntlet.evaluate import Options, plan
+        from eval_gauntlet.results import check_definitions
 
         for flag in ("limit", "sample", "batch_size", "threads"):
             if getattr(args, flag, None) is not None and getattr(args, flag) < 1:
                 raise GauntletError(f"--{flag.replace('_', '-')} must be >= 1")
         if args.shots is not None and args.shots < 0:
             raise GauntletError("--shots must be >= 0")
+        if args.samples is not None and (args.limit is not None or args.sample is not None):
+            given = "--limit" if args.limit is not None else "--sample"
+            raise GauntletError(f"--samples names the items to score: drop {given}")
         catalogue = _catalogue(args)
+        selected = select_tasks(catalogue, args.tasks)
+        samples = read_samples(args.samples, catalogue, selected) if args.samples else None
         options = Options(
             shots=args.shots,
             limit=args.limit,
             sample=args.sample,
+            samples=samples,
             seed=args.seed,
             batch_size=args.batch_size,
             progress=not args.no_progress,
             softmax_dtype=args.softmax_dtype,
+            gold_text=not args.no_gold_text,
+            dtype=args.dtype,
         )
-        planned = plan(select_tasks(catalogue, args.tasks), options)
+        planned = plan(selected, options)
         device = _device(args.device)
         _check_writable(args.out)
+        check_definitions(args.out, selected)
         if getattr(args, "threads", None):  # beside training: leave its data loaders cores
             import torch
 
@@ -215,7 +247,7 @@ class Job:
         from eval_gauntlet.watch import checkpoint_name
 
         model, tokenizer, progress = load_checkpoint(
-            path, device=self.device, trust=self.args.trust_checkpoint
+            path, device=self.device, dtype=self.options.dtype, trust=self.args.trust_checkpoint
         )
         if progress is not None:  # a Composer checkpoint knows how far training had gone
             step = step if step is not None else progress[0]

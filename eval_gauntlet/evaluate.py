@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from eval_gauntlet.errors import GauntletError
 from eval_gauntlet.metrics import Benchmark, Score, gauntlet_scores, summarize
 from eval_gauntlet.prompts import FORMATS, Prompt, build_prompts
 from eval_gauntlet.scoring import Prediction, check_vocab, context_length, score_prompts
-from eval_gauntlet.tasks import Task, groups_of, pooled_protocol, protocol
+from eval_gauntlet.tasks import SELF, Task, definition, groups_of, pooled_protocol, protocol
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +33,16 @@ class Options:
     shots: int | None = None  # one shot count for every task instead of each task's list
     limit: int | None = None  # score only the first N items of each task (as lm-eval's limit)
     sample: int | None = None  # score a seeded random N items of each task (order kept)
+    # lm-eval's --samples: task -> indices of the items scored, few-shot drawn for those only;
+    # a task not named is scored whole
+    samples: Mapping[str, tuple[int, ...]] | None = None
     seed: int = 1234  # few-shot draws (lm-eval's fewshot_random_seed), --sample, bootstrap
     batch_size: int = 8
     bootstrap_iters: int = 1000
     progress: bool = True  # tqdm bars
     softmax_dtype: str = "float32"  # log-softmax in float32, or "model": the model's dtype
+    gold_text: bool = True  # score gold_text_bpb (lettered formats: one cloze request per item)
+    dtype: str = "auto"  # weights as saved, or cast (lm-eval's dtype=): scoring.DTYPES
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,7 @@ class TaskResult:
     protocol: str = "lm-eval"
     softmax_dtype: str = "float32"
     model_dtype: str = ""
+    provenance: dict[str, Any] = field(default_factory=dict)  # how it was scored: provenance()
 
 
 @dataclass
@@ -81,6 +87,7 @@ class GroupResult:
     protocol: str = "lm-eval"
     softmax_dtype: str = "float32"
     model_dtype: str = ""
+    provenance: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -99,12 +106,71 @@ def shot_counts(task: Task, options: Options) -> tuple[int, ...]:
     return (options.shots,) if options.shots is not None else task.num_fewshot
 
 
-def _chosen(count: int, options: Options) -> list[int]:
-    """Indices of the items scored: the first ``limit``, or a seeded ``sample`` of them."""
+def _chosen(count: int, options: Options, task: str) -> list[int]:
+    """Indices of the items scored: the first ``limit``, a seeded ``sample`` of them, or the
+    task's ``samples`` (checked against the file's ``count`` items)."""
+    if options.samples is not None and task in options.samples:
+        indices = sorted(set(options.samples[task]))
+        bad = [i for i in indices if not 0 <= i < count]
+        if bad:
+            raise GauntletError(
+                f"--samples {task}: index {bad[0]} is not an item of the task ({count} items: "
+                f"0..{count - 1})"
+            )
+        return indices
     chosen = list(range(count))[: options.limit]
     if options.sample is not None and options.sample < len(chosen):
         chosen = sorted(random.Random(options.seed).sample(chosen, options.sample))
     return chosen  # the shipped files are sorted by answer: --sample sees every answer
+
+
+def subset(options: Options, task: str) -> dict[str, Any] | None:
+    """Which items of ``task`` were scored: None (all), ``{"limit": N}``, ``{"sample": N}``
+    (seeded by the row's ``seed``) or ``{"samples": {task: [indices]}}``."""
+    if options.limit is not None:
+        return {"limit": options.limit}
+    if options.sample is not None:
+        return {"sample": options.sample}
+    if options.samples is not None and task in options.samples:
+        return {"samples": {task: sorted(set(options.samples[task]))}}
+    return None
+
+
+def provenance(options: Options, task: Task) -> dict[str, Any]:
+    """What a results row records of how ``task`` was scored beside its protocol: the seed, the
+    items scored, the few-shot source (a file, or ``self``: the task's own), the weights' dtype
+    asked for (``auto``: as saved) and whether the gold text was scored."""
+    return {
+        "definition": definition(task),  # one per task name in a results folder
+        "seed": options.seed,
+        "subset": subset(options, task.name),
+        "fewshot_source": str(task.fewshot_source) if task.fewshot_source else SELF,
+        "dtype": options.dtype,
+        "gold_text": options.gold_text,
+    }
+
+
+def pooled_provenance(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The provenance of a score pooled over benchmarks of one run (a group, a category, the
+    average): theirs, with the union of their ``--samples`` subsets and few-shot sources."""
+    if not parts or not all(parts):  # results built without provenance (older callers)
+        return {}
+    pooled = {key: value for key, value in parts[0].items() if key != "definition"}
+    sources = {s for part in parts for s in _as_list(part["fewshot_source"])}
+    pooled["fewshot_source"] = sources.pop() if len(sources) == 1 else sorted(sources)
+    samples = {
+        name: indices
+        for part in parts
+        if part["subset"] and "samples" in part["subset"]
+        for name, indices in part["subset"]["samples"].items()
+    }
+    if samples:
+        pooled["subset"] = {"samples": samples}
+    return pooled
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else value
 
 
 def plan(tasks: Sequence[Task], options: Options) -> list[Planned]:
@@ -126,7 +192,7 @@ def plan(tasks: Sequence[Task], options: Options) -> list[Planned]:
     for task in tasks:
         items = items_of(task.data, task)
         pool = items if task.fewshot_source is None else items_of(task.fewshot_source, task)
-        keep = _chosen(len(items), options)
+        keep = _chosen(len(items), options, task.name)
         for shots in shot_counts(task, options):
             prompts = build_prompts(
                 task.name,
@@ -138,6 +204,7 @@ def plan(tasks: Sequence[Task], options: Options) -> list[Planned]:
                 sampler=task.fewshot_sampler,
                 exclude_item=task.fewshot_source is None,
                 keep=keep,
+                draw_kept_only=options.samples is not None and task.name in options.samples,
             )
             planned.append(Planned(task, shots, prompts))
     return planned
@@ -190,6 +257,7 @@ def pooled_groups(
                     name, shots, score, list(members), seconds, chance,
                     protocol=pooled_protocol(part.protocol for part in scored),
                     softmax_dtype=first.softmax_dtype, model_dtype=first.model_dtype,
+                    provenance=pooled_provenance([part.provenance for part in scored]),
                 )
             )  # fmt: skip
     return pooled
@@ -230,6 +298,7 @@ def evaluate_model(
             desc=f"{item.task.name} {item.shots}-shot",
             progress=options.progress,
             softmax_dtype=options.softmax_dtype,
+            gold_text=options.gold_text,
         )
         score = summarize(
             predictions,
@@ -240,6 +309,7 @@ def evaluate_model(
         result = TaskResult(
             item.task, item.shots, score, predictions, time.perf_counter() - start,
             protocol=item.protocol, softmax_dtype=options.softmax_dtype, model_dtype=model_dtype,
+            provenance=provenance(options, item.task),
         )  # fmt: skip
         log.info(
             "%s %d-shot: acc %.4f gold_prob %.4f gold_text_bpb %.4f (n=%d, %.1fs)",

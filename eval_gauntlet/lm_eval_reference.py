@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -109,14 +109,17 @@ def run_lm_eval(
     planned: Sequence[Planned],
     work: Path,
     *,
-    limit: int,
+    limit: int | None = None,
+    samples: Mapping[str, Sequence[int]] | None = None,
     dtype: str = "float32",
     softmax_dtype: str = "float32",
     batch_size: int = 8,
 ) -> dict[str, Any]:
     """``lm_eval.simple_evaluate`` with HFLM on ``model_dir``, offline, per-sample logs kept.
 
-    ``softmax_dtype``: the gauntlet's setting; ``model`` is lm-eval's default (no override).
+    ``limit`` or ``samples`` (lm-eval's ``--samples``: gauntlet task name -> item indices) picks
+    the items. ``softmax_dtype``: the gauntlet's setting; ``model`` is lm-eval's default (no
+    override).
     """
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -133,6 +136,13 @@ def run_lm_eval(
         batch_size=batch_size,
         device="cpu",
         limit=limit,
+        samples=None
+        if samples is None
+        else {
+            f"parity_{p.task.name}_{p.shots}": list(samples[p.task.name])
+            for p in planned
+            if p.task.name in samples
+        },
         bootstrap_iters=0,
         log_samples=True,
         task_manager=TaskManager(include_defaults=False),

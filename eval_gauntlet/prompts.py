@@ -24,7 +24,9 @@ Few-shot examples are drawn as lm-eval draws them (``lm_eval/api/samplers.py``):
 (``first_n``, MMLU's dev examples). When the pool is the task's own file, ``k + 1`` are drawn
 and the item removed, as lm-eval does when a task's few-shot split is its test split (a row with
 the item's question and options counts as the item). Draws are made for the whole file, so a
-``--limit`` or ``--sample`` run shows each item the examples of a full run.
+``--limit`` or ``--sample`` run shows each item the examples of a full run; lm-eval's
+``--samples`` draws for the items it scores only, in file order, and so does a ``--samples`` run
+(``draw_kept_only``): each shows lm-eval's own prompts for that subset.
 """
 
 from __future__ import annotations
@@ -179,6 +181,7 @@ class Prompt:
     gold: int
     fewshot_keys: list[str] = field(default_factory=list)
     cloze_context: str | None = None  # choices are letters: the cloze prompt for the gold text
+    index: int | None = None  # the item's index in its task file (lm-eval's doc_id)
 
     @property
     def continuations(self) -> list[str]:
@@ -196,10 +199,19 @@ class Prompt:
             return self.context, self.continuations[self.gold]
         return self.cloze_context, TARGET_DELIMITER + _gold_text(self.item)
 
+    @property
+    def gold_answer(self) -> str:
+        """The gold answer's own text (``25%``, ``yes``): its UTF-8 bytes are what
+        ``gold_text_bpb`` divides by, without the delimiter, as lm-eval's ``bits_per_byte``
+        counts its target's bytes."""
+        return self.choices[self.gold] if self.cloze_context is None else _gold_text(self.item)
 
-def render(fmt: PromptFormat, item: Item, shots: Sequence[Item] = ()) -> Prompt:
-    """The prompt for ``item`` with ``shots`` as solved examples before it (and its cloze form
-    with the same examples, where the format has one)."""
+
+def render(
+    fmt: PromptFormat, item: Item, shots: Sequence[Item] = (), index: int | None = None
+) -> Prompt:
+    """The prompt for ``item`` (at ``index`` in its file) with ``shots`` as solved examples
+    before it (and its cloze form with the same examples, where the format has one)."""
     examples = "".join(
         fmt.query(shot) + TARGET_DELIMITER + fmt.choices(shot)[shot.gold] + FEWSHOT_DELIMITER
         for shot in shots
@@ -222,6 +234,7 @@ def render(fmt: PromptFormat, item: Item, shots: Sequence[Item] = ()) -> Prompt:
         gold=item.gold,
         fewshot_keys=[shot.key for shot in shots],
         cloze_context=cloze_context,
+        index=index,
     )
 
 
@@ -290,16 +303,22 @@ def build_prompts(
     sampler: str = "default",
     exclude_item: bool = False,
     keep: Sequence[int] | None = None,
+    draw_kept_only: bool = False,
 ) -> list[Prompt]:
     """Prompts for ``items`` (those at the indices ``keep``, default all) with ``shots`` each.
 
-    Every item and pool row is first checked against the format (option letters, order).
+    The few-shot draws walk every item, so a kept item gets the examples of a full run; with
+    ``draw_kept_only`` they walk the kept items only, as lm-eval's ``--samples`` does. Every
+    item and pool row is first checked against the format (option letters, order).
     """
     fmt = FORMATS[format_name]
     for item in (*items, *pool):
         fmt.check(item)
+    indices = list(range(len(items)) if keep is None else keep)
+    drawn = [items[i] for i in indices] if draw_kept_only else items
     draws = draw_fewshot(
-        items, pool, shots, seed=seed, sampler=sampler, exclude_item=exclude_item, task=task
+        drawn, pool, shots, seed=seed, sampler=sampler, exclude_item=exclude_item, task=task
     )
-    indices = range(len(items)) if keep is None else keep
-    return [render(fmt, items[i], draws[i]) for i in indices]
+    if draw_kept_only:
+        return [render(fmt, items[i], d, i) for i, d in zip(indices, draws, strict=True)]
+    return [render(fmt, items[i], draws[i], i) for i in indices]

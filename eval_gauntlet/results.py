@@ -15,16 +15,24 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from biomedlm.files import atomic_write
 from eval_gauntlet.errors import GauntletError
-from eval_gauntlet.evaluate import GauntletResult, GroupResult, TaskResult
+from eval_gauntlet.evaluate import GauntletResult, GroupResult, TaskResult, pooled_provenance
 from eval_gauntlet.metrics import Score
-from eval_gauntlet.tasks import AVERAGE, JOIN, LM_EVAL, explain, pooled_protocol
+from eval_gauntlet.tasks import (
+    AVERAGE,
+    JOIN,
+    LM_EVAL,
+    Task,
+    definition,
+    explain,
+    pooled_protocol,
+)
 
 log = logging.getLogger(__name__)
 RESULTS = "results.jsonl"
@@ -111,6 +119,27 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def check_definitions(out_dir: Path, tasks: Sequence[Task]) -> None:
+    """Refuse to score ``tasks`` into ``out_dir`` when one of them was scored there under the same
+    name with another definition (:func:`eval_gauntlet.tasks.definition`): the table and plot
+    know a task by its name, and would show the new rows as the old ones' successors."""
+    path = out_dir / RESULTS
+    if not path.is_file():
+        return
+    scored = {
+        row["task"]: row["definition"]
+        for row in read_rows(path)
+        if row.get("kind") == "task" and row.get("definition")
+    }
+    for task in tasks:
+        if scored.get(task.name, definition(task)) != definition(task):
+            raise GauntletError(
+                f"--out {out_dir}: task {task.name!r} was scored there with another definition "
+                f"(its data, format, few-shot source or baseline changed since: {task.origin}); "
+                "use another --out or another task name"
+            )
+
+
 def _score_fields(score: Score) -> dict[str, Any]:
     return {
         "acc": score.acc,
@@ -158,6 +187,7 @@ def task_row(checkpoint: Checkpoint, result: TaskResult) -> dict[str, Any]:
         protocol=result.protocol,
         softmax_dtype=result.softmax_dtype,
         model_dtype=result.model_dtype,
+        **result.provenance,
         **_score_fields(result.score),
     )
 
@@ -175,6 +205,7 @@ def group_row(checkpoint: Checkpoint, group: GroupResult) -> dict[str, Any]:
         protocol=group.protocol,
         softmax_dtype=group.softmax_dtype,
         model_dtype=group.model_dtype,
+        **group.provenance,
         **_score_fields(group.score),
     )
 
@@ -190,11 +221,13 @@ def gauntlet_rows(checkpoint: Checkpoint, result: GauntletResult) -> list[dict[s
     for name, score in result.gauntlet.items():
         kind = "average" if name == AVERAGE else "category"
         within = categories if kind == "average" else {name}
+        parts = [r for r in result.tasks if r.task.category in within]
         rows.append(
             result_row(
                 checkpoint, kind, name, shots=None, score=score,
-                protocol=pooled_protocol(r.protocol for r in result.tasks if r.task.category in within),
+                protocol=pooled_protocol(r.protocol for r in parts),
                 softmax_dtype=result.softmax_dtype, model_dtype=result.model_dtype,
+                **pooled_provenance([r.provenance for r in parts]),
             )
         )  # fmt: skip
     return rows
@@ -230,6 +263,10 @@ def write_predictions(out_dir: Path, checkpoint: Checkpoint, result: TaskResult)
                 "gold_text_bpb": p.gold_text_bpb,
                 "truncated_tokens": p.truncated,
                 "fewshot_keys": p.fewshot_keys,
+                "doc_id": p.index,  # the item's index in the task file (lm-eval's doc_id)
+                # lm-eval's --log_samples arguments: [context, continuation] for each choice
+                "context": p.context,
+                "continuations": p.continuations,
             }
         )
         + "\n"
@@ -299,6 +336,26 @@ def _marks(row: dict[str, Any], notes: dict[str, int]) -> str:
     )
 
 
+def _subset(subset: Any) -> str:
+    if not subset:
+        return "every item"
+    if "limit" in subset:
+        return f"the first {subset['limit']} items"
+    if "sample" in subset:
+        return f"a seeded sample of {subset['sample']} items"
+    return "lm-eval --samples lists"
+
+
+def _how(rows: list[dict[str, Any]]) -> str:
+    """``; seed 1234; the first 50 items``: how the rows were scored (rows before: nothing)."""
+    told = [row for row in rows if "seed" in row]
+    if not told:
+        return ""
+    seeds = sorted({str(row["seed"]) for row in told})
+    subsets = sorted({_subset(row.get("subset")) for row in told})
+    return f"; seed {', '.join(seeds)}; {', '.join(subsets)}"
+
+
 def _benchmark_lines(mine: list[dict[str, Any]], notes: dict[str, int]) -> list[str]:
     out = [
         "| task | shots | n | acc | 95% CI | gold prob | 95% CI | gold text bits/byte | 95% CI "
@@ -363,7 +420,7 @@ def render_table(rows: list[dict[str, Any]]) -> str:
             dtypes = sorted({f"{r.get('softmax_dtype', 'float32')}" for r in scored})
             models = sorted({str(r["model_dtype"]) for r in scored if r.get("model_dtype")})
             model = f"; model weights {', '.join(models)}" if models else ""
-            out += [f"log-softmax in {', '.join(dtypes)}{model}", ""]
+            out += [f"log-softmax in {', '.join(dtypes)}{model}{_how(scored)}", ""]
             out += _benchmark_lines(scored, notes)
         gauntlet = [row for row in mine if row.get("kind") in ("category", "average")]
         if gauntlet:

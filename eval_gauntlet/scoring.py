@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from biomedlm.vocabulary import embedding_shortfall
 from eval_gauntlet.errors import GauntletError, UnreadableCheckpoint
 from eval_gauntlet.prompts import Prompt
 
@@ -38,16 +39,17 @@ DEFAULT_MAX_LENGTH = 2048  # lm-eval's default when neither config nor tokenizer
 _TOKENIZER_INFINITY = 1_000_000_000_000_000_019_884_624_838_656  # "unset" model_max_length
 _SEQLEN_ATTRS = ("n_positions", "max_position_embeddings", "n_ctx")  # lm-eval's, in its order
 SOFTMAX_DTYPES = ("float32", "model")  # log-softmax in float32, or in the model's dtype
+DTYPES = ("auto", "float32", "bfloat16", "float16")  # weights: as saved, or cast (lm-eval's dtype=)
 
 
 def check_vocab(model: Any, tokenizer: Any, where: str) -> None:
-    """Fail when the tokenizer can produce ids the model has no embedding for."""
-    rows = model.get_input_embeddings().num_embeddings
-    if len(tokenizer) > rows:
-        raise UnreadableCheckpoint(
-            f"{where}: the tokenizer has {len(tokenizer)} tokens but the model's embedding has "
-            f"{rows} rows; tokenizer and model do not match"
-        )
+    """Fail when the tokenizer can produce ids the model has no embedding for.
+
+    The rule the fine-tuning launch applies to ``model.init_from`` too.
+    """
+    why = embedding_shortfall(len(tokenizer), model.get_input_embeddings().num_embeddings)
+    if why is not None:
+        raise UnreadableCheckpoint(f"{where}: {why}")
 
 
 FINETUNED_TASK_KEY = "biomedlm_task"  # biomedlm.finetune.choice.model.TASK_KEY (import is slow)
@@ -60,9 +62,13 @@ def load_checkpoint(
 
     Read by :mod:`biomedlm.checkpoint` (the format's own reader; ``trust`` lets a Composer
     checkpoint's pickles run code); an HF directory does not record how far training had gone:
-    its progress is None. Never the network.
+    its progress is None. ``dtype`` (:data:`DTYPES`) casts the weights whatever they were saved
+    in, as lm-eval's ``dtype=``; ``auto`` keeps them. Never the network.
     """
     from biomedlm.checkpoint import CheckpointError, load_pretrained
+
+    if dtype not in DTYPES:
+        raise GauntletError(f"dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
 
     try:
         model, tokenizer, progress = load_pretrained(path, dtype=dtype, trust=trust)
@@ -75,6 +81,8 @@ def load_checkpoint(
             "text); score it with: python -m eval_gauntlet finetuned CHECKPOINT RECIPE"
         )
     check_vocab(model, tokenizer, str(path))
+    if dtype != "auto":  # an HF folder is read in it already; a Composer checkpoint is cast
+        model.to(getattr(torch, dtype))
     model.to(device).eval()
     return model, tokenizer, (progress.batch, progress.tokens) if progress else None
 
@@ -257,7 +265,10 @@ class Prediction:
     truncated: int  # context tokens dropped from the left
     fewshot_keys: list[str] = field(default_factory=list)
     gold_text_logprob: float = float("nan")  # log P of the gold answer's text (Prompt.gold_text)
-    gold_text_bytes: int = 0  # its UTF-8 bytes as scored (" carrier"), for gold_text_bpb
+    gold_text_bytes: int = 0  # the answer's own UTF-8 bytes ("carrier": no delimiter), for bpb
+    index: int | None = None  # the item's index in its task file (lm-eval's doc_id)
+    context: str = ""  # the prompt as scored; lm-eval's arguments are (context, continuation)
+    continuations: list[str] = field(default_factory=list)  # one per choice, delimiter first
 
     @property
     def correct(self) -> bool:
@@ -282,7 +293,8 @@ class Prediction:
 
     @property
     def gold_text_bpb(self) -> float:
-        """Bits per byte of the gold answer's text: ``-log2 P(text | cloze prompt) / bytes``.
+        """Bits per byte of the gold answer's text: ``-log2 P(" " + text | cloze prompt)`` over
+        the text's own bytes (the delimiter's space is scored, not counted: lm-eval's rule).
 
         The text is the gold option's words (`` 25%``, `` yes``), after a prompt that does not
         list the options (:attr:`Prompt.gold_text`): where the choices are letters the gold
@@ -319,12 +331,14 @@ def score_prompts(
     desc: str = "loglikelihood",
     progress: bool = True,
     softmax_dtype: str = "float32",
+    gold_text: bool = True,
 ) -> list[Prediction]:
     """Score every choice of every prompt, pick the model's answers, and score the gold text.
 
     The gold texts that are not a choice already scored (lettered formats' cloze prompts) are
     scored in a second pass of the same scorer, so the choices' batches, and their numbers,
-    are those of a run without it.
+    are those of a run without it. ``gold_text=False`` skips that pass and leaves
+    ``gold_text_bpb`` out (NaN) for every prompt.
     """
     score = functools.partial(
         loglikelihoods,
@@ -337,13 +351,18 @@ def score_prompts(
     )
     pairs = [(p.context, cont) for p in prompts for cont in p.continuations]
     scores, truncated = score(pairs, desc=desc)
-    cloze = [p.gold_text for p in prompts if p.cloze_context is not None]
+    cloze = [p.gold_text for p in prompts if p.cloze_context is not None] if gold_text else []
     cloze_scores = iter(score(cloze, desc=f"{desc} gold text")[0] if cloze else [])
     predictions, at = [], 0
     for prompt in prompts:
         lls = scores[at : at + len(prompt.choices)]
         pred, pred_norm = choose(lls, prompt.choices)
-        _, scored_text = move_spaces(*prompt.gold_text)
+        if not gold_text:
+            text_logprob, text_bytes = float("nan"), 0
+        elif prompt.cloze_context is None:
+            text_logprob, text_bytes = lls[prompt.gold], len(prompt.gold_answer.encode())
+        else:
+            text_logprob, text_bytes = next(cloze_scores), len(prompt.gold_answer.encode())
         predictions.append(
             Prediction(
                 key=prompt.item.key,
@@ -355,10 +374,11 @@ def score_prompts(
                 pred_norm=pred_norm,
                 truncated=max(truncated[at : at + len(prompt.choices)]),
                 fewshot_keys=prompt.fewshot_keys,
-                gold_text_logprob=(
-                    lls[prompt.gold] if prompt.cloze_context is None else next(cloze_scores)
-                ),
-                gold_text_bytes=len(scored_text.encode()),
+                gold_text_logprob=text_logprob,
+                gold_text_bytes=text_bytes,
+                index=prompt.index,
+                context=prompt.context,
+                continuations=prompt.continuations,
             )
         )
         at += len(prompt.choices)

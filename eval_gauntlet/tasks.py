@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
+import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,11 +197,23 @@ def _validate(name: str, entry: TaskEntry, origin: str) -> Task:
     )
 
 
+def _shipped(origin: str) -> bool:
+    return Path(origin).resolve() == DEFAULT_TASKS_FILE.resolve()
+
+
 def _check_groups(tasks: dict[str, Task]) -> None:
     for group, members in groups_of(tasks).items():
-        if group in tasks:
-            origin = tasks[members[0]].origin
-            raise GauntletError(f"{origin}: group name {group!r} is also a task name")
+        if group in tasks:  # the entry that made the clash is named: a user's, not the shipped
+            task, users = tasks[group], [m for m in members if not _shipped(tasks[m].origin)]
+            if _shipped(task.origin) and users:
+                raise GauntletError(
+                    f"{tasks[users[0]].origin}: tasks.{users[0]}.group: {group!r} is a task's "
+                    f"name ({task.origin}); give the group another name"
+                )
+            raise GauntletError(
+                f"{task.origin}: tasks.{group}: {group!r} is the name of a group (of "
+                f"{', '.join(members)}, {tasks[members[0]].origin}); give the task another name"
+            )
         first = tasks[members[0]]
         for member in members[1:]:
             task = tasks[member]
@@ -223,6 +238,28 @@ def load_tasks(paths: str | Path | Sequence[str | Path] = DEFAULT_TASKS_FILE) ->
     tasks = {name: _validate(name, entry, origin) for name, (entry, origin) in entries.items()}
     _check_groups(tasks)
     return tasks
+
+
+@functools.lru_cache(maxsize=64)
+def _digest(path: Path, size: int, mtime_ns: int) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def definition(task: Task) -> str:
+    """A short hash of what ``task``'s rows depend on: its files' bytes and its entry's keys.
+
+    The name, the shot counts, the group and the file that wrote the entry are not part of it:
+    a results folder holds one definition per task name (:func:`eval_gauntlet.results.
+    check_definitions`).
+    """
+    files = [task.data] if task.fewshot_source is None else [task.data, task.fewshot_source]
+    digests = []
+    for path in files:
+        stat = path.stat()
+        digests.append(_digest(path.resolve(), stat.st_size, stat.st_mtime_ns))
+    keys = [task.format, task.fewshot_sampler, task.subject, task.schema, task.cop_base,
+            task.random_baseline, task.category, task.fewshot_source is None]  # fmt: skip
+    return hashlib.sha256(json.dumps([digests, keys]).encode()).hexdigest()[:16]
 
 
 def groups_of(tasks: dict[str, Task]) -> dict[str, list[str]]:
@@ -254,6 +291,56 @@ def select_tasks(tasks: dict[str, Task], names: list[str] | None = None) -> list
         return list(tasks.values())
     wanted = {member for name in names for member in _names(tasks, name)}
     return [task for task in tasks.values() if task.name in wanted]
+
+
+SAMPLES_FORMAT = 'lm-eval\'s --samples format, e.g. {"pubmedqa": [0, 5, 9]}'
+
+
+def read_samples(
+    spec: str, tasks: dict[str, Task], selected: Sequence[Task]
+) -> dict[str, tuple[int, ...]]:
+    """lm-eval's ``--samples``: a JSON object (or a JSON file holding one) mapping task names to
+    the indices of their items to score; each named task must be among ``selected``."""
+    where = f"--samples {spec}"
+    text = spec
+    if not spec.lstrip().startswith("{"):
+        path = Path(spec).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+            raise GauntletError(
+                f"{where}: neither a JSON object nor a readable file ({reason}); {SAMPLES_FORMAT}"
+            ) from None
+        where = f"--samples {path}"
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise GauntletError(f"{where}: not JSON ({exc.msg}); {SAMPLES_FORMAT}") from None
+    if not isinstance(value, dict) or not value:
+        raise GauntletError(f"{where}: expected a JSON object naming tasks; {SAMPLES_FORMAT}")
+    groups = groups_of(tasks)
+    scored = {task.name for task in selected}
+    out = {}
+    for name, indices in value.items():
+        if name in groups:
+            raise GauntletError(
+                f"{where}: {name!r} is a group; name its tasks (lm-eval's --samples names "
+                f"tasks): {', '.join(groups[name])}"
+            )
+        _names(tasks, name)  # an unknown name: one line with a hint
+        if name not in scored:
+            raise GauntletError(f"{where}: task {name!r} is not among the tasks scored (--tasks)")
+        if (
+            not isinstance(indices, list)
+            or not indices
+            or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in indices)
+        ):
+            raise GauntletError(
+                f"{where}: {name}: expected a non-empty list of item indices (0, 1, ...)"
+            )
+        out[name] = tuple(indices)
+    return out
 
 
 def with_fewshot_sources(tasks: dict[str, Task], sources: Sequence[str]) -> dict[str, Task]:

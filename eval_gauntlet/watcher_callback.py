@@ -13,6 +13,9 @@ Registered as llm-foundry's ``gauntlet_watcher`` callback (an entry point in pyp
         tasks_file: [my_tasks.yaml]       # --tasks-file, each (default: the shipped catalogue)
         fewshot_source: {medqa_4options: data/medqa/train.jsonl}   # --fewshot-source TASK=PATH
         softmax_dtype: float32            # --softmax-dtype: float32 or model
+        no_gold_text: false               # --no-gold-text: no cloze pass, no gold_text_bpb
+        dtype: auto                       # --dtype: weights as saved, or float32/bfloat16/float16
+        # samples: {pubmedqa: [0, 5, 9]}  # --samples (lm-eval's task -> item indices), not with sample
 
 When the recipe loads, ``folder`` is checked against where its checkpointers write
 (:meth:`GauntletWatcher.validate_folders`). At FIT_START, global rank 0 checks again that a
@@ -27,6 +30,7 @@ relaunch. Training never waits for it: the two meet only through the checkpoint 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -68,15 +72,19 @@ class WatchConfig:
     tasks_file: tuple[str, ...] | None = None  # each becomes a --tasks-file, merged in order
     fewshot_source: tuple[str, ...] | None = None  # each TASK=PATH a --fewshot-source
     softmax_dtype: str = "float32"
+    no_gold_text: bool = False  # --no-gold-text
+    dtype: str = "auto"
+    samples: str | None = None  # --samples: JSON text or a file
 
     def __post_init__(self) -> None:
         import torch
 
         from eval_gauntlet.errors import GauntletError
-        from eval_gauntlet.scoring import SOFTMAX_DTYPES
+        from eval_gauntlet.scoring import DTYPES, SOFTMAX_DTYPES
         from eval_gauntlet.tasks import (
             DEFAULT_TASKS_FILE,
             load_tasks,
+            read_samples,
             select_tasks,
             with_fewshot_sources,
         )
@@ -90,10 +98,15 @@ class WatchConfig:
         for name in ("sample", "limit", "batch_size", "threads"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"gauntlet_watcher.{name}: must be >= 1")
-        if self.softmax_dtype not in SOFTMAX_DTYPES:
+        for key, allowed in (("softmax_dtype", SOFTMAX_DTYPES), ("dtype", DTYPES)):
+            if getattr(self, key) not in allowed:
+                raise ValueError(
+                    f"gauntlet_watcher.{key}: {getattr(self, key)!r}; "
+                    f"expected one of {', '.join(allowed)}"
+                )
+        if self.samples is not None and (self.sample is not None or self.limit is not None):
             raise ValueError(
-                f"gauntlet_watcher.softmax_dtype: {self.softmax_dtype!r}; "
-                f"expected one of {', '.join(SOFTMAX_DTYPES)}"
+                "gauntlet_watcher.samples: names the items to score; drop sample/limit"
             )
         # task files, few-shot files and task names checked now, not in the watcher's log
         key = "tasks_file"
@@ -102,7 +115,10 @@ class WatchConfig:
             key = "fewshot_source"
             catalogue = with_fewshot_sources(catalogue, self.fewshot_source or ())
             key = "tasks"
-            select_tasks(catalogue, list(self.tasks) if self.tasks else None)
+            selected = select_tasks(catalogue, list(self.tasks) if self.tasks else None)
+            key = "samples"
+            if self.samples is not None:
+                read_samples(self.samples, catalogue, selected)
         except GauntletError as exc:
             raise ValueError(f"gauntlet_watcher.{key}: {exc}") from None
 
@@ -130,6 +146,13 @@ _REPEATED = ("tasks_file", "fewshot_source")  # flags given once per value (argp
 
 def _strings(values: Sequence[str] | None) -> tuple[str, ...] | None:
     return tuple(str(value) for value in values) if values else None
+
+
+def _samples_spec(samples: str | Mapping[str, Sequence[int]] | None) -> str | None:
+    """``--samples``'s value: a file or JSON text as given, or a mapping from YAML as JSON."""
+    if samples is None or isinstance(samples, str):
+        return samples
+    return json.dumps({str(task): list(indices) for task, indices in samples.items()})
 
 
 def _fewshot_specs(sources: Mapping[str, str] | Sequence[str] | None) -> tuple[str, ...] | None:
@@ -165,6 +188,9 @@ class GauntletWatcher(Callback):
         tasks_file: str | Sequence[str] | None = None,
         fewshot_source: Mapping[str, str] | Sequence[str] | None = None,
         softmax_dtype: str = "float32",
+        no_gold_text: bool = False,
+        dtype: str = "auto",
+        samples: str | Mapping[str, Sequence[int]] | None = None,
     ) -> None:
         self.config = WatchConfig(
             folder=str(folder),
@@ -184,6 +210,9 @@ class GauntletWatcher(Callback):
             tasks_file=(tasks_file,) if isinstance(tasks_file, str) else _strings(tasks_file),
             fewshot_source=_fewshot_specs(fewshot_source),
             softmax_dtype=softmax_dtype,
+            no_gold_text=no_gold_text,
+            dtype=dtype,
+            samples=_samples_spec(samples),
         )
         self.out = Path(out)
         self.process: subprocess.Popen[bytes] | None = None

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
 T = TypeVar("T")
 
@@ -66,8 +66,35 @@ def _parse_override(item: str) -> tuple[str, Any]:
         raise ValueError(f"override {item!r}: invalid YAML ({what}); quote the value") from None
 
 
+def _expects_list(exc: OmegaConfBaseException) -> bool:
+    """Whether ``exc`` is a single value (a string, a number) given to a list-typed key."""
+    parent, key, value = (getattr(exc, name, None) for name in ("parent_node", "key", "value"))
+    if not isinstance(parent, DictConfig) or key is None:
+        return False
+    if value is None or isinstance(value, (list, tuple, dict, ListConfig, DictConfig)):
+        return False
+    try:
+        return isinstance(parent._get_node(key), ListConfig)
+    except OmegaConfBaseException:
+        return False
+
+
 def _apply_override(config: Any, key: str, value: Any) -> None:
     """Set dotted ``key`` to ``value`` as if the YAML had it nested (merged, not assigned).
+
+    A single value given to a list-typed key is a one-item list (``data.train=my.jsonl`` is
+    ``data.train=[my.jsonl]``), as a newcomer types it.
+    """
+    try:
+        _merge_override(config, key, value)
+    except ValidationError as exc:
+        if not _expects_list(exc):
+            raise
+        _merge_override(config, key, [value])
+
+
+def _merge_override(config: Any, key: str, value: Any) -> None:
+    """:func:`_apply_override`'s merge.
 
     A merge fills what OmegaConf's ``update`` refuses: a key under a null section
     (``fsdp_config.sharding_strategy=FULL_SHARD`` on a recipe without ``fsdp_config``) and a new
@@ -109,6 +136,9 @@ def merge_structured(
         raise error(f"{where}: unknown key '{full_key}'.{_nearest_key_hint(exc)}") from None
     except OmegaConfBaseException as exc:
         full_key = getattr(exc, "full_key", None)
+        if full_key and _expects_list(exc):  # in a file: a single value where a list belongs
+            value = getattr(exc, "value", None)
+            raise error(f"{where}: {full_key} takes a list: [{value}]") from None
         first_line = str(exc).splitlines()[0]
         at = f" at '{full_key}'" if full_key else ""
         raise error(f"{where}{at}: {first_line}") from None

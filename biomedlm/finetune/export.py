@@ -16,23 +16,37 @@ run needs (``model.lora.export``, filled in at launch):
       finetune_export:
         save_folder: ${run_dir}/hf      # exports in <save_folder>/huggingface/ba<step>
         save_interval: 1dur             # and at the end of training
+
+A local export is written to ``.<name>.partial`` beside its final name and renamed once whole, so
+a crash mid-export never leaves a partial folder under the final name (the next export removes
+the leftover); a remote one is uploaded file by file, as ``hf_checkpointer`` does.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+from pathlib import Path
 from typing import Any
 
-from composer.core import Time
+from composer.core import State, Time, Timestamp
+from composer.loggers import Logger
+from composer.utils import dist, format_name_with_dist_and_time
 
 from biomedlm.callbacks.hf_export import UmaskExport
+from biomedlm.checkpoint import Progress
 
 log = logging.getLogger(__name__)
 LORA_EXPORTS = ("merged", "adapters")
+PARTIAL = ".partial"  # suffix of an export being written: .<name>.partial
+FOLDER_NAME = "ba{batch}"  # hf_checkpointer's default huggingface_folder_name
 
 
 class FinetuneExport(UmaskExport):
     """``hf_checkpointer`` whose LoRA exports are merged into the weights or kept as adapters."""
+
+    huggingface_folder_name_fstr: str  # hf_checkpointer's: huggingface/ba{batch}
 
     def __init__(
         self,
@@ -40,7 +54,7 @@ class FinetuneExport(UmaskExport):
         save_interval: str | int | Time = "1dur",
         lora_export: str = "merged",
         precision: str = "float32",
-        huggingface_folder_name: str = "ba{batch}",
+        huggingface_folder_name: str = FOLDER_NAME,
     ) -> None:
         if lora_export not in LORA_EXPORTS:
             raise ValueError(f"lora_export: {lora_export!r} is not one of {LORA_EXPORTS}")
@@ -51,6 +65,40 @@ class FinetuneExport(UmaskExport):
             huggingface_folder_name=huggingface_folder_name,
         )
         self.lora_export = lora_export
+
+    def _save_checkpoint(
+        self, state: State, logger: Logger, upload_to_save_folder: bool, register_to_mlflow: bool
+    ) -> None:
+        """``hf_checkpointer``'s save into ``.<name>.partial``, renamed to ``<name>`` when whole."""
+        if self.remote_ud is not None:  # uploaded file by file: no folder to rename
+            super()._save_checkpoint(state, logger, upload_to_save_folder, register_to_mlflow)
+            return
+        name_fstr = self.huggingface_folder_name_fstr
+        final = Path(
+            format_name_with_dist_and_time(
+                os.path.join(self.save_dir_format_str, name_fstr), state.run_name, state.timestamp
+            )
+        )
+        scratch = final.with_name(f".{final.name}{PARTIAL}")
+        leader = dist.get_global_rank() == 0
+        if leader and final.parent.is_dir():  # exports a crash cut off
+            for stale in final.parent.glob(f".*{PARTIAL}"):
+                shutil.rmtree(stale, ignore_errors=True)
+        literal = scratch.name.replace("{", "{{").replace("}", "}}")
+        self.huggingface_folder_name_fstr = os.path.join(os.path.dirname(name_fstr), literal)
+        try:
+            super()._save_checkpoint(state, logger, upload_to_save_folder, register_to_mlflow)
+        except BaseException:
+            if leader:
+                shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        finally:
+            self.huggingface_folder_name_fstr = name_fstr
+        if leader and scratch.is_dir():
+            if final.exists():  # this batch's export again (a relaunch that completes it)
+                shutil.rmtree(final)
+            os.replace(scratch, final)
+            log.info("export: %s", final)
 
     def transform_model_and_tokenizer(self, model: Any, tokenizer: Any) -> tuple[Any, Any]:
         if self.using_peft and self.lora_export == "merged":
@@ -64,6 +112,24 @@ class FinetuneExport(UmaskExport):
 
 SCORING_CALLBACK = "finetune_eval"  # eval_gauntlet.finetuned.callback, by its registered name
 EXPORT_CALLBACK = "finetune_export"
+AFTER_FIT_CALLBACK = "finetune_after_fit"  # biomedlm.finetune.after_fit: the last, at fit end
+
+
+def export_folder(args: dict[str, Any], run_name: str, progress: Progress) -> Path | None:
+    """The folder ``finetune_export`` (``args``) writes for a checkpoint at ``progress``.
+
+    None for a remote ``save_folder``, whose exports are not looked for.
+    """
+    save_folder = str(args["save_folder"])
+    if "://" in save_folder:
+        return None
+    name = os.path.join(
+        save_folder, "huggingface", args.get("huggingface_folder_name", FOLDER_NAME)
+    )
+    when = Timestamp(
+        epoch=progress.epochs, batch=progress.batch, sample=progress.samples, token=progress.tokens
+    )
+    return Path(format_name_with_dist_and_time(name, run_name, when))
 
 
 def task_callbacks(recipe: Any) -> dict[str, dict[str, Any]]:
@@ -72,7 +138,8 @@ def task_callbacks(recipe: Any) -> dict[str, dict[str, Any]]:
     Every fine-tuning family's launch uses this: the export (``finetune_export``) learns
     ``model.lora.export``; with ``eval.test_after_fit`` the ``finetune_eval`` callback (in
     eval_gauntlet, downstream, named here only through llm-foundry's registry) gets the resolved
-    recipe.
+    recipe; ``finetune_after_fit``, last, records that both are done
+    (:mod:`biomedlm.finetune.after_fit`).
     """
     from biomedlm.recipe import resolved
 
@@ -81,4 +148,5 @@ def task_callbacks(recipe: Any) -> dict[str, dict[str, Any]]:
         callbacks[EXPORT_CALLBACK].setdefault("lora_export", recipe.model.lora.export)
     if recipe.eval.test_after_fit:
         callbacks[SCORING_CALLBACK] = {"recipe": resolved(recipe)}
+    callbacks[AFTER_FIT_CALLBACK] = {"run_dir": recipe.run_dir}  # after the export and scoring
     return callbacks

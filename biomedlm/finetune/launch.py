@@ -1,7 +1,8 @@
 """Launch a fine-tuning recipe: checks against this machine and the weights, then llm-foundry's config.
 
 The parts every task shares are here: the machine checks, ``model.init_from`` as a Hugging Face
-folder (:mod:`biomedlm.init_weights`: a Composer checkpoint or sharded folder is converted once),
+folder (:mod:`biomedlm.init_weights`: a Composer checkpoint or sharded folder is converted once;
+its embedding must hold its own tokenizer, and ``tokenizer.path`` must be that vocabulary),
 the maximum length against the weights' positions, and the trainer settings. Each task's module
 (:data:`TASK_MODULES`) supplies the rest: its model, data loaders, tokenizer with added tokens and
 its after-fit scoring, through ``foundry_sections(recipe, facts)``.
@@ -17,7 +18,7 @@ from typing import Any
 
 from biomedlm.finetune.recipe import FinetuneRecipe
 from biomedlm.foundry_config import trainer_settings
-from biomedlm.init_weights import hf_folder
+from biomedlm.init_weights import check_tokenizer, hf_folder
 from biomedlm.preflight import check_machine
 from biomedlm.recipe import RecipeError
 
@@ -52,6 +53,7 @@ def prepare_finetune(recipe: FinetuneRecipe) -> dict[str, Any]:
     tokenizer_dir = Path(recipe.tokenizer.path) if recipe.tokenizer.path else folder
     if not (tokenizer_dir / "tokenizer_config.json").is_file():
         raise RecipeError(f"tokenizer.path: no tokenizer at {tokenizer_dir}")
+    check_tokenizer(recipe.model.init_from, folder, recipe.tokenizer.path)
     facts = FinetuneFacts(folder, tokenizer_dir, on_gpu, positions)
     module = importlib.import_module(TASK_MODULES[recipe.task])
     return {**trainer_settings(recipe), **module.foundry_sections(recipe, facts)}

@@ -129,13 +129,24 @@ class DataConfig:
 
 @dataclass
 class DecodingConfig:
-    """How a generation model answers (the BioMedLM scripts: 5 beams, no 6-gram repeats)."""
+    """How a generation model answers; the defaults are the BioMedLM scripts' test decoding.
 
-    strategy: str = "greedy"  # greedy | beam | sample
-    max_new_tokens: int = 256
+    ``finetune/textgen/gpt2/run_generation_batch.py`` with the README's MeQSum command
+    (``--length 400 --no_repeat_ngram_size 6 --length_penalty -0.5``) calls ``generate`` with 5
+    beams, no sampling, ``max_length`` = the padded prompt + 400, ``min_length=5``. Hugging Face's
+    ``min_length`` counts the prompt's tokens too, so for any prompt of 5 tokens or more it
+    constrains nothing: it is passed as the scripts pass it; ``min_new_tokens`` asks for new
+    tokens. (The scripts also ban token ids 198 and 628, GPT-2's newlines, which in BioMedLM's
+    own vocabulary are other tokens: not reproduced.)
+    """
+
+    strategy: str = "beam"  # greedy | beam | sample
+    max_new_tokens: int = 400
     num_beams: int = 5
-    no_repeat_ngram_size: int = 0  # 0: off
-    length_penalty: float = 1.0
+    no_repeat_ngram_size: int = 6  # 0: off
+    length_penalty: float = -0.5  # beam search: < 0 favours shorter answers
+    min_length: int = 5  # Hugging Face's: prompt + new tokens (the scripts' min_length=5)
+    min_new_tokens: int = 0  # at least this many new tokens before EOS (0: off)
     temperature: float = 1.0
     top_p: float = 1.0
     seed: int = 0
@@ -151,6 +162,14 @@ class DecodingConfig:
         for key in ("max_new_tokens", "num_beams", "batch_size"):
             if getattr(self, key) < 1:
                 raise ValueError(f"eval.decoding.{key}: must be >= 1")
+        for key in ("no_repeat_ngram_size", "min_length", "min_new_tokens"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"eval.decoding.{key}: must be >= 0")
+        if self.min_new_tokens > self.max_new_tokens:
+            raise ValueError(
+                f"eval.decoding.min_new_tokens: {self.min_new_tokens} is more than "
+                f"max_new_tokens ({self.max_new_tokens})"
+            )
         if self.temperature <= 0 or not 0 < self.top_p <= 1:
             raise ValueError("eval.decoding: temperature must be > 0 and top_p in (0, 1]")
 

@@ -5,7 +5,7 @@ the resolved recipe (``eval.test_after_fit``), so a recipe never names it. At ``
 rank runs the forward passes of its share of the test items (the model may be FSDP-wrapped);
 rank 0 writes the predictions and the ``kind: finetune`` rows into ``eval.out``
 (:mod:`eval_gauntlet.finetuned.scoring`). The results name the model after the run, at the
-batch training stopped.
+batch training stopped, with the tokens it had seen.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ class FinetuneEval(Callback):
         recipe = self.recipe
         if not recipe.eval.test_after_fit:
             return
-        checkpoint = Checkpoint(recipe.run_name, int(state.timestamp.batch), None)
+        tokens = int(state.timestamp.token)  # every family's loader counts its tokens
+        checkpoint = Checkpoint(recipe.run_name, int(state.timestamp.batch), tokens or None)
         model = state.model
         rows = score_finetuned(
             model,

@@ -198,4 +198,5 @@ def load(path: Path, recipe: Any, device: str, *, trust: bool = False) -> Loaded
     model.to(device)
     name = f"{recipe.run_name}-{checkpoint_name(path.resolve())}"
     step = progress.batch if progress is not None else step_of_name(path.resolve())
-    return Loaded(model, model.tokenizer, Checkpoint(name, step, None))
+    tokens = progress.tokens if progress is not None else None  # an export does not record it
+    return Loaded(model, model.tokenizer, Checkpoint(name, step, tokens))

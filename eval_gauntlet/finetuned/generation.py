@@ -7,8 +7,10 @@ split as at launch, :func:`biomedlm.finetune.generation.data.split_examples`) ar
 ``eval.decoding`` and written under ``eval.out``:
 
 - ``results.jsonl`` / ``.md`` / ``.png``: ``kind: finetune`` rows (``family: generation``):
-  ``rouge1``, ``rouge2``, ``rougeL``, ``bleu``, ``words_generated``, ``words_reference``, each with
-  its bootstrap 95% interval (:mod:`eval_gauntlet.finetuned.text_metrics`);
+  ``rouge1``, ``rouge2``, ``rougeL`` (0-100, aggregated as the BioMedLM scripts), ``bleu``,
+  ``words_generated``, ``words_reference``, each with its bootstrap 95% interval
+  (:mod:`eval_gauntlet.finetuned.text_metrics`), and how they were made: ``init_from``, the
+  ``decoding`` settings, ``truncated`` (test sources that lost their start to fit the model);
 - ``predictions/<checkpoint>/<task>.test.jsonl``: per example the id, question type, source,
   reference, generated text and its scores;
 - ``samples/<checkpoint>/<task>.test.md``: ``eval.samples`` answers beside their references,
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,7 @@ from biomedlm.finetune.generation.data import split_examples
 from biomedlm.finetune.generation.layout import separator_of
 from biomedlm.finetune.generation.readers import Example
 from biomedlm.finetune.recipe import FinetuneRecipe
-from biomedlm.generate import complete
+from biomedlm.generate import complete, truncated_prompts
 from eval_gauntlet.errors import UnreadableCheckpoint
 from eval_gauntlet.finetuned.rows import finetune_rows, record
 from eval_gauntlet.finetuned.samples import write_samples
@@ -116,9 +118,14 @@ def score_generation(
         decoding=recipe.eval.decoding,
         n_samples=recipe.eval.samples,
     )
+    truncated = truncated_prompts(
+        model, tokenizer, [e.source for e in examples], recipe.eval.decoding,
+        separator=separator_of(tokenizer),
+    )  # fmt: skip
     rows = finetune_rows(
         checkpoint, task=task, family=FAMILY, split="test", n=len(examples), metrics=metrics,
-        run=recipe.run_name, predictions=str(predictions), samples=str(page),
+        run=recipe.run_name, init_from=recipe.model.init_from, truncated=truncated,
+        decoding=asdict(recipe.eval.decoding), predictions=str(predictions), samples=str(page),
     )  # fmt: skip
     record(out_dir, rows)
     log.info(

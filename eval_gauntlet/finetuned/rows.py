@@ -1,9 +1,11 @@
 """``kind: finetune`` rows of ``results.jsonl``: one per (task, split, metric) of a checkpoint.
 
 A row carries the metric's value with its bootstrap 95% interval, the number of examples, the
-task family (``multiple_choice``, ``classification``, ``generation``) and the run it came from;
-the table shows them in a "fine-tuned" section per checkpoint and the plot gives each
-(task, metric) a panel beside the in-context tasks.
+task family (``multiple_choice``, ``classification``, ``generation``) and the run it came from,
+and where it is not a plain 0-1 mean, its ``scale`` (ROUGE and BLEU: 100) and ``aggregation``
+(how the corpus value is made); the table shows them in a "fine-tuned" section per checkpoint,
+each aggregation a note under it, and the plot gives each (task, metric) a panel beside the
+in-context tasks, its axis fitted to the metric.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from eval_gauntlet.results import (
 )
 
 KIND = "finetune"
+NOTE = "‡"  # a metric's aggregation, told under the table
+OLD_ROUGE = "0-1, the mean of per-example F (a row written before ROUGE took the scripts' scale)"
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,8 @@ class MetricValue:
     value: float
     ci_low: float | None = None
     ci_high: float | None = None
+    scale: float | None = None  # the value's full scale where not 0-1 (ROUGE, BLEU: 100)
+    aggregation: str | None = None  # how the corpus value is made, where it is not a mean
 
 
 def finetune_rows(
@@ -63,6 +69,7 @@ def finetune_rows(
             ci95=[m.ci_low, m.ci_high],
             n=n,
             run=run,
+            **{key: value for key in ("scale", "aggregation") if (value := getattr(m, key))},
             **extra,
         )
         for m in metrics
@@ -88,13 +95,18 @@ def table_section(rows: Sequence[dict[str, Any]]) -> list[str]:
         return []
     out = ["", "| fine-tuned task | family | split | metric | n | value | 95% CI |",
            "|---|---|---|---|---:|---:|---|"]  # fmt: skip
+    notes: dict[str, int] = {}
     for row in mine:
         low, high = row.get("ci95") or [None, None]
         interval = f"{_fmt(low)}–{_fmt(high)}" if low is not None else ""
+        how = row.get("aggregation") or (OLD_ROUGE if row["metric"].startswith("rouge") else None)
+        mark = f" {NOTE}{notes.setdefault(how, len(notes) + 1)}" if how else ""
         out.append(
             f"| {row['task']} | {row.get('family', '')} | {row.get('split', '')} | "
-            f"{row['metric']} | {row.get('n', '')} | {_fmt(row['value'])} | {interval} |"
+            f"{row['metric']}{mark} | {row.get('n', '')} | {_fmt(row['value'])} | {interval} |"
         )
+    if notes:
+        out += ["", *(f"{NOTE}{number} {how}" for how, number in notes.items())]
     return out
 
 
@@ -125,5 +137,16 @@ def draw_finetune_panel(
     ax.set_title(title, fontsize=10)
     ax.set_xlabel(label)
     ax.set_ylabel(f"{rows[-1]['metric']} (95% CI)")
-    ax.set_ylim(0.0, 1.0)
+    ax.set_ylim(*y_range(rows))
     ax.legend(fontsize=6)
+
+
+def y_range(rows: Sequence[dict[str, Any]]) -> tuple[float, float | None]:
+    """A panel's y axis: 0 to the metric's scale (acc: 1; ROUGE, BLEU: 100), or to its data
+    (lengths in words; None lets matplotlib fit the top)."""
+    scale = rows[-1].get("scale")
+    if isinstance(scale, int | float):
+        return 0.0, float(scale)
+    if rows[-1].get("metric") == "acc":
+        return 0.0, 1.0
+    return 0.0, None

@@ -37,7 +37,8 @@ def pick_samples(examples: Sequence[Example], n: int) -> list[int]:
 
 
 def by_group(examples: Sequence[Example], per_example: dict[str, np.ndarray]) -> list[str]:
-    """Markdown table of n, ROUGE-L and lengths per question type (none when there are no types)."""
+    """Markdown table of n, ROUGE-L (mean F x100) and lengths per question type (none when there
+    are no types)."""
     groups: dict[str, list[int]] = defaultdict(list)
     for i, example in enumerate(examples):
         if example.meta.get(GROUP):
@@ -49,7 +50,7 @@ def by_group(examples: Sequence[Example], per_example: dict[str, np.ndarray]) ->
     for key in sorted(groups, key=lambda k: (-len(groups[k]), k)):
         idx = groups[key]
         lines.append(
-            f"| {key} | {len(idx)} | {per_example['rougeL'][idx].mean():.3f} | "
+            f"| {key} | {len(idx)} | {per_example['rougeL'][idx].mean():.2f} | "
             f"{per_example['words_generated'][idx].mean():.1f} | "
             f"{per_example['words_reference'][idx].mean():.1f} |"
         )
@@ -72,6 +73,10 @@ def describe(decoding: DecodingConfig) -> str:
         how = "greedy"
     if decoding.no_repeat_ngram_size:
         how += f", no repeated {decoding.no_repeat_ngram_size}-grams"
+    if decoding.min_new_tokens:
+        how += f", at least {decoding.min_new_tokens} new tokens"
+    if decoding.min_length:
+        how += f", min_length {decoding.min_length} (prompt included)"
     return f"{how}, at most {decoding.max_new_tokens} new tokens, stop at EOS"
 
 
@@ -95,6 +100,10 @@ def write_samples(
         "",
         f"{len(examples)} test questions; decoding: {describe(decoding)}.",
         "",
+        "ROUGE and BLEU are on a 0-100 scale; ROUGE's corpus values are aggregated as the "
+        "BioMedLM scripts did (the mean over batches of 9 of rouge-score's bootstrap mid), the "
+        "per-question values are F x100.",
+        "",
         "| metric | value | 95% CI |",
         "|---|---:|---|",
         *(f"| {m.name} | {m.value:.3f} | {m.ci_low:.3f}–{m.ci_high:.3f} |" for m in metrics),
@@ -115,7 +124,7 @@ def write_samples(
             "",
             _quote(example.source),
             "",
-            f"**Generated** (ROUGE-L {per_example['rougeL'][i]:.3f})",
+            f"**Generated** (ROUGE-L {per_example['rougeL'][i]:.2f})",
             "",
             _quote(generated[i]),
             "",

@@ -1,8 +1,13 @@
 """Generated text against references: ROUGE-1/2/L, BLEU, lengths, with bootstrap 95% intervals.
 
-- ROUGE with Porter stemming, F-measure per example, from ``rouge-score`` (Google's reference
-  implementation, the package the BioMedLM scripts scored MeQSum with); the corpus value is the
-  mean over examples (what ``rouge_score.scoring.BootstrapAggregator`` reports as ``mid``).
+- ROUGE (Porter stemming, F-measure) from ``rouge-score``, reported as the BioMedLM scripts
+  report it (``finetune/textgen/gpt2/run_generation_batch.py``): on a 0-100 scale, the mean over
+  batches of :data:`SCRIPT_BATCH` test examples (in test order) of ``rouge_score.scoring.
+  BootstrapAggregator``'s ``mid`` F-measure (the median of 1,000 resampled means, numpy's global
+  generator seeded with ``seed`` as the scripts' ``set_seed``; each batch's value rounded to 4
+  places). That is not the mean of per-example F-measures: on a few hundred examples the two
+  differ by 0.1-0.2 points. The interval is a percentile bootstrap of the mean per-example F
+  (x100), and the per-example values (predictions, the sample page) are F x100.
 - BLEU from ``sacrebleu`` (its default 13a tokenizer), corpus-level on its 0-100 scale; the
   interval resamples examples and recomputes the corpus BLEU from their n-gram statistics.
 - Length in words (whitespace-separated) of the generated and the reference texts.
@@ -13,6 +18,7 @@ Intervals are percentile bootstraps over examples, seeded (the gauntlet's :func:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -20,15 +26,56 @@ from eval_gauntlet.finetuned.rows import MetricValue
 from eval_gauntlet.metrics import bootstrap_ci
 
 ROUGE = ("rouge1", "rouge2", "rougeL")
+SCALE = 100.0  # ROUGE and BLEU: 0-100, as the scripts and sacrebleu report them
+SCRIPT_BATCH = 9  # --batch_size of the README's run_generation_batch.py command (MeQSum)
+ROUGE_AGGREGATION = (
+    f"x100, the mean over batches of {SCRIPT_BATCH} test examples (test order) of rouge_score "
+    "BootstrapAggregator's mid F-measure, as the BioMedLM scripts (run_generation_batch.py); "
+    "95% CI: bootstrap of the mean per-example F x100"
+)
+BLEU_AGGREGATION = "sacrebleu corpus BLEU (0-100); 95% CI: bootstrap over examples"
+WORDS_AGGREGATION = "mean words per example; 95% CI: bootstrap over examples"
 
 
-def rouge(generated: Sequence[str], references: Sequence[str]) -> dict[str, np.ndarray]:
-    """Per-example ROUGE F-measures (stemmed) of ``generated`` against ``references``."""
+def _pair_scores(generated: Sequence[str], references: Sequence[str]) -> list[dict[str, Any]]:
+    """rouge-score's Score (precision, recall, F) of each pair, stemmed, per ROUGE type."""
     from rouge_score import rouge_scorer
 
     scorer = rouge_scorer.RougeScorer(list(ROUGE), use_stemmer=True)
-    scores = [scorer.score(ref, gen) for gen, ref in zip(generated, references, strict=True)]
+    return [scorer.score(ref, gen) for gen, ref in zip(generated, references, strict=True)]
+
+
+def rouge(generated: Sequence[str], references: Sequence[str]) -> dict[str, np.ndarray]:
+    """Per-example ROUGE F-measures (stemmed, 0-1) of ``generated`` against ``references``."""
+    scores = _pair_scores(generated, references)
     return {key: np.array([s[key].fmeasure for s in scores], dtype=np.float64) for key in ROUGE}
+
+
+def script_rouge(
+    scores: Sequence[dict[str, Any]], *, seed: int, batch_size: int = SCRIPT_BATCH
+) -> dict[str, float]:
+    """The scripts' corpus ROUGE (0-100) from per-pair rouge-score Scores, in test order.
+
+    ``run_generation_batch.py``: each batch's ``calculate_rouge`` (a ``BootstrapAggregator``,
+    ``round(mid.fmeasure * 100, 4)``), then ``test_epoch_end``'s mean over batches. The
+    aggregator draws from numpy's global generator: it is seeded here with ``seed`` and the
+    caller's state is put back afterwards.
+    """
+    from rouge_score import scoring
+
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        batches = []
+        for start in range(0, len(scores), batch_size):
+            aggregator = scoring.BootstrapAggregator()
+            for pair in scores[start : start + batch_size]:
+                aggregator.add_scores(pair)
+            result = aggregator.aggregate()
+            batches.append({key: round(result[key].mid.fmeasure * SCALE, 4) for key in ROUGE})
+    finally:
+        np.random.set_state(state)
+    return {key: float(np.mean([batch[key] for batch in batches])) for key in ROUGE}
 
 
 def words(text: str) -> int:
@@ -52,22 +99,35 @@ def bleu(
         for idx in rng.integers(0, len(stats), size=(iters, len(stats)))
     ]
     low, high = np.quantile(samples, [0.025, 0.975])
-    return MetricValue("bleu", float(value), float(low), float(high))
+    return MetricValue("bleu", float(value), float(low), float(high), SCALE, BLEU_AGGREGATION)
 
 
-def mean_with_ci(name: str, values: np.ndarray, *, seed: int, iters: int) -> MetricValue:
+def mean_with_ci(
+    name: str, values: np.ndarray, *, seed: int, iters: int, aggregation: str | None = None
+) -> MetricValue:
     """The mean of per-example ``values`` with its bootstrap interval."""
     low, high = bootstrap_ci(values, seed=seed, iters=iters)
-    return MetricValue(name, float(values.mean()), low, high)
+    return MetricValue(name, float(values.mean()), low, high, aggregation=aggregation)
 
 
 def text_metrics(
     generated: Sequence[str], references: Sequence[str], *, seed: int = 0, iters: int = 1000
 ) -> tuple[list[MetricValue], dict[str, np.ndarray]]:
-    """Corpus metrics with intervals, and the per-example values they come from."""
-    per_example = rouge(generated, references)
-    per_example["words_generated"] = np.array([words(t) for t in generated], dtype=np.float64)
-    per_example["words_reference"] = np.array([words(t) for t in references], dtype=np.float64)
-    metrics = [mean_with_ci(k, v, seed=seed, iters=iters) for k, v in per_example.items()]
-    metrics.insert(len(ROUGE), bleu(generated, references, seed=seed, iters=iters))
+    """Corpus metrics with intervals, and the per-example values (ROUGE F x100) behind them."""
+    scores = _pair_scores(generated, references)
+    corpus = script_rouge(scores, seed=seed)
+    per_example = {
+        key: np.array([s[key].fmeasure * SCALE for s in scores], dtype=np.float64) for key in ROUGE
+    }
+    metrics = []
+    for key in ROUGE:
+        low, high = bootstrap_ci(per_example[key], seed=seed, iters=iters)
+        metrics.append(MetricValue(key, corpus[key], low, high, SCALE, ROUGE_AGGREGATION))
+    metrics.append(bleu(generated, references, seed=seed, iters=iters))
+    for name, texts in (("words_generated", generated), ("words_reference", references)):
+        per_example[name] = np.array([words(t) for t in texts], dtype=np.float64)
+        metrics.append(
+            mean_with_ci(name, per_example[name], seed=seed, iters=iters,
+                         aggregation=WORDS_AGGREGATION)
+        )  # fmt: skip
     return metrics, per_example

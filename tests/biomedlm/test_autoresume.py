@@ -1,4 +1,5 @@
-"""Autoresume after any crash: a stale remote download removed, partial checkpoints removed."""
+"""Autoresume after any crash: a stale remote download removed, partial and corrupt checkpoints
+removed."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from biomedlm.autoresume import clear_stale_download, repair_save_folder
-from biomedlm.checkpoint import incomplete
+from biomedlm.checkpoint import corrupt, incomplete
 from tests.biomedlm.crafted import sharded_copy
 from tests.biomedlm.debug_runs import REPO, debug_command, losses, run_debug
 
@@ -100,6 +102,38 @@ def test_partial_checkpoints_are_removed_and_latest_names_the_newest_complete(
     assert len(lines) == 5 and sum("MB freed" in line for line in lines) == 3
     caplog.clear()
     assert repair_save_folder(str(folder)) == [] and not caplog.records  # nothing left to do
+
+
+def flip_tensor_byte(path: Path) -> Path:
+    """One byte of ``path``'s largest tensor inverted in place, size intact (bit rot, a bad copy)."""
+    with zipfile.ZipFile(path) as archive:
+        info = max(archive.infolist(), key=lambda i: i.file_size)
+        with archive.open(info) as member:  # the member's data starts where its reader starts
+            start = member._fileobj.tell()  # type: ignore[attr-defined]
+    with path.open("r+b") as f:
+        f.seek(start + info.file_size // 2)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    return path
+
+
+def test_a_corrupt_newest_checkpoint_is_removed_and_the_previous_resumed(
+    composer_run: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "ckpt"
+    shutil.copytree(composer_run, folder, symlinks=True)  # ep0-ba1, ep0-ba2, latest -> ep0-ba2
+    newest = folder / "ep0-ba2-rank0.pt"
+    size = newest.stat().st_size
+    flip_tensor_byte(newest)
+    assert newest.stat().st_size == size and incomplete(newest) is None  # looks whole
+    assert "bad CRC-32 in" in str(corrupt(newest))
+    assert corrupt(folder / "ep0-ba1-rank0.pt") is None
+    assert [p.name for p in repair_save_folder(str(folder))] == ["ep0-ba2-rank0.pt"]
+    assert os.readlink(folder / "latest-rank0.pt") == "ep0-ba1-rank0.pt"
+    (removal, pointed) = [r.getMessage() for r in caplog.records if r.name == "biomedlm.autoresume"]
+    assert "ep0-ba2-rank0.pt (bad CRC-32 in" in removal and "\n" not in removal
+    assert "now names ep0-ba1-rank0.pt" in pointed
 
 
 def test_repair_leaves_remote_folders_and_other_ranks_alone(

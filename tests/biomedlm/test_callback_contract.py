@@ -46,12 +46,14 @@ def arguments(name: str, tmp_path: Path) -> dict[str, Any]:
         },
         "exact_resume": {},
         "finetune_export": {"save_folder": str(tmp_path / "hf")},
+        "finetune_after_fit": {"run_dir": str(tmp_path / "ft")},
     }[name]
 
 
 def test_the_entry_points_are_all_covered() -> None:
     assert OURS == [
-        "exact_resume", "finetune_eval", "finetune_export", "gauntlet_watcher", "loss_curve"
+        "exact_resume", "finetune_after_fit", "finetune_eval", "finetune_export",
+        "gauntlet_watcher", "loss_curve",
     ]  # fmt: skip
 
 

@@ -133,6 +133,16 @@ def test_typos_fail_when_the_recipe_loads(override: str, message: str) -> None:
     assert "\n" not in str(caught.value)
 
 
+def test_a_single_file_where_a_list_belongs_is_a_one_item_list() -> None:
+    """``data.train=my.jsonl``, as a newcomer types it (strict_config's rule for list keys)."""
+    recipe = load_recipe(
+        REPO / "recipes" / "finetune" / "medqa.yaml",
+        ["model.init_from=x", "data.train=my.jsonl", "model.lora.target_modules=c_attn"],
+        components=False,
+    )
+    assert recipe.data.train == ["my.jsonl"] and recipe.model.lora.target_modules == ["c_attn"]
+
+
 def test_a_typo_in_an_extra_test_set_fails_naming_it(tmp_path: Path) -> None:
     derived = tmp_path / "mmlu.yaml"
     derived.write_text(

@@ -6,13 +6,16 @@
   every run's rows in one results table; a saved export and checkpoint, scored later by
   ``python -m eval_gauntlet finetuned``, give the after-fit predictions;
 - two processes with FSDP2 (the GPU recipes' FSDP settings): the after-fit scores, from both
-  ranks' forward passes, are the single-process scores of the run's export and shards.
+  ranks' forward passes, are the single-process scores of the run's export and shards;
+- a crash after the last checkpoint (in the after-fit scoring, the export cut off): the relaunch
+  completes the export and the scores from the checkpoint, without training.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -194,3 +197,62 @@ def test_two_fsdp2_processes_score_as_one(tiny_dir: Path, tmp_path: Path) -> Non
         )
         for a, b in zip(later, after_fit, strict=True):
             assert a["key"] == b["key"] and a["scores"] == pytest.approx(b["scores"], abs=1e-4)
+
+
+CRASH_IN_SCORING = [
+    sys.executable, "-c",
+    "import sys; import eval_gauntlet.finetuned.callback as scoring\n"
+    "def crash(*args, **kwargs): raise RuntimeError('crashed in the after-fit scoring')\n"
+    "scoring.score_finetuned = crash\n"
+    "from biomedlm.train import main; sys.exit(main(sys.argv[1:]))",
+]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_crash_after_the_last_checkpoint_is_completed_by_the_relaunch(
+    tiny_dir: Path, tmp_path: Path
+) -> None:
+    from safetensors.torch import load_file
+
+    from biomedlm.checkpoint import read_progress
+    from biomedlm.finetune.after_fit import missing
+    from biomedlm.recipe import load_recipe
+
+    overrides = [
+        "data.train_limit=32",
+        "data.test_limit=8",
+        "max_duration=2ba",
+        "eval_interval=2ba",
+    ]
+    crashed = subprocess.run(
+        command("pubmedqa-debug-cpu", tmp_path, tiny_dir, *overrides, launcher=CRASH_IN_SCORING),
+        cwd=REPO, capture_output=True, text=True, env=ENV, timeout=400,
+    )  # fmt: skip
+    assert crashed.returncode != 0 and "crashed in the after-fit scoring" in crashed.stderr
+    checkpoint = tmp_path / "ckpt" / "ep0-ba2-rank0.pt"
+    exports = tmp_path / "run" / "hf" / "huggingface"
+    assert checkpoint.is_file() and not (tmp_path / "eval" / "results.jsonl").exists()
+    weights = load_file(exports / "ba2" / "model.safetensors")
+    shutil.rmtree(exports / "ba2")  # and the export, as a kill in it leaves it:
+    (exports / ".ba2.partial").mkdir()  # only under its temporary name
+    (exports / ".ba2.partial" / "config.json").write_text("{}")
+
+    output = run(command("pubmedqa-debug-cpu", tmp_path, tiny_dir, *overrides))
+    assert (
+        f"run pubmedqa-debug-cpu has finished at batch 2 ({checkpoint}), but the export "
+        f"{exports / 'ba2'} and the test scores in {tmp_path / 'eval'} (eval.test_after_fit) are "
+        "missing (a crash after the last checkpoint): completing them from that checkpoint, "
+        "without training (the scores alone: python -m eval_gauntlet finetuned --name "
+        f"pubmedqa-debug-cpu {checkpoint} {tmp_path / 'run' / 'recipe.yaml'})"
+    ) in output
+    assert "completed its after-fit work at batch 2 (export, scores); nothing was trained" in output
+    assert losses(output) == []
+    assert sorted(p.name for p in exports.iterdir()) == ["ba2"]
+    again = load_file(exports / "ba2" / "model.safetensors")
+    assert again.keys() == weights.keys() and all(torch.equal(again[k], weights[k]) for k in again)
+    rows = [json.loads(line) for line in (tmp_path / "eval" / "results.jsonl").open()]
+    assert [(r["checkpoint"], r["task"], r["n"], r["step"]) for r in rows] == [
+        ("pubmedqa-debug-cpu", "pubmedqa", 8, 2)
+    ]
+    recipe = load_recipe(tmp_path / "run" / "recipe.yaml", components=False)
+    assert missing(recipe, read_progress(checkpoint)) == {}  # the next relaunch: finished

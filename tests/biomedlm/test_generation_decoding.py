@@ -25,7 +25,9 @@ PROMPTS = [
     "Is it inherited ?",
     "What are the treatments for Pompe disease and how is the diagnosis made ?",
 ]
-GREEDY = DecodingConfig(strategy="greedy", max_new_tokens=12, batch_size=8)
+GREEDY = DecodingConfig(
+    strategy="greedy", max_new_tokens=12, batch_size=8, no_repeat_ngram_size=0, min_length=0
+)  # plain greedy: no n-gram ban (the scripts' default 6)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -71,6 +73,36 @@ def test_beam_search_with_one_beam_is_greedy(model_and_tokenizer: tuple[Any, Any
     assert complete(model, tokenizer, PROMPTS, beam1) == complete(model, tokenizer, PROMPTS, GREEDY)
     beam4 = replace(GREEDY, strategy="beam", num_beams=4, no_repeat_ngram_size=2)
     assert complete(model, tokenizer, PROMPTS, beam4) != complete(model, tokenizer, PROMPTS, GREEDY)
+
+
+def test_recipes_decode_as_the_biomedlm_scripts_and_the_settings_reach_generate(
+    model_and_tokenizer: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run_generation_batch.py with the README's MeQSum command: 5 beams, no sampling, no repeated
+    6-grams, length penalty -0.5, min_length 5, 400 new tokens; each reaches ``generate``."""
+    from biomedlm.recipe import load_recipe
+
+    meqsum = load_recipe(REPO / "recipes/finetune/meqsum.yaml", ["model.init_from=x"],
+                         components=False).eval.decoding  # fmt: skip
+    assert meqsum == DecodingConfig()  # the defaults are the scripts'
+    assert (meqsum.strategy, meqsum.num_beams, meqsum.no_repeat_ngram_size, meqsum.length_penalty,
+            meqsum.min_length, meqsum.max_new_tokens) == ("beam", 5, 6, -0.5, 5, 400)  # fmt: skip
+    model, tokenizer = model_and_tokenizer
+    seen: list[dict[str, Any]] = []
+    original = model.generate
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(model, "generate", recording)
+    complete(model, tokenizer, PROMPTS[:2], replace(meqsum, max_new_tokens=4, min_new_tokens=2))
+    (kwargs,) = seen
+    assert {k: kwargs[k] for k in ("num_beams", "do_sample", "no_repeat_ngram_size",
+                                   "length_penalty", "min_length", "min_new_tokens",
+                                   "max_new_tokens")} == {
+        "num_beams": 5, "do_sample": False, "no_repeat_ngram_size": 6, "length_penalty": -0.5,
+        "min_length": 5, "min_new_tokens": 2, "max_new_tokens": 4}  # fmt: skip
 
 
 def test_sampling_is_reproducible_with_a_seed(model_and_tokenizer: tuple[Any, Any]) -> None:
@@ -302,6 +334,35 @@ def test_cli_bad_paths_are_one_line_before_the_model_loads(
         code, stdout, err = run_main(capsys, str(tiny), "--input", str(source), "--out", str(out))
         assert code == 2 and not stdout and says in one_error_line(err), (source, out, err)
     assert sorted(tmp_path.iterdir()) == [a_file, questions]  # nothing written, no folder made
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(questions)
+    monkeypatch.chdir(tmp_path)
+    for source, out in ((questions, questions), (Path("questions.jsonl"), questions),
+                        (questions, Path("./questions.jsonl")), (questions, link)):  # fmt: skip
+        code, stdout, err = run_main(capsys, str(tiny), "--input", str(source), "--out", str(out))
+        assert code == 2 and not stdout, err
+        assert f"--out {out}: is the input file {source}" in one_error_line(err)
+    assert questions.read_text() == '{"prompt": "a"}\n'
+
+
+def test_an_empty_prompt_is_named_before_the_model_loads(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import biomedlm.generate
+
+    def no_loading(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the model loaded for an empty prompt")
+
+    monkeypatch.setattr(biomedlm.generate, "load_model", no_loading)
+    for prompt in ("", "  \n"):
+        code, stdout, err = run_main(capsys, str(tiny), prompt)
+        assert code == 2 and not stdout and "error: empty prompt" in one_error_line(err)
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text('{"prompt": "a"}\n{"prompt": " "}\n')
+    out = tmp_path / "answers.jsonl"
+    code, _, err = run_main(capsys, str(tiny), "--input", str(questions), "--out", str(out))
+    assert code == 2 and f"{questions}:2: empty prompt" in one_error_line(err)
+    assert not out.exists()
 
 
 def test_a_scored_export_takes_its_step_from_its_ba_folder(tiny: Path, tmp_path: Path) -> None:

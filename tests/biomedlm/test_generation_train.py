@@ -70,7 +70,7 @@ def test_a_tiny_model_learns_to_copy_and_generates_the_targets_exactly(
         r["metric"]: r
         for r in map(json.loads, (run / "eval/results.jsonl").read_text().splitlines())
     }
-    assert rows["rougeL"]["value"] >= 0.95 and rows["rougeL"]["n"] >= 40
+    assert rows["rougeL"]["value"] >= 95.0 and rows["rougeL"]["n"] >= 40  # 0-100, as the scripts
     predictions = [
         json.loads(x)
         for x in (run / "eval/predictions/patient-qa-debug-cpu/copy.test.jsonl")

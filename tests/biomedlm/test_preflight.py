@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -59,6 +60,40 @@ def test_shards_of_a_larger_vocabulary_with_a_smaller_tokenizer_fail(
     """Token ids past the embedding: a crash at the first batch without the check."""
     with pytest.raises(RecipeError, match=r"train_loader.streams.pubmed: the shards at .* another"):
         launch(f"tokenizer.path={small_vocab / 'tokenizer'}")
+
+
+def without_manifest(data: Path, into: Path) -> Path:
+    """A copy of prepared shards without their manifest (shards made by another tool)."""
+    copy = Path(shutil.copytree(data, into))  # published names followed: plain folders
+    (copy / "manifest.json").unlink()
+    return copy
+
+
+def test_shards_without_a_manifest_with_ids_past_the_tokenizer_fail(
+    prepared: Path, small_vocab: Path, tmp_path: Path
+) -> None:
+    """Was an IndexError at the first batch: nothing said which tokenizer made the shards."""
+    data = without_manifest(prepared, tmp_path / "data")
+    with pytest.raises(RecipeError) as caught:
+        launch(*data_overrides(data), f"tokenizer.path={small_vocab / 'tokenizer'}")
+    assert str(caught.value) == (
+        f"train_loader.streams.pubmed: the shards at {data}/train hold token id 21556 but "
+        f"tokenizer.path={small_vocab / 'tokenizer'} has 500 tokens (no manifest.json beside "
+        "them says which tokenizer made them); use the tokenizer the shards were made with"
+    )
+
+
+def test_shards_without_a_manifest_far_below_the_tokenizer_are_said(
+    prepared: Path, small_vocab: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Shards of a 500-token tokenizer with the 21,557-token one trained silently."""
+    data = without_manifest(small_vocab, tmp_path / "data")
+    with caplog.at_level(logging.WARNING, logger="biomedlm.token_ids"):
+        launch(*data_overrides(data), f"tokenizer.path={prepared / 'tokenizer'}")
+    said = [r.getMessage() for r in caplog.records if "most likely made with" in r.getMessage()]
+    assert len(said) == 2  # the train and eval streams, one line each
+    assert said[0].startswith(f"{data}/train: no manifest.json, and the largest token id in its ")
+    assert "is 499 while tokenizer.path=" in said[0] and "has 21557 tokens" in said[0]
 
 
 @pytest.mark.parametrize("seq", [512, 128])

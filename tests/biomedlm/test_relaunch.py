@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import shutil
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
-import yaml
 
 from biomedlm.recipe import RecipeError, load_recipe, resolved
-from biomedlm.relaunch import ARCHITECTURE, RECORD, RESTORED, _under, changed_keys, check_relaunch
+from biomedlm.relaunch import ARCHITECTURE, RESTORED, _under, changed_keys, check_relaunch
+from biomedlm.run_record import read_record, write_record
+from biomedlm.train import main
+from data_prep.manifest import tokenizer_identity
+from data_prep.publish import new_set, publish, release_sets
 from tests.biomedlm.debug_runs import DEBUG, REPO, data_overrides, debug_command
 
 
@@ -79,15 +85,19 @@ def resumable(tmp_path: Path) -> list[str]:
     """A run folder and a checkpoint at batch 2 of the debug recipe (its overrides returned)."""
     overrides = [*data_overrides(), f"run_dir={tmp_path / 'run'}"]
     recipe = load_recipe(DEBUG, overrides, components=False)
-    (tmp_path / "run").mkdir()
-    (tmp_path / "run" / RECORD).write_text(yaml.safe_dump(resolved(recipe)))
     assert recipe.save_folder is not None
-    Path(recipe.save_folder).mkdir(parents=True)
-    stamp = {"batch": 2, "token": 4096, "sample": 16, "epoch": 0}
-    torch.save(
-        {"state": {"timestamp": {"Timestamp": stamp}}}, f"{recipe.save_folder}/ep0-ba2-rank0.pt"
-    )
+    write_record(recipe.save_folder, resolved(recipe), {})
+    save_checkpoint(Path(recipe.save_folder), 2)
     return overrides
+
+
+def save_checkpoint(folder: Path, batch: int) -> Path:
+    """A checkpoint file of ``batch`` (its timestamp only: what the relaunch checks read)."""
+    stamp = {"batch": batch, "token": 2048 * batch, "sample": 8 * batch, "epoch": 0}
+    path = folder / f"ep0-ba{batch}-rank0.pt"
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save({"state": {"timestamp": {"Timestamp": stamp}}}, path)
+    return path
 
 
 def relaunch(overrides: list[str], *changed: str) -> str | None:
@@ -138,6 +148,167 @@ def test_a_relaunch_refuses_what_the_checkpoint_restores_or_counts(
     assert "\n" not in str(caught.value)
 
 
+FINETUNE = REPO / "recipes" / "finetune" / "pubmedqa-debug-cpu.yaml"
+
+
+@pytest.mark.parametrize(
+    ("changed", "refused"),
+    [
+        ("data.test_limit=5", None),  # was refused: "restores it from the checkpoint"
+        ("data.test=[data/finetune/pubmedqa/other.json]", None),
+        ("data.validation=[]", None),
+        ("data.train_limit=5", "data order"),
+        ("data.train=[data/finetune/pubmedqa/other.json]", "data order"),
+        ("data.max_length=128", "data order"),
+    ],
+)
+def test_a_finetune_relaunch_applies_its_evaluation_data_and_refuses_its_training_data(
+    tmp_path: Path, changed: str, refused: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    overrides = [f"run_dir={tmp_path / 'run'}", "model.init_from=weights"]
+    recipe = load_recipe(FINETUNE, overrides, components=False)
+    write_record(recipe.save_folder, resolved(recipe), {})
+    save_checkpoint(Path(recipe.save_folder), 2)
+    relaunched = load_recipe(FINETUNE, [*overrides, changed], components=False)
+    key = changed.partition("=")[0]
+    if refused is None:
+        with caplog.at_level(logging.INFO, logger="biomedlm.relaunch"):
+            assert check_relaunch(relaunched, resolved(relaunched)) is None
+        assert f"relaunch with changed settings, applied: {key}" in caplog.text
+        return
+    with pytest.raises(RecipeError, match=rf"^{key} .*: differs.*{refused}") as caught:
+        check_relaunch(relaunched, resolved(relaunched))
+    assert "would be ignored" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+class FakeTrain:
+    """llm-foundry's ``train`` as far as a relaunch sees it: the callbacks' FIT_START, then a
+    checkpoint at batch 2; or ``fail``, raised before training (a crash building the trainer)."""
+
+    def __init__(self) -> None:
+        self.fail: Exception | None = None
+        self.trained = 0
+
+    def __call__(self, cfg: Any) -> None:
+        from llmfoundry.utils.builders import build_callback
+        from omegaconf import OmegaConf
+
+        if self.fail is not None:
+            raise self.fail
+        for name, args in cfg.callbacks.items():
+            if (
+                name == "run_record"
+            ):  # the callbacks that act at FIT_START, as the trainer runs them
+                callback = build_callback(name, OmegaConf.to_container(args))
+                callback.fit_start(None, None)  # type: ignore[arg-type]
+        save_checkpoint(Path(cfg.save_folder), 2)
+        self.trained += 1
+
+
+@pytest.fixture
+def fake_train(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTrain]:
+    fake = FakeTrain()
+    monkeypatch.setattr("llmfoundry.command_utils.train", fake)
+    yield fake
+    release_sets()  # as each launch's exit does
+
+
+def relaunch_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str]]:
+    """``python -m biomedlm.train DEBUG ARGS`` in this process: its status and error lines."""
+    release_sets()  # a launch holds the data set it reads until it exits
+    capsys.readouterr()
+    status = main([str(DEBUG), *args])
+    return status, capsys.readouterr().err.splitlines()
+
+
+def test_a_relaunch_is_checked_against_its_checkpoints_not_its_run_folder(
+    tmp_path: Path, fake_train: FakeTrain, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new run_dir on the same save_folder was not checked (KeyError loading 2 layers into
+    3), and that crashed launch then became the recipe the correct relaunch was refused against."""
+    save_folder = tmp_path / "run" / "checkpoints"
+    assert relaunch_main(capsys, *data_overrides(), f"run_dir={tmp_path / 'run'}")[0] == 0
+    other = [*data_overrides(), f"run_dir={tmp_path / 'other'}", f"save_folder={save_folder}"]
+
+    fake_train.fail = KeyError("transformer.h.2.ln_1.weight")  # Composer's, on 3 layers
+    status, errors = relaunch_main(capsys, *other, "model.n_layers=3")
+    assert status == 2 and len(errors) == 1
+    assert errors[0].startswith(
+        f"error: model.n_layers (2 -> 3): differs from the run's recipe ({save_folder}/run.yaml)"
+    )
+
+    fake_train.fail = RuntimeError("CUDA out of memory")  # a launch that fails before training
+    with pytest.raises(RuntimeError):
+        relaunch_main(capsys, *other, "max_duration=80ba")
+    assert "max_duration: 60ba" in (save_folder / "run.yaml").read_text()
+    assert not (tmp_path / "other" / "recipe.yaml").exists()  # never the recipe in effect
+
+    fake_train.fail = None
+    assert relaunch_main(capsys, *other) == (0, [])  # the correct relaunch
+    assert fake_train.trained == 2
+    assert "max_duration: 60ba" in (tmp_path / "other" / "recipe.yaml").read_text()
+
+
+def republish(data: Path, source: Path, edit: Callable[[dict[str, Any]], None] | None) -> None:
+    """Publish ``source``'s set as ``data``'s new one, its tokenizer edited, as data_prep would."""
+    release_sets()
+    set_dir = new_set(data)
+    for name in ("train", "validation", "tokenizer"):
+        shutil.copytree(source / name, set_dir / name)
+    if edit is not None:
+        spec = json.loads((set_dir / "tokenizer" / "tokenizer.json").read_text())
+        edit(spec)
+        (set_dir / "tokenizer" / "tokenizer.json").write_text(json.dumps(spec))
+    manifest = json.loads((source / "manifest.json").read_text())
+    manifest["tokenizer"] |= tokenizer_identity(set_dir / "tokenizer")
+    (set_dir / "manifest.json").write_text(json.dumps(manifest))
+    publish(data, set_dir)
+
+
+def swap_two_tokens(spec: dict[str, Any]) -> None:
+    """Another tokenizer of the same size: two ids trade their tokens."""
+    vocab = spec["model"]["vocab"]
+    a, b = (token for token, i in vocab.items() if i in (100, 101))
+    vocab[a], vocab[b] = vocab[b], vocab[a]
+
+
+def add_a_token(spec: dict[str, Any]) -> None:
+    """A tokenizer of another size (one token more: the same padded embedding, 21,568 rows)."""
+    n = max(t["id"] for t in spec["added_tokens"]) + len(spec["model"]["vocab"])
+    spec["added_tokens"].append({"id": n, "content": "<|extra|>", "single_word": False,
+                                 "lstrip": False, "rstrip": False, "normalized": False,
+                                 "special": True})  # fmt: skip
+
+
+def test_a_relaunch_refuses_another_tokenizer_republished_under_the_same_paths(
+    prepared: Path, tmp_path: Path, fake_train: FakeTrain, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Resumed on the new vocabulary with exit 0 (same size), or a size mismatch traceback."""
+    data = Path(shutil.copytree(prepared, tmp_path / "data", symlinks=True))
+    args = [*data_overrides(data), f"run_dir={tmp_path / 'run'}"]
+    assert relaunch_main(capsys, *args)[0] == 0  # trains: a checkpoint and its record
+    for edit in (swap_two_tokens, add_a_token):
+        republish(data, prepared / ".current", edit)
+        status, errors = relaunch_main(capsys, *args)
+        assert status == 2 and len(errors) == 1
+        assert errors[0].startswith(f"error: tokenizer: the tokenizer read now ({data}/.sets/")
+        assert "is not the one the checkpoint was trained with (" in errors[0]
+        assert "21557 tokens): its token ids would mean other words" in errors[0]
+        assert errors[0].endswith(
+            f"model.init_from={tmp_path / 'run' / 'checkpoints' / 'ep0-ba2-rank0.pt'})"
+        )
+    republish(data, prepared / ".current", None)  # a rerun that makes the same set again
+    assert relaunch_main(capsys, *args) == (0, [])
+    index = data / ".current" / "train" / "index.json"  # then a set of other samples
+    index.write_text(index.read_text().replace('"sha1": "', '"sha1": "0'))
+    status, errors = relaunch_main(capsys, *args)
+    assert status == 2 and errors[0].startswith(
+        "error: train_loader.streams.pubmed: its shards are not the ones the checkpoint was "
+        "trained on (their index.json differs)"
+    )
+    assert fake_train.trained == 2
+
+
 def launch(out: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         debug_command(out, "eval_interval=100ba", "save_interval=2ba", *overrides),
@@ -152,6 +323,10 @@ def launch(out: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
 def test_relaunching_a_finished_or_changed_run(tmp_path: Path) -> None:
     first = launch(tmp_path, "max_duration=2ba")
     assert first.returncode == 0, first.stderr[-2000:]
+    record = read_record(str(tmp_path / "run" / "checkpoints"))  # written by the run at FIT_START
+    assert record is not None and record["recipe"]["max_duration"] == "2ba"
+    assert record["identity"]["tokenizer"]["vocab_size"] == 21557
+    assert list(record["identity"]["data"]) == ["train_loader.streams.pubmed"]
 
     again = launch(tmp_path, "max_duration=2ba")  # a scheduler retrying a finished job
     assert again.returncode == 0, again.stderr[-2000:]

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from biomedlm.foundry_config import to_foundry
 from biomedlm.preflight import preflight
 from biomedlm.recipe import Recipe, RecipeError, load_recipe, resolved
-from biomedlm.relaunch import RECORD, check_relaunch
+from biomedlm.relaunch import check_relaunch
+from biomedlm.run_record import write_record
 from tests.biomedlm import debug_runs
 from tests.biomedlm.debug_runs import (
     DEBUG,
@@ -192,6 +192,35 @@ def test_a_save_folder_in_a_missing_bucket_fails_at_launch(s3, tmp_path: Path) -
     )
 
 
+def test_a_local_cache_of_other_shards_is_refused(s3, prepared: Path, tmp_path: Path) -> None:
+    """Streaming reads a cache's own index and shards when they exist: another data set's (or
+    this remote's before it was republished) were trained on although the remote was checked."""
+    recipe = load_recipe(
+        DEBUG,
+        [
+            *data_overrides(),
+            f"run_dir={tmp_path / 'run'}",
+            f"train_loader.streams.pubmed.local={tmp_path / 'cache'}",
+        ],
+        components=False,
+    )
+    remote = f"s3://{BUCKET}/pubmed"
+    cached = tmp_path / "cache" / "train"
+    cached.mkdir(parents=True)
+    index = (prepared / "train" / "index.json").read_text()
+    (cached / "index.json").write_text(index)
+    assert check_remote(recipe, remote)["local"] == str(tmp_path / "cache")  # this set's: used
+    (cached / "index.json").write_text(index.replace('"sha1": "', '"sha1": "0'))  # same names
+    with pytest.raises(RecipeError) as caught:
+        check_remote(recipe, remote)
+    assert str(caught.value) == (
+        f"train_loader.streams.pubmed.local: the cache {cached} holds other shards than the "
+        "stream's data (its index.json differs: another data set, or the remote republished "
+        f"since); empty it (rm -r {cached}) or point train_loader.streams.pubmed.local at a "
+        "new folder"
+    )
+
+
 CHECKPOINTS = f"s3://{BUCKET}/runs/debug/checkpoints"
 PREFIX = "runs/debug/checkpoints"
 
@@ -214,10 +243,10 @@ def put_checkpoint(s3, batch: int, *, sharded: bool = False) -> str:
 def remote_relaunch(tmp_path: Path, *changed: str) -> str | None:
     """:func:`check_relaunch` of the debug recipe saving to the bucket, its run folder recorded."""
     base = [*data_overrides(), f"run_dir={tmp_path / 'run'}", f"save_folder={CHECKPOINTS}"]
-    record = tmp_path / "run" / RECORD
-    if not record.exists():
-        record.parent.mkdir(parents=True)
-        record.write_text(yaml.safe_dump(resolved(load_recipe(DEBUG, base, components=False))))
+    recorded = tmp_path / "recorded"  # the record beside the bucket's checkpoints, written once
+    if not recorded.exists():
+        write_record(CHECKPOINTS, resolved(load_recipe(DEBUG, base, components=False)), {})
+        recorded.touch()
     recipe = load_recipe(DEBUG, [*base, *changed], components=False)
     return check_relaunch(recipe, resolved(recipe))
 
@@ -264,6 +293,7 @@ def test_an_unreachable_bucket_is_one_warning(
     s3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     put_checkpoint(s3, 4)
+    remote_relaunch(tmp_path, "max_duration=8ba")  # records the run while the bucket is there
     monkeypatch.setenv("S3_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     with caplog.at_level(logging.WARNING, logger="biomedlm.relaunch"):

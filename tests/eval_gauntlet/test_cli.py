@@ -85,6 +85,34 @@ def test_zero_shot_and_default_shots(tiny_dir: Path, tmp_path: Path) -> None:
     [
         (("--tasks", "medqa"), "error: unknown task 'medqa'. Did you mean 'medqa_4options'?"),
         (("--limit", "0"), "error: --limit must be >= 1"),
+        (
+            ("--samples", '{"pubmedqa": [1]}', "--limit", "3"),
+            "error: --samples names the items to score: drop --limit",
+        ),
+        (
+            ("--samples", '{"pubmedqa": [499, 500]}', "--tasks", "pubmedqa"),
+            "error: --samples pubmedqa: index 500 is not an item of the task (500 items: 0..499)",
+        ),
+        (
+            ("--samples", '{"mmlu_medical": [1]}'),
+            'error: --samples {"mmlu_medical": [1]}: '
+            "'mmlu_medical' is a group; name its tasks (lm-eval's --samples names tasks): mmlu_anatomy",
+        ),
+        (
+            ("--samples", '{"pubmedqa": [1]}', "--tasks", "medqa_4options"),
+            "error: --samples {\"pubmedqa\": [1]}: task 'pubmedqa' is not among the tasks scored",
+        ),
+        (
+            ("--samples", '{"pubmedqa": [1.5]}'),
+            'error: --samples {"pubmedqa": [1.5]}: pubmedqa: '
+            "expected a non-empty list of item indices",
+        ),
+        (("--samples", "{pubmedqa: [1]}"), "error: --samples {pubmedqa: [1]}: not JSON"),
+        (
+            ("--samples", "missing.json"),
+            "error: --samples missing.json: neither a JSON object nor "
+            "a readable file (No such file or directory)",
+        ),
     ],
 )
 def test_bad_arguments_are_one_line_and_write_nothing(

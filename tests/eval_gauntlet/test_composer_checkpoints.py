@@ -34,6 +34,21 @@ def test_a_checkpoint_file_scores_like_its_weights(
     assert task["step"] == 2 and task["tokens"] == 2 * TOKENS_PER_BATCH  # from the checkpoint
 
 
+def test_dtype_casts_a_composer_checkpoint_and_an_hf_folder(
+    composer_run: Path, tiny_dir: Path
+) -> None:
+    """``--dtype`` loads the weights in that dtype whatever they were saved in, as lm-eval's
+    ``dtype=``: a Composer checkpoint (fp32 weights) and an HF folder alike."""
+    import torch
+
+    from eval_gauntlet.scoring import load_checkpoint
+
+    for path in (composer_run / "ep0-ba2-rank0.pt", tiny_dir):
+        for dtype, expected in (("bfloat16", torch.bfloat16), ("auto", torch.float32)):
+            model, _, _ = load_checkpoint(path, dtype=dtype)
+            assert {p.dtype for p in model.parameters()} == {expected}, (path, dtype)
+
+
 def test_a_save_folder_scores_every_checkpoint_once(composer_run: Path, tmp_path: Path) -> None:
     assert (composer_run / "latest-rank0.pt").is_symlink()
     out = tmp_path / "eval"

@@ -104,12 +104,18 @@ def test_finetune_eval_callback_survives_fit_start_and_end_twice(
         device="cpu",
         progress_bar=False,
     )
+    from composer.core import Time
+
+    # as if trained 3 batches of 32 tokens: the rows record the tokens seen, as the gauntlet's
+    trainer.state.timestamp = trainer.state.timestamp.copy(
+        batch=Time(3, "ba"), token=Time(96, "tok")
+    )
     for event in (Event.FIT_START, Event.FIT_END, Event.FIT_START, Event.FIT_END):
         trainer.engine.run_event(event)
     trainer.close()
     rows = [json.loads(line) for line in (tmp_path / "eval" / "results.jsonl").open()]
-    assert [(r["task"], r["n"], r["checkpoint"]) for r in rows] == [
-        ("pubmedqa", 5, "pubmedqa-debug-cpu")
+    assert [(r["task"], r["n"], r["checkpoint"], r["step"], r["tokens"]) for r in rows] == [
+        ("pubmedqa", 5, "pubmedqa-debug-cpu", 3, 96)
     ] * 2
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -208,8 +209,9 @@ def test_gold_text_bpb_pools_bits_over_bytes_as_lm_eval_bits_per_byte() -> None:
 def test_gold_text_is_the_option_text_after_a_cloze_prompt(tiny: tuple[object, object]) -> None:
     """Letters: the gold option's text after the question without its options (one more
     request, by the same scorer; the choices' scores are those of the choices alone).
-    Words: the gold choice as scored, no extra request. Bytes count the continuation as
-    scored, a context's trailing space moved into it."""
+    Words: the gold choice as scored, no extra request. Bytes count the answer's own text
+    ("héart": 6 bytes), not the delimiter's space or a context's trailing space moved into the
+    continuation (lm-eval's bits_per_byte counts its target alone)."""
     from eval_gauntlet.data import Item
     from eval_gauntlet.prompts import FORMATS, Prompt, render
     from eval_gauntlet.scoring import loglikelihoods, score_prompts
@@ -229,12 +231,41 @@ def test_gold_text_is_the_option_text_after_a_cloze_prompt(tiny: tuple[object, o
     (cloze,), _ = loglikelihoods(model, tokenizer, [lettered.gold_text], max_length=64,
                                  progress=False)  # fmt: skip
     assert letter.gold_text_logprob == cloze != letter.logprobs[1]
-    assert (letter.gold_text_bytes, words.gold_text_bytes) == (
-        len(" héart".encode()),
-        len("  héart".encode()),
-    )
+    assert (letter.gold_text_bytes, words.gold_text_bytes) == (6, 6) == (len("héart".encode()),) * 2
     assert words.gold_text_logprob == words.logprobs[1]
-    assert letter.gold_text_bpb == pytest.approx(-cloze / (7 * np.log(2)))
+    assert letter.gold_text_bpb == pytest.approx(-cloze / (6 * np.log(2)))
+    assert words.gold_text_bpb == pytest.approx(-words.logprobs[1] / (6 * np.log(2)))
     pairs = [(p.context, c) for p in (lettered, word) for c in p.continuations]
     alone, _ = loglikelihoods(model, tokenizer, pairs, max_length=64, progress=False)
     assert letter.logprobs + words.logprobs == alone  # bit-equal: acc and acc_norm unchanged
+
+
+def test_no_gold_text_skips_the_cloze_pass(
+    tiny: tuple[object, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--no-gold-text``: one scoring pass (the choices'), the same picks, no gold_text_bpb."""
+    from eval_gauntlet import scoring
+    from eval_gauntlet.data import Item
+    from eval_gauntlet.prompts import FORMATS, Prompt, render
+
+    model, tokenizer = tiny
+    item = Item("k", "f:1", "Which organ?", {"A": "liver", "B": "heart"}, "B")
+    prompts = [render(FORMATS["lettered"], item), Prompt(item, "Organ:", ["liver", "heart"], 1)]
+    passes: list[int] = []
+    real = scoring.loglikelihoods
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        passes.append(len(args[2]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scoring, "loglikelihoods", counted)
+    on = scoring.score_prompts(model, tokenizer, prompts, max_length=64, progress=False)
+    assert passes == [4, 1]  # the choices, then the lettered item's cloze text
+    off = scoring.score_prompts(model, tokenizer, prompts, max_length=64, progress=False,
+                                gold_text=False)  # fmt: skip
+    assert passes == [4, 1, 4]
+    assert [p.logprobs for p in off] == [p.logprobs for p in on]
+    assert all(np.isnan(p.gold_text_bpb) for p in off) and not any(
+        np.isnan(p.gold_text_bpb) for p in on
+    )
+    assert np.isnan(summarize(off, seed=0).gold_text_bpb)

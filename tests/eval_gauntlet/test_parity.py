@@ -162,6 +162,34 @@ def test_parity_fast(close_dir: Path, tmp_path: Path) -> None:
     assert min(margins) < 1e-3  # close calls were there to get wrong
 
 
+def test_samples_give_lm_evals_own_prompts_for_a_subset(tiny_dir: Path, tmp_path: Path) -> None:
+    """lm-eval's ``--samples`` draws few-shot examples for the listed items only, in file order;
+    the gauntlet's ``--samples`` gives the same prompts (a train pool, and the test file's own
+    with the item excluded), where the full run's draws (``--limit``/``--sample``) would not."""
+    import random
+
+    catalogue = load_tasks(user_tasks(tmp_path))
+    tasks = [dataclasses.replace(catalogue[name], num_fewshot=(3,))
+             for name in ("medqa_train_shots", "medqa_4options")]  # fmt: skip
+    count = len(plan(tasks[:1], Options(shots=0, progress=False))[0].prompts)
+    # sorted: lm-eval draws in file order whatever the list's order, but labels its logged
+    # samples' doc_id by the list's order (indices[position])
+    indices = sorted(random.Random(0).sample(range(count), 30))
+    picked = {task.name: tuple(indices) for task in tasks}
+    planned = plan(tasks, Options(samples=picked, seed=SEED, progress=False))
+    theirs = run_lm_eval(tiny_dir, planned, tmp_path, samples=picked)
+    full = plan(tasks, Options(seed=SEED, progress=False))  # every item, the full run's draws
+    for ours, whole in zip(planned, full, strict=True):
+        samples = samples_of(theirs, ours)
+        assert [s["doc_id"] for s in samples] == [p.index for p in ours.prompts] == indices
+        for sample, prompt in zip(samples, ours.prompts, strict=True):
+            assert [arg[0] for arg in sample["arguments"]] == [prompt.context] * 4
+            assert [arg[1] for arg in sample["arguments"]] == prompt.continuations
+        as_full_run = sum(whole.prompts[i].context == p.context
+                          for i, p in zip(indices, ours.prompts, strict=True))  # fmt: skip
+        assert as_full_run <= 3, as_full_run  # the full run's examples are other examples
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("softmax", ["float32", "model"])
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])

@@ -55,6 +55,44 @@ def test_rows_say_protocol_softmax_and_gold_prob(tiny_dir: Path, tmp_path: Path)
     assert 0.0 < first["gold_prob"] < 1.0 and first["gold_text_bpb"] > 0.0
 
 
+def test_rows_record_seed_subset_fewshot_source_and_dtype(tiny_dir: Path, tmp_path: Path) -> None:
+    """Every row says how it was scored: seed, which items, few-shot source, weights' dtype asked
+    for and scored in, whether the gold text was scored; predictions carry the prompt as lm-eval's
+    --log_samples ``arguments`` do."""
+    import math
+
+    rows = score(tiny_dir, tmp_path / "a", "--tasks", "pubmedqa", "mmlu_anatomy", "--seed", "7",
+                 "--dtype", "bfloat16", "--no-gold-text")  # fmt: skip
+    assert {row["kind"] for row in rows} == {"task", "category", "average"}
+    for row in rows:
+        assert (row["seed"], row["subset"], row["dtype"], row["model_dtype"], row["gold_text"]) == (
+            7, {"limit": 4}, "bfloat16", "bfloat16", False), row  # fmt: skip
+    by_task = {row["task"]: row for row in rows}
+    assert by_task["pubmedqa"]["fewshot_source"] == str(DATA / "pubmedqa_labeled_train.jsonl")
+    assert by_task["mmlu_anatomy"]["fewshot_source"] == str(DATA / "mmlu_medical_dev.jsonl")
+    # the average of the categories scored whole: PubMedQA's alone (MMLU's group is incomplete)
+    assert by_task["average"]["fewshot_source"] == by_task["pubmedqa"]["fewshot_source"]
+    assert all(math.isnan(by_task[t]["gold_text_bpb"]) for t in ("pubmedqa", "mmlu_anatomy"))
+    table = (tmp_path / "a" / "results.md").read_text()
+    assert "log-softmax in float32; model weights bfloat16; seed 7; the first 4 items" in table
+    predictions = tmp_path / "a" / "predictions" / tiny_dir.name / "pubmedqa.1shot.jsonl"
+    lines = [json.loads(line) for line in predictions.read_text().splitlines()]
+    assert [line["doc_id"] for line in lines] == [0, 1, 2, 3]
+    assert lines[0]["continuations"] == [" yes", " no", " maybe"]
+    assert lines[0]["context"].startswith("Abstract: ") and lines[0]["context"].endswith("Answer:")
+    # lm-eval's --samples: the items named, few-shot drawn for them alone; a task not named whole
+    out = tmp_path / "b"
+    samples = json.dumps({"pubmedqa": [3, 1], "mmlu_anatomy": [0]})
+    assert main(["score", str(tiny_dir), "--out", str(out), "--no-progress", "--shots", "1",
+                 "--tasks", "pubmedqa", "mmlu_anatomy", "--samples", samples]) == 0  # fmt: skip
+    rows = read_rows(out / "results.jsonl")
+    by_task = {row["task"]: row for row in rows}
+    assert by_task["pubmedqa"]["subset"] == {"samples": {"pubmedqa": [1, 3]}}
+    assert by_task["pubmedqa"]["n"] == 2 and by_task["mmlu_anatomy"]["n"] == 1
+    assert by_task["average"]["subset"] == by_task["pubmedqa"]["subset"]
+    assert rows[0]["dtype"] == "auto" and rows[0]["model_dtype"] == "float32"
+
+
 def test_footnotes_say_why_a_row_is_not_lm_evals(tiny_dir: Path, tmp_path: Path) -> None:
     """A 0-shot lettered task differs by its format, not its few-shot examples; its category
     and the average are marked too, an lm-eval group beside it is not."""

@@ -308,6 +308,52 @@ def test_group_members_must_agree(tmp_path: Path) -> None:
         load_tasks(path)
 
 
+def test_a_name_clash_with_a_shipped_group_names_the_users_file_and_key(tmp_path: Path) -> None:
+    """A user's task named like a shipped group, or a user's group named like a shipped task:
+    the user's file and entry are named, never the shipped tasks.yaml."""
+    mine = organs_file(tmp_path / "a")
+    write_tasks(mine, mine.read_text().replace("  organs:", "  mmlu_medical:"))
+    with pytest.raises(GauntletError) as clash:
+        load_tasks(mine)
+    assert str(clash.value).startswith(f"{mine}: tasks.mmlu_medical: 'mmlu_medical' is the name "
+                                       "of a group (of mmlu_anatomy, ")  # fmt: skip
+    assert "give the task another name" in str(clash.value)
+    grouped = organs_file(tmp_path / "b")
+    write_tasks(grouped, grouped.read_text() + "    group: pubmedqa\n")
+    with pytest.raises(GauntletError) as clash:
+        load_tasks(grouped)
+    assert str(clash.value) == (
+        f"{grouped}: tasks.organs.group: 'pubmedqa' is a task's name ({DEFAULT_TASKS_FILE}); "
+        "give the group another name"
+    )
+
+
+def test_one_out_holds_one_definition_per_task_name(
+    tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same --out scored again with a task of that name defined otherwise (its data changed)
+    is refused before anything is scored; the same definition scores on."""
+    from eval_gauntlet.__main__ import main
+
+    mine = organs_file(tmp_path / "mine")
+    out = tmp_path / "eval"
+    argv = ["score", str(tiny_dir), "--out", str(out), "--tasks-file", str(mine), "--tasks",
+            "organs", "--shots", "0", "--limit", "2", "--no-progress"]  # fmt: skip
+    assert main([*argv, "--name", "a"]) == 0
+    assert main([*argv, "--name", "b"]) == 0  # the same definition: another checkpoint
+    before = (out / "results.jsonl").read_bytes()
+    rows = [{**ROW, "question": f"Which organ {i}?", "realidx": f"o{i}"} for i in range(6)]
+    write_jsonl(tmp_path / "mine" / "data" / "organs.jsonl", rows)
+    capsys.readouterr()
+    assert main([*argv, "--name", "c"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(
+        f"error: --out {out}: task 'organs' was scored there with another definition"
+    )
+    assert err.rstrip().endswith("use another --out or another task name")
+    assert (out / "results.jsonl").read_bytes() == before
+
+
 # --- rows checked against the format, and MedMCQA's release format -------------------------
 
 

@@ -118,6 +118,16 @@ def test_the_command_line_is_the_typed_config() -> None:
     assert defaults.device == "cpu" and defaults.trainer_pid is None
     assert defaults.tasks_file is None and defaults.fewshot_source is None
     assert defaults.softmax_dtype == "float32"
+    assert (defaults.dtype, defaults.samples, defaults.no_gold_text) == ("auto", None, False)
+
+
+def test_dtype_samples_and_no_gold_text_reach_the_watcher() -> None:
+    """--dtype, --samples (lm-eval's mapping, written in YAML) and --no-gold-text as keys."""
+    hook = GauntletWatcher(folder="f", out="o", tasks=["pubmedqa"], dtype="bfloat16",
+                           samples={"pubmedqa": [0, 5]}, no_gold_text=True)  # fmt: skip
+    args = _parser().parse_args(hook.config.argv()[3:])
+    assert (args.dtype, args.no_gold_text) == ("bfloat16", True)
+    assert json.loads(args.samples) == {"pubmedqa": [0, 5]}
 
 
 def test_user_task_files_and_fewshot_sources_reach_the_watcher(tmp_path: Path) -> None:
@@ -159,6 +169,9 @@ def test_user_task_files_and_fewshot_sources_reach_the_watcher(tmp_path: Path) -
             "gauntlet_watcher.fewshot_source: unknown task 'medqa'",
         ),
         ({"softmax_dtype": "bf16"}, "gauntlet_watcher.softmax_dtype: 'bf16'; expected one of"),
+        ({"dtype": "bf16"}, "gauntlet_watcher.dtype: 'bf16'; expected one of auto, float32"),
+        ({"samples": {"pubmedqa": [1]}, "sample": 4}, "gauntlet_watcher.samples: .*drop sample"),
+        ({"samples": {"medqa": [1]}}, "gauntlet_watcher.samples: .*unknown task 'medqa'"),
     ],
 )
 def test_bad_arguments_fail_when_the_callback_is_built(bad: dict[str, Any], message: str) -> None:

@@ -100,3 +100,29 @@ def test_an_override_that_is_not_yaml_fails_in_one_line(tmp_path: Path) -> None:
     ) as caught:
         load_structured(Nullable, path, ["extra={a: ${x}/y}"])
     assert "\n" not in str(caught.value)
+
+
+@dataclass
+class Lists:
+    train: list[str] = MISSING
+    test: list[str] = field(default_factory=list)
+    inner: Nullable = field(default_factory=Nullable)
+    layers: list[int] | None = None
+
+
+def test_a_single_value_for_a_list_is_a_one_item_list_in_an_override(tmp_path: Path) -> None:
+    """``data.train=my.jsonl`` as a newcomer types it; was omegaconf's 'AnyNode is not a ListConfig'."""
+    path = tmp_path / "c.yaml"
+    path.write_text("test: [a.json]\n")
+    loaded = load_structured(Lists, path, ["train=my.jsonl", "test=b.json", "layers=3"])
+    assert loaded.train == ["my.jsonl"] and loaded.test == ["b.json"] and loaded.layers == [3]
+    listed = load_structured(Lists, path, ["train=[x, y]", "layers=null"])
+    assert listed.train == ["x", "y"] and listed.layers is None  # lists and null as they are
+
+
+def test_a_single_value_for_a_list_in_a_file_says_to_write_a_list(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("train: my.jsonl\n")
+    with pytest.raises(ValueError) as caught:
+        load_structured(Lists, path)
+    assert str(caught.value) == f"{path}: train takes a list: [my.jsonl]"

@@ -1,0 +1,129 @@
+"""A fine-tune's work after its last checkpoint (export, test scores), completed by a relaunch.
+
+Composer writes a fine-tune's final checkpoint before the export (``finetune_export``) and the
+after-fit scoring (``finetune_eval``), so a crash in either left a run that every relaunch
+called finished, with no scores. Now:
+
+- ``finetune_after_fit``, the fine-tune's last callback, records at fit end that the after-fit
+  work of that batch is done (``<run_dir>/after_fit.json``);
+- a relaunch of a finished fine-tune asks :func:`missing` what is not there: the export folder of
+  the final batch (a local one; exports are renamed into place whole) or, with
+  ``eval.test_after_fit``, that record. If anything is missing, the run is built as any launch
+  is and, once Composer has loaded the final checkpoint (``AFTER_LOAD``), this callback runs the
+  missing export and scoring with the callbacks' own code (every rank: FSDP gathers as in
+  training), records them and stops the launch with :class:`AfterFitCompleted`: no training.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from composer.core import Callback, State
+from composer.loggers import Logger
+from composer.utils import dist
+
+from biomedlm.checkpoint import Progress
+from biomedlm.finetune.export import (
+    AFTER_FIT_CALLBACK,
+    EXPORT_CALLBACK,
+    SCORING_CALLBACK,
+    FinetuneExport,
+    export_folder,
+)
+from biomedlm.relaunch import Finished
+
+log = logging.getLogger(__name__)
+RECORD = "after_fit.json"
+EXPORT, SCORES = "export", "scores"  # what may be missing
+
+
+class AfterFitCompleted(Exception):
+    """Raised once a relaunch has completed a finished run's after-fit work: the launch ends."""
+
+
+def done_batch(run_dir: str | Path) -> int | None:
+    """The batch whose after-fit work the run recorded as done, if any."""
+    record = Path(run_dir) / RECORD
+    try:
+        return int(json.loads(record.read_text())["batch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def missing(recipe: Any, progress: Progress) -> dict[str, str]:
+    """What a finished fine-tune (stopped at ``progress``) lacks: ``{"export"|"scores": what}``."""
+    found: dict[str, str] = {}
+    args = (recipe.callbacks or {}).get(EXPORT_CALLBACK)
+    folder = export_folder(dict(args), recipe.run_name, progress) if args is not None else None
+    if folder is not None and not folder.is_dir():
+        found[EXPORT] = f"the export {folder}"
+    if recipe.eval.test_after_fit and done_batch(recipe.run_dir) != progress.batch:
+        found[SCORES] = f"the test scores in {recipe.eval.out} (eval.test_after_fit)"
+    return found
+
+
+class AfterFit(Callback):
+    """Records the after-fit work as done; with ``complete``, does what is missing and stops."""
+
+    def __init__(self, run_dir: str, complete: list[str] | None = None) -> None:
+        unknown = set(complete or []) - {EXPORT, SCORES}
+        if unknown:
+            raise ValueError(f"complete: {sorted(unknown)} are not among {[EXPORT, SCORES]}")
+        self.run_dir = Path(run_dir)
+        self.complete = list(complete or [])
+
+    def fit_end(self, state: State, logger: Logger) -> None:
+        self._record(state)
+
+    def after_load(self, state: State, logger: Logger) -> None:
+        if not self.complete:
+            return
+        from llmfoundry.registry import callbacks as registered
+
+        scoring = registered.get(SCORING_CALLBACK)
+        for callback in state.callbacks:  # the export first, then the scoring, as after fit
+            if EXPORT in self.complete and isinstance(callback, FinetuneExport):
+                callback._save_checkpoint(
+                    state, logger, upload_to_save_folder=True, register_to_mlflow=False
+                )
+        for callback in state.callbacks:
+            if SCORES in self.complete and isinstance(callback, scoring):
+                callback.fit_end(state, logger)
+        self._record(state)
+        raise AfterFitCompleted(
+            f"run {state.run_name}: completed its after-fit work at batch "
+            f"{int(state.timestamp.batch)} ({', '.join(self.complete)}); nothing was trained"
+        )
+
+    def _record(self, state: State) -> None:
+        if dist.get_global_rank() != 0:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.run_dir / f".{RECORD}.tmp"
+        tmp.write_text(json.dumps({"batch": int(state.timestamp.batch)}) + "\n")
+        tmp.replace(self.run_dir / RECORD)
+
+
+def complete_in(cfg: dict[str, Any], what: dict[str, str]) -> None:
+    """Turn llm-foundry's config ``cfg`` of a finished fine-tune into one that completes ``what``."""
+    cfg["callbacks"][AFTER_FIT_CALLBACK]["complete"] = list(what)
+
+
+def relaunch_line(recipe: Any, finished: Finished, what: dict[str, str]) -> str:
+    """The line a relaunch prints before completing ``what`` of a ``finished`` run."""
+    scores = (
+        f" (the scores alone: python -m eval_gauntlet finetuned --name {recipe.run_name} "
+        f"{finished.checkpoint} {Path(recipe.run_dir) / 'recipe.yaml'})"
+        if SCORES in what
+        else ""
+    )
+    return (
+        f"run {recipe.run_name} has finished at batch {finished.progress.batch} "
+        f"({finished.checkpoint}), but {' and '.join(what.values())} "
+        f"{'are' if len(what) > 1 else 'is'} missing (a crash after the last checkpoint): "
+        f"completing {'them' if len(what) > 1 else 'it'} from that checkpoint, without "
+        f"training{scores}"
+    )

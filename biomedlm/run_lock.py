@@ -1,0 +1,62 @@
+"""One launch at a time per training run: ``<run_dir>/.lock``, held from the launch's first check.
+
+Two launches of one command on the same ``run_dir`` would both train to the end, writing the
+same checkpoints and exports and interleaving ``loss.csv``; the second now stops at once, in one
+line naming the first (pid and host). The lock is data_prep's (:mod:`data_prep.lock`): an
+``flock`` the kernel drops when its holder exits, however it exits, so a killed launch never
+blocks the next one, which takes the record it left over and says so. It is taken before
+anything in the run's folders is touched (a checkpoint a live run is writing looks like a save
+cut off by a crash) and held until training ends.
+
+One lock per launch: ``composer -n N`` starts N processes of one launch, and only global rank 0
+takes it (the launcher stops the other ranks when rank 0 is refused). On shared storage the
+lock holds across hosts where the file system supports ``flock`` (Linux's NFS client does).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from pathlib import Path
+
+from biomedlm.recipe import RecipeError
+from data_prep.lock import LOCK_NAME, LockHeld, exclusive
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``run_dir``'s lock for the ``with`` block (global rank 0 only).
+
+    Raises :class:`RecipeError` naming the holder when another launch holds it. A launch that
+    created ``run_dir`` and leaves nothing in it (refused by a later check) removes it again.
+    """
+    if os.environ.get("RANK", "0") != "0":
+        yield
+        return
+    created = not run_dir.exists()
+    with ExitStack() as held:
+        try:
+            stale = held.enter_context(exclusive(run_dir / LOCK_NAME))
+        except LockHeld as busy:
+            raise RecipeError(
+                f"run_dir: another launch ({busy.holder}) is training in {run_dir}; wait for it "
+                "to finish, stop it, or give this run another run_dir (or run_name)"
+            ) from None
+        if stale is not None:
+            log.warning(
+                "%s: took over the lock of an earlier launch (%s) that ended without releasing "
+                "it (killed)",
+                run_dir,
+                stale,
+            )
+        try:
+            yield
+        finally:
+            if created and [p.name for p in run_dir.iterdir()] == [LOCK_NAME]:
+                with suppress(OSError):  # nothing of the run was written: leave no folder
+                    (run_dir / LOCK_NAME).unlink()
+                    run_dir.rmdir()

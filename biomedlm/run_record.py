@@ -1,0 +1,154 @@
+"""What a run's checkpoints were trained with, kept beside them: the recipe, tokenizer and data.
+
+A relaunch resumes a checkpoint only on what made it (:mod:`biomedlm.relaunch`), so the record
+lives in the ``save_folder`` the checkpoints are in, not in the run folder: a new ``run_dir`` on
+an existing ``save_folder`` is checked the same way. It is written once training has started
+(:class:`biomedlm.callbacks.run_record.RunRecord`, at ``FIT_START`` on global rank 0), so a
+launch that fails before training never becomes the record of the run::
+
+    <save_folder>/run.yaml    recipe:   the resolved recipe
+                              identity: tokenizer: {sha256, vocab_size, path}
+                                        data: {<train stream>: sha256 of its split's index.json}
+
+The tokenizer's identity is data_prep's :func:`data_prep.manifest.tokenizer_identity` (what maps
+text to ids: another tokenizer of the same size differs). A stream's is its MDS ``index.json``,
+which lists every shard's size and sha1 (data_prep writes them): the same digest means the same
+samples wherever the shards are read from, another set of shards another digest. A remote
+``save_folder`` (``s3://...``) keeps the record as an object beside the checkpoints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from biomedlm.recipe import RecipeError
+from data_prep.document import PrepError
+from data_prep.manifest import tokenizer_identity
+
+RECORD = "run.yaml"
+RUN_DIR_RECIPE = "recipe.yaml"  # <run_dir>/recipe.yaml: the recipe in effect, for people
+
+
+def record_path(save_folder: str) -> str:
+    """Where the record of the checkpoints in ``save_folder`` is (a path or an object URI)."""
+    return f"{save_folder.rstrip('/')}/{RECORD}"
+
+
+def index_digest(index: Path) -> str:
+    """The identity of an MDS split: the sha256 of its ``index.json`` (as data, not as text)."""
+    data = json.loads(index.read_text())
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def run_identity(tokenizer_dir: str | Path, data: dict[str, str]) -> dict[str, Any]:
+    """The identity a run trains with: its tokenizer's, and ``data`` (stream -> index digest)."""
+    try:
+        found = tokenizer_identity(tokenizer_dir)
+    except PrepError as exc:
+        raise RecipeError(f"tokenizer.path: {exc}") from None
+    tokenizer = {"sha256": found["sha256"], "vocab_size": found["vocab_size"]}
+    return {"tokenizer": {**tokenizer, "path": str(tokenizer_dir)}, "data": dict(data)}
+
+
+def identity_change(recorded: dict[str, Any], current: dict[str, Any]) -> tuple[str, str] | None:
+    """What differs between a recorded identity and this launch's: (what, a message's start).
+
+    Only what both name is compared: a stream added or removed is a recipe change, checked with
+    the recipe.
+    """
+    old, new = recorded.get("tokenizer") or {}, current["tokenizer"]
+    if old.get("sha256") and old["sha256"] != new["sha256"]:
+        return "tokenizer", (
+            f"tokenizer: the tokenizer read now ({new['path']}, {new['vocab_size']} tokens) is "
+            f"not the one the checkpoint was trained with ({old.get('path')}, "
+            f"{old.get('vocab_size')} tokens): its token ids would mean other words"
+        )
+    for name, digest in sorted((recorded.get("data") or {}).items()):
+        if name in current["data"] and current["data"][name] != digest:
+            return "data", (
+                f"{name}: its shards are not the ones the checkpoint was trained on (their "
+                "index.json differs): the run would resume at its position in other samples"
+            )
+    return None
+
+
+def read_record(save_folder: str) -> dict[str, Any] | None:
+    """The record of ``save_folder``'s checkpoints; None when it has none (or a run from before
+    records were kept). A remote object store's own errors propagate."""
+    where = record_path(save_folder)
+    if "://" not in save_folder:
+        path = Path(where)
+        return _parse(where, path.read_text()) if path.is_file() else None
+    from composer.utils import get_file
+
+    with tempfile.TemporaryDirectory() as scratch:
+        local = Path(scratch) / RECORD
+        try:
+            get_file(where, str(local), progress_bar=False)
+        except FileNotFoundError:
+            return None
+        return _parse(where, local.read_text())
+
+
+def _parse(where: str, text: str) -> dict[str, Any]:
+    try:
+        record = yaml.safe_load(text)
+    except yaml.YAMLError:
+        record = None
+    if not isinstance(record, dict) or not isinstance(record.get("recipe"), dict):
+        raise RecipeError(
+            f"{where}: not a run record (a recipe and an identity); it is rewritten when "
+            "training starts: remove it to relaunch unchecked"
+        )
+    return record
+
+
+def write_record(save_folder: str, recipe: dict[str, Any], identity: dict[str, Any]) -> str:
+    """Record what the checkpoints in ``save_folder`` are trained with (replacing it whole)."""
+    text = yaml.safe_dump({"recipe": recipe, "identity": identity}, sort_keys=False)
+    where = record_path(save_folder)
+    if "://" not in save_folder:
+        folder = Path(save_folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{RECORD}.tmp-{os.getpid()}"
+        tmp.write_text(text)
+        tmp.replace(folder / RECORD)
+        return where
+    from composer.utils import maybe_create_object_store_from_uri
+    from composer.utils.file_helpers import parse_uri
+
+    store = maybe_create_object_store_from_uri(save_folder)
+    assert store is not None, save_folder  # a URI with a scheme always has a store
+    with tempfile.TemporaryDirectory() as scratch:
+        local = Path(scratch) / RECORD
+        local.write_text(text)
+        store.upload_object(parse_uri(where)[2], local)
+    return where
+
+
+def record_launch(run_dir: Path, recipe: dict[str, Any]) -> Path:
+    """Keep a launch's resolved recipe in ``<run_dir>/launches/``; ``<run_dir>/recipe.yaml``
+    becomes the one in effect (for people and loggers: relaunches are checked against
+    :func:`read_record`)."""
+    text = yaml.safe_dump(recipe, sort_keys=False)
+    launches = run_dir / "launches"
+    launches.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    kept = launches / f"{stamp}-recipe.yaml"
+    n = 1
+    while kept.exists():
+        kept = launches / f"{stamp}.{n}-recipe.yaml"
+        n += 1
+    kept.write_text(text)
+    tmp = run_dir / f".{RUN_DIR_RECIPE}.tmp"
+    tmp.write_text(text)
+    tmp.replace(run_dir / RUN_DIR_RECIPE)
+    return kept
