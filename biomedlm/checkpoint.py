@@ -19,6 +19,7 @@ Every failure to load is one :class:`CheckpointError` line naming the path.
 
 from __future__ import annotations
 
+import json
 import logging
 import pickle
 import tempfile
@@ -81,6 +82,7 @@ def _load_hf_directory(path: Path, dtype: str) -> tuple[Any, Any]:
 
     if not (path / "config.json").is_file():
         raise CheckpointError(f"{path}: not a Hugging Face model directory (no config.json)")
+    check_model_folder(path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         torch_dtype = dtype if dtype == "auto" else getattr(torch, dtype)
@@ -171,6 +173,80 @@ def _incomplete_shards(path: Path) -> str | None:
         if shard.stat().st_size < end:
             return f"{name} cut off at {shard.stat().st_size} of {end} bytes"
     return None
+
+
+SAFETENSORS_INDEX = "model.safetensors.index.json"
+BIN_INDEX = "pytorch_model.bin.index.json"
+
+
+def _safetensors_cut(path: Path) -> str | None:
+    """Why a safetensors file is not whole, from its header alone (no tensor is read).
+
+    The file is an 8-byte header length, a JSON header naming each tensor's byte range, then the
+    tensors: a file shorter than its header's last range ends was cut off.
+    """
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as f:
+            length = int.from_bytes(f.read(8), "little")
+            if size < 8 or length > size - 8:
+                raise ValueError
+            header = json.loads(f.read(length))
+        end = max(
+            (int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"),
+            default=0,
+        )
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return f"{path.name} is cut off or corrupt: no whole header in its {size:,} bytes"
+    if size < 8 + length + end:
+        return f"{path.name} is cut off at {size:,} of {8 + length + end:,} bytes"
+    return None
+
+
+def _weights_cut(path: Path) -> str | None:
+    if not path.is_file():
+        return f"{path.name} missing"
+    if path.suffix == ".safetensors":
+        return _safetensors_cut(path)
+    why = incomplete(path)  # a .bin is a torch zip archive, as a Composer checkpoint file
+    return f"{path.name}: {why}" if why else None
+
+
+def incomplete_model_folder(folder: Path) -> str | None:
+    """Why Hugging Face folder ``folder`` cannot be whole, or None when it can.
+
+    Cheap, before anything loads: its weights (``model.safetensors``, the shards its index
+    names, ``pytorch_model.bin``, or an adapters export's ``adapter_model.*``) present and, from
+    their headers, not cut off. An export interrupted while writing fails here in one line
+    instead of inside transformers (the tokenizer files are left to the tokenizer's loader).
+    """
+    if (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
+        candidates = ["adapter_model.safetensors", "adapter_model.bin"]
+    else:
+        candidates = [SAFETENSORS_INDEX, "model.safetensors", BIN_INDEX, "pytorch_model.bin"]
+        if not (folder / "config.json").is_file():
+            return "no config.json"
+    found = next((folder / name for name in candidates if (folder / name).is_file()), None)
+    if found is None:
+        return "no " + " or ".join(name for name in candidates if "index" not in name)
+    paths = [found]
+    if found.name in (SAFETENSORS_INDEX, BIN_INDEX):
+        try:
+            shards = sorted(set(json.loads(found.read_text())["weight_map"].values()))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return f"{found.name} is unreadable"
+        paths = [folder / shard for shard in shards]
+    return next((why for why in map(_weights_cut, paths) if why is not None), None)
+
+
+def check_model_folder(folder: Path) -> None:
+    """Raise one :class:`CheckpointError` line if ``folder`` (an export) is not whole."""
+    why = incomplete_model_folder(folder)
+    if why is not None:
+        raise CheckpointError(
+            f"{folder}: an incomplete model folder ({why}); was its export cut off by a crash or "
+            "a full disk? Export it again, or use a complete one"
+        )
 
 
 def _read_state(path: Path, trust: bool) -> dict[str, Any]:

@@ -13,7 +13,9 @@ Values a class checks only when it is built (or first used) are checked here too
 may define a classmethod ``validate(**kwargs)`` that checks its arguments without side effects
 (the project's own callbacks do), and :data:`VALUE_CHECKS` holds the few checks llm-foundry's
 and Composer's classes document but make late (``hf_checkpointer.precision``,
-``speed_monitor.window_size``, ``gradient_clipping.clipping_type``...).
+``speed_monitor.window_size``, ``gradient_clipping.clipping_type``...). A callback reading what
+the run's checkpointers write may define ``validate_folders(writers, **kwargs)``, given
+:func:`checkpoint_folders` (the gauntlet watcher's ``folder``, otherwise refused at FIT_START).
 
 Nothing else is constructed: a callback that opens files or a logger that starts a run is only
 inspected.
@@ -161,16 +163,22 @@ def check_values(where: str, target: Any, kwargs: Mapping[str, Any]) -> None:
     if not isinstance(target, type):
         return
     if isinstance(inspect.getattr_static(target, "validate", None), classmethod):
-        section, _, name = where.rpartition(".")
         try:
             target.validate(**kwargs)  # type: ignore[attr-defined]
         except ValueError as exc:  # its message names `<name>.<argument>`, or only the problem
-            message = str(exc).splitlines()[0]
-            named = message.startswith(f"{name}.")
-            raise ValueError(f"{section}.{message}" if named else f"{where}: {message}") from None
+            raise _one_line(where, exc) from None
     for module, cls_name, arg, check in VALUE_CHECKS:
         if arg in kwargs and issubclass(target, getattr(importlib.import_module(module), cls_name)):
             check(f"{where}.{arg}", kwargs[arg])
+
+
+def _one_line(where: str, exc: ValueError) -> ValueError:
+    """A component's own error as one line naming ``where`` (``section.name``) and the key."""
+    section, _, name = where.rpartition(".")
+    message = str(exc).splitlines()[0]
+    return ValueError(
+        f"{section}.{message}" if message.startswith(f"{name}.") else f"{where}: {message}"
+    )
 
 
 def _section(where: str, registry: Any, entries: Mapping[str, Mapping[str, Any] | None]) -> None:
@@ -244,6 +252,59 @@ def check_fsdp(section: Mapping[str, Any]) -> None:
             raise ValueError(f"fsdp_config.{key}: {value!r} is not one of {', '.join(choices)}")
 
 
+def _callback(name: str) -> Any:
+    """The class (or builder) registered as callback ``name``."""
+    from llmfoundry import registry
+
+    if name in registry.callbacks_with_config.get_all():
+        return registry.callbacks_with_config.get(name)
+    return registry.callbacks.get(name)
+
+
+def checkpoint_folders(recipe: TrainingSettings) -> dict[str, str]:
+    """Where ``recipe``'s checkpointers write, locally: name -> folder (``{run_name}`` filled in).
+
+    The trainer's ``save_folder``, and the exports' folder of each callback that is (or derives
+    from) llm-foundry's ``hf_checkpointer``: ``<its save_folder>/huggingface``.
+    """
+    import os
+
+    from composer.utils import format_name_with_dist
+    from llmfoundry.callbacks import HuggingFaceCheckpointer
+
+    found = {"save_folder": recipe.save_folder} if recipe.save_folder else {}
+    for name, kwargs in recipe.callbacks.items():
+        target = _callback(name) if kwargs is not None else None
+        if (
+            kwargs is not None
+            and isinstance(target, type)
+            and issubclass(target, HuggingFaceCheckpointer)
+        ):
+            default = inspect.signature(target).parameters["huggingface_folder_name"].default
+            exports = os.path.join(
+                kwargs["save_folder"], "huggingface", kwargs.get("huggingface_folder_name", default)
+            )
+            found[name] = os.path.dirname(exports)
+    return {
+        name: format_name_with_dist(folder, recipe.run_name)
+        for name, folder in found.items()
+        if "://" not in folder  # a bucket: nothing local to read
+    }
+
+
+def check_folders(recipe: TrainingSettings) -> None:
+    """Each callback's ``validate_folders`` against where the recipe's checkpointers write."""
+    writers: dict[str, str] | None = None
+    for name, kwargs in recipe.callbacks.items():
+        target = _callback(name) if kwargs is not None else None
+        if isinstance(inspect.getattr_static(target, "validate_folders", None), classmethod):
+            writers = checkpoint_folders(recipe) if writers is None else writers
+            try:
+                target.validate_folders(writers, **dict(kwargs or {}))  # type: ignore[union-attr]
+            except ValueError as exc:
+                raise _one_line(f"callbacks.{name}", exc) from None
+
+
 def check_components(recipe: TrainingSettings) -> None:
     """Every component of ``recipe`` against llm-foundry's registries; raises ValueError."""
     from llmfoundry import registry
@@ -262,6 +323,7 @@ def check_components(recipe: TrainingSettings) -> None:
             continue
         reg = registry.callbacks_with_config if name in with_config else callbacks
         _section("callbacks", reg, {name: kwargs})
+    check_folders(recipe)
     if recipe.fsdp_config is not None:
         check_fsdp(recipe.fsdp_config)
     model_name = getattr(getattr(recipe, "model", None), "name", None)

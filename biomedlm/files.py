@@ -46,6 +46,18 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
             os.unlink(tmp)
 
 
+def follow_umask(folder: Path) -> None:
+    """Give ``folder`` and everything in it the modes the umask allows (0666/0777 ``& ~umask``).
+
+    For folders written by libraries that make private files: safetensors writes
+    ``model.safetensors`` 0600 whatever the umask, so a group could not read exported weights.
+    """
+    mask = current_umask()
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """``text`` (UTF-8) at ``path``, whole or not at all."""
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

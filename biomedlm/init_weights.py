@@ -24,7 +24,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from biomedlm.checkpoint import CheckpointError, is_sharded, load_pretrained
+from biomedlm.checkpoint import (
+    CheckpointError,
+    incomplete_model_folder,
+    is_sharded,
+    load_pretrained,
+)
+from biomedlm.files import follow_umask
 from biomedlm.recipe import RecipeError
 from biomedlm.vocabulary import embedding_shortfall, vocabulary_difference
 
@@ -54,6 +60,7 @@ def _convert(source: Path, dest: Path) -> None:
     try:
         model.save_pretrained(scratch)
         tokenizer.save_pretrained(scratch)
+        follow_umask(scratch)  # mkdtemp and safetensors make private folders and files
         os.replace(scratch, dest)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -66,6 +73,12 @@ def hf_folder(init_from: str, cache_root: Path, timeout: float = 3600.0) -> Path
     if not source.exists():
         raise RecipeError(f"{KEY}: {init_from} does not exist")
     if is_hf_folder(source):
+        why = incomplete_model_folder(source)  # else a traceback while the model is built
+        if why is not None:
+            raise RecipeError(
+                f"{KEY}: {init_from} is not a whole Hugging Face folder ({why}); "
+                f"export it again, or point {KEY} at a complete one"
+            )
         return source
     if not (source.is_file() or is_sharded(source)):
         raise RecipeError(

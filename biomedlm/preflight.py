@@ -11,7 +11,8 @@ key, the paths and the fix:
   shards' own column shape), since llm-foundry's text loader silently truncates longer samples
   and pads none, and token ids past the embedding crash only at the first batch. A remote
   stream's ``index.json`` and ``manifest.json`` are fetched with streaming's own downloader
-  (``s3://``, ``gs://``... as its datasets read them) into a temporary folder for the same checks;
+  (``s3://``, ``gs://``... as its datasets read them) into a temporary folder for the same checks,
+  and the remote is listed for every shard file the index names;
 - a data_prep output folder (a stream's ``local``, a path ``remote``, the tokenizer's folder) is
   read from the set it publishes at launch, held for the run (:func:`data_prep.publish.
   hold_current_set`): a data_prep rerun during training publishes beside it, never under it;
@@ -208,6 +209,39 @@ def _fetch_remote(key: str, remote: str, split: str, into: Path) -> Path:
     return into
 
 
+def _check_remote_shards(key: str, remote: str, split: str, fetched: Path) -> None:
+    """Every shard file ``index.json`` names is in the remote (listed with streaming's uploader).
+
+    Else training starts and the first batch needing the missing shard dies in streaming's
+    download thread. A store streaming cannot list, or a listing refused (read-only
+    credentials), leaves the shards unchecked, with a warning.
+    """
+    from streaming.base.storage.upload import CloudUploader
+
+    index = json.loads((fetched / split / "index.json").read_text())
+    needed = [  # what streaming downloads: the compressed file when there is one
+        info["basename"]
+        for shard in index.get("shards", [])
+        for part in ("data", "meta")
+        if (info := shard.get(f"zip_{part}") or shard.get(f"raw_{part}"))
+    ]
+    try:
+        store = CloudUploader.get((str(fetched / ".listing"), remote), exist_ok=True)
+        listed = {os.path.basename(name) for name in store.list_objects(f"{split}/") or []}
+    except Exception as exc:  # NotImplementedError, or each store's client's own errors
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        log.warning(
+            "%s.remote: cannot list %s/%s (%s); shards not checked", key, remote, split, why
+        )
+        return
+    missing = [name for name in needed if name not in listed]
+    if missing:
+        raise RecipeError(
+            f"{key}.remote: {remote}/{split} has no {missing[0]}, which its index.json names "
+            f"({len(missing)} of {len(needed)} shard files missing); upload the whole split again"
+        )
+
+
 def _held(folder: Path) -> Path | None:
     """The set a data_prep output ``folder`` publishes now, held for this run; else None."""
     try:
@@ -277,6 +311,7 @@ def check_loader(
                     stream_key, fetched, stream.remote, split, recipe, tokenizer, "remote",
                     stream.remote,
                 )  # fmt: skip
+                _check_remote_shards(stream_key, stream.remote, split, fetched)
                 _check_cache(stream_key, Path(stream.local) / split, fetched / split)
         if read:
             paths[f"{key}.{name}"] = read

@@ -16,7 +16,8 @@ and data are recorded beside its checkpoints (:mod:`biomedlm.run_record`) and in
 ``<run_dir>/launches/``. One launch at a time per ``run_dir`` (:mod:`biomedlm.run_lock`).
 A finished fine-tune whose export or after-fit scores a crash cut off gets them, without
 training (:mod:`biomedlm.finetune.after_fit`).
-Exit status: 0 when trained or already finished, 2 for a recipe that cannot run.
+Exit status: 0 when trained or already finished, 2 for a recipe that cannot run, 1 when a full
+disk stopped training (one line; the newest complete checkpoint is what a relaunch resumes from).
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from biomedlm.autoresume import clear_stale_download, repair_save_folder
+from biomedlm.outputs import check_outputs
 from biomedlm.recipe import RecipeError, TrainingSettings, load_recipe, resolved
 from biomedlm.run_lock import run_lock
+from data_prep.stages import disk_full
 
 if TYPE_CHECKING:
     from biomedlm.relaunch import Finished
@@ -76,7 +79,9 @@ def launch(args: list[str], held: ExitStack) -> int:
     try:
         # the run's lock, before any file of the run is touched: the schema alone names run_dir,
         # so a second launch stops at once, before the registry checks import llm-foundry
-        held.enter_context(run_lock(Path(load_recipe(args[0], args[1:], components=False).run_dir)))
+        schema = load_recipe(args[0], args[1:], components=False)
+        check_outputs(schema)  # where the run writes, before its lock is made there
+        held.enter_context(run_lock(Path(schema.run_dir)))
         recipe = load_recipe(args[0], args[1:])
         plain = resolved(recipe)
         if recipe.autoresume:  # a checkpoint cut off by a crash never blocks the resume
@@ -98,15 +103,38 @@ def launch(args: list[str], held: ExitStack) -> int:
     from llmfoundry.command_utils import train
     from omegaconf import OmegaConf
 
+    from biomedlm.callbacks.hf_export import register
     from biomedlm.finetune.after_fit import AfterFitCompleted, complete_in
 
+    register()  # `hf_checkpointer` exports follow the umask
     if missing:
         complete_in(cfg, missing)
     try:
         train(OmegaConf.create(cfg))
     except AfterFitCompleted as done:
         print(done)
+    except Exception as exc:
+        full = disk_full(exc)
+        if full is None:
+            raise
+        print(f"error: {disk_full_line(recipe, full)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def disk_full_line(recipe: TrainingSettings, full: OSError) -> str:
+    """What a full disk did to the run, and how to go on (a cut-off checkpoint is removed then)."""
+    folders = dict.fromkeys(f for f in (recipe.save_folder, recipe.run_dir) if f)
+    where = f" writing {full.filename}" if full.filename else f" (under {', '.join(folders)})"
+    resume = (
+        "relaunch the same command: it resumes from the newest complete checkpoint"
+        if recipe.autoresume and recipe.save_folder
+        else "relaunch it"
+    )
+    return (
+        f"no space left on device{where}; training stopped. Free space (or keep fewer "
+        f"checkpoints: save_num_checkpoints_to_keep) and {resume}"
+    )
 
 
 def after_fit_missing(recipe: TrainingSettings, finished: Finished | None) -> dict[str, str]:

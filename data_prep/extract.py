@@ -27,7 +27,7 @@ from data_prep.decontaminate import EvalIndex
 from data_prep.dedup import id_hash, text_hash
 from data_prep.document import Document, OnError, ReadContext
 from data_prep.sources import READERS, expand_sources
-from data_prep.stages import file_digest, fingerprint, write_json_atomic
+from data_prep.stages import file_digest, fingerprint, remove_temporaries, write_json_atomic
 
 log = logging.getLogger(__name__)
 DECONTAMINATION_BATCH = 256  # documents matched against the evaluation index in one pass
@@ -177,6 +177,10 @@ def run_extract(
     except BaseException:
         if pool is not None:  # stop the workers now: a failed file, or Ctrl-C
             pool.terminate()
+            pool.join()
+        # the failed file's temporaries, and those of the files the workers were writing (this
+        # run holds the output folder's lock: every temporary in it is this run's)
+        remove_temporaries({Path(task.out_dir) for task in tasks})
         raise
     else:
         if pool is not None:
@@ -185,10 +189,9 @@ def run_extract(
             # worker while terminate kills the others, and that worker waits forever for the
             # task queue's lock, which a killed worker held.
             pool.close()
+            pool.join()
     finally:
         bar.close()
-        if pool is not None:
-            pool.join()
     return results
 
 

@@ -16,7 +16,6 @@ the config is checked before the first stage (:mod:`data_prep.preflight`).
 
 from __future__ import annotations
 
-import errno
 import logging
 import shutil
 import time
@@ -45,6 +44,7 @@ from data_prep.selection import SPLITS, iter_texts, select_and_split
 from data_prep.stages import (
     StageMarkers,
     atomic_dir,
+    disk_full,
     fingerprint,
     remove_temporaries,
     umask,
@@ -54,7 +54,6 @@ from data_prep.tokenizer import copy_tokenizer, train_tokenizer
 
 log = logging.getLogger(__name__)
 SET_MARKERS = ".stages"  # a set's done-markers of tokenizer and pack
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 class _Run:
@@ -272,16 +271,6 @@ class _Run:
             self.markers.clear("select")
 
 
-def _disk_full(exc: BaseException) -> OSError | None:
-    """The disk-full error behind ``exc`` (itself, or one it was raised while handling)."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, OSError) and seen.errno in DISK_FULL:
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
 def run(cfg: PrepConfig) -> dict[str, Any]:
     """Run every stage that is not already done; returns the manifest (also written to disk).
 
@@ -302,7 +291,7 @@ def run(cfg: PrepConfig) -> dict[str, Any]:
             fp_select = run_.select(fp_extract, tasks)
             run_.outputs(fp_select)
         except Exception as exc:
-            full = _disk_full(exc)
+            full = disk_full(exc)
             if full is None:
                 raise
             where = full.filename or out

@@ -14,6 +14,7 @@ user's umask allows before they take their final name, so prepared data can be s
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 TMP = ".tmp-"  # the mark of every temporary name
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def fingerprint(*parts: Any) -> str:
@@ -41,6 +43,16 @@ def file_digest(path: Path) -> str:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def disk_full(exc: BaseException) -> OSError | None:
+    """The disk-full error behind ``exc`` (itself, or one it was raised from or while handling)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in DISK_FULL:
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 @cache

@@ -17,7 +17,9 @@ Registered as llm-foundry's ``gauntlet_watcher`` callback (an entry point in pyp
         dtype: auto                       # --dtype: weights as saved, or float32/bfloat16/float16
         # samples: {pubmedqa: [0, 5, 9]}  # --samples (lm-eval's task -> item indices), not with sample
 
-At FIT_START, global rank 0 checks that a checkpointer of this run writes ``folder`` and that
+When the recipe loads, ``folder`` is checked against where its checkpointers write
+(:meth:`GauntletWatcher.validate_folders`). At FIT_START, global rank 0 checks again that a
+checkpointer of this run writes ``folder`` and that
 ``device`` is not a training rank's GPU, announces its process in ``OUT/trainer.json``, and
 starts ``python -m eval_gauntlet watch`` with a command line built from :class:`WatchConfig`
 (tokens per step from the trainer's state). The watcher holds ``OUT/watcher.lock``, scores each
@@ -224,10 +226,19 @@ class GauntletWatcher(Callback):
         """
         cls(**kwargs)
 
+    @classmethod
+    def validate_folders(cls, writers: Mapping[str, str], **kwargs: Any) -> None:
+        """``folder`` is one the recipe's checkpointers write (``writers``: name -> folder).
+
+        Checked as the recipe loads, before the model is built; FIT_START checks it again against
+        the checkpointers the trainer really has.
+        """
+        _check_fed(Path(kwargs["folder"]), {name: Path(f) for name, f in writers.items()})
+
     def fit_start(self, state: State, logger: Logger) -> None:
         if dist.get_global_rank() != 0:
             return
-        _check_fed(Path(self.config.folder), state)
+        _check_fed(Path(self.config.folder), _feeding(state))
         _check_device(self.config.device, state)
         self.trainer = Trainer.of(os.getpid())
         self.out.mkdir(parents=True, exist_ok=True)
@@ -282,8 +293,8 @@ def _feeding(state: State) -> dict[str, Path]:
     return {name: Path(folder) for name, folder in found.items()}
 
 
-def _check_fed(folder: Path, state: State) -> None:
-    feeding = _feeding(state)
+def _check_fed(folder: Path, feeding: Mapping[str, Path]) -> None:
+    """``folder`` is one of ``feeding``'s (checkpointer -> the folder it writes)."""
     if any(folder.resolve() == fed.resolve() for fed in feeding.values()):
         return
     writers = "; ".join(f"{name} writes {fed}" for name, fed in feeding.items())

@@ -33,8 +33,8 @@ from typing import Any
 from composer.core import State, Time, Timestamp
 from composer.loggers import Logger
 from composer.utils import dist, format_name_with_dist_and_time
-from llmfoundry.callbacks.hf_checkpointer import HuggingFaceCheckpointer
 
+from biomedlm.callbacks.hf_export import UmaskExport
 from biomedlm.checkpoint import Progress
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ PARTIAL = ".partial"  # suffix of an export being written: .<name>.partial
 FOLDER_NAME = "ba{batch}"  # hf_checkpointer's default huggingface_folder_name
 
 
-class FinetuneExport(HuggingFaceCheckpointer):
+class FinetuneExport(UmaskExport):
     """``hf_checkpointer`` whose LoRA exports are merged into the weights or kept as adapters."""
 
     huggingface_folder_name_fstr: str  # hf_checkpointer's: huggingface/ba{batch}

@@ -63,9 +63,10 @@ def load_adapters(path: Path, base: Path | None = None) -> tuple[Any, Any]:
     from peft import PeftModel
     from transformers import AutoTokenizer
 
-    from biomedlm.checkpoint import CheckpointError, load_pretrained
+    from biomedlm.checkpoint import CheckpointError, check_model_folder, load_pretrained
     from biomedlm.finetune.tokens import grow_embeddings
 
+    check_model_folder(path)
     config = json.loads((path / "adapter_config.json").read_text())
     base = base or Path(config.get("base_model_name_or_path") or "")
     if not (base / "config.json").is_file():

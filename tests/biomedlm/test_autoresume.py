@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 from biomedlm.autoresume import clear_stale_download, repair_save_folder
 from biomedlm.checkpoint import corrupt, incomplete
 from tests.biomedlm.crafted import sharded_copy
-from tests.biomedlm.debug_runs import losses, run_debug
+from tests.biomedlm.debug_runs import REPO, debug_command, losses, run_debug
 
 
 def test_removes_only_the_downloaded_latest(
@@ -172,3 +174,38 @@ def test_a_relaunch_after_a_crash_mid_save_resumes_from_the_last_complete_checkp
     assert "now names ep0-ba4-rank0.pt" in output
     assert incomplete(ckpt / "ep0-ba8-rank0.pt") is None
     assert os.readlink(ckpt / "latest-rank0.pt") == "ep0-ba8-rank0.pt"
+
+
+# The debug recipe on a disk that fills up at its first checkpoint (Composer's writer raises).
+FULL_AT_FIRST_SAVE = """
+import errno, os, sys
+import composer.utils.checkpoint as composer_checkpoint
+from biomedlm.train import main
+
+def full(state_dict, filename):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+composer_checkpoint._write_checkpoint_file = full
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_full_disk_during_a_save_ends_in_one_line(tmp_path: Path) -> None:
+    """Was Composer's traceback (a relaunch recovered, but the first run ended in tracebacks)."""
+    args = debug_command(tmp_path, "max_duration=1ba", "save_interval=1ba", launcher=[])
+    result = subprocess.run(
+        [sys.executable, "-c", FULL_AT_FIRST_SAVE, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: no space left on device (under {tmp_path / 'run' / 'checkpoints'}, "
+        f"{tmp_path / 'run'}); training stopped. Free space (or keep fewer checkpoints: "
+        "save_num_checkpoints_to_keep) and relaunch the same command: it resumes from the "
+        "newest complete checkpoint"
+    )

@@ -91,6 +91,29 @@ def test_a_max_new_tokens_the_model_cannot_hold_fails_at_launch(tmp_path: Path, 
     prepare_finetune(load_recipe(DEBUG_RECIPE, scoring_off))  # never decodes: not checked
 
 
+def test_fewer_training_rows_than_one_batch_fail_at_launch(tmp_path: Path, tiny: Path) -> None:
+    """Was llm-foundry's NotEnoughDatasetSamplesError, after the model was built."""
+    from transformers import AutoTokenizer
+
+    from biomedlm.finetune.launch import prepare_finetune
+    from biomedlm.recipe import RecipeError
+    from tests.biomedlm.generation_helpers import DEBUG_RECIPE, copy_task, jsonl_overrides
+
+    data = copy_task(tmp_path / "rows.jsonl", AutoTokenizer.from_pretrained(tiny), 5)
+    overrides = jsonl_overrides(
+        tmp_path / "run", tiny, data, "data.split=null", "eval.test_after_fit=false"
+    )
+    with pytest.raises(RecipeError) as failed:
+        prepare_finetune(load_recipe(DEBUG_RECIPE, overrides, components=False))
+    assert str(failed.value) == (
+        "data.train: 5 training rows (after data.split and data.train_limit), fewer than one "
+        "batch (global_train_batch_size=8); add training data, or set "
+        "global_train_batch_size=5 or fewer"
+    )
+    smaller = [*overrides, "global_train_batch_size=4", "device_train_microbatch_size=4"]
+    prepare_finetune(load_recipe(DEBUG_RECIPE, smaller, components=False))
+
+
 @pytest.mark.parametrize("path", GENERATION, ids=lambda p: p.stem)
 def test_generation_recipes_leave_room_for_a_prompt(path: Path) -> None:
     """Each recipe's decoding fits the positions of the model it is written for."""

@@ -122,6 +122,107 @@ def test_init_from_of_another_shape_fails(prepared: Path, tmp_path: Path) -> Non
         launch(f"model.init_from={other}")
 
 
+def test_init_from_cut_off_fails_at_launch(prepared: Path, tmp_path: Path) -> None:
+    """Was a traceback from transformers while llm-foundry built the model, after launch."""
+    from tests.eval_gauntlet.tiny import tiny_model
+
+    whole = tiny_model(
+        tmp_path / "w", prepared / "tokenizer", n_positions=256, n_embd=128, n_head=4
+    )
+    assert launch(f"model.init_from={whole}").init_from == str(whole)  # type: ignore[attr-defined]
+    weights = whole / "model.safetensors"
+    size = weights.stat().st_size
+    os.truncate(weights, size - 1000)  # the disk filled up while it was exported
+    with pytest.raises(RecipeError) as caught:
+        launch(f"model.init_from={whole}")
+    assert str(caught.value) == (
+        f"model.init_from: {whole} is not a whole Hugging Face folder (model.safetensors is cut "
+        f"off at {size - 1000:,} of {size:,} bytes); export it again, or point model.init_from "
+        "at a complete one"
+    )
+
+
+def test_a_model_folder_is_checked_from_its_headers(tiny_dir: Path, tmp_path: Path) -> None:
+    """Cut anywhere (in the header or the tensors), a missing shard, a cut .bin: each named."""
+    import torch
+
+    from biomedlm.checkpoint import incomplete_model_folder
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_dir, folder)
+    assert incomplete_model_folder(folder) is None
+    whole = (folder / "model.safetensors").read_bytes()
+    for keep in (0, 7, 200, len(whole) - 1):
+        (folder / "model.safetensors").write_bytes(whole[:keep])
+        why = incomplete_model_folder(folder)
+        assert why is not None and why.startswith("model.safetensors is cut off"), (keep, why)
+    (folder / "model.safetensors").unlink()
+    index = {"weight_map": {"a": "model-1.safetensors", "b": "model-2.safetensors"}}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    (folder / "model-1.safetensors").write_bytes(whole)
+    assert incomplete_model_folder(folder) == "model-2.safetensors missing"
+    (folder / "model.safetensors.index.json").unlink()
+    assert incomplete_model_folder(folder) == "no model.safetensors or pytorch_model.bin"
+    torch.save({"w": torch.zeros(1000)}, folder / "pytorch_model.bin")
+    assert incomplete_model_folder(folder) is None
+    os.truncate(folder / "pytorch_model.bin", 3000)
+    assert str(incomplete_model_folder(folder)).startswith("pytorch_model.bin: not a whole zip")
+    (folder / "config.json").unlink()
+    assert incomplete_model_folder(folder) == "no config.json"
+    adapters = tmp_path / "adapters"  # a LoRA adapters export: no config.json of its own
+    adapters.mkdir()
+    (adapters / "adapter_config.json").write_text("{}")
+    assert incomplete_model_folder(adapters) == "no adapter_model.safetensors or adapter_model.bin"
+    (adapters / "adapter_model.safetensors").write_bytes(whole[: len(whole) // 2])
+    assert str(incomplete_model_folder(adapters)).startswith("adapter_model.safetensors is cut")
+
+
+def test_output_folders_that_cannot_be_written_fail_at_launch(
+    prepared: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Were tracebacks at the first checkpoint, after the model was built and had trained."""
+    import errno
+
+    from biomedlm.outputs import check_outputs
+    from biomedlm.train import main
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    run = tmp_path / "run"
+    args = [
+        str(DEBUG),
+        *data_overrides(),
+        f"run_dir={run}",
+        "max_duration=1ba",
+        "save_interval=1ba",
+    ]
+    assert main([*args, f"save_folder={blocker / 'checkpoints'}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"error: save_folder: cannot write to {blocker / 'checkpoints'} ({blocker} is not a "
+        "folder); point it at a folder this run can write"
+    ]
+    assert not run.exists()  # refused before anything was written
+
+    recipe = load_recipe(DEBUG, [f"run_dir={run}"], components=False)
+    check_outputs(recipe)  # writable: nothing created by the check
+    assert not run.exists()
+
+    def read_only(*args: object, **kwargs: object) -> object:  # a read-only mount, even to root
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr("tempfile.TemporaryFile", read_only)
+    with pytest.raises(RecipeError) as caught:
+        check_outputs(recipe)
+    assert str(caught.value) == (
+        f"run_dir: cannot write to {run} ({tmp_path}: Read-only file system); point it at a "
+        "folder this run can write"
+    )
+
+
 def test_read_only_shards_are_read_through_a_cache(
     prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

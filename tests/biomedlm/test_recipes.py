@@ -195,6 +195,13 @@ TYPOS = [  # each loaded, as a user would type it, and failing with one line nam
         "callbacks.gauntlet_watcher.tasks: unknown task 'medqa'",
     ),
     ("callbacks.gauntlet_watcher.device=gpu", "callbacks.gauntlet_watcher.device: 'gpu'"),
+    (  # was raised at FIT_START, after the model was built
+        "callbacks.gauntlet_watcher.folder=runs/elsewhere",
+        r"^.*biomedlm-2.7b.yaml: callbacks.gauntlet_watcher.folder: no checkpointer of this run "
+        r"writes runs/elsewhere \(save_folder writes runs/biomedlm-2.7b/checkpoints; "
+        r"hf_checkpointer writes runs/biomedlm-2.7b/hf/huggingface\); set folder to one of those$",
+    ),
+    ("callbacks.gauntlet_watcher.folder=runs/biomedlm-2.7b/checkpoints", None),
     (
         "callbacks.hf_checkpointer.precision=fp33",
         "callbacks.hf_checkpointer.precision: 'fp33' is not one of float32",

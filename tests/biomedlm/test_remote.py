@@ -151,6 +151,47 @@ def test_remote_streams_get_the_launch_checks(s3, prepared: Path, tmp_path: Path
     assert "\n" not in message and "S3_ENDPOINT_URL" in message
 
 
+def test_a_shard_missing_from_the_remote_fails_at_launch(s3, tmp_path: Path) -> None:
+    """Was: the launch check passed and the first batch died in streaming's download thread."""
+    recipe = load_recipe(
+        DEBUG,
+        [*data_overrides(), f"train_loader.streams.pubmed.local={tmp_path / 'cache'}"],
+        components=False,
+    )
+    remote = f"s3://{BUCKET}/pubmed"
+    s3.delete_object(Bucket=BUCKET, Key="pubmed/train/shard.00000.mds")  # never read: zstd is
+    check_remote(recipe, remote)
+    s3.delete_object(Bucket=BUCKET, Key="pubmed/train/shard.00000.mds.zstd")
+    with pytest.raises(RecipeError) as caught:
+        check_remote(recipe, remote)
+    assert str(caught.value) == (
+        f"train_loader.streams.pubmed.remote: {remote}/train has no shard.00000.mds.zstd, which "
+        "its index.json names (1 of 1 shard files missing); upload the whole split again"
+    )
+
+
+def test_a_save_folder_in_a_missing_bucket_fails_at_launch(s3, tmp_path: Path) -> None:
+    """Was a traceback from Composer's uploader at its start, after the model was built."""
+    from biomedlm.outputs import check_outputs
+
+    def recipe(save_folder: str) -> Recipe:
+        return load_recipe(
+            DEBUG, [f"run_dir={tmp_path / 'run'}", f"save_folder={save_folder}"], components=False
+        )
+
+    check_outputs(recipe(f"s3://{BUCKET}/runs/debug/checkpoints"))
+    with pytest.raises(RecipeError) as caught:
+        check_outputs(recipe("s3://no-such-bucket/runs/debug/checkpoints"))
+    message = str(caught.value)
+    assert message.startswith(
+        "save_folder: cannot write to s3://no-such-bucket/runs/debug/checkpoints ("
+    )
+    assert "NoSuchBucket" in message and "\n" not in message
+    assert message.endswith(
+        "; point it at a bucket this run can write (credentials, S3_ENDPOINT_URL)"
+    )
+
+
 def test_a_local_cache_of_other_shards_is_refused(s3, prepared: Path, tmp_path: Path) -> None:
     """Streaming reads a cache's own index and shards when they exist: another data set's (or
     this remote's before it was republished) were trained on although the remote was checked."""

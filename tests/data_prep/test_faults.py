@@ -379,3 +379,23 @@ def test_wrong_xml_in_a_medline_glob(tmp_path: Path, caplog: pytest.LogCaptureFi
     assert medline["files"] == 3 and medline["skipped"]["bad_record"] == 2 and medline["kept"] > 400
     for name in ("b.xml", "c.xml"):
         assert any(name in r.message and "gave no documents" in r.message for r in caplog.records)
+
+
+# --- a failed run leaves no temporary behind ----------------------------------------------
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_bad_input_file_leaves_no_temporary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], workers: int
+) -> None:
+    """Was: the failed file's ``.work/extract/.<key>.jsonl.tmp-<pid>`` stayed until the next run."""
+    good = tmp_path / "a.jsonl"
+    good.write_text(json.dumps({"id": "a", "text": "A sentence about aspirin. " * 20}) + "\n")
+    bad = tmp_path / "b.jsonl"
+    bad.write_text(good.read_text() + "{not json\n")
+    sources = [{"kind": "jsonl", "path": str(tmp_path / "*.jsonl")}]
+    cfg = write_config(tmp_path, sources=sources, workers=workers, decontaminate={"enabled": False})
+    assert main([str(cfg)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "b.jsonl:2" in errors[0], errors
+    assert temporaries(tmp_path / "out") == []

@@ -152,3 +152,47 @@ def test_a_multiple_choice_export_scored_later_is_labelled_as_scored(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "multiple_choice fine-tune" in err and "finetuned" in err
     assert not (tmp_path / "ic" / "results.jsonl").exists()
+
+
+@pytest.mark.parametrize("task", ["multiple_choice", "generation"])
+def test_a_cut_off_or_partial_export_is_one_line(
+    tiny_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    task: str,
+) -> None:
+    """Was a traceback from transformers while the multiple-choice model was built."""
+    import shutil
+
+    from eval_gauntlet.__main__ import main
+
+    export = tmp_path / "hf" / "huggingface" / "ba4"
+    if task == "multiple_choice":
+        tokenizer = tokenizer_for(task, tiny_dir, tmp_path)
+        build_model(task, tiny_dir, tokenizer).model.save_pretrained(export)
+        tokenizer.save_pretrained(export)
+    else:
+        shutil.copytree(tiny_dir, export)
+    weights = export / "model.safetensors"
+    size = weights.stat().st_size
+    weights.write_bytes(weights.read_bytes()[: size // 2])  # the disk filled up mid-export
+    recipe = "medqa-debug-cpu" if task == "multiple_choice" else "patient-qa-debug-cpu"
+    args = ["finetuned", str(export), f"recipes/finetune/{recipe}.yaml"]
+    monkeypatch.chdir(REPO)
+    capsys.readouterr()
+    assert main([*args, f"eval.out={tmp_path / 'eval'}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"error: {export}: an incomplete model folder (model.safetensors is cut off at "
+        f"{size // 2:,} of {size:,} bytes); "
+    )
+    assert err.count("\n") == 1
+    weights.unlink()  # a partial export: its config and tokenizer, no weights yet
+    assert main([*args, f"eval.out={tmp_path / 'eval'}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"error: {export}: an incomplete model folder (no model.safetensors or pytorch_model.bin); "
+    )
+    assert err.count("\n") == 1
+    assert not (tmp_path / "eval" / "results.jsonl").exists()

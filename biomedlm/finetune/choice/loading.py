@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from biomedlm.checkpoint import CheckpointError, Progress, is_sharded
+from biomedlm.checkpoint import CheckpointError, Progress, check_model_folder, is_sharded
 from biomedlm.finetune.choice.layout import LAYOUT_TOKENS
 from biomedlm.finetune.choice.model import TASK_KEY, ChoiceModel
 from biomedlm.finetune.recipe import FinetuneRecipe
@@ -125,5 +125,12 @@ def load_finetuned(
                 f"{path}: neither a Hugging Face export (config.json), LoRA adapters "
                 "(adapter_config.json) nor a Composer checkpoint"
             )
-        return _from_export(path, recipe), None
+        check_model_folder(path)  # a cut-off export: one line, not transformers' traceback
+        try:
+            return _from_export(path, recipe), None
+        except CheckpointError:
+            raise
+        except Exception as exc:  # any library error, one line naming the path
+            why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise CheckpointError(f"{path}: cannot load it ({type(exc).__name__}: {why})") from None
     return _from_composer(path, recipe, trust)

@@ -91,6 +91,24 @@ def check_decoding(recipe: FinetuneRecipe, positions: int) -> None:
         )
 
 
+def check_train_rows(recipe: FinetuneRecipe, train_file: Path) -> None:
+    """At least one whole batch of training rows, checked at launch.
+
+    The train loader drops a partial batch (every step is a whole global batch, as a resume
+    counts them), so llm-foundry refuses fewer rows than one batch, but only after the model is
+    built. The multiple-choice families keep a partial batch; this family keeps llm-foundry's rule.
+    """
+    with train_file.open(encoding="utf-8") as lines:
+        rows = sum(1 for _ in lines)
+    batch = recipe.global_train_batch_size
+    if rows < batch:
+        raise RecipeError(
+            f"data.train: {rows} training rows (after data.split and data.train_limit), fewer "
+            f"than one batch (global_train_batch_size={batch}); add training data, or set "
+            f"global_train_batch_size={rows} or fewer"
+        )
+
+
 def foundry_sections(recipe: FinetuneRecipe, facts: FinetuneFacts) -> dict[str, Any]:
     """The llm-foundry train-config sections of a generation recipe (writes tokenizer and rows)."""
     from transformers import AutoTokenizer
@@ -100,6 +118,7 @@ def foundry_sections(recipe: FinetuneRecipe, facts: FinetuneFacts) -> dict[str, 
     tokenizer_dir = save_with_tokens(facts.tokenizer_dir, [SEPARATOR], run_dir / "tokenizer")
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
     prepared = prepare_data(recipe, tokenizer, SEPARATOR)
+    check_train_rows(recipe, prepared.files["train"])
     callbacks = task_callbacks(recipe)
     sections: dict[str, Any] = {
         "max_seq_len": recipe.data.max_length,

@@ -1,0 +1,64 @@
+"""Launch check of where a run writes: ``run_dir``, ``save_folder``, each callback's ``save_folder``.
+
+Checked before anything is built (:func:`biomedlm.train.main`), each failure one line naming the
+key: without it, a read-only folder or a bucket that does not exist fails at the first checkpoint
+after the model is built, or when Composer's uploader starts, in tracebacks.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from biomedlm.recipe import RecipeError, TrainingSettings
+
+BUCKET_FIX = "a bucket this run can write (credentials, S3_ENDPOINT_URL)"
+
+
+def _write_refused(folder: Path) -> str | None:
+    """Why a file cannot be made in ``folder`` (or, not made yet, its nearest existing parent)."""
+    existing = next(path for path in (folder, *folder.parents) if path.exists())
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    try:
+        with tempfile.TemporaryFile(dir=existing):  # a probe file, removed as it closes
+            return None
+    except OSError as exc:
+        return f"{existing}: {exc.strerror or type(exc).__name__}"
+
+
+def _bucket_refused(uri: str) -> str | None:
+    """Why the bucket of ``uri`` cannot be listed (missing, no credentials, unreachable), or None."""
+    from composer.utils import parse_uri
+    from composer.utils.file_helpers import BACKEND_TO_OBJECT_STORE_FACTORY
+
+    backend, bucket, path = parse_uri(uri)
+    if backend not in BACKEND_TO_OBJECT_STORE_FACTORY:  # dbfs, wandb...: left to Composer
+        return None
+    try:  # one listing request: a name nothing has under the folder
+        store = BACKEND_TO_OBJECT_STORE_FACTORY[backend](bucket, path)
+        store.list_objects(f"{path.strip('/')}/.launch-check")
+    except Exception as exc:  # each store's client raises its own errors
+        why = (str(exc).strip().splitlines() or [""])[0]
+        return f"{type(exc).__name__}: {why}" if why else type(exc).__name__
+    return None
+
+
+def check_outputs(recipe: TrainingSettings) -> None:
+    """Every folder ``recipe`` writes can be written; raises :class:`RecipeError` naming the key.
+
+    A local folder takes a probe file (a read-only mount refuses it, even to root); a bucket is
+    listed with Composer's object store (one request).
+    """
+    folders = {"run_dir": recipe.run_dir, "save_folder": recipe.save_folder}
+    for name, args in recipe.callbacks.items():
+        if args is not None and isinstance(args.get("save_folder"), str):
+            folders[f"callbacks.{name}.save_folder"] = args["save_folder"]
+    for key, folder in folders.items():
+        if folder is None:
+            continue
+        remote = "://" in folder
+        why = _bucket_refused(folder) if remote else _write_refused(Path(folder).absolute())
+        if why is not None:
+            fix = BUCKET_FIX if remote else "a folder this run can write"
+            raise RecipeError(f"{key}: cannot write to {folder} ({why}); point it at {fix}")
