@@ -17,7 +17,9 @@ weights initialise the model, for continued pretraining or fine-tuning; then the
 keys may be left out, ``dropout: null`` keeps the weights' own dropout, and tokens the tokenizer
 adds (a fine-tuning layout's separator) get embedding rows, grown to the next multiple of 64
 (new rows initialised to the mean embedding, Hugging Face's rule). ``peft_config`` (llm-foundry's
-and Composer's LoRA support, ``peft``) trains low-rank adapters only::
+and Composer's LoRA support, ``peft``) trains low-rank adapters only; its Composer checkpoints
+still hold every weight (``should_save_peft_only: false`` by default here: Composer's filter keeps
+only ``lora_`` keys, dropping rows trained through ``trainable_token_indices``)::
 
     model:
       name: biomedlm
@@ -78,6 +80,7 @@ class BioMedLM(ComposerHFCausalLM):
         init_from: str | None = None,
         init_device: str = "cpu",
         attn_implementation: str = "sdpa",
+        should_save_peft_only: bool = False,
         **kwargs: Any,
     ) -> None:
         vocab_size = padded_vocab_size(len(tokenizer))
@@ -104,6 +107,7 @@ class BioMedLM(ComposerHFCausalLM):
             init_device=init_device,
             config_overrides=overrides,
             attn_implementation=attn_implementation,
+            should_save_peft_only=should_save_peft_only,
             **kwargs,
         )
         n_params = sum(p.numel() for p in self.model.parameters())
