@@ -321,6 +321,9 @@ def load_composer_checkpoint(path: Path, *, trust: bool = False) -> tuple[Any, A
 
     Composer 0.32's ``hf_from_composer_checkpoint`` returned a model whose weights differ from
     the checkpoint's here, so the weights are loaded explicitly (and checked: nothing unexpected).
+    A LoRA run's checkpoint (its ``peft_config`` saved beside the model's; the frozen weights,
+    the adapters and the trained token rows all in it) is read into the ``peft`` model it was
+    and returned merged, a plain causal LM.
     """
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -332,6 +335,9 @@ def load_composer_checkpoint(path: Path, *, trust: bool = False) -> tuple[Any, A
     weights = {
         k.removeprefix("model."): v for k, v in state["model"].items() if k.startswith("model.")
     }
+    peft = hf_state["model"].get("peft_config")
+    if peft is not None:
+        model = _with_adapters(path, model, peft["content"], weights)
     try:
         missing, unexpected = model.load_state_dict(weights, strict=False)
     except RuntimeError as exc:  # shapes that differ from the saved config
@@ -343,12 +349,33 @@ def load_composer_checkpoint(path: Path, *, trust: bool = False) -> tuple[Any, A
         raise CheckpointError(
             f"{path}: checkpoint does not fit its saved config ({(missing + unexpected)[:3]})"
         )
+    if peft is not None:
+        model = model.merge_and_unload()
     if config.tie_word_embeddings:
         model.tie_weights()
     with tempfile.TemporaryDirectory() as scratch:  # else Composer leaves a folder in the cwd
         tokenizer = load_saved_tokenizer(path, hf_state, Path(scratch))
     timestamp = state["timestamp"]["Timestamp"]
     return model, tokenizer, Progress(int(timestamp["batch"]), int(timestamp["token"]))
+
+
+def _with_adapters(
+    path: Path, model: Any, adapter_config: dict[str, Any], weights: dict[str, Any]
+) -> Any:
+    """``model`` wrapped in the ``peft`` adapters a checkpoint's ``adapter_config`` describes."""
+    from peft import get_peft_config, get_peft_model
+
+    if not any(".base_layer." in k for k in weights):
+        raise CheckpointError(
+            f"{path}: a LoRA checkpoint holding the adapters only (Composer's "
+            "should_save_peft_only): the weights they adapt are not in it; score the run's "
+            "Hugging Face export (finetune_export) instead"
+        )
+    try:
+        config = get_peft_config({**adapter_config, "base_model_name_or_path": None})
+        return get_peft_model(model, config)  # the weights come from the checkpoint, not a base
+    except (TypeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{path}: its LoRA config does not apply ({_first(exc)})") from None
 
 
 def read_progress(path: Path) -> Progress:

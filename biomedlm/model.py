@@ -17,7 +17,9 @@ weights initialise the model, for continued pretraining or fine-tuning; then the
 keys may be left out, ``dropout: null`` keeps the weights' own dropout, and tokens the tokenizer
 adds (a fine-tuning layout's separator) get embedding rows, grown to the next multiple of 64
 (new rows initialised to the mean embedding, Hugging Face's rule). ``peft_config`` (llm-foundry's
-and Composer's LoRA support, ``peft``) trains low-rank adapters only::
+and Composer's LoRA support, ``peft``) trains low-rank adapters only; its Composer checkpoints
+still hold every weight (``should_save_peft_only: false`` by default here: Composer's filter keeps
+only ``lora_`` keys, dropping rows trained through ``trainable_token_indices``)::
 
     model:
       name: biomedlm
@@ -64,6 +66,26 @@ def gpt2_overrides(
     }
 
 
+def token_ids(tokenizer: PreTrainedTokenizerBase) -> dict[str, int | None]:
+    """The config's ``bos/eos_token_id`` (and ``pad_token_id`` where there is a pad) of ``tokenizer``.
+
+    A model's config states them for ``generate`` and pipelines, which stop at ``eos_token_id``:
+    they must be the tokenizer's (data_prep's puts ``<|endoftext|>`` at 0, BioMedLM's at 28895).
+    """
+    ids = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
+    if tokenizer.pad_token_id is not None:
+        ids["pad_token_id"] = tokenizer.pad_token_id
+    return ids
+
+
+def set_token_ids(model: Any, ids: Mapping[str, int | None]) -> None:
+    """A Hugging Face model's config and generation config given ``ids`` (:func:`token_ids`)."""
+    for key, value in ids.items():
+        setattr(model.config, key, value)
+        if getattr(model, "generation_config", None) is not None:
+            setattr(model.generation_config, key, value)
+
+
 class BioMedLM(ComposerHFCausalLM):
     """A BioMedLM-architecture GPT-2 as a Composer model, from scratch or from a local HF dir."""
 
@@ -78,6 +100,7 @@ class BioMedLM(ComposerHFCausalLM):
         init_from: str | None = None,
         init_device: str = "cpu",
         attn_implementation: str = "sdpa",
+        should_save_peft_only: bool = False,
         **kwargs: Any,
     ) -> None:
         vocab_size = padded_vocab_size(len(tokenizer))
@@ -96,6 +119,7 @@ class BioMedLM(ComposerHFCausalLM):
             }  # fmt: skip
             source, pretrained = init_from, True
         self._n_tokens = len(tokenizer)  # read by transform_model, before the Module exists
+        self._token_ids = token_ids(tokenizer)
         super().__init__(
             tokenizer=tokenizer,
             pretrained_model_name_or_path=source,
@@ -104,6 +128,7 @@ class BioMedLM(ComposerHFCausalLM):
             init_device=init_device,
             config_overrides=overrides,
             attn_implementation=attn_implementation,
+            should_save_peft_only=should_save_peft_only,
             **kwargs,
         )
         n_params = sum(p.numel() for p in self.model.parameters())
@@ -117,13 +142,16 @@ class BioMedLM(ComposerHFCausalLM):
         self.n_matmul_params = n_params - (positions.weight.numel() if positions else 0)
 
     def transform_model(self, model: Any) -> Any:
-        """Embedding rows for every token of the tokenizer (a layout's added tokens), padded to 64.
+        """Embedding rows for every token of the tokenizer (a layout's added tokens), padded to 64,
+        and the tokenizer's special ids in the config (the architecture's or ``init_from``'s
+        would otherwise be exported).
 
         Called by llm-foundry between building the Hugging Face model and wrapping it (LoRA).
         """
         from biomedlm.finetune.tokens import grow_embeddings
 
         grow_embeddings(model, self._n_tokens)
+        set_token_ids(model, self._token_ids)
         return model
 
     def flops_per_batch(self, batch: Mapping[str, Any]) -> int:

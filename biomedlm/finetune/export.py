@@ -36,6 +36,7 @@ from composer.utils import dist, format_name_with_dist_and_time
 
 from biomedlm.callbacks.hf_export import UmaskExport
 from biomedlm.checkpoint import Progress
+from biomedlm.model import set_token_ids, token_ids
 
 log = logging.getLogger(__name__)
 LORA_EXPORTS = ("merged", "adapters")
@@ -101,6 +102,7 @@ class FinetuneExport(UmaskExport):
             log.info("export: %s", final)
 
     def transform_model_and_tokenizer(self, model: Any, tokenizer: Any) -> tuple[Any, Any]:
+        set_token_ids(model, token_ids(tokenizer))  # generate() stops at the tokenizer's EOS
         if self.using_peft and self.lora_export == "merged":
             # The export's tensors share storage with the training model's (llm-foundry loads
             # the gathered state with assign=True): merging in place would fold the adapters

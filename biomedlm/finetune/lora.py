@@ -1,9 +1,13 @@
 """LoRA for every fine-tuning family: the recipe's ``model.lora`` as llm-foundry's ``peft_config``, its exports.
 
 llm-foundry's Hugging Face models take a ``peft_config`` and Composer wraps the model with
-``peft`` (only the adapters train; Composer checkpoints then hold only the adapters, which is
-what a resume needs). Exports go through ``finetune_export`` (llm-foundry's ``hf_checkpointer``), which on a PEFT
-model saves ``PeftModel.save_pretrained``'s output: the adapters (``adapter_config.json``,
+``peft`` (only the adapters and the added tokens' rows train). Composer checkpoints hold every
+weight (``should_save_peft_only: false``; Composer's default keeps only ``lora_`` keys and would
+drop the trained token rows, so a resume would restart them): a relaunch resumes exactly and a
+checkpoint reads back alone (:func:`biomedlm.checkpoint.load_composer_checkpoint`).
+
+Exports go through ``finetune_export`` (llm-foundry's ``hf_checkpointer``), which on a PEFT model
+saves ``PeftModel.save_pretrained``'s output: the adapters (``adapter_config.json``,
 ``adapter_model.safetensors``; with grown embedding rows, those rows too) and the tokenizer, not
 the base weights. ``model.lora.export``:
 

@@ -31,6 +31,7 @@ from biomedlm.recipe import TrainingSettings, check_model_common, unset
 TASKS = ("multiple_choice", "classification", "generation")
 STRATEGIES = ("greedy", "beam", "sample")
 LORA_EXPORTS = ("merged", "adapters")
+LAYOUTS = ("markers", "script")  # data.layout (biomedlm.finetune.choice.layout)
 
 
 @dataclass
@@ -109,6 +110,9 @@ class DataConfig:
     split: SplitConfig | None = None  # make validation/test from train (releases without splits)
     cop_base: int | None = None  # MedMCQA: `cop` counts from 0 or from 1 (required for medmcqa)
     max_length: int = 512  # tokens per example; longer ones are cut from the source's start
+    # classification: markers ([Context] c [Question] q [Answer]) or script (the released
+    # run_seqcls_gpt.py's tokenizer(context, question), its end cut)
+    layout: str = "markers"
     train_limit: int | None = None  # first N training examples (smoke runs, the demo)
     test_limit: int | None = None  # first N test examples
 
@@ -121,6 +125,8 @@ class DataConfig:
             raise ValueError(f"data.cop_base: must be 0 or 1, got {self.cop_base}")
         if self.max_length < 8:
             raise ValueError(f"data.max_length: must be >= 8, got {self.max_length}")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"data.layout: {self.layout!r} is not one of {LAYOUTS}")
         for key in ("train_limit", "test_limit"):
             value = getattr(self, key)
             if value is not None and value < 1:
@@ -217,3 +223,8 @@ class FinetuneRecipe(TrainingSettings):
         super().__post_init__()
         if self.task not in TASKS:
             raise ValueError(f"task: {self.task!r} is not one of {', '.join(TASKS)}")
+        if self.data.layout != "markers" and self.task != "classification":
+            raise ValueError(
+                f"data.layout: {self.data.layout} is a classification layout; task {self.task} "
+                "has one layout (remove data.layout)"
+            )

@@ -160,7 +160,9 @@ def score(
     try:
         scored = []
         for name, group, examples in test_sets(recipe):
-            encoded = encode(recipe.task, examples, tokenizer, recipe.data.max_length)
+            encoded = encode(
+                recipe.task, examples, tokenizer, recipe.data.max_length, recipe.data.layout
+            )
             scores = predict(
                 model, encoded, collator, recipe.device_eval_batch_size, device, precision
             )

@@ -182,3 +182,46 @@ def test_classification_scores_the_last_real_token_whatever_the_padding(
         for side in ("right", "left"):
             batch = Collator(tokenizer.pad_token_id, padding_side=side)(encoded)
             torch.testing.assert_close(model(batch), alone, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("max_length", [96, 1024])
+def test_the_script_layout_gives_run_seqcls_gpts_token_ids_on_pubmedqa(
+    tiny_dir: Path, tmp_path: Path, max_length: int
+) -> None:
+    """``data.layout: script``: the ids the released BioMedLM ``run_seqcls_gpt.py`` feeds its model.
+
+    Its data are ``preprocess_blurb_seqcls.py``'s (``sentence1`` the question, ``sentence2`` the
+    contexts joined by spaces, both stripped); it calls ``tokenizer(contexts, questions,
+    padding="max_length", max_length=..., truncation=True)`` and scores the last real token.
+    """
+    import json
+
+    from tests.biomedlm.finetune_data import REPO
+
+    tokenizer = tokenizer_for("classification", tiny_dir, tmp_path)
+    path = REPO / "data" / "finetune" / "pubmedqa" / "ori_pqal.json"
+    examples = read_file(Source(path, "pubmedqa"), "test")[:8]
+    raw = json.loads(path.read_text())
+    rows = [raw[e.key] for e in examples]
+    contexts = [" ".join(c.strip() for c in row["CONTEXTS"] if c.strip()) for row in rows]
+    questions = [row["QUESTION"].strip() for row in rows]
+    script = tokenizer(
+        contexts, questions, padding="max_length", max_length=max_length, truncation=True
+    )
+    expected = [
+        [i for i, m in zip(ids, mask, strict=True) if m]
+        for ids, mask in zip(script["input_ids"], script["attention_mask"], strict=True)
+    ]
+    ours = encode("classification", examples, tokenizer, max_length, layout="script")
+    assert [list(e.prompt) for e in ours] == expected
+    assert [e.label for e in ours] == [
+        ("yes", "no", "maybe").index(row["final_decision"]) for row in rows
+    ]
+    whole = [len(ids) for ids in tokenizer(contexts, questions)["input_ids"]]
+    cut = [e.truncated for e in ours]
+    if max_length == 96:
+        assert all(cut) and all(len(e.prompt) == 96 for e in ours)
+    else:
+        assert not all(cut) and cut == [max(0, n - 1024) for n in whole]
+    markers = encode("classification", examples, tokenizer, max_length)  # the default
+    assert all(m.prompt != e.prompt for m, e in zip(markers, ours, strict=True))

@@ -125,6 +125,8 @@ def test_every_recipe_as_written_translates_passes_llm_foundrys_checks_and_build
         ("data.cop_base=2", "data.cop_base: must be 0 or 1"),
         ("model.lora={r: 0}", "model.lora.r and model.lora.alpha: must be >= 1"),
         ("callbacks.finetune_export.save_intervl=1ep", "save_intervl.*'save_interval'"),
+        ("data.layout=scripts", "data.layout: 'scripts' is not one of"),
+        ("data.layout=script", "data.layout: script is a classification layout"),
     ],
 )
 def test_typos_fail_when_the_recipe_loads(override: str, message: str) -> None:

@@ -3,7 +3,8 @@
 The separator is a token the fine-tune adds: its row starts as the mean embedding. Under LoRA
 the base weights are frozen, so without peft's ``trainable_token_indices`` that row never
 learns. In process with Composer's Trainer (a few steps of a tiny model): the row moves, every
-other embedding row stays the base's, and the merged and adapters exports hold the trained row.
+other embedding row stays the base's, and the merged and adapters exports and the Composer
+checkpoint hold the trained row.
 """
 
 from __future__ import annotations
@@ -89,3 +90,11 @@ def test_lora_trains_the_separator_row_only_and_both_exports_keep_it(
     torch.testing.assert_close(
         merged.get_input_embeddings().weight[sep], rebuilt.get_input_embeddings().weight[sep]
     )
+    # the Composer checkpoint holds the trained row too: it reads back (as the gauntlet and
+    # generate read it) to the merged export's weights exactly
+    from biomedlm.generate import load_model
+
+    checkpoint, _, progress = load_model(next((tmp_path / "ckpt").glob(f"ep*-{step}-rank0.pt")))
+    assert progress is not None and progress.batch == len(data)
+    ours, theirs = checkpoint.state_dict(), merged.state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)

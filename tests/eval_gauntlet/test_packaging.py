@@ -1,12 +1,15 @@
-"""The wheel carries the task catalogue and its data: `python -m eval_gauntlet tasks` works from
-an installed wheel, outside the repository."""
+"""The wheel carries every package's data files (the task catalogue and its data, the model
+architecture, data_prep's samples): `python -m eval_gauntlet tasks` works from an installed
+wheel, outside the repository, and a model from scratch finds its architecture there."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,6 +35,11 @@ def test_wheel_has_the_catalogue_and_its_data(tmp_path: Path) -> None:
     run(*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "dist"),
         str(source), cwd=tmp_path)  # fmt: skip
     (wheel,) = (tmp_path / "dist").glob("biomedlm-*.whl")
+    tracked = run("git", "ls-files", "-z", *PACKAGES, cwd=REPO).split("\0")
+    data_files = {name for name in tracked if name and not name.endswith(".py")}
+    assert "biomedlm/architecture/config.json" in data_files
+    with zipfile.ZipFile(wheel) as archive:
+        assert sorted(data_files - set(archive.namelist())) == []  # every data file shipped
     target = tmp_path / "target"
     run(*pip, "install", "--no-deps", "--target", str(target), str(wheel), cwd=tmp_path)
 
@@ -50,3 +58,5 @@ def test_wheel_has_the_catalogue_and_its_data(tmp_path: Path) -> None:
         assert Path(data).is_file()
     assert (target / "eval_gauntlet" / "data" / "mmlu_medical_dev.jsonl").is_file()
     assert (target / "eval_gauntlet" / "data" / "README.md").is_file()  # provenance and licences
+    architecture = target / "biomedlm" / "architecture" / "config.json"  # a model from scratch
+    assert json.loads(architecture.read_text())["model_type"] == "gpt2"

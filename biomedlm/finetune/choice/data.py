@@ -146,7 +146,7 @@ def build_choice_dataloader(
     split = recipe_data.get("split")
     data = DataConfig(**{**recipe_data, "split": SplitConfig(**split) if split else None})
     examples = part_examples(data, part)
-    dataset = EncodedDataset(encode(task, examples, tokenizer, data.max_length))
+    dataset = EncodedDataset(encode(task, examples, tokenizer, data.max_length, data.layout))
     log.info("%s: %d examples", part, len(dataset))
     sampler = dist.get_sampler(dataset, shuffle=shuffle, drop_last=drop_last, seed=seed)
     loader = torch.utils.data.DataLoader(

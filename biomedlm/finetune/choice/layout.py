@@ -1,11 +1,18 @@
-"""The token layouts of the BioMedLM fine-tuning scripts, with added marker tokens.
+"""The token layouts of the fine-tuning families, with added marker tokens.
 
 - Multiple choice: ``question [SEP]`` then, for each option, `` option [SEP]``: each (question,
   option) pair is one sequence, scored at its last token.
-- Classification: ``[Context] context [Question] question [Answer]``, scored at ``[Answer]``.
+- Classification, ``data.layout: markers`` (the default): ``[Context] context [Question]
+  question [Answer]``, scored at ``[Answer]``.
+- Classification, ``data.layout: script``: as the released BioMedLM ``run_seqcls_gpt.py``
+  (stanford-crfm/BioMedLM, ``finetune/seqcls``) encodes it, ``tokenizer(context, question,
+  truncation=True, max_length=...)``: the two texts' tokens back to back, no marker (GPT-2's
+  tokenizer joins a pair with nothing between), scored at the last token. The marker tokens
+  stay in the vocabulary unused (the script adds four unused ones too).
 
 An example longer than ``max_length`` loses tokens from the start of its question (multiple
-choice) or of its context (classification), the part furthest from where it is scored; the
+choice) or of its context (classification, markers), the part furthest from where it is scored;
+the script's layout cuts the end of the longer text, token by token (``longest_first``). The
 count is kept per example and reported. A question is encoded once with its options apart, so
 the model can read the question once for all its options (:mod:`.model`).
 """
@@ -95,19 +102,46 @@ def encode_classification(
     return out
 
 
+def encode_script(examples: Sequence[Example], tokenizer: Any, max_length: int) -> list[Encoded]:
+    """Classification examples as ``run_seqcls_gpt.py``: ``tokenizer(context, question)``."""
+    if not examples:
+        return []
+    contexts, questions = [e.context for e in examples], [e.question for e in examples]
+    whole = tokenizer(contexts, questions, verbose=False)["input_ids"]  # to count what is cut
+    kept = tokenizer(contexts, questions, truncation=True, max_length=max_length)["input_ids"]
+    return [
+        Encoded(tuple(ids), (), example.label, len(full) - len(ids))
+        for example, ids, full in zip(examples, kept, whole, strict=True)
+    ]
+
+
+WHERE_CUT = {
+    "multiple_choice": "from the question's start",
+    "markers": "from the context's start",
+    "script": "from the end of the longer of context and question",
+}
+
+
 def encode(
-    task: str, examples: Sequence[Example], tokenizer: Any, max_length: int
+    task: str,
+    examples: Sequence[Example],
+    tokenizer: Any,
+    max_length: int,
+    layout: str = "markers",
 ) -> list[Encoded]:
-    """``examples`` in ``task``'s layout; logs how many were truncated."""
-    coder = encode_choice if task == "multiple_choice" else encode_classification
+    """``examples`` in ``task``'s layout (``data.layout`` for classification); logs the cuts."""
+    if task == "multiple_choice":
+        coder, layout = encode_choice, task
+    else:
+        coder = encode_script if layout == "script" else encode_classification
     encoded = coder(examples, tokenizer, max_length)
     cut = sum(1 for e in encoded if e.truncated)
     if cut:
         log.info(
-            "%d of %d examples longer than %d tokens: truncated from the %s's start",
+            "%d of %d examples longer than %d tokens: truncated %s",
             cut,
             len(encoded),
             max_length,
-            "question" if task == "multiple_choice" else "context",
+            WHERE_CUT[layout],
         )
     return encoded

@@ -35,6 +35,7 @@ from transformers import AutoModelForSequenceClassification, PretrainedConfig
 
 from biomedlm.finetune.choice.data import tokens_in_batch
 from biomedlm.finetune.tokens import grow_embeddings
+from biomedlm.model import set_token_ids, token_ids
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class ChoiceModel(BaseHuggingFaceModel):
     ) -> None:
         self.task = task
         self.n_rows = len(tokenizer)  # plain attributes may be set before Module.__init__
+        self.token_ids = token_ids(tokenizer)
         overrides: dict[str, Any] = {
             "num_labels": len(labels) if task == "classification" else 1,
             "labels": list(labels),
@@ -165,8 +167,10 @@ class ChoiceModel(BaseHuggingFaceModel):
         return config
 
     def transform_model(self, model: Any) -> Any:
-        """Embedding rows for the added tokens (a no-op when the weights already have them)."""
+        """Embedding rows for the added tokens (a no-op when the weights already have them), and
+        the tokenizer's special ids in the config."""
         grow_embeddings(model, self.n_rows)
+        set_token_ids(model, self.token_ids)
         return model
 
     @classmethod
