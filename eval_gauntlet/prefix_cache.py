@@ -1,0 +1,388 @@
+"""Log-likelihoods of many windows that share prefixes, each distinct prefix forwarded once.
+
+The windows' inputs form a prefix tree; its chains without a branch are segments (a radix
+tree). Each segment is forwarded once, after its parent's key/value cache (Hugging Face's
+``past_key_values``): MMLU's dev examples once per subject, an item's context once for all of
+its choices, the question once for the lettered prompt and the cloze prompt that both start
+with it. A window truncated on the left starts its own branch where its tokens start, so only
+what is really shared (the same tokens at the same positions) is. The tokens forwarded are the
+tree's nodes: the floor, where nothing is computed twice.
+
+Siblings are batched longest first with right padding. A child's cache is its parent rows'
+cache, gathered; the parent's padding is masked (``attention_mask`` over cache and new tokens)
+and positions (``position_ids``) continue where the parent's tokens end. The tree is walked
+depth first, so only the caches of the segments above the current batch are held. The output
+layer runs only where a next token is scored.
+
+Two guards fall back to the plain computation for a model that is not what they assume,
+checked once per model on the first batches: logits that are not ``head(body(x))`` (the whole
+output then), and a model whose cached forward differs from its forward over the whole window
+(every window then forwarded whole, as lm-eval does).
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+log = logging.getLogger(__name__)
+
+Past = tuple[tuple[torch.Tensor, torch.Tensor], ...]  # per layer: keys, values (rows, heads, T, d)
+
+
+@dataclass(eq=False)
+class Segment:
+    """A chain of the prefix tree: the tokens ``seq[start:end]``, at those positions."""
+
+    seq: tuple[int, ...]  # one input passing through; any other has the same tokens here
+    start: int
+    end: int
+    children: dict[int, Segment] = field(default_factory=dict)  # by their first token
+    # (position, window, target index, target token): the logits at position score the target
+    reads: list[tuple[int, int, int, int]] = field(default_factory=list)
+
+    @property
+    def tokens(self) -> tuple[int, ...]:
+        return self.seq[self.start : self.end]
+
+
+def _common_prefix(a: tuple[int, ...], b: tuple[int, ...]) -> int:
+    size = min(len(a), len(b))
+    if a[:size] == b[:size]:
+        return size
+    return int(np.argmax(np.asarray(a[:size]) != np.asarray(b[:size])))
+
+
+class PrefixTree:
+    """The distinct ``sequences`` as a radix tree (``share``), or each whole on its own."""
+
+    def __init__(self, sequences: Sequence[tuple[int, ...]], *, share: bool = True) -> None:
+        distinct = sorted(set(sequences))
+        if distinct and not distinct[0]:
+            raise ValueError("an empty input window cannot be scored")
+        self.share = share
+        self._whole = {} if share else {seq: Segment(seq, 0, len(seq)) for seq in distinct}
+        self._first: dict[int, Segment] = {}
+        if share:
+            self._build(distinct)
+            for root in self._first.values():
+                _merge_chains(root)
+
+    def _build(self, distinct: list[tuple[int, ...]]) -> None:
+        path: list[Segment] = []  # the previous sequence's, root first
+        previous: tuple[int, ...] = ()
+        for seq in distinct:  # sorted: a prefix comes before its extensions
+            common = _common_prefix(previous, seq)
+            while path and path[-1].start >= common:
+                path.pop()
+            if path and path[-1].end > common:  # branches inside it: split
+                top = path[-1]
+                tail = Segment(top.seq, common, top.end, top.children)
+                top.end, top.children = common, {top.seq[common]: tail}
+            node = Segment(seq, common, len(seq))
+            (path[-1].children if path else self._first)[seq[common]] = node
+            path.append(node)
+            previous = seq
+
+    @property
+    def roots(self) -> list[Segment]:
+        return list(self._first.values()) if self.share else list(self._whole.values())
+
+    def segment_at(self, seq: tuple[int, ...], position: int) -> Segment:
+        """The segment that forwards ``seq``'s token at ``position``."""
+        if not self.share:
+            return self._whole[seq]
+        node = self._first[seq[0]]
+        while position >= node.end:
+            node = node.children[seq[node.end]]
+        return node
+
+    def segments(self) -> Iterator[Segment]:
+        stack = self.roots
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(node.children.values())
+
+    @property
+    def tokens(self) -> int:
+        """Tokens forwarded: with ``share``, the prefix tree's node count."""
+        return sum(node.end - node.start for node in self.segments())
+
+
+def _merge_chains(root: Segment) -> None:
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        while len(node.children) == 1:  # one child: the same chain
+            (child,) = node.children.values()
+            node.seq, node.end, node.children = child.seq, child.end, child.children
+        stack.extend(node.children.values())
+
+
+@dataclass
+class _Forwarded:
+    """A batch's cache, kept while its segments' children are forwarded."""
+
+    past: Past
+    mask: torch.Tensor  # rows x cache width: True where a real token is
+    rows: dict[int, int]  # id(segment) -> its row
+
+
+@dataclass
+class _Verdict:
+    """What the first batches showed about a model (kept as long as the model lives)."""
+
+    split: bool | None = None  # logits == head(body(x))
+    cached: bool | None = None  # a cached forward equals the whole one
+    gapped: bool | None = None  # ... also with padding masked inside the cache
+
+
+_VERDICTS: weakref.WeakKeyDictionary[Any, _Verdict] = weakref.WeakKeyDictionary()
+
+
+class _NotCacheable(Exception):
+    """The model's cached forward is not its whole forward: score every window whole."""
+
+
+def _tolerance(dtype: torch.dtype) -> tuple[float, float]:
+    # the same numbers up to rounding: a GEMM over fewer rows may sum in another order, and a
+    # 16-bit logit's last bit is 2**-7 of its size
+    return (1e-4, 1e-4) if dtype == torch.float32 else (3e-2, 3e-2)
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    rtol, atol = _tolerance(a.dtype)
+    return a.shape == b.shape and torch.allclose(a.float(), b.float(), rtol=rtol, atol=atol)
+
+
+class _ScoredLogits:
+    """The model's logits at the scored positions only, after a cache or not.
+
+    A multiple-choice item scores one to a few tokens after a long prompt; the output layer
+    over the whole vocabulary at every position is most of the work for a small model. When
+    the model is a body (``base_model``) followed by its output embedding, as GPT-2 and most
+    Hugging Face causal LMs are, only the scored positions go through it; the first batch is
+    also run whole and compared, and a model whose logits are not ``head(body(x))`` (a final
+    soft-cap, a projection) gets the whole forward pass.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.verdict = _VERDICTS.setdefault(model, _Verdict())
+        if model.base_model is model or model.get_output_embeddings() is None:
+            self.verdict.split = False
+        self.cache_class: Any = None  # a Cache class where the model returns one, not tuples
+
+    def _kwargs(self, ids: torch.Tensor, positions: Any, past: Any, mask: Any, cache: bool):
+        kwargs: dict[str, Any] = {"input_ids": ids, "use_cache": cache}
+        if past is not None:
+            if self.cache_class is not None:
+                past = self.cache_class.from_legacy_cache(past)
+            kwargs.update(past_key_values=past, attention_mask=mask, position_ids=positions)
+        return kwargs
+
+    def _legacy(self, past: Any) -> Past:
+        if hasattr(past, "to_legacy_cache"):
+            self.cache_class = type(past)
+            past = past.to_legacy_cache()
+        return tuple((keys, values) for keys, values in past)
+
+    def __call__(
+        self,
+        ids: torch.Tensor,
+        where: tuple[torch.Tensor, torch.Tensor],
+        *,
+        positions: torch.Tensor | None = None,
+        past: Past | None = None,
+        mask: torch.Tensor | None = None,
+        cache: bool = False,
+    ) -> tuple[torch.Tensor, Past | None]:
+        """Logits at (rows, columns) ``where`` of ``ids``; the cache over past and ``ids``."""
+        kwargs = self._kwargs(ids, positions, past, mask, cache)
+        if self.verdict.split is False:
+            out = self.model(**kwargs)
+            logits = out.logits[where]
+        else:
+            out = self.model.base_model(**kwargs)
+            logits = self.model.get_output_embeddings()(out.last_hidden_state[where])
+            if self.verdict.split is None:
+                whole = self.model(**self._kwargs(ids, positions, past, mask, False)).logits
+                self.verdict.split = _same(logits, whole[where])
+                if not self.verdict.split:
+                    log.info("logits are not head(body(x)) for this model: scoring whole outputs")
+                    logits = whole[where]
+        return logits, self._legacy(out.past_key_values) if cache else None
+
+
+def _padded(rows: list[tuple[int, ...]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids, longest row first, and where the real tokens are."""
+    lengths = torch.tensor([len(row) for row in rows])
+    ids = torch.full((len(rows), int(lengths.max())), pad_id, dtype=torch.long)
+    for r, row in enumerate(rows):
+        ids[r, : len(row)] = torch.tensor(row, dtype=torch.long)
+    return ids, torch.arange(ids.shape[1])[None, :] < lengths[:, None]
+
+
+class _Scorer:
+    """Forwards a prefix tree's segments, batched, and picks the scored log-probabilities."""
+
+    def __init__(self, model: Any, pad_id: int, batch_size: int, dtype: Any) -> None:
+        self.logits = _ScoredLogits(model)
+        self.pad_id = pad_id
+        self.batch_size = batch_size
+        self.dtype = dtype  # of the log-softmax: float32, or None (the model's)
+        self.device = next(model.parameters()).device
+        self.picked: dict[tuple[int, int], float] = {}  # (window, target index) -> log-prob
+        self.picked_dtype = torch.float32
+
+    def run(self, tree: PrefixTree, bar: Any) -> None:
+        """Every segment of ``tree``, depth first; each batch's children right after it."""
+        todo: list[tuple[list[Segment], _Forwarded | None]] = [(_longest_first(tree.roots), None)]
+        while todo:
+            group, parent = todo.pop()
+            batch, rest = group[: self.batch_size], group[self.batch_size :]
+            if rest:
+                todo.append((rest, parent))
+            children = _longest_first([c for node in batch for c in node.children.values()])
+            forwarded = self._forward(batch, parent, cache=bool(children))
+            if children:
+                todo.append((children, forwarded))
+            bar.update(len(batch))
+
+    def _forward(
+        self, batch: list[Segment], parent: _Forwarded | None, *, cache: bool
+    ) -> _Forwarded | None:
+        ids, own = _padded([node.tokens for node in batch], self.pad_id)
+        places = sorted({(r, p - n.start) for r, n in enumerate(batch) for p, *_ in n.reads})
+        gapped = parent is not None and not bool(parent.mask.all())
+        verdict = self.logits.verdict
+        check = parent is not None and not (verdict.cached and (verdict.gapped or not gapped))
+        if check and not places:  # the check needs logits somewhere: each row's last token
+            places = [(r, n.end - n.start - 1) for r, n in enumerate(batch)]
+        where = (
+            torch.tensor([r for r, _ in places], dtype=torch.long, device=self.device),
+            torch.tensor([c for _, c in places], dtype=torch.long, device=self.device),
+        )
+        if parent is None:
+            logits, past = self.logits(ids.to(self.device), where, cache=cache)
+            mask = own
+        else:
+            index = torch.tensor([parent.rows[id(node)] for node in batch])
+            mask = torch.cat([parent.mask[index], own], dim=1)
+            starts = torch.tensor([node.start for node in batch])
+            positions = (starts[:, None] + torch.arange(ids.shape[1])).masked_fill(~own, 0)
+            past_rows = tuple(
+                (k[index.to(k.device)], v[index.to(v.device)]) for k, v in parent.past
+            )
+            logits, past = self.logits(
+                ids.to(self.device), where, positions=positions.to(self.device),
+                past=past_rows, mask=mask.to(self.device), cache=cache,
+            )  # fmt: skip
+            if check:
+                self._check_cached(batch, where, logits, gapped=gapped)
+        if any(node.reads for node in batch):
+            self._pick(batch, places, logits)
+        if not cache:
+            return None
+        assert past is not None
+        rows = {id(child): r for r, node in enumerate(batch) for child in node.children.values()}
+        return _Forwarded(past, mask, rows)
+
+    def _check_cached(
+        self, batch: list[Segment], where: tuple[torch.Tensor, torch.Tensor],
+        logits: torch.Tensor, *, gapped: bool,
+    ) -> None:  # fmt: skip
+        """Compare a cached batch with the whole forward of its rows' inputs, once per model
+        (and once more for the first batch whose cache has padding inside)."""
+        ids, _ = _padded([node.seq[: node.end] for node in batch], self.pad_id)
+        starts = torch.tensor([node.start for node in batch], device=self.device)
+        whole, _ = self.logits(ids.to(self.device), (where[0], where[1] + starts[where[0]]))
+        verdict = self.logits.verdict
+        if not _same(logits, whole):
+            verdict.cached = False
+            log.info("the model's cached forward differs from its whole forward: no sharing")
+            raise _NotCacheable
+        verdict.cached = True
+        verdict.gapped = verdict.gapped or gapped
+
+    def _pick(
+        self, batch: list[Segment], places: list[tuple[int, int]], logits: torch.Tensor
+    ) -> None:
+        logprobs = logits.log_softmax(-1, dtype=self.dtype)  # as lm-eval: F.log_softmax
+        self.picked_dtype = logprobs.dtype
+        at = {place: i for i, place in enumerate(places)}
+        reads = [
+            (at[r, p - node.start], window, j, token)
+            for r, node in enumerate(batch)
+            for p, window, j, token in node.reads
+        ]
+        rows = torch.tensor([i for i, *_ in reads], device=logprobs.device)
+        tokens = torch.tensor([token for *_, token in reads], device=logprobs.device)
+        values = logprobs[rows, tokens].tolist()
+        for (_, window, j, _), value in zip(reads, values, strict=True):
+            self.picked[window, j] = value
+
+
+def _longest_first(nodes: list[Segment]) -> list[Segment]:
+    return sorted(nodes, key=lambda node: node.start - node.end)
+
+
+def score_windows(
+    model: Any,
+    windows: Sequence[tuple[tuple[int, ...], tuple[int, ...]]],
+    *,
+    pad_id: int,
+    batch_size: int,
+    softmax_dtype: Any,
+    desc: str = "loglikelihood",
+    progress: bool = True,
+) -> list[float]:
+    """Sum of the log-probabilities of each window's continuation after its inputs.
+
+    A window is (inputs, continuation): the continuation's tokens are the targets of the
+    inputs' last ``len(continuation)`` positions (the last input predicts the last target).
+    ``softmax_dtype``: the log-softmax's dtype (float32), or None for the model's own; each
+    sum is taken in it, as lm-eval's.
+    """
+    share = _VERDICTS.get(model, _Verdict()).cached is not False
+    try:
+        return _score(model, windows, share, pad_id, batch_size, softmax_dtype, desc, progress)
+    except _NotCacheable:
+        return _score(model, windows, False, pad_id, batch_size, softmax_dtype, desc, progress)
+
+
+def _score(
+    model: Any,
+    windows: Sequence[tuple[tuple[int, ...], tuple[int, ...]]],
+    share: bool,
+    pad_id: int,
+    batch_size: int,
+    softmax_dtype: Any,
+    desc: str,
+    progress: bool,
+) -> list[float]:
+    tree = PrefixTree([inputs for inputs, _ in windows], share=share)
+    for index, (inputs, continuation) in enumerate(windows):
+        first = len(inputs) - len(continuation)
+        for j, token in enumerate(continuation):
+            tree.segment_at(inputs, first + j).reads.append((first + j, index, j, token))
+    scorer = _Scorer(model, pad_id, batch_size, softmax_dtype)
+    total = sum(1 for _ in tree.segments())
+    with torch.inference_mode(), tqdm(total=total, desc=desc, disable=not progress) as bar:
+        scorer.run(tree, bar)
+    sums = []
+    for index, (_, continuation) in enumerate(windows):
+        values = [scorer.picked[index, j] for j in range(len(continuation))]
+        if len(values) == 1:
+            sums.append(values[0])
+        else:  # summed in the log-softmax's dtype, as lm-eval
+            sums.append(float(torch.tensor(values, dtype=scorer.picked_dtype).sum()))
+    return sums
