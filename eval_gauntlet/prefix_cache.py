@@ -231,6 +231,54 @@ def _padded(rows: list[tuple[int, ...]], pad_id: int) -> tuple[torch.Tensor, tor
     return ids, torch.arange(ids.shape[1])[None, :] < lengths[:, None]
 
 
+@dataclass(eq=False)
+class _Row:
+    """What one batch row forwards: a segment, after the short ones above it (if any).
+
+    A segment shorter than :data:`MIN_SHARED` (``Question:``, ``Abstract:``) is not worth a
+    cache: its children would all become cached rows (an attention mask instead of the causal
+    kernel) to save a few tokens each. It is forwarded again with each of them instead; the
+    first reads its scores.
+    """
+
+    parts: list[Segment]  # consecutive segments of one path
+    reads: list[tuple[int, int, int, int]]  # the parts' reads this row serves
+
+    @property
+    def start(self) -> int:
+        return self.parts[0].start
+
+    @property
+    def end(self) -> int:
+        return self.parts[-1].end
+
+    @property
+    def tokens(self) -> tuple[int, ...]:
+        return self.parts[-1].seq[self.start : self.end]
+
+    @property
+    def children(self) -> list[Segment]:
+        return list(self.parts[-1].children.values())
+
+
+MIN_SHARED = 16  # tokens: a shorter segment is forwarded with each child instead of cached
+
+
+def _rows(segments: list[Segment]) -> list[_Row]:
+    """The rows that forward ``segments`` (each after its parent's cache), longest first."""
+    rows = []
+    todo = [([node], list(node.reads)) for node in reversed(segments)]
+    while todo:
+        parts, reads = todo.pop()
+        last = parts[-1]
+        if last.end - last.start >= MIN_SHARED or not last.children:
+            rows.append(_Row(parts, reads))
+            continue
+        for first, child in reversed(list(enumerate(last.children.values()))):
+            todo.append(([*parts, child], (reads if first == 0 else []) + child.reads))
+    return sorted(rows, key=lambda row: row.start - row.end)
+
+
 class _Scorer:
     """Forwards a prefix tree's segments, batched, and picks the scored log-probabilities."""
 
@@ -245,28 +293,30 @@ class _Scorer:
 
     def run(self, tree: PrefixTree, bar: Any) -> None:
         """Every segment of ``tree``, depth first; each batch's children right after it."""
-        todo: list[tuple[list[Segment], _Forwarded | None]] = [(_longest_first(tree.roots), None)]
+        todo: list[tuple[list[_Row], _Forwarded | None]] = [(_rows(tree.roots), None)]
         while todo:
             group, parent = todo.pop()
             batch, rest = group[: self.batch_size], group[self.batch_size :]
             if rest:
                 todo.append((rest, parent))
-            children = _longest_first([c for node in batch for c in node.children.values()])
+            children = [child for row in batch for child in row.children]
             forwarded = self._forward(batch, parent, cache=bool(children))
             if children:
-                todo.append((children, forwarded))
-            bar.update(len(batch))
+                todo.append((_rows(children), forwarded))
+            bar.update(sum(len(row.reads) for row in batch))
 
     def _forward(
-        self, batch: list[Segment], parent: _Forwarded | None, *, cache: bool
+        self, batch: list[_Row], parent: _Forwarded | None, *, cache: bool
     ) -> _Forwarded | None:
-        ids, own = _padded([node.tokens for node in batch], self.pad_id)
-        places = sorted({(r, p - n.start) for r, n in enumerate(batch) for p, *_ in n.reads})
-        gapped = parent is not None and not bool(parent.mask.all())
+        ids, own = _padded([row.tokens for row in batch], self.pad_id)
+        places = sorted({(r, p - row.start) for r, row in enumerate(batch) for p, *_ in row.reads})
+        index = [parent.rows[id(row.parts[0])] for row in batch] if parent else []
+        past_mask = _gather(parent.mask, index) if parent else None
+        gapped = past_mask is not None and not bool(past_mask.all())  # padding inside the cache
         verdict = self.logits.verdict
         check = parent is not None and not (verdict.cached and (verdict.gapped or not gapped))
         if check and not places:  # the check needs logits somewhere: each row's last token
-            places = [(r, n.end - n.start - 1) for r, n in enumerate(batch)]
+            places = [(r, row.end - row.start - 1) for r, row in enumerate(batch)]
         where = (
             torch.tensor([r for r, _ in places], dtype=torch.long, device=self.device),
             torch.tensor([c for _, c in places], dtype=torch.long, device=self.device),
@@ -275,35 +325,32 @@ class _Scorer:
             logits, past = self.logits(ids.to(self.device), where, cache=cache)
             mask = own
         else:
-            index = torch.tensor([parent.rows[id(node)] for node in batch])
-            mask = torch.cat([parent.mask[index], own], dim=1)
-            starts = torch.tensor([node.start for node in batch])
+            mask = torch.cat([past_mask, own], dim=1)
+            starts = torch.tensor([row.start for row in batch])
             positions = (starts[:, None] + torch.arange(ids.shape[1])).masked_fill(~own, 0)
-            past_rows = tuple(
-                (k[index.to(k.device)], v[index.to(v.device)]) for k, v in parent.past
-            )
+            past_rows = tuple((_gather(k, index), _gather(v, index)) for k, v in parent.past)
             logits, past = self.logits(
                 ids.to(self.device), where, positions=positions.to(self.device),
                 past=past_rows, mask=mask.to(self.device), cache=cache,
             )  # fmt: skip
             if check:
                 self._check_cached(batch, where, logits, gapped=gapped)
-        if any(node.reads for node in batch):
+        if any(row.reads for row in batch):
             self._pick(batch, places, logits)
         if not cache:
             return None
         assert past is not None
-        rows = {id(child): r for r, node in enumerate(batch) for child in node.children.values()}
+        rows = {id(child): r for r, row in enumerate(batch) for child in row.children}
         return _Forwarded(past, mask, rows)
 
     def _check_cached(
-        self, batch: list[Segment], where: tuple[torch.Tensor, torch.Tensor],
+        self, batch: list[_Row], where: tuple[torch.Tensor, torch.Tensor],
         logits: torch.Tensor, *, gapped: bool,
     ) -> None:  # fmt: skip
         """Compare a cached batch with the whole forward of its rows' inputs, once per model
         (and once more for the first batch whose cache has padding inside)."""
-        ids, _ = _padded([node.seq[: node.end] for node in batch], self.pad_id)
-        starts = torch.tensor([node.start for node in batch], device=self.device)
+        ids, _ = _padded([row.parts[-1].seq[: row.end] for row in batch], self.pad_id)
+        starts = torch.tensor([row.start for row in batch], device=self.device)
         whole, _ = self.logits(ids.to(self.device), (where[0], where[1] + starts[where[0]]))
         verdict = self.logits.verdict
         if not _same(logits, whole):
@@ -313,16 +360,14 @@ class _Scorer:
         verdict.cached = True
         verdict.gapped = verdict.gapped or gapped
 
-    def _pick(
-        self, batch: list[Segment], places: list[tuple[int, int]], logits: torch.Tensor
-    ) -> None:
+    def _pick(self, batch: list[_Row], places: list[tuple[int, int]], logits: torch.Tensor) -> None:
         logprobs = logits.log_softmax(-1, dtype=self.dtype)  # as lm-eval: F.log_softmax
         self.picked_dtype = logprobs.dtype
         at = {place: i for i, place in enumerate(places)}
         reads = [
-            (at[r, p - node.start], window, j, token)
-            for r, node in enumerate(batch)
-            for p, window, j, token in node.reads
+            (at[r, p - row.start], window, j, token)
+            for r, row in enumerate(batch)
+            for p, window, j, token in row.reads
         ]
         rows = torch.tensor([i for i, *_ in reads], device=logprobs.device)
         tokens = torch.tensor([token for *_, token in reads], device=logprobs.device)
@@ -331,8 +376,11 @@ class _Scorer:
             self.picked[window, j] = value
 
 
-def _longest_first(nodes: list[Segment]) -> list[Segment]:
-    return sorted(nodes, key=lambda node: node.start - node.end)
+def _gather(tensor: torch.Tensor, rows: list[int]) -> torch.Tensor:
+    """``tensor[rows]``; a view when every row is the same one (a prefix for a whole batch)."""
+    if all(row == rows[0] for row in rows):
+        return tensor[rows[0] : rows[0] + 1].expand(len(rows), *tensor.shape[1:])
+    return tensor[torch.tensor(rows, device=tensor.device)]
 
 
 def score_windows(
@@ -375,7 +423,7 @@ def _score(
         for j, token in enumerate(continuation):
             tree.segment_at(inputs, first + j).reads.append((first + j, index, j, token))
     scorer = _Scorer(model, pad_id, batch_size, softmax_dtype)
-    total = sum(1 for _ in tree.segments())
+    total = sum(len(continuation) for _, continuation in windows)
     with torch.inference_mode(), tqdm(total=total, desc=desc, disable=not progress) as bar:
         scorer.run(tree, bar)
     sums = []
