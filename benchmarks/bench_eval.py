@@ -23,8 +23,8 @@ The floor is the node count of the token trie of every scored input (``token_cou
 a few-shot prefix once for the items that show it, a context once for its choices. It is
 summed over benchmarks (the gauntlet scores one at a time) and also given catalogue-wide.
 Forwarded tokens are counted at the model's input embedding (real tokens; positions with the
-padding). The gauntlet's inputs include ``gold_text_bpb``'s cloze prompts (its default);
-lm-eval's are the choices only, so its floor is that of the choices.
+padding). ``debug`` and ``floor`` compare like for like: the gauntlet scores lm-eval's requests
+(``gold_text_bpb``'s cloze prompts off); ``counts`` runs the gauntlet's default (cloze on).
 
 ``--weights random`` (default) draws the weights at GPT-2's scale (initializer_range 0.02,
 seeded): choices are close calls, where a different prompt, example or rounding changes the
@@ -89,8 +89,8 @@ def spread(seconds: list[float]) -> str:
     return f"{statistics.median(seconds):.1f} s (range {min(seconds):.1f}-{max(seconds):.1f})"
 
 
-def floors(model_dir: Path, planned: list[Any]) -> dict[str, Any]:
-    """The floors of the gauntlet's inputs (with cloze prompts) and of lm-eval's (choices)."""
+def floors(model_dir: Path, planned: list[Any], gold_text: bool) -> dict[str, Any]:
+    """The floor of the inputs scored for ``planned`` (with the cloze prompts: ``gold_text``)."""
     from eval_gauntlet.scoring import context_length, load_hf_model
 
     model, tokenizer = load_hf_model(model_dir)
@@ -98,32 +98,34 @@ def floors(model_dir: Path, planned: list[Any]) -> dict[str, Any]:
     rows = model.get_input_embeddings().num_embeddings
     assert rows != max_length, "the counting hook tells the embeddings apart by their rows"
     pads = {0} | ({tokenizer.pad_token_id} - {None})
-    ours = [scored_inputs(tokenizer, p.prompts, max_length, gold_text=True) for p in planned]
-    theirs = [scored_inputs(tokenizer, p.prompts, max_length, gold_text=False) for p in planned]
-    assert not any(pads & set(seq) for inputs in ours for seq in inputs), "a pad id is scored"
+    inputs = [scored_inputs(tokenizer, p.prompts, max_length, gold_text) for p in planned]
+    assert not any(pads & set(seq) for part in inputs for seq in part), "a pad id is scored"
     return {
         "rows": rows,
         "pads": pads,
-        "floor": sum(trie_nodes(inputs) for inputs in ours),
-        "floor_catalogue_wide": trie_nodes([seq for inputs in ours for seq in inputs]),
-        "floor_choices": sum(trie_nodes(inputs) for inputs in theirs),
-        "distinct_windows": sum(sum(len(s) for s in set(inputs)) for inputs in ours),
-        "distinct_windows_choices": sum(sum(len(s) for s in set(inputs)) for inputs in theirs),
+        "floor": sum(trie_nodes(part) for part in inputs),
+        "floor_catalogue_wide": trie_nodes([seq for part in inputs for seq in part]),
+        "distinct_windows": sum(sum(len(seq) for seq in set(part)) for part in inputs),
     }
 
 
 def compare(
     model_dir: Path, args: argparse.Namespace, limit: int, work: Path, *, bare: bool
 ) -> dict[str, Any]:
-    """The gauntlet and lm-eval on ``model_dir`` (and a bare forward over the floor's tokens)."""
+    """The gauntlet and lm-eval on ``model_dir`` (and a bare forward over the floor's tokens).
+
+    Like for like: the gauntlet scores lm-eval's requests only (``gold_text=False``).
+    """
     from eval_gauntlet.evaluate import GauntletResult, Options, evaluate_model, plan
     from eval_gauntlet.lm_eval_reference import loglikelihoods_of, run_lm_eval, samples_of
     from eval_gauntlet.scoring import choose, load_hf_model
     from eval_gauntlet.tasks import load_tasks
 
-    options = Options(limit=limit, progress=False, softmax_dtype=args.softmax_dtype)
+    options = Options(
+        limit=limit, progress=False, softmax_dtype=args.softmax_dtype, gold_text=False
+    )
     catalogue = list(load_tasks(args.tasks_file).values())
-    floor = floors(model_dir, plan(catalogue, options))
+    floor = floors(model_dir, plan(catalogue, options), gold_text=False)
     seconds: dict[str, list[float]] = {"gauntlet": [], "lm_eval": [], "bare": []}
     ours: GauntletResult | None = None
     theirs: dict[str, Any] = {}
@@ -182,7 +184,8 @@ def counts(model_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
 
     options = Options(progress=False)
     planned = plan(list(load_tasks(args.tasks_file).values()), options)
-    floor = floors(model_dir, planned)
+    floor = floors(model_dir, planned, gold_text=True)
+    choices = floors(model_dir, planned, gold_text=False)
     model, tokenizer = load_hf_model(model_dir)
     with counting(floor["rows"], floor["pads"]) as forwarded:
         evaluate_model(model, tokenizer, planned, options)
@@ -191,6 +194,7 @@ def counts(model_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
         "items": sum(len(p.prompts) for p in planned),
         "tokens": forwarded.tokens,
         "positions": forwarded.positions,
+        "floor_without_gold_text": choices["floor"],
         **{k: v for k, v in floor.items() if k not in ("rows", "pads")},
     }
 
@@ -200,14 +204,21 @@ def describe(name: str, part: dict[str, Any]) -> str:
     ours = tokens["gauntlet"] if isinstance(tokens, dict) else tokens
     lines = [
         f"{name}: {part['benchmarks']} task/shot pairs, {part['items']} items; floor "
-        f"{floor:,} tokens ({part['floor_catalogue_wide']:,} catalogue-wide; choices only "
-        f"{part['floor_choices']:,}); distinct windows {part['distinct_windows']:,}",
-        f"  gauntlet forwarded {ours:,} tokens = {ours / floor:.3f}x the floor",
+        f"{floor:,} tokens ({part['floor_catalogue_wide']:,} catalogue-wide); distinct windows "
+        f"{part['distinct_windows']:,}",
+        f"  gauntlet forwarded {ours:,} tokens = {ours / floor:.3f}x the floor "
+        f"({part['positions']['gauntlet'] if isinstance(tokens, dict) else part['positions']:,} "
+        "positions with padding)",
     ]
+    if "floor_without_gold_text" in part:
+        lines.append(
+            f"  gold_text_bpb's cloze prompts included; without them the floor is "
+            f"{part['floor_without_gold_text']:,}"
+        )
     if isinstance(tokens, dict):
         lines += [
-            f"  lm-eval forwarded {tokens['lm_eval']:,} tokens = "
-            f"{tokens['lm_eval'] / part['floor_choices']:.2f}x its floor (choices only)",
+            f"  lm-eval forwarded {tokens['lm_eval']:,} tokens = {tokens['lm_eval'] / floor:.2f}x "
+            f"the floor ({part['positions']['lm_eval']:,} positions)",
             f"  same acc pick {part['same_pred']}/{part['items']}, same acc_norm pick "
             f"{part['same_pred_norm']}/{part['items']}; smallest margin "
             f"{part['smallest_margin']:.2g} nats, {part['margins_below_0.01']} under 0.01",

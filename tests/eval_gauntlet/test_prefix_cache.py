@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from eval_gauntlet.data import load_items
-from eval_gauntlet.prefix_cache import PrefixTree
+from eval_gauntlet.prefix_tree import PrefixTree
 from eval_gauntlet.prompts import build_prompts
 from eval_gauntlet.scoring import loglikelihoods
 from tests.eval_gauntlet.tiny import DATA
@@ -134,16 +134,29 @@ class _Unmasked(torch.nn.Module):
 def test_a_model_whose_cached_forward_differs_is_scored_whole(
     tiny, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """A model that attends to the padding inside a cache fails the check and is scored
+    whole; the model itself, on the same batches, masks it and keeps the shared scores."""
     model, tokenizer = tiny
-    pairs = fixed_shot_pairs()  # the cloze prompts' prefix is shorter: padding in the cache
+    test = load_items(DATA / "mmlu_medical_test.jsonl", "anatomy")[:3]
+    dev = load_items(DATA / "mmlu_medical_dev.jsonl", "anatomy")
+    prompts = build_prompts("mmlu", "mmlu", test, dev, 1, seed=0, sampler="first_n")
+    contexts = [p.context for p in prompts]
+    contexts += [c.replace("about anatomy", "about human anatomy", 1) for c in contexts]
+    # two prefixes a token or two apart, batched together: the shorter one's cache is padded
+    pairs = [(c, cont) for c in contexts for cont in prompts[0].continuations]
     odd = IgnoresMask(model)
     with caplog.at_level("INFO", logger="eval_gauntlet.prefix_cache"), forwarded(model) as seen:
         scores, _ = loglikelihoods(odd, tokenizer, pairs, max_length=1024, progress=False)
     assert "differs from its whole forward: no sharing" in caplog.text
-    expected = windows(tokenizer, pairs, 1024)  # fp32's own resolution on a 230-nat sum: 1.5e-5
-    assert scores == pytest.approx([whole(model, *w) for w in expected], abs=1e-5, rel=1e-7)
+    expected = windows(tokenizer, pairs, 1024)
+    assert scores == pytest.approx([whole(model, *w) for w in expected], abs=1e-5, rel=0)
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="eval_gauntlet.prefix_cache"):
         again, _ = loglikelihoods(odd, tokenizer, pairs, max_length=1024, progress=False)
     assert again == scores and "no sharing" not in caplog.text  # known: not checked again
     assert seen[0] > trie_nodes([w[0] for w in expected])
+    # the model itself masks that padding: the same batches, shared, give the same scores
+    with forwarded(model) as shared:
+        plain, _ = loglikelihoods(model, tokenizer, pairs, max_length=1024, progress=False)
+    assert plain == pytest.approx(scores, abs=1e-5, rel=0)
+    assert shared[0] < seen[0]
