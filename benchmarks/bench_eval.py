@@ -109,6 +109,33 @@ def floors(model_dir: Path, planned: list[Any], gold_text: bool) -> dict[str, An
     }
 
 
+def agreement(planned: list[Any], ours: Any, theirs: dict[str, Any]) -> dict[str, Any]:
+    """How many items the gauntlet and lm-eval pick alike, and how close their calls are."""
+    from eval_gauntlet.lm_eval_reference import loglikelihoods_of, samples_of
+    from eval_gauntlet.scoring import choose
+
+    items = same = same_norm = 0
+    margins = []
+    for p, result in zip(planned, ours.tasks, strict=True):
+        for sample, prompt, mine in zip(
+            samples_of(theirs, p), p.prompts, result.predictions, strict=True
+        ):
+            lls = loglikelihoods_of(sample)
+            pick, pick_norm = choose(lls, prompt.choices)
+            items += 1
+            same += pick == mine.pred
+            same_norm += pick_norm == mine.pred_norm
+            best, second = sorted(lls, reverse=True)[:2]
+            margins.append(best - second)
+    return {
+        "items": items,
+        "same_pred": same,
+        "same_pred_norm": same_norm,
+        "smallest_margin": min(margins),
+        "margins_below_0.01": sum(m < 0.01 for m in margins),
+    }
+
+
 def compare(
     model_dir: Path, args: argparse.Namespace, limit: int, work: Path, *, bare: bool
 ) -> dict[str, Any]:
@@ -117,8 +144,8 @@ def compare(
     Like for like: the gauntlet scores lm-eval's requests only (``gold_text=False``).
     """
     from eval_gauntlet.evaluate import GauntletResult, Options, evaluate_model, plan
-    from eval_gauntlet.lm_eval_reference import loglikelihoods_of, run_lm_eval, samples_of
-    from eval_gauntlet.scoring import choose, load_hf_model
+    from eval_gauntlet.lm_eval_reference import run_lm_eval
+    from eval_gauntlet.scoring import load_hf_model
     from eval_gauntlet.tasks import load_tasks
 
     options = Options(
@@ -146,27 +173,10 @@ def compare(
         if bare:
             seconds["bare"].append(bare_forward(model, floor["floor"], 1024, options.batch_size))
     assert ours is not None
-    items = same = same_norm = 0
-    margins = []
-    for p, result in zip(planned, ours.tasks, strict=True):
-        for sample, prompt, mine in zip(
-            samples_of(theirs, p), p.prompts, result.predictions, strict=True
-        ):
-            lls = loglikelihoods_of(sample)
-            pick, pick_norm = choose(lls, prompt.choices)
-            items += 1
-            same += pick == mine.pred
-            same_norm += pick_norm == mine.pred_norm
-            best, second = sorted(lls, reverse=True)[:2]
-            margins.append(best - second)
     median = {side: statistics.median(s) for side, s in seconds.items() if s}
     return {
         "benchmarks": len(planned),
-        "items": items,
-        "same_pred": same,
-        "same_pred_norm": same_norm,
-        "smallest_margin": min(margins),
-        "margins_below_0.01": sum(m < 0.01 for m in margins),
+        **agreement(planned, ours, theirs),
         "seconds": {side: [round(x, 2) for x in s] for side, s in seconds.items() if s},
         "speedup_median": round(median["lm_eval"] / median["gauntlet"], 2),
         "vs_bare": round(median["gauntlet"] / median["bare"], 2) if bare else None,

@@ -20,10 +20,12 @@ core-hours / cores).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -75,65 +77,87 @@ def main() -> None:
     shared = next(p for p in measured if p.shots and p.task.fewshot_sampler == "first_n")
     score_prompts(model, tokenizer, shared.prompts[:2], max_length=1024, progress=False)
 
-    per_benchmark = {}
-    for p, s, w in zip(measured, at_sample, whole, strict=True):
-        name = f"{p.task.name} {p.shots}-shot"
-        tokens = floor(tokenizer, p.prompts)
-        seconds, core_seconds = [], []
-        for _ in range(args.repeats):
-            start, cpu = time.perf_counter(), time.process_time()
-            score_prompts(model, tokenizer, p.prompts, max_length=1024, progress=False)
-            seconds.append(time.perf_counter() - start)
-            core_seconds.append(time.process_time() - cpu)
-        core_rate = statistics.median(core_seconds) / tokens  # core-s per floor token
-        per_benchmark[name] = {
-            "items": len(p.prompts),
-            "floor_tokens": tokens,
-            "s_per_item": round(statistics.median(seconds) / len(p.prompts), 2),
-            "core_s_per_1k_tokens": round(core_rate * 1000, 2),
-            "floor_at_sample": floor(tokenizer, s.prompts),
-            "floor_whole": floor(tokenizer, w.prompts),
-            "floor_whole_no_gold_text": floor(tokenizer, w.prompts, gold_text=False),
-            "core_hours_at_sample": core_rate * floor(tokenizer, s.prompts) / 3600,
-            "core_hours_whole": core_rate * floor(tokenizer, w.prompts) / 3600,
-        }
-        print(name, per_benchmark[name], flush=True)
+    load = os.getloadavg()
+    per_benchmark = {
+        f"{p.task.name} {p.shots}-shot": measure(model, tokenizer, p, s, w, args.repeats)
+        for p, s, w in zip(measured, at_sample, whole, strict=True)
+    }
+    summary = summarize(per_benchmark, args, torch.get_num_threads())
+    summary["items_at_sample"] = sum(len(p.prompts) for p in at_sample)
+    summary["items_whole"] = sum(len(p.prompts) for p in whole)
+    summary["load"], summary["load_after"] = load, os.getloadavg()
+    report("\n".join(describe(summary)), summary, args.out)
+
+
+def measure(model: Any, tokenizer: Any, p: Any, s: Any, w: Any, repeats: int) -> dict[str, Any]:
+    """One benchmark's cost per floor token, measured on ``p``'s prompts, and that rate times
+    its floor at the watcher's sample (``s``) and on the whole catalogue (``w``)."""
+    from eval_gauntlet.scoring import score_prompts
+
+    tokens = floor(tokenizer, p.prompts)
+    seconds, core_seconds = [], []
+    for _ in range(repeats):
+        start, cpu = time.perf_counter(), time.process_time()
+        score_prompts(model, tokenizer, p.prompts, max_length=1024, progress=False)
+        seconds.append(time.perf_counter() - start)
+        core_seconds.append(time.process_time() - cpu)
+    core_rate = statistics.median(core_seconds) / tokens  # core-s per floor token
+    row = {
+        "items": len(p.prompts),
+        "floor_tokens": tokens,
+        "s_per_item": round(statistics.median(seconds) / len(p.prompts), 2),
+        "core_s_per_1k_tokens": round(core_rate * 1000, 2),
+        "floor_at_sample": floor(tokenizer, s.prompts),
+        "floor_whole": floor(tokenizer, w.prompts),
+        "floor_whole_no_gold_text": floor(tokenizer, w.prompts, gold_text=False),
+    }
+    row["core_hours_at_sample"] = core_rate * row["floor_at_sample"] / 3600
+    row["core_hours_whole"] = core_rate * row["floor_whole"] / 3600
+    print(f"{p.task.name} {p.shots}-shot", row, flush=True)
+    return row
+
+
+def summarize(
+    per_benchmark: dict[str, dict[str, Any]], args: argparse.Namespace, threads: int
+) -> dict[str, Any]:
+    """The per-benchmark rows added up: core-hours = sum of (rate x floor) over benchmarks."""
     rows = per_benchmark.values()
     measured_tokens = sum(b["floor_tokens"] for b in rows)
-    summary = {
+    overall = sum(b["core_s_per_1k_tokens"] * b["floor_tokens"] for b in rows) / measured_tokens
+    return {
         "dtype": args.dtype,
-        "threads": torch.get_num_threads(),
+        "threads": threads,
         "items_measured": sum(b["items"] for b in rows),
         "floor_tokens_measured": measured_tokens,
-        "core_s_per_1k_tokens_overall": round(
-            sum(b["core_s_per_1k_tokens"] * b["floor_tokens"] for b in rows) / measured_tokens, 2
-        ),
+        "core_s_per_1k_tokens_overall": round(overall, 2),
         "benchmarks": per_benchmark,
         "sample": args.sample,
-        "items_at_sample": sum(len(p.prompts) for p in at_sample),
         "floor_at_sample": sum(b["floor_at_sample"] for b in rows),
         "core_hours_per_checkpoint_at_sample": round(
             sum(b["core_hours_at_sample"] for b in rows), 2
         ),
-        "items_whole": sum(len(p.prompts) for p in whole),
         "floor_whole": sum(b["floor_whole"] for b in rows),
         "floor_whole_no_gold_text": sum(b["floor_whole_no_gold_text"] for b in rows),
         "core_hours_per_checkpoint_whole": round(sum(b["core_hours_whole"] for b in rows), 2),
     }
+
+
+def describe(summary: dict[str, Any]) -> list[str]:
     lines = [f"{k}: {v['s_per_item']} s/item, {v['core_s_per_1k_tokens']} core-s per 1k floor "
-             f"tokens" for k, v in per_benchmark.items()]  # fmt: skip
+             f"tokens" for k, v in summary["benchmarks"].items()]  # fmt: skip
     lines += [
-        f"{args.dtype}, {summary['threads']} threads: {summary['items_measured']} items, "
-        f"{measured_tokens:,} floor tokens measured; "
-        f"{summary['core_s_per_1k_tokens_overall']} core-s per 1k floor tokens overall",
-        f"--sample {args.sample}: {summary['items_at_sample']} items, "
+        f"{summary['dtype']}, {summary['threads']} threads, load average "
+        f"{summary['load'][0]:.1f} before, {summary['load_after'][0]:.1f} after: "
+        f"{summary['items_measured']} items, {summary['floor_tokens_measured']:,} floor tokens "
+        f"measured; {summary['core_s_per_1k_tokens_overall']} core-s per 1k floor tokens overall",
+        f"--sample {summary['sample']}: {summary['items_at_sample']} items, "
         f"{summary['floor_at_sample']:,} floor tokens: "
         f"{summary['core_hours_per_checkpoint_at_sample']} core-h",
         f"whole catalogue: {summary['items_whole']} items, {summary['floor_whole']:,} floor "
         f"tokens ({summary['floor_whole_no_gold_text']:,} without gold_text_bpb): "
         f"{summary['core_hours_per_checkpoint_whole']} core-h",
     ]
-    report("\n".join(lines), summary, args.out)
+    return lines
 
 
 if __name__ == "__main__":

@@ -278,15 +278,9 @@ def score_prompts(
     if gold_text:
         pairs += [p.gold_text for p in prompts if p.cloze_context is not None]
     all_scores, truncated = loglikelihoods(
-        model,
-        tokenizer,
-        pairs,
-        max_length=max_length,
-        batch_size=batch_size,
-        desc=desc,
-        progress=progress,
-        softmax_dtype=softmax_dtype,
-    )
+        model, tokenizer, pairs, max_length=max_length, batch_size=batch_size, desc=desc,
+        progress=progress, softmax_dtype=softmax_dtype,
+    )  # fmt: skip
     scores, cloze_scores = all_scores[:choices], iter(all_scores[choices:])
     predictions, at = [], 0
     for prompt in prompts:
