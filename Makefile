@@ -1,9 +1,12 @@
-# BioMedLM recipes: one entry point per stage of the pipeline.
+# BioMedLM recipes: one entry point per stage of the pipeline (README.md; the reference is docs/).
+#   make demo         the main job on the embedded sample: prep -> pretrain -> eval -> fine-tune -> scores
 #   make install      virtualenv with the pinned stack (first time: ~3 min, ~7 GB: torch 2.7.0 is a CUDA build; it runs on CPU)
-#   make prep-data    PubMed sources -> clean text -> tokenizer -> MDS shards (CONFIG=..., ARGS="key=value ...")
-#   make test         the CPU test suite (fast; `make test-slow` adds the longer tests; `make test-gpu` on a GPU node)
+#   make prep-data    PubMed sources -> clean text -> tokenizer -> MDS shards (CONFIG=..., ARGS="key=value ..."; docs/data-prep.md)
+#   make train        a pretraining or fine-tuning recipe (RECIPE=..., ARGS="key=value ..."; docs/pretraining.md, docs/fine-tuning.md)
+#   make eval         the gauntlet on every checkpoint of a run (RUN=..., or CKPT=...; docs/evaluation.md)
+#   make test         the CPU test suite (fast; `make test-slow` adds the longer tests; `make test-gpu` on a GPU node: docs/gpu.md)
 #   make lint         ruff + mypy
-#   make bench        benchmarks/ (figures printed, nothing asserted)
+#   make bench        benchmarks/ (figures printed, nothing asserted; docs/benchmarks.md)
 
 PYTHON ?= python3.11
 VENV ?= .venv
