@@ -20,7 +20,7 @@ sharded folder), a local Hugging Face causal-LM folder (config, weights, tokeniz
 of either (a run's ``save_folder``, or the ``ba<step>`` exports of ``hf_checkpointer``): every
 complete checkpoint in it not already in the results is scored, as ``watch --once`` does. A
 Composer checkpoint records its step and tokens seen; nothing is downloaded. ``--tasks`` takes
-task or group names from ``eval_gauntlet/tasks.yaml`` (default: all), or from the task files
+task or group names from ``medtasks/tasks.yaml`` (default: all), or from the task files
 given with ``--tasks-file`` (a file starting ``include: default`` extends the shipped catalogue).
 Results go to ``--out``
 (default ``outputs/eval_gauntlet``; use one per run: checkpoints are known by their names):

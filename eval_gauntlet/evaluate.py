@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eval_gauntlet.data import DataError, Item, load_items
 from eval_gauntlet.errors import GauntletError
 from eval_gauntlet.metrics import Benchmark, Score, gauntlet_scores, summarize
 from eval_gauntlet.prompts import FORMATS, Prompt, build_prompts
 from eval_gauntlet.scoring import Prediction, check_vocab, context_length, score_prompts
 from eval_gauntlet.tasks import SELF, Task, definition, groups_of, pooled_protocol, protocol
+from medtasks.formats import FormatError, Item, load_items
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ def plan(tasks: Sequence[Task], options: Options) -> list[Planned]:
                 cache[key] = load_items(
                     path, task.subject, schema=task.schema, cop_base=task.cop_base
                 )
-            except DataError as exc:
+            except FormatError as exc:
                 raise GauntletError(str(exc)) from None
         return cache[key]
 

@@ -36,8 +36,8 @@ import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from eval_gauntlet.data import Item
 from eval_gauntlet.errors import GauntletError
+from medtasks.formats import Item
 
 TARGET_DELIMITER = " "  # between a query and its answer (lm-eval TaskConfig default)
 FEWSHOT_DELIMITER = "\n\n"  # after each few-shot example (lm-eval TaskConfig default)

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from eval_gauntlet.data import load_items
 from eval_gauntlet.errors import GauntletError
 from eval_gauntlet.prompts import FORMATS, Prompt, build_prompts, render
 from eval_gauntlet.scoring import (
@@ -17,6 +16,7 @@ from eval_gauntlet.scoring import (
     loglikelihoods,
     score_prompts,
 )
+from medtasks.formats import load_items
 from tests.eval_gauntlet.tiny import DATA, tiny_model
 
 
