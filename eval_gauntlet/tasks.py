@@ -27,6 +27,7 @@ FROM_TEST = "gauntlet: few-shot from test, item excluded"
 _OWN_FORMAT = "gauntlet: format "  # + "<format> is not an lm-eval task"
 _SAMPLER = "gauntlet: "  # + "<sampler> sampler (lm-eval's: <sampler>)"
 JOIN = "; "  # between the differences of a score pooled over several benchmarks
+MARK = "†"  # in the table and plot: a score not made by lm-eval's own protocol
 _REQUIRED = ("data", "format", "random_baseline", "category")
 
 

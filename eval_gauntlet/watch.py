@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eval_gauntlet.results import RESULTS, read_rows, repair_rows
+from eval_gauntlet.rows import RESULTS, read_rows, repair_rows
 
 log = logging.getLogger(__name__)
 EXPORT = re.compile(r"^ba(\d+)$")

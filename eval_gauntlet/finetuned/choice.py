@@ -21,11 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from biomedlm.files import atomic_write
 from eval_gauntlet.errors import GauntletError, UnreadableCheckpoint
-from eval_gauntlet.finetuned.rows import MetricValue, finetune_rows, record
+from eval_gauntlet.finetuned.rows import MetricValue, finetune_rows
 from eval_gauntlet.finetuned.scoring import Loaded
 from eval_gauntlet.metrics import bootstrap_ci
-from eval_gauntlet.results import Checkpoint, atomic_write
+from eval_gauntlet.results import record
+from eval_gauntlet.rows import Checkpoint, predictions_path
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +89,6 @@ def predict(
     return [merged[i] for i in range(len(encoded))]
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name).strip("._") or "model"
-
-
 def _write_predictions(out: Path, checkpoint: Checkpoint, scored: Scored) -> None:
     lines = [
         json.dumps(
@@ -111,7 +109,7 @@ def _write_predictions(out: Path, checkpoint: Checkpoint, scored: Scored) -> Non
             scored.examples, scored.encoded, scored.scores, scored.correct, strict=True
         )
     ]
-    path = out / "predictions" / _safe(checkpoint.name) / f"{scored.name}.test.jsonl"
+    path = predictions_path(out, checkpoint, f"{scored.name}.test.jsonl")
     atomic_write(path, lambda tmp: tmp.write_text("".join(lines), encoding="utf-8"))
 
 

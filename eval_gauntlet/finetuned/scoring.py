@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from eval_gauntlet.results import Checkpoint
+from eval_gauntlet.rows import Checkpoint
 
 SCORERS = {
     "multiple_choice": "eval_gauntlet.finetuned.choice",

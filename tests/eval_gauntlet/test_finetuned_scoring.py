@@ -11,7 +11,7 @@ import torch
 from biomedlm.finetune.choice.model import ChoiceModel
 from biomedlm.recipe import load_recipe
 from eval_gauntlet.finetuned.choice import score
-from eval_gauntlet.results import Checkpoint
+from eval_gauntlet.rows import Checkpoint
 from tests.biomedlm.finetune_data import REPO, tiny_dir
 from tests.biomedlm.test_finetune_model import build_model, one_thread, tokenizer_for
 
