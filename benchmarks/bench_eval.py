@@ -86,7 +86,7 @@ def main() -> None:
     from eval_gauntlet.scoring import choose, load_hf_model
     from eval_gauntlet.tasks import load_tasks
 
-    options = Options(limit=args.limit, progress=False, softmax_dtype=args.softmax_dtype)
+    options = Options(limit=args.limit, no_progress=True, softmax_dtype=args.softmax_dtype)
     with tempfile.TemporaryDirectory() as work_dir:
         work = Path(work_dir)
         make = close_call_model if args.weights == "random" else as_dtype

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from biomedlm.vocabulary import embedding_shortfall
 from eval_gauntlet.errors import GauntletError, UnreadableCheckpoint
+from eval_gauntlet.options import DTYPES, SOFTMAX_DTYPES
 from eval_gauntlet.prompts import Prompt
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,6 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_LENGTH = 2048  # lm-eval's default when neither config nor tokenizer says
 _TOKENIZER_INFINITY = 1_000_000_000_000_000_019_884_624_838_656  # "unset" model_max_length
 _SEQLEN_ATTRS = ("n_positions", "max_position_embeddings", "n_ctx")  # lm-eval's, in its order
-SOFTMAX_DTYPES = ("float32", "model")  # log-softmax in float32, or in the model's dtype
-DTYPES = ("auto", "float32", "bfloat16", "float16")  # weights: as saved, or cast (lm-eval's dtype=)
 
 
 def check_vocab(model: Any, tokenizer: Any, where: str) -> None:
@@ -218,13 +217,10 @@ def loglikelihoods(
     batch_size: int = 8,
     desc: str = "loglikelihood",
     progress: bool = True,
-    softmax_dtype: str = "float32",
+    softmax_dtype: str = SOFTMAX_DTYPES[0],
 ) -> tuple[list[float], list[int]]:
     """Sum of log-probabilities of each continuation after its context; tokens truncated each."""
-    if softmax_dtype not in SOFTMAX_DTYPES:
-        raise GauntletError(
-            f"softmax_dtype {softmax_dtype!r}: expected one of {', '.join(SOFTMAX_DTYPES)}"
-        )
+    assert softmax_dtype in SOFTMAX_DTYPES, "checked with the options (Options.check)"
     dtype = torch.float32 if softmax_dtype == "float32" else None
     windows = [_window(ctx, cont, max_length) for ctx, cont in encode_pairs(tokenizer, pairs)]
     users: dict[tuple[int, ...], list[int]] = defaultdict(list)
@@ -330,7 +326,7 @@ def score_prompts(
     batch_size: int = 8,
     desc: str = "loglikelihood",
     progress: bool = True,
-    softmax_dtype: str = "float32",
+    softmax_dtype: str = SOFTMAX_DTYPES[0],
     gold_text: bool = True,
 ) -> list[Prediction]:
     """Score every choice of every prompt, pick the model's answers, and score the gold text.

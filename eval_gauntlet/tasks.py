@@ -12,11 +12,12 @@ import difflib
 import functools
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from eval_gauntlet.errors import GauntletError
+from eval_gauntlet.options import Naming, Options
 from eval_gauntlet.prompts import FORMATS, SAMPLERS
 from medtasks.catalogue import DEFAULT_TASKS_FILE, SELF, TaskEntry, read_catalogue, shipped
 from medtasks.formats import SCHEMAS
@@ -208,10 +209,13 @@ SAMPLES_FORMAT = 'lm-eval\'s --samples format, e.g. {"pubmedqa": [0, 5, 9]}'
 
 
 def read_samples(
-    spec: str, tasks: dict[str, Task], selected: Sequence[Task]
+    spec: str | Mapping[str, Sequence[int]], tasks: dict[str, Task], selected: Sequence[Task]
 ) -> dict[str, tuple[int, ...]]:
-    """lm-eval's ``--samples``: a JSON object (or a JSON file holding one) mapping task names to
-    the indices of their items to score; each named task must be among ``selected``."""
+    """lm-eval's ``--samples``: a JSON object (or a JSON file holding one, or the mapping itself)
+    mapping task names to the indices of their items to score; each named task must be among
+    ``selected``."""
+    if not isinstance(spec, str):  # written in YAML: as lm-eval's JSON
+        spec = json.dumps({str(task): list(indices) for task, indices in spec.items()})
     where = f"--samples {spec}"
     text = spec
     if not spec.lstrip().startswith("{"):
@@ -252,6 +256,34 @@ def read_samples(
             )
         out[name] = tuple(indices)
     return out
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a run's options select: the catalogue, the tasks scored, the options resolved."""
+
+    catalogue: dict[str, Task]
+    tasks: list[Task]
+    options: Options  # ``samples`` read: task -> item indices
+
+
+def select(options: Options, naming: Naming) -> Selection:
+    """The catalogue ``options`` name (task files, few-shot sources), the tasks they select and
+    their ``--samples``, checked before any model loads; an error names the option it came from."""
+    key = "tasks_file"
+    try:
+        catalogue = load_tasks(list(options.tasks_file or [DEFAULT_TASKS_FILE]))
+        key = "fewshot_source"
+        catalogue = with_fewshot_sources(catalogue, options.fewshot_source or ())
+        key = "tasks"
+        selected = select_tasks(catalogue, list(options.tasks) if options.tasks else None)
+        key = "samples"
+        samples = None
+        if options.samples is not None:
+            samples = read_samples(options.samples, catalogue, selected)
+    except GauntletError as exc:
+        raise naming.wrap(key, str(exc)) from None
+    return Selection(catalogue, selected, dataclasses.replace(options, samples=samples))
 
 
 def with_fewshot_sources(tasks: dict[str, Task], sources: Sequence[str]) -> dict[str, Task]:

@@ -141,7 +141,7 @@ def test_new_benchmark_is_a_yaml_entry_and_a_jsonl_file(tmp_path: Path, tiny) ->
         )
     )
     model, tokenizer = tiny
-    options = Options(progress=False)
+    options = Options(no_progress=True)
     result = evaluate_model(model, tokenizer, plan(list(tasks.values()), options), options)
     assert [(r.task.name, r.shots, r.score.n) for r in result.tasks] == [
         ("organs", 0, 6),
