@@ -1,19 +1,15 @@
 """Score models on the biomedical in-context gauntlet (MedQA, PubMedQA, MMLU medical subjects).
 
-Usage::
+Usage (docs/evaluation.md; ``--help`` on a subcommand lists the options it honours, declared
+once in :mod:`eval_gauntlet.options`)::
 
     python -m eval_gauntlet score PATH [options]     # a checkpoint, an HF folder, or a folder of them
     python -m eval_gauntlet watch FOLDER [options]   # each new checkpoint of a run, exactly once
     python -m eval_gauntlet tasks [--tasks-file FILE ...]
     python -m eval_gauntlet finetuned CHECKPOINT RECIPE [key=value ...]
 
-The options are declared once, in :mod:`eval_gauntlet.options`; ``--help`` on a subcommand
-lists the ones it honours.
-
-Exit status: 0 everything asked for was scored; 2 bad input (an option, a task file, or the one
-checkpoint named cannot be loaded); 3 a folder's pass finished but left checkpoints unscored
-(unreadable, incomplete or still being written: each is one error line, and is tried again
-once it changes); 4 another watcher holds the output folder (``OUT/watcher.lock``).
+Exit status: 0 all scored; 2 bad input (an option, a task file, the one checkpoint named); 3 a
+folder's pass left checkpoints unscored; 4 another watcher holds the output folder.
 """
 
 from __future__ import annotations

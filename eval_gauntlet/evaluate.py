@@ -1,9 +1,8 @@
 """Score an in-memory model on the gauntlet: plan every prompt, score it, aggregate.
 
 ``plan`` reads and validates all data and builds every prompt first, so bad input fails before
-a model is loaded or a result written. ``evaluate_model`` takes a model and tokenizer already in
-memory: a Hugging Face folder (``python -m eval_gauntlet score``) or, later, a Composer
-checkpoint loader calls it the same way.
+a model is loaded or a result written; ``evaluate_model`` scores a model and tokenizer already
+in memory (:mod:`eval_gauntlet.job` loads them).
 """
 
 from __future__ import annotations
@@ -255,6 +254,43 @@ def _dtype_name(model: Any) -> str:
     return str(next(model.parameters()).dtype).removeprefix("torch.")
 
 
+def _score_benchmark(
+    model: Any, tokenizer: Any, item: Planned, options: Options, max_length: int, model_dtype: str
+) -> TaskResult:
+    """One planned (task, shots) benchmark scored, with one log line of its numbers."""
+    start = time.perf_counter()
+    predictions = score_prompts(
+        model,
+        tokenizer,
+        item.prompts,
+        max_length=max_length,
+        batch_size=options.batch_size,
+        desc=f"{item.task.name} {item.shots}-shot",
+        progress=not options.no_progress,
+        softmax_dtype=options.softmax_dtype,
+        gold_text=not options.no_gold_text,
+    )
+    score = summarize(
+        predictions,
+        seed=options.seed,
+        iters=options.bootstrap_iters,
+        acc_norm=_has_acc_norm(item.task),
+    )
+    result = TaskResult(
+        item.task, item.shots, score, predictions, time.perf_counter() - start,
+        protocol=item.protocol, softmax_dtype=options.softmax_dtype, model_dtype=model_dtype,
+        provenance=provenance(options, item.task),
+    )  # fmt: skip
+    log.info(
+        "%s %d-shot: acc %.4f gold_prob %.4f gold_text_bpb %.4f (n=%d, %.1fs)",
+        item.task.name, item.shots, score.acc, score.gold_prob, score.gold_text_bpb, score.n,
+        result.seconds,
+    )  # fmt: skip
+    if score.truncated:
+        log.info("%s %d-shot: %d prompts truncated", item.task.name, item.shots, score.truncated)
+    return result
+
+
 def evaluate_model(
     model: Any,
     tokenizer: Any,
@@ -276,38 +312,7 @@ def evaluate_model(
     catalogue = list(catalogue) if catalogue is not None else list({p.task: None for p in planned})
     results = []
     for item in planned:
-        start = time.perf_counter()
-        predictions = score_prompts(
-            model,
-            tokenizer,
-            item.prompts,
-            max_length=max_length,
-            batch_size=options.batch_size,
-            desc=f"{item.task.name} {item.shots}-shot",
-            progress=not options.no_progress,
-            softmax_dtype=options.softmax_dtype,
-            gold_text=not options.no_gold_text,
-        )
-        score = summarize(
-            predictions,
-            seed=options.seed,
-            iters=options.bootstrap_iters,
-            acc_norm=_has_acc_norm(item.task),
-        )
-        result = TaskResult(
-            item.task, item.shots, score, predictions, time.perf_counter() - start,
-            protocol=item.protocol, softmax_dtype=options.softmax_dtype, model_dtype=model_dtype,
-            provenance=provenance(options, item.task),
-        )  # fmt: skip
-        log.info(
-            "%s %d-shot: acc %.4f gold_prob %.4f gold_text_bpb %.4f (n=%d, %.1fs)",
-            item.task.name, item.shots, score.acc, score.gold_prob, score.gold_text_bpb, score.n,
-            result.seconds,
-        )  # fmt: skip
-        if score.truncated:
-            log.info(
-                "%s %d-shot: %d prompts truncated", item.task.name, item.shots, score.truncated
-            )
+        result = _score_benchmark(model, tokenizer, item, options, max_length, model_dtype)
         results.append(result)
         if on_result is not None:
             on_result(result)

@@ -278,27 +278,18 @@ class Prediction:
 
     @property
     def gold_prob(self) -> float:
-        """Probability on the gold choice, the choices' likelihoods renormalised to sum to 1.
-
-        A continuous score: it moves as a model learns to prefer the right answer long before
-        the preference is strong enough to change the argmax. Chance is 1 / len(choices).
-        """
+        """Probability on the gold choice, the choices' likelihoods renormalised (chance:
+        1 / len(choices)): it moves before a preference is strong enough to change the argmax."""
         lls = np.asarray(self.logprobs, dtype=np.float64)
         weights = np.exp(lls - lls.max())
         return float(weights[self.gold] / weights.sum())
 
     @property
     def gold_text_bpb(self) -> float:
-        """Bits per byte of the gold answer's text: ``-log2 P(" " + text | cloze prompt)`` over
-        the text's own bytes (the delimiter's space is scored, not counted: lm-eval's rule).
-
-        The text is the gold option's words (`` 25%``, `` yes``), after a prompt that does not
-        list the options (:attr:`Prompt.gold_text`): where the choices are letters the gold
-        letter would measure only how well the model predicts a letter after ``Answer:``, which
-        biomedical text does not teach. Lower is better. Unlike ``gold_prob`` it does not
-        compare the choices, so it falls as a small model learns to predict answers while its
-        accuracy sits at chance. Per byte, as lm-eval's ``bits_per_byte``, so tokenizers
-        compare. NaN when the byte count is unknown.
+        """Bits per byte of the gold answer's text after its cloze prompt (:attr:`Prompt.gold_text`):
+        ``-log2 P(" " + text)`` over the text's own bytes, as lm-eval's ``bits_per_byte`` (the
+        delimiter's space scored, not counted); lower is better, NaN when the bytes are unknown.
+        Unlike ``gold_prob`` it moves while accuracy sits at chance (docs/evaluation.md).
         """
         if self.gold_text_bytes <= 0:
             return float("nan")
@@ -315,6 +306,30 @@ def choose(logprobs: Sequence[float], choices: Sequence[str]) -> tuple[int, int]
     lls = np.asarray(logprobs, dtype=np.float64)
     lengths = np.asarray([float(len(choice)) for choice in choices])
     return int(np.argmax(lls)), int(np.argmax(lls / lengths))
+
+
+def _prediction(
+    prompt: Prompt, lls: list[float], truncated: int, text: tuple[float, int]
+) -> Prediction:
+    """The model's answer to ``prompt`` from its choices' log-likelihoods; ``text``: the gold
+    text's log-probability and bytes."""
+    pred, pred_norm = choose(lls, prompt.choices)
+    return Prediction(
+        key=prompt.item.key,
+        source=prompt.item.source,
+        choices=prompt.choices,
+        gold=prompt.gold,
+        logprobs=lls,
+        pred=pred,
+        pred_norm=pred_norm,
+        truncated=truncated,
+        fewshot_keys=prompt.fewshot_keys,
+        gold_text_logprob=text[0],
+        gold_text_bytes=text[1],
+        index=prompt.index,
+        context=prompt.context,
+        continuations=prompt.continuations,
+    )
 
 
 def score_prompts(
@@ -352,30 +367,13 @@ def score_prompts(
     predictions, at = [], 0
     for prompt in prompts:
         lls = scores[at : at + len(prompt.choices)]
-        pred, pred_norm = choose(lls, prompt.choices)
         if not gold_text:
-            text_logprob, text_bytes = float("nan"), 0
-        elif prompt.cloze_context is None:
-            text_logprob, text_bytes = lls[prompt.gold], len(prompt.gold_answer.encode())
+            text = (float("nan"), 0)
+        elif prompt.cloze_context is None:  # the gold choice is the gold text
+            text = (lls[prompt.gold], len(prompt.gold_answer.encode()))
         else:
-            text_logprob, text_bytes = next(cloze_scores), len(prompt.gold_answer.encode())
-        predictions.append(
-            Prediction(
-                key=prompt.item.key,
-                source=prompt.item.source,
-                choices=prompt.choices,
-                gold=prompt.gold,
-                logprobs=lls,
-                pred=pred,
-                pred_norm=pred_norm,
-                truncated=max(truncated[at : at + len(prompt.choices)]),
-                fewshot_keys=prompt.fewshot_keys,
-                gold_text_logprob=text_logprob,
-                gold_text_bytes=text_bytes,
-                index=prompt.index,
-                context=prompt.context,
-                continuations=prompt.continuations,
-            )
-        )
+            text = (next(cloze_scores), len(prompt.gold_answer.encode()))
+        truncated_tokens = max(truncated[at : at + len(prompt.choices)])
+        predictions.append(_prediction(prompt, lls, truncated_tokens, text))
         at += len(prompt.choices)
     return predictions

@@ -1,22 +1,9 @@
 """Multiple-choice rows from JSONL files in the formats benchmarks are released in.
 
-One reader per row schema; each bad row is one line naming ``file:line`` (a :class:`FormatError`,
-a ``ValueError``). The lines are read, and the gold answers checked, as fine-tuning reads the
-same files (:mod:`medtasks.jsonl`, :mod:`medtasks.answers`).
-
-Schemas:
-
-``options``
-    ``question`` (str), ``options`` (object, letter -> option text, in display order),
-    ``answer_idx`` (the gold letter); optional ``realidx`` (a stable id) and ``subject``. The
-    shipped files, and MedQA's own release (``question``, ``options``, ``answer_idx``,
-    ``meta_info``: its train/dev/test JSONL read as they are).
-``medmcqa``
-    MedMCQA's release: ``question``, ``opa``..``opd`` (options A-D), ``cop`` (the gold
-    option's number), ``id``, ``subject_name``. ``cop`` counts from 1 in the release's JSON (its
-    dataset card says 1-4) and from 0 in the copy on the Hugging Face hub (a 0-3 class label,
-    -1 on the unlabelled test split): the caller states the base, it is never guessed, and a
-    value out of range is an error.
+One reader per row schema (``options``: the shipped files and MedQA's release; ``medmcqa``:
+MedMCQA's release, ``cop`` counted from a ``cop_base`` the caller states, never guessed; see
+docs/evaluation.md); each bad row is one :class:`FormatError` line naming ``file:line``. Lines
+and gold answers are read as fine-tuning reads the same files (:mod:`.jsonl`, :mod:`.answers`).
 """
 
 from __future__ import annotations

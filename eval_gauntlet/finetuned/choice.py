@@ -1,14 +1,9 @@
 """Scores of a fine-tuned multiple-choice or classification model on its recipe's test sets.
 
 Each test set (``data.test``, named ``eval.name`` or after ``data.format``, and each
-``eval.extra`` set, e.g. one per MMLU subject) is read and encoded as in training
-(:mod:`biomedlm.finetune.choice`), scored by the model's forward pass on every rank's share of
-the items, and gathered on rank 0, which writes:
-
-- ``predictions/<checkpoint>/<task>.test.jsonl``: per example its key and source line, the gold
-  and predicted option (or label) indices, the per-option scores and the tokens truncated;
-- a ``kind: finetune`` row per set: accuracy with a bootstrap 95% interval, n, the random and
-  majority baselines; and one pooled row per ``group`` of extra sets (MMLU's medical subjects).
+``eval.extra`` set) is encoded as in training, scored on every rank's share of the items and
+gathered; rank 0 writes ``predictions/<checkpoint>/<task>.test.jsonl`` and a ``kind: finetune``
+accuracy row per set, plus one pooled row per ``group`` of extra sets (MMLU's subjects).
 """
 
 from __future__ import annotations

@@ -1,26 +1,13 @@
 """A generation fine-tune scored on its test part: answers, ROUGE/BLEU/lengths, a page to read.
 
-After fit (the ``finetune_eval`` callback the launch adds when ``eval.test_after_fit``), or
-later on a saved checkpoint (``python -m eval_gauntlet finetuned CHECKPOINT RECIPE``), the recipe's test examples (the same
-split as at launch, :func:`biomedlm.finetune.generation.data.split_examples`) are answered with
-``eval.decoding`` and written under ``eval.out``:
-
-- ``results.jsonl`` / ``.md`` / ``.png``: ``kind: finetune`` rows (``family: generation``):
-  ``rouge1``, ``rouge2``, ``rougeL`` (0-100, aggregated as the BioMedLM scripts), ``bleu``,
-  ``words_generated``, ``words_reference``, each with its bootstrap 95% interval
-  (:mod:`eval_gauntlet.finetuned.text_metrics`), and how they were made: ``init_from``, the
-  ``decoding`` settings, ``truncated`` (test sources that lost their start to fit the model);
-- ``predictions/<checkpoint>/<task>.test.jsonl``: per example the id, question type, source,
-  reference, generated text and its scores;
-- ``samples/<checkpoint>/<task>.test.md``: ``eval.samples`` answers beside their references,
-  spread over question types, and a table of scores per question type, for a person to read.
-
-Under several processes each rank answers its share of the test part (FSDP generation is
-collective, so every rank runs the same number of batches); rank 0 writes.
-
-:func:`load` and :func:`score` are the two functions a task family's scoring module offers the
-fine-tuning dispatch (``eval_gauntlet.finetuned.scoring``: the ``finetune_eval`` callback and the
-``finetuned`` command).
+After fit (``finetune_eval``) or later (``python -m eval_gauntlet finetuned``), the recipe's
+test examples (the launch's split) are answered with ``eval.decoding``; rank 0 writes under
+``eval.out`` the ``kind: finetune`` rows (each metric of :mod:`.text_metrics` with its interval,
+and ``init_from``, ``decoding``, ``truncated``), ``predictions/<checkpoint>/<task>.test.jsonl``
+(per example its id, question type, source, reference, generated text and scores) and
+``samples/<checkpoint>/<task>.test.md`` (``eval.samples`` answers beside their references,
+spread over question types, and scores per question type). Every rank answers its share
+(FSDP generation is collective).
 """
 
 from __future__ import annotations

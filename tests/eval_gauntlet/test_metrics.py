@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from eval_gauntlet.evaluate import Options, benchmarks
+from eval_gauntlet.evaluate import benchmarks
 from eval_gauntlet.metrics import (
     Benchmark,
     bootstrap_ci,
@@ -19,6 +19,7 @@ from eval_gauntlet.metrics import (
     rescaled,
     summarize,
 )
+from eval_gauntlet.options import Options
 from eval_gauntlet.scoring import Prediction
 from eval_gauntlet.tasks import load_tasks
 

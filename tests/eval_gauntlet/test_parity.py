@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from eval_gauntlet.evaluate import GauntletResult, Options, Planned, evaluate_model, plan
+from eval_gauntlet.evaluate import GauntletResult, Planned, evaluate_model, plan
 from eval_gauntlet.lm_eval_reference import (
     UPSTREAM,
     loglikelihoods_of,
@@ -26,6 +26,7 @@ from eval_gauntlet.lm_eval_reference import (
     samples_of,
     task_yaml,
 )
+from eval_gauntlet.options import Options
 from eval_gauntlet.prompts import FORMATS
 from eval_gauntlet.scoring import choose, load_hf_model
 from eval_gauntlet.tasks import FROM_TEST, LM_EVAL, Task, load_tasks, protocol

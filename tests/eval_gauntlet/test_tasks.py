@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from eval_gauntlet.errors import GauntletError
-from eval_gauntlet.evaluate import Options, evaluate_model, plan
+from eval_gauntlet.evaluate import evaluate_model, plan
+from eval_gauntlet.options import Options
 from eval_gauntlet.tasks import (
     DEFAULT_TASKS_FILE,
     FROM_TEST,
