@@ -66,11 +66,11 @@ class Options:
 
     path: Path | None = option(
         None, "a checkpoint file or sharded folder, an HF model folder, or a folder of them",
-        on=(SCORE,), positional=True, defaults={SCORE: REQUIRED},
+        on=(SCORE,), positional=True,
     )  # fmt: skip
     folder: Path | None = option(
         None, "folder of ba<step> HF exports or ep*-ba<step>-rank0.pt files",
-        on=(WATCH, CALLBACK), positional=True, defaults={WATCH: REQUIRED, CALLBACK: REQUIRED},
+        on=(WATCH, CALLBACK), positional=True, defaults={CALLBACK: REQUIRED},
     )  # fmt: skip
     once: bool = option(False, "score what is ready, then exit", on=(WATCH,))
     tasks: tuple[str, ...] | None = option(None, "task or group names (default: all)", many="+")

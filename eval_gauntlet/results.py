@@ -74,41 +74,28 @@ def _score_fields(score: Score) -> dict[str, Any]:
     }
 
 
+def _benchmark_row(
+    checkpoint: Checkpoint, kind: str, name: str, scored: TaskResult | GroupResult, **fields: Any
+) -> dict[str, Any]:
+    return result_row(
+        checkpoint, kind, name, shots=scored.shots, seconds=round(scored.seconds, 3),
+        protocol=scored.protocol, softmax_dtype=scored.softmax_dtype,
+        model_dtype=scored.model_dtype, **fields, **scored.provenance,
+        **_score_fields(scored.score),
+    )  # fmt: skip
+
+
 def task_row(checkpoint: Checkpoint, result: TaskResult) -> dict[str, Any]:
     """The results.jsonl line of one scored benchmark."""
-    return result_row(
-        checkpoint,
-        "task",
-        result.task.name,
-        shots=result.shots,
-        seconds=round(result.seconds, 3),
-        random_baseline=result.task.random_baseline,
-        category=result.task.category,
-        format=result.task.format,
-        protocol=result.protocol,
-        softmax_dtype=result.softmax_dtype,
-        model_dtype=result.model_dtype,
-        **result.provenance,
-        **_score_fields(result.score),
-    )
+    task = result.task
+    return _benchmark_row(checkpoint, "task", task.name, result, category=task.category,
+                          random_baseline=task.random_baseline, format=task.format)  # fmt: skip
 
 
 def group_row(checkpoint: Checkpoint, group: GroupResult) -> dict[str, Any]:
     """The results.jsonl line of a group scored over all its members' items."""
-    return result_row(
-        checkpoint,
-        "group",
-        group.name,
-        shots=group.shots,
-        seconds=round(group.seconds, 3),
-        random_baseline=group.random_baseline,
-        members=group.members,
-        protocol=group.protocol,
-        softmax_dtype=group.softmax_dtype,
-        model_dtype=group.model_dtype,
-        **group.provenance,
-        **_score_fields(group.score),
-    )
+    return _benchmark_row(checkpoint, "group", group.name, group,
+                          random_baseline=group.random_baseline, members=group.members)  # fmt: skip
 
 
 def gauntlet_rows(checkpoint: Checkpoint, result: GauntletResult) -> list[dict[str, Any]]:
