@@ -58,8 +58,8 @@ test-gpu: install    # on a GPU node: bf16, FSDP v1 FULL_SHARD + meta init + sha
 	$(PY) -m pytest -m "gpu" $(ARGS)
 
 lint: install
-	$(PY) -m ruff check strict_config data_prep biomedlm eval_gauntlet tests benchmarks
-	$(PY) -m ruff format --check strict_config data_prep biomedlm eval_gauntlet tests benchmarks
+	$(PY) -m ruff check strict_config medtasks data_prep biomedlm eval_gauntlet tests benchmarks
+	$(PY) -m ruff format --check strict_config medtasks data_prep biomedlm eval_gauntlet tests benchmarks
 	$(PY) -m mypy
 
 # Benchmarks print figures and ratios against a reference measured in the same run; nothing is

@@ -81,12 +81,13 @@ def main() -> None:
     parser.add_argument("--out", default="bench_out/eval.json")
     args = parser.parse_args()
 
-    from eval_gauntlet.evaluate import GauntletResult, Options, evaluate_model, plan
+    from eval_gauntlet.evaluate import GauntletResult, evaluate_model, plan
     from eval_gauntlet.lm_eval_reference import loglikelihoods_of, run_lm_eval, samples_of
+    from eval_gauntlet.options import Options
     from eval_gauntlet.scoring import choose, load_hf_model
     from eval_gauntlet.tasks import load_tasks
 
-    options = Options(limit=args.limit, progress=False, softmax_dtype=args.softmax_dtype)
+    options = Options(limit=args.limit, no_progress=True, softmax_dtype=args.softmax_dtype)
     with tempfile.TemporaryDirectory() as work_dir:
         work = Path(work_dir)
         make = close_call_model if args.weights == "random" else as_dtype

@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.report import report  # noqa: E402
 
-DATA = REPO / "eval_gauntlet" / "data" / "medqa_usmle_4opt_test.jsonl"
+DATA = REPO / "medtasks" / "data" / "medqa_usmle_4opt_test.jsonl"
 RECIPE = REPO / "recipes" / "finetune" / "medqa-debug-cpu.yaml"
 MODEL = REPO / "runs" / "debug-cpu" / "hf" / "huggingface" / "ba60"
 BATCH, MAX_LENGTH, LR = 16, 256, 1e-4

@@ -59,7 +59,8 @@ def main() -> None:
     import torch
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
-    from eval_gauntlet.evaluate import Options, plan
+    from eval_gauntlet.evaluate import plan
+    from eval_gauntlet.options import Options
     from eval_gauntlet.scoring import score_prompts
     from eval_gauntlet.tasks import load_tasks
 

@@ -47,7 +47,7 @@ from biomedlm.files import write_text_atomic
 from biomedlm.finetune.generation.layout import prompt_of, separator_of
 from biomedlm.finetune.generation.readers import clean
 from biomedlm.finetune.recipe import STRATEGIES, DecodingConfig
-from biomedlm.jsonl import json_objects
+from medtasks.jsonl import json_objects
 
 log = logging.getLogger(__name__)
 NOT_MEDICAL_ADVICE = (

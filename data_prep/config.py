@@ -18,7 +18,7 @@ from strict_config import as_plain_dict, load_structured
 
 SOURCE_KINDS = ("medline", "pmc", "pile", "jsonl")
 PILE_PUBMED_SUBSETS = ["PubMed Abstracts", "PubMed Central"]
-DEFAULT_CATALOGUE = "eval_gauntlet/tasks.yaml"  # the gauntlet's task catalogue, read as data
+DEFAULT_CATALOGUE = "medtasks/tasks.yaml"  # the gauntlet's task catalogue, read as data
 MIN_VOCAB_SIZE = 257  # the 256 byte-level symbols and EOS
 # 2**20 tokens: four times the largest vocabularies in use (~256k; BioMedLM's is 28,896). Above
 # it the embedding alone outweighs a 2.7B model (2**20 rows x 2560), and the Rust BPE trainer

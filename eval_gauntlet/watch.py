@@ -1,23 +1,11 @@
-"""Score each new checkpoint of a training run exactly once, separately from training.
+"""Each complete checkpoint of a folder scored exactly once, separately from training.
 
-Usage::
-
-    python -m eval_gauntlet watch runs/debug-cpu/hf/huggingface --out runs/debug-cpu/eval
-    python -m eval_gauntlet watch runs/debug-cpu/hf/huggingface --once     # what is ready, then exit
-
-The watched folder holds Hugging Face exports named ``ba<step>`` (what llm-foundry's
-``hf_checkpointer`` callback writes during training) or Composer checkpoints, as a run's
-``save_folder`` holds them: ``ep<epoch>-ba<step>-rank0.pt`` files, or ``ep<epoch>-ba<step>/``
-sharded folders (FSDP ``state_dict_type: sharded``); the ``latest`` links are skipped.
-A checkpoint is read only once it is complete: an export's config, weights and tokenizer files
-exist (a sharded folder's ``.metadata``, written last), and nothing in it has changed for
-``settle`` seconds (the exporter and Composer's saver both write in place, so a checkpoint
-being written is never read). A checkpoint counts as
-scored once its gauntlet average (written last) is in ``results.jsonl``; killed and restarted,
-the watcher re-scores nothing that finished, and a checkpoint cut off mid-way is scored again
-(the table keeps the latest row of each task). A checkpoint that cannot be read, or that stays
-incomplete for ``broken_after`` seconds (a save killed mid-write), is one error line, skipped,
-and tried again once it changes; the report says what was left unscored.
+The folder holds ``ba<step>`` Hugging Face exports (``hf_checkpointer``) or a run's Composer
+checkpoints (``ep<e>-ba<step>-rank0.pt`` files, ``ep<e>-ba<step>/`` sharded folders; ``latest``
+links skipped). A checkpoint is read once all its files exist (a sharded folder's ``.metadata``,
+written last) and none changed for ``settle`` seconds; it counts as scored once its gauntlet
+average (written last) is in ``results.jsonl``. One that cannot be read, or stays incomplete for
+``broken_after`` seconds, is one error line and tried again once it changes.
 """
 
 from __future__ import annotations
@@ -29,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eval_gauntlet.results import RESULTS, read_rows, repair_rows
+from eval_gauntlet.rows import RESULTS, read_rows, repair_rows
 
 log = logging.getLogger(__name__)
 EXPORT = re.compile(r"^ba(\d+)$")
@@ -101,6 +89,40 @@ def scored_checkpoints(out_dir: Path) -> set[str]:
 
 
 @dataclass
+class _Readiness:
+    """Whether a checkpoint can be read now, and what has been said about each."""
+
+    settle: float
+    broken_after: float
+    writer_gone: bool = False  # no file can be mid-write any more: nothing to settle
+    unreadable: dict[Path, tuple[float, int]] = field(default_factory=dict)  # its fingerprint
+    told: dict[Path, tuple[float, int]] = field(default_factory=dict)  # "still being written"
+
+    def of(self, path: Path) -> tuple[tuple[float, int], str | None]:
+        """``path``'s fingerprint, and why it is skipped this pass (None: read it now)."""
+        before = fingerprint(path)
+        if self.unreadable.get(path) == before:
+            return before, "unreadable, unchanged since"
+        age = time.time() - before[0]
+        whole = has_all_files(path)
+        if not whole and (self.writer_gone or age >= self.broken_after):
+            log.error(
+                "error: %s: incomplete (files missing or empty) and unchanged for %.0f s; "
+                "skipped until it changes",
+                path,
+                age,
+            )
+            self.unreadable[path] = before
+            return before, "incomplete"
+        if not whole or (age < self.settle and not self.writer_gone):
+            if self.told.get(path) != before:
+                log.info("%s: still being written, will look again", path)
+                self.told[path] = before
+            return before, "still being written"
+        return before, None
+
+
+@dataclass
 class WatchReport:
     """What a watch scored, and what it left unscored at its last pass (name -> why)."""
 
@@ -131,12 +153,11 @@ def watch(
     """
     repair_rows(out_dir / RESULTS)
     report = WatchReport()
-    unreadable: dict[Path, tuple[float, int]] = {}  # path -> its fingerprint when it failed
-    told: dict[Path, tuple[float, int]] = {}  # "still being written" said once per fingerprint
+    readiness = _Readiness(settle, broken_after)
     last_new = time.monotonic()
     while True:
         last = once or (running is not None and not running())
-        writer_gone = last and running is not None
+        readiness.writer_gone = last and running is not None
         report.skipped = {}
         done = scored_checkpoints(out_dir)
         pending = (
@@ -147,35 +168,17 @@ def watch(
         for step, path in pending:
             name = checkpoint_name(path)
             try:
-                before = fingerprint(path)
-                if unreadable.get(path) == before:
-                    report.skipped[name] = "unreadable, unchanged since"
-                    continue
-                age = time.time() - before[0]
-                whole = has_all_files(path)
+                before, why = readiness.of(path)
             except FileNotFoundError:  # removed meanwhile (rotation of old checkpoints)
                 continue
-            if not whole and (writer_gone or age >= broken_after):
-                log.error(
-                    "error: %s: incomplete (files missing or empty) and unchanged for %.0f s; "
-                    "skipped until it changes",
-                    path,
-                    age,
-                )
-                unreadable[path] = before
-                report.skipped[name] = "incomplete"
-                continue
-            if not whole or (age < settle and not writer_gone):
-                if told.get(path) != before:
-                    log.info("%s: still being written, will look again", path)
-                    told[path] = before
-                report.skipped[name] = "still being written"
+            if why is not None:
+                report.skipped[name] = why
                 continue
             log.info("scoring %s (step %d)", path, step)
             if score(path, name, step):
                 report.scored.append(name)
             else:
-                unreadable[path] = before
+                readiness.unreadable[path] = before
                 report.skipped[name] = "unreadable"
             last_new = time.monotonic()
         if last:

@@ -14,7 +14,7 @@ precision: str) -> list[dict]``
     arguments: ``model`` is the Composer model, possibly FSDP-wrapped, so every rank runs the
     same number of forward passes on its share of the items; rank 0 writes the per-example
     predictions under ``<eval.out>/predictions/<checkpoint.name>/`` and the ``kind: finetune``
-    rows (:func:`eval_gauntlet.finetuned.rows.record`) and returns them; other ranks return [].
+    rows (:func:`eval_gauntlet.results.record`) and returns them; other ranks return [].
     ``precision`` is a Composer precision name (``fp32``, ``amp_bf16``...).
 """
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from eval_gauntlet.results import Checkpoint
+from eval_gauntlet.rows import Checkpoint
 
 SCORERS = {
     "multiple_choice": "eval_gauntlet.finetuned.choice",

@@ -60,7 +60,7 @@ def test_pubmedqa_release_gives_the_standard_450_50_500_split() -> None:
         for part in ("train", "validation", "test")
     }
     assert [len(parts[p]) for p in ("train", "validation", "test")] == [450, 50, 500]
-    gauntlet_train = REPO / "eval_gauntlet" / "data" / "pubmedqa_labeled_train.jsonl"
+    gauntlet_train = REPO / "medtasks" / "data" / "pubmedqa_labeled_train.jsonl"
     shipped = {str(json.loads(line)["realidx"]) for line in gauntlet_train.open()}
     assert {e.key for e in parts["train"]} == shipped
     truth = json.loads((PUBMEDQA / "test_ground_truth.json").read_text())

@@ -22,7 +22,7 @@ from data_prep.document import Document, PrepError
 from data_prep.split import split_of, validation_mask
 
 REPO = Path(__file__).resolve().parents[2]
-EVAL = REPO / "eval_gauntlet" / "data"
+EVAL = REPO / "medtasks" / "data"
 SAMPLES = REPO / "data_prep" / "samples"
 FILLER_BEFORE = "Zebra xylophone quagmire notwithstanding."
 FILLER_AFTER = "Kumquat obelisk marmalade."

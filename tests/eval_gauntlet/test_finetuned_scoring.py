@@ -11,7 +11,7 @@ import torch
 from biomedlm.finetune.choice.model import ChoiceModel
 from biomedlm.recipe import load_recipe
 from eval_gauntlet.finetuned.choice import score
-from eval_gauntlet.results import Checkpoint
+from eval_gauntlet.rows import Checkpoint
 from tests.biomedlm.finetune_data import REPO, tiny_dir
 from tests.biomedlm.test_finetune_model import build_model, one_thread, tokenizer_for
 
@@ -55,9 +55,7 @@ def test_mmlu_subjects_are_scored_one_by_one_and_pooled(
     low, high = pooled["ci95"]
     assert low <= pooled["value"] <= high and pooled["kind"] == "finetune" and pooled["step"] == 3
 
-    mmlu = [
-        json.loads(line) for line in (REPO / "eval_gauntlet/data/mmlu_medical_test.jsonl").open()
-    ]
+    mmlu = [json.loads(line) for line in (REPO / "medtasks/data/mmlu_medical_test.jsonl").open()]
     predictions = tmp_path / "eval" / "predictions" / "tiny-mc"
     batch_scores = []
     for subject in SUBJECTS:

@@ -112,7 +112,7 @@ def test_score_generation_writes_rows_predictions_and_the_sample_page(
     from biomedlm.generate import NOT_MEDICAL_ADVICE
     from biomedlm.recipe import load_recipe
     from eval_gauntlet.finetuned.generation import load, score
-    from eval_gauntlet.results import Checkpoint
+    from eval_gauntlet.rows import Checkpoint
 
     data = tmp_path / "qa.jsonl"
     types = ["treatment", "symptoms", "causes"]
@@ -163,7 +163,7 @@ def test_each_fine_tuned_panel_is_scaled_to_its_metric() -> None:
     them drawn off a fixed 0-1 axis."""
     from matplotlib.figure import Figure
 
-    from eval_gauntlet.finetuned.rows import draw_finetune_panel
+    from eval_gauntlet.plot import draw_finetune_panel
 
     xs = {"ba10": 10.0, "ba20": 20.0}
     for metric, values, scale, top in (

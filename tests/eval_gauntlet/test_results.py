@@ -10,7 +10,8 @@ import pytest
 
 from eval_gauntlet.__main__ import main
 from eval_gauntlet.plot import plot_results
-from eval_gauntlet.results import read_rows, render_table
+from eval_gauntlet.rows import read_rows
+from eval_gauntlet.table import render_table
 from eval_gauntlet.tasks import FROM_TEST, LM_EVAL
 from tests.eval_gauntlet.tiny import DATA
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from eval_gauntlet.data import DataError, load_items
 from eval_gauntlet.errors import GauntletError
-from eval_gauntlet.evaluate import Options, evaluate_model, plan
+from eval_gauntlet.evaluate import evaluate_model, plan
+from eval_gauntlet.options import Options
 from eval_gauntlet.tasks import (
     DEFAULT_TASKS_FILE,
     FROM_TEST,
@@ -19,6 +19,7 @@ from eval_gauntlet.tasks import (
     select_tasks,
     with_fewshot_sources,
 )
+from medtasks.formats import FormatError, load_items
 
 ROW = {
     "question": "Which organ filters blood?",
@@ -141,7 +142,7 @@ def test_new_benchmark_is_a_yaml_entry_and_a_jsonl_file(tmp_path: Path, tiny) ->
         )
     )
     model, tokenizer = tiny
-    options = Options(progress=False)
+    options = Options(no_progress=True)
     result = evaluate_model(model, tokenizer, plan(list(tasks.values()), options), options)
     assert [(r.task.name, r.shots, r.score.n) for r in result.tasks] == [
         ("organs", 0, 6),
@@ -156,14 +157,14 @@ def test_new_benchmark_is_a_yaml_entry_and_a_jsonl_file(tmp_path: Path, tiny) ->
 
 def test_malformed_json_row_names_file_and_line(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "d.jsonl", [ROW, ROW, ROW], {1: '{"question": "x", '})
-    with pytest.raises(DataError, match=rf"^{path}:2: invalid JSON \("):
+    with pytest.raises(FormatError, match=rf"^{path}:2: invalid JSON \("):
         load_items(path)
 
 
 def test_answer_letter_not_among_the_options(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "d.jsonl", [ROW, {**ROW, "answer_idx": "E"}])
     with pytest.raises(
-        DataError, match=rf"^{path}:2: answer_idx 'E' is not among the options A, B$"
+        FormatError, match=rf"^{path}:2: answer_idx 'E' is not among the options A, B$"
     ):
         load_items(path)
 
@@ -180,17 +181,17 @@ def test_answer_letter_not_among_the_options(tmp_path: Path) -> None:
 def test_bad_rows(tmp_path: Path, row: object, message: str) -> None:
     path = tmp_path / "d.jsonl"
     path.write_text(json.dumps(ROW) + "\n" + json.dumps(row) + "\n")
-    with pytest.raises(DataError, match=rf"^{path}:2: {message}"):
+    with pytest.raises(FormatError, match=rf"^{path}:2: {message}"):
         load_items(path)
 
 
 def test_non_utf8_and_empty_subject(tmp_path: Path) -> None:
     path = tmp_path / "d.jsonl"
     path.write_bytes(json.dumps(ROW).encode() + b"\n\xff\xfe\n")
-    with pytest.raises(DataError, match=rf"^{path}:2: not UTF-8"):
+    with pytest.raises(FormatError, match=rf"^{path}:2: not UTF-8"):
         load_items(path)
     write_jsonl(path, [ROW])
-    with pytest.raises(DataError, match=rf"^{path}: no rows with subject 'anatomy'"):
+    with pytest.raises(FormatError, match=rf"^{path}: no rows with subject 'anatomy'"):
         load_items(path, "anatomy")
 
 
@@ -402,7 +403,7 @@ def test_medmcqa_cop_out_of_range_names_file_and_line(
     tmp_path: Path, base: int, cop: object, message: str
 ) -> None:
     path = write_jsonl(tmp_path / "dev.json", [medmcqa(base), medmcqa(cop)])
-    with pytest.raises(DataError, match=rf"^{path}:2: {message}"):
+    with pytest.raises(FormatError, match=rf"^{path}:2: {message}"):
         load_items(path, schema="medmcqa", cop_base=base)
 
 

@@ -13,7 +13,7 @@ import pytest
 from biomedlm.checkpoint import UntrustedCheckpoint, load_pretrained
 from biomedlm.generate import main as generate_main
 from eval_gauntlet.__main__ import main
-from eval_gauntlet.results import read_rows
+from eval_gauntlet.rows import read_rows
 from tests.biomedlm.crafted import (
     crafted_entry,
     crafted_file,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-DATA = REPO / "eval_gauntlet" / "data"
+DATA = REPO / "medtasks" / "data"
 END = "<|endoftext|>"
 
 

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from biomedlm.finetune.choice.answers import MEDMCQA_OPTIONS, answer_index, cop_index
 from biomedlm.finetune.choice.pubmedqa_split import DEV_PMIDS, GROUND_TRUTH
-from biomedlm.jsonl import json_objects
+from medtasks.answers import MEDMCQA_OPTIONS, answer_index, cop_index
+from medtasks.jsonl import json_objects
 
 CHOICE_FORMATS = ("medqa", "medmcqa")
 LABELS = {"pubmedqa": ("yes", "no", "maybe"), "bioasq": ("yes", "no")}

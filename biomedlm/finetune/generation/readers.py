@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from biomedlm.jsonl import json_objects
 from biomedlm.recipe import RecipeError
+from medtasks.jsonl import json_objects
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from biomedlm.jsonl import json_objects
+from medtasks.jsonl import json_objects
 
 
 class Bad(ValueError):

@@ -1,22 +1,9 @@
 """Multiple-choice rows from JSONL files in the formats benchmarks are released in.
 
-One reader per row schema; each bad row is one line naming ``file:line`` (a :class:`DataError`,
-a ``ValueError``). The lines are read, and the gold answers checked, as fine-tuning reads the
-same files (:mod:`biomedlm.jsonl`, :mod:`biomedlm.finetune.choice.answers`).
-
-Schemas:
-
-``options``
-    ``question`` (str), ``options`` (object, letter -> option text, in display order),
-    ``answer_idx`` (the gold letter); optional ``realidx`` (a stable id) and ``subject``. The
-    shipped files, and MedQA's own release (``question``, ``options``, ``answer_idx``,
-    ``meta_info``: its train/dev/test JSONL read as they are).
-``medmcqa``
-    MedMCQA's release: ``question``, ``opa``..``opd`` (options A-D), ``cop`` (the gold
-    option's number), ``id``, ``subject_name``. ``cop`` counts from 1 in the release's JSON (its
-    dataset card says 1-4) and from 0 in the copy on the Hugging Face hub (a 0-3 class label,
-    -1 on the unlabelled test split): the caller states the base, it is never guessed, and a
-    value out of range is an error.
+One reader per row schema (``options``: the shipped files and MedQA's release; ``medmcqa``:
+MedMCQA's release, ``cop`` counted from a ``cop_base`` the caller states, never guessed; see
+docs/evaluation.md); each bad row is one :class:`FormatError` line naming ``file:line``. Lines
+and gold answers are read as fine-tuning reads the same files (:mod:`.jsonl`, :mod:`.answers`).
 """
 
 from __future__ import annotations
@@ -26,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from biomedlm.finetune.choice.answers import MEDMCQA_OPTIONS, answer_index, cop_index
-from biomedlm.jsonl import json_objects
+from medtasks.answers import MEDMCQA_OPTIONS, answer_index, cop_index
+from medtasks.jsonl import json_objects
 
 
-class DataError(ValueError):
+class FormatError(ValueError):
     """A data file or row that cannot be read: one line starting with ``file:line``."""
 
 
@@ -54,16 +41,16 @@ class Item:
 def _question(row: dict[str, Any], source: str) -> str:
     question = row["question"]
     if not isinstance(question, str) or not question.strip():
-        raise DataError(f"{source}: 'question' must be a non-empty string")
+        raise FormatError(f"{source}: 'question' must be a non-empty string")
     return question
 
 
 def _need(row: object, source: str, names: tuple[str, ...]) -> dict[str, Any]:
     if not isinstance(row, dict):
-        raise DataError(f"{source}: expected a JSON object, got {type(row).__name__}")
+        raise FormatError(f"{source}: expected a JSON object, got {type(row).__name__}")
     for name in names:
         if name not in row:
-            raise DataError(f"{source}: missing field '{name}'")
+            raise FormatError(f"{source}: missing field '{name}'")
     return row
 
 
@@ -76,10 +63,10 @@ def options_row(row: object, source: str, line_no: int) -> Item:
     row = _need(row, source, ("question", "options", "answer_idx"))
     question, options, answer = _question(row, source), row["options"], row["answer_idx"]
     if not isinstance(options, dict) or len(options) < 2:
-        raise DataError(f"{source}: 'options' must be an object with at least two options")
+        raise FormatError(f"{source}: 'options' must be an object with at least two options")
     if not all(isinstance(k, str) and isinstance(v, str) and v for k, v in options.items()):
-        raise DataError(f"{source}: every option must be a non-empty string")
-    answer_index(options, answer, source, error=DataError)
+        raise FormatError(f"{source}: every option must be a non-empty string")
+    answer_index(options, answer, source, error=FormatError)
     subject = row.get("subject")
     return Item(
         key=_key(row.get("realidx"), line_no),
@@ -99,8 +86,8 @@ def medmcqa_row(row: object, source: str, line_no: int, *, cop_base: int) -> Ite
     question, cop = _question(row, source), row["cop"]
     options = {letter: row[name] for letter, name in MEDMCQA_OPTIONS.items()}
     if not all(isinstance(text, str) for text in options.values()):
-        raise DataError(f"{source}: opa, opb, opc and opd must be strings")
-    gold = cop_index(cop, cop_base, len(options), source, key="cop_base", error=DataError)
+        raise FormatError(f"{source}: opa, opb, opc and opd must be strings")
+    gold = cop_index(cop, cop_base, len(options), source, key="cop_base", error=FormatError)
     subject = row.get("subject_name")
     return Item(
         key=_key(row.get("id"), line_no),
@@ -141,14 +128,14 @@ def load_items(
     path = Path(path)
     read = row_reader(schema, cop_base=cop_base)
     if not path.is_file():
-        raise DataError(f"{path}: data file not found")
+        raise FormatError(f"{path}: data file not found")
     items = [
         read(row, f"{path}:{line_no}", line_no)
-        for line_no, row in json_objects(path, error=DataError)
+        for line_no, row in json_objects(path, error=FormatError)
     ]
     if subject is not None:
         items = [item for item in items if item.subject == subject]
     if not items:
         which = f" with subject {subject!r}" if subject is not None else ""
-        raise DataError(f"{path}: no rows{which}")
+        raise FormatError(f"{path}: no rows{which}")
     return items

@@ -1,9 +1,8 @@
 """The gold option of a multiple-choice row, as MedQA and MedMCQA write it.
 
-Fine-tuning (:mod:`.readers`) and the gauntlet (``eval_gauntlet.data``) read the same release
-files; both take the gold answer through these checks, so a file fails the same way in both.
-What they keep of the question and option texts differs (fine-tuning strips whitespace, the
-gauntlet prompts with the text as written), so that stays with each reader.
+Fine-tuning's readers and the gauntlet's (:mod:`medtasks.formats`) read the same release files
+and take the gold answer through these checks, so a file fails the same way in both; what each
+keeps of the question and option texts stays with each reader.
 """
 
 from __future__ import annotations
