@@ -241,10 +241,10 @@ class Job:
 
     def score(self, path: Path, name: str | None, step: int | None, tokens: int | None) -> None:
         """Load one checkpoint, score it and record the results."""
+        from biomedlm.trained.names import checkpoint_name
         from eval_gauntlet.evaluate import evaluate_model
         from eval_gauntlet.results import Checkpoint, Recorder
         from eval_gauntlet.scoring import load_checkpoint
-        from eval_gauntlet.watch import checkpoint_name
 
         model, tokenizer, progress = load_checkpoint(
             path, device=self.device, dtype=self.options.dtype, trust=self.args.trust_checkpoint
@@ -252,7 +252,7 @@ class Job:
         if progress is not None:  # a Composer checkpoint knows how far training had gone
             step = step if step is not None else progress[0]
             tokens = tokens if tokens is not None else progress[1]
-        name = name or checkpoint_name(path.resolve())
+        name = name or checkpoint_name(path)
         recorder = Recorder(self.args.out, Checkpoint(name, step, tokens))
         result = evaluate_model(
             model,
@@ -352,7 +352,8 @@ def watch_run(job: Job, folder: Path, once: bool) -> WatchReport:
 def _watch_pass(
     job: Job, folder: Path, once: bool, running: Callable[[], bool] | None
 ) -> WatchReport:
-    from eval_gauntlet.watch import EXPORT, watch
+    from biomedlm.trained.names import EXPORT
+    from eval_gauntlet.watch import watch
 
     per_step = job.args.tokens_per_step
 
@@ -381,7 +382,7 @@ def _watch_pass(
 
 def score_path(job: Job, path: Path) -> WatchReport | None:
     """One checkpoint file or HF directory, or every checkpoint of a folder."""
-    from biomedlm.checkpoint import is_sharded
+    from biomedlm.trained.kinds import is_sharded
     from eval_gauntlet.watch import find_checkpoints
 
     args = job.args

@@ -13,7 +13,6 @@ import fcntl
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from biomedlm.files import atomic_write
+from biomedlm.trained.names import safe_name
 from eval_gauntlet.errors import GauntletError
 from eval_gauntlet.evaluate import GauntletResult, GroupResult, TaskResult, pooled_provenance
 from eval_gauntlet.metrics import Score
@@ -233,18 +233,14 @@ def gauntlet_rows(checkpoint: Checkpoint, result: GauntletResult) -> list[dict[s
     return rows
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "model"
+def predictions_folder(out_dir: Path, checkpoint: Checkpoint) -> Path:
+    """The one folder of a checkpoint's predictions, in-context and fine-tuned alike."""
+    return out_dir / PREDICTIONS / safe_name(checkpoint.name)
 
 
 def write_predictions(out_dir: Path, checkpoint: Checkpoint, result: TaskResult) -> Path:
     """Per-example predictions of one benchmark, for audit: one JSON line per item."""
-    path = (
-        out_dir
-        / PREDICTIONS
-        / _safe(checkpoint.name)
-        / f"{result.task.name}.{result.shots}shot.jsonl"
-    )
+    path = predictions_folder(out_dir, checkpoint) / f"{result.task.name}.{result.shots}shot.jsonl"
     lines = [
         json.dumps(
             {

@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eval_gauntlet.errors import GauntletError, UnreadableCheckpoint
+from eval_gauntlet.errors import GauntletError
 from eval_gauntlet.finetuned.rows import MetricValue, finetune_rows, record
-from eval_gauntlet.finetuned.scoring import Loaded
 from eval_gauntlet.metrics import bootstrap_ci
-from eval_gauntlet.results import Checkpoint, atomic_write
+from eval_gauntlet.results import Checkpoint, atomic_write, predictions_folder
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +86,6 @@ def predict(
     return [merged[i] for i in range(len(encoded))]
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name).strip("._") or "model"
-
-
 def _write_predictions(out: Path, checkpoint: Checkpoint, scored: Scored) -> None:
     lines = [
         json.dumps(
@@ -111,7 +106,7 @@ def _write_predictions(out: Path, checkpoint: Checkpoint, scored: Scored) -> Non
             scored.examples, scored.encoded, scored.scores, scored.correct, strict=True
         )
     ]
-    path = out / "predictions" / _safe(checkpoint.name) / f"{scored.name}.test.jsonl"
+    path = predictions_folder(out, checkpoint) / f"{scored.name}.test.jsonl"
     atomic_write(path, lambda tmp: tmp.write_text("".join(lines), encoding="utf-8"))
 
 
@@ -185,20 +180,3 @@ def score(
         rows += _rows(group, [s for s in scored if s.group == group], recipe, checkpoint)
     record(out, rows)
     return rows
-
-
-def load(path: Path, recipe: Any, device: str, *, trust: bool = False) -> Loaded:
-    """A saved fine-tuned model, for ``python -m eval_gauntlet finetuned``."""
-    from biomedlm.checkpoint import CheckpointError
-    from biomedlm.finetune.choice.loading import load_finetuned
-    from eval_gauntlet.watch import checkpoint_name, step_of_name
-
-    try:
-        model, progress = load_finetuned(path, recipe, trust=trust)
-    except CheckpointError as exc:
-        raise UnreadableCheckpoint(str(exc)) from None
-    model.to(device)
-    name = f"{recipe.run_name}-{checkpoint_name(path.resolve())}"
-    step = progress.batch if progress is not None else step_of_name(path.resolve())
-    tokens = progress.tokens if progress is not None else None  # an export does not record it
-    return Loaded(model, model.tokenizer, Checkpoint(name, step, tokens))
