@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from biomedlm.generate import main as generate_main
 from biomedlm.trained.kinds import UntrustedCheckpoint
 from biomedlm.trained.load import load
-from biomedlm.generate import main as generate_main
 from eval_gauntlet.__main__ import main
 from eval_gauntlet.results import read_rows
 from tests.biomedlm.crafted import (
