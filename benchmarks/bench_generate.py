@@ -83,11 +83,13 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     from biomedlm.finetune.generation.readers import read_examples
     from biomedlm.finetune.recipe import DecodingConfig
-    from biomedlm.generate import complete, load_model
+    from biomedlm.generate import complete
+    from biomedlm.trained.load import load
 
     examples, _ = read_examples("medquad", [str(REPO / "data/finetune/medquad")], "questions")
     prompts = [e.source for e in examples[: args.prompts]]
-    model, tokenizer, _ = load_model(Path(args.model))
+    trained = load(Path(args.model))
+    model, tokenizer = trained.model, trained.tokenizer
     decoding = DecodingConfig(  # plain greedy (the recipes' default is the scripts' beam search)
         strategy="greedy", max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
         no_repeat_ngram_size=0, min_length=0,

@@ -3,30 +3,14 @@
 Usage::
 
     python -m biomedlm.generate runs/debug-cpu/checkpoints/ep0-ba60-rank0.pt "Aspirin inhibits"
-    python -m biomedlm.generate runs/patient-qa/hf/huggingface/ba400 "What are the symptoms of acromegaly?"
-    python -m biomedlm.generate CHECKPOINT --input questions.jsonl --out answers.jsonl --max-new-tokens 256
-    python -m biomedlm.generate CHECKPOINT --input q.jsonl --out a.jsonl --strategy beam --num-beams 5 \\
-        --no-repeat-ngram-size 6
-    python -m biomedlm.generate CHECKPOINT --input q.jsonl --out a.jsonl --recipe recipes/finetune/meqsum.yaml
+    python -m biomedlm.generate CHECKPOINT --input questions.jsonl --out answers.jsonl \\
+        [--strategy greedy|beam|sample] [--recipe recipes/finetune/meqsum.yaml]
 
-``CHECKPOINT`` is a Composer checkpoint (file, or FSDP sharded folder), a Hugging Face folder (an
-``hf_checkpointer`` export, the released BioMedLM weights) or a LoRA adapters export. Decoding:
-``--strategy greedy | beam | sample`` with the flags below (default: plain greedy; beam search
-takes 5 beams and length penalty -0.5, the BioMedLM scripts'), or ``--recipe`` for a recipe's
-``eval.decoding`` (flags given as well win); every strategy stops at EOS or after
-``--max-new-tokens``. ``--temperature`` or ``--top-p`` without ``--strategy`` means sampling,
-``--num-beams`` or ``--length-penalty`` beam search; a flag the strategy would ignore (``--seed``
-with greedy, say) is an error. Without ``--max-new-tokens`` or ``--recipe`` the default (256) is
-lowered, with a log line, to what the model's positions leave after the longest prompt (at least
-half of them); a value asked for that leaves no room for a prompt is an error. A prompt longer
-than the model's positions allow (with room for the new tokens) loses its start; an empty one is
-an error. ``--input`` and ``--out`` (never the same file) are checked before the model loads.
-
-A model fine-tuned for generation (its tokenizer carries the separator ``<|startoftext|>``) gets
-the separator appended to each prompt, as in training, and prints the answer alone; a base model
-continues the prompt (printed with it). Bulk mode reads ``{"prompt": ...}`` per line (other fields
-are kept) and writes each row with ``"generated"`` added, in input order, to ``--out`` through a
-temporary file; a progress bar counts prompts.
+``CHECKPOINT`` is any model :func:`biomedlm.trained.load.load` reads. Bulk mode reads
+``{"prompt": ...}`` rows (other fields are kept) and writes each with ``"generated"`` added, in
+input order, whole or not at all; ``--input`` and ``--out`` (never the same file) are checked
+before the model loads. A prompt longer than the model's positions allow (with room for the new
+tokens) loses its start; the decoding flags and defaults are the README's.
 """
 
 from __future__ import annotations
@@ -42,11 +26,12 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from biomedlm.checkpoint import TRUST_FLAG, CheckpointError, Progress, load_pretrained
 from biomedlm.files import write_text_atomic
 from biomedlm.finetune.generation.layout import prompt_of, separator_of
 from biomedlm.finetune.generation.readers import clean
 from biomedlm.finetune.recipe import STRATEGIES, DecodingConfig
+from biomedlm.trained.kinds import TRUST_FLAG, CheckpointError
+from biomedlm.trained.load import load
 from medtasks.jsonl import json_objects
 
 log = logging.getLogger(__name__)
@@ -219,21 +204,6 @@ def _generate_batch(
     return [row[width:].tolist() for row in out]
 
 
-def load_model(path: Path, *, trust: bool = False) -> tuple[Any, Any, Progress | None]:
-    """Model (in eval mode), tokenizer and progress of a checkpoint, HF folder or adapters export.
-
-    ``trust`` loads a Composer checkpoint whose pickles name code beyond Composer's own types.
-    """
-    from biomedlm.finetune.lora import is_adapters_folder, load_adapters
-
-    if is_adapters_folder(path):
-        model, tokenizer = load_adapters(path)
-        progress = None
-    else:
-        model, tokenizer, progress = load_pretrained(path, trust=trust)
-    return model.eval(), tokenizer, progress
-
-
 def generate(
     path: Path, prompt: str, max_new_tokens: int = 32, temperature: float = 0.8, seed: int = 0
 ) -> str:
@@ -241,7 +211,8 @@ def generate(
 
     A base model's output starts with the prompt; a generation fine-tune's is the answer alone.
     """
-    model, tokenizer, _ = load_model(path)
+    trained = load(path)
+    model, tokenizer = trained.model, trained.tokenizer
     strategy = "sample" if temperature > 0 else "greedy"
     decoding = DecodingConfig(
         strategy=strategy, max_new_tokens=max_new_tokens, temperature=temperature or 1.0, seed=seed
@@ -418,7 +389,8 @@ def main(argv: list[str] | None = None) -> int:
         decoding, explicit = _decoding(args)
         check_paths(args.input, args.out)
         rows = read_prompts(args.input) if args.input else [{"prompt": args.prompt}]
-        model, tokenizer, _ = load_model(args.path, trust=args.trust_checkpoint)
+        trained = load(args.path, trust=args.trust_checkpoint)
+        model, tokenizer = trained.model, trained.tokenizer
         separator = separator_of(tokenizer)
         if not explicit:
             encoded = encode_prompts(tokenizer, [row["prompt"] for row in rows], separator)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-from biomedlm.checkpoint import is_sharded
+from biomedlm.trained.kinds import is_sharded
+from biomedlm.trained.names import EXPORT, checkpoint_name
 from eval_gauntlet import scoring
 from eval_gauntlet.errors import GauntletError, UnreadableCheckpoint
 from eval_gauntlet.evaluate import Planned, evaluate_model, plan
@@ -21,7 +22,7 @@ from eval_gauntlet.options import CLI, Options
 from eval_gauntlet.results import Recorder, check_definitions
 from eval_gauntlet.rows import Checkpoint
 from eval_gauntlet.tasks import Task, select
-from eval_gauntlet.watch import EXPORT, WatchReport, checkpoint_name, find_checkpoints, watch
+from eval_gauntlet.watch import WatchReport, find_checkpoints, watch
 from eval_gauntlet.watch_lock import FolderBusy, FolderLock, Trainer, still_training, successor
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class Job:
         if progress is not None:  # a Composer checkpoint knows how far training had gone
             step = step if step is not None else progress[0]
             tokens = tokens if tokens is not None else progress[1]
-        name = name or checkpoint_name(path.resolve())
+        name = name or checkpoint_name(path)
         recorder = Recorder(options.out, Checkpoint(name, step, tokens))
         result = evaluate_model(
             model,

@@ -12,13 +12,13 @@ import fcntl
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from biomedlm.trained.names import safe_name
 from eval_gauntlet.errors import GauntletError
 
 log = logging.getLogger(__name__)
@@ -134,13 +134,9 @@ def latest_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(latest.values())
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "model"
-
-
 def predictions_path(
     out_dir: Path, checkpoint: Checkpoint, file_name: str, *, under: str = PREDICTIONS
 ) -> Path:
     """Where a checkpoint's per-example predictions of one benchmark go, in-context and
     fine-tuned alike (``under="samples"``: a generation fine-tune's page of samples)."""
-    return out_dir / under / _safe(checkpoint.name) / file_name
+    return out_dir / under / safe_name(checkpoint.name) / file_name

@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from biomedlm.trained.kinds import CheckpointError
+from biomedlm.trained.load import load
 from biomedlm.vocabulary import embedding_shortfall
 from eval_gauntlet.errors import GauntletError, UnreadableCheckpoint
 from eval_gauntlet.options import DTYPES, SOFTMAX_DTYPES
@@ -57,22 +59,19 @@ FINETUNED_TASK_KEY = "biomedlm_task"  # biomedlm.finetune.choice.model.TASK_KEY 
 def load_checkpoint(
     path: Path, *, device: str = "cpu", dtype: str = "auto", trust: bool = False
 ) -> tuple[Any, Any, tuple[int, int] | None]:
-    """Model, tokenizer and (step, tokens seen) from a Composer checkpoint or an HF directory.
+    """Model, tokenizer and (step, tokens seen; None for an export) of a trained model.
 
-    Read by :mod:`biomedlm.checkpoint` (the format's own reader; ``trust`` lets a Composer
-    checkpoint's pickles run code); an HF directory does not record how far training had gone:
-    its progress is None. ``dtype`` (:data:`DTYPES`) casts the weights whatever they were saved
-    in, as lm-eval's ``dtype=``; ``auto`` keeps them. Never the network.
+    Read by :func:`biomedlm.trained.load.load`; ``dtype`` (:data:`DTYPES`) casts the weights
+    whatever they were saved in, as lm-eval's ``dtype=``. A fine-tune with a trained head, and a
+    tokenizer with ids the embedding lacks, are refused in one line.
     """
-    from biomedlm.checkpoint import CheckpointError, load_pretrained
-
     if dtype not in DTYPES:
         raise GauntletError(f"dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
-
     try:
-        model, tokenizer, progress = load_pretrained(path, dtype=dtype, trust=trust)
+        trained = load(path, dtype=dtype, trust=trust)
     except CheckpointError as exc:
         raise UnreadableCheckpoint(str(exc)) from None
+    model, tokenizer, progress = trained.model, trained.tokenizer, trained.progress
     task = getattr(model.config, FINETUNED_TASK_KEY, None)
     if task is not None:  # in-context scoring would drop its trained head without a word
         raise UnreadableCheckpoint(
@@ -80,9 +79,7 @@ def load_checkpoint(
             "text); score it with: python -m eval_gauntlet finetuned CHECKPOINT RECIPE"
         )
     check_vocab(model, tokenizer, str(path))
-    if dtype != "auto":  # an HF folder is read in it already; a Composer checkpoint is cast
-        model.to(getattr(torch, dtype))
-    model.to(device).eval()
+    model.to(device)
     return model, tokenizer, (progress.batch, progress.tokens) if progress else None
 
 

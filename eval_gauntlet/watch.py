@@ -1,54 +1,38 @@
 """Each complete checkpoint of a folder scored exactly once, separately from training.
 
 The folder holds ``ba<step>`` Hugging Face exports (``hf_checkpointer``) or a run's Composer
-checkpoints (``ep<e>-ba<step>-rank0.pt`` files, ``ep<e>-ba<step>/`` sharded folders; ``latest``
-links skipped). A checkpoint is read once all its files exist (a sharded folder's ``.metadata``,
-written last) and none changed for ``settle`` seconds; it counts as scored once its gauntlet
-average (written last) is in ``results.jsonl``. One that cannot be read, or stays incomplete for
-``broken_after`` seconds, is one error line and tried again once it changes.
+checkpoints (``ep<e>-ba<step>-rank0.pt`` files, ``ep<e>-ba<step>/`` sharded folders, named as
+:mod:`biomedlm.trained.names` names them; ``latest`` links skipped). A checkpoint is read once
+all its files exist (a sharded folder's ``.metadata``, written last) and none changed for
+``settle`` seconds; it counts as scored once its gauntlet average (written last) is in
+``results.jsonl``. One that cannot be read, or stays incomplete for ``broken_after`` seconds, is
+one error line and tried again once it changes.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from biomedlm.trained.names import SHARDED_FOLDER, checkpoint_name, step_in_name
 from eval_gauntlet.rows import RESULTS, read_rows, repair_rows
 
 log = logging.getLogger(__name__)
-EXPORT = re.compile(r"^ba(\d+)$")
-SHARDED = re.compile(r"^ep\d+-ba(\d+)$")
-COMPOSER = re.compile(r"^ep\d+-ba(\d+)-rank0\.pt$")
 REQUIRED = ("config.json", "tokenizer_config.json")
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 
 
 def find_checkpoints(folder: Path) -> list[tuple[int, Path]]:
-    """Exports (``ba<step>``) and Composer checkpoints (files, sharded folders), by step."""
+    """Exports (``ba<step>/``) and Composer checkpoints (rank 0's files, sharded folders), by step."""
     found = []
     for path in folder.iterdir():
-        patterns = (EXPORT, SHARDED) if path.is_dir() else (COMPOSER,)
-        for pattern in patterns:
-            if m := pattern.match(path.name):
-                found.append((int(m.group(1)), path))
+        step = step_in_name(path.name)  # the `latest` links are not checkpoints of their own
+        if step is not None and path.is_dir() != path.name.endswith(".pt"):
+            found.append((step, path))
     return sorted(found)
-
-
-def step_of_name(path: Path) -> int | None:
-    """The step in a checkpoint's name (``ba60``, ``ep0-ba60-rank0.pt``, ``ep0-ba60``), if any."""
-    for pattern in (EXPORT, SHARDED, COMPOSER):
-        if m := pattern.match(path.name):
-            return int(m.group(1))
-    return None
-
-
-def checkpoint_name(path: Path) -> str:
-    """The name a checkpoint has in the results: ``ba60``, ``ep0-ba60-rank0``, ``ep0-ba60``."""
-    return path.name.removesuffix(".pt")
 
 
 def fingerprint(path: Path) -> tuple[float, int]:
@@ -63,7 +47,7 @@ def fingerprint(path: Path) -> tuple[float, int]:
 def has_all_files(path: Path) -> bool:
     """Everything a complete checkpoint has is there (not yet whether it is still changing)."""
     if path.is_dir():
-        if SHARDED.match(path.name):
+        if SHARDED_FOLDER.match(path.name):
             if not (path / ".metadata").is_file():
                 return False
         elif not all((path / name).is_file() for name in REQUIRED) or not any(

@@ -25,7 +25,6 @@ from composer.core import Callback, State
 from composer.loggers import Logger
 from composer.utils import dist
 
-from biomedlm.checkpoint import Progress
 from biomedlm.finetune.export import (
     AFTER_FIT_CALLBACK,
     EXPORT_CALLBACK,
@@ -34,6 +33,7 @@ from biomedlm.finetune.export import (
     export_folder,
 )
 from biomedlm.relaunch import Finished
+from biomedlm.trained.load import Progress
 
 log = logging.getLogger(__name__)
 RECORD = "after_fit.json"

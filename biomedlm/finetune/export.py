@@ -35,8 +35,8 @@ from composer.loggers import Logger
 from composer.utils import dist, format_name_with_dist_and_time
 
 from biomedlm.callbacks.hf_export import UmaskExport
-from biomedlm.checkpoint import Progress
 from biomedlm.model import set_token_ids, token_ids
+from biomedlm.trained.load import Progress
 
 log = logging.getLogger(__name__)
 LORA_EXPORTS = ("merged", "adapters")

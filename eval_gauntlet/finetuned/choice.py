@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from biomedlm.files import atomic_write
-from eval_gauntlet.errors import GauntletError, UnreadableCheckpoint
+from eval_gauntlet.errors import GauntletError
 from eval_gauntlet.finetuned.rows import MetricValue, finetune_rows
-from eval_gauntlet.finetuned.scoring import Loaded
 from eval_gauntlet.metrics import bootstrap_ci
 from eval_gauntlet.results import record
 from eval_gauntlet.rows import Checkpoint, predictions_path
@@ -178,20 +177,3 @@ def score(
         rows += _rows(group, [s for s in scored if s.group == group], recipe, checkpoint)
     record(out, rows)
     return rows
-
-
-def load(path: Path, recipe: Any, device: str, *, trust: bool = False) -> Loaded:
-    """A saved fine-tuned model, for ``python -m eval_gauntlet finetuned``."""
-    from biomedlm.checkpoint import CheckpointError
-    from biomedlm.finetune.choice.loading import load_finetuned
-    from eval_gauntlet.watch import checkpoint_name, step_of_name
-
-    try:
-        model, progress = load_finetuned(path, recipe, trust=trust)
-    except CheckpointError as exc:
-        raise UnreadableCheckpoint(str(exc)) from None
-    model.to(device)
-    name = f"{recipe.run_name}-{checkpoint_name(path.resolve())}"
-    step = progress.batch if progress is not None else step_of_name(path.resolve())
-    tokens = progress.tokens if progress is not None else None  # an export does not record it
-    return Loaded(model, model.tokenizer, Checkpoint(name, step, tokens))

@@ -17,7 +17,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from biomedlm.checkpoint import TRUST_FLAG
+from biomedlm.trained.kinds import TRUST_FLAG
 from eval_gauntlet.errors import GauntletError
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> None:
 
     from biomedlm.finetune.recipe import FinetuneRecipe
     from biomedlm.recipe import RecipeError, load_recipe
-    from eval_gauntlet.finetuned.scoring import score_finetuned, scorer
+    from eval_gauntlet.finetuned.scoring import load_finetuned, score_finetuned
 
     given = {o.split("=", 1)[0].strip() for o in args.overrides if "=" in o}
     overrides = list(args.overrides)
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> None:
         recipe.eval.name = "+".join(Path(p).stem for p in recipe.data.test)
         log.info("data.test given without eval.name: results named %s", recipe.eval.name)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    loaded = scorer(recipe.task).load(args.checkpoint, recipe, device, trust=args.trust_checkpoint)
+    loaded = load_finetuned(args.checkpoint, recipe, device, trust=args.trust_checkpoint)
     checkpoint = loaded.checkpoint
     if args.name:
         checkpoint = type(checkpoint)(args.name, checkpoint.step, checkpoint.tokens)

@@ -24,10 +24,8 @@ from biomedlm.finetune.generation.layout import separator_of
 from biomedlm.finetune.generation.readers import Example
 from biomedlm.finetune.recipe import FinetuneRecipe
 from biomedlm.generate import complete, truncated_prompts
-from eval_gauntlet.errors import UnreadableCheckpoint
 from eval_gauntlet.finetuned.rows import finetune_rows
 from eval_gauntlet.finetuned.samples import write_samples
-from eval_gauntlet.finetuned.scoring import Loaded
 from eval_gauntlet.finetuned.text_metrics import text_metrics
 from eval_gauntlet.results import record
 from eval_gauntlet.rows import Checkpoint, predictions_path
@@ -149,25 +147,3 @@ def score(
         return score_generation(
             _unwrapped(model), tokenizer, recipe, checkpoint, Path(recipe.eval.out)
         )
-
-
-def load(path: Path, recipe: FinetuneRecipe, device: str = "cpu", *, trust: bool = False) -> Loaded:
-    """The family interface: a saved model (Composer checkpoint, HF export, adapters) on ``device``.
-
-    Named ``<run_name>-<checkpoint>`` in the results; unreadable: :class:`UnreadableCheckpoint`.
-    A Hugging Face export records no progress: its step is read from llm-foundry's folder name,
-    ``ba<step>``, when it has one.
-    """
-    from biomedlm.checkpoint import CheckpointError
-    from biomedlm.generate import load_model
-    from eval_gauntlet.watch import step_of_name
-
-    try:
-        model, tokenizer, progress = load_model(path, trust=trust)
-    except CheckpointError as exc:
-        raise UnreadableCheckpoint(str(exc)) from None
-    name = f"{recipe.run_name}-{path.name.removesuffix('.pt')}"
-    step, tokens = (progress.batch, progress.tokens) if progress else (None, None)
-    if progress is None:
-        step = step_of_name(path.resolve())
-    return Loaded(model.to(device), tokenizer, Checkpoint(name, step, tokens))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from biomedlm.autoresume import clear_stale_download, repair_save_folder
-from biomedlm.checkpoint import corrupt, incomplete
+from biomedlm.trained.kinds import corrupt, incomplete
 from tests.biomedlm.crafted import sharded_copy
 from tests.biomedlm.debug_runs import REPO, debug_command, losses, run_debug
 

@@ -256,9 +256,9 @@ def test_a_crash_after_the_last_checkpoint_is_completed_by_the_relaunch(
 ) -> None:
     from safetensors.torch import load_file
 
-    from biomedlm.checkpoint import read_progress
     from biomedlm.finetune.after_fit import missing
     from biomedlm.recipe import load_recipe
+    from biomedlm.trained.load import read_progress
 
     overrides = [
         "data.train_limit=32",

@@ -227,8 +227,8 @@ def test_an_export_that_fails_midway_leaves_nothing_under_its_name(
 def test_what_a_finished_fine_tune_lacks_after_its_last_checkpoint(
     tiny_dir: Path, tmp_path: Path
 ) -> None:
-    from biomedlm.checkpoint import Progress
     from biomedlm.finetune.after_fit import RECORD, missing
+    from biomedlm.trained.load import Progress
 
     recipe = lora_recipe(tiny_dir, tmp_path)  # run_dir: runs/pubmedqa-debug-cpu, in the repo
     recipe.run_dir = str(tmp_path / "run")
@@ -270,7 +270,8 @@ def test_lora_trains_only_adapters_head_and_added_rows_and_every_export_reloads(
 ) -> None:
     from transformers import AutoModelForSequenceClassification
 
-    from biomedlm.finetune.choice.loading import load_finetuned
+    from biomedlm.finetune.choice.loading import choice_head
+    from biomedlm.trained.load import load
 
     recipe = lora_recipe(tiny_dir, tmp_path)
     tokenizer = tokenizer_for("classification", tiny_dir, tmp_path)
@@ -301,8 +302,10 @@ def test_lora_trains_only_adapters_head_and_added_rows_and_every_export_reloads(
     assert (tmp_path / "adapters" / "huggingface" / step / "adapter_config.json").is_file()
     reloaded = [
         merged.eval(),
-        load_finetuned(tmp_path / "adapters" / "huggingface" / step, recipe)[0].eval(),
-        load_finetuned(next((tmp_path / "ckpt").glob(f"ep*-{step}-rank0.pt")), recipe)[0].eval(),
+        load(tmp_path / "adapters" / "huggingface" / step, head=choice_head(recipe)).model,
+        load(
+            next((tmp_path / "ckpt").glob(f"ep*-{step}-rank0.pt")), head=choice_head(recipe)
+        ).model,
     ]
     with torch.no_grad():
         for other in reloaded:

@@ -319,7 +319,7 @@ def test_cli_bad_paths_are_one_line_before_the_model_loads(
     def no_loading(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the model loaded before the paths were checked")
 
-    monkeypatch.setattr(biomedlm.generate, "load_model", no_loading)
+    monkeypatch.setattr(biomedlm.generate, "load", no_loading)
     questions = tmp_path / "questions.jsonl"
     questions.write_text('{"prompt": "a"}\n')
     a_file = tmp_path / "a_file"
@@ -353,7 +353,7 @@ def test_an_empty_prompt_is_named_before_the_model_loads(
     def no_loading(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the model loaded for an empty prompt")
 
-    monkeypatch.setattr(biomedlm.generate, "load_model", no_loading)
+    monkeypatch.setattr(biomedlm.generate, "load", no_loading)
     for prompt in ("", "  \n"):
         code, stdout, err = run_main(capsys, str(tiny), prompt)
         assert code == 2 and not stdout and "error: empty prompt" in one_error_line(err)
@@ -370,7 +370,7 @@ def test_a_scored_export_takes_its_step_from_its_ba_folder(tiny: Path, tmp_path:
     import shutil
 
     from biomedlm.recipe import load_recipe
-    from eval_gauntlet.finetuned.generation import load
+    from eval_gauntlet.finetuned.scoring import load_finetuned as load
     from tests.biomedlm.generation_helpers import DEBUG_RECIPE
 
     recipe = load_recipe(DEBUG_RECIPE, ["model.init_from=x"], components=False)

@@ -51,9 +51,9 @@ def test_lora_trains_the_separator_row_only_and_both_exports_keep_it(
 
     from biomedlm.finetune.export import FinetuneExport
     from biomedlm.finetune.generation.launch import model_section
-    from biomedlm.finetune.lora import load_adapters
     from biomedlm.finetune.tokens import save_with_tokens
     from biomedlm.recipe import load_recipe
+    from biomedlm.trained.load import load
     from tests.biomedlm.test_finetune_weights import train
 
     tokenizer = AutoTokenizer.from_pretrained(save_with_tokens(tiny, [SEPARATOR], tmp_path / "t"))
@@ -80,7 +80,7 @@ def test_lora_trains_the_separator_row_only_and_both_exports_keep_it(
     original = AutoModelForCausalLM.from_pretrained(tiny).get_input_embeddings().weight.detach()
     step = f"ba{len(data)}"
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged" / "huggingface" / step)
-    rebuilt, _ = load_adapters(tmp_path / "adapters" / "huggingface" / step, base=tiny)
+    rebuilt = load(tmp_path / "adapters" / "huggingface" / step).model  # on its base: tiny
     for export in (merged, rebuilt):
         after = export.get_input_embeddings().weight.detach()
         assert after.shape[0] % 64 == 0 and after.shape[0] > sep == len(original)
@@ -92,9 +92,8 @@ def test_lora_trains_the_separator_row_only_and_both_exports_keep_it(
     )
     # the Composer checkpoint holds the trained row too: it reads back (as the gauntlet and
     # generate read it) to the merged export's weights exactly
-    from biomedlm.generate import load_model
-
-    checkpoint, _, progress = load_model(next((tmp_path / "ckpt").glob(f"ep*-{step}-rank0.pt")))
+    read = load(next((tmp_path / "ckpt").glob(f"ep*-{step}-rank0.pt")))
+    checkpoint, progress = read.model, read.progress
     assert progress is not None and progress.batch == len(data)
     ours, theirs = checkpoint.state_dict(), merged.state_dict()
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)

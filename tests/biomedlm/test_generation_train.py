@@ -94,8 +94,8 @@ def test_lora_trains_adapters_only_and_both_exports_load_to_the_same_model(
 ) -> None:
     from safetensors.torch import load_file
 
-    from biomedlm.checkpoint import load_pretrained
-    from biomedlm.finetune.lora import is_adapters_folder, load_adapters
+    from biomedlm.trained.kinds import kind_of
+    from biomedlm.trained.load import load
 
     lora = ["model.lora={r: 4, alpha: 8, dropout: 0.0}", "max_duration=6ba", "optimizer.lr=1.0e-2",
             "data.split={validation: 0.0, test: 0.02, seed: 0}", "data.test_limit=8",
@@ -108,14 +108,15 @@ def test_lora_trains_adapters_only_and_both_exports_load_to_the_same_model(
           "eval.test_after_fit=false")  # fmt: skip
     merged_dir = tmp_path / "merged" / "hf" / "huggingface" / "ba6"
     adapters_dir = tmp_path / "adapters" / "hf" / "huggingface" / "ba6"
-    assert is_adapters_folder(adapters_dir) and not is_adapters_folder(merged_dir)
+    assert kind_of(adapters_dir) == "adapters" and kind_of(merged_dir) == "hf_folder"
     saved = load_file(adapters_dir / "adapter_model.safetensors")
     assert saved and all("lora_" in k or "wte" in k or "lm_head" in k for k in saved)
-    merged, tokenizer, _ = load_pretrained(merged_dir)
-    rebuilt, _ = load_adapters(adapters_dir)
+    exported = load(merged_dir)
+    merged, tokenizer = exported.model, exported.tokenizer
+    rebuilt = load(adapters_dir).model
     rows = merged.get_input_embeddings().weight.shape[0]
     assert rows % 64 == 0 and rows >= len(tokenizer) == 1001  # the separator's row
-    base, _, _ = load_pretrained(tiny)
+    base = load(tiny).model
     moved = {k for k, v in merged.state_dict().items() if k in base.state_dict()
              and v.shape == base.state_dict()[k].shape and not torch.equal(v, base.state_dict()[k])}  # fmt: skip
     assert moved and all(
@@ -145,7 +146,8 @@ def test_two_processes_fsdp2_fine_tune_and_score_like_one_process_on_the_export(
 
     from biomedlm.finetune.generation.layout import SEPARATOR
     from biomedlm.finetune.recipe import DecodingConfig
-    from biomedlm.generate import complete, load_model
+    from biomedlm.generate import complete
+    from biomedlm.trained.load import load
     from tests.biomedlm.debug_runs import composer
 
     fsdp = yaml.safe_load((REPO / "recipes/finetune/patient-qa.yaml").read_text())["fsdp_config"]
@@ -166,7 +168,8 @@ def test_two_processes_fsdp2_fine_tune_and_score_like_one_process_on_the_export(
         .splitlines()
     ]
     assert len(scored) >= 20
-    model, tokenizer, _ = load_model(run / "hf" / "huggingface" / "ba4")
+    trained = load(run / "hf" / "huggingface" / "ba4")
+    model, tokenizer = trained.model, trained.tokenizer
     recipe_decoding = DecodingConfig(strategy="beam", num_beams=3, no_repeat_ngram_size=6,
                                      max_new_tokens=6)  # the demo recipe's, as overridden  # fmt: skip
     again = complete(

@@ -146,7 +146,7 @@ def test_a_model_folder_is_checked_from_its_headers(tiny_dir: Path, tmp_path: Pa
     """Cut anywhere (in the header or the tensors), a missing shard, a cut .bin: each named."""
     import torch
 
-    from biomedlm.checkpoint import incomplete_model_folder
+    from biomedlm.trained.kinds import incomplete_model_folder
 
     folder = tmp_path / "m"
     shutil.copytree(tiny_dir, folder)

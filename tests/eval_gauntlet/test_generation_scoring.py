@@ -111,7 +111,8 @@ def test_score_generation_writes_rows_predictions_and_the_sample_page(
 ) -> None:
     from biomedlm.generate import NOT_MEDICAL_ADVICE
     from biomedlm.recipe import load_recipe
-    from eval_gauntlet.finetuned.generation import load, score
+    from eval_gauntlet.finetuned.generation import score
+    from eval_gauntlet.finetuned.scoring import load_finetuned as load
     from eval_gauntlet.rows import Checkpoint
 
     data = tmp_path / "qa.jsonl"
