@@ -30,7 +30,7 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from biomedlm.recipe import TrainingSettings, parse_time
+from biomedlm.settings import TrainingSettings, parse_time
 
 # arguments the builders fill in themselves, never given in a recipe
 INJECTED = {"params", "train_config", "self"}

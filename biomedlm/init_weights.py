@@ -31,7 +31,7 @@ from biomedlm.checkpoint import (
     load_pretrained,
 )
 from biomedlm.files import follow_umask
-from biomedlm.recipe import RecipeError
+from biomedlm.settings import RecipeError
 from biomedlm.vocabulary import embedding_shortfall, vocabulary_difference
 
 log = logging.getLogger(__name__)

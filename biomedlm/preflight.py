@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from biomedlm.recipe import LoaderConfig, Recipe, RecipeError, TrainingSettings
+from biomedlm.recipe import LoaderConfig, Recipe
 from biomedlm.run_record import index_digest
+from biomedlm.settings import RecipeError, TrainingSettings
 from biomedlm.token_ids import check_token_ids
 from data_prep.document import PrepError
 from data_prep.manifest import IDENTITY_KEYS, tokenizer_identity

@@ -33,10 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from biomedlm.finetune.generation.data import split_examples
-from biomedlm.finetune.generation.layout import separator_of
 from biomedlm.finetune.generation.readers import Example
 from biomedlm.finetune.recipe import FinetuneRecipe
 from biomedlm.generate import complete, truncated_prompts
+from biomedlm.generation_layout import separator_of
 from eval_gauntlet.errors import UnreadableCheckpoint
 from eval_gauntlet.finetuned.rows import finetune_rows, record
 from eval_gauntlet.finetuned.samples import write_samples

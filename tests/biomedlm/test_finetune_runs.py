@@ -258,7 +258,7 @@ def test_a_crash_after_the_last_checkpoint_is_completed_by_the_relaunch(
 
     from biomedlm.checkpoint import read_progress
     from biomedlm.finetune.after_fit import missing
-    from biomedlm.recipe import load_recipe
+    from biomedlm.recipe_kinds import load_recipe
 
     overrides = [
         "data.train_limit=32",

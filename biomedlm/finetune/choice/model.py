@@ -34,8 +34,10 @@ from torchmetrics import Metric
 from transformers import AutoModelForSequenceClassification, PretrainedConfig
 
 from biomedlm.finetune.choice.data import tokens_in_batch
-from biomedlm.finetune.tokens import grow_embeddings
+from biomedlm.finetune.lora import peft_config
+from biomedlm.finetune.recipe import LoraConfig
 from biomedlm.model import set_token_ids, token_ids
+from biomedlm.vocabulary import grow_embeddings
 
 log = logging.getLogger(__name__)
 
@@ -113,15 +115,8 @@ class ChoiceModel(BaseHuggingFaceModel):
             overrides |= {"resid_pdrop": dropout, "embd_pdrop": dropout, "attn_pdrop": dropout}
         peft = None
         if lora is not None:
-            peft = {
-                "r": lora["r"],
-                "lora_alpha": lora["alpha"],
-                "lora_dropout": lora["dropout"],
-                "target_modules": list(lora["target_modules"]),
-                "trainable_token_indices": [
-                    tokenizer.convert_tokens_to_ids(t) for t in layout_tokens
-                ],
-            }
+            rows = [tokenizer.convert_tokens_to_ids(t) for t in layout_tokens]
+            peft = peft_config(LoraConfig(**lora), rows, task_type="SEQ_CLS")
         super().__init__(
             pretrained_model_name_or_path,
             tokenizer=tokenizer,
@@ -183,9 +178,9 @@ class ChoiceModel(BaseHuggingFaceModel):
         return [ChoiceAccuracy()], [ChoiceAccuracy(), ChoiceCrossEntropy()]
 
     def get_peft_config(self, peft_config_dict: dict[str, Any]) -> Any:
-        from peft import LoraConfig
+        import peft
 
-        return LoraConfig(task_type="SEQ_CLS", **peft_config_dict)
+        return peft.LoraConfig(**peft_config_dict)  # llm-foundry's takes CAUSAL_LM only
 
     @staticmethod
     def prepare_inner_model(model: Any, init_device: str | None = None) -> None:
