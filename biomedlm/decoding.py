@@ -21,16 +21,9 @@ STRATEGIES = ("greedy", "beam", "sample")
 
 @dataclass
 class DecodingConfig:
-    """How a generation model answers; the defaults are the BioMedLM scripts' test decoding.
-
-    ``finetune/textgen/gpt2/run_generation_batch.py`` with the README's MeQSum command
-    (``--length 400 --no_repeat_ngram_size 6 --length_penalty -0.5``) calls ``generate`` with 5
-    beams, no sampling, ``max_length`` = the padded prompt + 400, ``min_length=5``. Hugging Face's
-    ``min_length`` counts the prompt's tokens too, so for any prompt of 5 tokens or more it
-    constrains nothing: it is passed as the scripts pass it; ``min_new_tokens`` asks for new
-    tokens. (The scripts also ban token ids 198 and 628, GPT-2's newlines, which in BioMedLM's
-    own vocabulary are other tokens: not reproduced.)
-    """
+    """How a generation model answers; the defaults are the BioMedLM scripts' test decoding
+    (``run_generation_batch.py`` with the MeQSum command; Hugging Face's ``min_length`` counts
+    the prompt, as the scripts pass it; their ban on ids 198 and 628 is not reproduced)."""
 
     strategy: str = "beam"  # greedy | beam | sample
     max_new_tokens: int = 400

@@ -4,9 +4,7 @@ Usage::
 
     python -m biomedlm.generate runs/debug-cpu/checkpoints/ep0-ba60-rank0.pt "Aspirin inhibits"
     python -m biomedlm.generate runs/patient-qa/hf/huggingface/ba400 "What are the symptoms of acromegaly?"
-    python -m biomedlm.generate CHECKPOINT --input questions.jsonl --out answers.jsonl --max-new-tokens 256
-    python -m biomedlm.generate CHECKPOINT --input q.jsonl --out a.jsonl --strategy beam --num-beams 5 \\
-        --no-repeat-ngram-size 6
+    python -m biomedlm.generate CHECKPOINT --input q.jsonl --out a.jsonl --strategy beam --num-beams 5
     python -m biomedlm.generate CHECKPOINT --input q.jsonl --out a.jsonl --recipe recipes/finetune/meqsum.yaml
 
 ``CHECKPOINT`` is a Composer checkpoint (file or sharded folder), a Hugging Face folder or a LoRA
@@ -271,11 +269,8 @@ def _strategy(args: argparse.Namespace, base: str) -> str:
 
 
 def _decoding(args: argparse.Namespace) -> tuple[DecodingConfig, bool]:
-    """The recipe's ``eval.decoding`` (or the defaults), then the flags given.
-
-    Also whether ``max_new_tokens`` was asked for (by the flag or a recipe) rather than a
-    default that :func:`fit_new_tokens` may lower to fit the model.
-    """
+    """The recipe's ``eval.decoding`` (or :data:`PLAIN`), then the flags given; and whether
+    ``max_new_tokens`` was asked for, not a default :func:`fit_new_tokens` may lower."""
     base = PLAIN if args.recipe is None else recipe_decoding(args.recipe)
     given = {
         key: value for key, value in vars(args).items() if key in asdict(base) and value is not None

@@ -1,10 +1,7 @@
 """The generation layout: ``source`` + separator, then ``target`` + EOS; loss on target and EOS.
 
-As the BioMedLM fine-tuning scripts (``finetune/textgen``): the separator is an added special
-token, ``<|startoftext|>``, with its own embedding row, and the tokenizer saved with every export
-carries it. A model fine-tuned for generation is recognised by that token among its tokenizer's
-additional special tokens: :mod:`biomedlm.generate` then asks it as it was trained (the prompt
-whitespace-normalised, the separator appended), so a user types the question alone.
+The separator ``<|startoftext|>`` is an added special token, as in the BioMedLM scripts; a model
+whose tokenizer carries it is asked as it was trained (:mod:`biomedlm.generate`).
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """The recipe kinds, and the loader that knows them all: pretraining here, others by entry point.
 
-Each kind is a :class:`RecipeKind` of imported functions in llm-foundry-style registry
-``recipe_kinds`` (entry-point group ``biomedlm_recipe_kinds`` in pyproject.toml): the core
-registers pretraining, :mod:`biomedlm.finetune.launch` fine-tuning, so the core never imports
-the kinds built on it. A recipe is checked whole before anything is built: its schema and values
-(:func:`biomedlm.recipe_files.load_as`), then its components (:mod:`biomedlm.components`).
+A :class:`RecipeKind` is registered in ``recipe_kinds`` (llm-foundry's registry style, entry-point
+group ``biomedlm_recipe_kinds``): the core registers pretraining, :mod:`biomedlm.finetune.launch`
+fine-tuning, so the core never imports the kinds built on it.
 """
 
 from __future__ import annotations

@@ -62,33 +62,19 @@ def changed_keys(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[An
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
 
-def schema_defaults(schema: type) -> dict[str, Any]:
-    """The dotted keys of ``schema`` with a plain default (required and ``${...}`` ones aside)."""
+def with_defaults(recorded: dict[str, Any], schema: type) -> dict[str, Any]:
+    """A recorded recipe (flattened), each key it lacks at ``schema``'s default: a run recorded
+    before a key joined the schema (``data.layout``) trained as the default says."""
     from omegaconf import OmegaConf
 
-    tree = OmegaConf.to_container(OmegaConf.structured(schema), resolve=False)
-    return {
-        key: value
-        for key, value in flatten(tree).items()
-        if value != "???" and not (isinstance(value, str) and "${" in value)
-    }
-
-
-def with_defaults(recorded: dict[str, Any], schema: type) -> dict[str, Any]:
-    """A recorded recipe (flattened) with each key it lacks at ``schema``'s default.
-
-    A run recorded before a key joined the schema (``data.layout``) trained as its default says.
-    """
     flat = flatten(recorded)
-    sections = {".".join(k.split(".")[:end]) for k in flat for end in range(1, k.count(".") + 1)}
-    for key, value in schema_defaults(schema).items():
+    taken = {".".join(k.split(".")[:end]) for k in flat for end in range(1, k.count(".") + 2)}
+    defaults = flatten(OmegaConf.to_container(OmegaConf.structured(schema), resolve=False))
+    for key, value in defaults.items():
         parts = key.split(".")
-        if (
-            key not in flat
-            and key not in sections
-            and not any(".".join(parts[:end]) in flat for end in range(1, len(parts)))
-        ):
-            flat[key] = value
+        above = any(".".join(parts[:end]) in flat for end in range(1, len(parts)))
+        if key not in taken and not above and value != "???" and "${" not in str(value):
+            flat[key] = value  # required (???) and interpolated defaults aside
     return flat
 
 

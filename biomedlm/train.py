@@ -30,8 +30,6 @@ from biomedlm.run_lock import run_lock
 from biomedlm.settings import RecipeError, TrainingSettings
 from data_prep.stages import disk_full
 
-log = logging.getLogger(__name__)
-
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)

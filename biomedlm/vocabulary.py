@@ -1,14 +1,9 @@
-"""A model's vocabulary: embedding rows padded to a multiple of 64, tokens added on top, fits.
+"""A model's vocabulary: rows padded to a multiple of 64, tokens added on top, tokenizer fit.
 
-- Rows: the vocabulary is padded to a multiple of 64 (GPU efficiency); a fine-tuning layout's
-  added tokens (``[SEP]``, ``<|startoftext|>``...) get rows, as the BioMedLM scripts add theirs,
-  and the tokenizer is saved with them so llm-foundry builds it by path and exports carry it.
-- Size: a tokenizer with more tokens than the embedding has rows makes ids without a row. The
-  gauntlet refuses such a checkpoint; a fine-tune would grow the embedding and train random rows
-  as the tokens the model learnt.
-- Vocabulary: a tokenizer meant for the weights maps every token to the id it had when they
-  were trained. The same size is not enough (another BPE of the same size maps ids to other
-  words); tokens added on top (a fine-tuning layout's ``[SEP]``, after the base vocabulary) are.
+A fine-tuning layout's added tokens get embedding rows, as the BioMedLM scripts add theirs, and
+the tokenizer is saved with them (llm-foundry builds it by path; exports carry it). A tokenizer
+meant for weights maps every token to the id it had in training: the same size is not enough,
+tokens added on top are fine; one with more tokens than the embedding has rows is refused.
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ called finished, with no scores. Now:
 from __future__ import annotations
 
 import json
-import logging
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,6 @@ from biomedlm.finetune.export import (
 )
 from biomedlm.relaunch import AfterFitCompleted, AfterFitWork, Finished
 
-log = logging.getLogger(__name__)
 RECORD = "after_fit.json"
 EXPORT, SCORES = "export", "scores"  # what may be missing
 

@@ -1,11 +1,8 @@
-"""The fine-tuning recipe kind: checks against this machine and the weights, then the family's sections.
+"""The fine-tuning recipe kind: launch checks every family shares, then the family's sections.
 
-The parts every family shares are here: the machine checks, ``model.init_from`` as a Hugging Face
-folder (:mod:`biomedlm.init_weights`: a Composer checkpoint or sharded folder is converted once;
-its embedding must hold its own tokenizer, and ``tokenizer.path`` must be that vocabulary), the
-maximum length against the weights' positions, and the trainer settings. Each family
-(:data:`FAMILIES`) supplies the rest: its model, data loaders, tokenizer with added tokens and
-after-fit scoring. A new family is one module and one entry in :data:`FAMILIES`.
+Shared: the machine, ``model.init_from`` as a Hugging Face folder (:mod:`biomedlm.init_weights`),
+the maximum length against its positions, the trainer settings. A new family is one module and
+one entry in :data:`FAMILIES`.
 """
 
 from __future__ import annotations

@@ -21,14 +21,11 @@ the base weights. ``model.lora.export``:
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from biomedlm.finetune.recipe import LoraConfig
-
-log = logging.getLogger(__name__)
 
 
 def peft_config(

@@ -75,6 +75,25 @@ def test_beam_search_with_one_beam_is_greedy(model_and_tokenizer: tuple[Any, Any
     assert complete(model, tokenizer, PROMPTS, beam4) != complete(model, tokenizer, PROMPTS, GREEDY)
 
 
+def test_generate_reads_a_recipes_decoding_alone_as_training_loads_it(tmp_path: Path) -> None:
+    """``--recipe``: the recipe's eval.decoding (bases merged), read strictly, nothing else."""
+    from biomedlm.decoding import recipe_decoding
+    from biomedlm.recipe_kinds import load_recipe
+    from biomedlm.settings import RecipeError
+
+    for path in sorted((REPO / "recipes" / "finetune").glob("*.yaml")):
+        loaded = load_recipe(path, ["model.init_from=x"], components=False)
+        assert recipe_decoding(path) == loaded.eval.decoding, path.name
+    derived = tmp_path / "derived.yaml"
+    base = f"base: {REPO / 'recipes/finetune/patient-qa-debug-cpu.yaml'}\n"
+    derived.write_text(base + "eval: {decoding: {num_beams: 2}}\n")
+    decoding = recipe_decoding(derived)
+    assert (decoding.num_beams, decoding.max_new_tokens) == (2, 48)  # the base's, then its own
+    derived.write_text(base + "eval: {decoding: {num_beam: 3}}\n")
+    with pytest.raises(RecipeError, match=r"eval\.decoding\.num_beam'.*Did you mean 'num_beams'"):
+        recipe_decoding(derived)
+
+
 def test_recipes_decode_as_the_biomedlm_scripts_and_the_settings_reach_generate(
     model_and_tokenizer: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
