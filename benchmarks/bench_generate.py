@@ -81,8 +81,8 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    from biomedlm.decoding import DecodingConfig
     from biomedlm.finetune.generation.readers import read_examples
-    from biomedlm.finetune.recipe import DecodingConfig
     from biomedlm.generate import complete
     from biomedlm.trained.load import load
 

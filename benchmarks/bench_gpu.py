@@ -72,7 +72,8 @@ def derived_recipe(path: Path, args: argparse.Namespace, work: Path) -> dict[str
     """The recipe as plain data, pointed at synthetic shards, with nothing but training left."""
     from transformers import AutoTokenizer
 
-    from biomedlm.recipe import load_recipe, resolved
+    from biomedlm.recipe_files import resolved
+    from biomedlm.recipe_kinds import load_recipe
 
     checks = ["precision=fp32", "fsdp_config=null"] if args.cpu else []
     recipe = resolved(load_recipe(path, checks))

@@ -64,7 +64,7 @@ def bare_tokens_per_s(batches: int, warmup: int) -> float:
 
     from biomedlm.foundry_config import to_foundry
     from biomedlm.preflight import preflight
-    from biomedlm.recipe import load_recipe
+    from biomedlm.recipe_kinds import load_recipe
 
     recipe = load_recipe(RECIPE)
     cfg = to_foundry(recipe, preflight(recipe))

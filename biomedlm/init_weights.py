@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from biomedlm.files import follow_umask
-from biomedlm.recipe import RecipeError
+from biomedlm.settings import RecipeError
 from biomedlm.trained.kinds import CheckpointError, incomplete_model_folder, kind_of
 from biomedlm.trained.load import load
 from biomedlm.vocabulary import embedding_shortfall, vocabulary_difference

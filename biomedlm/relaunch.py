@@ -1,35 +1,30 @@
-"""Relaunching a run: a finished run exits cleanly, a changed recipe is refused or applied, stated.
+"""Relaunching a run: a finished run exits cleanly; a changed recipe is refused or applied, stated.
 
-With ``autoresume`` Composer 0.32 fails with a traceback on a run that already reached
-``max_duration``, and silently keeps the checkpoint's optimizer, scheduler, data order and seed
-whatever the new recipe says. So before training a finished run prints one line and exits 0
-(a fine-tune first completes what a crash cut off: :mod:`biomedlm.finetune.after_fit`), and a
-recipe that changes what the checkpoint fixes (:data:`ARCHITECTURE`, :data:`RESTORED`,
-:data:`DATA_ORDER`) fails with one line naming the keys; every other change applies and is
-logged (the rules: the README's "Relaunching"). The run's recipe and identity are read from the
-record beside the checkpoint, ``<save_folder>/run.yaml`` (:mod:`biomedlm.run_record`), written
-once a launch starts training.
+Composer 0.32 fails with a traceback when resuming a run that reached ``max_duration``, and keeps
+the checkpoint's optimizer, scheduler, data order and seed whatever the new recipe says. So before
+training a relaunch is compared with the record beside the checkpoint (``<save_folder>/run.yaml``,
+:mod:`biomedlm.run_record`); a key the record lacks (one the schema gained since) counts at its
+schema default. What is refused and what applies: docs/pretraining.md.
 
 The data's resume state is streaming's ``StreamingDataset.state_dict`` (epoch, sample,
-``num_canonical_nodes``, shuffle seed) over an order fixed by the streams, proportions, split,
-shuffling and global batch size, not by the workers or where shards are read from
-(``tests/biomedlm/test_relaunch.py`` checks it). A remote ``save_folder`` is checked the same
-way, its newest checkpoint named by the ``latest-*.symlink`` objects Composer uploads; its batch
-comes from the name, its tokens from a downloaded checkpoint file or, for a sharded one, from
-the batches (pretraining; a fine-tune's are left to Composer, said in one line).
+``num_canonical_nodes``, shuffle seed) over an order fixed by the streams, their proportions, the
+split, shuffling and the global batch size, not by the number of workers or where the shards are
+read from (streaming's elastic determinism, tested).
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from biomedlm.recipe import RecipeError, TrainingSettings, parse_time
 from biomedlm.run_record import RUN_DIR_RECIPE, identity_change, read_record, record_path
+from biomedlm.settings import RecipeError, TrainingSettings, parse_time
 from biomedlm.trained.kinds import CheckpointError
 from biomedlm.trained.load import Progress, read_progress
 from biomedlm.trained.names import composer_step
@@ -65,6 +60,22 @@ def changed_keys(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[An
     """Dotted keys whose values differ between two resolved recipes."""
     a, b = flatten(old), flatten(new)
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+def with_defaults(recorded: dict[str, Any], schema: type) -> dict[str, Any]:
+    """A recorded recipe (flattened), each key it lacks at ``schema``'s default: a run recorded
+    before a key joined the schema (``data.layout``) trained as the default says."""
+    from omegaconf import OmegaConf
+
+    flat = flatten(recorded)
+    taken = {".".join(k.split(".")[:end]) for k in flat for end in range(1, k.count(".") + 2)}
+    defaults = flatten(OmegaConf.to_container(OmegaConf.structured(schema), resolve=False))
+    for key, value in defaults.items():
+        parts = key.split(".")
+        above = any(".".join(parts[:end]) in flat for end in range(1, len(parts)))
+        if key not in taken and not above and value != "???" and "${" not in str(value):
+            flat[key] = value  # required (???) and interpolated defaults aside
+    return flat
 
 
 def _under(key: str, prefixes: tuple[str, ...]) -> bool:
@@ -138,6 +149,20 @@ def read_remote_progress(uri: str) -> Progress:
         except Exception as exc:  # any object-store error, made one line naming the checkpoint
             raise CheckpointError(f"{uri}: cannot download it ({type(exc).__name__})") from None
         return read_progress(local)
+
+
+class AfterFitCompleted(Exception):
+    """Raised once a relaunch has completed a finished run's after-fit work: the launch ends."""
+
+
+@dataclass(frozen=True)
+class AfterFitWork:
+    """A finished run's work after its last checkpoint that a crash cut off (a fine-tune's export
+    or test scores): the line a relaunch says, and how it turns the train config into one that
+    completes the work from that checkpoint, without training."""
+
+    line: str
+    complete: Callable[[dict[str, Any]], None]
 
 
 class Finished(str):
@@ -267,7 +292,7 @@ def _compare_with_record(
     record, previous = _recorded_recipe(recipe)
     if previous is None:
         return
-    changes = changed_keys(previous, resolved)
+    changes = changed_keys(with_defaults(previous, type(recipe)), resolved)
     fixed = {k: v for k, v in changes.items() if _under(k, ARCHITECTURE)}
     if fixed:
         raise RecipeError(

@@ -181,7 +181,7 @@ def load(recipe: str, overrides: tuple[str, ...] = ()) -> str | None:
 
                 load_config(recipe, list(overrides))
             else:
-                from biomedlm.recipe import load_recipe
+                from biomedlm.recipe_kinds import load_recipe
 
                 init = ["model.init_from=x"] if recipe.startswith("recipes/finetune/") else []
                 load_recipe(recipe, [*init, *overrides], components=False)

@@ -143,7 +143,7 @@ def task_callbacks(recipe: Any) -> dict[str, dict[str, Any]]:
     recipe; ``finetune_after_fit``, last, records that both are done
     (:mod:`biomedlm.finetune.after_fit`).
     """
-    from biomedlm.recipe import resolved
+    from biomedlm.recipe_files import resolved
 
     callbacks = {name: dict(args) for name, args in recipe.callbacks.items() if args is not None}
     if EXPORT_CALLBACK in callbacks and recipe.model.lora is not None:

@@ -20,25 +20,25 @@ the base weights. ``model.lora.export``:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
 from biomedlm.finetune.recipe import LoraConfig
 
-log = logging.getLogger(__name__)
 
-
-def peft_config(lora: LoraConfig, trainable_tokens: Sequence[int] = ()) -> dict[str, Any]:
-    """llm-foundry's ``model.peft_config`` for ``model.lora`` (GPT-2's Conv1D: fan-in-fan-out).
+def peft_config(
+    lora: LoraConfig, trainable_tokens: Sequence[int] = (), task_type: str = "CAUSAL_LM"
+) -> dict[str, Any]:
+    """``model.lora`` as a ``peft`` LoRA config (GPT-2's Conv1D: fan-in-fan-out), every family's.
 
     ``trainable_tokens``: ids of added tokens (a layout's separator) whose embedding rows train
     beside the adapters (peft's ``trainable_token_indices``: the other rows stay frozen; a merge
-    writes the trained rows into the embedding, tied output layer included).
+    writes the trained rows into the embedding, tied output layer included). ``task_type``:
+    ``CAUSAL_LM`` (generation), ``SEQ_CLS`` (the choice models: peft then trains the head too).
     """
     config: dict[str, Any] = {
         "peft_type": "LORA",
-        "task_type": "CAUSAL_LM",
+        "task_type": task_type,
         "r": lora.r,
         "lora_alpha": lora.alpha,
         "lora_dropout": lora.dropout,

@@ -151,7 +151,7 @@ def _from_adapters(path: Path, head: Head | None, dtype: str) -> tuple[Any, Any]
     from peft import PeftModel
     from transformers import AutoTokenizer
 
-    from biomedlm.finetune.tokens import grow_embeddings
+    from biomedlm.vocabulary import grow_embeddings
 
     check_model_folder(path)
     base = Path(

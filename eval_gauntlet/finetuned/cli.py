@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> None:
     import torch
 
     from biomedlm.finetune.recipe import FinetuneRecipe
-    from biomedlm.recipe import RecipeError, load_recipe
+    from biomedlm.recipe_kinds import load_recipe
+    from biomedlm.settings import RecipeError
     from eval_gauntlet.finetuned.scoring import load_finetuned, score_finetuned
 
     given = {o.split("=", 1)[0].strip() for o in args.overrides if "=" in o}

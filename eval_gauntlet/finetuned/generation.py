@@ -20,10 +20,10 @@ from typing import Any
 
 from biomedlm.files import atomic_write
 from biomedlm.finetune.generation.data import split_examples
-from biomedlm.finetune.generation.layout import separator_of
 from biomedlm.finetune.generation.readers import Example
 from biomedlm.finetune.recipe import FinetuneRecipe
 from biomedlm.generate import complete, truncated_prompts
+from biomedlm.generation_layout import separator_of
 from eval_gauntlet.finetuned.rows import finetune_rows
 from eval_gauntlet.finetuned.samples import write_samples
 from eval_gauntlet.finetuned.text_metrics import text_metrics

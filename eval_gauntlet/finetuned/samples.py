@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from biomedlm.decoding import DecodingConfig
 from biomedlm.files import atomic_write
 from biomedlm.finetune.generation.readers import Example
-from biomedlm.finetune.recipe import DecodingConfig
 from biomedlm.generate import NOT_MEDICAL_ADVICE
 from eval_gauntlet.finetuned.rows import MetricValue
 

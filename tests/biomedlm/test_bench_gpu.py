@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from biomedlm.recipe import load_recipe
+from biomedlm.recipe_kinds import load_recipe
 
 REPO = Path(__file__).resolve().parents[2]
 

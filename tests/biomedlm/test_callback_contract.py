@@ -24,7 +24,8 @@ OURS = sorted(
 
 
 def finetune_recipe(tmp_path: Path) -> dict[str, Any]:
-    from biomedlm.recipe import load_recipe, resolved
+    from biomedlm.recipe_files import resolved
+    from biomedlm.recipe_kinds import load_recipe
 
     recipe = load_recipe(
         Path(__file__).resolve().parents[2] / "recipes" / "finetune" / "pubmedqa-debug-cpu.yaml",

@@ -13,7 +13,7 @@ from streaming.base.util import clean_stale_shared_memory
 
 from biomedlm.foundry_config import to_foundry
 from biomedlm.preflight import LaunchFacts
-from biomedlm.recipe import load_recipe
+from biomedlm.recipe_kinds import load_recipe
 from tests.biomedlm import debug_runs
 
 REPO = Path(__file__).resolve().parents[2]

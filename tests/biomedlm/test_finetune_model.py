@@ -19,7 +19,7 @@ from biomedlm.finetune.choice.data import Collator, build_choice_dataloader
 from biomedlm.finetune.choice.layout import LAYOUT_TOKENS, PAD, encode
 from biomedlm.finetune.choice.model import ChoiceModel
 from biomedlm.finetune.choice.readers import Source, read_file
-from biomedlm.finetune.tokens import save_with_tokens
+from biomedlm.vocabulary import save_with_tokens
 from tests.biomedlm.finetune_data import synthetic_choice, synthetic_classification, tiny_dir
 
 __all__ = ["tiny_dir"]
@@ -107,6 +107,30 @@ def pair_scores(model: ChoiceModel, encoded: list[Any]) -> torch.Tensor:
 
 
 LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["c_attn", "c_proj", "c_fc"]}
+
+
+@pytest.mark.parametrize("task", ["multiple_choice", "classification"])
+def test_lora_of_a_choice_model_is_the_one_peft_config_with_its_head(
+    task: str, tiny_dir: Path, tmp_path: Path
+) -> None:
+    """peft's config of the built model: as when the choice model built its own dict."""
+    from biomedlm.finetune.lora import peft_config
+    from biomedlm.finetune.recipe import LoraConfig
+
+    tokenizer = tokenizer_for(task, tiny_dir, tmp_path)
+    rows = [tokenizer.convert_tokens_to_ids(t) for t in LAYOUT_TOKENS[task]]
+    assert peft_config(LoraConfig(**LORA), rows, task_type="SEQ_CLS")["task_type"] == "SEQ_CLS"
+    config = build_model(task, tiny_dir, tokenizer, lora=LORA).model.peft_config["default"]
+    assert (config.peft_type, config.task_type, config.r, config.lora_alpha) == (
+        "LORA", "SEQ_CLS", 4, 8,
+    )  # fmt: skip
+    assert config.lora_dropout == 0.0 and config.fan_in_fan_out is True  # GPT-2's Conv1D
+    assert config.target_modules == {"c_attn", "c_proj", "c_fc"}
+    assert config.trainable_token_indices == rows and len(rows) == (
+        1 if task == "multiple_choice" else 3
+    )
+    assert config.modules_to_save == ["classifier", "score"]  # the head trains
+    assert (config.bias, config.use_rslora, config.use_dora) == ("none", False, False)
 
 
 @pytest.fixture(params=[None, LORA], ids=["full", "lora"])

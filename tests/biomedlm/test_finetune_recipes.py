@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from biomedlm.finetune.recipe import FinetuneRecipe
-from biomedlm.recipe import RecipeError, load_recipe
+from biomedlm.recipe_kinds import load_recipe
+from biomedlm.settings import RecipeError
 from tests.biomedlm.finetune_data import REPO, synthetic_choice, synthetic_classification, tiny_dir
 
 __all__ = ["tiny_dir"]
@@ -65,7 +66,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def translate(path: Path, init_from: Path, overrides: list[str] = ()) -> tuple[Any, dict[str, Any]]:  # type: ignore[assignment]
     from biomedlm.finetune.choice.launch import foundry_sections
-    from biomedlm.finetune.launch import FinetuneFacts
+    from biomedlm.finetune.facts import FinetuneFacts
     from biomedlm.foundry_config import trainer_settings
 
     recipe = load_recipe(path, [f"model.init_from={init_from}", *overrides])
@@ -116,6 +117,23 @@ def test_every_recipe_as_written_translates_passes_llm_foundrys_checks_and_build
         assert {s.group for s in recipe.eval.extra.values()} == {"mmlu_medical"}
 
 
+def test_the_loaders_pin_memory_on_gpus_and_take_the_recipes_workers(
+    workdir: Path, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the pretraining loaders (test_recipes.py): workers as data says, pinned on GPUs."""
+    monkeypatch.chdir(workdir)
+    medqa = Path("recipes/finetune/medqa.yaml")
+    _, cfg = translate(medqa, tiny_dir, ["data.num_workers=2", "data.prefetch_factor=4"])
+    for loader in (cfg["train_loader"], cfg["eval_loader"]):
+        assert loader["name"] == "biomedlm_choice"
+        assert (loader["pin_memory"], loader["num_workers"], loader["prefetch_factor"]) == (
+            True, 2, 4,
+        )  # fmt: skip
+        assert loader["persistent_workers"] is True
+    _, cfg = translate(medqa, tiny_dir, ["data.pin_memory=false"])
+    assert cfg["train_loader"]["pin_memory"] is False and cfg["train_loader"]["num_workers"] == 0
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -127,6 +145,8 @@ def test_every_recipe_as_written_translates_passes_llm_foundrys_checks_and_build
         ("callbacks.finetune_export.save_intervl=1ep", "save_intervl.*'save_interval'"),
         ("data.layout=scripts", "data.layout: 'scripts' is not one of"),
         ("data.layout=script", "data.layout: script is a classification layout"),
+        ("data.prefetch_factor=2", "data.prefetch_factor: must be null when num_workers is 0"),
+        ("data.num_workers=-1", "data.num_workers: must be >= 0"),
     ],
 )
 def test_typos_fail_when_the_recipe_loads(override: str, message: str) -> None:

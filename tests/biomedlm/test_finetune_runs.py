@@ -257,7 +257,7 @@ def test_a_crash_after_the_last_checkpoint_is_completed_by_the_relaunch(
     from safetensors.torch import load_file
 
     from biomedlm.finetune.after_fit import missing
-    from biomedlm.recipe import load_recipe
+    from biomedlm.recipe_kinds import load_recipe
     from biomedlm.trained.load import read_progress
 
     overrides = [

@@ -80,7 +80,7 @@ def swapped_ids(tokenizer_dir: Path, out: Path) -> Path:
 
 def launch_checks(init_from: Path, tmp_path: Path, *overrides: str) -> dict[str, Any]:
     from biomedlm.finetune.launch import prepare_finetune
-    from biomedlm.recipe import load_recipe
+    from biomedlm.recipe_kinds import load_recipe
     from tests.biomedlm.finetune_data import REPO
 
     recipe = load_recipe(
@@ -88,13 +88,13 @@ def launch_checks(init_from: Path, tmp_path: Path, *overrides: str) -> dict[str,
         [f"model.init_from={init_from}", f"run_dir={tmp_path / 'run'}", *overrides],
         components=False,
     )
-    return prepare_finetune(recipe)
+    return prepare_finetune(recipe)[0]
 
 
 def test_weights_that_do_not_fit_their_tokenizer_are_refused_at_launch(
     tiny_dir: Path, tmp_path: Path
 ) -> None:
-    from biomedlm.recipe import RecipeError
+    from biomedlm.settings import RecipeError
     from eval_gauntlet.errors import UnreadableCheckpoint
     from eval_gauntlet.scoring import load_checkpoint
     from tests.eval_gauntlet.tiny import tiny_model
@@ -117,7 +117,7 @@ def test_a_tokenizer_path_of_another_vocabulary_is_refused_and_added_tokens_are_
     from transformers import AutoTokenizer
 
     from biomedlm.init_weights import check_tokenizer
-    from biomedlm.recipe import RecipeError
+    from biomedlm.settings import RecipeError
 
     other = swapped_ids(tiny_dir, tmp_path / "other")
     assert len(AutoTokenizer.from_pretrained(other)) == len(AutoTokenizer.from_pretrained(tiny_dir))
@@ -251,7 +251,7 @@ def test_what_a_finished_fine_tune_lacks_after_its_last_checkpoint(
 
 
 def lora_recipe(tiny_dir: Path, tmp_path: Path) -> Any:
-    from biomedlm.recipe import load_recipe
+    from biomedlm.recipe_kinds import load_recipe
     from tests.biomedlm.finetune_data import REPO
 
     return load_recipe(

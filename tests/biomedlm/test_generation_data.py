@@ -11,7 +11,8 @@ import pytest
 
 from biomedlm.finetune.generation.readers import DataError, Example, read_examples
 from biomedlm.finetune.generation.split import make_splits, question_key
-from biomedlm.recipe import RecipeError, load_recipe
+from biomedlm.recipe_kinds import load_recipe
+from biomedlm.settings import RecipeError
 from tests.biomedlm.generation_helpers import DEBUG_RECIPE, REPO, tiny_generation_model  # noqa: F401 (the `tiny` fixture)
 
 MEDQUAD = REPO / "data" / "finetune" / "medquad"
@@ -182,7 +183,7 @@ def test_a_bad_file_at_launch_leaves_no_rows(tmp_path: Path, tiny: Path) -> None
     from transformers import AutoTokenizer
 
     from biomedlm.finetune.generation.data import prepare_data
-    from biomedlm.finetune.generation.layout import SEPARATOR
+    from biomedlm.generation_layout import SEPARATOR
 
     good = tmp_path / "good.jsonl"
     good.write_text(

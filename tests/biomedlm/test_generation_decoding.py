@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import torch
 
-from biomedlm.finetune.generation.layout import SEPARATOR
-from biomedlm.finetune.recipe import DecodingConfig
+from biomedlm.decoding import DecodingConfig
 from biomedlm.generate import NOT_MEDICAL_ADVICE, complete
+from biomedlm.generation_layout import SEPARATOR
 from tests.biomedlm.generation_helpers import REPO, tiny_generation_model  # noqa: F401 (the `tiny` fixture)
 
 PROMPTS = [
@@ -75,12 +75,31 @@ def test_beam_search_with_one_beam_is_greedy(model_and_tokenizer: tuple[Any, Any
     assert complete(model, tokenizer, PROMPTS, beam4) != complete(model, tokenizer, PROMPTS, GREEDY)
 
 
+def test_generate_reads_a_recipes_decoding_alone_as_training_loads_it(tmp_path: Path) -> None:
+    """``--recipe``: the recipe's eval.decoding (bases merged), read strictly, nothing else."""
+    from biomedlm.decoding import recipe_decoding
+    from biomedlm.recipe_kinds import load_recipe
+    from biomedlm.settings import RecipeError
+
+    for path in sorted((REPO / "recipes" / "finetune").glob("*.yaml")):
+        loaded = load_recipe(path, ["model.init_from=x"], components=False)
+        assert recipe_decoding(path) == loaded.eval.decoding, path.name
+    derived = tmp_path / "derived.yaml"
+    base = f"base: {REPO / 'recipes/finetune/patient-qa-debug-cpu.yaml'}\n"
+    derived.write_text(base + "eval: {decoding: {num_beams: 2}}\n")
+    decoding = recipe_decoding(derived)
+    assert (decoding.num_beams, decoding.max_new_tokens) == (2, 48)  # the base's, then its own
+    derived.write_text(base + "eval: {decoding: {num_beam: 3}}\n")
+    with pytest.raises(RecipeError, match=r"eval\.decoding\.num_beam'.*Did you mean 'num_beams'"):
+        recipe_decoding(derived)
+
+
 def test_recipes_decode_as_the_biomedlm_scripts_and_the_settings_reach_generate(
     model_and_tokenizer: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """run_generation_batch.py with the README's MeQSum command: 5 beams, no sampling, no repeated
     6-grams, length penalty -0.5, min_length 5, 400 new tokens; each reaches ``generate``."""
-    from biomedlm.recipe import load_recipe
+    from biomedlm.recipe_kinds import load_recipe
 
     meqsum = load_recipe(REPO / "recipes/finetune/meqsum.yaml", ["model.init_from=x"],
                          components=False).eval.decoding  # fmt: skip
@@ -167,8 +186,8 @@ def test_the_separator_is_appended_and_long_prompts_lose_their_start(
 ) -> None:
     from transformers import AutoTokenizer
 
-    from biomedlm.finetune.generation.layout import separator_of
-    from biomedlm.finetune.tokens import grow_embeddings, save_with_tokens
+    from biomedlm.generation_layout import separator_of
+    from biomedlm.vocabulary import grow_embeddings, save_with_tokens
 
     model, tokenizer = model_and_tokenizer
     assert separator_of(tokenizer) is None
@@ -369,7 +388,7 @@ def test_a_scored_export_takes_its_step_from_its_ba_folder(tiny: Path, tmp_path:
     """``eval_gauntlet finetuned`` on an HF export: the step is llm-foundry's ``ba<step>`` name."""
     import shutil
 
-    from biomedlm.recipe import load_recipe
+    from biomedlm.recipe_kinds import load_recipe
     from eval_gauntlet.finetuned.scoring import load_finetuned as load
     from tests.biomedlm.generation_helpers import DEBUG_RECIPE
 

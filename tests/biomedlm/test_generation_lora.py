@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from biomedlm.finetune.generation.layout import SEPARATOR
+from biomedlm.generation_layout import SEPARATOR
 from tests.biomedlm.generation_helpers import (  # noqa: F401 (the `tiny` fixture)
     DEBUG_RECIPE,
     single_token_words,
@@ -51,9 +51,9 @@ def test_lora_trains_the_separator_row_only_and_both_exports_keep_it(
 
     from biomedlm.finetune.export import FinetuneExport
     from biomedlm.finetune.generation.launch import model_section
-    from biomedlm.finetune.tokens import save_with_tokens
-    from biomedlm.recipe import load_recipe
+    from biomedlm.recipe_kinds import load_recipe
     from biomedlm.trained.load import load
+    from biomedlm.vocabulary import save_with_tokens
     from tests.biomedlm.test_finetune_weights import train
 
     tokenizer = AutoTokenizer.from_pretrained(save_with_tokens(tiny, [SEPARATOR], tmp_path / "t"))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from biomedlm.finetune.launch import FinetuneFacts
-from biomedlm.recipe import load_recipe
+from biomedlm.finetune.facts import FinetuneFacts
+from biomedlm.recipe_kinds import load_recipe
 from tests.biomedlm.generation_helpers import REPO, tiny_generation_model  # noqa: F401 (the `tiny` fixture)
 
 GENERATION = sorted(  # the recipe as loaded (bases merged) says its task
@@ -69,10 +69,47 @@ def test_generation_recipe_as_written_translates_and_builds(
     assert batch["input_ids"].shape[0] == 2 and (batch["labels"] != -100).any()
 
 
+def test_loaders_pin_memory_on_gpus_take_the_recipes_workers_and_lora_translates(
+    tmp_path: Path, tiny: Path
+) -> None:
+    """The loaders as pretraining's (test_recipes.py); LoRA as peft_config always built it."""
+    from transformers import AutoTokenizer
+
+    from biomedlm.finetune.generation.launch import foundry_sections
+    from tests.biomedlm.generation_helpers import DEBUG_RECIPE
+
+    facts = FinetuneFacts(init_folder=tiny, tokenizer_dir=tiny, on_gpu=True, n_positions=1024)
+    lora = "model.lora={r: 4, alpha: 8, dropout: 0.0}"
+    workers = ["data.num_workers=2", "data.prefetch_factor=4", lora]
+    recipe = load_recipe(DEBUG_RECIPE, [f"run_dir={tmp_path / 'run'}", *workers])
+    cfg = foundry_sections(recipe, facts)
+    for loader in (cfg["train_loader"], cfg["eval_loader"]):
+        assert loader["name"] == "finetuning"
+        assert (loader["pin_memory"], loader["num_workers"], loader["prefetch_factor"]) == (
+            True, 2, 4,
+        )  # fmt: skip
+        assert loader["persistent_workers"] is True
+    separator = AutoTokenizer.from_pretrained(cfg["tokenizer"]["name"]).convert_tokens_to_ids(
+        "<|startoftext|>"
+    )
+    assert cfg["model"]["peft_config"] == {
+        "peft_type": "LORA",
+        "task_type": "CAUSAL_LM",
+        "r": 4,
+        "lora_alpha": 8,
+        "lora_dropout": 0.0,
+        "target_modules": ["c_attn", "c_proj", "c_fc"],
+        "fan_in_fan_out": True,
+        "trainable_token_indices": [separator],
+    }
+    unpinned = load_recipe(DEBUG_RECIPE, [f"run_dir={tmp_path / 'run'}", "data.pin_memory=false"])
+    assert foundry_sections(unpinned, facts)["train_loader"]["pin_memory"] is False
+
+
 def test_a_max_new_tokens_the_model_cannot_hold_fails_at_launch(tmp_path: Path, tiny: Path) -> None:
     """Not after the whole fine-tune, when scoring would need room for a prompt."""
     from biomedlm.finetune.launch import prepare_finetune
-    from biomedlm.recipe import RecipeError
+    from biomedlm.settings import RecipeError
     from tests.biomedlm.generation_helpers import DEBUG_RECIPE
     from tests.eval_gauntlet.tiny import tiny_model
 
@@ -96,7 +133,7 @@ def test_fewer_training_rows_than_one_batch_fail_at_launch(tmp_path: Path, tiny:
     from transformers import AutoTokenizer
 
     from biomedlm.finetune.launch import prepare_finetune
-    from biomedlm.recipe import RecipeError
+    from biomedlm.settings import RecipeError
     from tests.biomedlm.generation_helpers import DEBUG_RECIPE, copy_task, jsonl_overrides
 
     data = copy_task(tmp_path / "rows.jsonl", AutoTokenizer.from_pretrained(tiny), 5)

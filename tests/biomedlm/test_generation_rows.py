@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from biomedlm.finetune.generation.layout import SEPARATOR
+from biomedlm.finetune.generation.launch import _loader
 from biomedlm.finetune.generation.readers import Example, read_examples
 from biomedlm.finetune.generation.rows import fit, read_rows, write_rows
+from biomedlm.generation_layout import SEPARATOR
+from biomedlm.recipe_kinds import load_recipe
 from tests.biomedlm.generation_helpers import DEBUG_RECIPE, REPO, tiny_generation_model  # noqa: F401 (the `tiny` fixture)
 
 IGNORE = -100
@@ -21,7 +23,7 @@ IGNORE = -100
 def tokenizer(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     from transformers import AutoTokenizer
 
-    from biomedlm.finetune.tokens import save_with_tokens
+    from biomedlm.vocabulary import save_with_tokens
 
     out = save_with_tokens(tiny, [SEPARATOR], tmp_path_factory.mktemp("tok") / "tokenizer")
     return AutoTokenizer.from_pretrained(out)
@@ -31,11 +33,8 @@ def foundry_batches(path: Path, tokenizer: Any, max_length: int) -> list[dict[st
     """llm-foundry's finetuning loader over ``path``, as the launch configures it (in order)."""
     from llmfoundry.data.finetuning import build_finetuning_dataloader
 
-    from biomedlm.finetune.generation.launch import _loader
-    from biomedlm.recipe import load_recipe
-
     recipe = load_recipe(DEBUG_RECIPE, [f"data.max_length={max_length}"], components=False)
-    cfg = _loader(path, "train", recipe, train=False)
+    cfg = _loader(path, "train", recipe, on_gpu=False, train=False)
     cfg.pop("name")
     spec = build_finetuning_dataloader(tokenizer=tokenizer, device_batch_size=4, **cfg)
     return list(spec.dataloader)

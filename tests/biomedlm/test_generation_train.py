@@ -125,9 +125,9 @@ def test_lora_trains_adapters_only_and_both_exports_load_to_the_same_model(
     torch.testing.assert_close(logits(merged.eval(), tokenizer), logits(rebuilt.eval(), tokenizer))
     # exporting never merged into the weights still training: what the live model answered
     # after fit is what the final export answers
-    from biomedlm.finetune.generation.layout import SEPARATOR
-    from biomedlm.finetune.recipe import DecodingConfig
+    from biomedlm.decoding import DecodingConfig
     from biomedlm.generate import complete
+    from biomedlm.generation_layout import SEPARATOR
 
     scored = [json.loads(x) for x in (tmp_path / "merged/eval/predictions/patient-qa-debug-cpu/copy.test.jsonl")
               .read_text().splitlines()]  # fmt: skip
@@ -144,9 +144,9 @@ def test_two_processes_fsdp2_fine_tune_and_score_like_one_process_on_the_export(
     gathered weights) are those one process gives from the export of the same weights."""
     import yaml
 
-    from biomedlm.finetune.generation.layout import SEPARATOR
-    from biomedlm.finetune.recipe import DecodingConfig
+    from biomedlm.decoding import DecodingConfig
     from biomedlm.generate import complete
+    from biomedlm.generation_layout import SEPARATOR
     from biomedlm.trained.load import load
     from tests.biomedlm.debug_runs import composer
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from biomedlm.model import padded_vocab_size
+from biomedlm.vocabulary import padded_vocab_size
 from tests.eval_gauntlet.tiny import train_tokenizer
 
 

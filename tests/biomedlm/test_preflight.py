@@ -14,7 +14,8 @@ import pytest
 
 from biomedlm.foundry_config import to_foundry
 from biomedlm.preflight import check_machine, preflight
-from biomedlm.recipe import RecipeError, load_recipe
+from biomedlm.recipe_kinds import load_recipe
+from biomedlm.settings import RecipeError
 from tests.biomedlm.debug_runs import DEBUG, REPO, data_overrides
 
 BIG = REPO / "recipes" / "pretrain" / "biomedlm-2.7b.yaml"

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from biomedlm.model import padded_vocab_size
-from biomedlm.recipe import Recipe, RecipeError, load_recipe
+from biomedlm.recipe import Recipe
+from biomedlm.recipe_kinds import load_recipe
+from biomedlm.settings import RecipeError
+from biomedlm.vocabulary import padded_vocab_size
 from tests.biomedlm.debug_runs import data_overrides
 
 REPO = Path(__file__).resolve().parents[2]

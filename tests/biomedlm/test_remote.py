@@ -21,9 +21,12 @@ import torch
 
 from biomedlm.foundry_config import to_foundry
 from biomedlm.preflight import preflight
-from biomedlm.recipe import Recipe, RecipeError, load_recipe, resolved
+from biomedlm.recipe import Recipe
+from biomedlm.recipe_files import resolved
+from biomedlm.recipe_kinds import load_recipe
 from biomedlm.relaunch import check_relaunch
 from biomedlm.run_record import write_record
+from biomedlm.settings import RecipeError
 from tests.biomedlm import debug_runs
 from tests.biomedlm.debug_runs import (
     DEBUG,

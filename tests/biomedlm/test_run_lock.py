@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from biomedlm.recipe import RecipeError
 from biomedlm.run_lock import run_lock
+from biomedlm.settings import RecipeError
 from tests.biomedlm.debug_runs import REPO, debug_command
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from biomedlm.finetune import sweep
-from biomedlm.recipe import load_recipe
+from biomedlm.recipe_kinds import load_recipe
 from tests.biomedlm.debug_runs import REPO
 
 RECIPE = REPO / "recipes" / "finetune" / "pubmedqa-debug-cpu.yaml"

@@ -18,7 +18,7 @@ ARGS = ["--tasks", "medqa_4options", "--sample", "2", "--shots", "0", "--no-prog
 def test_a_checkpoint_through_a_link_is_named_after_it_in_context_and_fine_tuned(
     tiny_dir: Path, tmp_path: Path
 ) -> None:
-    from biomedlm.recipe import load_recipe
+    from biomedlm.recipe_kinds import load_recipe
     from eval_gauntlet.__main__ import main
     from eval_gauntlet.finetuned.scoring import load_finetuned
     from tests.biomedlm.generation_helpers import DEBUG_RECIPE

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from biomedlm.finetune.choice.model import ChoiceModel
-from biomedlm.recipe import load_recipe
+from biomedlm.recipe_kinds import load_recipe
 from eval_gauntlet.finetuned.choice import score
 from eval_gauntlet.rows import Checkpoint
 from tests.biomedlm.finetune_data import REPO, tiny_dir
@@ -81,7 +81,7 @@ def test_finetune_eval_callback_survives_fit_start_and_end_twice(
     from composer.core import Event
     from llmfoundry.utils.builders import build_callback
 
-    from biomedlm.recipe import resolved
+    from biomedlm.recipe_files import resolved
 
     monkeypatch.chdir(REPO)
     recipe = load_recipe(

@@ -110,7 +110,7 @@ def test_score_generation_writes_rows_predictions_and_the_sample_page(
     tiny_dir: Path, tmp_path: Path
 ) -> None:
     from biomedlm.generate import NOT_MEDICAL_ADVICE
-    from biomedlm.recipe import load_recipe
+    from biomedlm.recipe_kinds import load_recipe
     from eval_gauntlet.finetuned.generation import score
     from eval_gauntlet.finetuned.scoring import load_finetuned as load
     from eval_gauntlet.rows import Checkpoint

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from biomedlm.finetune.choice.pubmedqa_split import DEV_PMIDS, GROUND_TRUTH
+from biomedlm.finetune.recipe import DataError
 from medtasks.answers import MEDMCQA_OPTIONS, answer_index, cop_index
 from medtasks.jsonl import json_objects
 
@@ -39,10 +40,6 @@ LABELS = {"pubmedqa": ("yes", "no", "maybe"), "bioasq": ("yes", "no")}
 FORMATS = (*CHOICE_FORMATS, *LABELS)
 PARTS = ("train", "validation", "test")
 SUFFIXES = (".json", ".jsonl", ".tsv")
-
-
-class DataError(ValueError):
-    """A data file that cannot be used; one line naming the file (and line) and the fix."""
 
 
 @dataclass(frozen=True)

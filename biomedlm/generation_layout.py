@@ -1,13 +1,7 @@
 """The generation layout: ``source`` + separator, then ``target`` + EOS; loss on target and EOS.
 
-As the BioMedLM fine-tuning scripts (``finetune/textgen``): the separator is an added special
-token, ``<|startoftext|>``, with its own embedding row (rows kept padded to a multiple of 64), and
-the tokenizer saved with every export carries it. llm-foundry's collator appends the EOS to the
-response and gives loss to the response and EOS only (``target_prompts: none``).
-
-A model fine-tuned for generation is recognised by that token among its tokenizer's additional
-special tokens (``tokenizer_config.json``): :mod:`biomedlm.generate` then appends it to every
-prompt, so a user types the question alone.
+The separator ``<|startoftext|>`` is an added special token, as in the BioMedLM scripts; a model
+whose tokenizer carries it is asked as it was trained (:mod:`biomedlm.generate`).
 """
 
 from __future__ import annotations
@@ -26,3 +20,9 @@ def separator_of(tokenizer: Any) -> str | None:
 def prompt_of(source: str, separator: str | None = SEPARATOR) -> str:
     """The prompt a model is trained on and asked with: the source, then the separator."""
     return source + (separator or "")
+
+
+def clean(text: str | None) -> str:
+    """Whitespace normalised: each line's runs of spaces collapsed, blank lines dropped."""
+    lines = (" ".join(line.split()) for line in (text or "").splitlines())
+    return "\n".join(line for line in lines if line)
