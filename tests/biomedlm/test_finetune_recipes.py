@@ -43,7 +43,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A working directory with every recipe's data files where the recipes expect them."""
     root = tmp_path_factory.mktemp("workdir")
     (root / "recipes").symlink_to(REPO / "recipes")
-    (root / "eval_gauntlet").symlink_to(REPO / "eval_gauntlet")
+    (root / "medtasks").symlink_to(REPO / "medtasks")
     data = root / "data" / "finetune"
     for name in ("medqa", "medmcqa", "bioasq"):
         (data / name).mkdir(parents=True)
