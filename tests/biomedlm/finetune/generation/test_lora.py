@@ -54,7 +54,7 @@ def test_lora_trains_the_separator_row_only_and_both_exports_keep_it(
     from biomedlm.recipe_kinds import load_recipe
     from biomedlm.trained.load import load
     from biomedlm.vocabulary import save_with_tokens
-    from tests.biomedlm.test_finetune_weights import train
+    from tests.biomedlm.finetune.test_weights import train
 
     tokenizer = AutoTokenizer.from_pretrained(save_with_tokens(tiny, [SEPARATOR], tmp_path / "t"))
     sep = tokenizer.convert_tokens_to_ids(SEPARATOR)

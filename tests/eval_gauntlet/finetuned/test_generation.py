@@ -11,7 +11,7 @@ import torch
 
 from eval_gauntlet.finetuned.text_metrics import bleu, rouge, text_metrics
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DEBUG_RECIPE = REPO / "recipes" / "finetune" / "patient-qa-debug-cpu.yaml"
 
 

@@ -34,7 +34,7 @@ from tests.biomedlm.finetune_data import (
     synthetic_classification,
     tiny_dir,
 )
-from tests.biomedlm.test_finetune_model import build_model, one_thread, tokenizer_for
+from tests.biomedlm.finetune.choice.test_model import build_model, one_thread, tokenizer_for
 
 __all__ = ["one_thread", "tiny_dir"]
 
