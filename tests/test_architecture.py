@@ -304,3 +304,27 @@ def test_a_long_file_and_a_long_function_are_reported(tmp_path: Path) -> None:
         "data_prep/long.py: 401 lines (at most 400)",
         "data_prep/steps.py:1 step(): 61 lines (at most 60)",
     ]
+
+
+def test_test_modules_import_only_the_shared_fixtures() -> None:
+    """No test module imports another: shared helpers live in tests/fixtures/ (or conftest.py)."""
+    tests = REPO / "tests"
+    wrong = []
+    for path in sorted(tests.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                wrong.append(f"{path.relative_to(REPO)}:{node.lineno} (a relative import)")
+                continue
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = (
+                    [node.module]
+                    if node.module != "tests"
+                    else [f"tests.{a.name}" for a in node.names]
+                )
+            wrong += [
+                f"{path.relative_to(REPO)}:{node.lineno} imports {name}"
+                for name in names
+                if name.split(".")[0] == "tests" and not name.startswith("tests.fixtures")
+            ]
+    assert wrong == []

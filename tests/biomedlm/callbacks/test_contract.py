@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import torch
 
-from tests.eval_gauntlet.tiny import tiny_model, train_tokenizer
+from tests.fixtures.models import tiny_model
+from tests.fixtures.tokenizers import train_tokenizer
 
 OURS = sorted(
     ep.name
