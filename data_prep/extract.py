@@ -1,9 +1,9 @@
 """Stage 1: read every source file in parallel, clean, filter and decontaminate its documents.
 
-Each input file becomes, in the work folder, a JSONL of kept documents, an ``.npz`` of their
-id and text hashes (for the global deduplication that follows) and a ``.stats.json`` written
-last, which marks the file done. A file's outputs are keyed by a fingerprint of its path, size,
-modification time and the config that shapes them, so a rerun reads only new or changed files.
+Each input file becomes, in the work folder, a JSONL of kept documents, an ``.npz`` of their id
+and text hashes (for the deduplication that follows) and a ``.stats.json`` written last, which
+marks the file done. Outputs are keyed by what shapes them (:func:`plan_tasks`), so a rerun
+reads only new or changed files.
 """
 
 from __future__ import annotations
@@ -53,9 +53,9 @@ def plan_tasks(
 ) -> list[ExtractTask]:
     """One task per input file, in config order then sorted path order (the dedup order).
 
-    A task's key covers what shapes its output: the file (path, size, modification time), the
-    cleaning settings, and the decontamination settings with each benchmark file's *content*
-    digest, so an evaluation file edited in place redoes the extraction.
+    A task's key covers the file (path, size, modification time), the cleaning settings and the
+    decontamination settings with each benchmark file's *content* digest, so an evaluation file
+    edited in place redoes the extraction.
     """
     checked = {
         name: {**asdict(spec), "sha1": file_digest(Path(spec.path))}

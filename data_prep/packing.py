@@ -1,10 +1,8 @@
 """Tokenize, append EOS after each document, concatenate, cut into fixed-length MDS samples.
 
-The output is the format llm-foundry's ``text`` dataloader reads: one ``tokens`` column
-(``ndarray:uint16:<seq_len>`` when the vocabulary fits in 16 bits), compressed and hashed shards.
-Tokenization runs in batches through the Rust tokenizer, which uses every core and releases
-the GIL: the next batch is tokenized in a background thread while this one is cut and written
-and the input after it is read, so reading, writing and compressing overlap tokenization.
+The Rust tokenizer uses every core and releases the GIL, so the next batch is tokenized in a
+background thread while this one is cut and written: reading, writing and compressing overlap
+tokenization.
 """
 
 from __future__ import annotations
