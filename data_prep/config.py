@@ -173,10 +173,7 @@ class PrepConfig:
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> PrepConfig:
-    """Load ``path`` into a :class:`PrepConfig`, applying ``key=value`` overrides.
-
-    Raises :class:`PrepError` with a one-line message naming the file and the key's path.
-    """
+    """Load ``path`` into a :class:`PrepConfig`, applying ``key=value`` overrides."""
     return load_structured(PrepConfig, path, overrides, error=PrepError)
 
 

@@ -178,13 +178,9 @@ def publish(out: Path, set_dir: Path) -> None:
 
 
 def adopt_legacy(out: Path) -> None:
-    """Make a folder in another layout a published set again.
-
-    Two cases: outputs of the earlier layout (real folders under the published names), and a
-    copy made by following links (``shutil.copytree``, ``cp -L``: ``.current`` and the
-    published names are real folders, duplicates of each other). A run killed while doing so
-    finishes it on its next start (the legacy set is kept until published).
-    """
+    """Make a folder in another layout a published set again: the earlier layout (real folders
+    under the published names), or a copy made by following links (``cp -L``: ``.current`` and
+    the published names are duplicate folders). A run killed meanwhile finishes it next time."""
     legacy = out / SETS / LEGACY
     link = out / CURRENT
     copied = link.is_dir() and not link.is_symlink()

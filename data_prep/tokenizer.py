@@ -59,11 +59,8 @@ def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig, out_dir: Path) -
 
 
 def load_tokenizer_dir(src: Path, cfg: TokenizerConfig) -> Any:
-    """Load the tokenizer directory ``src`` (``tokenizer.path``), checking it has the EOS token.
-
-    Raises :class:`PrepError` naming ``tokenizer.path`` when it is missing, unreadable or
-    lacks ``cfg.eos_token``: checked before any work, then again when it is copied.
-    """
+    """Load the tokenizer directory ``src`` (``tokenizer.path``), checking it has the EOS token
+    (before any work, then again when it is copied)."""
     from transformers import AutoTokenizer
 
     if not src.is_dir():

@@ -1,9 +1,7 @@
 """MEDLINE/PubMed XML: one document per citation with an abstract (title + abstract).
 
-Reads NLM's baseline and update files (``.xml`` or ``.xml.gz``), under either root:
-``MedlineCitationSet`` (baselines up to 2016) or ``PubmedArticleSet`` (``PubmedArticle`` >
-``MedlineCitation``). ``DeleteCitation`` in update files lists PMIDs to remove from the corpus;
-they are collected in ``ctx.deleted``. The file is parsed incrementally and each record is
+Either root NLM has used (``MedlineCitationSet`` up to 2016, ``PubmedArticleSet``); the PMIDs an
+update file's ``DeleteCitation`` lists go to ``ctx.deleted``. Parsed incrementally, each record
 cleared once read, so memory stays flat however large the file.
 """
 

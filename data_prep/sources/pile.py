@@ -1,8 +1,6 @@
-"""The Pile (``.jsonl``, ``.jsonl.gz``, ``.jsonl.zst``): keep only the wanted subsets.
+"""The Pile (``.jsonl[.gz|.zst]``): keep only the wanted subsets (``pile_set_name``).
 
-Each line is ``{"text": ..., "meta": {"pile_set_name": ...}}``; BioMedLM-style corpora keep
-"PubMed Abstracts" and "PubMed Central". The Pile has no ids, so a document is named by its
-file and line.
+The Pile has no ids, so a document is named by its file and line.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
-"""PMC full text (JATS XML): title, abstract and body of each article, as running prose.
+"""PMC full text (JATS XML, single articles or ``.tar.gz`` bundles streamed member by member).
 
-Reads single articles (``.nxml``/``.xml``, optionally ``.gz``) and NLM's ``.tar.gz`` bundles,
-streamed member by member. Section headings stay on their own line, one paragraph per line.
-What does not read as prose is dropped and counted in ``ctx.dropped``: tables, figures,
-formulas, supplementary material and references; the back matter is not read.
+Title, abstract and body as running prose, one paragraph per line, headings on their own line;
+what does not read as prose (tables, figures, formulas, supplements, references) is dropped and
+counted in ``ctx.dropped``; the back matter is not read.
 """
 
 from __future__ import annotations
