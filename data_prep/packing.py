@@ -71,7 +71,7 @@ def pack_split(
             size_limit=cfg.size_limit,
             progress_bar=False,
         ) as writer,
-        tqdm(total=total_docs, desc=desc, unit="doc") as bar,
+        tqdm(total=total_docs, desc=desc, unit="doc", disable=None) as bar,
         ThreadPoolExecutor(1, thread_name_prefix="tokenize") as pool,
     ):
 
