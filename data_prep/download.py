@@ -191,6 +191,7 @@ def _fetch_part(url: str, part: Path, timeout: float) -> None:
                 unit_scale=True,
                 desc=part.name[: -len(".part")],
                 leave=False,
+                disable=None,
             ) as bar,
         ):
             while chunk := response.read(CHUNK):
@@ -279,7 +280,7 @@ def download(
         raise PrepError(f"{base_url}: no file matches {pattern!r}")
     dest.mkdir(parents=True, exist_ok=True)
     report = DownloadReport()
-    for name in tqdm(names, desc="download", unit="file"):
+    for name in tqdm(names, desc="download", unit="file", disable=None):
         fetched, verified = download_file(base_url, name, dest, require_md5, retries, timeout, wait)
         (report.downloaded if fetched else report.skipped_complete).append(name)
         if not verified:

@@ -177,7 +177,8 @@ def run_extract(
 ) -> list[dict[str, Any]]:
     """Process all files, ``workers`` at a time; results in task order."""
     results: list[dict[str, Any]] = []
-    bar = tqdm(total=len(tasks), desc="extract", unit="file")
+    # disable=None: bars only on a terminal (in a file or pipe each update is a line)
+    bar = tqdm(total=len(tasks), desc="extract", unit="file", disable=None)
     kept = 0
     stream: Iterator[dict[str, Any]]
     if workers <= 1 or len(tasks) <= 1:

@@ -89,7 +89,7 @@ def pack_split(
             size_limit=cfg.size_limit,
             progress_bar=False,
         ) as writer,
-        tqdm(total=total_docs, desc=desc, unit="doc") as bar,
+        tqdm(total=total_docs, desc=desc, unit="doc", disable=None) as bar,
         ThreadPoolExecutor(1, thread_name_prefix="tokenize") as pool,
     ):
         for encodings, n_docs in _encoded(pool, tokenizer, texts, cfg.batch_docs):
