@@ -93,14 +93,14 @@ eval: install
 
 # The main job end to end on the embedded sample: prep -> train (3 checkpoints) -> eval each ->
 # fine-tune the last one (PubMedQA classification, MedQA multiple choice, MedQuAD answers) and
-# score the fine-tuned models: in-context and fine-tuned rows in one table and plot ($(EVAL_OUT)).
+# score the fine-tuned models: in-context and fine-tuned rows in one table and plot (runs/debug-cpu/eval).
+# The stages are the commands of prep-data, train, eval, finetune-demo and generate-demo, each
+# one's output in runs/debug-cpu/logs/<stage>.log; it ends on one screen of results.
+# `make demo V=1` (or VERBOSE=1) shows every stage's full output instead.
+V ?=
+VERBOSE ?= $(V)
 demo: install
-	$(MAKE) prep-data
-	rm -rf $(RUN)
-	$(MAKE) train RECIPE=recipes/pretrain/debug-cpu.yaml
-	$(MAKE) eval
-	$(MAKE) finetune-demo
-	$(MAKE) generate-demo
+	$(PY) -m eval_gauntlet.demo $(if $(filter-out 0,$(VERBOSE)),--verbose)
 
 .PHONY: bench-train
 bench-train: install   # Composer vs a bare PyTorch loop on the debug recipe

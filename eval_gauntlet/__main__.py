@@ -18,6 +18,7 @@ import argparse
 import logging
 import sys
 
+from biomedlm.known_warnings import silence_known_warnings
 from eval_gauntlet.errors import GauntletError
 from eval_gauntlet.finetuned.cli import add_subcommand as add_finetuned
 from eval_gauntlet.finetuned.cli import run as run_finetuned
@@ -44,6 +45,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; a user-input error is one line on stderr (see the exit statuses)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    silence_known_warnings()
     args = parser().parse_args(argv)
     try:
         if args.command == "finetuned":

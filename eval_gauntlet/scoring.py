@@ -231,7 +231,9 @@ def loglikelihoods(
     device = next(model.parameters()).device
     scores = [0.0] * len(pairs)
     scored_logits = _ScoredLogits(model)
-    with torch.inference_mode(), tqdm(total=len(order), desc=desc, disable=not progress) as bar:
+    # disable=None: the bar only on a terminal (in a file or pipe each update is a line)
+    bar = tqdm(total=len(order), desc=desc, disable=None if progress else True)
+    with torch.inference_mode(), bar:
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
             spans = [max(len(windows[i].continuation) for i in users[inputs]) for inputs in batch]
