@@ -68,7 +68,7 @@ bench: bench-prep bench-train bench-eval bench-finetune bench-generate
 
 .PHONY: bench-prep bench-eval
 bench-prep: install   # data_prep vs llm-foundry's convert_dataset_json vs bare tokenizers
-	$(PY) benchmarks/bench_prep.py $(ARGS)
+	$(PY) -m benchmarks.bench_prep $(ARGS)
 
 clean:
 	rm -rf outputs runs bench_out .pytest_cache .mypy_cache .ruff_cache
@@ -105,17 +105,17 @@ demo: install
 .PHONY: bench-train
 bench-train: install   # Composer vs a bare PyTorch loop on the debug recipe
 	@test -f outputs/prep/sample/train/index.json || $(MAKE) prep-data
-	$(PY) benchmarks/bench_train.py $(ARGS)
+	$(PY) -m benchmarks.bench_train $(ARGS)
 
 .PHONY: bench-gpu
 bench-gpu: install   # on a GPU node: tokens/s per GPU and MFU of the 2.7B recipe and the ladder
 	@test -f outputs/prep/sample/tokenizer/tokenizer.json || $(MAKE) prep-data
-	$(PY) benchmarks/bench_gpu.py $(ARGS)
+	$(PY) -m benchmarks.bench_gpu $(ARGS)
 
 BENCH_MODEL ?= $(RUN)/hf/huggingface/ba60
 bench-eval: install   # the gauntlet vs lm-evaluation-harness on the debug model: time, same answers
 	@test -f $(BENCH_MODEL)/config.json || { $(MAKE) prep-data && $(MAKE) train; }
-	$(PY) benchmarks/bench_eval.py $(BENCH_MODEL) $(ARGS)
+	$(PY) -m benchmarks.bench_eval $(BENCH_MODEL) $(ARGS)
 
 # Generation fine-tuning on CPU: the debug model (`make train`) learns to answer MedQuAD's NINDS
 # questions (recipes/finetune/patient-qa-debug-cpu.yaml), answers its test questions, and prints
@@ -132,7 +132,7 @@ generate-demo: install
 
 bench-generate: install   # batched biomedlm.generate vs a transformers generate loop, one prompt at a time
 	@test -f $(BENCH_MODEL)/config.json || { $(MAKE) prep-data && $(MAKE) train; }
-	$(PY) benchmarks/bench_generate.py $(BENCH_MODEL) $(ARGS)
+	$(PY) -m benchmarks.bench_generate $(BENCH_MODEL) $(ARGS)
 
 # Fine-tuning (recipes/finetune/): the debug model fine-tuned on PubMedQA's 450 train items and
 # scored on its 500 test items, then a short multiple-choice run; their rows join the gauntlet's
@@ -157,4 +157,4 @@ sweep: install
 	$(PY) -m biomedlm.finetune.sweep $(RECIPE) $(ARGS) --lrs $(LRS)
 
 bench-finetune: install   # multiple-choice fine-tuning: the recipe vs a plain HF Trainer loop
-	$(PY) benchmarks/bench_finetune.py $(ARGS)
+	$(PY) -m benchmarks.bench_finetune $(ARGS)

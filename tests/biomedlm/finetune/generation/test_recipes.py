@@ -8,7 +8,7 @@ import pytest
 
 from biomedlm.finetune.facts import FinetuneFacts
 from biomedlm.recipe_kinds import load_recipe
-from tests.biomedlm.generation_helpers import REPO, tiny_generation_model  # noqa: F401 (the `tiny` fixture)
+from tests.fixtures.paths import REPO
 
 GENERATION = sorted(  # the recipe as loaded (bases merged) says its task
     p
@@ -24,7 +24,7 @@ def test_there_are_generation_recipes() -> None:
 
 @pytest.mark.parametrize("path", GENERATION, ids=lambda p: p.stem)
 def test_generation_recipe_as_written_translates_and_builds(
-    path: Path, tmp_path: Path, tiny: Path
+    path: Path, tmp_path: Path, tiny_dir: Path
 ) -> None:
     """Load as written (outputs redirected), translate, llm-foundry's checks, build model and loader."""
     from llmfoundry.command_utils.train import validate_config
@@ -42,7 +42,9 @@ def test_generation_recipe_as_written_translates_and_builds(
 
     recipe = load_recipe(path, [f"run_dir={tmp_path / 'run'}"])
     assert recipe.task == "generation"
-    facts = FinetuneFacts(init_folder=tiny, tokenizer_dir=tiny, on_gpu=True, n_positions=1024)
+    facts = FinetuneFacts(
+        init_folder=tiny_dir, tokenizer_dir=tiny_dir, on_gpu=True, n_positions=1024
+    )
     cfg = {**trainer_settings(recipe), **foundry_sections(recipe, facts)}
     _, train_cfg = make_dataclass_and_log_config(
         OmegaConf.create(cfg), TrainConfig, TRAIN_CONFIG_KEYS, transforms="all"
@@ -70,18 +72,20 @@ def test_generation_recipe_as_written_translates_and_builds(
 
 
 def test_loaders_pin_memory_on_gpus_take_the_recipes_workers_and_lora_translates(
-    tmp_path: Path, tiny: Path
+    tmp_path: Path, tiny_dir: Path
 ) -> None:
     """The loaders as pretraining's (test_recipes.py); LoRA as peft_config always built it."""
     from transformers import AutoTokenizer
 
     from biomedlm.finetune.generation.launch import foundry_sections
-    from tests.biomedlm.generation_helpers import DEBUG_RECIPE
+    from tests.fixtures.runs import GENERATION_DEBUG
 
-    facts = FinetuneFacts(init_folder=tiny, tokenizer_dir=tiny, on_gpu=True, n_positions=1024)
+    facts = FinetuneFacts(
+        init_folder=tiny_dir, tokenizer_dir=tiny_dir, on_gpu=True, n_positions=1024
+    )
     lora = "model.lora={r: 4, alpha: 8, dropout: 0.0}"
     workers = ["data.num_workers=2", "data.prefetch_factor=4", lora]
-    recipe = load_recipe(DEBUG_RECIPE, [f"run_dir={tmp_path / 'run'}", *workers])
+    recipe = load_recipe(GENERATION_DEBUG, [f"run_dir={tmp_path / 'run'}", *workers])
     cfg = foundry_sections(recipe, facts)
     for loader in (cfg["train_loader"], cfg["eval_loader"]):
         assert loader["name"] == "finetuning"
@@ -102,21 +106,25 @@ def test_loaders_pin_memory_on_gpus_take_the_recipes_workers_and_lora_translates
         "fan_in_fan_out": True,
         "trainable_token_indices": [separator],
     }
-    unpinned = load_recipe(DEBUG_RECIPE, [f"run_dir={tmp_path / 'run'}", "data.pin_memory=false"])
+    unpinned = load_recipe(
+        GENERATION_DEBUG, [f"run_dir={tmp_path / 'run'}", "data.pin_memory=false"]
+    )
     assert foundry_sections(unpinned, facts)["train_loader"]["pin_memory"] is False
 
 
-def test_a_max_new_tokens_the_model_cannot_hold_fails_at_launch(tmp_path: Path, tiny: Path) -> None:
+def test_a_max_new_tokens_the_model_cannot_hold_fails_at_launch(
+    tmp_path: Path, tiny_dir: Path
+) -> None:
     """Not after the whole fine-tune, when scoring would need room for a prompt."""
     from biomedlm.finetune.launch import prepare_finetune
     from biomedlm.settings import RecipeError
-    from tests.biomedlm.generation_helpers import DEBUG_RECIPE
-    from tests.eval_gauntlet.tiny import tiny_model
+    from tests.fixtures.models import tiny_model
+    from tests.fixtures.runs import GENERATION_DEBUG
 
-    short = tiny_model(tmp_path / "short", tiny, n_positions=64)
+    short = tiny_model(tmp_path / "short", tiny_dir, n_positions=64)
     run = tmp_path / "run"
     overrides = [f"run_dir={run}", f"model.init_from={short}", "data.max_length=64"]
-    recipe = load_recipe(DEBUG_RECIPE, [*overrides, "eval.decoding.max_new_tokens=64"])
+    recipe = load_recipe(GENERATION_DEBUG, [*overrides, "eval.decoding.max_new_tokens=64"])
     with pytest.raises(RecipeError) as failed:
         prepare_finetune(recipe)
     assert str(failed.value).startswith(
@@ -125,30 +133,31 @@ def test_a_max_new_tokens_the_model_cannot_hold_fails_at_launch(tmp_path: Path, 
     )
     assert not (run / "data").exists() and not (run / "tokenizer").exists()
     scoring_off = [*overrides, "eval.decoding.max_new_tokens=64", "eval.test_after_fit=false"]
-    prepare_finetune(load_recipe(DEBUG_RECIPE, scoring_off))  # never decodes: not checked
+    prepare_finetune(load_recipe(GENERATION_DEBUG, scoring_off))  # never decodes: not checked
 
 
-def test_fewer_training_rows_than_one_batch_fail_at_launch(tmp_path: Path, tiny: Path) -> None:
+def test_fewer_training_rows_than_one_batch_fail_at_launch(tmp_path: Path, tiny_dir: Path) -> None:
     """Was llm-foundry's NotEnoughDatasetSamplesError, after the model was built."""
     from transformers import AutoTokenizer
 
     from biomedlm.finetune.launch import prepare_finetune
     from biomedlm.settings import RecipeError
-    from tests.biomedlm.generation_helpers import DEBUG_RECIPE, copy_task, jsonl_overrides
+    from tests.fixtures.data import copy_task
+    from tests.fixtures.runs import GENERATION_DEBUG, jsonl_overrides
 
-    data = copy_task(tmp_path / "rows.jsonl", AutoTokenizer.from_pretrained(tiny), 5)
+    data = copy_task(tmp_path / "rows.jsonl", AutoTokenizer.from_pretrained(tiny_dir), 5)
     overrides = jsonl_overrides(
-        tmp_path / "run", tiny, data, "data.split=null", "eval.test_after_fit=false"
+        tmp_path / "run", tiny_dir, data, "data.split=null", "eval.test_after_fit=false"
     )
     with pytest.raises(RecipeError) as failed:
-        prepare_finetune(load_recipe(DEBUG_RECIPE, overrides, components=False))
+        prepare_finetune(load_recipe(GENERATION_DEBUG, overrides, components=False))
     assert str(failed.value) == (
         "data.train: 5 training rows (after data.split and data.train_limit), fewer than one "
         "batch (global_train_batch_size=8); add training data, or set "
         "global_train_batch_size=5 or fewer"
     )
     smaller = [*overrides, "global_train_batch_size=4", "device_train_microbatch_size=4"]
-    prepare_finetune(load_recipe(DEBUG_RECIPE, smaller, components=False))
+    prepare_finetune(load_recipe(GENERATION_DEBUG, smaller, components=False))
 
 
 @pytest.mark.parametrize("path", GENERATION, ids=lambda p: p.stem)

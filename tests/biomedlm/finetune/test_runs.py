@@ -27,10 +27,9 @@ import pytest
 import torch
 import yaml
 
-from tests.biomedlm.debug_runs import composer, losses
-from tests.biomedlm.finetune_data import REPO, tiny_dir
+from tests.fixtures.paths import REPO
+from tests.fixtures.runs import composer, losses
 
-__all__ = ["tiny_dir"]
 TRAIN = [sys.executable, "-m", "biomedlm.train"]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 

@@ -22,31 +22,12 @@ from typing import Any
 import pytest
 import torch
 
-from biomedlm.finetune.choice.data import Collator
-from biomedlm.finetune.choice.layout import encode
 from biomedlm.finetune.choice.model import ChoiceModel
-from biomedlm.finetune.choice.readers import Source, read_file
 from biomedlm.finetune.export import FinetuneExport
-from tests.biomedlm.finetune_data import (
-    composer_checkpoint,
-    sharded_checkpoint,
-    synthetic_choice,
-    synthetic_classification,
-    tiny_dir,
-)
-from tests.biomedlm.test_finetune_model import build_model, one_thread, tokenizer_for
+from tests.fixtures.checkpoints import composer_checkpoint, sharded_checkpoint
+from tests.fixtures.choice import batches, build_model, tokenizer_for, train
 
-__all__ = ["one_thread", "tiny_dir"]
-
-
-def batches(task: str, tokenizer: Any, tmp_path: Path, n: int = 8) -> list[dict[str, Any]]:
-    if task == "classification":
-        path, fmt = synthetic_classification(tmp_path / "data.tsv", n, seed=5), "bioasq"
-    else:
-        path, fmt = synthetic_choice(tmp_path / "data.jsonl", n, seed=5), "medqa"
-    encoded = encode(task, read_file(Source(path, fmt), "train"), tokenizer, 64)
-    collate = Collator(tokenizer.pad_token_id)
-    return [collate(encoded[i : i + 4]) for i in range(0, n, 4)]
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_every_init_from_kind_gives_the_same_initial_loss(tiny_dir: Path, tmp_path: Path) -> None:
@@ -81,7 +62,7 @@ def swapped_ids(tokenizer_dir: Path, out: Path) -> Path:
 def launch_checks(init_from: Path, tmp_path: Path, *overrides: str) -> dict[str, Any]:
     from biomedlm.finetune.launch import prepare_finetune
     from biomedlm.recipe_kinds import load_recipe
-    from tests.biomedlm.finetune_data import REPO
+    from tests.fixtures.paths import REPO
 
     recipe = load_recipe(
         REPO / "recipes" / "finetune" / "pubmedqa-debug-cpu.yaml",
@@ -97,7 +78,7 @@ def test_weights_that_do_not_fit_their_tokenizer_are_refused_at_launch(
     from biomedlm.settings import RecipeError
     from eval_gauntlet.errors import UnreadableCheckpoint
     from eval_gauntlet.scoring import load_checkpoint
-    from tests.eval_gauntlet.tiny import tiny_model
+    from tests.fixtures.models import tiny_model
 
     small = tiny_model(tmp_path / "small", tiny_dir, vocab_size=960)  # 1,000 tokens, 960 rows
     with pytest.raises(RecipeError) as refused:
@@ -135,26 +116,6 @@ def test_a_tokenizer_path_of_another_vocabulary_is_refused_and_added_tokens_are_
     shutil.copytree(tiny_dir, tmp_path / "copy")
     for fine in (tmp_path / "added", tmp_path / "copy"):
         check_tokenizer(str(tiny_dir), tiny_dir, str(fine))
-
-
-def train(model: Any, data: list[dict[str, Any]], tmp_path: Path, callbacks: list[Any]) -> None:
-    from composer import Trainer
-    from composer.optim import DecoupledAdamW
-
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    Trainer(
-        model=model,
-        train_dataloader=data,
-        optimizers=DecoupledAdamW(trainable, lr=1e-2, weight_decay=0.0),
-        max_duration=f"{len(data)}ba",
-        device_train_microbatch_size=4,
-        callbacks=callbacks,
-        save_folder=str(tmp_path / "ckpt"),
-        save_interval="1dur",
-        device="cpu",
-        progress_bar=False,
-    ).fit()
-    model.eval()
 
 
 def pair_scores(hf_model: Any, data: list[dict[str, Any]]) -> torch.Tensor:
@@ -252,7 +213,7 @@ def test_what_a_finished_fine_tune_lacks_after_its_last_checkpoint(
 
 def lora_recipe(tiny_dir: Path, tmp_path: Path) -> Any:
     from biomedlm.recipe_kinds import load_recipe
-    from tests.biomedlm.finetune_data import REPO
+    from tests.fixtures.paths import REPO
 
     return load_recipe(
         REPO / "recipes" / "finetune" / "pubmedqa-debug-cpu.yaml",

@@ -9,7 +9,7 @@ import pytest
 
 from biomedlm.finetune import sweep
 from biomedlm.recipe_kinds import load_recipe
-from tests.biomedlm.debug_runs import REPO
+from tests.fixtures.paths import REPO
 
 RECIPE = REPO / "recipes" / "finetune" / "pubmedqa-debug-cpu.yaml"
 

@@ -16,7 +16,7 @@ import torch
 from biomedlm.decoding import DecodingConfig
 from biomedlm.generate import NOT_MEDICAL_ADVICE, complete
 from biomedlm.generation_layout import SEPARATOR
-from tests.biomedlm.generation_helpers import REPO, tiny_generation_model  # noqa: F401 (the `tiny` fixture)
+from tests.fixtures.paths import REPO
 
 PROMPTS = [
     "What are the symptoms of acromegaly ?",
@@ -40,10 +40,12 @@ def one_thread() -> Any:
 
 
 @pytest.fixture(scope="module")
-def model_and_tokenizer(tiny: Path) -> tuple[Any, Any]:
+def model_and_tokenizer(tiny_dir: Path) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    return AutoModelForCausalLM.from_pretrained(tiny).eval(), AutoTokenizer.from_pretrained(tiny)
+    return AutoModelForCausalLM.from_pretrained(tiny_dir).eval(), AutoTokenizer.from_pretrained(
+        tiny_dir
+    )
 
 
 def hand_greedy(model: Any, tokenizer: Any, prompt: str, steps: int) -> str:
@@ -215,14 +217,14 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_bulk_mode_writes_answers_in_order_and_says_not_medical_advice(
-    tiny: Path, tmp_path: Path, model_and_tokenizer: tuple[Any, Any]
+    tiny_dir: Path, tmp_path: Path, model_and_tokenizer: tuple[Any, Any]
 ) -> None:
     questions = tmp_path / "questions.jsonl"
     questions.write_text(
         "".join(json.dumps({"prompt": p, "id": i}) + "\n" for i, p in enumerate(PROMPTS))
     )
     out = tmp_path / "answers.jsonl"
-    result = run_cli(str(tiny), "--input", str(questions), "--out", str(out),
+    result = run_cli(str(tiny_dir), "--input", str(questions), "--out", str(out),
                      "--max-new-tokens", "12", "--batch-size", "2", "--no-progress")  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert NOT_MEDICAL_ADVICE in result.stderr
@@ -230,28 +232,30 @@ def test_cli_bulk_mode_writes_answers_in_order_and_says_not_medical_advice(
     assert [r["id"] for r in rows] == list(range(len(PROMPTS)))
     model, tokenizer = model_and_tokenizer
     assert [r["generated"] for r in rows] == complete(model, tokenizer, PROMPTS, GREEDY)
-    one = run_cli(str(tiny), PROMPTS[0], "--max-new-tokens", "12")  # a base model: prompt + text
+    one = run_cli(
+        str(tiny_dir), PROMPTS[0], "--max-new-tokens", "12"
+    )  # a base model: prompt + text
     assert one.returncode == 0, one.stderr[-2000:]
     assert one.stdout.strip().startswith(PROMPTS[0]) and rows[0]["generated"] in one.stdout
     assert NOT_MEDICAL_ADVICE in one.stderr
 
 
-def test_cli_bad_input_is_one_line_and_writes_nothing(tiny: Path, tmp_path: Path) -> None:
+def test_cli_bad_input_is_one_line_and_writes_nothing(tiny_dir: Path, tmp_path: Path) -> None:
     questions = tmp_path / "questions.jsonl"
     questions.write_text('{"prompt": "a"}\n{"question": "b"}\n')
     out = tmp_path / "answers.jsonl"
-    result = run_cli(str(tiny), "--input", str(questions), "--out", str(out))
+    result = run_cli(str(tiny_dir), "--input", str(questions), "--out", str(out))
     assert result.returncode == 2
     assert 'questions.jsonl:2: a line is an object with a string "prompt"' in result.stderr
     assert not out.exists() and list(tmp_path.iterdir()) == [questions]
 
 
 @pytest.fixture(scope="module")
-def short_model(tmp_path_factory: pytest.TempPathFactory, tiny: Path) -> Path:
+def short_model(tmp_path_factory: pytest.TempPathFactory, tiny_dir: Path) -> Path:
     """The tiny model with 64 positions (the debug model has 256): the CLI's default 256 is too many."""
-    from tests.eval_gauntlet.tiny import tiny_model
+    from tests.fixtures.models import tiny_model
 
-    return tiny_model(tmp_path_factory.mktemp("short") / "model", tiny, n_positions=64)
+    return tiny_model(tmp_path_factory.mktemp("short") / "model", tiny_dir, n_positions=64)
 
 
 def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -302,18 +306,20 @@ def test_cli_default_max_new_tokens_is_fitted_to_a_short_model(
 
 
 def test_cli_sampling_flags_imply_sampling_and_contradictions_are_errors(
-    tiny: Path, model_and_tokenizer: tuple[Any, Any], capsys: pytest.CaptureFixture[str]
+    tiny_dir: Path, model_and_tokenizer: tuple[Any, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     model, tokenizer = model_and_tokenizer
     prompt = PROMPTS[1]
-    code, out, err = run_main(capsys, str(tiny), prompt, "--max-new-tokens", "12",
+    code, out, err = run_main(capsys, str(tiny_dir), prompt, "--max-new-tokens", "12",
                               "--temperature", "1.5", "--seed", "3")  # fmt: skip
     assert code == 0, err
     sample = replace(GREEDY, strategy="sample", temperature=1.5, seed=3)
     (sampled,) = complete(model, tokenizer, [prompt], sample, strip=False)
     (greedy,) = complete(model, tokenizer, [prompt], GREEDY, strip=False)
     assert sampled != greedy and out == prompt + sampled + "\n"
-    code, out, err = run_main(capsys, str(tiny), prompt, "--max-new-tokens", "12", "--top-p", "0.5")
+    code, out, err = run_main(
+        capsys, str(tiny_dir), prompt, "--max-new-tokens", "12", "--top-p", "0.5"
+    )
     assert code == 0, err
     (nucleus,) = complete(model, tokenizer, [prompt], replace(GREEDY, strategy="sample", top_p=0.5),
                           strip=False)  # fmt: skip
@@ -326,12 +332,15 @@ def test_cli_sampling_flags_imply_sampling_and_contradictions_are_errors(
         (["--strategy", "sample", "--num-beams", "3"], "--num-beams"),
         (["--temperature", "0.9", "--num-beams", "3"], "--temperature"),
     ):
-        code, out, err = run_main(capsys, str(tiny), prompt, *flags)
+        code, out, err = run_main(capsys, str(tiny_dir), prompt, *flags)
         assert code == 2 and not out and named in one_error_line(err), flags
 
 
 def test_cli_bad_paths_are_one_line_before_the_model_loads(
-    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tiny_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import biomedlm.generate
 
@@ -350,7 +359,9 @@ def test_cli_bad_paths_are_one_line_before_the_model_loads(
         (questions, tmp_path, "is a folder"),
         (questions, a_file / "sub" / "a.jsonl", "is a file, not a folder"),
     ):
-        code, stdout, err = run_main(capsys, str(tiny), "--input", str(source), "--out", str(out))
+        code, stdout, err = run_main(
+            capsys, str(tiny_dir), "--input", str(source), "--out", str(out)
+        )
         assert code == 2 and not stdout and says in one_error_line(err), (source, out, err)
     assert sorted(tmp_path.iterdir()) == [a_file, questions]  # nothing written, no folder made
     link = tmp_path / "link.jsonl"
@@ -358,14 +369,19 @@ def test_cli_bad_paths_are_one_line_before_the_model_loads(
     monkeypatch.chdir(tmp_path)
     for source, out in ((questions, questions), (Path("questions.jsonl"), questions),
                         (questions, Path("./questions.jsonl")), (questions, link)):  # fmt: skip
-        code, stdout, err = run_main(capsys, str(tiny), "--input", str(source), "--out", str(out))
+        code, stdout, err = run_main(
+            capsys, str(tiny_dir), "--input", str(source), "--out", str(out)
+        )
         assert code == 2 and not stdout, err
         assert f"--out {out}: is the input file {source}" in one_error_line(err)
     assert questions.read_text() == '{"prompt": "a"}\n'
 
 
 def test_an_empty_prompt_is_named_before_the_model_loads(
-    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tiny_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import biomedlm.generate
 
@@ -374,26 +390,26 @@ def test_an_empty_prompt_is_named_before_the_model_loads(
 
     monkeypatch.setattr(biomedlm.generate, "load", no_loading)
     for prompt in ("", "  \n"):
-        code, stdout, err = run_main(capsys, str(tiny), prompt)
+        code, stdout, err = run_main(capsys, str(tiny_dir), prompt)
         assert code == 2 and not stdout and "error: empty prompt" in one_error_line(err)
     questions = tmp_path / "questions.jsonl"
     questions.write_text('{"prompt": "a"}\n{"prompt": " "}\n')
     out = tmp_path / "answers.jsonl"
-    code, _, err = run_main(capsys, str(tiny), "--input", str(questions), "--out", str(out))
+    code, _, err = run_main(capsys, str(tiny_dir), "--input", str(questions), "--out", str(out))
     assert code == 2 and f"{questions}:2: empty prompt" in one_error_line(err)
     assert not out.exists()
 
 
-def test_a_scored_export_takes_its_step_from_its_ba_folder(tiny: Path, tmp_path: Path) -> None:
+def test_a_scored_export_takes_its_step_from_its_ba_folder(tiny_dir: Path, tmp_path: Path) -> None:
     """``eval_gauntlet finetuned`` on an HF export: the step is llm-foundry's ``ba<step>`` name."""
     import shutil
 
     from biomedlm.recipe_kinds import load_recipe
     from eval_gauntlet.finetuned.scoring import load_finetuned as load
-    from tests.biomedlm.generation_helpers import DEBUG_RECIPE
+    from tests.fixtures.runs import GENERATION_DEBUG
 
-    recipe = load_recipe(DEBUG_RECIPE, ["model.init_from=x"], components=False)
-    export = shutil.copytree(tiny, tmp_path / "hf" / "huggingface" / "ba60")
+    recipe = load_recipe(GENERATION_DEBUG, ["model.init_from=x"], components=False)
+    export = shutil.copytree(tiny_dir, tmp_path / "hf" / "huggingface" / "ba60")
     loaded = load(export, recipe)
     assert loaded.checkpoint.step == 60 and loaded.checkpoint.name.endswith("-ba60")
-    assert load(tiny, recipe).checkpoint.step is None  # no step in the name: none invented
+    assert load(tiny_dir, recipe).checkpoint.step is None  # no step in the name: none invented

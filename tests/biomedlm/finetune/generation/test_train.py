@@ -19,13 +19,9 @@ from typing import Any
 import pytest
 import torch
 
-from tests.biomedlm.generation_helpers import (  # noqa: F401 (the `tiny` fixture)
-    DEBUG_RECIPE,
-    REPO,
-    copy_task,
-    jsonl_overrides,
-    tiny_generation_model,
-)
+from tests.fixtures.data import copy_task
+from tests.fixtures.paths import REPO
+from tests.fixtures.runs import GENERATION_DEBUG, jsonl_overrides
 
 pytestmark = pytest.mark.slow
 FAST = ["save_folder=null", "autoresume=false", "eval_interval=1000ba", "model.dropout=0.0",
@@ -35,7 +31,7 @@ FAST = ["save_folder=null", "autoresume=false", "eval_interval=1000ba", "model.d
 
 
 def command(run: Path, model: Path, data: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "biomedlm.train", str(DEBUG_RECIPE),
+    return [sys.executable, "-m", "biomedlm.train", str(GENERATION_DEBUG),
             *jsonl_overrides(run, model, data, *extra)]  # fmt: skip
 
 
@@ -50,18 +46,18 @@ def train(run: Path, model: Path, data: Path, *extra: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def copy_data(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def copy_data(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from transformers import AutoTokenizer
 
     path = tmp_path_factory.mktemp("copy") / "copy.jsonl"
-    return copy_task(path, AutoTokenizer.from_pretrained(tiny), 3000)
+    return copy_task(path, AutoTokenizer.from_pretrained(tiny_dir), 3000)
 
 
 def test_a_tiny_model_learns_to_copy_and_generates_the_targets_exactly(
-    tiny: Path, copy_data: Path, tmp_path: Path
+    tiny_dir: Path, copy_data: Path, tmp_path: Path
 ) -> None:
     run = tmp_path / "run"
-    train(run, tiny, copy_data, *FAST, "max_duration=200ba", "global_train_batch_size=32",
+    train(run, tiny_dir, copy_data, *FAST, "max_duration=200ba", "global_train_batch_size=32",
           "device_train_microbatch_size=32", "optimizer.lr=3.0e-3",
           "data.split={validation: 0.0, test: 0.02, seed: 0}")  # fmt: skip
     rows = {
@@ -90,7 +86,7 @@ def logits(model: Any, tokenizer: Any) -> torch.Tensor:
 
 
 def test_lora_trains_adapters_only_and_both_exports_load_to_the_same_model(
-    tiny: Path, copy_data: Path, tmp_path: Path
+    tiny_dir: Path, copy_data: Path, tmp_path: Path
 ) -> None:
     from safetensors.torch import load_file
 
@@ -102,9 +98,9 @@ def test_lora_trains_adapters_only_and_both_exports_load_to_the_same_model(
             "save_folder=null", "autoresume=false", "eval_interval=1000ba", "model.dropout=0.0",
             "callbacks.finetune_export.save_interval=3ba", "eval.decoding.strategy=greedy",
             "eval.decoding.max_new_tokens=6", "eval.bootstrap_iters=50"]  # fmt: skip
-    out = train(tmp_path / "merged", tiny, copy_data, *lora)  # exports at ba3 and ba6
+    out = train(tmp_path / "merged", tiny_dir, copy_data, *lora)  # exports at ba3 and ba6
     assert "export: LoRA adapters merged into the weights" in out
-    train(tmp_path / "adapters", tiny, copy_data, *lora, "model.lora.export=adapters",
+    train(tmp_path / "adapters", tiny_dir, copy_data, *lora, "model.lora.export=adapters",
           "eval.test_after_fit=false")  # fmt: skip
     merged_dir = tmp_path / "merged" / "hf" / "huggingface" / "ba6"
     adapters_dir = tmp_path / "adapters" / "hf" / "huggingface" / "ba6"
@@ -116,7 +112,7 @@ def test_lora_trains_adapters_only_and_both_exports_load_to_the_same_model(
     rebuilt = load(adapters_dir).model
     rows = merged.get_input_embeddings().weight.shape[0]
     assert rows % 64 == 0 and rows >= len(tokenizer) == 1001  # the separator's row
-    base = load(tiny).model
+    base = load(tiny_dir).model
     moved = {k for k, v in merged.state_dict().items() if k in base.state_dict()
              and v.shape == base.state_dict()[k].shape and not torch.equal(v, base.state_dict()[k])}  # fmt: skip
     assert moved and all(
@@ -138,7 +134,7 @@ def test_lora_trains_adapters_only_and_both_exports_load_to_the_same_model(
 
 @pytest.mark.world_size(2)
 def test_two_processes_fsdp2_fine_tune_and_score_like_one_process_on_the_export(
-    tiny: Path, copy_data: Path, tmp_path: Path
+    tiny_dir: Path, copy_data: Path, tmp_path: Path
 ) -> None:
     """FSDP2 over gloo: the after-fit answers (each rank its share, beam search through FSDP's
     gathered weights) are those one process gives from the export of the same weights."""
@@ -148,12 +144,12 @@ def test_two_processes_fsdp2_fine_tune_and_score_like_one_process_on_the_export(
     from biomedlm.generate import complete
     from biomedlm.generation_layout import SEPARATOR
     from biomedlm.trained.load import load
-    from tests.biomedlm.debug_runs import composer
+    from tests.fixtures.runs import composer
 
     fsdp = yaml.safe_load((REPO / "recipes/finetune/patient-qa.yaml").read_text())["fsdp_config"]
     run = tmp_path / "run"
     result = subprocess.run(
-        [*composer(2), str(DEBUG_RECIPE), *jsonl_overrides(run, tiny, copy_data),
+        [*composer(2), str(GENERATION_DEBUG), *jsonl_overrides(run, tiny_dir, copy_data),
          "data.split={validation: 0.0, test: 0.01, seed: 0}", "max_duration=4ba",
          "save_interval=4ba", "eval_interval=1000ba", f"fsdp_config={yaml.safe_dump(fsdp, default_flow_style=True, width=1000).strip()}",
          "eval.decoding.max_new_tokens=6"],

@@ -16,37 +16,13 @@ import pytest
 import torch
 
 from biomedlm.finetune.choice.data import Collator, build_choice_dataloader
-from biomedlm.finetune.choice.layout import LAYOUT_TOKENS, PAD, encode
+from biomedlm.finetune.choice.layout import LAYOUT_TOKENS, encode
 from biomedlm.finetune.choice.model import ChoiceModel
 from biomedlm.finetune.choice.readers import Source, read_file
-from biomedlm.vocabulary import save_with_tokens
-from tests.biomedlm.finetune_data import synthetic_choice, synthetic_classification, tiny_dir
+from tests.fixtures.choice import build_model, tokenizer_for
+from tests.fixtures.data import synthetic_choice, synthetic_classification
 
-__all__ = ["tiny_dir"]
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Any:
-    """A tiny model's ops are too small for threads: one is faster, and steady on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def tokenizer_for(task: str, tiny_dir: Path, tmp_path: Path) -> Any:
-    from transformers import AutoTokenizer
-
-    folder = save_with_tokens(tiny_dir, LAYOUT_TOKENS[task], tmp_path / "tokenizer", PAD)
-    return AutoTokenizer.from_pretrained(folder)
-
-
-def build_model(task: str, tiny_dir: Path, tokenizer: Any, seed: int = 0, **kw: Any) -> ChoiceModel:
-    torch.manual_seed(seed)
-    labels = ["yes", "no"] if task == "classification" else []
-    return ChoiceModel(
-        tokenizer, str(tiny_dir), task, labels=labels, layout_tokens=LAYOUT_TOKENS[task], **kw
-    )
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def data_section(fmt: str, train: Path, test: Path) -> dict[str, Any]:
@@ -220,7 +196,7 @@ def test_the_script_layout_gives_run_seqcls_gpts_token_ids_on_pubmedqa(
     """
     import json
 
-    from tests.biomedlm.finetune_data import REPO
+    from tests.fixtures.paths import REPO
 
     tokenizer = tokenizer_for("classification", tiny_dir, tmp_path)
     path = REPO / "data" / "finetune" / "pubmedqa" / "ori_pqal.json"

@@ -15,11 +15,8 @@ from typing import Any
 import torch
 
 from biomedlm.generation_layout import SEPARATOR
-from tests.biomedlm.generation_helpers import (  # noqa: F401 (the `tiny` fixture)
-    DEBUG_RECIPE,
-    single_token_words,
-    tiny_generation_model,
-)
+from tests.fixtures.data import single_token_words
+from tests.fixtures.runs import GENERATION_DEBUG
 
 
 def copy_batches(tokenizer: Any, n_batches: int = 3, size: int = 4) -> list[dict[str, Any]]:
@@ -44,7 +41,7 @@ def copy_batches(tokenizer: Any, n_batches: int = 3, size: int = 4) -> list[dict
 
 
 def test_lora_trains_the_separator_row_only_and_both_exports_keep_it(
-    tiny: Path, tmp_path: Path
+    tiny_dir: Path, tmp_path: Path
 ) -> None:
     from llmfoundry.utils.builders import build_composer_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -54,16 +51,18 @@ def test_lora_trains_the_separator_row_only_and_both_exports_keep_it(
     from biomedlm.recipe_kinds import load_recipe
     from biomedlm.trained.load import load
     from biomedlm.vocabulary import save_with_tokens
-    from tests.biomedlm.test_finetune_weights import train
+    from tests.fixtures.choice import train
 
-    tokenizer = AutoTokenizer.from_pretrained(save_with_tokens(tiny, [SEPARATOR], tmp_path / "t"))
+    tokenizer = AutoTokenizer.from_pretrained(
+        save_with_tokens(tiny_dir, [SEPARATOR], tmp_path / "t")
+    )
     sep = tokenizer.convert_tokens_to_ids(SEPARATOR)
     recipe = load_recipe(
-        DEBUG_RECIPE,
+        GENERATION_DEBUG,
         ["model.init_from=x", "model.dropout=0.0", "model.lora={r: 4, alpha: 8, dropout: 0.0}"],
         components=False,
     )
-    section = model_section(recipe, tiny, sep)
+    section = model_section(recipe, tiny_dir, sep)
     model = build_composer_model(section.pop("name"), section, tokenizer)
     trained = {n for n, p in model.named_parameters() if p.requires_grad}
     assert any("trainable_tokens" in n for n in trained)
@@ -77,7 +76,7 @@ def test_lora_trains_the_separator_row_only_and_both_exports_keep_it(
         FinetuneExport(str(tmp_path / "adapters"), "1dur", lora_export="adapters"),
     ]
     train(model, data, tmp_path, exports)  # the fine-tuning tests' one Composer loop
-    original = AutoModelForCausalLM.from_pretrained(tiny).get_input_embeddings().weight.detach()
+    original = AutoModelForCausalLM.from_pretrained(tiny_dir).get_input_embeddings().weight.detach()
     step = f"ba{len(data)}"
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged" / "huggingface" / step)
     rebuilt = load(tmp_path / "adapters" / "huggingface" / step).model  # on its base: tiny

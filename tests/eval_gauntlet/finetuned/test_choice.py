@@ -12,10 +12,10 @@ from biomedlm.finetune.choice.model import ChoiceModel
 from biomedlm.recipe_kinds import load_recipe
 from eval_gauntlet.finetuned.choice import score
 from eval_gauntlet.rows import Checkpoint
-from tests.biomedlm.finetune_data import REPO, tiny_dir
-from tests.biomedlm.test_finetune_model import build_model, one_thread, tokenizer_for
+from tests.fixtures.choice import build_model, tokenizer_for
+from tests.fixtures.paths import REPO
 
-__all__ = ["one_thread", "tiny_dir"]
+pytestmark = pytest.mark.usefixtures("one_thread")
 SUBJECTS = (
     "anatomy",
     "clinical_knowledge",
@@ -129,7 +129,7 @@ def test_a_multiple_choice_export_scored_later_is_labelled_as_scored(
     from biomedlm.finetune.export import FinetuneExport
     from eval_gauntlet.__main__ import main
     from eval_gauntlet.scoring import FINETUNED_TASK_KEY
-    from tests.biomedlm.test_finetune_weights import batches, train
+    from tests.fixtures.choice import batches, train
 
     assert FINETUNED_TASK_KEY == TASK_KEY
     tokenizer = tokenizer_for("multiple_choice", tiny_dir, tmp_path)

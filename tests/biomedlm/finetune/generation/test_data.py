@@ -13,7 +13,8 @@ from biomedlm.finetune.generation.readers import DataError, Example, read_exampl
 from biomedlm.finetune.generation.split import make_splits, question_key
 from biomedlm.recipe_kinds import load_recipe
 from biomedlm.settings import RecipeError
-from tests.biomedlm.generation_helpers import DEBUG_RECIPE, REPO, tiny_generation_model  # noqa: F401 (the `tiny` fixture)
+from tests.fixtures.paths import REPO
+from tests.fixtures.runs import GENERATION_DEBUG
 
 MEDQUAD = REPO / "data" / "finetune" / "medquad"
 MEQSUM = REPO / "data" / "finetune" / "meqsum" / "MeQSum_ACL2019_BenAbacha_Demner-Fushman.xlsx"
@@ -164,21 +165,21 @@ def test_a_part_that_comes_out_empty_is_an_error() -> None:
 def test_split_examples_applies_limits_and_needs_a_test_part(tmp_path: Path) -> None:
     from biomedlm.finetune.generation.data import split_examples
 
-    recipe = load(DEBUG_RECIPE, tmp_path, ["data.train_limit=50", "data.test_limit=5"])
+    recipe = load(GENERATION_DEBUG, tmp_path, ["data.train_limit=50", "data.test_limit=5"])
     splits, manifest = split_examples(recipe)
     assert len(splits.parts["train"]) == 50 and len(splits.parts["test"]) == 5
     assert manifest["read"] == 1104
     with pytest.raises(RecipeError, match=r"eval\.test_after_fit: the recipe has no test part"):
-        split_examples(load(DEBUG_RECIPE, tmp_path, ["data.split=null"]))
+        split_examples(load(GENERATION_DEBUG, tmp_path, ["data.split=null"]))
     with pytest.raises(RecipeError, match=r"data\.split makes validation and test parts"):
-        split_examples(load(DEBUG_RECIPE, tmp_path, [f"data.test=[{MEDQUAD / '9_CDC_QA'}]"]))
+        split_examples(load(GENERATION_DEBUG, tmp_path, [f"data.test=[{MEDQUAD / '9_CDC_QA'}]"]))
 
 
 def load(path: Path, tmp_path: Path, overrides: list[str]) -> Any:
     return load_recipe(path, [f"run_dir={tmp_path / 'run'}", *overrides], components=False)
 
 
-def test_a_bad_file_at_launch_leaves_no_rows(tmp_path: Path, tiny: Path) -> None:
+def test_a_bad_file_at_launch_leaves_no_rows(tmp_path: Path, tiny_dir: Path) -> None:
     """Nothing half-written: the launch fails before any row file exists."""
     from transformers import AutoTokenizer
 
@@ -191,9 +192,9 @@ def test_a_bad_file_at_launch_leaves_no_rows(tmp_path: Path, tiny: Path) -> None
     )
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "q", "response": "a"}\n{"prompt": }\n')
-    recipe = load(DEBUG_RECIPE, tmp_path,
+    recipe = load(GENERATION_DEBUG, tmp_path,
                   ["data.format=jsonl", f"data.train=[{good},{bad}]"])  # fmt: skip
-    tokenizer = AutoTokenizer.from_pretrained(tiny)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
     with pytest.raises(DataError, match=r"bad\.jsonl:2: invalid JSON"):
         prepare_data(recipe, tokenizer, SEPARATOR)  # type: ignore[arg-type]
     assert not (tmp_path / "run" / "data").exists()

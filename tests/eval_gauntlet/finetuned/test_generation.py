@@ -10,9 +10,7 @@ import pytest
 import torch
 
 from eval_gauntlet.finetuned.text_metrics import bleu, rouge, text_metrics
-
-REPO = Path(__file__).resolve().parents[2]
-DEBUG_RECIPE = REPO / "recipes" / "finetune" / "patient-qa-debug-cpu.yaml"
+from tests.fixtures.runs import GENERATION_DEBUG
 
 
 def test_rouge_on_a_hand_computed_pair() -> None:
@@ -123,7 +121,7 @@ def test_score_generation_writes_rows_predictions_and_the_sample_page(
         for i in range(60)
     ))  # fmt: skip
     out = tmp_path / "eval"
-    recipe = load_recipe(DEBUG_RECIPE, [
+    recipe = load_recipe(GENERATION_DEBUG, [
         f"run_dir={tmp_path / 'run'}", "data.format=jsonl", f"data.train=[{data}]",
         "data.split={validation: 0.0, test: 0.3, seed: 0}", "data.test_limit=10",
         "eval.samples=4", "eval.decoding.max_new_tokens=6", f"eval.out={out}",

@@ -14,18 +14,19 @@ from biomedlm.finetune.generation.readers import Example, read_examples
 from biomedlm.finetune.generation.rows import fit, read_rows, write_rows
 from biomedlm.generation_layout import SEPARATOR
 from biomedlm.recipe_kinds import load_recipe
-from tests.biomedlm.generation_helpers import DEBUG_RECIPE, REPO, tiny_generation_model  # noqa: F401 (the `tiny` fixture)
+from tests.fixtures.paths import REPO
+from tests.fixtures.runs import GENERATION_DEBUG
 
 IGNORE = -100
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def tokenizer(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     from transformers import AutoTokenizer
 
     from biomedlm.vocabulary import save_with_tokens
 
-    out = save_with_tokens(tiny, [SEPARATOR], tmp_path_factory.mktemp("tok") / "tokenizer")
+    out = save_with_tokens(tiny_dir, [SEPARATOR], tmp_path_factory.mktemp("tok") / "tokenizer")
     return AutoTokenizer.from_pretrained(out)
 
 
@@ -33,7 +34,7 @@ def foundry_batches(path: Path, tokenizer: Any, max_length: int) -> list[dict[st
     """llm-foundry's finetuning loader over ``path``, as the launch configures it (in order)."""
     from llmfoundry.data.finetuning import build_finetuning_dataloader
 
-    recipe = load_recipe(DEBUG_RECIPE, [f"data.max_length={max_length}"], components=False)
+    recipe = load_recipe(GENERATION_DEBUG, [f"data.max_length={max_length}"], components=False)
     cfg = _loader(path, "train", recipe, on_gpu=False, train=False)
     cfg.pop("name")
     spec = build_finetuning_dataloader(tokenizer=tokenizer, device_batch_size=4, **cfg)

@@ -17,9 +17,9 @@ import pytest
 from biomedlm.finetune.recipe import FinetuneRecipe
 from biomedlm.recipe_kinds import load_recipe
 from biomedlm.settings import RecipeError
-from tests.biomedlm.finetune_data import REPO, synthetic_choice, synthetic_classification, tiny_dir
+from tests.fixtures.data import synthetic_choice, synthetic_classification
+from tests.fixtures.paths import REPO
 
-__all__ = ["tiny_dir"]
 ALL = sorted((REPO / "recipes" / "finetune").glob("*.yaml"))
 TASKS = {p: load_recipe(p, ["model.init_from=x"], components=False).task for p in ALL}
 # the multiple-choice and classification recipes (generation's: test_generation_recipes.py)
@@ -201,7 +201,8 @@ def test_init_from_with_fewer_positions_than_max_length_fails_before_training(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from biomedlm.finetune.launch import prepare_finetune
-    from tests.eval_gauntlet.tiny import tiny_model, train_tokenizer
+    from tests.fixtures.models import tiny_model
+    from tests.fixtures.tokenizers import train_tokenizer
 
     short = tiny_model(tmp_path / "short", train_tokenizer(tmp_path / "tok"), n_positions=128)
     recipe = load_recipe(

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from biomedlm.callbacks.loss_curve import LossCurve, read_rows
-from tests.biomedlm.debug_runs import losses, run_debug
+from tests.fixtures.runs import losses, run_debug
 
 
 def fake_state(batch: int, loss: float, last_micro_batch: float | None = None) -> SimpleNamespace:

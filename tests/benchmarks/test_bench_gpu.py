@@ -15,9 +15,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def bench_gpu(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """``benchmarks/bench_gpu.py`` as a user runs it (tests never import benchmarks)."""
+    """``python -m benchmarks.bench_gpu`` as a user runs it (tests never import benchmarks)."""
     result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "bench_gpu.py"), *map(str, args)],
+        [sys.executable, "-m", "benchmarks.bench_gpu", *map(str, args)],
         cwd=REPO,
         capture_output=True,
         text=True,

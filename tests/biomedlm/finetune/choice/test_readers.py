@@ -13,9 +13,8 @@ import pytest
 from biomedlm.finetune.choice.readers import DataError, Source, read_file, resolve
 from biomedlm.finetune.choice.splits import hashed_part, part_examples
 from biomedlm.finetune.recipe import DataConfig, SplitConfig
-from tests.biomedlm.finetune_data import REPO, tiny_dir
+from tests.fixtures.paths import REPO
 
-__all__ = ["tiny_dir"]
 PUBMEDQA = REPO / "data" / "finetune" / "pubmedqa"
 
 

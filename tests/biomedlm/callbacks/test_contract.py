@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import torch
 
-from tests.eval_gauntlet.tiny import tiny_model, train_tokenizer
+from tests.fixtures.models import tiny_model
+from tests.fixtures.tokenizers import train_tokenizer
 
 OURS = sorted(
     ep.name
@@ -28,7 +29,7 @@ def finetune_recipe(tmp_path: Path) -> dict[str, Any]:
     from biomedlm.recipe_kinds import load_recipe
 
     recipe = load_recipe(
-        Path(__file__).resolve().parents[2] / "recipes" / "finetune" / "pubmedqa-debug-cpu.yaml",
+        Path(__file__).resolve().parents[3] / "recipes" / "finetune" / "pubmedqa-debug-cpu.yaml",
         [f"run_dir={tmp_path / 'ft'}", "eval.test_after_fit=false"],
         components=False,
     )
