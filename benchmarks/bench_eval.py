@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_eval.py [MODEL_DIR] [--parts debug,floor,counts] [--limit 100]
+    python -m benchmarks.bench_eval [MODEL_DIR] [--parts debug,floor,counts] [--limit 100]
                                     [--floor-limit 20] [--repeats 3] [--weights random]
                                     [--dtype float32|bfloat16] [--softmax-dtype float32|model]
                                     [--tasks-file FILE]
@@ -39,17 +39,15 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from benchmarks.report import report
+from benchmarks.token_counts import bare_forward, counting, scored_inputs, trie_nodes
 
-from benchmarks.report import report  # noqa: E402
-from benchmarks.token_counts import bare_forward, counting, scored_inputs, trie_nodes  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -141,15 +139,16 @@ def compare(
 ) -> dict[str, Any]:
     """The gauntlet and lm-eval on ``model_dir`` (and a bare forward over the floor's tokens).
 
-    Like for like: the gauntlet scores lm-eval's requests only (``gold_text=False``).
+    Like for like: the gauntlet scores lm-eval's requests only (``no_gold_text``).
     """
-    from eval_gauntlet.evaluate import GauntletResult, Options, evaluate_model, plan
+    from eval_gauntlet.evaluate import GauntletResult, evaluate_model, plan
     from eval_gauntlet.lm_eval_reference import run_lm_eval
+    from eval_gauntlet.options import Options
     from eval_gauntlet.scoring import load_hf_model
     from eval_gauntlet.tasks import load_tasks
 
     options = Options(
-        limit=limit, progress=False, softmax_dtype=args.softmax_dtype, gold_text=False
+        limit=limit, no_progress=True, softmax_dtype=args.softmax_dtype, no_gold_text=True
     )
     catalogue = list(load_tasks(args.tasks_file).values())
     floor = floors(model_dir, plan(catalogue, options), gold_text=False)
@@ -188,11 +187,12 @@ def compare(
 
 def counts(model_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Tokens the gauntlet forwards on the whole catalogue at its default shots."""
-    from eval_gauntlet.evaluate import Options, evaluate_model, plan
+    from eval_gauntlet.evaluate import evaluate_model, plan
+    from eval_gauntlet.options import Options
     from eval_gauntlet.scoring import load_hf_model
     from eval_gauntlet.tasks import load_tasks
 
-    options = Options(progress=False)
+    options = Options(no_progress=True)
     planned = plan(list(load_tasks(args.tasks_file).values()), options)
     floor = floors(model_dir, planned, gold_text=True)
     choices = floors(model_dir, planned, gold_text=False)
@@ -243,7 +243,7 @@ def describe(name: str, part: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -257,7 +257,7 @@ def main() -> None:
     parser.add_argument("--softmax-dtype", choices=("float32", "model"), default="float32")
     parser.add_argument("--tasks-file", default=str(REPO / "eval_gauntlet" / "tasks.yaml"))
     parser.add_argument("--out", default="bench_out/eval.json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     parts = args.parts.split(",")
     if unknown := set(parts) - {"debug", "floor", "counts"}:
         parser.error(f"--parts: unknown {', '.join(sorted(unknown))}")

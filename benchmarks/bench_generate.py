@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_generate.py [MODEL_DIR] [--prompts 64] [--max-new-tokens 64] [--batch-size 16]
+    python -m benchmarks.bench_generate [MODEL_DIR] [--prompts 64] [--max-new-tokens 64] [--batch-size 16]
 
 The reference is what the BioMedLM demo does: ``model.generate`` on one prompt after another,
 as the model's config says (the project's exports carry llm-foundry's training setting
@@ -21,15 +21,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from benchmarks.report import report
 
-from benchmarks.report import report  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -62,7 +61,7 @@ def _runs(rates: list[float]) -> str:
     return ", ".join(f"{r:.1f}" for r in rates)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -75,19 +74,21 @@ def main() -> None:
         "--threads", type=int, default=1, help="torch threads for both (0: torch's default)"
     )
     parser.add_argument("--out", default="bench_out/generate.json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    from biomedlm.decoding import DecodingConfig
     from biomedlm.finetune.generation.readers import read_examples
-    from biomedlm.finetune.recipe import DecodingConfig
-    from biomedlm.generate import complete, load_model
+    from biomedlm.generate import complete
+    from biomedlm.trained.load import load
 
     examples, _ = read_examples("medquad", [str(REPO / "data/finetune/medquad")], "questions")
     prompts = [e.source for e in examples[: args.prompts]]
-    model, tokenizer, _ = load_model(Path(args.model))
+    trained = load(Path(args.model))
+    model, tokenizer = trained.model, trained.tokenizer
     decoding = DecodingConfig(  # plain greedy (the recipes' default is the scripts' beam search)
         strategy="greedy", max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
         no_repeat_ngram_size=0, min_length=0,

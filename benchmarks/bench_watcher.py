@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_watcher.py [--items 16] [--sample 100] [--repeats 1] [--dtype bfloat16]
+    python -m benchmarks.bench_watcher [--items 16] [--sample 100] [--repeats 1] [--dtype bfloat16]
 
 The BioMedLM 2.7B architecture (32 layers, d 2560, 20 heads, 1024 positions, 28,928 embedding
 rows; random weights, in the dtype ``hf_checkpointer`` exports: bfloat16) scores a seeded
@@ -22,16 +22,15 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from benchmarks.report import report
+from benchmarks.token_counts import scored_inputs, trie_nodes
 
-from benchmarks.report import report  # noqa: E402
-from benchmarks.token_counts import scored_inputs, trie_nodes  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
 
 SHAPE = {"n_layer": 32, "n_embd": 2560, "n_head": 20, "n_positions": 1024, "vocab_size": 28928}
 
@@ -41,7 +40,7 @@ def floor(tokenizer: object, prompts: list, gold_text: bool = True) -> int:
     return trie_nodes(scored_inputs(tokenizer, prompts, SHAPE["n_positions"], gold_text))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -51,12 +50,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
     parser.add_argument("--out", default="bench_out/watcher.json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     import torch
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
-    from eval_gauntlet.evaluate import Options, plan
+    from eval_gauntlet.evaluate import plan
+    from eval_gauntlet.options import Options
     from eval_gauntlet.scoring import score_prompts
     from eval_gauntlet.tasks import load_tasks
 

@@ -37,12 +37,12 @@ def trie_nodes(sequences: Sequence[Sequence[int]]) -> int:
 def scored_inputs(tokenizer: Any, prompts: Sequence[Any], max_length: int, gold_text: bool):
     """The input windows the gauntlet scores for ``prompts``: lm-eval's requests (each
     choice after its context), and the cloze prompts' gold texts with ``gold_text``."""
-    from eval_gauntlet.scoring import _window, encode_pairs
+    from eval_gauntlet.scoring import encode_pairs, window_for
 
     pairs = [(p.context, cont) for p in prompts for cont in p.continuations]
     if gold_text:
         pairs += [p.gold_text for p in prompts if p.cloze_context is not None]
-    return [_window(c, t, max_length).inputs for c, t in encode_pairs(tokenizer, pairs)]
+    return [window_for(c, t, max_length).inputs for c, t in encode_pairs(tokenizer, pairs)]
 
 
 @dataclass

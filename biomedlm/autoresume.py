@@ -1,42 +1,26 @@
 """Make autoresume work after any crash: partial checkpoints removed, and remote runs.
 
-A save killed or failed mid-write (kill -9, preemption, disk full) leaves ``ep0-ba5-rank0.pt``
-empty or cut off, or an ``ep0-ba5/`` folder of shards without its ``.metadata``. Composer writes
-in place and then repoints ``latest-rank0.pt``, so every relaunch then dies in Composer's
-``FileExistsError`` check of the save folder ("may conflict with a future checkpoint"), and a
-``latest`` that names a cut-off file (a crash between the write reaching the disk and the
-link) is a traceback without a fallback. :func:`repair_save_folder`, run before the Trainer is
-built, removes such checkpoints (one line each, naming the file, why it is incomplete and the
-space freed) and points ``latest`` at the newest complete checkpoint, saying so. Removed, not
-renamed: a partial checkpoint cannot be resumed from, and after a disk-full crash (a 2.7B
-sharded save is tens of GB) keeping it would make the next save fail the same way. The
-checkpoint file resumed from is also read whole for its zip CRCs (bytes corrupted on disk, size
-intact): a bad one is removed the same way and the previous checkpoint resumed from. A sharded
-folder carries no checksum: its ``.metadata`` and the shards' sizes are what is checked.
-
-Composer 0.32 downloads the remote ``latest-rank0.pt`` of an ``s3://``/``gs://``/``oci://``
-``save_folder`` to the *local* path ``os.path.join(save_folder, "latest-rank0.pt")`` (a folder
-named ``s3:`` in the working directory), and on the next launch uses that file whenever it
-exists, without looking at the remote again. The second relaunch of a run therefore resumes
-from the checkpoint the first relaunch downloaded, not from the newest one. Removing that stale
-download before training makes Composer fetch the remote's latest each time.
+A save killed mid-write leaves a cut-off ``ep0-ba5-rank0.pt`` or an ``ep0-ba5/`` without its
+``.metadata``; Composer then refuses the save folder on every relaunch ("may conflict with a
+future checkpoint"), or follows a ``latest`` link to it. :func:`repair_save_folder` removes such
+checkpoints (and a checkpoint file resumed from whose zip CRCs fail) and points ``latest`` at
+the newest complete one. Composer 0.32 also keeps its download of a remote run's
+``latest-rank0.pt`` under a local ``s3:/...`` folder and reuses it on later launches without
+looking at the remote: :func:`clear_stale_download` removes it first.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 from pathlib import Path
 
-from biomedlm.checkpoint import corrupt, incomplete
+from biomedlm.trained.kinds import corrupt, incomplete
+from biomedlm.trained.names import COMPOSER_FILE, SHARDED_FOLDER
 
 log = logging.getLogger(__name__)
 LATEST = ("latest-rank", "latest-sharded-rank")  # Composer's and llm-foundry's default names
-# llm-foundry's default save_filename, and the folder FSDP's sharded state dicts are saved in
-CHECKPOINT_FILE = re.compile(r"^ep\d+-ba(\d+)-rank(\d+)\.pt$")
-SHARDED_FOLDER = re.compile(r"^ep\d+-ba(\d+)$")
 
 
 def clear_stale_download(save_folder: str | None) -> list[Path]:
@@ -78,16 +62,16 @@ def repair_save_folder(save_folder: str | None) -> list[Path]:
     files: list[tuple[int, Path]] = []  # rank 0's complete checkpoint files, by batch
     shards: list[tuple[int, Path]] = []
     for path in sorted(folder.iterdir()):
-        file = CHECKPOINT_FILE.match(path.name)
+        file = COMPOSER_FILE.match(path.name)
         sharded = SHARDED_FOLDER.match(path.name)
         if path.is_symlink() or not ((file and path.is_file()) or (sharded and path.is_dir())):
             continue
         why = incomplete(path)
         if why is None:
-            if file and file.group(2) == "0":
-                files.append((int(file.group(1)), path))
+            if file and file["rank"] == "0":
+                files.append((int(file["step"]), path))
             elif sharded:
-                shards.append((int(sharded.group(1)), path))
+                shards.append((int(sharded["step"]), path))
             continue
         removed.append(_remove(path, f"{why}: a save that did not finish"))
     _point_latest(folder / "latest-rank0.pt", _newest_intact(files, removed))
@@ -98,7 +82,7 @@ def repair_save_folder(save_folder: str | None) -> list[Path]:
 def _newest_intact(files: list[tuple[int, Path]], removed: list[Path]) -> tuple[int, Path] | None:
     """The newest checkpoint file whose bytes pass their CRCs; newer corrupt ones are removed.
 
-    Only the one resumed from is read whole (:func:`biomedlm.checkpoint.corrupt`), and the
+    Only the one resumed from is read whole (:func:`biomedlm.trained.kinds.corrupt`), and the
     previous ones only when it fails: the cost is one read of the newest checkpoint.
     """
     for batch, path in sorted(files, reverse=True):

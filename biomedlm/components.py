@@ -1,24 +1,15 @@
 """Check a recipe's components against what llm-foundry and Composer will build from them.
 
-llm-foundry types its component sections as ``dict[str, Any]`` and passes them on as keyword
-arguments, so a misspelled argument (``save_intervl``) or a bad value (``lr: -1``) surfaces as a
-traceback inside the trainer build, after the launcher started and the model was built. Here
-each component is looked up in llm-foundry's registry (``optimizers``, ``schedulers``,
-``callbacks``, ``algorithms``, ``loggers``) and its arguments are bound to the registered
-class's signature, with light type checks from its annotations (Composer time strings parsed
-by Composer), before anything is built. ``fsdp_config`` is checked against the fields of
-Composer's ``FSDPConfig``, which otherwise accepts any key silently.
+llm-foundry passes its ``dict[str, Any]`` sections on as keyword arguments, so a misspelled
+argument or a bad value would surface as a traceback after the model was built. Here each
+component is looked up in llm-foundry's registries and its arguments bound to its class's
+signature (light type checks from the annotations), ``fsdp_config`` against Composer's
+``FSDPConfig``, before anything is built; nothing is constructed.
 
-Values a class checks only when it is built (or first used) are checked here too: a component
-may define a classmethod ``validate(**kwargs)`` that checks its arguments without side effects
-(the project's own callbacks do), and :data:`VALUE_CHECKS` holds the few checks llm-foundry's
-and Composer's classes document but make late (``hf_checkpointer.precision``,
-``speed_monitor.window_size``, ``gradient_clipping.clipping_type``...). A callback reading what
-the run's checkpointers write may define ``validate_folders(writers, **kwargs)``, given
-:func:`checkpoint_folders` (the gauntlet watcher's ``folder``, otherwise refused at FIT_START).
-
-Nothing else is constructed: a callback that opens files or a logger that starts a run is only
-inspected.
+A component may define a classmethod ``validate(**kwargs)`` (checks without side effects), and a
+callback reading what the run's checkpointers write ``validate_folders(writers, **kwargs)``
+(given :func:`checkpoint_folders`); :data:`VALUE_CHECKS` holds the few checks llm-foundry's and
+Composer's classes document but make late.
 """
 
 from __future__ import annotations
@@ -30,7 +21,7 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from biomedlm.recipe import TrainingSettings, parse_time
+from biomedlm.settings import TrainingSettings, parse_time
 
 # arguments the builders fill in themselves, never given in a recipe
 INJECTED = {"params", "train_config", "self"}

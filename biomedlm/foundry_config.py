@@ -1,9 +1,9 @@
-"""Translate a checked recipe into llm-foundry's train config.
+"""Translate a checked recipe into llm-foundry's train config: the sections every kind shares.
 
 llm-foundry's ``train`` then builds everything through its registries and builders. This module
-only maps the typed recipe onto llm-foundry's keys, with what the launch found out
-(:class:`biomedlm.preflight.LaunchFacts`: the tokenizer's EOS id, GPUs or not, the Hugging Face
-folder of ``model.init_from``); it reads no files, so every recipe translates anywhere.
+maps the typed recipe onto llm-foundry's keys, with what the launch found out
+(:class:`biomedlm.preflight.LaunchFacts`); it reads no files, so every recipe translates anywhere.
+The trainer settings and the data loader sections of every recipe kind are built here.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from biomedlm.preflight import LaunchFacts
-from biomedlm.recipe import LoaderConfig, Recipe, TrainingSettings
+from biomedlm.recipe import LoaderConfig, Recipe
+from biomedlm.settings import LoaderOptions, TrainingSettings
 
 
 def _streams(key: str, loader: LoaderConfig, facts: LaunchFacts) -> dict[str, Any]:
@@ -23,23 +24,34 @@ def _streams(key: str, loader: LoaderConfig, facts: LaunchFacts) -> dict[str, An
     return streams
 
 
-def _loader(key: str, loader: LoaderConfig, max_seq_len: int, facts: LaunchFacts) -> dict[str, Any]:
-    streams = _streams(key, loader, facts)
+def loader_section(
+    name: str, options: LoaderOptions, on_gpu: bool, *, drop_last: bool, **settings: Any
+) -> dict[str, Any]:
+    """llm-foundry's section for data loader ``name`` (its ``settings``), read as ``options`` say.
+
+    Every loader of every recipe kind is built here: the recipe's workers and prefetching, memory
+    pinned when training on GPUs unless the recipe says otherwise.
+    """
     return {
-        "name": "text",
-        "dataset": {
-            "streams": streams,
-            "max_seq_len": max_seq_len,
-            "shuffle": loader.shuffle,
-            "shuffle_seed": loader.shuffle_seed,
-            "eos_token_id": facts.eos_id,
-        },
-        "drop_last": loader.drop_last,
-        "num_workers": loader.num_workers,
-        "prefetch_factor": loader.prefetch_factor,
-        "persistent_workers": loader.num_workers > 0,
-        "pin_memory": facts.on_gpu if loader.pin_memory is None else loader.pin_memory,
+        "name": name,
+        **settings,
+        "drop_last": drop_last,
+        "num_workers": options.num_workers,
+        "prefetch_factor": options.prefetch_factor,
+        "persistent_workers": options.num_workers > 0,
+        "pin_memory": on_gpu if options.pin_memory is None else options.pin_memory,
     }
+
+
+def _loader(key: str, loader: LoaderConfig, max_seq_len: int, facts: LaunchFacts) -> dict[str, Any]:
+    dataset = {
+        "streams": _streams(key, loader, facts),
+        "max_seq_len": max_seq_len,
+        "shuffle": loader.shuffle,
+        "shuffle_seed": loader.shuffle_seed,
+        "eos_token_id": facts.eos_id,
+    }
+    return loader_section("text", loader, facts.on_gpu, drop_last=loader.drop_last, dataset=dataset)
 
 
 def enabled(section: dict[str, dict[str, Any] | None]) -> dict[str, dict[str, Any]]:

@@ -1,14 +1,11 @@
 """``model.init_from``: any trained model the project knows, as a Hugging Face folder.
 
-llm-foundry's models start from a Hugging Face folder; a user's weights may also be a Composer
-checkpoint file (``ep0-ba60-rank0.pt``) or an FSDP sharded checkpoint folder of a pretraining
-run. Those are read once by :mod:`biomedlm.checkpoint` (the reader the gauntlet uses) and written
-as a Hugging Face folder under the run (``<run_dir>/init/<name>-<fingerprint>``), keyed by the
-checkpoint's path, size and modification time, so a relaunch reuses it and a changed checkpoint
-is converted again. On a node, local rank 0 converts; the other ranks wait for the folder.
-
-:func:`check_tokenizer` refuses, at launch, weights whose embedding has fewer rows than their own
-tokenizer has tokens, and a ``tokenizer.path`` of another vocabulary than the weights' own
+llm-foundry's models start from a Hugging Face folder; a Composer checkpoint file or sharded
+folder is read once by :func:`biomedlm.trained.load.load` and written as one under the run
+(``<run_dir>/init/<name>-<fingerprint>``), keyed by the checkpoint's path, size and modification
+time, so a relaunch reuses it and a changed checkpoint is converted again. On a node, local rank
+0 converts; the other ranks wait for the folder. :func:`check_tokenizer` refuses weights that do
+not fit their own tokenizer, or a ``tokenizer.path`` of another vocabulary
 (:mod:`biomedlm.vocabulary`, the rules the gauntlet applies too).
 """
 
@@ -24,22 +21,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from biomedlm.checkpoint import (
-    CheckpointError,
-    incomplete_model_folder,
-    is_sharded,
-    load_pretrained,
-)
 from biomedlm.files import follow_umask
-from biomedlm.recipe import RecipeError
+from biomedlm.settings import RecipeError
+from biomedlm.trained.kinds import CheckpointError, incomplete_model_folder, kind_of
+from biomedlm.trained.load import load
 from biomedlm.vocabulary import embedding_shortfall, vocabulary_difference
 
 log = logging.getLogger(__name__)
 KEY = "model.init_from"
-
-
-def is_hf_folder(path: Path) -> bool:
-    return path.is_dir() and (path / "config.json").is_file() and not is_sharded(path)
 
 
 def _fingerprint(path: Path) -> str:
@@ -52,14 +41,14 @@ def _fingerprint(path: Path) -> str:
 
 def _convert(source: Path, dest: Path) -> None:
     try:
-        model, tokenizer, _ = load_pretrained(source)
+        trained = load(source)
     except CheckpointError as exc:
         raise RecipeError(f"{KEY}: {exc}") from None
     dest.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
-        model.save_pretrained(scratch)
-        tokenizer.save_pretrained(scratch)
+        trained.model.save_pretrained(scratch)
+        trained.tokenizer.save_pretrained(scratch)
         follow_umask(scratch)  # mkdtemp and safetensors make private folders and files
         os.replace(scratch, dest)
     finally:
@@ -72,7 +61,8 @@ def hf_folder(init_from: str, cache_root: Path, timeout: float = 3600.0) -> Path
     source = Path(init_from)
     if not source.exists():
         raise RecipeError(f"{KEY}: {init_from} does not exist")
-    if is_hf_folder(source):
+    kind = kind_of(source)
+    if kind == "hf_folder":
         why = incomplete_model_folder(source)  # else a traceback while the model is built
         if why is not None:
             raise RecipeError(
@@ -80,7 +70,7 @@ def hf_folder(init_from: str, cache_root: Path, timeout: float = 3600.0) -> Path
                 f"export it again, or point {KEY} at a complete one"
             )
         return source
-    if not (source.is_file() or is_sharded(source)):
+    if kind not in ("composer_file", "sharded"):
         raise RecipeError(
             f"{KEY}: {init_from} is not a Hugging Face folder (config.json), a Composer "
             "checkpoint file or a sharded checkpoint folder (.metadata)"

@@ -1,32 +1,13 @@
 """The BioMedLM model family: Hugging Face ``GPT2LMHeadModel`` through llm-foundry's HF wrapper.
 
-GPT-2 architecture as BioMedLM used it: learned positions, GELU, pre-LayerNorm, tied input and
-output embeddings; SDPA attention so GPUs get flash kernels. Registered in llm-foundry's
-``models`` registry as ``biomedlm`` (entry point in pyproject.toml), so a recipe names it::
-
-    model:
-      name: biomedlm
-      n_layers: 32
-      d_model: 2560
-      n_heads: 20
-      max_seq_len: 1024
-
-The vocabulary size comes from the tokenizer, padded to a multiple of 64 for GPU efficiency.
-``init_from`` names a local Hugging Face directory (e.g. the released BioMedLM weights) whose
-weights initialise the model, for continued pretraining or fine-tuning; then the architecture
-keys may be left out, ``dropout: null`` keeps the weights' own dropout, and tokens the tokenizer
-adds (a fine-tuning layout's separator) get embedding rows, grown to the next multiple of 64
-(new rows initialised to the mean embedding, Hugging Face's rule). ``peft_config`` (llm-foundry's
-and Composer's LoRA support, ``peft``) trains low-rank adapters only; its Composer checkpoints
-still hold every weight (``should_save_peft_only: false`` by default here: Composer's filter keeps
-only ``lora_`` keys, dropping rows trained through ``trainable_token_indices``)::
-
-    model:
-      name: biomedlm
-      init_from: runs/patient-qa/init/BioMedLM
-      dropout: 0.1
-      peft_config: {peft_type: LORA, task_type: CAUSAL_LM, r: 8, lora_alpha: 16,
-                    target_modules: [c_attn, c_proj, c_fc], fan_in_fan_out: true}
+Registered in llm-foundry's ``models`` registry as ``biomedlm`` (docs/pretraining.md). The
+vocabulary is the tokenizer's, padded to a multiple of 64. The architecture keys build a model
+from scratch; ``init_from`` (a local Hugging Face folder) loads weights instead, which a
+pretraining recipe still sizes (checked at launch): ``dropout: null`` keeps the weights' own, and
+tokens the tokenizer adds get embedding rows (the mean embedding; rows padded to 64).
+``peft_config`` trains LoRA adapters; Composer checkpoints still hold every weight
+(``should_save_peft_only: false``: Composer's filter keeps only ``lora_`` keys, dropping the rows
+trained through ``trainable_token_indices``).
 """
 
 from __future__ import annotations
@@ -39,15 +20,11 @@ from typing import Any
 from llmfoundry.models.hf import ComposerHFCausalLM
 from transformers import PreTrainedTokenizerBase
 
+from biomedlm.vocabulary import grow_embeddings, padded_vocab_size
+
 log = logging.getLogger(__name__)
 
 ARCHITECTURE_DIR = Path(__file__).with_name("architecture")
-VOCAB_MULTIPLE = 64
-
-
-def padded_vocab_size(n_tokens: int, multiple: int = VOCAB_MULTIPLE) -> int:
-    """``n_tokens`` rounded up to a multiple of ``multiple`` (embedding rows for GPU efficiency)."""
-    return -(-n_tokens // multiple) * multiple
 
 
 def gpt2_overrides(
@@ -148,8 +125,6 @@ class BioMedLM(ComposerHFCausalLM):
 
         Called by llm-foundry between building the Hugging Face model and wrapping it (LoRA).
         """
-        from biomedlm.finetune.tokens import grow_embeddings
-
         grow_embeddings(model, self._n_tokens)
         set_token_ids(model, self._token_ids)
         return model

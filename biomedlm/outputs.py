@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from biomedlm.recipe import RecipeError, TrainingSettings
+from biomedlm.settings import RecipeError, TrainingSettings
 
 BUCKET_FIX = "a bucket this run can write (credentials, S3_ENDPOINT_URL)"
 

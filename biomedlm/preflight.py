@@ -1,22 +1,11 @@
 """Launch-time checks of a pretraining recipe: this machine, its files, their fit together.
 
-A recipe loads anywhere (:func:`biomedlm.recipe.load_recipe`); what depends on the machine or on
-files is checked here, at launch, before the trainer is built, each failure one line naming the
-key, the paths and the fix:
-
-- the machine: a global batch divisible by the world size, a GPU for ``amp_*`` precisions, one
-  that computes in bf16 for ``amp_bf16`` or FSDP's bf16 mixed precision;
-- the tokenizer, and every stream's shards: present, made with this tokenizer (the manifest
-  ``data_prep`` writes records its vocabulary and identity) and packed at ``max_seq_len`` (the
-  shards' own column shape), since llm-foundry's text loader silently truncates longer samples
-  and pads none, and token ids past the embedding crash only at the first batch. A remote
-  stream's ``index.json`` and ``manifest.json`` are fetched with streaming's own downloader
-  (``s3://``, ``gs://``... as its datasets read them) into a temporary folder for the same checks,
-  and the remote is listed for every shard file the index names;
-- a data_prep output folder (a stream's ``local``, a path ``remote``, the tokenizer's folder) is
-  read from the set it publishes at launch, held for the run (:func:`data_prep.publish.
-  hold_current_set`): a data_prep rerun during training publishes beside it, never under it;
-- ``model.init_from``: weights that fit the recipe (embedding rows, positions, shape).
+What depends on the machine or on files is checked here, before the trainer is built, each
+failure one line naming the key, the paths and the fix (docs/pretraining.md): the machine (world
+size, GPU, bf16); the tokenizer and every stream's shards, remote ones included (made with this
+tokenizer, packed at ``max_seq_len``: llm-foundry's loader truncates longer samples silently); a
+data_prep folder read from the set held for the run (:func:`data_prep.publish.hold_current_set`);
+``model.init_from``.
 """
 
 from __future__ import annotations
@@ -29,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from biomedlm.recipe import LoaderConfig, Recipe, RecipeError, TrainingSettings
+from biomedlm.recipe import LoaderConfig, Recipe
 from biomedlm.run_record import index_digest
+from biomedlm.settings import RecipeError, TrainingSettings
 from biomedlm.token_ids import check_token_ids
 from data_prep.document import PrepError
 from data_prep.manifest import IDENTITY_KEYS, tokenizer_identity

@@ -1,62 +1,33 @@
-"""Relaunching a run: a finished run exits cleanly, a changed recipe is refused or applied, stated.
+"""Relaunching a run: a finished run exits cleanly; a changed recipe is refused or applied, stated.
 
-With ``autoresume``, a relaunch resumes from the newest checkpoint in ``save_folder``. Composer
-0.32 then fails with a traceback when the run has already reached ``max_duration`` (a scheduler
-that retries a finished job sees a failure), and it silently keeps the checkpoint's optimizer,
-scheduler, data order and seed whatever the new recipe says. So before training:
+Composer 0.32 fails with a traceback when resuming a run that reached ``max_duration``, and keeps
+the checkpoint's optimizer, scheduler, data order and seed whatever the new recipe says. So before
+training a relaunch is compared with the record beside the checkpoint (``<save_folder>/run.yaml``,
+:mod:`biomedlm.run_record`); a key the record lacks (one the schema gained since) counts at its
+schema default. What is refused and what applies: docs/pretraining.md.
 
-- a finished run prints one line (run, where it stopped, how to extend it) and exits 0 (a
-  fine-tune first completes the export or scores a crash after its last checkpoint cut off:
-  :mod:`biomedlm.finetune.after_fit`);
-- a recipe that differs from the run's in what a checkpoint fixes fails with one line naming
-  the keys: the architecture (the weights cannot load), the state restored from the checkpoint
-  (optimizer, scheduler, batch size, seed, the data's shuffle seed: a new value would be
-  ignored), and the training data's order, which the checkpoint's position in the data counts
-  samples of (split, shuffle, drop_last, the streams and their proportions; a fine-tune's
-  training examples: ``data.format``, ``train``, ``split``, ``cop_base``, ``max_length``,
-  ``train_limit``);
-- after the launch checks (:func:`check_identity`), a tokenizer or training shards other than
-  the checkpoint's fail with one line (a data_prep rerun republishes the same paths);
-- every other change (``max_duration``, intervals, callbacks, loggers, evaluation, micro-batch
-  size, the loader's workers and memory pinning, where a stream's shards are read from, a
-  fine-tune's validation and test files and ``data.test_limit``...) applies, and is stated in
-  the log.
-
-The checkpoint's recipe and identity are read from the record beside it,
-``<save_folder>/run.yaml`` (:mod:`biomedlm.run_record`), written once a launch has started
-training: a new ``run_dir`` on the same ``save_folder`` is checked too, and a launch that failed
-before training is never the recipe a relaunch is held to.
-
-What the data's resume state depends on is streaming's ``StreamingDataset.state_dict``: the
-epoch, the sample in that epoch, ``num_canonical_nodes`` and the shuffle seed (restored), over a
-sample order fixed by the streams, their proportions, the split, shuffling and the global batch
-size. The order does not depend on the number of workers or on where the shards are read from
-(streaming's elastic determinism; ``tests/biomedlm/test_relaunch.py`` checks it).
-
-A remote ``save_folder`` (``s3://...``, as the multi-node runs use) gets the same checks. Its
-newest checkpoint is found as Composer's autoresume finds it: the object
-``<save_folder>/latest-rank0.pt.symlink`` (a checkpoint file) or ``latest-sharded-rank0.symlink``
-(a folder of shards) names it, read with Composer's object-store helpers (``S3_ENDPOINT_URL``
-honoured). The batch comes from the checkpoint's name (``ep<E>-ba<B>...``), so nothing is downloaded
-when ``max_duration`` counts batches; otherwise a checkpoint file is downloaded to read its
-timestamp; for a sharded one (too large to fetch for a check) a pretraining run's tokens are its
-batches times ``global_train_batch_size * max_seq_len`` (packed shards: exact), and a fine-tune's
-are left to Composer, said in one line. Its record is the object ``<save_folder>/run.yaml``.
+The data's resume state is streaming's ``StreamingDataset.state_dict`` (epoch, sample,
+``num_canonical_nodes``, shuffle seed) over an order fixed by the streams, their proportions, the
+split, shuffling and the global batch size, not by the number of workers or where the shards are
+read from (streaming's elastic determinism, tested).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from biomedlm.checkpoint import CheckpointError, Progress, read_progress
-from biomedlm.recipe import RecipeError, TrainingSettings, parse_time
 from biomedlm.run_record import RUN_DIR_RECIPE, identity_change, read_record, record_path
+from biomedlm.settings import RecipeError, TrainingSettings, parse_time
+from biomedlm.trained.kinds import CheckpointError
+from biomedlm.trained.load import Progress, read_progress
+from biomedlm.trained.names import composer_step
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +42,6 @@ DATA_ORDER = ("train_loader.split", "train_loader.shuffle", "train_loader.drop_l
               "train_loader.streams", "data.format", "data.train", "data.split", "data.cop_base",
               "data.max_length", "data.train_limit")  # fmt: skip
 STREAM_PLACE = ("local", "remote")  # where a stream's shards are read from, not which samples
-CHECKPOINT = re.compile(r"^ep\d+-ba(\d+)(-rank0\.pt)?$")
 # the objects Composer's checkpoint saver uploads beside a remote run's checkpoints (files, shards)
 LATEST_REMOTE = ("latest-rank0.pt.symlink", "latest-sharded-rank0.symlink")
 
@@ -90,6 +60,22 @@ def changed_keys(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[An
     """Dotted keys whose values differ between two resolved recipes."""
     a, b = flatten(old), flatten(new)
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+def with_defaults(recorded: dict[str, Any], schema: type) -> dict[str, Any]:
+    """A recorded recipe (flattened), each key it lacks at ``schema``'s default: a run recorded
+    before a key joined the schema (``data.layout``) trained as the default says."""
+    from omegaconf import OmegaConf
+
+    flat = flatten(recorded)
+    taken = {".".join(k.split(".")[:end]) for k in flat for end in range(1, k.count(".") + 2)}
+    defaults = flatten(OmegaConf.to_container(OmegaConf.structured(schema), resolve=False))
+    for key, value in defaults.items():
+        parts = key.split(".")
+        above = any(".".join(parts[:end]) in flat for end in range(1, len(parts)))
+        if key not in taken and not above and value != "???" and "${" not in str(value):
+            flat[key] = value  # required (???) and interpolated defaults aside
+    return flat
 
 
 def _under(key: str, prefixes: tuple[str, ...]) -> bool:
@@ -116,9 +102,10 @@ def latest_checkpoint(save_folder: str | None) -> Path | None:
     if not save_folder or "://" in save_folder or not Path(save_folder).is_dir():
         return None
     found = [
-        (int(m.group(1)), path)
+        (step, path)
         for path in Path(save_folder).iterdir()
-        if (m := CHECKPOINT.match(path.name)) and (path.is_dir() or path.stat().st_size > 0)
+        if (step := composer_step(path.name)) is not None
+        and (path.is_dir() or path.stat().st_size > 0)
     ]
     return max(found)[1] if found else None
 
@@ -148,8 +135,7 @@ def latest_remote_checkpoint(save_folder: str) -> str | None:
 
 def remote_batch(uri: str) -> int | None:
     """The batch a remote checkpoint's name says it was saved at (None for another name)."""
-    m = CHECKPOINT.match(uri.rstrip("/").rsplit("/", 1)[-1])
-    return int(m.group(1)) if m else None
+    return composer_step(uri.rstrip("/").rsplit("/", 1)[-1])
 
 
 def read_remote_progress(uri: str) -> Progress:
@@ -163,6 +149,20 @@ def read_remote_progress(uri: str) -> Progress:
         except Exception as exc:  # any object-store error, made one line naming the checkpoint
             raise CheckpointError(f"{uri}: cannot download it ({type(exc).__name__})") from None
         return read_progress(local)
+
+
+class AfterFitCompleted(Exception):
+    """Raised once a relaunch has completed a finished run's after-fit work: the launch ends."""
+
+
+@dataclass(frozen=True)
+class AfterFitWork:
+    """A finished run's work after its last checkpoint that a crash cut off (a fine-tune's export
+    or test scores): the line a relaunch says, and how it turns the train config into one that
+    completes the work from that checkpoint, without training."""
+
+    line: str
+    complete: Callable[[dict[str, Any]], None]
 
 
 class Finished(str):
@@ -292,7 +292,7 @@ def _compare_with_record(
     record, previous = _recorded_recipe(recipe)
     if previous is None:
         return
-    changes = changed_keys(previous, resolved)
+    changes = changed_keys(with_defaults(previous, type(recipe)), resolved)
     fixed = {k: v for k, v in changes.items() if _under(k, ARCHITECTURE)}
     if fixed:
         raise RecipeError(

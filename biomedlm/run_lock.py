@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
-from biomedlm.recipe import RecipeError
+from biomedlm.settings import RecipeError
 from data_prep.lock import LOCK_NAME, LockHeld, exclusive
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from biomedlm.recipe import RecipeError
+from biomedlm.settings import RecipeError
 from data_prep.document import PrepError
 from data_prep.manifest import tokenizer_identity
 

@@ -17,7 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from biomedlm.recipe import Recipe, RecipeError
+from biomedlm.recipe import Recipe
+from biomedlm.settings import RecipeError
 
 log = logging.getLogger(__name__)
 

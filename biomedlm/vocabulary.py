@@ -1,16 +1,37 @@
-"""Whether a tokenizer fits a model's weights: the rules the fine-tuning launch and the gauntlet share.
+"""A model's vocabulary: rows padded to a multiple of 64, tokens added on top, tokenizer fit.
 
-- Size: a tokenizer with more tokens than the embedding has rows makes ids without a row. The
-  gauntlet refuses such a checkpoint; a fine-tune would grow the embedding and train random rows
-  as the tokens the model learnt.
-- Vocabulary: a tokenizer meant for the weights maps every token to the id it had when they
-  were trained. The same size is not enough (another BPE of the same size maps ids to other
-  words); tokens added on top (a fine-tuning layout's ``[SEP]``, after the base vocabulary) are.
+A fine-tuning layout's added tokens get embedding rows, as the BioMedLM scripts add theirs, and
+the tokenizer is saved with them (llm-foundry builds it by path; exports carry it). A tokenizer
+meant for weights maps every token to the id it had in training: the same size is not enough,
+tokens added on top are fine; one with more tokens than the embedding has rows is refused.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
+VOCAB_MULTIPLE = 64
+
+
+def padded_vocab_size(n_tokens: int, multiple: int = VOCAB_MULTIPLE) -> int:
+    """``n_tokens`` rounded up to a multiple of ``multiple`` (embedding rows for GPU efficiency)."""
+    return -(-n_tokens // multiple) * multiple
+
+
+def grow_embeddings(model: Any, n_tokens: int) -> None:
+    """Give a Hugging Face model an embedding row per token, rows padded to a multiple of 64."""
+    rows = model.get_input_embeddings().weight.shape[0]
+    if rows < n_tokens or rows % VOCAB_MULTIPLE:
+        model.resize_token_embeddings(
+            padded_vocab_size(max(rows, n_tokens)), pad_to_multiple_of=VOCAB_MULTIPLE
+        )
 
 
 def embedding_shortfall(tokens: int, rows: int) -> str | None:
@@ -51,4 +72,46 @@ def vocabulary_difference(reference: Any, other: Any) -> str | None:
         f"{len(moved)} tokens have other ids{example}, {only} tokens are in one vocabulary only "
         f"(base vocabularies of {len(ours) - len(shared_added)} and "
         f"{len(theirs) - len(shared_added)} tokens)"
+    )
+
+
+def save_with_tokens(
+    source: Path, tokens: Sequence[str], out_dir: Path, pad_token: str | None = None
+) -> Path:
+    """The tokenizer at ``source`` plus special ``tokens`` (and a pad token), saved to ``out_dir``.
+
+    Written to a temporary folder and renamed, so concurrent ranks and relaunches are safe: the
+    content depends only on the inputs, and a folder already holding it is left as it is.
+    """
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=True)
+    added: dict[str, Any] = {"additional_special_tokens": list(tokens)}
+    if pad_token is not None:
+        added["pad_token"] = pad_token
+    tokenizer.add_special_tokens(added, replace_additional_special_tokens=False)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        tokenizer.save_pretrained(scratch)
+        if _same_files(scratch, out_dir):  # a relaunch, or another rank: no window without it
+            return out_dir
+        if out_dir.exists():
+            shutil.rmtree(out_dir, ignore_errors=True)
+        os.replace(scratch, out_dir)
+    except OSError:
+        if not (out_dir / "tokenizer_config.json").is_file():  # another rank won the rename
+            raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    log.info("tokenizer with %d added tokens (%s) at %s", len(tokens), ", ".join(tokens), out_dir)
+    return out_dir
+
+
+def _same_files(a: Path, b: Path) -> bool:
+    if not b.is_dir():
+        return False
+    names = sorted(p.name for p in a.iterdir())
+    return names == sorted(p.name for p in b.iterdir()) and all(
+        (a / name).read_bytes() == (b / name).read_bytes() for name in names
     )

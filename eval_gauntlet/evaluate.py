@@ -1,9 +1,8 @@
 """Score an in-memory model on the gauntlet: plan every prompt, score it, aggregate.
 
 ``plan`` reads and validates all data and builds every prompt first, so bad input fails before
-a model is loaded or a result written. ``evaluate_model`` takes a model and tokenizer already in
-memory: a Hugging Face folder (``python -m eval_gauntlet score``) or, later, a Composer
-checkpoint loader calls it the same way.
+a model is loaded or a result written; ``evaluate_model`` scores a model and tokenizer already
+in memory (:mod:`eval_gauntlet.job` loads them).
 """
 
 from __future__ import annotations
@@ -11,38 +10,20 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eval_gauntlet.data import DataError, Item, load_items
 from eval_gauntlet.errors import GauntletError
 from eval_gauntlet.metrics import Benchmark, Score, gauntlet_scores, summarize
+from eval_gauntlet.options import SOFTMAX_DTYPES, Options
 from eval_gauntlet.prompts import FORMATS, Prompt, build_prompts
 from eval_gauntlet.scoring import Prediction, check_vocab, context_length, score_prompts
 from eval_gauntlet.tasks import SELF, Task, definition, groups_of, pooled_protocol, protocol
+from medtasks.formats import FormatError, Item, load_items
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Options:
-    """How to run the gauntlet."""
-
-    shots: int | None = None  # one shot count for every task instead of each task's list
-    limit: int | None = None  # score only the first N items of each task (as lm-eval's limit)
-    sample: int | None = None  # score a seeded random N items of each task (order kept)
-    # lm-eval's --samples: task -> indices of the items scored, few-shot drawn for those only;
-    # a task not named is scored whole
-    samples: Mapping[str, tuple[int, ...]] | None = None
-    seed: int = 1234  # few-shot draws (lm-eval's fewshot_random_seed), --sample, bootstrap
-    batch_size: int = 8
-    bootstrap_iters: int = 1000
-    progress: bool = True  # tqdm bars
-    softmax_dtype: str = "float32"  # log-softmax in float32, or "model": the model's dtype
-    gold_text: bool = True  # score gold_text_bpb (lettered formats: one cloze request per item)
-    dtype: str = "auto"  # weights as saved, or cast (lm-eval's dtype=): scoring.DTYPES
 
 
 @dataclass(frozen=True)
@@ -69,7 +50,7 @@ class TaskResult:
     predictions: list[Prediction]
     seconds: float
     protocol: str = "lm-eval"
-    softmax_dtype: str = "float32"
+    softmax_dtype: str = SOFTMAX_DTYPES[0]
     model_dtype: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)  # how it was scored: provenance()
 
@@ -85,7 +66,7 @@ class GroupResult:
     seconds: float
     random_baseline: float  # the members' baselines weighted by their item counts
     protocol: str = "lm-eval"
-    softmax_dtype: str = "float32"
+    softmax_dtype: str = SOFTMAX_DTYPES[0]
     model_dtype: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
 
@@ -97,7 +78,7 @@ class GauntletResult:
     tasks: list[TaskResult]
     groups: list[GroupResult] = field(default_factory=list)
     gauntlet: dict[str, float] = field(default_factory=dict)  # categories and "average"
-    softmax_dtype: str = "float32"
+    softmax_dtype: str = SOFTMAX_DTYPES[0]
     model_dtype: str = ""
 
 
@@ -106,11 +87,18 @@ def shot_counts(task: Task, options: Options) -> tuple[int, ...]:
     return (options.shots,) if options.shots is not None else task.num_fewshot
 
 
+def _picked(options: Options, task: str) -> list[int] | None:
+    """The item indices ``options.samples`` names for ``task`` (None: not named)."""
+    samples = options.samples
+    assert not isinstance(samples, str), "--samples is read first: eval_gauntlet.tasks.select"
+    return sorted(set(samples[task])) if samples is not None and task in samples else None
+
+
 def _chosen(count: int, options: Options, task: str) -> list[int]:
     """Indices of the items scored: the first ``limit``, a seeded ``sample`` of them, or the
     task's ``samples`` (checked against the file's ``count`` items)."""
-    if options.samples is not None and task in options.samples:
-        indices = sorted(set(options.samples[task]))
+    indices = _picked(options, task)
+    if indices is not None:
         bad = [i for i in indices if not 0 <= i < count]
         if bad:
             raise GauntletError(
@@ -131,9 +119,8 @@ def subset(options: Options, task: str) -> dict[str, Any] | None:
         return {"limit": options.limit}
     if options.sample is not None:
         return {"sample": options.sample}
-    if options.samples is not None and task in options.samples:
-        return {"samples": {task: sorted(set(options.samples[task]))}}
-    return None
+    indices = _picked(options, task)
+    return {"samples": {task: indices}} if indices is not None else None
 
 
 def provenance(options: Options, task: Task) -> dict[str, Any]:
@@ -146,7 +133,7 @@ def provenance(options: Options, task: Task) -> dict[str, Any]:
         "subset": subset(options, task.name),
         "fewshot_source": str(task.fewshot_source) if task.fewshot_source else SELF,
         "dtype": options.dtype,
-        "gold_text": options.gold_text,
+        "gold_text": not options.no_gold_text,
     }
 
 
@@ -184,7 +171,7 @@ def plan(tasks: Sequence[Task], options: Options) -> list[Planned]:
                 cache[key] = load_items(
                     path, task.subject, schema=task.schema, cop_base=task.cop_base
                 )
-            except DataError as exc:
+            except FormatError as exc:
                 raise GauntletError(str(exc)) from None
         return cache[key]
 
@@ -204,7 +191,7 @@ def plan(tasks: Sequence[Task], options: Options) -> list[Planned]:
                 sampler=task.fewshot_sampler,
                 exclude_item=task.fewshot_source is None,
                 keep=keep,
-                draw_kept_only=options.samples is not None and task.name in options.samples,
+                draw_kept_only=_picked(options, task.name) is not None,
             )
             planned.append(Planned(task, shots, prompts))
     return planned
@@ -267,6 +254,43 @@ def _dtype_name(model: Any) -> str:
     return str(next(model.parameters()).dtype).removeprefix("torch.")
 
 
+def _score_benchmark(
+    model: Any, tokenizer: Any, item: Planned, options: Options, max_length: int, model_dtype: str
+) -> TaskResult:
+    """One planned (task, shots) benchmark scored, with one log line of its numbers."""
+    start = time.perf_counter()
+    predictions = score_prompts(
+        model,
+        tokenizer,
+        item.prompts,
+        max_length=max_length,
+        batch_size=options.batch_size,
+        desc=f"{item.task.name} {item.shots}-shot",
+        progress=not options.no_progress,
+        softmax_dtype=options.softmax_dtype,
+        gold_text=not options.no_gold_text,
+    )
+    score = summarize(
+        predictions,
+        seed=options.seed,
+        iters=options.bootstrap_iters,
+        acc_norm=_has_acc_norm(item.task),
+    )
+    result = TaskResult(
+        item.task, item.shots, score, predictions, time.perf_counter() - start,
+        protocol=item.protocol, softmax_dtype=options.softmax_dtype, model_dtype=model_dtype,
+        provenance=provenance(options, item.task),
+    )  # fmt: skip
+    log.info(
+        "%s %d-shot: acc %.4f gold_prob %.4f gold_text_bpb %.4f (n=%d, %.1fs)",
+        item.task.name, item.shots, score.acc, score.gold_prob, score.gold_text_bpb, score.n,
+        result.seconds,
+    )  # fmt: skip
+    if score.truncated:
+        log.info("%s %d-shot: %d prompts truncated", item.task.name, item.shots, score.truncated)
+    return result
+
+
 def evaluate_model(
     model: Any,
     tokenizer: Any,
@@ -288,38 +312,7 @@ def evaluate_model(
     catalogue = list(catalogue) if catalogue is not None else list({p.task: None for p in planned})
     results = []
     for item in planned:
-        start = time.perf_counter()
-        predictions = score_prompts(
-            model,
-            tokenizer,
-            item.prompts,
-            max_length=max_length,
-            batch_size=options.batch_size,
-            desc=f"{item.task.name} {item.shots}-shot",
-            progress=options.progress,
-            softmax_dtype=options.softmax_dtype,
-            gold_text=options.gold_text,
-        )
-        score = summarize(
-            predictions,
-            seed=options.seed,
-            iters=options.bootstrap_iters,
-            acc_norm=_has_acc_norm(item.task),
-        )
-        result = TaskResult(
-            item.task, item.shots, score, predictions, time.perf_counter() - start,
-            protocol=item.protocol, softmax_dtype=options.softmax_dtype, model_dtype=model_dtype,
-            provenance=provenance(options, item.task),
-        )  # fmt: skip
-        log.info(
-            "%s %d-shot: acc %.4f gold_prob %.4f gold_text_bpb %.4f (n=%d, %.1fs)",
-            item.task.name, item.shots, score.acc, score.gold_prob, score.gold_text_bpb, score.n,
-            result.seconds,
-        )  # fmt: skip
-        if score.truncated:
-            log.info(
-                "%s %d-shot: %d prompts truncated", item.task.name, item.shots, score.truncated
-            )
+        result = _score_benchmark(model, tokenizer, item, options, max_length, model_dtype)
         results.append(result)
         if on_result is not None:
             on_result(result)

@@ -22,9 +22,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from eval_gauntlet.data import Item, load_items
 from eval_gauntlet.evaluate import Planned
 from eval_gauntlet.tasks import Task
+from medtasks.formats import Item, load_items
 
 
 def medqa_doc(item: Item) -> dict[str, Any]:  # GBaker/MedQA-USMLE-4-options-hf

@@ -1,20 +1,22 @@
-"""``results.png``: one panel per task and group, redrawn from the whole ``results.jsonl``.
+"""``results.png``: a panel per in-context task and group, and per fine-tuned (task, metric),
+against tokens seen (or step), redrawn from the whole ``results.jsonl``.
 
-Accuracy (solid, left axis) and the gold answer's text's bits per byte (``gold_text_bpb``,
-dashed, right axis) against tokens seen (or step), each with its bootstrap 95% interval shaded,
-and the random and majority baselines. Bits per byte is the curve that moves while a small model's accuracy sits
-at chance; ``gold_prob`` stays in the rows and the table (at small scale it is flat: a model
-sure of one answer gives it 0 or 1 per item).
+An in-context panel draws accuracy (left axis) and the gold text's bits per byte (right axis:
+the curve that moves while a small model's accuracy sits at chance), each with its bootstrap
+95% interval, and the random and majority baselines; ``gold_prob`` stays in the rows and the
+table (at small scale it is flat). A fine-tuned panel draws one line per split, its axis fitted
+to the metric.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from biomedlm.files import atomic_write
-from eval_gauntlet.results import MARK, latest_rows
-from eval_gauntlet.tasks import LM_EVAL
+from eval_gauntlet.rows import FINETUNE, latest_rows
+from eval_gauntlet.tasks import LM_EVAL, MARK
 
 _METRICS = (  # value, interval, line style, legend, which y axis
     ("acc", "ci95", "-", "acc", "left"),
@@ -81,24 +83,62 @@ def _draw_task(ax: Any, name: str, mine: list[dict[str, Any]], xs: dict[str, flo
     ax.legend(handles=handles, fontsize=6)
 
 
+def finetune_panels(rows: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Fine-tuned rows grouped into plot panels, one per (task, metric)."""
+    panels: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        panels.setdefault(f"{row['task']} {row['metric']} (fine-tuned)", []).append(row)
+    return panels
+
+
+def draw_finetune_panel(
+    ax: Any, title: str, rows: Sequence[dict[str, Any]], xs: dict[str, float], label: str
+) -> None:
+    """One fine-tuned metric against tokens seen (or step), a line per split, 95% CI shaded."""
+    for index, split in enumerate(dict.fromkeys(r.get("split") for r in rows)):
+        points = sorted(
+            (xs[r["checkpoint"]], r["value"], *(r.get("ci95") or [None, None]))
+            for r in rows
+            if r.get("split") == split and isinstance(r.get("value"), int | float)
+        )
+        if not points:
+            continue
+        x, y, low, high = (list(c) for c in zip(*points, strict=True))
+        ax.plot(x, y, "-", color=f"C{index}", marker="o", label=str(split))
+        if None not in low and None not in high:
+            ax.fill_between(x, low, high, color=f"C{index}", alpha=0.15, linewidth=0)
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(label)
+    ax.set_ylabel(f"{rows[-1]['metric']} (95% CI)")
+    ax.set_ylim(*y_range(rows))
+    ax.legend(fontsize=6)
+
+
+def y_range(rows: Sequence[dict[str, Any]]) -> tuple[float, float | None]:
+    """A panel's y axis: 0 to the metric's scale (acc: 1; ROUGE, BLEU: 100), or to its data
+    (lengths in words; None lets matplotlib fit the top)."""
+    scale = rows[-1].get("scale")
+    if isinstance(scale, int | float):
+        return 0.0, float(scale)
+    if rows[-1].get("metric") == "acc":
+        return 0.0, 1.0
+    return 0.0, None
+
+
 def plot_results(rows: list[dict[str, Any]], path: Path) -> None:
     """Draw ``rows``' tasks, groups and fine-tuned metrics into ``path`` (a PNG, atomically)."""
     from matplotlib.figure import Figure  # Agg canvas, no pyplot state; imported only to plot
 
-    from eval_gauntlet.finetuned.rows import draw_finetune_panel, finetune_panels
-
     rows = [
         row
         for row in latest_rows(rows)
-        if row.get("kind") in ("task", "group", "finetune")
-        and "checkpoint" in row
-        and "task" in row
+        if row.get("kind") in ("task", "group", FINETUNE) and "checkpoint" in row and "task" in row
     ]
     if not rows:
         return
     label, xs = _x_axis(rows)
-    tuned = [row for row in rows if row["kind"] == "finetune"]
-    rows = [row for row in rows if row["kind"] != "finetune"]
+    tuned = [row for row in rows if row["kind"] == FINETUNE]
+    rows = [row for row in rows if row["kind"] != FINETUNE]
     names = list(dict.fromkeys(row["task"] for row in rows))
     panels = finetune_panels(tuned)
     names += list(panels)

@@ -354,7 +354,9 @@ def _score(
             tree.segment_at(inputs, first + j).reads.append((first + j, index, j, token))
     scorer = _Scorer(model, pad_id, batch_size, softmax_dtype)
     total = sum(len(continuation) for _, continuation in windows)
-    with torch.inference_mode(), tqdm(total=total, desc=desc, disable=not progress) as bar:
+    # disable=None: the bar only on a terminal (in a file or pipe each update is a line)
+    bar = tqdm(total=total, desc=desc, disable=None if progress else True)
+    with torch.inference_mode(), bar:
         scorer.run(tree, bar)
     sums = []
     for index, (_, continuation) in enumerate(windows):

@@ -10,13 +10,9 @@ tests compare them with lm-eval's own functions. ``lettered`` is the gauntlet's 
 layout for any number of lettered options (a 5-option MedQA, a 3-option set).
 
 Where a format's choices are letters, each prompt also carries a cloze form for the gold answer's
-text (``gold_text_bpb``): the description and few-shot examples in lm-eval's ``mmlu_<subject>
-_continuation`` layout (``Question: <question>\nAnswer: <gold option text>``; MMLU's description
-"The following are questions (with answers) about <subject>."), the same examples as the item's
-own prompt, then the item's question with no options listed, ``Answer:``; the gold option's text
-is its continuation. For MMLU this is lm-eval's continuation task's prompt; for MedQA and MedMCQA
-the same layout (lm-eval has no cloze variant of them). A format whose choices are already the
-answers' words (PubMedQA) needs none: its gold choice is the gold text.
+text (``gold_text_bpb``): lm-eval's ``mmlu_<subject>_continuation`` layout, with the same few-shot
+examples, and the item's question with no options listed (docs/evaluation.md); a format whose
+choices are the answers' words (PubMedQA) needs none.
 
 Few-shot examples are drawn as lm-eval draws them (``lm_eval/api/samplers.py``): one
 ``random.Random(seed)`` per (task, shots) walks the task's items in file order and takes
@@ -36,8 +32,8 @@ import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from eval_gauntlet.data import Item
 from eval_gauntlet.errors import GauntletError
+from medtasks.formats import Item
 
 TARGET_DELIMITER = " "  # between a query and its answer (lm-eval TaskConfig default)
 FEWSHOT_DELIMITER = "\n\n"  # after each few-shot example (lm-eval TaskConfig default)

@@ -28,8 +28,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from biomedlm.trained.kinds import CheckpointError
+from biomedlm.trained.load import load
 from biomedlm.vocabulary import embedding_shortfall
 from eval_gauntlet.errors import GauntletError, UnreadableCheckpoint
+from eval_gauntlet.options import DTYPES, SOFTMAX_DTYPES
 from eval_gauntlet.prefix_cache import score_windows
 from eval_gauntlet.prompts import Prompt
 
@@ -38,8 +41,6 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_LENGTH = 2048  # lm-eval's default when neither config nor tokenizer says
 _TOKENIZER_INFINITY = 1_000_000_000_000_000_019_884_624_838_656  # "unset" model_max_length
 _SEQLEN_ATTRS = ("n_positions", "max_position_embeddings", "n_ctx")  # lm-eval's, in its order
-SOFTMAX_DTYPES = ("float32", "model")  # log-softmax in float32, or in the model's dtype
-DTYPES = ("auto", "float32", "bfloat16", "float16")  # weights: as saved, or cast (lm-eval's dtype=)
 
 
 def check_vocab(model: Any, tokenizer: Any, where: str) -> None:
@@ -58,22 +59,19 @@ FINETUNED_TASK_KEY = "biomedlm_task"  # biomedlm.finetune.choice.model.TASK_KEY 
 def load_checkpoint(
     path: Path, *, device: str = "cpu", dtype: str = "auto", trust: bool = False
 ) -> tuple[Any, Any, tuple[int, int] | None]:
-    """Model, tokenizer and (step, tokens seen) from a Composer checkpoint or an HF directory.
+    """Model, tokenizer and (step, tokens seen; None for an export) of a trained model.
 
-    Read by :mod:`biomedlm.checkpoint` (the format's own reader; ``trust`` lets a Composer
-    checkpoint's pickles run code); an HF directory does not record how far training had gone:
-    its progress is None. ``dtype`` (:data:`DTYPES`) casts the weights whatever they were saved
-    in, as lm-eval's ``dtype=``; ``auto`` keeps them. Never the network.
+    Read by :func:`biomedlm.trained.load.load`; ``dtype`` (:data:`DTYPES`) casts the weights
+    whatever they were saved in, as lm-eval's ``dtype=``. A fine-tune with a trained head, and a
+    tokenizer with ids the embedding lacks, are refused in one line.
     """
-    from biomedlm.checkpoint import CheckpointError, load_pretrained
-
     if dtype not in DTYPES:
         raise GauntletError(f"dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
-
     try:
-        model, tokenizer, progress = load_pretrained(path, dtype=dtype, trust=trust)
+        trained = load(path, dtype=dtype, trust=trust)
     except CheckpointError as exc:
         raise UnreadableCheckpoint(str(exc)) from None
+    model, tokenizer, progress = trained.model, trained.tokenizer, trained.progress
     task = getattr(model.config, FINETUNED_TASK_KEY, None)
     if task is not None:  # in-context scoring would drop its trained head without a word
         raise UnreadableCheckpoint(
@@ -81,9 +79,7 @@ def load_checkpoint(
             "text); score it with: python -m eval_gauntlet finetuned CHECKPOINT RECIPE"
         )
     check_vocab(model, tokenizer, str(path))
-    if dtype != "auto":  # an HF folder is read in it already; a Composer checkpoint is cast
-        model.to(getattr(torch, dtype))
-    model.to(device).eval()
+    model.to(device)
     return model, tokenizer, (progress.batch, progress.tokens) if progress else None
 
 
@@ -138,13 +134,16 @@ def encode_pairs(
 
 
 @dataclass(frozen=True)
-class _Window:
+class Window:
+    """What the model reads to score one continuation after its context."""
+
     inputs: tuple[int, ...]  # what the model sees
     continuation: tuple[int, ...]  # scored: the last len(continuation) targets of the window
     truncated: int  # tokens dropped from the left
 
 
-def _window(context: list[int], continuation: list[int], max_length: int) -> _Window:
+def window_for(context: list[int], continuation: list[int], max_length: int) -> Window:
+    """The pair cut to ``max_length`` inputs as lm-eval cuts it: the context loses its left end."""
     if not continuation or len(continuation) > max_length:
         raise GauntletError(
             f"a continuation of {len(continuation)} tokens cannot be scored in a "
@@ -152,7 +151,7 @@ def _window(context: list[int], continuation: list[int], max_length: int) -> _Wi
         )
     whole = context + continuation
     kept = whole[-(max_length + 1) :]
-    return _Window(tuple(kept[:-1]), tuple(continuation), len(whole) - len(kept))
+    return Window(tuple(kept[:-1]), tuple(continuation), len(whole) - len(kept))
 
 
 def loglikelihoods(
@@ -164,14 +163,11 @@ def loglikelihoods(
     batch_size: int = 8,
     desc: str = "loglikelihood",
     progress: bool = True,
-    softmax_dtype: str = "float32",
+    softmax_dtype: str = SOFTMAX_DTYPES[0],
 ) -> tuple[list[float], list[int]]:
     """Sum of log-probabilities of each continuation after its context; tokens truncated each."""
-    if softmax_dtype not in SOFTMAX_DTYPES:
-        raise GauntletError(
-            f"softmax_dtype {softmax_dtype!r}: expected one of {', '.join(SOFTMAX_DTYPES)}"
-        )
-    windows = [_window(ctx, cont, max_length) for ctx, cont in encode_pairs(tokenizer, pairs)]
+    assert softmax_dtype in SOFTMAX_DTYPES, "checked with the options (Options.check)"
+    windows = [window_for(ctx, cont, max_length) for ctx, cont in encode_pairs(tokenizer, pairs)]
     scores = score_windows(
         model,
         [(window.inputs, window.continuation) for window in windows],
@@ -215,27 +211,18 @@ class Prediction:
 
     @property
     def gold_prob(self) -> float:
-        """Probability on the gold choice, the choices' likelihoods renormalised to sum to 1.
-
-        A continuous score: it moves as a model learns to prefer the right answer long before
-        the preference is strong enough to change the argmax. Chance is 1 / len(choices).
-        """
+        """Probability on the gold choice, the choices' likelihoods renormalised (chance:
+        1 / len(choices)): it moves before a preference is strong enough to change the argmax."""
         lls = np.asarray(self.logprobs, dtype=np.float64)
         weights = np.exp(lls - lls.max())
         return float(weights[self.gold] / weights.sum())
 
     @property
     def gold_text_bpb(self) -> float:
-        """Bits per byte of the gold answer's text: ``-log2 P(" " + text | cloze prompt)`` over
-        the text's own bytes (the delimiter's space is scored, not counted: lm-eval's rule).
-
-        The text is the gold option's words (`` 25%``, `` yes``), after a prompt that does not
-        list the options (:attr:`Prompt.gold_text`): where the choices are letters the gold
-        letter would measure only how well the model predicts a letter after ``Answer:``, which
-        biomedical text does not teach. Lower is better. Unlike ``gold_prob`` it does not
-        compare the choices, so it falls as a small model learns to predict answers while its
-        accuracy sits at chance. Per byte, as lm-eval's ``bits_per_byte``, so tokenizers
-        compare. NaN when the byte count is unknown.
+        """Bits per byte of the gold answer's text after its cloze prompt (:attr:`Prompt.gold_text`):
+        ``-log2 P(" " + text)`` over the text's own bytes, as lm-eval's ``bits_per_byte`` (the
+        delimiter's space scored, not counted); lower is better, NaN when the bytes are unknown.
+        Unlike ``gold_prob`` it moves while accuracy sits at chance (docs/evaluation.md).
         """
         if self.gold_text_bytes <= 0:
             return float("nan")
@@ -254,6 +241,30 @@ def choose(logprobs: Sequence[float], choices: Sequence[str]) -> tuple[int, int]
     return int(np.argmax(lls)), int(np.argmax(lls / lengths))
 
 
+def _prediction(
+    prompt: Prompt, lls: list[float], truncated: int, text: tuple[float, int]
+) -> Prediction:
+    """The model's answer to ``prompt`` from its choices' log-likelihoods; ``text``: the gold
+    text's log-probability and bytes."""
+    pred, pred_norm = choose(lls, prompt.choices)
+    return Prediction(
+        key=prompt.item.key,
+        source=prompt.item.source,
+        choices=prompt.choices,
+        gold=prompt.gold,
+        logprobs=lls,
+        pred=pred,
+        pred_norm=pred_norm,
+        truncated=truncated,
+        fewshot_keys=prompt.fewshot_keys,
+        gold_text_logprob=text[0],
+        gold_text_bytes=text[1],
+        index=prompt.index,
+        context=prompt.context,
+        continuations=prompt.continuations,
+    )
+
+
 def score_prompts(
     model: Any,
     tokenizer: Any,
@@ -263,7 +274,7 @@ def score_prompts(
     batch_size: int = 8,
     desc: str = "loglikelihood",
     progress: bool = True,
-    softmax_dtype: str = "float32",
+    softmax_dtype: str = SOFTMAX_DTYPES[0],
     gold_text: bool = True,
 ) -> list[Prediction]:
     """Score every choice of every prompt, pick the model's answers, and score the gold text.
@@ -285,30 +296,13 @@ def score_prompts(
     predictions, at = [], 0
     for prompt in prompts:
         lls = scores[at : at + len(prompt.choices)]
-        pred, pred_norm = choose(lls, prompt.choices)
         if not gold_text:
-            text_logprob, text_bytes = float("nan"), 0
-        elif prompt.cloze_context is None:
-            text_logprob, text_bytes = lls[prompt.gold], len(prompt.gold_answer.encode())
+            text = (float("nan"), 0)
+        elif prompt.cloze_context is None:  # the gold choice is the gold text
+            text = (lls[prompt.gold], len(prompt.gold_answer.encode()))
         else:
-            text_logprob, text_bytes = next(cloze_scores), len(prompt.gold_answer.encode())
-        predictions.append(
-            Prediction(
-                key=prompt.item.key,
-                source=prompt.item.source,
-                choices=prompt.choices,
-                gold=prompt.gold,
-                logprobs=lls,
-                pred=pred,
-                pred_norm=pred_norm,
-                truncated=max(truncated[at : at + len(prompt.choices)]),
-                fewshot_keys=prompt.fewshot_keys,
-                gold_text_logprob=text_logprob,
-                gold_text_bytes=text_bytes,
-                index=prompt.index,
-                context=prompt.context,
-                continuations=prompt.continuations,
-            )
-        )
+            text = (next(cloze_scores), len(prompt.gold_answer.encode()))
+        truncated_tokens = max(truncated[at : at + len(prompt.choices)])
+        predictions.append(_prediction(prompt, lls, truncated_tokens, text))
         at += len(prompt.choices)
     return predictions

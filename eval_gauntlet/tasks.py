@@ -1,13 +1,8 @@
-"""The task catalogue: task files loaded strictly into typed entries, merged, and selected.
+"""The gauntlet's tasks: catalogue entries validated, grouped, selected, and their protocol.
 
-A task file has ``tasks:`` (entries by name; schema in the shipped ``tasks.yaml``'s header) and
-optionally ``include:`` (``default``: the shipped catalogue, or other task files). Files are
-read in order, included files first; an entry whose name is already known overrides only the
-keys it writes, so a user's file can add a benchmark or point one at a train split without
-editing the installed catalogue. Data paths are relative to the file that writes them.
-
-A misspelled key fails naming the file, the entry and the nearest valid key (``strict_config``);
-a bad value, a missing data file or an unknown task name fails with one line.
+Task files are parsed by :mod:`medtasks.catalogue`; this module adds what only the gauntlet
+needs (prompt formats, few-shot samplers, row schemas), each bad value one line naming the
+file and the entry.
 """
 
 from __future__ import annotations
@@ -17,52 +12,24 @@ import difflib
 import functools
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from eval_gauntlet.data import SCHEMAS
 from eval_gauntlet.errors import GauntletError
+from eval_gauntlet.options import Naming, Options
 from eval_gauntlet.prompts import FORMATS, SAMPLERS
-from strict_config import load_structured
+from medtasks.catalogue import DEFAULT_TASKS_FILE, SELF, TaskEntry, read_catalogue, shipped
+from medtasks.formats import SCHEMAS
 
-DEFAULT_TASKS_FILE = Path(__file__).with_name("tasks.yaml")
-DEFAULT = "default"  # include: default, the shipped catalogue
-SELF = "self"  # fewshot_source: the task's own file, the item excluded
 AVERAGE = "average"  # the gauntlet's overall score; not a category name
 LM_EVAL = "lm-eval"  # protocol: prompts and few-shot examples as lm-eval's own task
 FROM_TEST = "gauntlet: few-shot from test, item excluded"
 _OWN_FORMAT = "gauntlet: format "  # + "<format> is not an lm-eval task"
 _SAMPLER = "gauntlet: "  # + "<sampler> sampler (lm-eval's: <sampler>)"
 JOIN = "; "  # between the differences of a score pooled over several benchmarks
-_PATH_KEYS = ("data", "fewshot_source")
+MARK = "†"  # in the table and plot: a score not made by lm-eval's own protocol
 _REQUIRED = ("data", "format", "random_baseline", "category")
-
-
-@dataclass
-class TaskEntry:
-    """One benchmark as written in a task file; unset keys are None (the defaults come later)."""
-
-    data: str | None = None
-    format: str | None = None
-    random_baseline: float | None = None
-    category: str | None = None
-    num_fewshot: list[int] | None = None  # default [0]
-    fewshot_source: str | None = None  # default self
-    fewshot_sampler: str | None = None  # default "default"
-    subject: str | None = None
-    group: str | None = None
-    schema: str | None = None  # default "options"
-    cop_base: int | None = None
-
-
-@dataclass
-class TaskFile:
-    """A whole task file."""
-
-    include: Any = None  # a file name or a list of them; "default" is the shipped catalogue
-    tasks: dict[str, TaskEntry] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -82,54 +49,6 @@ class Task:
     schema: str = "options"
     cop_base: int | None = None
     origin: str = ""  # the task file that last wrote this entry, for messages
-
-
-def _beside(value: str, base: Path) -> str:
-    """A path written in a task file (or ``self``), made absolute against the file's folder."""
-    if value == SELF:
-        return value
-    path = Path(value).expanduser()
-    return str(path if path.is_absolute() else base / path)
-
-
-def _includes(path: Path, include: Any) -> list[Path]:
-    names = [include] if isinstance(include, str) else include or []
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise GauntletError(f"{path}: include: expected a file name or a list of them")
-    files = [DEFAULT_TASKS_FILE if n == DEFAULT else Path(_beside(n, path.parent)) for n in names]
-    for name, file in zip(names, files, strict=True):
-        if not file.is_file():
-            raise GauntletError(f"{path}: include {name!r}: file not found: {file}")
-    return files
-
-
-def _read(
-    path: Path,
-    entries: dict[str, tuple[TaskEntry, str]],
-    stack: tuple[Path, ...],
-    done: set[Path],
-) -> None:
-    """Merge the entries of ``path`` (its includes first) into ``entries``.
-
-    A file already read is not read again: two user files that both include the defaults do
-    not have the second inclusion undo the first file's overrides.
-    """
-    if path.resolve() in stack:
-        raise GauntletError(f"{path}: includes itself (through {', '.join(map(str, stack))})")
-    if path.resolve() in done:
-        return
-    done.add(path.resolve())
-    parsed = load_structured(TaskFile, path, error=GauntletError)
-    for included in _includes(path, parsed.include):
-        _read(included, entries, (*stack, path.resolve()), done)
-    for name, entry in parsed.tasks.items():
-        given: dict[str, Any] = {
-            key: _beside(value, path.parent) if key in _PATH_KEYS else value
-            for key, value in dataclasses.asdict(entry).items()
-            if value is not None
-        }
-        old = entries[name][0] if name in entries else TaskEntry()
-        entries[name] = (dataclasses.replace(old, **given), str(path))
 
 
 def _file(value: str, where: str) -> Path:
@@ -197,15 +116,11 @@ def _validate(name: str, entry: TaskEntry, origin: str) -> Task:
     )
 
 
-def _shipped(origin: str) -> bool:
-    return Path(origin).resolve() == DEFAULT_TASKS_FILE.resolve()
-
-
 def _check_groups(tasks: dict[str, Task]) -> None:
     for group, members in groups_of(tasks).items():
         if group in tasks:  # the entry that made the clash is named: a user's, not the shipped
-            task, users = tasks[group], [m for m in members if not _shipped(tasks[m].origin)]
-            if _shipped(task.origin) and users:
+            task, users = tasks[group], [m for m in members if not shipped(tasks[m].origin)]
+            if shipped(task.origin) and users:
                 raise GauntletError(
                     f"{tasks[users[0]].origin}: tasks.{users[0]}.group: {group!r} is a task's "
                     f"name ({task.origin}); give the group another name"
@@ -228,14 +143,11 @@ def _check_groups(tasks: dict[str, Task]) -> None:
 
 def load_tasks(paths: str | Path | Sequence[str | Path] = DEFAULT_TASKS_FILE) -> dict[str, Task]:
     """Every task of the catalogue made of the task files ``paths``, merged in order, by name."""
-    files = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
-    entries: dict[str, tuple[TaskEntry, str]] = {}
-    done: set[Path] = set()
-    for path in files:
-        _read(path, entries, (), done)
+    entries = read_catalogue(paths, error=GauntletError)
     if not entries:
+        files = [paths] if isinstance(paths, str | Path) else paths
         raise GauntletError(f"{', '.join(map(str, files))}: no tasks")
-    tasks = {name: _validate(name, entry, origin) for name, (entry, origin) in entries.items()}
+    tasks = {name: _validate(name, e.entry, e.origin) for name, e in entries.items()}
     _check_groups(tasks)
     return tasks
 
@@ -297,10 +209,13 @@ SAMPLES_FORMAT = 'lm-eval\'s --samples format, e.g. {"pubmedqa": [0, 5, 9]}'
 
 
 def read_samples(
-    spec: str, tasks: dict[str, Task], selected: Sequence[Task]
+    spec: str | Mapping[str, Sequence[int]], tasks: dict[str, Task], selected: Sequence[Task]
 ) -> dict[str, tuple[int, ...]]:
-    """lm-eval's ``--samples``: a JSON object (or a JSON file holding one) mapping task names to
-    the indices of their items to score; each named task must be among ``selected``."""
+    """lm-eval's ``--samples``: a JSON object (or a JSON file holding one, or the mapping itself)
+    mapping task names to the indices of their items to score; each named task must be among
+    ``selected``."""
+    if not isinstance(spec, str):  # written in YAML: as lm-eval's JSON
+        spec = json.dumps({str(task): list(indices) for task, indices in spec.items()})
     where = f"--samples {spec}"
     text = spec
     if not spec.lstrip().startswith("{"):
@@ -341,6 +256,34 @@ def read_samples(
             )
         out[name] = tuple(indices)
     return out
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a run's options select: the catalogue, the tasks scored, the options resolved."""
+
+    catalogue: dict[str, Task]
+    tasks: list[Task]
+    options: Options  # ``samples`` read: task -> item indices
+
+
+def select(options: Options, naming: Naming) -> Selection:
+    """The catalogue ``options`` name (task files, few-shot sources), the tasks they select and
+    their ``--samples``, checked before any model loads; an error names the option it came from."""
+    key = "tasks_file"
+    try:
+        catalogue = load_tasks(list(options.tasks_file or [DEFAULT_TASKS_FILE]))
+        key = "fewshot_source"
+        catalogue = with_fewshot_sources(catalogue, options.fewshot_source or ())
+        key = "tasks"
+        selected = select_tasks(catalogue, list(options.tasks) if options.tasks else None)
+        key = "samples"
+        samples = None
+        if options.samples is not None:
+            samples = read_samples(options.samples, catalogue, selected)
+    except GauntletError as exc:
+        raise naming.wrap(key, str(exc)) from None
+    return Selection(catalogue, selected, dataclasses.replace(options, samples=samples))
 
 
 def with_fewshot_sources(tasks: dict[str, Task], sources: Sequence[str]) -> dict[str, Task]:

@@ -1,66 +1,38 @@
-"""Score each new checkpoint of a training run exactly once, separately from training.
+"""Each complete checkpoint of a folder scored exactly once, separately from training.
 
-Usage::
-
-    python -m eval_gauntlet watch runs/debug-cpu/hf/huggingface --out runs/debug-cpu/eval
-    python -m eval_gauntlet watch runs/debug-cpu/hf/huggingface --once     # what is ready, then exit
-
-The watched folder holds Hugging Face exports named ``ba<step>`` (what llm-foundry's
-``hf_checkpointer`` callback writes during training) or Composer checkpoints, as a run's
-``save_folder`` holds them: ``ep<epoch>-ba<step>-rank0.pt`` files, or ``ep<epoch>-ba<step>/``
-sharded folders (FSDP ``state_dict_type: sharded``); the ``latest`` links are skipped.
-A checkpoint is read only once it is complete: an export's config, weights and tokenizer files
-exist (a sharded folder's ``.metadata``, written last), and nothing in it has changed for
-``settle`` seconds (the exporter and Composer's saver both write in place, so a checkpoint
-being written is never read). A checkpoint counts as
-scored once its gauntlet average (written last) is in ``results.jsonl``; killed and restarted,
-the watcher re-scores nothing that finished, and a checkpoint cut off mid-way is scored again
-(the table keeps the latest row of each task). A checkpoint that cannot be read, or that stays
-incomplete for ``broken_after`` seconds (a save killed mid-write), is one error line, skipped,
-and tried again once it changes; the report says what was left unscored.
+The folder holds ``ba<step>`` Hugging Face exports (``hf_checkpointer``) or a run's Composer
+checkpoints (``ep<e>-ba<step>-rank0.pt`` files, ``ep<e>-ba<step>/`` sharded folders, named as
+:mod:`biomedlm.trained.names` names them; ``latest`` links skipped). A checkpoint is read once
+all its files exist (a sharded folder's ``.metadata``, written last) and none changed for
+``settle`` seconds; it counts as scored once its gauntlet average (written last) is in
+``results.jsonl``. One that cannot be read, or stays incomplete for ``broken_after`` seconds, is
+one error line and tried again once it changes.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eval_gauntlet.results import RESULTS, read_rows, repair_rows
+from biomedlm.trained.names import SHARDED_FOLDER, checkpoint_name, step_in_name
+from eval_gauntlet.rows import RESULTS, read_rows, repair_rows
 
 log = logging.getLogger(__name__)
-EXPORT = re.compile(r"^ba(\d+)$")
-SHARDED = re.compile(r"^ep\d+-ba(\d+)$")
-COMPOSER = re.compile(r"^ep\d+-ba(\d+)-rank0\.pt$")
 REQUIRED = ("config.json", "tokenizer_config.json")
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 
 
 def find_checkpoints(folder: Path) -> list[tuple[int, Path]]:
-    """Exports (``ba<step>``) and Composer checkpoints (files, sharded folders), by step."""
+    """Exports (``ba<step>/``) and Composer checkpoints (rank 0's files, sharded folders), by step."""
     found = []
     for path in folder.iterdir():
-        patterns = (EXPORT, SHARDED) if path.is_dir() else (COMPOSER,)
-        for pattern in patterns:
-            if m := pattern.match(path.name):
-                found.append((int(m.group(1)), path))
+        step = step_in_name(path.name)  # the `latest` links are not checkpoints of their own
+        if step is not None and path.is_dir() != path.name.endswith(".pt"):
+            found.append((step, path))
     return sorted(found)
-
-
-def step_of_name(path: Path) -> int | None:
-    """The step in a checkpoint's name (``ba60``, ``ep0-ba60-rank0.pt``, ``ep0-ba60``), if any."""
-    for pattern in (EXPORT, SHARDED, COMPOSER):
-        if m := pattern.match(path.name):
-            return int(m.group(1))
-    return None
-
-
-def checkpoint_name(path: Path) -> str:
-    """The name a checkpoint has in the results: ``ba60``, ``ep0-ba60-rank0``, ``ep0-ba60``."""
-    return path.name.removesuffix(".pt")
 
 
 def fingerprint(path: Path) -> tuple[float, int]:
@@ -75,7 +47,7 @@ def fingerprint(path: Path) -> tuple[float, int]:
 def has_all_files(path: Path) -> bool:
     """Everything a complete checkpoint has is there (not yet whether it is still changing)."""
     if path.is_dir():
-        if SHARDED.match(path.name):
+        if SHARDED_FOLDER.match(path.name):
             if not (path / ".metadata").is_file():
                 return False
         elif not all((path / name).is_file() for name in REQUIRED) or not any(
@@ -98,6 +70,40 @@ def scored_checkpoints(out_dir: Path) -> set[str]:
     if not path.is_file():
         return set()
     return {str(r["checkpoint"]) for r in read_rows(path) if r.get("kind") == "average"}
+
+
+@dataclass
+class _Readiness:
+    """Whether a checkpoint can be read now, and what has been said about each."""
+
+    settle: float
+    broken_after: float
+    writer_gone: bool = False  # no file can be mid-write any more: nothing to settle
+    unreadable: dict[Path, tuple[float, int]] = field(default_factory=dict)  # its fingerprint
+    told: dict[Path, tuple[float, int]] = field(default_factory=dict)  # "still being written"
+
+    def of(self, path: Path) -> tuple[tuple[float, int], str | None]:
+        """``path``'s fingerprint, and why it is skipped this pass (None: read it now)."""
+        before = fingerprint(path)
+        if self.unreadable.get(path) == before:
+            return before, "unreadable, unchanged since"
+        age = time.time() - before[0]
+        whole = has_all_files(path)
+        if not whole and (self.writer_gone or age >= self.broken_after):
+            log.error(
+                "error: %s: incomplete (files missing or empty) and unchanged for %.0f s; "
+                "skipped until it changes",
+                path,
+                age,
+            )
+            self.unreadable[path] = before
+            return before, "incomplete"
+        if not whole or (age < self.settle and not self.writer_gone):
+            if self.told.get(path) != before:
+                log.info("%s: still being written, will look again", path)
+                self.told[path] = before
+            return before, "still being written"
+        return before, None
 
 
 @dataclass
@@ -131,12 +137,11 @@ def watch(
     """
     repair_rows(out_dir / RESULTS)
     report = WatchReport()
-    unreadable: dict[Path, tuple[float, int]] = {}  # path -> its fingerprint when it failed
-    told: dict[Path, tuple[float, int]] = {}  # "still being written" said once per fingerprint
+    readiness = _Readiness(settle, broken_after)
     last_new = time.monotonic()
     while True:
         last = once or (running is not None and not running())
-        writer_gone = last and running is not None
+        readiness.writer_gone = last and running is not None
         report.skipped = {}
         done = scored_checkpoints(out_dir)
         pending = (
@@ -147,35 +152,17 @@ def watch(
         for step, path in pending:
             name = checkpoint_name(path)
             try:
-                before = fingerprint(path)
-                if unreadable.get(path) == before:
-                    report.skipped[name] = "unreadable, unchanged since"
-                    continue
-                age = time.time() - before[0]
-                whole = has_all_files(path)
+                before, why = readiness.of(path)
             except FileNotFoundError:  # removed meanwhile (rotation of old checkpoints)
                 continue
-            if not whole and (writer_gone or age >= broken_after):
-                log.error(
-                    "error: %s: incomplete (files missing or empty) and unchanged for %.0f s; "
-                    "skipped until it changes",
-                    path,
-                    age,
-                )
-                unreadable[path] = before
-                report.skipped[name] = "incomplete"
-                continue
-            if not whole or (age < settle and not writer_gone):
-                if told.get(path) != before:
-                    log.info("%s: still being written, will look again", path)
-                    told[path] = before
-                report.skipped[name] = "still being written"
+            if why is not None:
+                report.skipped[name] = why
                 continue
             log.info("scoring %s (step %d)", path, step)
             if score(path, name, step):
                 report.scored.append(name)
             else:
-                unreadable[path] = before
+                readiness.unreadable[path] = before
                 report.skipped[name] = "unreadable"
             last_new = time.monotonic()
         if last:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from biomedlm.files import atomic_write
+
 LOCK = "watcher.lock"
 TRAINER = "trainer.json"
 
@@ -117,8 +119,6 @@ class Trainer:
 
 def announce(out_dir: Path, trainer: Trainer) -> None:
     """Write ``OUT/trainer.json`` (atomically): the run the folder's watcher serves."""
-    from eval_gauntlet.results import atomic_write
-
     text = json.dumps({"pid": trainer.pid, "start": trainer.start, "ended": trainer.ended})
     atomic_write(out_dir / TRAINER, lambda tmp: tmp.write_text(text + "\n"))
 

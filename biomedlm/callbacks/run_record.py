@@ -18,8 +18,8 @@ from composer.loggers import Logger
 from composer.utils import dist
 from omegaconf import DictConfig, OmegaConf
 
-from biomedlm.recipe import TrainingSettings
 from biomedlm.run_record import record_launch, write_record
+from biomedlm.settings import TrainingSettings
 
 log = logging.getLogger(__name__)
 NAME = "run_record"

@@ -17,7 +17,7 @@ called finished, with no scores. Now:
 from __future__ import annotations
 
 import json
-import logging
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,6 @@ from composer.core import Callback, State
 from composer.loggers import Logger
 from composer.utils import dist
 
-from biomedlm.checkpoint import Progress
 from biomedlm.finetune.export import (
     AFTER_FIT_CALLBACK,
     EXPORT_CALLBACK,
@@ -33,15 +32,11 @@ from biomedlm.finetune.export import (
     FinetuneExport,
     export_folder,
 )
-from biomedlm.relaunch import Finished
+from biomedlm.relaunch import AfterFitCompleted, AfterFitWork, Finished
+from biomedlm.trained.load import Progress
 
-log = logging.getLogger(__name__)
 RECORD = "after_fit.json"
 EXPORT, SCORES = "export", "scores"  # what may be missing
-
-
-class AfterFitCompleted(Exception):
-    """Raised once a relaunch has completed a finished run's after-fit work: the launch ends."""
 
 
 def done_batch(run_dir: str | Path) -> int | None:
@@ -127,3 +122,11 @@ def relaunch_line(recipe: Any, finished: Finished, what: dict[str, str]) -> str:
         f"completing {'them' if len(what) > 1 else 'it'} from that checkpoint, without "
         f"training{scores}"
     )
+
+
+def after_fit_work(recipe: Any, finished: Finished) -> AfterFitWork | None:
+    """What a ``finished`` fine-tune lacks of its after-fit work, to complete (None: nothing)."""
+    found = missing(recipe, finished.progress)
+    if not found:
+        return None
+    return AfterFitWork(relaunch_line(recipe, finished, found), partial(complete_in, what=found))

@@ -35,8 +35,8 @@ from composer.loggers import Logger
 from composer.utils import dist, format_name_with_dist_and_time
 
 from biomedlm.callbacks.hf_export import UmaskExport
-from biomedlm.checkpoint import Progress
 from biomedlm.model import set_token_ids, token_ids
+from biomedlm.trained.load import Progress
 
 log = logging.getLogger(__name__)
 LORA_EXPORTS = ("merged", "adapters")
@@ -143,7 +143,7 @@ def task_callbacks(recipe: Any) -> dict[str, dict[str, Any]]:
     recipe; ``finetune_after_fit``, last, records that both are done
     (:mod:`biomedlm.finetune.after_fit`).
     """
-    from biomedlm.recipe import resolved
+    from biomedlm.recipe_files import resolved
 
     callbacks = {name: dict(args) for name, args in recipe.callbacks.items() if args is not None}
     if EXPORT_CALLBACK in callbacks and recipe.model.lora is not None:

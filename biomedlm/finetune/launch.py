@@ -1,46 +1,39 @@
-"""Launch a fine-tuning recipe: checks against this machine and the weights, then llm-foundry's config.
+"""The fine-tuning recipe kind: launch checks every family shares, then the family's sections.
 
-The parts every task shares are here: the machine checks, ``model.init_from`` as a Hugging Face
-folder (:mod:`biomedlm.init_weights`: a Composer checkpoint or sharded folder is converted once;
-its embedding must hold its own tokenizer, and ``tokenizer.path`` must be that vocabulary),
-the maximum length against the weights' positions, and the trainer settings. Each task's module
-(:data:`TASK_MODULES`) supplies the rest: its model, data loaders, tokenizer with added tokens and
-its after-fit scoring, through ``foundry_sections(recipe, facts)``.
+Shared: the machine, ``model.init_from`` as a Hugging Face folder (:mod:`biomedlm.init_weights`),
+the maximum length against its positions, the trainer settings. A new family is one module and
+one entry in :data:`FAMILIES`.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from biomedlm.finetune.recipe import FinetuneRecipe
+from biomedlm.finetune import after_fit
+from biomedlm.finetune.choice import launch as choice
+from biomedlm.finetune.facts import FinetuneFacts
+from biomedlm.finetune.generation import launch as generation
+from biomedlm.finetune.recipe import FinetuneRecipe, has_task
 from biomedlm.foundry_config import trainer_settings
 from biomedlm.init_weights import check_tokenizer, hf_folder
 from biomedlm.preflight import check_machine
-from biomedlm.recipe import RecipeError
+from biomedlm.recipe_kinds import RecipeKind
+from biomedlm.run_record import run_identity
+from biomedlm.settings import RecipeError
 
-TASK_MODULES = {
-    "multiple_choice": "biomedlm.finetune.choice.launch",
-    "classification": "biomedlm.finetune.choice.launch",
-    "generation": "biomedlm.finetune.generation.launch",
+Sections = Callable[[FinetuneRecipe, FinetuneFacts], dict[str, Any]]
+FAMILIES: dict[str, Sections] = {
+    "multiple_choice": choice.foundry_sections,
+    "classification": choice.foundry_sections,
+    "generation": generation.foundry_sections,
 }
 
 
-@dataclass(frozen=True)
-class FinetuneFacts:
-    """What the launch found out, for the task's translation."""
-
-    init_folder: Path  # a Hugging Face folder with model.init_from's weights
-    tokenizer_dir: Path  # the tokenizer to start from (tokenizer.path, else the weights')
-    on_gpu: bool
-    n_positions: int  # the weights' context length
-
-
-def prepare_finetune(recipe: FinetuneRecipe) -> dict[str, Any]:
-    """Check ``recipe`` at launch and return llm-foundry's train config for it."""
+def prepare_finetune(recipe: FinetuneRecipe) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Check ``recipe`` at launch; llm-foundry's train config for it and the run's identity."""
     on_gpu = check_machine(recipe)
     folder = hf_folder(recipe.model.init_from, Path(recipe.run_dir) / "init")
     config = json.loads((folder / "config.json").read_text())
@@ -55,5 +48,8 @@ def prepare_finetune(recipe: FinetuneRecipe) -> dict[str, Any]:
         raise RecipeError(f"tokenizer.path: no tokenizer at {tokenizer_dir}")
     check_tokenizer(recipe.model.init_from, folder, recipe.tokenizer.path)
     facts = FinetuneFacts(folder, tokenizer_dir, on_gpu, positions)
-    module = importlib.import_module(TASK_MODULES[recipe.task])
-    return {**trainer_settings(recipe), **module.foundry_sections(recipe, facts)}
+    cfg = {**trainer_settings(recipe), **FAMILIES[recipe.task](recipe, facts)}
+    return cfg, run_identity(cfg["tokenizer"]["name"], {})
+
+
+FINETUNING = RecipeKind(FinetuneRecipe, has_task, prepare_finetune, after_fit.after_fit_work)

@@ -1,35 +1,26 @@
 """A fine-tuning recipe: weights to start from, a task, its data files, how to score the result.
 
-It shares the training settings of a pretraining recipe (:class:`biomedlm.recipe.TrainingSettings`:
-optimizer, scheduler, callbacks, FSDP, precision, durations, checkpoints) and the same loader,
-so it is as strict: an unknown key fails naming the key and the nearest valid one. Example::
-
-    run_name: pubmedqa
-    task: classification          # multiple_choice | classification | generation
-    model:
-      init_from: path/to/BioMedLM # a Hugging Face folder, a Composer checkpoint, a sharded folder
-      lora: {r: 16}               # optional: train adapters only
-    data:
-      format: pubmedqa            # how the files are read (see each task's readers)
-      train: [data/pubmedqa/ori_pqal.json]
-      test: [data/pubmedqa/test_ground_truth.json]
-    eval:
-      decoding: {strategy: beam}  # generation only
-
-``data.train`` / ``data.validation`` / ``data.test`` each take a list of files, folders or globs
-(relative paths are relative to the working directory, as every recipe path).
+It shares a pretraining recipe's training settings (:class:`biomedlm.settings.TrainingSettings`)
+and strict loading; a recipe with a top-level ``task`` key is a fine-tuning one (docs/fine-tuning.md).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from omegaconf import MISSING
 
-from biomedlm.recipe import TrainingSettings, check_model_common, unset
+from biomedlm.decoding import DecodingConfig
+from biomedlm.settings import (
+    LoaderOptions,
+    RecipeError,
+    TrainingSettings,
+    check_model_common,
+    unset,
+)
 
 TASKS = ("multiple_choice", "classification", "generation")
-STRATEGIES = ("greedy", "beam", "sample")
 LORA_EXPORTS = ("merged", "adapters")
 LAYOUTS = ("markers", "script")  # data.layout (biomedlm.finetune.choice.layout)
 
@@ -101,8 +92,12 @@ class SplitConfig:
             raise ValueError("data.split: validation and test are fractions summing to < 1")
 
 
+class DataError(RecipeError):
+    """A data file that cannot be read; one line naming the file (and line)."""
+
+
 @dataclass
-class DataConfig:
+class DataConfig(LoaderOptions):
     format: str = MISSING  # the reader: medqa, medmcqa, pubmedqa, bioasq, medquad, meqsum, jsonl...
     train: list[str] = MISSING  # files, folders or globs
     validation: list[str] = field(default_factory=list)
@@ -127,57 +122,11 @@ class DataConfig:
             raise ValueError(f"data.max_length: must be >= 8, got {self.max_length}")
         if self.layout not in LAYOUTS:
             raise ValueError(f"data.layout: {self.layout!r} is not one of {LAYOUTS}")
+        self.check_options("data")
         for key in ("train_limit", "test_limit"):
             value = getattr(self, key)
             if value is not None and value < 1:
                 raise ValueError(f"data.{key}: must be >= 1, got {value}")
-
-
-@dataclass
-class DecodingConfig:
-    """How a generation model answers; the defaults are the BioMedLM scripts' test decoding.
-
-    ``finetune/textgen/gpt2/run_generation_batch.py`` with the README's MeQSum command
-    (``--length 400 --no_repeat_ngram_size 6 --length_penalty -0.5``) calls ``generate`` with 5
-    beams, no sampling, ``max_length`` = the padded prompt + 400, ``min_length=5``. Hugging Face's
-    ``min_length`` counts the prompt's tokens too, so for any prompt of 5 tokens or more it
-    constrains nothing: it is passed as the scripts pass it; ``min_new_tokens`` asks for new
-    tokens. (The scripts also ban token ids 198 and 628, GPT-2's newlines, which in BioMedLM's
-    own vocabulary are other tokens: not reproduced.)
-    """
-
-    strategy: str = "beam"  # greedy | beam | sample
-    max_new_tokens: int = 400
-    num_beams: int = 5
-    no_repeat_ngram_size: int = 6  # 0: off
-    length_penalty: float = -0.5  # beam search: < 0 favours shorter answers
-    min_length: int = 5  # Hugging Face's: prompt + new tokens (the scripts' min_length=5)
-    min_new_tokens: int = 0  # at least this many new tokens before EOS (0: off)
-    temperature: float = 1.0
-    top_p: float = 1.0
-    seed: int = 0
-    batch_size: int = 8
-
-    def __post_init__(self) -> None:
-        if unset(self):
-            return
-        if self.strategy not in STRATEGIES:
-            raise ValueError(
-                f"eval.decoding.strategy: {self.strategy!r} is not one of {STRATEGIES}"
-            )
-        for key in ("max_new_tokens", "num_beams", "batch_size"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"eval.decoding.{key}: must be >= 1")
-        for key in ("no_repeat_ngram_size", "min_length", "min_new_tokens"):
-            if getattr(self, key) < 0:
-                raise ValueError(f"eval.decoding.{key}: must be >= 0")
-        if self.min_new_tokens > self.max_new_tokens:
-            raise ValueError(
-                f"eval.decoding.min_new_tokens: {self.min_new_tokens} is more than "
-                f"max_new_tokens ({self.max_new_tokens})"
-            )
-        if self.temperature <= 0 or not 0 < self.top_p <= 1:
-            raise ValueError("eval.decoding: temperature must be > 0 and top_p in (0, 1]")
 
 
 @dataclass
@@ -228,3 +177,10 @@ class FinetuneRecipe(TrainingSettings):
                 f"data.layout: {self.data.layout} is a classification layout; task {self.task} "
                 "has one layout (remove data.layout)"
             )
+
+
+def has_task(layers: list[Any], overrides: list[str] | None = None) -> bool:
+    """A fine-tuning recipe has a top-level ``task`` key (in a layer or an override)."""
+    return any("task" in layer for layer in layers) or any(
+        item.partition("=")[0].strip() == "task" for item in overrides or []
+    )

@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from biomedlm.finetune.recipe import FinetuneRecipe
-    from biomedlm.recipe import RecipeError, load_recipe
+    from biomedlm.recipe_kinds import load_recipe
+    from biomedlm.settings import RecipeError
 
     try:
         recipe = load_recipe(args.recipe, args.overrides, components=False)

@@ -18,7 +18,7 @@ from composer.core import Callback, State
 from composer.loggers import Logger
 
 from eval_gauntlet.finetuned.scoring import score_finetuned
-from eval_gauntlet.results import Checkpoint
+from eval_gauntlet.rows import Checkpoint
 
 log = logging.getLogger(__name__)
 

@@ -1,14 +1,9 @@
 """Scores of a fine-tuned multiple-choice or classification model on its recipe's test sets.
 
 Each test set (``data.test``, named ``eval.name`` or after ``data.format``, and each
-``eval.extra`` set, e.g. one per MMLU subject) is read and encoded as in training
-(:mod:`biomedlm.finetune.choice`), scored by the model's forward pass on every rank's share of
-the items, and gathered on rank 0, which writes:
-
-- ``predictions/<checkpoint>/<task>.test.jsonl``: per example its key and source line, the gold
-  and predicted option (or label) indices, the per-option scores and the tokens truncated;
-- a ``kind: finetune`` row per set: accuracy with a bootstrap 95% interval, n, the random and
-  majority baselines; and one pooled row per ``group`` of extra sets (MMLU's medical subjects).
+``eval.extra`` set) is encoded as in training, scored on every rank's share of the items and
+gathered; rank 0 writes ``predictions/<checkpoint>/<task>.test.jsonl`` and a ``kind: finetune``
+accuracy row per set, plus one pooled row per ``group`` of extra sets (MMLU's subjects).
 """
 
 from __future__ import annotations
@@ -21,11 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eval_gauntlet.errors import GauntletError, UnreadableCheckpoint
-from eval_gauntlet.finetuned.rows import MetricValue, finetune_rows, record
-from eval_gauntlet.finetuned.scoring import Loaded
+from biomedlm.files import atomic_write
+from eval_gauntlet.errors import GauntletError
+from eval_gauntlet.finetuned.rows import MetricValue, finetune_rows
 from eval_gauntlet.metrics import bootstrap_ci
-from eval_gauntlet.results import Checkpoint, atomic_write
+from eval_gauntlet.results import record
+from eval_gauntlet.rows import Checkpoint, predictions_path
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +83,6 @@ def predict(
     return [merged[i] for i in range(len(encoded))]
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name).strip("._") or "model"
-
-
 def _write_predictions(out: Path, checkpoint: Checkpoint, scored: Scored) -> None:
     lines = [
         json.dumps(
@@ -111,7 +103,7 @@ def _write_predictions(out: Path, checkpoint: Checkpoint, scored: Scored) -> Non
             scored.examples, scored.encoded, scored.scores, scored.correct, strict=True
         )
     ]
-    path = out / "predictions" / _safe(checkpoint.name) / f"{scored.name}.test.jsonl"
+    path = predictions_path(out, checkpoint, f"{scored.name}.test.jsonl")
     atomic_write(path, lambda tmp: tmp.write_text("".join(lines), encoding="utf-8"))
 
 
@@ -185,20 +177,3 @@ def score(
         rows += _rows(group, [s for s in scored if s.group == group], recipe, checkpoint)
     record(out, rows)
     return rows
-
-
-def load(path: Path, recipe: Any, device: str, *, trust: bool = False) -> Loaded:
-    """A saved fine-tuned model, for ``python -m eval_gauntlet finetuned``."""
-    from biomedlm.checkpoint import CheckpointError
-    from biomedlm.finetune.choice.loading import load_finetuned
-    from eval_gauntlet.watch import checkpoint_name, step_of_name
-
-    try:
-        model, progress = load_finetuned(path, recipe, trust=trust)
-    except CheckpointError as exc:
-        raise UnreadableCheckpoint(str(exc)) from None
-    model.to(device)
-    name = f"{recipe.run_name}-{checkpoint_name(path.resolve())}"
-    step = progress.batch if progress is not None else step_of_name(path.resolve())
-    tokens = progress.tokens if progress is not None else None  # an export does not record it
-    return Loaded(model, model.tokenizer, Checkpoint(name, step, tokens))

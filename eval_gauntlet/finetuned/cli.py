@@ -1,18 +1,14 @@
-"""``python -m eval_gauntlet finetuned CHECKPOINT RECIPE [key=value ...]``: score a saved fine-tuned model.
+"""``python -m eval_gauntlet finetuned CHECKPOINT RECIPE [key=value ...]``: score a saved fine-tune.
 
-The recipe it was fine-tuned with says the task, the layout, the test sets and where results go
-(``eval.out``); ``key=value`` overrides point it elsewhere without retraining::
+The recipe it was fine-tuned with says the task, the test sets and where results go; overrides
+point it elsewhere without retraining (docs/fine-tuning.md)::
 
     python -m eval_gauntlet finetuned runs/medqa/hf/huggingface/ba600 recipes/finetune/medqa.yaml
     python -m eval_gauntlet finetuned runs/medqa/checkpoints/ep3-ba600-rank0.pt \\
         recipes/finetune/medqa.yaml data.test=[my_questions.jsonl] data.format=medqa eval.out=out
 
-``CHECKPOINT`` is a Hugging Face export (merged, or LoRA adapters), a Composer checkpoint file
-or an FSDP sharded checkpoint folder. Results join ``<eval.out>/results.jsonl`` as
-``kind: finetune`` rows, named ``<run_name>-<checkpoint>``, at the checkpoint's step (an export
-``ba600`` records none: its name gives it). Scored later, the rows are labelled for what was
-scored: ``data.test`` given without ``eval.name`` names the task after the test files, and
-``model.init_from`` (which the saved model no longer needs) is recorded only when given.
+Rows are named ``<run_name>-<checkpoint>``; ``model.init_from`` (which the saved model no longer
+needs) is recorded only when given.
 """
 
 from __future__ import annotations
@@ -21,7 +17,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from biomedlm.checkpoint import TRUST_FLAG
+from biomedlm.trained.kinds import TRUST_FLAG
 from eval_gauntlet.errors import GauntletError
 
 log = logging.getLogger(__name__)
@@ -47,8 +43,9 @@ def run(args: argparse.Namespace) -> None:
     import torch
 
     from biomedlm.finetune.recipe import FinetuneRecipe
-    from biomedlm.recipe import RecipeError, load_recipe
-    from eval_gauntlet.finetuned.scoring import score_finetuned, scorer
+    from biomedlm.recipe_kinds import load_recipe
+    from biomedlm.settings import RecipeError
+    from eval_gauntlet.finetuned.scoring import load_finetuned, score_finetuned
 
     given = {o.split("=", 1)[0].strip() for o in args.overrides if "=" in o}
     overrides = list(args.overrides)
@@ -66,7 +63,7 @@ def run(args: argparse.Namespace) -> None:
         recipe.eval.name = "+".join(Path(p).stem for p in recipe.data.test)
         log.info("data.test given without eval.name: results named %s", recipe.eval.name)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    loaded = scorer(recipe.task).load(args.checkpoint, recipe, device, trust=args.trust_checkpoint)
+    loaded = load_finetuned(args.checkpoint, recipe, device, trust=args.trust_checkpoint)
     checkpoint = loaded.checkpoint
     if args.name:
         checkpoint = type(checkpoint)(args.name, checkpoint.step, checkpoint.tokens)

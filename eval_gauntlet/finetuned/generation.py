@@ -1,47 +1,34 @@
 """A generation fine-tune scored on its test part: answers, ROUGE/BLEU/lengths, a page to read.
 
-After fit (the ``finetune_eval`` callback the launch adds when ``eval.test_after_fit``), or
-later on a saved checkpoint (:func:`score_checkpoint`, the generation branch of
-``python -m eval_gauntlet finetuned CHECKPOINT RECIPE``), the recipe's test examples (the same
-split as at launch, :func:`biomedlm.finetune.generation.data.split_examples`) are answered with
-``eval.decoding`` and written under ``eval.out``:
-
-- ``results.jsonl`` / ``.md`` / ``.png``: ``kind: finetune`` rows (``family: generation``):
-  ``rouge1``, ``rouge2``, ``rougeL`` (0-100, aggregated as the BioMedLM scripts), ``bleu``,
-  ``words_generated``, ``words_reference``, each with its bootstrap 95% interval
-  (:mod:`eval_gauntlet.finetuned.text_metrics`), and how they were made: ``init_from``, the
-  ``decoding`` settings, ``truncated`` (test sources that lost their start to fit the model);
-- ``predictions/<checkpoint>/<task>.test.jsonl``: per example the id, question type, source,
-  reference, generated text and its scores;
-- ``samples/<checkpoint>/<task>.test.md``: ``eval.samples`` answers beside their references,
-  spread over question types, and a table of scores per question type, for a person to read.
-
-Under several processes each rank answers its share of the test part (FSDP generation is
-collective, so every rank runs the same number of batches); rank 0 writes.
-
-:func:`load` and :func:`score` are the two functions a task family's scoring module offers the
-fine-tuning dispatch (``eval_gauntlet.finetuned.scoring``: the ``finetune_eval`` callback and the
-``finetuned`` command).
+After fit (``finetune_eval``) or later (``python -m eval_gauntlet finetuned``), the recipe's
+test examples (the launch's split) are answered with ``eval.decoding``; rank 0 writes under
+``eval.out`` the ``kind: finetune`` rows (each metric of :mod:`.text_metrics` with its interval,
+and ``init_from``, ``decoding``, ``truncated``), ``predictions/<checkpoint>/<task>.test.jsonl``
+(per example its id, question type, source, reference, generated text and scores) and
+``samples/<checkpoint>/<task>.test.md`` (``eval.samples`` answers beside their references,
+spread over question types, and scores per question type). Every rank answers its share
+(FSDP generation is collective).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from biomedlm.files import atomic_write
 from biomedlm.finetune.generation.data import split_examples
-from biomedlm.finetune.generation.layout import separator_of
 from biomedlm.finetune.generation.readers import Example
 from biomedlm.finetune.recipe import FinetuneRecipe
 from biomedlm.generate import complete, truncated_prompts
-from eval_gauntlet.errors import UnreadableCheckpoint
-from eval_gauntlet.finetuned.rows import finetune_rows, record
+from biomedlm.generation_layout import separator_of
+from eval_gauntlet.finetuned.rows import finetune_rows
 from eval_gauntlet.finetuned.samples import write_samples
 from eval_gauntlet.finetuned.text_metrics import text_metrics
-from eval_gauntlet.results import PREDICTIONS, Checkpoint, _safe, atomic_write
+from eval_gauntlet.results import record
+from eval_gauntlet.rows import Checkpoint, predictions_path
 
 log = logging.getLogger(__name__)
 FAMILY = "generation"
@@ -96,8 +83,7 @@ def score_generation(
         generated, references, seed=recipe.seed, iters=recipe.eval.bootstrap_iters
     )
     task = task_name(recipe)
-    folder = _safe(checkpoint.name)
-    predictions = out_dir / PREDICTIONS / folder / f"{task}.test.jsonl"
+    predictions = predictions_path(out_dir, checkpoint, f"{task}.test.jsonl")
     lines = [
         json.dumps(
             {"id": e.id, **e.meta, "source": e.source, "reference": e.target, "generated": g,
@@ -108,7 +94,7 @@ def score_generation(
     ]  # fmt: skip
     atomic_write(predictions, lambda tmp: tmp.write_text("".join(lines), encoding="utf-8"))
     page = write_samples(
-        out_dir / "samples" / folder / f"{task}.test.md",
+        predictions_path(out_dir, checkpoint, f"{task}.test.md", under="samples"),
         task=task,
         checkpoint=checkpoint.name,
         examples=examples,
@@ -161,53 +147,3 @@ def score(
         return score_generation(
             _unwrapped(model), tokenizer, recipe, checkpoint, Path(recipe.eval.out)
         )
-
-
-@dataclass(frozen=True)
-class Loaded:
-    """A saved model read back for scoring, and what the results call it."""
-
-    model: Any
-    tokenizer: Any
-    checkpoint: Checkpoint
-
-
-def load(path: Path, recipe: FinetuneRecipe, device: str = "cpu", *, trust: bool = False) -> Loaded:
-    """The family interface: a saved model (Composer checkpoint, HF export, adapters) on ``device``.
-
-    Named ``<run_name>-<checkpoint>`` in the results; unreadable: :class:`UnreadableCheckpoint`.
-    A Hugging Face export records no progress: its step is read from llm-foundry's folder name,
-    ``ba<step>``, when it has one.
-    """
-    from biomedlm.checkpoint import CheckpointError
-    from biomedlm.generate import load_model
-    from eval_gauntlet.watch import step_of_name
-
-    try:
-        model, tokenizer, progress = load_model(path, trust=trust)
-    except CheckpointError as exc:
-        raise UnreadableCheckpoint(str(exc)) from None
-    name = f"{recipe.run_name}-{path.name.removesuffix('.pt')}"
-    step, tokens = (progress.batch, progress.tokens) if progress else (None, None)
-    if progress is None:
-        step = step_of_name(path.resolve())
-    return Loaded(model.to(device), tokenizer, Checkpoint(name, step, tokens))
-
-
-def load_recipe_dict(recipe: dict[str, Any]) -> FinetuneRecipe:
-    """A resolved recipe (as the launch passes it to the callback) back as a typed recipe."""
-    from strict_config import merge_structured
-
-    return merge_structured(FinetuneRecipe, [recipe], "eval callback recipe")
-
-
-def score_checkpoint(
-    path: Path, recipe: FinetuneRecipe, out_dir: Path | None = None, device: str = "cpu"
-) -> list[dict[str, Any]]:
-    """Score a saved model on the recipe's test part: the generation branch of
-    ``python -m eval_gauntlet finetuned CHECKPOINT RECIPE``; rows go to ``out_dir`` (default:
-    the recipe's ``eval.out``)."""
-    loaded = load(path, recipe, device)
-    return score_generation(
-        loaded.model, loaded.tokenizer, recipe, loaded.checkpoint, out_dir or Path(recipe.eval.out)
-    )

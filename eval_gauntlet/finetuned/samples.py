@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from biomedlm.decoding import DecodingConfig
+from biomedlm.files import atomic_write
 from biomedlm.finetune.generation.readers import Example
-from biomedlm.finetune.recipe import DecodingConfig
 from biomedlm.generate import NOT_MEDICAL_ADVICE
 from eval_gauntlet.finetuned.rows import MetricValue
-from eval_gauntlet.results import atomic_write
 
 GROUP = "qtype"  # the field results are broken down by, when the examples carry it
 

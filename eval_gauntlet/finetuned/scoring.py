@@ -1,36 +1,40 @@
-"""Score a fine-tuned model on its recipe's test sets: one module per task family.
+"""Score a fine-tuned model on its recipe's test sets, with its task family's scorer.
 
 The ``finetune_eval`` callback (after fit, on every rank) and ``python -m eval_gauntlet
-finetuned`` (a saved checkpoint, later) both come here. A family's module
-(:data:`SCORERS`) provides two functions:
-
-``load(path: Path, recipe: FinetuneRecipe, device: str, *, trust: bool = False) -> Loaded``
-    the fine-tuned model at ``path`` (an HF export, a Composer checkpoint file or sharded
-    folder), on ``device``, for the command line; raises :class:`~eval_gauntlet.errors.GauntletError`.
-
-``score(model, tokenizer, recipe: FinetuneRecipe, checkpoint: Checkpoint, *, device,
-precision: str) -> list[dict]``
-    scores ``data.test`` (and each ``eval.extra`` set) once. Called on every rank with the same
-    arguments: ``model`` is the Composer model, possibly FSDP-wrapped, so every rank runs the
-    same number of forward passes on its share of the items; rank 0 writes the per-example
-    predictions under ``<eval.out>/predictions/<checkpoint.name>/`` and the ``kind: finetune``
-    rows (:func:`eval_gauntlet.finetuned.rows.record`) and returns them; other ranks return [].
-    ``precision`` is a Composer precision name (``fp32``, ``amp_bf16``...).
+finetuned`` (a saved checkpoint, later, read by :func:`load_finetuned`) both come here. A family
+is an entry in :data:`SCORERS` and, when its model has a task head, one in :data:`HEADS`.
+A scorer, ``score(model, tokenizer, recipe, checkpoint, *, device, precision) -> rows``, runs
+on every rank with the same arguments (``model`` the Composer model, possibly FSDP-wrapped: each
+rank scores its share of the items); rank 0 writes the predictions
+(:func:`eval_gauntlet.rows.predictions_path`) and the ``kind: finetune`` rows and returns
+them, the other ranks return []. ``precision`` is a Composer precision name (``fp32``...).
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
+from pathlib import Path
 from typing import Any
 
-from eval_gauntlet.results import Checkpoint
+from biomedlm.finetune.choice.loading import choice_head
+from biomedlm.finetune.recipe import FinetuneRecipe
+from biomedlm.trained.kinds import CheckpointError
+from biomedlm.trained.load import Head, load
+from biomedlm.trained.names import checkpoint_name, step_of_name
+from eval_gauntlet.errors import UnreadableCheckpoint
+from eval_gauntlet.finetuned import choice, generation
+from eval_gauntlet.rows import Checkpoint
 
-SCORERS = {
-    "multiple_choice": "eval_gauntlet.finetuned.choice",
-    "classification": "eval_gauntlet.finetuned.choice",
-    "generation": "eval_gauntlet.finetuned.generation",
+Scorer = Callable[..., list[dict[str, Any]]]
+SCORERS: dict[str, Scorer] = {
+    "multiple_choice": choice.score,
+    "classification": choice.score,
+    "generation": generation.score,
+}
+HEADS: dict[str, Callable[[FinetuneRecipe], Head]] = {
+    "multiple_choice": choice_head,
+    "classification": choice_head,
 }
 
 
@@ -38,14 +42,29 @@ SCORERS = {
 class Loaded:
     """A fine-tuned model read back for scoring, and what the results call it."""
 
-    model: Any  # the Composer model
+    model: Any
     tokenizer: Any
     checkpoint: Checkpoint
 
 
-def scorer(task: str) -> ModuleType:
-    """The module scoring ``task``'s family."""
-    return importlib.import_module(SCORERS[task])
+def load_finetuned(
+    path: Path, recipe: FinetuneRecipe, device: str = "cpu", *, trust: bool = False
+) -> Loaded:
+    """The fine-tuned model at ``path`` (any kind :func:`biomedlm.trained.load.load` reads) on
+    ``device``, named ``<run_name>-<checkpoint>``; an export's step is its ``ba<step>`` name's.
+
+    Unreadable: :class:`~eval_gauntlet.errors.UnreadableCheckpoint`, one line.
+    """
+    head = HEADS.get(recipe.task)
+    try:
+        trained = load(path, head=head(recipe) if head else None, trust=trust)
+    except CheckpointError as exc:
+        raise UnreadableCheckpoint(str(exc)) from None
+    progress = trained.progress  # None for an export: it does not record how far training went
+    step = progress.batch if progress else step_of_name(path)
+    tokens = progress.tokens if progress else None
+    name = f"{recipe.run_name}-{checkpoint_name(path)}"
+    return Loaded(trained.model.to(device), trained.tokenizer, Checkpoint(name, step, tokens))
 
 
 def score_finetuned(
@@ -58,8 +77,5 @@ def score_finetuned(
     precision: str = "fp32",
 ) -> list[dict[str, Any]]:
     """Score ``recipe``'s test sets with its family's scorer (see the module docstring)."""
-    module = scorer(recipe.task)
-    rows: list[dict[str, Any]] = module.score(
-        model, tokenizer, recipe, checkpoint, device=device, precision=precision
-    )
-    return rows
+    scorer = SCORERS[recipe.task]
+    return scorer(model, tokenizer, recipe, checkpoint, device=device, precision=precision)

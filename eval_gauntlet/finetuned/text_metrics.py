@@ -1,18 +1,12 @@
 """Generated text against references: ROUGE-1/2/L, BLEU, lengths, with bootstrap 95% intervals.
 
-- ROUGE (Porter stemming, F-measure) from ``rouge-score``, reported as the BioMedLM scripts
-  report it (``finetune/textgen/gpt2/run_generation_batch.py``): on a 0-100 scale, the mean over
-  batches of :data:`SCRIPT_BATCH` test examples (in test order) of ``rouge_score.scoring.
-  BootstrapAggregator``'s ``mid`` F-measure (the median of 1,000 resampled means, numpy's global
-  generator seeded with ``seed`` as the scripts' ``set_seed``; each batch's value rounded to 4
-  places). That is not the mean of per-example F-measures: on a few hundred examples the two
-  differ by 0.1-0.2 points. The interval is a percentile bootstrap of the mean per-example F
-  (x100), and the per-example values (predictions, the sample page) are F x100.
-- BLEU from ``sacrebleu`` (its default 13a tokenizer), corpus-level on its 0-100 scale; the
-  interval resamples examples and recomputes the corpus BLEU from their n-gram statistics.
-- Length in words (whitespace-separated) of the generated and the reference texts.
-
-Intervals are percentile bootstraps over examples, seeded (the gauntlet's :func:`bootstrap_ci`).
+ROUGE (``rouge-score``, Porter stemming, F) as the BioMedLM scripts report it
+(``finetune/textgen/gpt2/run_generation_batch.py``, docs/fine-tuning.md): 0-100, the mean over
+batches of :data:`SCRIPT_BATCH` test examples of ``BootstrapAggregator``'s mid F (numpy's global
+generator seeded with ``seed``, as the scripts' ``set_seed``; each batch rounded to 4 places);
+its interval, and the per-example values, are per-example F x100. BLEU: ``sacrebleu``'s corpus
+BLEU (13a tokenizer), its interval recomputed from resampled examples' n-gram statistics.
+Lengths in whitespace-separated words. Intervals: seeded percentile bootstraps over examples.
 """
 
 from __future__ import annotations

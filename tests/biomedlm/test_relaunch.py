@@ -14,13 +14,16 @@ from typing import Any
 import pytest
 import torch
 
-from biomedlm.recipe import RecipeError, load_recipe, resolved
+from biomedlm.recipe_files import resolved
+from biomedlm.recipe_kinds import load_recipe
 from biomedlm.relaunch import ARCHITECTURE, RESTORED, _under, changed_keys, check_relaunch
 from biomedlm.run_record import read_record, write_record
+from biomedlm.settings import RecipeError
 from biomedlm.train import main
 from data_prep.manifest import tokenizer_identity
 from data_prep.publish import new_set, publish, release_sets
-from tests.biomedlm.debug_runs import DEBUG, REPO, data_overrides, debug_command
+from tests.fixtures.paths import REPO
+from tests.fixtures.runs import DEBUG, data_overrides, debug_command
 
 
 def test_changed_keys_are_classified() -> None:
@@ -179,6 +182,31 @@ def test_a_finetune_relaunch_applies_its_evaluation_data_and_refuses_its_trainin
     with pytest.raises(RecipeError, match=rf"^{key} .*: differs.*{refused}") as caught:
         check_relaunch(relaunched, resolved(relaunched))
     assert "would be ignored" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_key_the_record_lacks_counts_at_its_schema_default(
+    resumable: list[str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A run recorded before a key joined the schema relaunches as if it had the default."""
+    recipe = load_recipe(DEBUG, resumable, components=False)
+    record = resolved(recipe)
+    del record["train_loader"]["drop_last"]  # a key of the data order: refused if changed
+    write_record(recipe.save_folder, record, {})
+    with caplog.at_level(logging.INFO, logger="biomedlm.relaunch"):
+        assert relaunch(resumable) is None
+    assert "changed settings" not in caplog.text
+    with pytest.raises(RecipeError, match=r"^train_loader.drop_last \(True -> False\).*data order"):
+        relaunch(resumable, "train_loader.drop_last=false")
+    overrides = [f"run_dir={tmp_path / 'finetune'}", "model.init_from=weights"]
+    finetune = load_recipe(FINETUNE, overrides, components=False)
+    record = resolved(finetune)
+    for key in ("layout", "num_workers", "prefetch_factor", "pin_memory"):  # keys added later
+        del record["data"][key]
+    write_record(finetune.save_folder, record, {})
+    save_checkpoint(Path(finetune.save_folder), 2)
+    with caplog.at_level(logging.INFO, logger="biomedlm.relaunch"):
+        assert check_relaunch(finetune, resolved(finetune)) is None
+    assert "changed settings" not in caplog.text
 
 
 class FakeTrain:

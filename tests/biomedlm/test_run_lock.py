@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from biomedlm.recipe import RecipeError
 from biomedlm.run_lock import run_lock
-from tests.biomedlm.debug_runs import REPO, debug_command
+from biomedlm.settings import RecipeError
+from tests.fixtures.paths import REPO
+from tests.fixtures.runs import debug_command
 
 
 def wait_for_record(lock: Path, proc: subprocess.Popen[bytes]) -> None:

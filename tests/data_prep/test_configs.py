@@ -17,7 +17,7 @@ from data_prep.pipeline import run
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "recipes" / "data"
 SAMPLES = REPO / "data_prep" / "samples"
-CATALOGUE = REPO / "eval_gauntlet" / "tasks.yaml"
+CATALOGUE = REPO / "medtasks" / "tasks.yaml"
 RECIPE = REPO / "recipes" / "pretrain" / "biomedlm-2.7b.yaml"
 # The header of pubmed.yaml gives this override for The Pile's PubMed Abstracts.
 PILE = "sources=[{kind: pile, path: 'data/pile/*.jsonl.zst', pile_subsets: [PubMed Abstracts]}]"
@@ -127,18 +127,17 @@ def test_catalogue_reader_on_the_shipped_catalogue() -> None:
     }
 
 
-def test_catalogue_includes_unknown_keys_and_explicit_benchmarks(tmp_path: Path) -> None:
+def test_catalogue_includes_and_explicit_benchmarks(tmp_path: Path) -> None:
     (tmp_path / "sets").mkdir()
     for name in ("a", "b", "c"):
         (tmp_path / "sets" / f"{name}.jsonl").write_text('{"question": "q"}\n')
     (tmp_path / "more.yaml").write_text(
-        "tasks:\n  c_task: {data: sets/c.jsonl, pmid_field: pmid, new_key: 1}\n"
+        "tasks:\n  c_task: {data: sets/c.jsonl, pmid_field: pmid}\n"
     )
     (tmp_path / "tasks.yaml").write_text(
         "include: more.yaml\n"
-        "defaults: {anything: 1}\n"
         "tasks:\n"
-        "  a_task: {data: sets/a.jsonl, format: pubmedqa, group: g, future: [1, 2]}\n"
+        "  a_task: {data: sets/a.jsonl, format: pubmedqa, group: g}\n"
         "  a_again: {data: sets/a.jsonl, subject: x}\n"
         "  b_task: {data: sets/b.jsonl, group: g}\n"
     )
@@ -167,6 +166,10 @@ def test_catalogue_errors_are_one_line(tmp_path: Path) -> None:
     dup.write_text("tasks:\n  x: {data: a.jsonl}\n  x: {data: b.jsonl}\n")
     with pytest.raises(PrepError, match=r"dup\.yaml:3: invalid YAML \(found duplicate key"):
         catalogue_benchmarks(dup)
+    typo = tmp_path / "typo.yaml"  # the gauntlet's parser: a key it does not know fails here too
+    typo.write_text("tasks:\n  x: {data: a.jsonl, pmid_feld: pmid}\n")
+    with pytest.raises(PrepError, match=r"typo\.yaml: unknown key .*Did you mean 'pmid_field'"):
+        catalogue_benchmarks(typo)
     empty = tmp_path / "empty.yaml"
     empty.write_text("tasks: {}\n")
     with pytest.raises(PrepError, match="no benchmark to check"):

@@ -25,7 +25,7 @@ from data_prep.pipeline import run
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "data_prep" / "samples"
-EVAL = REPO / "eval_gauntlet" / "data"
+EVAL = REPO / "medtasks" / "data"
 PUBLISHED = ("tokenizer", "train", "validation", "manifest.json")
 
 # A run paused in packing, after its tokenizer and its first shards are written (to be killed).
@@ -61,7 +61,7 @@ def write_config(tmp_path: Path, name: str = "prep.yaml", **extra: object) -> Pa
         "split": {"validation_fraction": 0.1},
         "tokenizer": {"vocab_size": 2000},
         "pack": {"seq_len": 128, "size_limit": "1mb"},
-        "decontaminate": {"catalogue": str(REPO / "eval_gauntlet" / "tasks.yaml")},
+        "decontaminate": {"catalogue": str(REPO / "medtasks" / "tasks.yaml")},
         **extra,
     }
     path = tmp_path / name

@@ -20,7 +20,7 @@ from data_prep.pipeline import run
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "data_prep" / "samples"
-EVAL = REPO / "eval_gauntlet" / "data"
+EVAL = REPO / "medtasks" / "data"
 # One PubMedQA *test* abstract, planted in the corpus twice: under its own PMID, and as the
 # text of a document with another id. Decontamination must remove both.
 PLANTED = json.loads((EVAL / "pubmedqa_labeled_test.jsonl").open().readline())
@@ -35,7 +35,7 @@ def write_config(tmp_path: Path, sources: list[dict], **extra: object) -> Path:
         "tokenizer": {"vocab_size": 2000},
         "pack": {"seq_len": 128, "size_limit": "1mb"},
         "decontaminate": {
-            "catalogue": str(REPO / "eval_gauntlet" / "tasks.yaml"),
+            "catalogue": str(REPO / "medtasks" / "tasks.yaml"),
             "benchmarks": {
                 "medqa": {"path": str(EVAL / "medqa_usmle_4opt_test.jsonl")},
                 "pubmedqa": {

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from eval_gauntlet.__main__ import main
-from eval_gauntlet.results import read_rows
+from eval_gauntlet.rows import read_rows
 
 ARGS = ["--tasks", "medqa_4options", "--sample", "6", "--shots", "0", "--no-progress"]
 TOKENS_PER_BATCH = 2 * 16  # the fixture's batch of 2 sequences of 16 tokens

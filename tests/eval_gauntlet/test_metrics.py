@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from eval_gauntlet.evaluate import Options, benchmarks
+from eval_gauntlet.evaluate import benchmarks
 from eval_gauntlet.metrics import (
     Benchmark,
     bootstrap_ci,
@@ -19,6 +19,7 @@ from eval_gauntlet.metrics import (
     rescaled,
     summarize,
 )
+from eval_gauntlet.options import Options
 from eval_gauntlet.scoring import Prediction
 from eval_gauntlet.tasks import load_tasks
 
@@ -143,7 +144,7 @@ def test_summarize_and_majority_baseline() -> None:
 def test_a_group_is_one_benchmark_in_its_category_as_in_llm_foundry(tmp_path: Path) -> None:
     """A task joins medical_knowledge beside MMLU: llm-foundry averages MMLU's subjects into one
     benchmark (a task with categories), then averages it with the new task."""
-    from tests.eval_gauntlet.test_tasks import organs_file
+    from tests.fixtures.tasks import organs_file
 
     catalogue = load_tasks(organs_file(tmp_path))  # `organs` is in medical_knowledge
     ours_benchmarks = benchmarks(list(catalogue.values()), Options())
@@ -212,9 +213,9 @@ def test_gold_text_is_the_option_text_after_a_cloze_prompt(tiny: tuple[object, o
     Words: the gold choice as scored, no extra request. Bytes count the answer's own text
     ("héart": 6 bytes), not the delimiter's space or a context's trailing space moved into the
     continuation (lm-eval's bits_per_byte counts its target alone)."""
-    from eval_gauntlet.data import Item
     from eval_gauntlet.prompts import FORMATS, Prompt, render
     from eval_gauntlet.scoring import loglikelihoods, score_prompts
+    from medtasks.formats import Item
 
     model, tokenizer = tiny
     item = Item("k", "f:1", "Which organ?", {"A": "liver", "B": "héart"}, "B")
@@ -245,8 +246,8 @@ def test_no_gold_text_skips_the_cloze_pass(
 ) -> None:
     """``--no-gold-text``: one scoring pass (the choices'), the same picks, no gold_text_bpb."""
     from eval_gauntlet import scoring
-    from eval_gauntlet.data import Item
     from eval_gauntlet.prompts import FORMATS, Prompt, render
+    from medtasks.formats import Item
 
     model, tokenizer = tiny
     item = Item("k", "f:1", "Which organ?", {"A": "liver", "B": "heart"}, "B")

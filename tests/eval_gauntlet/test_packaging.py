@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("strict_config", "data_prep", "biomedlm", "eval_gauntlet")
+PACKAGES = ("strict_config", "medtasks", "data_prep", "biomedlm", "eval_gauntlet")
 
 
 def run(*argv: str, cwd: Path, env: dict[str, str] | None = None) -> str:
@@ -54,9 +54,9 @@ def test_wheel_has_the_catalogue_and_its_data(tmp_path: Path) -> None:
     assert [line[0] for line in lines][:3] == ["medqa_4options", "pubmedqa", "mmlu_anatomy"]
     assert len(lines) == 8
     for *_, data in lines:
-        assert Path(data).is_relative_to(target / "eval_gauntlet" / "data")
+        assert Path(data).is_relative_to(target / "medtasks" / "data")
         assert Path(data).is_file()
-    assert (target / "eval_gauntlet" / "data" / "mmlu_medical_dev.jsonl").is_file()
-    assert (target / "eval_gauntlet" / "data" / "README.md").is_file()  # provenance and licences
+    assert (target / "medtasks" / "data" / "mmlu_medical_dev.jsonl").is_file()
+    assert (target / "medtasks" / "data" / "README.md").is_file()  # provenance and licences
     architecture = target / "biomedlm" / "architecture" / "config.json"  # a model from scratch
     assert json.loads(architecture.read_text())["model_type"] == "gpt2"

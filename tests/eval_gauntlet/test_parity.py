@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from eval_gauntlet.evaluate import GauntletResult, Options, Planned, evaluate_model, plan
+from eval_gauntlet.evaluate import GauntletResult, Planned, evaluate_model, plan
 from eval_gauntlet.lm_eval_reference import (
     UPSTREAM,
     loglikelihoods_of,
@@ -26,10 +26,11 @@ from eval_gauntlet.lm_eval_reference import (
     samples_of,
     task_yaml,
 )
+from eval_gauntlet.options import Options
 from eval_gauntlet.prompts import FORMATS
 from eval_gauntlet.scoring import choose, load_hf_model
 from eval_gauntlet.tasks import FROM_TEST, LM_EVAL, Task, load_tasks, protocol
-from tests.eval_gauntlet.tiny import DATA
+from tests.fixtures.paths import DATA
 
 log = logging.getLogger(__name__)
 SEED = 1234  # the gauntlet's default --seed and lm-eval's default fewshot_random_seed
@@ -113,7 +114,7 @@ def compare(
 def run_both(
     model_dir: Path, tasks: list[Task], work: Path, *, limit: int, dtype: str, softmax: str
 ) -> tuple[list[float], GauntletResult]:
-    options = Options(limit=limit, seed=SEED, progress=False, softmax_dtype=softmax)
+    options = Options(limit=limit, seed=SEED, no_progress=True, softmax_dtype=softmax)
     planned = plan(tasks, options)
     model, tokenizer = load_hf_model(model_dir)
     assert str(next(model.parameters()).dtype) == f"torch.{dtype}"
@@ -171,14 +172,14 @@ def test_samples_give_lm_evals_own_prompts_for_a_subset(tiny_dir: Path, tmp_path
     catalogue = load_tasks(user_tasks(tmp_path))
     tasks = [dataclasses.replace(catalogue[name], num_fewshot=(3,))
              for name in ("medqa_train_shots", "medqa_4options")]  # fmt: skip
-    count = len(plan(tasks[:1], Options(shots=0, progress=False))[0].prompts)
+    count = len(plan(tasks[:1], Options(shots=0, no_progress=True))[0].prompts)
     # sorted: lm-eval draws in file order whatever the list's order, but labels its logged
     # samples' doc_id by the list's order (indices[position])
     indices = sorted(random.Random(0).sample(range(count), 30))
     picked = {task.name: tuple(indices) for task in tasks}
-    planned = plan(tasks, Options(samples=picked, seed=SEED, progress=False))
+    planned = plan(tasks, Options(samples=picked, seed=SEED, no_progress=True))
     theirs = run_lm_eval(tiny_dir, planned, tmp_path, samples=picked)
-    full = plan(tasks, Options(seed=SEED, progress=False))  # every item, the full run's draws
+    full = plan(tasks, Options(seed=SEED, no_progress=True))  # every item, the full run's draws
     for ours, whole in zip(planned, full, strict=True):
         samples = samples_of(theirs, ours)
         assert [s["doc_id"] for s in samples] == [p.index for p in ours.prompts] == indices

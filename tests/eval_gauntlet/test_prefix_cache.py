@@ -10,11 +10,11 @@ from contextlib import contextmanager
 import pytest
 import torch
 
-from eval_gauntlet.data import load_items
 from eval_gauntlet.prefix_tree import PrefixTree
 from eval_gauntlet.prompts import build_prompts
 from eval_gauntlet.scoring import loglikelihoods
-from tests.eval_gauntlet.tiny import DATA
+from medtasks.formats import load_items
+from tests.fixtures.paths import DATA
 
 
 def trie_nodes(sequences: list[tuple[int, ...]]) -> int:

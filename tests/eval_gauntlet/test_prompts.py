@@ -11,11 +11,11 @@ import lm_eval
 import pytest
 import yaml
 
-from eval_gauntlet.data import Item, load_items, medmcqa_row
 from eval_gauntlet.errors import GauntletError
 from eval_gauntlet.prompts import FORMATS, build_prompts, draw_fewshot, render
+from medtasks.formats import Item, load_items, medmcqa_row
 
-DATA = Path(__file__).resolve().parents[2] / "eval_gauntlet" / "data"
+DATA = Path(__file__).resolve().parents[2] / "medtasks" / "data"
 MEDQA = DATA / "medqa_usmle_4opt_test.jsonl"
 PUBMEDQA = DATA / "pubmedqa_labeled_test.jsonl"
 PUBMEDQA_TRAIN = DATA / "pubmedqa_labeled_train.jsonl"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from eval_gauntlet.evaluate import Options, plan
+from eval_gauntlet.evaluate import plan
+from eval_gauntlet.options import Options
 from eval_gauntlet.tasks import load_tasks, select_tasks
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from eval_gauntlet.data import load_items
 from eval_gauntlet.errors import GauntletError
+from eval_gauntlet.options import CALLBACK_NAMING, Options
 from eval_gauntlet.prompts import FORMATS, Prompt, build_prompts, render
 from eval_gauntlet.scoring import (
     choose,
@@ -17,7 +17,9 @@ from eval_gauntlet.scoring import (
     loglikelihoods,
     score_prompts,
 )
-from tests.eval_gauntlet.tiny import DATA, tiny_model
+from medtasks.formats import load_items
+from tests.fixtures.models import tiny_model
+from tests.fixtures.paths import DATA
 
 
 def by_hand(
@@ -167,8 +169,8 @@ def test_tokenizer_not_matching_the_model_is_one_clear_error(
 def test_not_a_model_folder(tmp_path: Path) -> None:
     with pytest.raises(GauntletError, match=r"not a Hugging Face model directory"):
         load_hf_model(tmp_path)
-    (tmp_path / "config.json").write_text("{}")
-    with pytest.raises(GauntletError, match=r"^" + str(tmp_path) + r": cannot load model"):
+    (tmp_path / "config.json").write_text("{}")  # no weights: one line naming the folder
+    with pytest.raises(GauntletError, match=r"^" + str(tmp_path) + r": an incomplete model folder"):
         load_hf_model(tmp_path)
 
 
@@ -202,10 +204,10 @@ def test_softmax_in_the_model_dtype_on_a_bf16_model(close_bf16_dir: Path) -> Non
         assert all(float(torch.tensor(ll).bfloat16()) == ll for ll in mine.logprobs)
     changed = sum(a.pred != b.pred for a, b in zip(in_model, in_fp32, strict=True))
     assert 0 < changed < len(prompts) / 4, changed  # it matters on close calls, not elsewhere
-    with pytest.raises(
-        GauntletError, match=r"softmax_dtype 'bf16': expected one of float32, model"
+    with pytest.raises(  # checked once, with the options, before a model is scored
+        GauntletError, match=r"softmax_dtype: 'bf16'; expected one of float32, model"
     ):
-        score_prompts(model, tokenizer, prompts[:1], softmax_dtype="bf16", **kwargs)
+        Options(softmax_dtype="bf16").check(CALLBACK_NAMING)
 
 
 class _Config:

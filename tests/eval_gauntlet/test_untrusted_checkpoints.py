@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from biomedlm.checkpoint import UntrustedCheckpoint, load_pretrained
 from biomedlm.generate import main as generate_main
+from biomedlm.trained.kinds import UntrustedCheckpoint
+from biomedlm.trained.load import load
 from eval_gauntlet.__main__ import main
-from eval_gauntlet.results import read_rows
-from tests.biomedlm.crafted import (
+from eval_gauntlet.rows import read_rows
+from tests.fixtures.checkpoints import (
     crafted_entry,
     crafted_file,
     crafted_metadata,
@@ -47,10 +48,10 @@ def mkdir(folder: Path, marker: Path) -> Path:
 def test_a_crafted_checkpoint_is_refused_naming_the_flag(crafted: Path, tmp_path: Path) -> None:
     marker = tmp_path / "payload-ran"
     with pytest.raises(UntrustedCheckpoint, match=r"builtins\.exec.*Pass --trust-checkpoint"):
-        load_pretrained(crafted)
+        load(crafted)
     assert not marker.exists()
     with pytest.raises(ValueError):  # trusted, the payload runs (then the fake state fails)
-        load_pretrained(crafted, trust=True)
+        load(crafted, trust=True)
     assert marker.exists()
 
 
@@ -94,7 +95,7 @@ def test_a_tokenizer_file_named_outside_its_folder_is_never_written(
 ) -> None:
     from composer.models import HuggingFaceModel
 
-    from biomedlm.checkpoint import CheckpointError
+    from biomedlm.trained.kinds import CheckpointError
 
     target = tmp_path / "elsewhere" / f"planted{kind}"
     target.parent.mkdir()
@@ -105,7 +106,7 @@ def test_a_tokenizer_file_named_outside_its_folder_is_never_written(
     )
     for trust in (False, True):
         with pytest.raises(CheckpointError, match=rf"refused: .*{target.name}.*not a plain"):
-            load_pretrained(crafted, trust=trust)
+            load(crafted, trust=trust)
     assert not target.exists()
     # Negative control: Composer's own reader writes the file where the checkpoint says.
     import torch

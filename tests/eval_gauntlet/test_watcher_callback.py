@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import fields
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -12,14 +12,16 @@ from typing import Any
 import pytest
 import torch
 
-from eval_gauntlet.__main__ import _parser
+from eval_gauntlet.__main__ import parser
+from eval_gauntlet.options import WATCH, Options, command_line, from_args
 from eval_gauntlet.watch_lock import announced, is_free
-from eval_gauntlet.watcher_callback import (
-    GauntletWatcher,
-    WatchConfig,
-    _check_device,
-    tokens_per_step,
-)
+from eval_gauntlet.watcher_callback import GauntletWatcher, _check_device, tokens_per_step
+
+
+def watcher_args(hook: GauntletWatcher) -> Any:
+    """What the watcher process the callback starts reads from its command line."""
+    return parser().parse_args(command_line(hook.options, WATCH)[3:])
+
 
 SCORING = {"tasks": ["medqa_4options"], "sample": 4, "shots": 0, "settle": 0.5, "interval": 0.3}
 
@@ -85,54 +87,59 @@ def test_a_folder_no_checkpointer_writes_is_one_error(tiny_dir: Path, tmp_path: 
     assert hook.process is None
 
 
-def test_the_command_line_is_the_typed_config() -> None:
-    config = WatchConfig(
-        folder="runs/x/hf/huggingface",
-        out="runs/x/eval",
-        device="cuda:7",
-        tasks=("pubmedqa", "mmlu_medical"),
-        sample=50,
-        limit=9,
-        shots=1,
-        batch_size=4,
-        seed=7,
-        settle=2.5,
-        interval=30.0,
-        broken_after=900.0,
-        threads=16,
-        trust_checkpoint=True,
-        tokens_per_step=1024 * 1024,
-        trainer_pid=4242,
-        softmax_dtype="model",
-    )
-    argv = config.argv()
+def test_the_command_line_is_the_typed_options() -> None:
+    """The callback's options cross to the watcher process and read back the same."""
+    hook = GauntletWatcher(
+        folder="runs/x/hf/huggingface", out="runs/x/eval", device="cuda:7",
+        tasks=["pubmedqa", "mmlu_medical"], sample=50, shots=1, batch_size=4, seed=7,
+        settle=2.5, interval=30.0, broken_after=900.0, threads=16, trust_checkpoint=True,
+        softmax_dtype="model", dtype="float16", no_gold_text=True,
+    )  # fmt: skip
+    options = replace(hook.options, tokens_per_step=1024 * 1024, trainer_pid=4242)
+    argv = command_line(options, WATCH)
     assert argv[1:5] == ["-m", "eval_gauntlet", "watch", "runs/x/hf/huggingface"]
-    args = _parser().parse_args(argv[3:])  # the watcher's own parser reads it back
-    for spec in fields(WatchConfig):
-        value = getattr(args, spec.name)
-        expected = getattr(config, spec.name)
-        assert (tuple(value) if isinstance(value, list) else value) == (
-            Path(expected) if spec.name in ("folder", "out") else expected
-        ), spec.name
-    defaults = _parser().parse_args(WatchConfig(folder="f", out="o").argv()[3:])
-    assert defaults.device == "cpu" and defaults.trainer_pid is None
-    assert defaults.tasks_file is None and defaults.fewshot_source is None
-    assert defaults.softmax_dtype == "float32"
-    assert (defaults.dtype, defaults.samples, defaults.no_gold_text) == ("auto", None, False)
+    assert from_args(parser().parse_args(argv[3:]), WATCH) == options
+    defaults = GauntletWatcher(folder="f", out="o")
+    assert command_line(defaults.options)[4:] == ["f", "--out", "o", "--threads", "8"]
+    read = from_args(parser().parse_args(command_line(defaults.options)[3:]), WATCH)
+    assert read == defaults.options == Options(folder=Path("f"), out=Path("o"), device="cpu",
+                                               threads=8)  # fmt: skip
+    assert (read.softmax_dtype, read.dtype, read.samples, read.trainer_pid) == (
+        "float32",
+        "auto",
+        None,
+        None,
+    )
+
+
+def test_watch_offers_only_what_it_honours(capsys: pytest.CaptureFixture[str]) -> None:
+    for flag in ("--name", "--step", "--tokens"):  # they name one checkpoint: score's
+        with pytest.raises(SystemExit):
+            parser().parse_args(["watch", "f", flag, "x"])
+        assert "unrecognized arguments" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parser().parse_args(["score", "p", "--interval", "5"])  # watch's
+
+
+def test_a_misspelt_argument_names_the_nearest() -> None:
+    with pytest.raises(ValueError, match=r"^gauntlet_watcher.sampel: not an option .*'sample'"):
+        GauntletWatcher(folder="f", out="o", sampel=3)
+    with pytest.raises(ValueError, match=r"^gauntlet_watcher.out: required"):
+        GauntletWatcher(folder="f")
 
 
 def test_dtype_samples_and_no_gold_text_reach_the_watcher() -> None:
     """--dtype, --samples (lm-eval's mapping, written in YAML) and --no-gold-text as keys."""
     hook = GauntletWatcher(folder="f", out="o", tasks=["pubmedqa"], dtype="bfloat16",
                            samples={"pubmedqa": [0, 5]}, no_gold_text=True)  # fmt: skip
-    args = _parser().parse_args(hook.config.argv()[3:])
+    args = watcher_args(hook)
     assert (args.dtype, args.no_gold_text) == ("bfloat16", True)
     assert json.loads(args.samples) == {"pubmedqa": [0, 5]}
 
 
 def test_user_task_files_and_fewshot_sources_reach_the_watcher(tmp_path: Path) -> None:
     """The watch command's --tasks-file, --fewshot-source and --softmax-dtype, from YAML."""
-    from tests.eval_gauntlet.test_tasks import organs_file
+    from tests.fixtures.tasks import organs_file
 
     mine, extra = organs_file(tmp_path / "mine"), tmp_path / "extra.yaml"
     extra.write_text("include: default\ntasks:\n  pubmedqa: {num_fewshot: [0]}\n")
@@ -142,13 +149,13 @@ def test_user_task_files_and_fewshot_sources_reach_the_watcher(tmp_path: Path) -
         folder="f", out="o", tasks=["organs", "medqa_4options"], tasks_file=[str(mine), str(extra)],
         fewshot_source={"medqa_4options": str(train)}, softmax_dtype="model",
     )  # fmt: skip
-    args = _parser().parse_args(hook.config.argv()[3:])
+    args = watcher_args(hook)
     assert args.tasks_file == [mine, extra] and args.tasks == ["organs", "medqa_4options"]
     assert args.fewshot_source == [f"medqa_4options={train}"] and args.softmax_dtype == "model"
     listed = GauntletWatcher(folder="f", out="o", fewshot_source=[f"mmlu_medical={train}"])
-    assert listed.config.fewshot_source == (f"mmlu_medical={train}",)  # a group, as the CLI
+    assert listed.options.fewshot_source == (f"mmlu_medical={train}",)  # a group, as the CLI
     single = GauntletWatcher(folder="f", out="o", tasks_file=str(mine), tasks=["organs"])
-    assert _parser().parse_args(single.config.argv()[3:]).tasks_file == [mine]
+    assert watcher_args(single).tasks_file == [mine]
 
 
 @pytest.mark.parametrize(

@@ -130,6 +130,8 @@ def build_choice_dataloader(
     seed: int = 17,
     drop_last: bool = False,
     num_workers: int = 0,
+    prefetch_factor: int | None = None,
+    persistent_workers: bool = False,
     pin_memory: bool = False,
 ) -> Any:
     """A Composer ``DataSpec`` over one part of a recipe's ``data`` (registered: ``biomedlm_choice``).
@@ -156,8 +158,9 @@ def build_choice_dataloader(
         collate_fn=Collator(pad_id(tokenizer), share_prompt),
         drop_last=drop_last,
         num_workers=num_workers,
+        prefetch_factor=prefetch_factor,
+        persistent_workers=persistent_workers,
         pin_memory=pin_memory,
-        persistent_workers=num_workers > 0,
     )
     return DataSpec(
         loader,

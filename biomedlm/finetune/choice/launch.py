@@ -1,11 +1,8 @@
 """A multiple-choice or classification recipe as llm-foundry's train config sections.
 
-Called by :func:`biomedlm.finetune.launch.prepare_finetune` after the shared checks. Here, before
-anything is built: every data file of every part is read (a bad file is one line naming it),
-the tokenizer is saved with the layout's added tokens into ``<run_dir>/tokenizer`` (llm-foundry
-builds it by that path and every export carries it), and the sections name the
-``biomedlm_choice`` model and data loader and add the ``finetune_eval`` callback, which scores
-the test sets once after training.
+Before anything is built, every data file of every part is read (a bad one is one line naming
+it) and the tokenizer is saved with the layout's added tokens into ``<run_dir>/tokenizer``; the
+sections name the ``biomedlm_choice`` model and data loader.
 """
 
 from __future__ import annotations
@@ -15,19 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from biomedlm.finetune.choice.layout import LAYOUT_TOKENS, PAD
-from biomedlm.finetune.choice.readers import (
-    CHOICE_FORMATS,
-    LABELS,
-    PARTS,
-    DataError,
-    resolve,
-)
+from biomedlm.finetune.choice.readers import CHOICE_FORMATS, LABELS, PARTS, resolve
 from biomedlm.finetune.choice.splits import extra_examples, part_examples
 from biomedlm.finetune.export import task_callbacks
-from biomedlm.finetune.launch import FinetuneFacts
+from biomedlm.finetune.facts import FinetuneFacts
 from biomedlm.finetune.recipe import FinetuneRecipe
-from biomedlm.finetune.tokens import save_with_tokens
-from biomedlm.recipe import RecipeError, resolved
+from biomedlm.foundry_config import loader_section
+from biomedlm.recipe_files import resolved
+from biomedlm.settings import RecipeError
+from biomedlm.vocabulary import save_with_tokens
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +52,9 @@ def labels_of(recipe: FinetuneRecipe) -> tuple[str, ...]:
 
 def check_data(recipe: FinetuneRecipe) -> dict[str, int]:
     """Read every part and extra test set once; their sizes. Bad data: one RecipeError line."""
-    try:
-        sizes = {part: len(part_examples(recipe.data, part)) for part in PARTS}
-        for name, test_set in recipe.eval.extra.items():
-            sizes[name] = len(extra_examples(name, test_set, recipe.data))
-    except DataError as exc:
-        raise RecipeError(str(exc)) from None
+    sizes = {part: len(part_examples(recipe.data, part)) for part in PARTS}
+    for name, test_set in recipe.eval.extra.items():
+        sizes[name] = len(extra_examples(name, test_set, recipe.data))
     if not sizes["train"]:
         raise RecipeError("data.train: no training examples (check data.split and the files)")
     log.info("examples per part: %s", ", ".join(f"{k} {v}" for k, v in sizes.items()))
@@ -92,18 +82,18 @@ def _check_model(recipe: FinetuneRecipe) -> None:
 
 
 def _loader(recipe: FinetuneRecipe, part: str, on_gpu: bool) -> dict[str, Any]:
-    return {
-        "name": NAME,
-        "recipe_data": resolved(recipe)["data"],
-        "task": recipe.task,
-        "part": part,
-        "share_prompt": recipe.model.share_prompt,
-        "shuffle": part == "train",
-        "seed": recipe.seed,
-        "drop_last": False,
-        "num_workers": 0,
-        "pin_memory": on_gpu,
-    }
+    return loader_section(
+        NAME,
+        recipe.data,
+        on_gpu,
+        drop_last=False,
+        recipe_data=resolved(recipe)["data"],
+        task=recipe.task,
+        part=part,
+        share_prompt=recipe.model.share_prompt,
+        shuffle=part == "train",
+        seed=recipe.seed,
+    )
 
 
 def foundry_sections(recipe: FinetuneRecipe, facts: FinetuneFacts) -> dict[str, Any]:

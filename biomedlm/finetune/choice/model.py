@@ -1,23 +1,12 @@
 """The multiple-choice and classification model: a GPT-2 with a linear head on its last token.
 
-Registered in llm-foundry's ``models`` registry as ``biomedlm_choice``. The Hugging Face model
-is ``GPT2ForSequenceClassification`` (``AutoModelForSequenceClassification``): a linear layer on
-the hidden state of the last non-pad token, so every export is a standard Hugging Face model
-that reloads with ``AutoModelForSequenceClassification`` and the run's tokenizer.
-
-- Multiple choice (``num_labels: 1``): each (question, option) pair gets one score and the loss
-  is cross-entropy over a question's options, as the BioMedLM scripts' ``GPT2ForMultipleChoice``
-  (whose head adds a bias: a constant on every option, which cross-entropy over options ignores).
-  The question is read once: its keys and values are reused by each option (a causal model's
-  question tokens do not see the option), which gives each pair's score exactly, with the
-  question's compute paid once instead of once per option. The plain layout (``input_ids`` of
-  batch x options x length) is also accepted.
-- Classification (PubMedQA yes/no/maybe, BioASQ yes/no): one score per label.
-
-Positions come from the attention masks, so left and right padding give the same scores. The
-weights start from ``model.init_from`` (its causal-LM head dropped, the task head new), the
-embedding gains a row per added token (rows padded to a multiple of 64). With ``lora``, only
-the adapters, the task head and the added tokens' embedding rows train (``peft``).
+Registered in llm-foundry's ``models`` registry as ``biomedlm_choice``: Hugging Face's
+``GPT2ForSequenceClassification``, so every export reloads with
+``AutoModelForSequenceClassification`` and the run's tokenizer. Multiple choice scores each
+(question, option) pair (``num_labels: 1``; the scripts' ``GPT2ForMultipleChoice`` head adds a
+bias, a constant on every option that cross-entropy over options ignores), the question read
+once and its keys and values reused by each option; classification scores each label. Positions
+come from the attention masks, so left and right padding give the same scores.
 """
 
 from __future__ import annotations
@@ -34,8 +23,10 @@ from torchmetrics import Metric
 from transformers import AutoModelForSequenceClassification, PretrainedConfig
 
 from biomedlm.finetune.choice.data import tokens_in_batch
-from biomedlm.finetune.tokens import grow_embeddings
+from biomedlm.finetune.lora import peft_config
+from biomedlm.finetune.recipe import LoraConfig
 from biomedlm.model import set_token_ids, token_ids
+from biomedlm.vocabulary import grow_embeddings
 
 log = logging.getLogger(__name__)
 
@@ -113,15 +104,8 @@ class ChoiceModel(BaseHuggingFaceModel):
             overrides |= {"resid_pdrop": dropout, "embd_pdrop": dropout, "attn_pdrop": dropout}
         peft = None
         if lora is not None:
-            peft = {
-                "r": lora["r"],
-                "lora_alpha": lora["alpha"],
-                "lora_dropout": lora["dropout"],
-                "target_modules": list(lora["target_modules"]),
-                "trainable_token_indices": [
-                    tokenizer.convert_tokens_to_ids(t) for t in layout_tokens
-                ],
-            }
+            rows = [tokenizer.convert_tokens_to_ids(t) for t in layout_tokens]
+            peft = peft_config(LoraConfig(**lora), rows, task_type="SEQ_CLS")
         super().__init__(
             pretrained_model_name_or_path,
             tokenizer=tokenizer,
@@ -183,9 +167,9 @@ class ChoiceModel(BaseHuggingFaceModel):
         return [ChoiceAccuracy()], [ChoiceAccuracy(), ChoiceCrossEntropy()]
 
     def get_peft_config(self, peft_config_dict: dict[str, Any]) -> Any:
-        from peft import LoraConfig
+        import peft
 
-        return LoraConfig(task_type="SEQ_CLS", **peft_config_dict)
+        return peft.LoraConfig(**peft_config_dict)  # llm-foundry's takes CAUSAL_LM only
 
     @staticmethod
     def prepare_inner_model(model: Any, init_device: str | None = None) -> None:

@@ -3,7 +3,7 @@
 The test part is the release's own ``test_ground_truth.json`` (500 PMIDs). The other 500 were
 cut into ten folds by PubMedQA's ``preprocess/split_dataset.py`` (seeded, stratified by label);
 fold 0's dev part, below, is the dev set BLURB and the BioMedLM scripts use, and the remaining
-450 are their train set (the PMIDs of ``eval_gauntlet/data/pubmedqa_labeled_train.jsonl``; a test
+450 are their train set (the PMIDs of ``medtasks/data/pubmedqa_labeled_train.jsonl``; a test
 checks both).
 """
 

@@ -30,19 +30,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from biomedlm.finetune.choice.answers import MEDMCQA_OPTIONS, answer_index, cop_index
 from biomedlm.finetune.choice.pubmedqa_split import DEV_PMIDS, GROUND_TRUTH
-from biomedlm.jsonl import json_objects
+from biomedlm.finetune.recipe import DataError
+from medtasks.answers import MEDMCQA_OPTIONS, answer_index, cop_index
+from medtasks.jsonl import json_objects
 
 CHOICE_FORMATS = ("medqa", "medmcqa")
 LABELS = {"pubmedqa": ("yes", "no", "maybe"), "bioasq": ("yes", "no")}
 FORMATS = (*CHOICE_FORMATS, *LABELS)
 PARTS = ("train", "validation", "test")
 SUFFIXES = (".json", ".jsonl", ".tsv")
-
-
-class DataError(ValueError):
-    """A data file that cannot be used; one line naming the file (and line) and the fix."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from biomedlm.finetune.generation.readers import read_examples
 from biomedlm.finetune.generation.rows import write_rows
 from biomedlm.finetune.generation.split import Splits, make_splits
 from biomedlm.finetune.recipe import FinetuneRecipe
-from biomedlm.recipe import RecipeError
+from biomedlm.settings import RecipeError
 
 log = logging.getLogger(__name__)
 

@@ -1,17 +1,8 @@
 """llm-foundry's sections for a generation recipe: tokenizer with the separator, rows, loaders, model.
 
-Called by :func:`biomedlm.finetune.launch.prepare_finetune` with what the launch found out:
-
-- the tokenizer of ``model.init_from`` (or ``tokenizer.path``) plus the separator
-  (:data:`~biomedlm.finetune.generation.layout.SEPARATOR`), saved to ``<run_dir>/tokenizer``;
-- the data read, split and written as rows in ``<run_dir>/data`` (:mod:`.data`), which
-  llm-foundry's ``finetuning`` loader reads as local JSON files (``hf_name: json``), with its
-  collator's target-only loss (``target_prompts: none``, ``target_responses: last``);
-- the ``biomedlm`` model from those weights, embedding rows grown for the separator, dropout and
-  LoRA (``peft_config``) as the recipe says;
-- the export and the after-fit scoring of the test part (``finetune_export`` and
-  ``finetune_eval``: :func:`biomedlm.finetune.export.task_callbacks`, shared with the other
-  families).
+The tokenizer plus the separator is saved to ``<run_dir>/tokenizer``; the data is written as rows
+in ``<run_dir>/data`` (:mod:`.data`), read by llm-foundry's ``finetuning`` loader with its
+collator's target-only loss; the ``biomedlm`` model grows an embedding row for the separator.
 """
 
 from __future__ import annotations
@@ -20,42 +11,35 @@ from pathlib import Path
 from typing import Any
 
 from biomedlm.finetune.export import task_callbacks
+from biomedlm.finetune.facts import FinetuneFacts
 from biomedlm.finetune.generation.data import prepare_data
-from biomedlm.finetune.generation.layout import SEPARATOR
-from biomedlm.finetune.launch import FinetuneFacts
 from biomedlm.finetune.lora import peft_config
 from biomedlm.finetune.recipe import FinetuneRecipe
-from biomedlm.finetune.tokens import save_with_tokens
-from biomedlm.recipe import RecipeError
+from biomedlm.foundry_config import loader_section
+from biomedlm.generation_layout import SEPARATOR
+from biomedlm.settings import RecipeError
+from biomedlm.vocabulary import save_with_tokens
 
 PREPROCESS = "biomedlm.finetune.generation.rows:prompt_response"
 
 
-def _loader(path: Path, part: str, recipe: FinetuneRecipe, train: bool) -> dict[str, Any]:
-    return {
-        "name": "finetuning",
-        "dataset": {
-            "hf_name": "json",
-            "hf_kwargs": {
-                "data_files": {part: str(path)},
-                "cache_dir": str(path.parent / ".cache"),
-            },
-            "split": part,
-            "preprocessing_fn": PREPROCESS,
-            "max_seq_len": recipe.data.max_length,
-            "decoder_only_format": True,
-            "target_prompts": "none",  # loss on the response (target) and its EOS only
-            "target_responses": "last",
-            "allow_pad_trimming": True,  # batches cut to their longest row (after the first)
-            "shuffle": train,
-            "shuffle_seed": recipe.seed,
-        },
-        "drop_last": train,
-        "num_workers": 0,
-        "pin_memory": False,
-        "prefetch_factor": None,
-        "persistent_workers": False,
+def _loader(
+    path: Path, part: str, recipe: FinetuneRecipe, on_gpu: bool, train: bool
+) -> dict[str, Any]:
+    dataset = {
+        "hf_name": "json",
+        "hf_kwargs": {"data_files": {part: str(path)}, "cache_dir": str(path.parent / ".cache")},
+        "split": part,
+        "preprocessing_fn": PREPROCESS,
+        "max_seq_len": recipe.data.max_length,
+        "decoder_only_format": True,
+        "target_prompts": "none",  # loss on the response (target) and its EOS only
+        "target_responses": "last",
+        "allow_pad_trimming": True,  # batches cut to their longest row (after the first)
+        "shuffle": train,
+        "shuffle_seed": recipe.seed,
     }
+    return loader_section("finetuning", recipe.data, on_gpu, drop_last=train, dataset=dataset)
 
 
 def model_section(recipe: FinetuneRecipe, init_folder: Path, separator_id: int) -> dict[str, Any]:
@@ -129,11 +113,11 @@ def foundry_sections(recipe: FinetuneRecipe, facts: FinetuneFacts) -> dict[str, 
             "name": str(tokenizer_dir),
             "kwargs": {"model_max_length": recipe.data.max_length},
         },
-        "train_loader": _loader(prepared.files["train"], "train", recipe, train=True),
+        "train_loader": _loader(prepared.files["train"], "train", recipe, facts.on_gpu, True),
         "callbacks": callbacks,
     }
     if "validation" in prepared.files:
         sections["eval_loader"] = _loader(
-            prepared.files["validation"], "validation", recipe, train=False
+            prepared.files["validation"], "validation", recipe, facts.on_gpu, False
         )
     return sections

@@ -28,14 +28,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from biomedlm.jsonl import json_objects
-from biomedlm.recipe import RecipeError
+from biomedlm.finetune.recipe import DataError
+from biomedlm.generation_layout import clean
+from medtasks.jsonl import json_objects
 
 log = logging.getLogger(__name__)
-
-
-class DataError(RecipeError):
-    """A data file that cannot be read; one line naming the file (and line)."""
 
 
 @dataclass(frozen=True)
@@ -49,12 +46,6 @@ class Example:
 
 
 Reader = Callable[[Path, Counter[str]], Iterator[Example]]
-
-
-def clean(text: str | None) -> str:
-    """Whitespace normalised: each line's runs of spaces collapsed, blank lines dropped."""
-    lines = (" ".join(line.split()) for line in (text or "").splitlines())
-    return "\n".join(line for line in lines if line)
 
 
 # The release's documents come in three schemas: ``Document`` (most), ``DiseaseFile`` (some CDC

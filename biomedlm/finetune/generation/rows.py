@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from biomedlm.files import write_text_atomic
-from biomedlm.finetune.generation.layout import prompt_of
 from biomedlm.finetune.generation.readers import DataError, Example
+from biomedlm.generation_layout import prompt_of
 
 log = logging.getLogger(__name__)
 FITTED = ("train", "validation")  # parts that are trained or loss-evaluated

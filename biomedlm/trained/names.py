@@ -1,0 +1,49 @@
+"""Checkpoint names: Composer's files and sharded folders, llm-foundry's exports, predictions folders.
+
+A checkpoint is named after its file or folder (``ep0-ba60-rank0``, ``ep0-ba60``, ``ba60``); a
+symbolic link (``latest-rank0.pt``, a link to an export) after the checkpoint it points to, so
+one checkpoint has one name however it is reached. :func:`safe_name` makes any name (a
+fine-tune's ``<run_name>-<checkpoint>`` too) the one folder its predictions go to.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+COMPOSER_FILE = re.compile(r"^ep\d+-ba(?P<step>\d+)-rank(?P<rank>\d+)\.pt$")  # one rank's file
+SHARDED_FOLDER = re.compile(r"^ep\d+-ba(?P<step>\d+)$")  # FSDP's sharded state dicts
+EXPORT = re.compile(r"^ba(?P<step>\d+)$")  # llm-foundry's hf_checkpointer, finetune_export
+
+
+def composer_step(name: str) -> int | None:
+    """The batch in the name of rank 0's checkpoint file (``ep0-ba60-rank0.pt``) or of a sharded
+    folder (``ep0-ba60``); None for another name."""
+    found = COMPOSER_FILE.match(name) or SHARDED_FOLDER.match(name)
+    if found is None or found.groupdict().get("rank", "0") != "0":
+        return None
+    return int(found["step"])
+
+
+def step_in_name(name: str) -> int | None:
+    """The step in a checkpoint's name (``ep0-ba60-rank0.pt``, ``ep0-ba60``, ``ba60``), if any."""
+    found = EXPORT.match(name)
+    return int(found["step"]) if found else composer_step(name)
+
+
+def step_of_name(path: Path) -> int | None:
+    """The step in the name of the checkpoint at ``path`` (a link's: its target's), if any."""
+    return step_in_name(path.resolve().name)
+
+
+def checkpoint_name(path: Path) -> str:
+    """The name a checkpoint has in the results: ``ep0-ba60-rank0``, ``ep0-ba60``, ``ba60``.
+
+    That of the file or folder a symbolic link points to, not the link's own.
+    """
+    return path.resolve().name.removesuffix(".pt")
+
+
+def safe_name(name: str) -> str:
+    """The folder name of a checkpoint's predictions (and samples), for every kind of scoring."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "model"

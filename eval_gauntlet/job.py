@@ -1,0 +1,212 @@
+"""A scoring job: the options checked once, before any model loads, then a checkpoint scored, a
+folder's checkpoints scored once, or a folder watched (``python -m eval_gauntlet score|watch``).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import torch
+
+from biomedlm.trained.kinds import is_sharded
+from biomedlm.trained.names import EXPORT, checkpoint_name
+from eval_gauntlet import scoring
+from eval_gauntlet.errors import GauntletError, UnreadableCheckpoint
+from eval_gauntlet.evaluate import Planned, evaluate_model, plan
+from eval_gauntlet.options import CLI, Options
+from eval_gauntlet.results import Recorder, check_definitions
+from eval_gauntlet.rows import Checkpoint
+from eval_gauntlet.tasks import Task, select
+from eval_gauntlet.watch import WatchReport, find_checkpoints, watch
+from eval_gauntlet.watch_lock import FolderBusy, FolderLock, Trainer, still_training, successor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """What to score every checkpoint on: checked once, before any model is loaded."""
+
+    options: Options  # ``samples`` read
+    catalogue: dict[str, Task]
+    planned: list[Planned]
+    device: str
+
+    @classmethod
+    def of(cls, options: Options) -> Job:
+        """Check ``options`` (values, task files, data, device, output folder) and plan."""
+        options.check(CLI)
+        selection = select(options, CLI)
+        options = selection.options
+        planned = plan(selection.tasks, options)
+        device = _device(options.device)
+        _check_writable(options.out)
+        check_definitions(options.out, selection.tasks)
+        if options.threads:  # beside training: leave its data loaders cores
+            torch.set_num_threads(options.threads)
+        return cls(options, selection.catalogue, planned, device)
+
+    def score(self, path: Path, name: str | None, step: int | None, tokens: int | None) -> None:
+        """Load one checkpoint, score it and record the results."""
+        options = self.options
+        model, tokenizer, progress = scoring.load_checkpoint(
+            path, device=self.device, dtype=options.dtype, trust=options.trust_checkpoint
+        )
+        if progress is not None:  # a Composer checkpoint knows how far training had gone
+            step = step if step is not None else progress[0]
+            tokens = tokens if tokens is not None else progress[1]
+        name = name or checkpoint_name(path)
+        recorder = Recorder(options.out, Checkpoint(name, step, tokens))
+        result = evaluate_model(
+            model,
+            tokenizer,
+            self.planned,
+            options,
+            catalogue=list(self.catalogue.values()),
+            on_result=recorder.add,
+        )
+        recorder.finish(result)
+        for task, value in result.gauntlet.items():
+            log.info("gauntlet %s: %.4f", task, value)
+        log.info("results in %s", options.out)
+
+
+def _device(name: str | None) -> str:
+    """The device to score on, checked now: a CUDA device that is not there fails here."""
+    device = name or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise GauntletError(f"--device {device}: not a device; use cpu, cuda or cuda:N") from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (parsed.index or 0) >= count:
+            raise GauntletError(
+                f"--device {device}: this machine has {count} visible CUDA device(s); "
+                "use --device cpu" + (f" or cuda:0..cuda:{count - 1}" if count else "")
+            )
+    return device
+
+
+def _check_writable(out: Path) -> None:
+    """Fail now, not after scoring, when results cannot be written under ``out``.
+
+    The folders it creates to try are removed again: a failed command leaves nothing.
+    """
+    created = [p for p in (out, *out.parents) if not p.exists()]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise GauntletError(
+            f"--out {out}: results cannot be written there ({exc.strerror or exc})"
+        ) from None
+    finally:
+        for folder in created:  # deepest first
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+
+
+def run(options: Options) -> WatchReport | None:
+    """``score`` (``options.path``) or ``watch`` (``options.folder``); None: one checkpoint."""
+    job = Job.of(options)
+    if options.path is not None:
+        return score_path(job, options.path)
+    assert options.folder is not None, "watch's positional argument"
+    return watch_run(job, options.folder, once=options.once)
+
+
+def score_path(job: Job, path: Path) -> WatchReport | None:
+    """One checkpoint file or HF directory, or every checkpoint of a folder."""
+    options = job.options
+    if not path.exists():
+        raise GauntletError(f"{path}: no such checkpoint, model folder or folder of checkpoints")
+    if path.is_file() or (path / "config.json").is_file() or is_sharded(path):
+        job.score(path, name=options.name, step=options.step, tokens=options.tokens)
+        return None
+    if find_checkpoints(path):
+        given = [f"--{flag}" for flag in ("name", "step", "tokens") if getattr(options, flag)]
+        if given:
+            raise GauntletError(
+                f"{path}: a folder of checkpoints; {', '.join(given)} name one checkpoint "
+                "(a folder's checkpoints are named by their files, with their own steps)"
+            )
+        return watch_run(job, path, once=True)
+    raise GauntletError(
+        f"{path}: no Hugging Face model (config.json) and no checkpoints "
+        "(ep*-ba<step>-rank0.pt files, ep*-ba<step> sharded or ba<step> export folders) in it"
+    )
+
+
+def watch_run(job: Job, folder: Path, once: bool) -> WatchReport:
+    """Score each complete, unscored checkpoint under ``folder``, holding the folder's lock.
+
+    With ``trainer_pid``, watch while that training process (or a relaunch of its run that
+    announces itself in ``OUT/trainer.json``) runs, then score what remains and return.
+    """
+    if not folder.is_dir():
+        raise GauntletError(f"{folder}: no such folder of checkpoints")
+    out = job.options.out
+    trainer = Trainer.of(job.options.trainer_pid) if job.options.trainer_pid else None
+    lock = FolderLock(out)
+    lock.acquire()
+    scored: list[str] = []
+    while True:
+        serving = trainer
+        try:
+            running = partial(still_training, out, serving) if serving else None
+            report = _watch_pass(job, folder, once, running)
+            scored += report.scored
+        finally:
+            lock.release()  # before looking for a relaunch: see eval_gauntlet.watch_lock
+        trainer = successor(out, serving) if serving else None
+        if trainer is None:
+            break
+        try:
+            lock.acquire()
+        except FolderBusy:  # the relaunch started its own watcher
+            break
+        log.info("the run was relaunched (pid %d): watching its checkpoints", trainer.pid)
+    log.info("scored %d checkpoint(s): %s", len(scored), ", ".join(scored) or "none new")
+    if report.skipped:
+        log.warning(
+            "left %d checkpoint(s) unscored: %s",
+            len(report.skipped),
+            ", ".join(f"{name} ({why})" for name, why in report.skipped.items()),
+        )
+    return report
+
+
+def _watch_pass(
+    job: Job, folder: Path, once: bool, running: Callable[[], bool] | None
+) -> WatchReport:
+    options = job.options
+    per_step = options.tokens_per_step
+
+    def score(path: Path, name: str, step: int) -> bool:
+        # an HF export does not know its tokens seen; a Composer checkpoint (file or shards) does
+        tokens = step * per_step if per_step and EXPORT.match(path.name) else None
+        try:
+            job.score(path, name=name, step=step, tokens=tokens)
+        except UnreadableCheckpoint as exc:  # left unscored; the others go on
+            log.error("error: %s; skipped", exc)
+            return False
+        return True
+
+    return watch(
+        folder,
+        options.out,
+        score,
+        once=once,
+        interval=options.interval,
+        settle=options.settle,
+        idle_timeout=options.idle_timeout,
+        broken_after=options.broken_after,
+        running=running,
+    )

@@ -1,0 +1,142 @@
+"""``results.jsonl``: the one store of in-context and fine-tuned rows, and where predictions go.
+
+A row is :func:`result_row` (when, which :class:`Checkpoint`, its ``kind``, then its fields);
+the file gains whole lines only (:func:`append_rows`, under a lock, a cut-off last line
+repaired), and readers take the latest row of each key (:func:`latest_rows`). The table
+(:mod:`.table`) and the plot (:mod:`.plot`) are drawn from these rows; :mod:`.results` records.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from biomedlm.trained.names import safe_name
+from eval_gauntlet.errors import GauntletError
+
+log = logging.getLogger(__name__)
+RESULTS = "results.jsonl"
+TABLE = "results.md"
+PLOT = "results.png"
+PREDICTIONS = "predictions"
+GAUNTLET_KINDS = ("task", "group", "category", "average")  # the in-context rows
+FINETUNE = "finetune"  # a fine-tuned model's metric (eval_gauntlet.finetuned.rows)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Which model the results are for; step and tokens when the caller knows them."""
+
+    name: str
+    step: int | None = None
+    tokens: int | None = None
+
+
+def result_row(checkpoint: Checkpoint, kind: str, name: str, **fields: Any) -> dict[str, Any]:
+    """A results.jsonl line: when, which checkpoint, what ``kind`` of result, then ``fields``.
+
+    Any producer (the gauntlet, fine-tuning) writes its rows with this and ``append_rows``; the
+    table and plot show the kinds they know and list the others generically.
+    """
+    return {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "checkpoint": checkpoint.name,
+        "step": checkpoint.step,
+        "tokens": checkpoint.tokens,
+        "kind": kind,
+        "task": name,
+        **fields,
+    }
+
+
+def append_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    """Append ``rows`` to a JSONL file as whole lines, in one write.
+
+    Under an exclusive ``flock`` of the file, so appenders in other processes take turns; a
+    partial last line left by an interrupted writer is repaired first (:func:`repair_rows`).
+    """
+    data = "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+b") as out:
+        fcntl.flock(out.fileno(), fcntl.LOCK_EX)  # released when the file is closed
+        _repair_tail(path, out)
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def repair_rows(path: Path) -> None:
+    """Drop a partial last line of a JSONL file (a writer killed mid-line), with one log line."""
+    if path.is_file():
+        append_rows(path, [])
+
+
+def _repair_tail(path: Path, out: BinaryIO) -> None:
+    """Make ``out`` end with a newline: a cut-off last line is truncated, a whole one ended."""
+    size = out.seek(0, os.SEEK_END)
+    if size == 0 or (out.seek(size - 1) >= 0 and out.read(1) == b"\n"):
+        return
+    start = size  # back to just after the last newline (0 when there is none)
+    while start > 0:
+        step = min(start, 65536)
+        out.seek(start - step)
+        newline = out.read(step).rfind(b"\n")
+        start -= step
+        if newline >= 0:
+            start += newline + 1
+            break
+    out.seek(start)
+    tail = out.read()
+    try:
+        json.loads(tail)
+    except ValueError:
+        os.ftruncate(out.fileno(), start)
+        log.warning(
+            "%s: dropped a partial last line (%d bytes, an interrupted write)", path, len(tail)
+        )
+    else:  # a whole row whose newline was not written
+        out.write(b"\n")
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Every row of a ``results.jsonl``; a partial last line (an interrupted write) is ignored.
+
+    A malformed line anywhere else is an error naming the line.
+    """
+    rows = []
+    with path.open(encoding="utf-8", errors="surrogateescape") as lines:
+        for line_no, line in enumerate(lines, start=1):
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                if not line.endswith("\n"):  # the last line, cut off: the next append drops it
+                    log.warning(
+                        "%s:%d: ignoring a partial last line (an interrupted write)", path, line_no
+                    )
+                    break
+                raise GauntletError(f"{path}:{line_no}: invalid JSON ({exc.msg})") from None
+    return rows
+
+
+def latest_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The last row for each (checkpoint, kind, task, shots, split, metric), in first order."""
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:  # re-assigning a key keeps its first position
+        key = tuple(row.get(k) for k in ("checkpoint", "kind", "task", "shots", "split", "metric"))
+        latest[json.dumps(key, default=str)] = row
+    return list(latest.values())
+
+
+def predictions_path(
+    out_dir: Path, checkpoint: Checkpoint, file_name: str, *, under: str = PREDICTIONS
+) -> Path:
+    """Where a checkpoint's per-example predictions of one benchmark go, in-context and
+    fine-tuned alike (``under="samples"``: a generation fine-tune's page of samples)."""
+    return out_dir / under / safe_name(checkpoint.name) / file_name

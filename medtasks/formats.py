@@ -1,0 +1,140 @@
+"""Multiple-choice rows from JSONL files in the formats benchmarks are released in.
+
+One reader per row schema (docs/evaluation.md#adding-a-benchmark); each bad row is one
+:class:`FormatError` line naming ``file:line``. Lines and gold answers are read as fine-tuning
+reads the same files (:mod:`.jsonl`, :mod:`.answers`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from medtasks.answers import MEDMCQA_OPTIONS, answer_index, cop_index
+from medtasks.jsonl import json_objects
+
+
+class FormatError(ValueError):
+    """A data file or row that cannot be read: one line starting with ``file:line``."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One multiple-choice question."""
+
+    key: str  # the row's id (``realidx``, ``id``) when it has one, else the line number
+    source: str  # "file:line", for messages and the audit trail
+    question: str
+    options: dict[str, str]  # letter -> option text, in display order
+    answer: str  # the gold letter, a key of ``options``
+    subject: str | None = None
+
+    @property
+    def gold(self) -> int:
+        """Index of the gold option in ``options``."""
+        return list(self.options).index(self.answer)
+
+
+def _question(row: dict[str, Any], source: str) -> str:
+    question = row["question"]
+    if not isinstance(question, str) or not question.strip():
+        raise FormatError(f"{source}: 'question' must be a non-empty string")
+    return question
+
+
+def _need(row: object, source: str, names: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(row, dict):
+        raise FormatError(f"{source}: expected a JSON object, got {type(row).__name__}")
+    for name in names:
+        if name not in row:
+            raise FormatError(f"{source}: missing field '{name}'")
+    return row
+
+
+def _key(value: object, line_no: int) -> str:
+    return str(value) if value is not None else str(line_no)
+
+
+def options_row(row: object, source: str, line_no: int) -> Item:
+    """An ``options`` row: ``question``, ``options`` {letter: text}, ``answer_idx``."""
+    row = _need(row, source, ("question", "options", "answer_idx"))
+    question, options, answer = _question(row, source), row["options"], row["answer_idx"]
+    if not isinstance(options, dict) or len(options) < 2:
+        raise FormatError(f"{source}: 'options' must be an object with at least two options")
+    if not all(isinstance(k, str) and isinstance(v, str) and v for k, v in options.items()):
+        raise FormatError(f"{source}: every option must be a non-empty string")
+    answer_index(options, answer, source, error=FormatError)
+    subject = row.get("subject")
+    return Item(
+        key=_key(row.get("realidx"), line_no),
+        source=source,
+        question=question,
+        options=dict(options),
+        answer=answer,
+        subject=subject if isinstance(subject, str) else None,
+    )
+
+
+def medmcqa_row(row: object, source: str, line_no: int, *, cop_base: int) -> Item:
+    """A MedMCQA release row; ``cop`` is the gold option's number counted from ``cop_base``."""
+    if cop_base not in (0, 1):
+        raise ValueError(f"cop_base must be 0 or 1, got {cop_base!r}")
+    row = _need(row, source, ("question", *MEDMCQA_OPTIONS.values(), "cop"))
+    question, cop = _question(row, source), row["cop"]
+    options = {letter: row[name] for letter, name in MEDMCQA_OPTIONS.items()}
+    if not all(isinstance(text, str) for text in options.values()):
+        raise FormatError(f"{source}: opa, opb, opc and opd must be strings")
+    gold = cop_index(cop, cop_base, len(options), source, key="cop_base", error=FormatError)
+    subject = row.get("subject_name")
+    return Item(
+        key=_key(row.get("id"), line_no),
+        source=source,
+        question=question,
+        options=options,
+        answer=list(options)[gold],
+        subject=subject if isinstance(subject, str) else None,
+    )
+
+
+Reader = Callable[[object, str, int], Item]
+
+
+def row_reader(schema: str, *, cop_base: int | None = None) -> Reader:
+    """The row reader of ``schema`` (``options`` or ``medmcqa``, which needs ``cop_base``)."""
+    if schema == "options":
+        return options_row
+    if schema == "medmcqa":
+        if cop_base is None:
+            raise ValueError("the medmcqa schema needs cop_base (0 or 1)")
+        base = cop_base
+        return lambda row, source, line_no: medmcqa_row(row, source, line_no, cop_base=base)
+    raise ValueError(f"unknown row schema {schema!r}; expected one of {', '.join(SCHEMAS)}")
+
+
+SCHEMAS = ("options", "medmcqa")
+
+
+def load_items(
+    path: str | Path,
+    subject: str | None = None,
+    *,
+    schema: str = "options",
+    cop_base: int | None = None,
+) -> list[Item]:
+    """Read and validate every row of ``path``; keep rows of ``subject`` when one is given."""
+    path = Path(path)
+    read = row_reader(schema, cop_base=cop_base)
+    if not path.is_file():
+        raise FormatError(f"{path}: data file not found")
+    items = [
+        read(row, f"{path}:{line_no}", line_no)
+        for line_no, row in json_objects(path, error=FormatError)
+    ]
+    if subject is not None:
+        items = [item for item in items if item.subject == subject]
+    if not items:
+        which = f" with subject {subject!r}" if subject is not None else ""
+        raise FormatError(f"{path}: no rows{which}")
+    return items
