@@ -46,8 +46,7 @@ from typing import Any
 
 from benchmarks.report import report
 from benchmarks.token_counts import bare_forward, counting, scored_inputs, trie_nodes
-
-REPO = Path(__file__).resolve().parents[1]
+from medtasks.catalogue import DEFAULT_TASKS_FILE
 
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -255,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--weights", choices=("random", "trained"), default="random")
     parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
     parser.add_argument("--softmax-dtype", choices=("float32", "model"), default="float32")
-    parser.add_argument("--tasks-file", default=str(REPO / "eval_gauntlet" / "tasks.yaml"))
+    parser.add_argument("--tasks-file", default=str(DEFAULT_TASKS_FILE))
     parser.add_argument("--out", default="bench_out/eval.json")
     args = parser.parse_args(argv)
     parts = args.parts.split(",")
