@@ -158,3 +158,21 @@ sweep: install
 
 bench-finetune: install   # multiple-choice fine-tuning: the recipe vs a plain HF Trainer loop
 	$(PY) benchmarks/bench_finetune.py $(ARGS)
+
+# The BioMedLM paper's table from one model (docs/paper.md): the in-context gauntlet on INIT,
+# each fine-tune of the paper, their scores beside the published numbers in $(OUT)/paper.md
+# (.json, .png). INIT: a folder, a checkpoint or a hub id (stanford-crfm/BioMedLM, from the
+# Hugging Face cache: HF_HUB_OFFLINE=1 here). Relaunch the same command to resume.
+#   make paper INIT=stanford-crfm/BioMedLM [OUT=runs/paper] [ARGS="data.layout=script"]
+# paper-demo: the same on CPU with the debug model (built if missing) and the *-debug-cpu recipes.
+OUT ?= runs/paper
+PAPER_DEMO_OUT ?= runs/paper-demo
+.PHONY: paper paper-demo
+paper: install
+	@test -n "$(INIT)" || { echo "make paper INIT=PATH (a model folder, a checkpoint or a hub id such as stanford-crfm/BioMedLM)"; exit 2; }
+	$(PY) -m eval_gauntlet paper $(INIT) --out $(OUT) -- $(ARGS)
+
+paper-demo: install
+	@test -f $(FT_INIT)/config.json || { $(MAKE) prep-data && $(MAKE) train; }
+	$(PY) -m eval_gauntlet paper $(FT_INIT) --out $(PAPER_DEMO_OUT) --demo -- $(ARGS)
+	@sed '/^## Predictions/q' $(PAPER_DEMO_OUT)/paper.md; echo "examples to check: $(PAPER_DEMO_OUT)/paper.md; plot: $(PAPER_DEMO_OUT)/paper.png"
