@@ -26,7 +26,7 @@ PAPER_JSON, PAPER_MD, PAPER_PNG = "paper.json", "paper.md", "paper.png"
 PLUMBING = "plumbing (debug model, slices)"
 
 
-def _result(outcome: Outcome, row: Row) -> dict[str, Any] | None:
+def _result(outcome: Outcome, row: Row, demo: bool) -> dict[str, Any] | None:
     """The latest results row of ``row`` in its task's results, if any."""
     if outcome.results is None or not (outcome.results / RESULTS).is_file():
         return None
@@ -34,7 +34,7 @@ def _result(outcome: Outcome, row: Row) -> dict[str, Any] | None:
         r
         for r in latest_rows(read_results(outcome.results / RESULTS))
         if r.get("kind") == FINETUNE and r.get("checkpoint") == outcome.run_name
-        and r.get("task") == row.result and r.get("metric") == row.metric
+        and r.get("task") == row.result_for(demo) and r.get("metric") == row.metric
     ]  # fmt: skip
     return found[-1] if found else None
 
@@ -53,7 +53,7 @@ def _status(outcome: Outcome, task: Task, found: dict[str, Any] | None, demo: bo
     if task.kind == IN_CONTEXT:
         return f"run: the gauntlet's own table is {outcome.task}/{TABLE}"
     if found is None:
-        return f"run, but no {outcome.task} score in {outcome.results}/{RESULTS}"
+        return f"run, but no score of it in {outcome.task}'s {RESULTS}"
     return f"run: {PLUMBING}" if demo else "run"
 
 
@@ -70,13 +70,14 @@ def _protocol(task: Task, outcome: Outcome, demo: bool) -> list[str]:
 
 
 def _entry(name: str, task: Task, outcome: Outcome, row: Row, demo: bool) -> dict[str, Any]:
-    found = _result(outcome, row) if outcome.status == RAN else None
+    found = _result(outcome, row, demo) if outcome.status == RAN else None
     value, ci95 = _value(found) if found else (None, [None, None])
     differences = [*_protocol(task, outcome, demo), *([outcome.note] if outcome.note else [])]
     predictions = None
     if found and outcome.results and outcome.run_name:
         checkpoint = Checkpoint(outcome.run_name)
-        predictions = predictions_path(outcome.results, checkpoint, f"{row.result}.test.jsonl")
+        file_name = f"{row.result_for(demo)}.test.jsonl"
+        predictions = predictions_path(outcome.results, checkpoint, file_name)
     return {
         "name": row.name,
         "task": name,

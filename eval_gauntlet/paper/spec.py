@@ -47,11 +47,16 @@ class Row:
 
     name: str = MISSING
     result: str = MISSING  # the task name in results.jsonl
+    demo_result: str | None = None  # the demo recipe's, where it differs
     metric: str = "acc"
     split: str = "test"  # the benchmark's split, as the paper names it
     published: float | None = None  # percent, as printed; None: the paper gives no number
     n: int | None = None  # examples in the split as released
     where: str = ""  # where the number is in the paper
+
+    def result_for(self, demo: bool) -> str:
+        """The task name of this row's results (the demo recipe's with ``--demo``)."""
+        return (self.demo_result or self.result) if demo else self.result
 
 
 @dataclass
