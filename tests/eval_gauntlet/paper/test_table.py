@@ -119,3 +119,18 @@ def test_values_come_from_the_results_on_the_papers_scale_with_examples_to_check
     assert "Right (5)" in examples and "Wrong (5)" in examples
     assert "question 4?" in examples and "question 5?" not in examples  # the first 5 of each
     assert "question 7?" in examples and "gold (A) yes; predicted (B) no" in examples
+
+
+def test_a_demo_row_is_read_under_its_demo_recipes_task_name(tmp_path: Path) -> None:
+    """medqa-debug-cpu.yaml names its rows ``medqa_heldout`` (a held-out part, not MedQA's test)."""
+    paper = load_paper()
+    outcomes = {name: Outcome(name, NOT_SELECTED, "") for name in paper.tasks}
+    rows = finetune_rows(Checkpoint("medqa-debug-cpu"), task="medqa_heldout",
+                         family="multiple_choice", split="test", n=8,
+                         metrics=[MetricValue("acc", 0.25, 0.0, 0.5)])  # fmt: skip
+    append_rows(tmp_path / "medqa" / RESULTS, rows)
+    outcomes["medqa"] = Outcome("medqa", RAN, "", tmp_path / "medqa", "medqa-debug-cpu")
+    header = {"init": "INIT", "about": {}}
+    entries = {e["task"]: e for e in write_report(tmp_path, paper, outcomes, header, demo=True)}
+    assert entries["medqa"]["value"] == 25.0
+    assert entries["medqa"]["status"] == "run: plumbing (debug model, slices)"
