@@ -69,7 +69,7 @@ bench: bench-prep bench-train bench-eval bench-finetune bench-generate
 
 .PHONY: bench-prep bench-eval
 bench-prep: install   # data_prep vs llm-foundry's convert_dataset_json vs bare tokenizers
-	$(PY) benchmarks/bench_prep.py $(ARGS)
+	$(PY) -m benchmarks.bench_prep $(ARGS)
 
 clean:
 	rm -rf outputs runs bench_out .pytest_cache .mypy_cache .ruff_cache
@@ -94,29 +94,29 @@ eval: install
 
 # The main job end to end on the embedded sample: prep -> train (3 checkpoints) -> eval each ->
 # fine-tune the last one (PubMedQA classification, MedQA multiple choice, MedQuAD answers) and
-# score the fine-tuned models: in-context and fine-tuned rows in one table and plot ($(EVAL_OUT)).
+# score the fine-tuned models: in-context and fine-tuned rows in one table and plot (runs/debug-cpu/eval).
+# The stages are the commands of prep-data, train, eval, finetune-demo and generate-demo, each
+# one's output in runs/debug-cpu/logs/<stage>.log; it ends on one screen of results.
+# `make demo V=1` (or VERBOSE=1) shows every stage's full output instead.
+V ?=
+VERBOSE ?= $(V)
 demo: install
-	$(MAKE) prep-data
-	rm -rf $(RUN)
-	$(MAKE) train RECIPE=recipes/pretrain/debug-cpu.yaml
-	$(MAKE) eval
-	$(MAKE) finetune-demo
-	$(MAKE) generate-demo
+	$(PY) -m eval_gauntlet.demo $(if $(filter-out 0,$(VERBOSE)),--verbose)
 
 .PHONY: bench-train
 bench-train: install   # Composer vs a bare PyTorch loop on the debug recipe
 	@test -f outputs/prep/sample/train/index.json || $(MAKE) prep-data
-	$(PY) benchmarks/bench_train.py $(ARGS)
+	$(PY) -m benchmarks.bench_train $(ARGS)
 
 .PHONY: bench-gpu
 bench-gpu: install   # on a GPU node: tokens/s per GPU and MFU of the 2.7B recipe and the ladder
 	@test -f outputs/prep/sample/tokenizer/tokenizer.json || $(MAKE) prep-data
-	$(PY) benchmarks/bench_gpu.py $(ARGS)
+	$(PY) -m benchmarks.bench_gpu $(ARGS)
 
 BENCH_MODEL ?= $(RUN)/hf/huggingface/ba60
 bench-eval: install   # the gauntlet vs lm-evaluation-harness on the debug model: time, same answers
 	@test -f $(BENCH_MODEL)/config.json || { $(MAKE) prep-data && $(MAKE) train; }
-	$(PY) benchmarks/bench_eval.py $(BENCH_MODEL) $(ARGS)
+	$(PY) -m benchmarks.bench_eval $(BENCH_MODEL) $(ARGS)
 
 # Generation fine-tuning on CPU: the debug model (`make train`) learns to answer MedQuAD's NINDS
 # questions (recipes/finetune/patient-qa-debug-cpu.yaml), answers its test questions, and prints
@@ -133,7 +133,7 @@ generate-demo: install
 
 bench-generate: install   # batched biomedlm.generate vs a transformers generate loop, one prompt at a time
 	@test -f $(BENCH_MODEL)/config.json || { $(MAKE) prep-data && $(MAKE) train; }
-	$(PY) benchmarks/bench_generate.py $(BENCH_MODEL) $(ARGS)
+	$(PY) -m benchmarks.bench_generate $(BENCH_MODEL) $(ARGS)
 
 # Fine-tuning (recipes/finetune/): the debug model fine-tuned on PubMedQA's 450 train items and
 # scored on its 500 test items, then a short multiple-choice run; their rows join the gauntlet's
@@ -158,7 +158,7 @@ sweep: install
 	$(PY) -m biomedlm.finetune.sweep $(RECIPE) $(ARGS) --lrs $(LRS)
 
 bench-finetune: install   # multiple-choice fine-tuning: the recipe vs a plain HF Trainer loop
-	$(PY) benchmarks/bench_finetune.py $(ARGS)
+	$(PY) -m benchmarks.bench_finetune $(ARGS)
 
 # The BioMedLM paper's table from one model (docs/paper.md): the in-context gauntlet on INIT,
 # each fine-tune of the paper, their scores beside the published numbers in $(OUT)/paper.md

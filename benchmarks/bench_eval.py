@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_eval.py [MODEL_DIR] [--limit 100] [--repeats 3] [--weights random]
+    python -m benchmarks.bench_eval [MODEL_DIR] [--limit 100] [--repeats 3] [--weights random]
                                     [--dtype float32|bfloat16] [--softmax-dtype float32|model]
 
 Both score the same Hugging Face model on every task and shot count of the catalogue, the same
@@ -24,16 +24,15 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from benchmarks.report import report
 
-from benchmarks.report import report  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
 
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -68,7 +67,7 @@ def spread(seconds: list[float]) -> str:
     return f"{statistics.median(seconds):.1f} s (range {min(seconds):.1f}-{max(seconds):.1f})"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -79,7 +78,7 @@ def main() -> None:
     parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
     parser.add_argument("--softmax-dtype", choices=("float32", "model"), default="float32")
     parser.add_argument("--out", default="bench_out/eval.json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     from eval_gauntlet.evaluate import GauntletResult, evaluate_model, plan
     from eval_gauntlet.lm_eval_reference import loglikelihoods_of, run_lm_eval, samples_of

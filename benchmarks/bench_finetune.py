@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_finetune.py [MODEL] [--batches 30] [--warmup 5] [--repeats 3]
+    python -m benchmarks.bench_finetune [MODEL] [--batches 30] [--warmup 5] [--repeats 3]
     make bench-finetune                    # MODEL: the debug run's last export (make train)
 
 Both sides fine-tune the same model (the debug run's export by default) on the same questions
@@ -37,10 +37,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from benchmarks.report import report
 
-from benchmarks.report import report  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
 
 DATA = REPO / "medtasks" / "data" / "medqa_usmle_4opt_test.jsonl"
 RECIPE = REPO / "recipes" / "finetune" / "medqa-debug-cpu.yaml"
@@ -178,7 +178,7 @@ def spread(values: list[float]) -> str:
     return f"{statistics.median(values):8.1f}  ({min(values):.1f}-{max(values):.1f})"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -189,7 +189,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="OMP_NUM_THREADS of every side")
     parser.add_argument("--out", default="bench_out/finetune.json")
     parser.add_argument("--reference-only", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.threads:
         ENV["OMP_NUM_THREADS"] = str(args.threads)
     if args.reference_only:  # one reference measurement, in a fresh process

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_generate.py [MODEL_DIR] [--prompts 64] [--max-new-tokens 64] [--batch-size 16]
+    python -m benchmarks.bench_generate [MODEL_DIR] [--prompts 64] [--max-new-tokens 64] [--batch-size 16]
 
 The reference is what the BioMedLM demo does: ``model.generate`` on one prompt after another,
 as the model's config says (the project's exports carry llm-foundry's training setting
@@ -21,15 +21,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from benchmarks.report import report
 
-from benchmarks.report import report  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -62,7 +61,7 @@ def _runs(rates: list[float]) -> str:
     return ", ".join(f"{r:.1f}" for r in rates)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -75,7 +74,7 @@ def main() -> None:
         "--threads", type=int, default=1, help="torch threads for both (0: torch's default)"
     )
     parser.add_argument("--out", default="bench_out/generate.json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     import torch
 

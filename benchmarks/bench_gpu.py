@@ -2,9 +2,9 @@
 
 Usage (on a GPU node, from the repository root, after ``make prep-data`` for a tokenizer)::
 
-    python benchmarks/bench_gpu.py                          # the 2.7B recipe and the ladder, 1 GPU
-    python benchmarks/bench_gpu.py recipes/pretrain/biomedlm-2.7b.yaml --gpus 8 --global-batch 1024
-    python benchmarks/bench_gpu.py --cpu recipes/pretrain/debug-cpu.yaml --batches 4 --warmup 1
+    python -m benchmarks.bench_gpu                          # the 2.7B recipe and the ladder, 1 GPU
+    python -m benchmarks.bench_gpu recipes/pretrain/biomedlm-2.7b.yaml --gpus 8 --global-batch 1024
+    python -m benchmarks.bench_gpu --cpu recipes/pretrain/debug-cpu.yaml --batches 4 --warmup 1
 
 For each recipe it writes random-token MDS shards at the recipe's context (throughput does not
 depend on the text) and a derived recipe next to the results: the same model, precision, FSDP,
@@ -30,10 +30,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from benchmarks.report import report
 
-from benchmarks.report import report  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
 
 GPU_RECIPES = [
     "recipes/pretrain/ladder/biomedlm-125m.yaml",

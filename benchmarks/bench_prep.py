@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_prep.py [--mb 50] [--out bench_out/prep.json]     # or: make bench
+    python -m benchmarks.bench_prep [--mb 50] [--out bench_out/prep.json]     # or: make bench
 
 The corpus is the shipped sample's real PubMed text (MEDLINE abstracts, PMC full text,
 PubMedQA train contexts, as the pipeline extracts them), replicated to ``--mb`` megabytes in
@@ -40,10 +40,10 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from benchmarks.report import report
 
-from benchmarks.report import report  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
 
 SEQ_LEN = 1024
 
@@ -292,7 +292,7 @@ def run_step(name: str, corpus: Path, tok_dir: Path, work: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -304,7 +304,7 @@ def main() -> None:
     parser.add_argument("--work")
     parser.add_argument("--corpora", action="store_true", help="per-unit costs of real sources")
     parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.corpora:
         measure_corpora(args.repeats, args.out.replace("prep.json", "prep_corpora.json"))
         return

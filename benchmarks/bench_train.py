@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_train.py [--batches 30] [--warmup 5]      # CPU, after `make prep-data`
+    python -m benchmarks.bench_train [--batches 30] [--warmup 5]      # CPU, after `make prep-data`
 
 Both sides train the same model (the recipe's BioMedLM GPT-2, built through llm-foundry's
 registry), on the same MDS shards (llm-foundry's text loader), with the same optimizer
@@ -23,10 +23,10 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from benchmarks.report import report
 
-from benchmarks.report import report  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
 
 RECIPE = REPO / "recipes" / "pretrain" / "debug-cpu.yaml"
 
@@ -98,14 +98,14 @@ def bare_tokens_per_s(batches: int, warmup: int) -> float:
     return tokens / (time.perf_counter() - start)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--batches", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--out", default="bench_out/train.json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     composer = composer_tokens_per_s(args.batches, args.warmup)
     metrics = composer_tokens_per_s(args.batches, args.warmup, ("model.use_train_metrics=true",))
     bare = bare_tokens_per_s(args.batches, args.warmup)

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_watcher.py [--sample 100] [--items 1] [--repeats 3] [--dtype bfloat16]
+    python -m benchmarks.bench_watcher [--sample 100] [--items 1] [--repeats 3] [--dtype bfloat16]
 
 The BioMedLM 2.7B architecture (32 layers, d 2560, 20 heads, 1024 positions, 28,928 embedding
 rows; random weights, in the dtype ``hf_checkpointer`` exports: bfloat16) scores ``--items``
@@ -21,30 +21,29 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from benchmarks.report import report
 
-from benchmarks.report import report  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
 
 SHAPE = {"n_layer": 32, "n_embd": 2560, "n_head": 20, "n_positions": 1024, "vocab_size": 28928}
 
 
 def prompt_tokens(tokenizer: object, prompts: list) -> int:
     """Tokens the scorer feeds for ``prompts``: each distinct window once, as it batches them."""
-    from eval_gauntlet.scoring import _window, encode_pairs
+    from eval_gauntlet.scoring import encode_pairs, window_for
 
     pairs = [(p.context, cont) for p in prompts for cont in p.continuations]
     windows = {
-        _window(c, t, SHAPE["n_positions"]).inputs for c, t in encode_pairs(tokenizer, pairs)
+        window_for(c, t, SHAPE["n_positions"]).inputs for c, t in encode_pairs(tokenizer, pairs)
     }
     return sum(len(w) for w in windows)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -54,7 +53,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
     parser.add_argument("--out", default="bench_out/watcher.json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     import torch
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel

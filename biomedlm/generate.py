@@ -28,6 +28,7 @@ from typing import Any
 from biomedlm.decoding import PLAIN, STRATEGIES, DecodingConfig, decoding_kwargs, recipe_decoding
 from biomedlm.files import write_text_atomic
 from biomedlm.generation_layout import clean, prompt_of, separator_of
+from biomedlm.known_warnings import silence_known_warnings
 from biomedlm.trained.kinds import TRUST_FLAG, CheckpointError
 from biomedlm.trained.load import load
 from medtasks.jsonl import json_objects
@@ -127,7 +128,10 @@ def complete(
     outputs: list[str] = [""] * len(encoded)
     was_training = model.training
     model.eval()
-    bar = tqdm(total=len(encoded), desc="generate", unit="prompt", disable=not progress)
+    # disable=None: the bar only on a terminal (in a file or pipe each update is a line)
+    bar = tqdm(
+        total=len(encoded), desc="generate", unit="prompt", disable=None if progress else True
+    )
     # a forked RNG: the caller's random state (a training run's) comes back untouched
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(decoding.seed)
@@ -347,6 +351,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    silence_known_warnings()
     if (args.prompt is None) == (args.input is None) or (args.input is None) != (args.out is None):
         parser.error("give one prompt, or --input FILE with --out FILE")
     if args.prompt is not None and not args.prompt.strip():

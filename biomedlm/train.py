@@ -22,9 +22,9 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from biomedlm.autoresume import clear_stale_download, repair_save_folder
+from biomedlm.known_warnings import silence_known_warnings
 from biomedlm.outputs import check_outputs
 from biomedlm.recipe_files import resolved
-from biomedlm.recipe_kinds import kind_for, load_recipe
 from biomedlm.relaunch import AfterFitCompleted, check_identity, check_relaunch
 from biomedlm.run_lock import run_lock
 from biomedlm.settings import RecipeError, TrainingSettings
@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__)
         return 0 if args else 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    silence_known_warnings()
     with ExitStack() as held:  # the run's lock, held until training ends
         return launch(args, held)
 
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 def launch(args: list[str], held: ExitStack) -> int:
     """Check the recipe and the run it resumes, then train; the run's lock joins ``held``."""
     from biomedlm.callbacks.run_record import run_record_callback
+    from biomedlm.recipe_kinds import kind_for, load_recipe  # llm-foundry: after main's filters
 
     try:
         # the run's lock, before any file of the run is touched: the schema alone names run_dir,
@@ -64,6 +66,8 @@ def launch(args: list[str], held: ExitStack) -> int:
         if work is not None:  # a crash after the last checkpoint cut it off
             print(work.line)
         cfg, identity = kind.prepare(recipe)
+        # Composer's bar only on a terminal: in a file or pipe, each update is a line
+        cfg["progress_bar"] = cfg["progress_bar"] and sys.stderr.isatty()
         check_identity(recipe, identity)
     except RecipeError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,1 +1,1 @@
-"""data_prep package."""
+"""PubMed sources -> clean, decontaminated text -> tokenizer -> MDS shards (docs/data-prep.md)."""

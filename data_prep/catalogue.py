@@ -1,10 +1,7 @@
 """Which evaluation sets to decontaminate against: the task catalogue's data files.
 
-The catalogue is parsed by :mod:`medtasks.catalogue` (the gauntlet's own parser); of each entry
-decontamination takes ``data`` (required), ``group`` (the benchmark's name when tasks share a
-file), ``pmid_field`` (else by ``format``: PubMedQA's ``realidx`` is its abstract's PMID) and
-``schema`` (``medmcqa``: the text is in ``opa``..``opd`` and ``exp``). A benchmark file used by
-several tasks is indexed once.
+The catalogue is parsed by :mod:`medtasks.catalogue`, the gauntlet's own parser; a file several
+tasks share is indexed once. Which fields of a row are checked: docs/data-prep.md.
 """
 
 from __future__ import annotations
@@ -44,10 +41,7 @@ def catalogue_benchmarks(path: str | Path) -> dict[str, BenchmarkFile]:
 
 
 def benchmarks_to_check(cfg: DecontaminateConfig) -> dict[str, BenchmarkFile]:
-    """``cfg.benchmarks`` then the catalogue's files not already listed; empty if disabled.
-
-    Raises :class:`PrepError` when decontamination is enabled but there is nothing to check.
-    """
+    """``cfg.benchmarks`` then the catalogue's files not already listed; empty if disabled."""
     if not cfg.enabled:
         return {}
     chosen = dict(cfg.benchmarks)

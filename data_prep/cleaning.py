@@ -7,14 +7,11 @@ words once they have enough.
 
 from __future__ import annotations
 
-import logging
 import re
 import unicodedata
 
 from data_prep.config import CleanConfig
 from data_prep.document import Document
-
-log = logging.getLogger(__name__)
 
 _LIGATURES = {"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"}
 # Unicode spaces other than " ": no-break, Ogham, en/em/thin/hair..., narrow no-break,
@@ -49,11 +46,8 @@ def _replace(match: re.Match[str]) -> str:
 def normalize_text(text: str) -> str:
     """Canonical form of a document's text, so equal texts hash equal and n-grams match.
 
-    Unicode NFC (not NFKC, which would turn "10²" into "102"); ligatures spelled out; Unicode
-    spaces become " "; zero-width characters, soft hyphens and control characters removed
-    (newlines kept; CR, form feed and line separators become newlines); runs of spaces and
-    tabs collapsed; every line stripped; three or more newlines become two, so paragraphs
-    survive; the whole text stripped.
+    NFC, not NFKC (which would turn "10²" into "102"); the characters above replaced; runs of
+    spaces and tabs collapsed, lines stripped, three or more newlines made two (paragraphs stay).
     """
     if not text.isascii():
         text = unicodedata.normalize("NFC", text)
@@ -71,13 +65,7 @@ def normalize_text(text: str) -> str:
 
 
 def rejection_reason(doc: Document, cfg: CleanConfig) -> str | None:
-    """Why ``doc`` is filtered out ("too_short" or "language"), or None to keep it.
-
-    ``too_short``: fewer than ``cfg.min_words`` whitespace-separated words. ``language``:
-    ``doc.meta["language"]`` names none of ``cfg.languages`` (an empty list keeps every
-    language; a list such as "eng; fre" is kept if any entry is wanted; case is ignored), or
-    the language is unknown (missing, empty or "und") and ``cfg.keep_unknown_language`` is false.
-    """
+    """Why ``doc`` is filtered out ("too_short" or "language"), or None to keep it."""
     if cfg.min_words > 0 and len(doc.text.split(None, cfg.min_words)) < cfg.min_words:
         return "too_short"
     if not cfg.languages:

@@ -1,7 +1,6 @@
-"""The data-prep configuration: a typed schema, loaded strictly from YAML plus ``key=value`` overrides.
+"""The data-prep configuration: a typed schema loaded strictly (:mod:`strict_config`).
 
-An unknown or misspelled key anywhere fails before any work, naming its full path and the
-nearest valid key; a wrong type fails the same way.
+The field comments here are the reference for each key (docs/data-prep.md points at them).
 """
 
 from __future__ import annotations
@@ -53,8 +52,9 @@ class CleanConfig:
     """Normalisation and quality filters applied to every document."""
 
     min_words: int = 20
-    languages: list[str] = field(default_factory=lambda: ["eng"])  # empty list: keep all
-    keep_unknown_language: bool = True
+    # MEDLINE's ISO 639-2 codes; a document in any of them is kept ("eng; fre" too); []: all
+    languages: list[str] = field(default_factory=lambda: ["eng"])
+    keep_unknown_language: bool = True  # a document without a language (or "und") is kept
 
     def __post_init__(self) -> None:
         _at_least("clean.min_words", self.min_words, 0)
@@ -73,17 +73,12 @@ class BenchmarkFile:
 
 @dataclass
 class DecontaminateConfig:
-    """Drop documents overlapping the evaluation sets, by PMID and by long n-grams.
+    """Drop documents overlapping the evaluation sets, by PMID and by long n-grams."""
 
-    The sets are the evaluation catalogue's (every ``tasks.*.data`` file of ``catalogue``, see
-    :mod:`data_prep.catalogue`) plus ``benchmarks``; a file listed in ``benchmarks`` is taken
-    from there, with its settings. ``catalogue: null`` checks ``benchmarks`` only; ``enabled``
-    with nothing to check is an error.
-    """
-
-    enabled: bool = True
+    enabled: bool = True  # with nothing to check (no catalogue, no benchmarks): an error
     ngram: int = 13
-    catalogue: str | None = DEFAULT_CATALOGUE
+    catalogue: str | None = DEFAULT_CATALOGUE  # its tasks' data files; null: benchmarks only
+    # more files, by name; a file also in the catalogue is checked with these settings
     benchmarks: dict[str, BenchmarkFile] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -178,10 +173,7 @@ class PrepConfig:
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> PrepConfig:
-    """Load ``path`` into a :class:`PrepConfig`, applying ``key=value`` overrides.
-
-    Raises :class:`PrepError` with a one-line message naming the file and the key's path.
-    """
+    """Load ``path`` into a :class:`PrepConfig`, applying ``key=value`` overrides."""
     return load_structured(PrepConfig, path, overrides, error=PrepError)
 
 

@@ -1,20 +1,15 @@
 """Find training documents that contain evaluation items, by PMID and by long word n-grams.
 
-The index holds, per benchmark item, the 64-bit hashes of all its ``n``-word windows (GPT-3
-and lm-eval decontamination use 13 words), so its memory follows the size of the evaluation
-sets, never the corpus. Words are lowercased runs of letters and digits, so case, punctuation
-and spacing do not hide a copy. An item is the concatenation of its text fields in the order
-given (for MedQA and MMLU: the question, then the options, then any rationale), so a copy of a
-short question followed by its options is caught by the windows that span both.
+The index holds the 64-bit hashes of every ``n``-word window of each benchmark item (GPT-3 and
+lm-eval use 13 words), so its memory follows the evaluation sets, never the corpus. An item is its
+text fields end to end, so a copy of a short question followed by its options is caught by the
+windows that span both. An item shorter than ``n`` words is one window of its own length if it
+has at least :data:`MIN_SHORT_ITEM_WORDS` words (GPT-3's lower bound); a shorter phrase is common
+text, not evidence of a copy.
 
-An item shorter than ``n`` words is indexed as one window of its own length when it has at
-least :data:`MIN_SHORT_ITEM_WORDS` words (GPT-3's lower bound on its per-benchmark window);
-shorter items are not indexed, since a phrase that short is common text, not evidence of a copy.
-
-Matching a document costs one regular-expression pass, one dictionary look-up per word and a
-few numpy operations: a word found in no evaluation item cannot be part of a matching window,
-so words are mapped to precomputed hashes through the (small) evaluation vocabulary, and the
-windows are combined with a polynomial rolling hash over uint64 arrays.
+Matching costs one regular-expression pass, a look-up per word and a few numpy operations: a word
+in no evaluation item cannot be part of a matching window, so words map to hashes through the
+(small) evaluation vocabulary, and windows are combined by a rolling hash over uint64 arrays.
 """
 
 from __future__ import annotations
@@ -140,10 +135,7 @@ class EvalIndex:
     def from_config(
         cls, cfg: DecontaminateConfig, benchmarks: dict[str, BenchmarkFile] | None = None
     ) -> EvalIndex:
-        """Read every benchmark file to check (``benchmarks``, else resolved from ``cfg``).
-
-        A bad file raises :class:`PrepError`.
-        """
+        """Read every benchmark file to check (``benchmarks``, else resolved from ``cfg``)."""
         if benchmarks is None:
             benchmarks = benchmarks_to_check(cfg)
         if len(benchmarks) > 64:

@@ -1,19 +1,17 @@
 """Exact deduplication across sources, by document id and by text, from 64-bit hashes only.
 
-Documents arrive as an ordered sequence of files (config source order, then sorted paths, so
-MEDLINE update files follow the baseline). The rules, applied in this order:
+Files come in corpus order (config source order, then sorted paths, so MEDLINE update files
+follow the baseline). The rules, in this order:
 
-1. By id: the last appearance of an id holds its current version (a MEDLINE update file
-   revises a record; within one file the later record wins). Earlier appearances are dropped
-   as ``duplicate_id``.
-2. Deletions: a file's deleted ids take effect after that file's documents. The current
-   version of an id is dropped as ``deleted`` when a deletion of that id comes after it; a
-   later re-appearance revives the id (it is then the current version).
-3. By text: among the documents left, the first (in file order) with a given text hash is
-   kept; later ones are dropped as ``duplicate_text``.
+1. By id: the last appearance of an id is its current version (an update file revises a record;
+   within a file the later record wins); earlier ones are dropped as ``duplicate_id``.
+2. Deletions take effect after their file's documents: the current version is dropped as
+   ``deleted`` when a deletion of its id comes after it (a later re-appearance revives the id).
+3. By text: of the documents left, the first with a given text hash is kept; later ones are
+   dropped as ``duplicate_text``.
 
-Everything is numpy over uint64 arrays (a stable argsort and a few gathers), about 32 bytes
-per document at peak, so the whole of PubMed fits in memory; no Python loop per document.
+All numpy over uint64 arrays, about 32 bytes per document at peak: the whole of PubMed fits in
+memory, with no Python loop per document.
 """
 
 from __future__ import annotations
@@ -63,11 +61,8 @@ class FileKeys:
 
 
 def plan_dedup(files: Sequence[FileKeys]) -> tuple[list[np.ndarray], dict[str, int]]:
-    """Which documents to keep: a boolean mask per file, and the drop counts by reason.
-
-    ``files`` are in corpus order; see the module docstring for the rules. The counts have
-    every key of :data:`DROP_REASONS` (zero included) and add up to the documents dropped.
-    """
+    """A boolean mask per file of the documents to keep (the module's rules, ``files`` in corpus
+    order), and the drop counts: every key of :data:`DROP_REASONS`, zero included."""
     if not files:
         return [], dict.fromkeys(DROP_REASONS, 0)
     ends = np.cumsum([len(f.id_hashes) for f in files], dtype=np.int64)

@@ -33,18 +33,13 @@ class Document:
 
 @dataclass
 class ReadContext:
-    """Counters a reader fills while it reads one file, and its policy for bad records.
-
-    ``skipped`` counts documents left out by reason (``no_abstract``, ``bad_record``...),
-    ``dropped`` counts parts removed from kept documents (``table``, ``figure``,
-    ``reference``...), and ``deleted`` collects ids that an update file deletes.
-    """
+    """Counters a reader fills while it reads one file, and its policy for bad records."""
 
     source: str
     on_error: OnError = "raise"
-    skipped: Counter[str] = field(default_factory=Counter)
-    dropped: Counter[str] = field(default_factory=Counter)
-    deleted: list[str] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)  # documents left out, by reason
+    dropped: Counter[str] = field(default_factory=Counter)  # parts of kept ones (table...)
+    deleted: list[str] = field(default_factory=list)  # ids an update file deletes
 
     def bad(self, where: str, why: str) -> None:
         """Raise a one-line :class:`PrepError`, or count and log the bad record under ``skip``."""

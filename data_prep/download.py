@@ -3,15 +3,12 @@
 Usage::
 
     python -m data_prep download pubmed-baseline data/pubmed [--limit 2] [--pattern REGEX]
-    python -m data_prep download pubmed-updates data/pubmed-updates
     python -m data_prep download pmc-oa-comm data/pmc --pattern 'PMC000'
     python -m data_prep download pubmed-baseline data/x --base-url http://127.0.0.1:8000/  # a mirror
 
-NLM publishes ``<file>.md5`` beside each file (``MD5(<file>)= <hex>``). A file is downloaded into
-``<file>.part`` (continued with an HTTP Range request after a dropped connection, in the same run
-or the next), checked against its md5 (where none is published: its stated size and, for
-``.gz``, gzip's CRC) and only then renamed; a rerun skips files that are already complete. Every
-failure (HTTP status, refused connection, bad ``--pattern`` or ``--limit``) is one line, exit 2.
+A file takes its final name only once whole (the ``.md5`` NLM publishes beside it, else its
+stated size and gzip's CRC); a rerun skips complete files and continues partial ones (HTTP
+Range). Every failure is one line, exit 2. Reference: docs/data-prep.md.
 """
 
 from __future__ import annotations
@@ -172,11 +169,8 @@ def _expected_size(response: Any, offset: int) -> int | None:
 
 
 def _fetch_part(url: str, part: Path, timeout: float) -> None:
-    """Download ``url`` into ``part``, continuing from the bytes it holds when the server allows.
-
-    Raises :class:`ShortDownload` when the connection ends before the size the server stated,
-    so the caller retries and the retry continues from there (HTTP Range).
-    """
+    """Download ``url`` into ``part``, continuing from the bytes it holds when the server allows;
+    :class:`ShortDownload` when the connection ends before the size the server stated."""
     offset = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={offset}-"} if offset else {}
     try:
@@ -197,6 +191,7 @@ def _fetch_part(url: str, part: Path, timeout: float) -> None:
                 unit_scale=True,
                 desc=part.name[: -len(".part")],
                 leave=False,
+                disable=None,
             ) as bar,
         ):
             while chunk := response.read(CHUNK):
@@ -218,10 +213,8 @@ def download_file(
 ) -> tuple[bool, bool]:
     """Fetch one file; returns (downloaded, md5-verified).
 
-    A file takes its final name only once it is whole: its md5 matches NLM's, or, where none is
-    published, its size is the one the server stated and (``.gz``) it decompresses with a
-    matching CRC. A failed attempt is retried ``retries`` times, each continuing from the bytes
-    already written; what cannot be completed raises one :class:`PrepError` line.
+    ``retries`` attempts, each continuing from the bytes already written; what cannot be
+    completed raises one :class:`PrepError` line.
     """
     url, final, part = urljoin(base_url, name), dest / name, dest / f"{name}.part"
     expected = _remote_md5(url + ".md5", timeout, retries, wait)
@@ -287,7 +280,7 @@ def download(
         raise PrepError(f"{base_url}: no file matches {pattern!r}")
     dest.mkdir(parents=True, exist_ok=True)
     report = DownloadReport()
-    for name in tqdm(names, desc="download", unit="file"):
+    for name in tqdm(names, desc="download", unit="file", disable=None):
         fetched, verified = download_file(base_url, name, dest, require_md5, retries, timeout, wait)
         (report.downloaded if fetched else report.skipped_complete).append(name)
         if not verified:

@@ -1,9 +1,9 @@
 """Stage 1: read every source file in parallel, clean, filter and decontaminate its documents.
 
-Each input file becomes, in the work folder, a JSONL of kept documents, an ``.npz`` of their
-id and text hashes (for the global deduplication that follows) and a ``.stats.json`` written
-last, which marks the file done. A file's outputs are keyed by a fingerprint of its path, size,
-modification time and the config that shapes them, so a rerun reads only new or changed files.
+Each input file becomes, in the work folder, a JSONL of kept documents, an ``.npz`` of their id
+and text hashes (for the deduplication that follows) and a ``.stats.json`` written last, which
+marks the file done. Outputs are keyed by what shapes them (:func:`plan_tasks`), so a rerun
+reads only new or changed files.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import multiprocessing as mp
 import os
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 from tqdm import tqdm
@@ -53,9 +53,9 @@ def plan_tasks(
 ) -> list[ExtractTask]:
     """One task per input file, in config order then sorted path order (the dedup order).
 
-    A task's key covers what shapes its output: the file (path, size, modification time), the
-    cleaning settings, and the decontamination settings with each benchmark file's *content*
-    digest, so an evaluation file edited in place redoes the extraction.
+    A task's key covers the file (path, size, modification time), the cleaning settings and the
+    decontamination settings with each benchmark file's *content* digest, so an evaluation file
+    edited in place redoes the extraction.
     """
     checked = {
         name: {**asdict(spec), "sha1": file_digest(Path(spec.path))}
@@ -82,71 +82,90 @@ def _init_worker(index: EvalIndex | None) -> None:
     _INDEX = index
 
 
+@dataclass
+class _Kept:
+    """What one file gives: the counts of its stats file and the hashes of the documents kept."""
+
+    read: int = 0
+    chars: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    decontaminated: Counter[str] = field(default_factory=Counter)
+    id_hashes: list[int] = field(default_factory=list)
+    text_hashes: list[int] = field(default_factory=list)
+
+
+def _cleaned(task: ExtractTask, ctx: ReadContext, kept: _Kept) -> Iterator[list[Document]]:
+    """The file's documents, normalised, that pass the filters, in decontamination batches."""
+    batch: list[Document] = []
+    for doc in READERS[task.source.kind](Path(task.path), task.source, ctx):
+        kept.read += 1
+        doc.text = normalize_text(doc.text)
+        reason = rejection_reason(doc, task.clean)
+        if reason is not None:
+            kept.rejected[reason] += 1
+            continue
+        batch.append(doc)
+        if len(batch) == DECONTAMINATION_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _write_uncontaminated(batch: list[Document], out: TextIO, kept: _Kept) -> None:
+    """Write the documents of ``batch`` that overlap no evaluation item; count the others."""
+    hits = _INDEX.match_batch(batch) if _INDEX is not None else [None] * len(batch)
+    for doc, hit in zip(batch, hits, strict=True):
+        if hit is not None:
+            kept.decontaminated[f"{hit[0]}:{hit[1]}"] += 1
+            continue
+        record = {"id": doc.id, "source": doc.source, "text": doc.text, "meta": doc.meta}
+        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        kept.id_hashes.append(id_hash(doc.id))
+        kept.text_hashes.append(text_hash(doc.text))
+        kept.chars += len(doc.text)
+
+
+def _save_keys(path: Path, kept: _Kept, deleted: list[str]) -> Path:
+    """The hashes for deduplication, saved under a temporary name beside ``path`` (returned)."""
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npz")
+    np.savez(
+        tmp,
+        id_hashes=np.array(kept.id_hashes, dtype=np.uint64),
+        text_hashes=np.array(kept.text_hashes, dtype=np.uint64),
+        deleted_hashes=np.array([id_hash(i) for i in deleted], dtype=np.uint64),
+    )
+    return tmp
+
+
 def extract_file(task: ExtractTask) -> dict[str, Any]:
     """Read, clean, filter and decontaminate one file; returns (and stores) its statistics."""
     stats_path = task.output(".stats.json")
     if stats_path.is_file():
         return json.loads(stats_path.read_text())
     ctx = ReadContext(source=task.source.name or task.source.kind, on_error=task.on_error)
-    reader = READERS[task.source.kind]
-    rejected: Counter[str] = Counter()
-    decontaminated: Counter[str] = Counter()
-    id_hashes: list[int] = []
-    text_hashes: list[int] = []
-    read = chars = 0
-    docs_path = task.output(".jsonl")
+    kept = _Kept()
+    docs_path, keys_path = task.output(".jsonl"), task.output(".keys.npz")
     tmp_docs = docs_path.with_name(f".{docs_path.name}.tmp-{os.getpid()}")
     with open(tmp_docs, "w", encoding="utf-8") as out:
-        batch: list[Document] = []
-
-        def decontaminate_and_write() -> None:
-            nonlocal chars
-            hits = _INDEX.match_batch(batch) if _INDEX is not None else [None] * len(batch)
-            for doc, hit in zip(batch, hits, strict=True):
-                if hit is not None:
-                    decontaminated[f"{hit[0]}:{hit[1]}"] += 1
-                    continue
-                record = {"id": doc.id, "source": doc.source, "text": doc.text, "meta": doc.meta}
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                id_hashes.append(id_hash(doc.id))
-                text_hashes.append(text_hash(doc.text))
-                chars += len(doc.text)
-            batch.clear()
-
-        for doc in reader(Path(task.path), task.source, ctx):
-            read += 1
-            doc.text = normalize_text(doc.text)
-            reason = rejection_reason(doc, task.clean)
-            if reason is not None:
-                rejected[reason] += 1
-                continue
-            batch.append(doc)
-            if len(batch) == DECONTAMINATION_BATCH:
-                decontaminate_and_write()
-        decontaminate_and_write()
-    if read == 0:
+        for batch in _cleaned(task, ctx, kept):
+            _write_uncontaminated(batch, out, kept)
+    if kept.read == 0:
         skipped = ", ".join(f"{k} {v}" for k, v in sorted(ctx.skipped.items()))
         log.warning("%s: gave no documents (%s)", task.path, skipped or "nothing in it to read")
-    keys_path = task.output(".keys.npz")
-    tmp_keys = keys_path.with_name(f".{keys_path.stem}.tmp-{os.getpid()}.npz")
-    np.savez(
-        tmp_keys,
-        id_hashes=np.array(id_hashes, dtype=np.uint64),
-        text_hashes=np.array(text_hashes, dtype=np.uint64),
-        deleted_hashes=np.array([id_hash(i) for i in ctx.deleted], dtype=np.uint64),
-    )
+    tmp_keys = _save_keys(keys_path, kept, ctx.deleted)
     os.replace(tmp_docs, docs_path)
     os.replace(tmp_keys, keys_path)
     stats = {
         "path": task.path,
         "source": ctx.source,
-        "read": read,
-        "kept": len(id_hashes),
-        "chars": chars,
+        "read": kept.read,
+        "kept": len(kept.id_hashes),
+        "chars": kept.chars,
         "skipped": dict(ctx.skipped),
         "dropped": dict(ctx.dropped),
-        "rejected": dict(rejected),
-        "decontaminated": dict(decontaminated),
+        "rejected": dict(kept.rejected),
+        "decontaminated": dict(kept.decontaminated),
         "deleted_ids": len(ctx.deleted),
     }
     write_json_atomic(stats_path, stats)
@@ -158,7 +177,8 @@ def run_extract(
 ) -> list[dict[str, Any]]:
     """Process all files, ``workers`` at a time; results in task order."""
     results: list[dict[str, Any]] = []
-    bar = tqdm(total=len(tasks), desc="extract", unit="file")
+    # disable=None: bars only on a terminal (in a file or pipe each update is a line)
+    bar = tqdm(total=len(tasks), desc="extract", unit="file", disable=None)
     kept = 0
     stream: Iterator[dict[str, Any]]
     if workers <= 1 or len(tasks) <= 1:

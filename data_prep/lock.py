@@ -1,19 +1,15 @@
 """One run at a time per folder: an advisory ``flock`` on a lock file, the holder named in it.
 
-data_prep holds ``OUTPUT_DIR/.lock`` (:func:`output_lock`); a training launch holds
-``<run_dir>/.lock`` through :func:`exclusive` (``biomedlm.run_lock``). The kernel drops the lock
-when its holder exits, however it exits (``kill -9`` included), so a stale lock cannot block
-anyone: a lock that is held belongs to a live process, whose pid and host the file records for
-the error message. A holder clears its record when it lets go, so a record found by the next
-holder was left by one that died (it is taken over, and said so by the caller). Worker processes
-forked while a lock is held close their copy of its descriptor, so an orphaned worker never
-keeps the folder locked after its parent died.
+The kernel drops the lock when its holder exits, however it exits (``kill -9`` included), so a
+stale lock cannot block anyone; the pid and host in the file are for the error message. A holder
+clears its record when it lets go, so a record the next holder finds was left by one that died.
+Workers forked while a lock is held close their copy of it, so an orphaned worker never keeps the
+folder locked after its parent died. Used by data_prep and by training launches (biomedlm.run_lock).
 """
 
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -23,7 +19,6 @@ from pathlib import Path
 
 from data_prep.document import PrepError
 
-log = logging.getLogger(__name__)
 LOCK_NAME = ".lock"
 _held: set[int] = set()  # descriptors of the locks this process holds
 

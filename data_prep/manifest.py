@@ -79,12 +79,10 @@ def _eos_token(tokenizer_dir: Path) -> str | None:
 def tokenizer_identity(tokenizer_dir: str | Path) -> dict[str, Any]:
     """What makes token ids mean the same thing: compare two tokenizers, or shards and a tokenizer.
 
-    Returns ``{"sha256", "vocab_size", "eos_token", "eos_id", "special_tokens"}``. ``sha256`` is
-    over the canonical JSON (sorted keys) of what maps text to ids: the BPE model (vocabulary and
-    merges), normaliser, pre-tokeniser, the added tokens (id, text, special) and the EOS token;
-    so a re-saved copy of a tokenizer (``tokenizer.path`` reuse) has the same identity, and any
-    change of vocabulary or special tokens a different one. ``vocab_size`` counts added tokens
-    (``len(AutoTokenizer)``). Raises :class:`PrepError` naming the directory if it has none.
+    ``sha256`` is over the canonical JSON of what maps text to ids (the BPE model, normaliser,
+    pre-tokeniser, added tokens and EOS token), so a re-saved copy of a tokenizer (``tokenizer.path``
+    reuse) has the same identity, and any change of vocabulary or special tokens a different one.
+    ``vocab_size`` counts added tokens (``len(AutoTokenizer)``).
     """
     from tokenizers import Tokenizer
 

@@ -1,10 +1,8 @@
 """Tokenize, append EOS after each document, concatenate, cut into fixed-length MDS samples.
 
-The output is the format llm-foundry's ``text`` dataloader reads: one ``tokens`` column
-(``ndarray:uint16:<seq_len>`` when the vocabulary fits in 16 bits), compressed and hashed shards.
-Tokenization runs in batches through the Rust tokenizer, which uses every core and releases
-the GIL: the next batch is tokenized in a background thread while this one is cut and written
-and the input after it is read, so reading, writing and compressing overlap tokenization.
+The Rust tokenizer uses every core and releases the GIL, so the next batch is tokenized in a
+background thread while this one is cut and written: reading, writing and compressing overlap
+tokenization.
 """
 
 from __future__ import annotations
@@ -16,11 +14,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from streaming import MDSWriter
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 from tqdm import tqdm
 
 from data_prep.config import PackConfig
@@ -39,10 +36,33 @@ class PackStats:
     seconds: float = 0.0
 
 
-def _batches(texts: Iterable[str], size: int) -> Iterator[list[str]]:
+def _encoded(
+    pool: ThreadPoolExecutor, tokenizer: Tokenizer, texts: Iterable[str], batch_docs: int
+) -> Iterator[tuple[list[Encoding], int]]:
+    """``(encodings, documents)`` batch by batch; the next batch is tokenized while this one is
+    written (one batch ahead: memory stays bounded)."""
     it = iter(texts)
-    while batch := list(islice(it, size)):
-        yield batch
+    in_flight: tuple[Future[list[Encoding]], int] | None = None
+    while batch := list(islice(it, batch_docs)):
+        encoded = pool.submit(tokenizer.encode_batch, batch, add_special_tokens=False)
+        if in_flight is not None:
+            yield in_flight[0].result(), in_flight[1]
+        in_flight = (encoded, len(batch))
+    if in_flight is not None:
+        yield in_flight[0].result(), in_flight[1]
+
+
+def _cut(
+    carry: np.ndarray, encodings: list[Encoding], eos: np.ndarray, seq_len: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The whole ``seq_len`` rows of ``carry`` then each document followed by ``eos``, and the
+    rest (carried into the next batch)."""
+    pieces = [carry]
+    for enc in encodings:
+        pieces += [np.asarray(enc.ids, dtype=carry.dtype), eos]
+    flat = np.concatenate(pieces)
+    whole = flat.size // seq_len * seq_len
+    return flat[:whole].reshape(-1, seq_len), flat[whole:]
 
 
 def pack_split(
@@ -56,49 +76,31 @@ def pack_split(
     """Write ``texts`` as packed ``cfg.seq_len``-token samples into MDS shards in ``out_dir``."""
     start = time.perf_counter()
     tokenizer = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json"))
-    eos = eos_id(tokenizer_dir)
     dtype = np.uint16 if tokenizer.get_vocab_size() <= 2**16 else np.uint32
+    eos = np.array([eos_id(tokenizer_dir)], dtype=dtype)
     stats = PackStats(dtype=np.dtype(dtype).name)
-    seq_len = cfg.seq_len
     carry = np.empty(0, dtype=dtype)
-    columns = {"tokens": f"ndarray:{stats.dtype}:{seq_len}"}
     with (
         MDSWriter(
             out=str(out_dir),
-            columns=columns,
+            columns={"tokens": f"ndarray:{stats.dtype}:{cfg.seq_len}"},
             compression=cfg.compression,
             hashes=list(cfg.hashes),
             size_limit=cfg.size_limit,
             progress_bar=False,
         ) as writer,
-        tqdm(total=total_docs, desc=desc, unit="doc") as bar,
+        tqdm(total=total_docs, desc=desc, unit="doc", disable=None) as bar,
         ThreadPoolExecutor(1, thread_name_prefix="tokenize") as pool,
     ):
-
-        def write(encoded: Future[Any], n_docs: int) -> None:
-            nonlocal carry
-            pieces = [carry]
-            for enc in encoded.result():
-                pieces.append(np.asarray(enc.ids, dtype=dtype))
-                pieces.append(np.array([eos], dtype=dtype))
-            flat = np.concatenate(pieces)
-            stats.tokens += flat.size - carry.size
-            n_samples = flat.size // seq_len
-            for row in flat[: n_samples * seq_len].reshape(n_samples, seq_len):
+        for encodings, n_docs in _encoded(pool, tokenizer, texts, cfg.batch_docs):
+            rows, rest = _cut(carry, encodings, eos, cfg.seq_len)
+            stats.tokens += rows.size + rest.size - carry.size
+            for row in rows:
                 writer.write({"tokens": row})
-            carry = flat[n_samples * seq_len :]
-            stats.samples += n_samples
+            carry = rest
+            stats.samples += len(rows)
             stats.documents += n_docs
             bar.update(n_docs)
-
-        in_flight: tuple[Future[Any], int] | None = None  # one batch: memory stays bounded
-        for batch in _batches(texts, cfg.batch_docs):
-            encoded = pool.submit(tokenizer.encode_batch, batch, add_special_tokens=False)
-            if in_flight is not None:
-                write(*in_flight)
-            in_flight = (encoded, len(batch))
-        if in_flight is not None:
-            write(*in_flight)
     stats.dropped_tail_tokens = int(carry.size)
     stats.seconds = round(time.perf_counter() - start, 3)
     log.info(

@@ -1,17 +1,8 @@
-"""The data-prep pipeline: sources -> clean, decontaminated, deduplicated text -> tokenizer -> MDS.
+"""The data-prep pipeline: extract -> select -> tokenizer -> pack, each stage skipped on a rerun
+while its done-marker's fingerprint still matches (the stages and outputs: docs/data-prep.md).
 
-Stages run in order and each is skipped on a rerun when its done-marker's fingerprint still
-matches (``force=True`` redoes them all)::
-
-    extract    parse, clean, filter, decontaminate every input file (worker processes)
-    select     deduplicate across sources, split train/validation
-    tokenizer  train the byte-level BPE (or copy a given tokenizer directory)
-    pack       tokenize, append EOS, pack into seq_len samples, write MDS shards per split
-
-Output folder: ``tokenizer/``, ``train/``, ``validation/``, ``manifest.json`` (one set,
-published together: :mod:`data_prep.publish`), ``.work/`` (intermediates and done-markers of
-extract and select) and ``.lock`` (one run at a time: :mod:`data_prep.lock`). Every value of
-the config is checked before the first stage (:mod:`data_prep.preflight`).
+extract and select keep intermediates and markers in ``.work/``; tokenizer, shards and manifest
+are built in a new set and published together (:mod:`data_prep.publish`).
 """
 
 from __future__ import annotations
@@ -274,8 +265,8 @@ class _Run:
 def run(cfg: PrepConfig) -> dict[str, Any]:
     """Run every stage that is not already done; returns the manifest (also written to disk).
 
-    Raises :class:`PrepError` (one line) for bad input, a folder in use by another run, or a
-    full disk; the previously published outputs are then still complete and in place.
+    Bad input, a folder in use or a full disk is one :class:`PrepError` line; the previously
+    published outputs are then still complete and in place.
     """
     umask()  # read once here, in the main thread, before any worker thread starts
     benchmarks = preflight(cfg)

@@ -1,9 +1,7 @@
-"""Every value of a config checked before the first stage, against what the run will use.
+"""Checks of a config that need the libraries or the file system, before the first stage.
 
-The schema (:mod:`data_prep.config`) checks ranges as it loads; this checks what needs the
-libraries or the file system: the shard format against mosaicml-streaming's own lists, the
-tokenizer to reuse, the benchmark files, the output folder. A mistake is one line naming the
-key, before anything is read or written.
+The schema checks ranges as it loads; this checks the shard format against mosaicml-streaming's
+own lists, the tokenizer to reuse, the benchmark files and the output folder.
 """
 
 from __future__ import annotations

@@ -1,30 +1,11 @@
 """A run's outputs are published as one set: tokenizer, shards and manifest change together.
 
-Each run builds its outputs in a set folder of its own, ``OUTPUT_DIR/.sets/<id>/``; the set is
-published by pointing the link ``OUTPUT_DIR/.current`` at it, one ``rename`` (atomic), and the
-published names are fixed links through it::
-
-    OUTPUT_DIR/tokenizer      -> .current/tokenizer
-    OUTPUT_DIR/train          -> .current/train
-    OUTPUT_DIR/validation     -> .current/validation
-    OUTPUT_DIR/manifest.json  -> .current/manifest.json
-    OUTPUT_DIR/.current       -> .sets/<id>
-
-What a reader gets:
-
-- Through the published names, the old set or the new one at each lookup, never a half-written
-  one: a run killed or failed before its switch leaves the previous complete set in place, and
-  the next run removes (or resumes, :func:`staging_sets`) the unpublished one.
-- A training run reads one set from start to end: at launch it takes the set published then,
-  by its own folder (:func:`hold_current_set`; streaming opens shard files by name, so reading
-  through ``OUTPUT_DIR/train`` would switch to the next set's shards mid-run), and holds a shared
-  ``flock`` on the set's ``.readers.lock`` until it exits. A rerun publishes beside it and
-  removes an earlier set only when no reader holds it; a set kept for a reader is removed by the
-  first data_prep run after that reader ends. A relaunch takes the set published at its launch,
-  checked like any launch (:mod:`biomedlm.preflight`).
-
-A folder written by the earlier layout (real folders under the published names) is adopted as
-the current set once.
+Each run builds ``OUTPUT_DIR/.sets/<id>/`` and publishes it by pointing the link ``.current`` at
+it (one atomic rename); ``tokenizer``, ``train``, ``validation`` and ``manifest.json`` are fixed
+links through ``.current``. A training run reads the set it launched with by its own folder
+(:func:`hold_current_set`), never through those links: streaming opens shard files by name, so
+reading through ``OUTPUT_DIR/train`` would switch to the next set's shards mid-run. What readers
+and reruns see: docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -127,13 +108,9 @@ def _remove_unless_read(set_dir: Path) -> bool:
 
 
 def hold_current_set(out: Path) -> Path | None:
-    """The set published in ``out`` now, held for reading until this process exits.
-
-    A training run reads its shards and tokenizer from the returned folder (not through the
-    published names, which follow every rerun): a data_prep rerun never removes a set held by a
-    live process. The same set is returned for every call with ``out`` (train and eval streams,
-    the tokenizer). None for a folder that is not a published data_prep output.
-    """
+    """The set published in ``out`` now, held for reading until this process exits (a rerun
+    never removes it); the same set for every call with ``out`` (train and eval streams, the
+    tokenizer). None for a folder that is not a published data_prep output."""
     key = out.resolve()
     if key in _held:
         return _held[key]
@@ -201,13 +178,9 @@ def publish(out: Path, set_dir: Path) -> None:
 
 
 def adopt_legacy(out: Path) -> None:
-    """Make a folder in another layout a published set again.
-
-    Two cases: outputs of the earlier layout (real folders under the published names), and a
-    copy made by following links (``shutil.copytree``, ``cp -L``: ``.current`` and the
-    published names are real folders, duplicates of each other). A run killed while doing so
-    finishes it on its next start (the legacy set is kept until published).
-    """
+    """Make a folder in another layout a published set again: the earlier layout (real folders
+    under the published names), or a copy made by following links (``cp -L``: ``.current`` and
+    the published names are duplicate folders). A run killed meanwhile finishes it next time."""
     legacy = out / SETS / LEGACY
     link = out / CURRENT
     copied = link.is_dir() and not link.is_symlink()

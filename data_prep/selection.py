@@ -43,7 +43,7 @@ def select_and_split(tasks: list[ExtractTask], cfg: SplitConfig, text_dir: Path)
             s: files.enter_context(open(tmp / f"{s}.jsonl", "w", encoding="utf-8")) for s in SPLITS
         }
         for task, mask in tqdm(
-            list(zip(tasks, masks, strict=True)), desc="dedup+split", unit="file"
+            list(zip(tasks, masks, strict=True)), desc="dedup+split", unit="file", disable=None
         ):
             with open(task.output(".jsonl"), encoding="utf-8") as lines:
                 for line, keep in zip(lines, mask, strict=True):

@@ -1,23 +1,15 @@
 """Deterministic train/validation assignment from a salted hash of each document's id.
 
-A document's split depends only on its id and the salt, never on the corpus around it, so
-adding sources or files does not move documents between splits, and every process agrees.
-The scalar :func:`split_of` and the vectorised :func:`validation_mask` give the same answer
-for the same id (``validation_mask(np.array([id_hash(i)]))`` equals ``split_of(i) ==
-"validation"``).
+A document's split depends only on its id and the salt, never on the corpus around it, so adding
+sources or files does not move documents between splits, and every process agrees.
 """
 
 from __future__ import annotations
 
-import logging
 from functools import lru_cache
-
-import numpy as np
 
 from data_prep.config import SplitConfig
 from data_prep.dedup import id_hash
-
-log = logging.getLogger(__name__)
 
 _MASK = (1 << 64) - 1
 
@@ -39,23 +31,7 @@ def _mix(x: int) -> int:
     return x ^ (x >> 31)
 
 
-def _mix_array(x: np.ndarray) -> np.ndarray:
-    """:func:`_mix` over a uint64 array (uint64 arithmetic wraps, as ``& _MASK`` does)."""
-    x = x ^ (x >> np.uint64(30))
-    x *= np.uint64(0xBF58476D1CE4E5B9)
-    x ^= x >> np.uint64(27)
-    x *= np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
 def split_of(doc_id: str, cfg: SplitConfig) -> str:
     """``"validation"`` for about ``cfg.validation_fraction`` of ids, else ``"train"``."""
     mixed = _mix(id_hash(doc_id) ^ _salt_hash(cfg.salt))
     return "validation" if mixed < _threshold(cfg.validation_fraction) else "train"
-
-
-def validation_mask(id_hashes: np.ndarray, cfg: SplitConfig) -> np.ndarray:
-    """True where the document with that :func:`~data_prep.dedup.id_hash` goes to validation."""
-    ids = np.asarray(id_hashes, dtype=np.uint64)
-    mixed = _mix_array(ids ^ np.uint64(_salt_hash(cfg.salt)))
-    return mixed < np.uint64(_threshold(cfg.validation_fraction))

@@ -1,15 +1,10 @@
 """Restartable stages: done-markers with fingerprints, and outputs that appear only when complete.
 
-A stage's marker (``<folder>/<stage>.done.json``) stores the fingerprint of everything the stage
-depends on (its config section and its inputs' fingerprints) and the statistics it produced, so
-a rerun skips a finished stage and still reports its numbers; a changed config redoes the stage
-and every stage after it. Outputs are written into a temporary sibling and renamed when complete,
-so an interrupted run never leaves a half-written output under its final name.
-
-Every temporary has ``.tmp-`` in its name, so the next run (which holds the output folder's
-lock, :mod:`data_prep.lock`) can remove what a killed run left (:func:`remove_temporaries`).
-Temporaries are created private by :mod:`tempfile` (0700/0600); they are opened up to what the
-user's umask allows before they take their final name, so prepared data can be shared.
+A marker (``<folder>/<stage>.done.json``) keeps the fingerprint of what its stage depends on and
+the statistics it produced, so a rerun skips a finished stage and still reports its numbers.
+Every temporary has ``.tmp-`` in its name, so the next run (holding the folder's lock) can remove
+what a killed run left. :mod:`tempfile` creates temporaries private; they are opened up to the
+umask before they take their final name, so prepared data can be shared.
 """
 
 from __future__ import annotations

@@ -1,16 +1,12 @@
-"""The BioMedLM tokenizer: a byte-level BPE trained on the corpus, saved as a Hugging Face directory.
+"""The BioMedLM tokenizer: a byte-level BPE trained on the corpus, saved as a Hugging Face folder.
 
-BioMedLM trained its own GPT-2-style byte-level BPE on PubMed (vocab 28,896, min frequency 2,
-no prefix space, ``<|endoftext|>`` as the only special token). The directory written here loads
-offline with ``AutoTokenizer.from_pretrained`` as a ``GPT2TokenizerFast``. It has no pad token on
-purpose: llm-foundry's collator masks every pad id out of the loss, so pad = EOS would drop every
-EOS from training.
+It has no pad token on purpose: llm-foundry's collator masks every pad id out of the loss, so
+pad = EOS would drop every EOS from training.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -19,8 +15,6 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 
 from data_prep.config import TokenizerConfig
 from data_prep.document import PrepError
-
-log = logging.getLogger(__name__)
 
 
 def _bpe(cfg: TokenizerConfig) -> tuple[Tokenizer, trainers.BpeTrainer]:
@@ -65,11 +59,8 @@ def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig, out_dir: Path) -
 
 
 def load_tokenizer_dir(src: Path, cfg: TokenizerConfig) -> Any:
-    """Load the tokenizer directory ``src`` (``tokenizer.path``), checking it has the EOS token.
-
-    Raises :class:`PrepError` naming ``tokenizer.path`` when it is missing, unreadable or
-    lacks ``cfg.eos_token``: checked before any work, then again when it is copied.
-    """
+    """Load the tokenizer directory ``src`` (``tokenizer.path``), checking it has the EOS token
+    (before any work, then again when it is copied)."""
     from transformers import AutoTokenizer
 
     if not src.is_dir():

@@ -20,6 +20,7 @@ import argparse
 import logging
 import sys
 
+from biomedlm.known_warnings import silence_known_warnings
 from eval_gauntlet.errors import GauntletError
 from eval_gauntlet.finetuned.cli import add_subcommand as add_finetuned
 from eval_gauntlet.finetuned.cli import run as run_finetuned
@@ -50,6 +51,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; a user-input error is one line on stderr (see the exit statuses)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    silence_known_warnings()
     argv, overrides = split_overrides(list(sys.argv[1:] if argv is None else argv))
     args = parser().parse_args(argv)
     try:

@@ -134,13 +134,16 @@ def encode_pairs(
 
 
 @dataclass(frozen=True)
-class _Window:
+class Window:
+    """What the model reads to score one continuation after its context."""
+
     inputs: tuple[int, ...]  # what the model sees
     continuation: tuple[int, ...]  # scored: the last len(continuation) targets of the window
     truncated: int  # tokens dropped from the left
 
 
-def _window(context: list[int], continuation: list[int], max_length: int) -> _Window:
+def window_for(context: list[int], continuation: list[int], max_length: int) -> Window:
+    """The pair cut to ``max_length`` inputs as lm-eval cuts it: the context loses its left end."""
     if not continuation or len(continuation) > max_length:
         raise GauntletError(
             f"a continuation of {len(continuation)} tokens cannot be scored in a "
@@ -148,7 +151,7 @@ def _window(context: list[int], continuation: list[int], max_length: int) -> _Wi
         )
     whole = context + continuation
     kept = whole[-(max_length + 1) :]
-    return _Window(tuple(kept[:-1]), tuple(continuation), len(whole) - len(kept))
+    return Window(tuple(kept[:-1]), tuple(continuation), len(whole) - len(kept))
 
 
 class _ScoredLogits:
@@ -219,7 +222,7 @@ def loglikelihoods(
     """Sum of log-probabilities of each continuation after its context; tokens truncated each."""
     assert softmax_dtype in SOFTMAX_DTYPES, "checked with the options (Options.check)"
     dtype = torch.float32 if softmax_dtype == "float32" else None
-    windows = [_window(ctx, cont, max_length) for ctx, cont in encode_pairs(tokenizer, pairs)]
+    windows = [window_for(ctx, cont, max_length) for ctx, cont in encode_pairs(tokenizer, pairs)]
     users: dict[tuple[int, ...], list[int]] = defaultdict(list)
     for index, window in enumerate(windows):
         users[window.inputs].append(index)
@@ -228,7 +231,9 @@ def loglikelihoods(
     device = next(model.parameters()).device
     scores = [0.0] * len(pairs)
     scored_logits = _ScoredLogits(model)
-    with torch.inference_mode(), tqdm(total=len(order), desc=desc, disable=not progress) as bar:
+    # disable=None: the bar only on a terminal (in a file or pipe each update is a line)
+    bar = tqdm(total=len(order), desc=desc, disable=None if progress else True)
+    with torch.inference_mode(), bar:
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
             spans = [max(len(windows[i].continuation) for i in users[inputs]) for inputs in batch]

@@ -1,11 +1,8 @@
 """Task catalogue files parsed strictly into typed entries, merged by name: the one parser.
 
-The gauntlet (``eval_gauntlet.tasks``: prompt formats, samplers, selection) and data_prep's
-decontamination (``data_prep.catalogue``: which files to check) both read task files here. A
-file has ``tasks:`` (entries by name, keys as :class:`TaskEntry`; the shipped ``tasks.yaml``'s
-header says what each means) and optionally ``include:`` (``default``: the shipped catalogue, or
-other task files). Included files are read first; an entry whose name is already known
-overrides only the keys it writes; paths are relative to the file that writes them.
+The gauntlet (prompt formats, samplers) and data_prep's decontamination (which files to check)
+both read task files here. The keys are explained in the shipped ``tasks.yaml``'s header;
+includes and overrides in docs/evaluation.md#adding-a-benchmark.
 """
 
 from __future__ import annotations

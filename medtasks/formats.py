@@ -1,9 +1,8 @@
 """Multiple-choice rows from JSONL files in the formats benchmarks are released in.
 
-One reader per row schema (``options``: the shipped files and MedQA's release; ``medmcqa``:
-MedMCQA's release, ``cop`` counted from a ``cop_base`` the caller states, never guessed; see
-docs/evaluation.md); each bad row is one :class:`FormatError` line naming ``file:line``. Lines
-and gold answers are read as fine-tuning reads the same files (:mod:`.jsonl`, :mod:`.answers`).
+One reader per row schema (docs/evaluation.md#adding-a-benchmark); each bad row is one
+:class:`FormatError` line naming ``file:line``. Lines and gold answers are read as fine-tuning
+reads the same files (:mod:`.jsonl`, :mod:`.answers`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """Load YAML into a typed dataclass schema, strictly: shared by data_prep and biomedlm recipes.
 
 An unknown or misspelled key anywhere fails before any work, naming the file, the key's full
-path and the nearest valid key; a wrong type fails the same way. Overrides are ``key=value``
-dotlist strings (``model.n_layers=4``), applied after the YAML. YAML syntax errors and
-duplicate keys name the file and line (:func:`load_yaml`).
+path and the nearest valid key; so does a wrong type, and YAML errors name their line.
 
 Numbers read the same in a file and in an override: OmegaConf reads files with YAML 1.2's float
 form (``1e-5`` is a float), while PyYAML's ``safe_load`` follows YAML 1.1, where a float needs a
@@ -94,9 +92,7 @@ def _apply_override(config: Any, key: str, value: Any) -> None:
 
 
 def _merge_override(config: Any, key: str, value: Any) -> None:
-    """:func:`_apply_override`'s merge.
-
-    A merge fills what OmegaConf's ``update`` refuses: a key under a null section
+    """A merge fills what OmegaConf's ``update`` refuses: a key under a null section
     (``fsdp_config.sharding_strategy=FULL_SHARD`` on a recipe without ``fsdp_config``) and a new
     entry of a typed mapping (``train_loader.streams.pmc.local=...``). A path through a list
     (``sources.0.path=...``) is set with ``update``, which addresses list items by index.
@@ -121,9 +117,8 @@ def merge_structured(
 ) -> T:
     """Merge ``layers`` (dicts or OmegaConf nodes) onto ``schema``, apply overrides, build it.
 
-    Overrides address any nested key, list items by index (``sources.0.path=...``).
-    ``where`` names the source in error messages (usually the YAML path); ``error`` is the
-    exception type raised, so each package can keep its own error class.
+    ``where`` names the source in messages; ``error`` is the type raised, so each package keeps
+    its own error class.
     """
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), *layers)
@@ -149,11 +144,8 @@ def merge_structured(
 
 
 def load_yaml(path: str | Path, error: type[ValueError] = ConfigError) -> Any:
-    """Parse YAML file ``path`` with OmegaConf (duplicate keys refused).
-
-    A syntax error or a duplicate key raises ``error`` as ``FILE:LINE: invalid YAML (what)``,
-    the line being where the problem was found.
-    """
+    """Parse YAML file ``path`` with OmegaConf; a syntax error or a duplicate key raises
+    ``error`` as ``FILE:LINE: invalid YAML (what)``."""
     path = Path(path)
     if not path.is_file():
         raise error(f"{path}: config file not found")

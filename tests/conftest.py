@@ -1,12 +1,36 @@
-"""Session fixtures shared by the test packages: the tiny tokenizer, model and Composer run."""
+"""Fixtures shared by the test packages: the prepared sample, the tiny tokenizer, model and
+Composer run (built once per session), one torch thread. Plain helpers are in tests/fixtures/."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.eval_gauntlet.tiny import lr0_run, tiny_model, train_tokenizer
+from tests.fixtures import runs
+from tests.fixtures.models import lr0_run, tiny_model
+from tests.fixtures.paths import REPO
+from tests.fixtures.tokenizers import train_tokenizer
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default data (`make prep-data`'s config), prepared once into the session's tmp folder.
+
+    The debug recipe launched by the tests (:mod:`tests.fixtures.runs`) reads it.
+    """
+    out = tmp_path_factory.mktemp("prep") / "sample"
+    subprocess.run(
+        [sys.executable, "-m", "data_prep", "recipes/data/sample.yaml", f"output_dir={out}"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
+    runs.DATA = out
+    return out
 
 
 @pytest.fixture(scope="session")
@@ -16,7 +40,7 @@ def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer_dir: Path) -> Path:
-    """The tiny model folder shared by the session (1024-token context)."""
+    """The tiny model folder shared by the session (1024-token context); tests only read it."""
     return tiny_model(tmp_path_factory.mktemp("tiny"), tokenizer_dir)
 
 
@@ -28,3 +52,14 @@ def composer_run(tmp_path_factory: pytest.TempPathFactory, tiny_dir: Path) -> Pa
     """
     save_folder = tmp_path_factory.mktemp("run") / "checkpoints"
     return lr0_run(tiny_dir, save_folder, batches=2, seq_len=16)
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """A tiny model's ops are too small for threads: one is faster, and steady on a busy machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -29,11 +29,8 @@ READERS: dict[str, Reader] = {
 
 
 def expand_sources(sources: list[SourceConfig]) -> list[tuple[SourceConfig, Path]]:
-    """Every file each source's ``path`` glob matches, in config order then sorted path order.
-
-    Relative globs are resolved against the current directory; ``**`` recurses. A glob that
-    matches no file is a configuration error.
-    """
+    """Every file each source's ``path`` glob matches (``**`` recurses), in config order then
+    sorted path order; a glob that matches no file is a configuration error."""
     files: list[tuple[SourceConfig, Path]] = []
     for i, source in enumerate(sources):
         pattern = os.path.expanduser(source.path)

@@ -7,7 +7,6 @@ shares, so a bad line is reported the same way everywhere: ``file:line: invalid 
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,16 +15,12 @@ from data_prep.config import SourceConfig
 from data_prep.document import Document, ReadContext
 from data_prep.sources.opening import text_lines
 
-log = logging.getLogger(__name__)
-
 _META_FIELDS = ("pmid", "pmcid", "language", "title")
 
 
 def json_records(path: Path, ctx: ReadContext) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line_number, object)`` for each non-blank line of a (compressed) JSONL file.
-
-    A line that is not a JSON object is reported as ``file:line`` through ``ctx.bad``.
-    """
+    """``(line number, object)`` of each non-blank line of a (compressed) JSONL file; a line that
+    is not a JSON object is bad input at ``file:line``."""
     for lineno, line in text_lines(path, ctx):
         if not line.strip():
             continue
@@ -51,12 +46,9 @@ def record_text(record: dict[str, Any], field: str, where: str, ctx: ReadContext
 
 
 def read_jsonl(path: Path, cfg: SourceConfig, ctx: ReadContext) -> Iterator[Document]:
-    """Yield one document per line, its text from ``cfg.text_field``.
-
-    The id is ``record[cfg.id_field]`` (as a string) when present, else ``<file name>:<line>``;
-    ``pmid``, ``pmcid``, ``language`` and ``title`` are copied into ``meta`` when they are
-    strings (or integers, for identifiers written as numbers).
-    """
+    """One document per line: its text from ``cfg.text_field``, its id ``record[cfg.id_field]``
+    (else ``<file name>:<line>``), and the record's ``pmid``, ``pmcid``, ``language`` and
+    ``title`` in ``meta`` (strings, or integers for identifiers written as numbers)."""
     for lineno, record in json_records(path, ctx):
         text = record_text(record, cfg.text_field, f"{path}:{lineno}", ctx)
         if text is None:

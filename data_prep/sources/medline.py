@@ -1,15 +1,12 @@
 """MEDLINE/PubMed XML: one document per citation with an abstract (title + abstract).
 
-Reads NLM's baseline and update files (``.xml`` or ``.xml.gz``), under either root:
-``MedlineCitationSet`` (baselines up to 2016) or ``PubmedArticleSet`` (``PubmedArticle`` >
-``MedlineCitation``). ``DeleteCitation`` in update files lists PMIDs to remove from the corpus;
-they are collected in ``ctx.deleted``. The file is parsed incrementally and each record is
+Either root NLM has used (``MedlineCitationSet`` up to 2016, ``PubmedArticleSet``); the PMIDs an
+update file's ``DeleteCitation`` lists go to ``ctx.deleted``. Parsed incrementally, each record
 cleared once read, so memory stays flat however large the file.
 """
 
 from __future__ import annotations
 
-import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,16 +16,12 @@ from data_prep.config import SourceConfig
 from data_prep.document import Document, ReadContext
 from data_prep.sources.opening import corrupt_file_guard, open_binary, report_malformed_xml
 
-log = logging.getLogger(__name__)
 ROOTS = ("MedlineCitationSet", "PubmedArticleSet")
 
 
 def read_medline(path: Path, cfg: SourceConfig, ctx: ReadContext) -> Iterator[Document]:
-    """Yield a ``pmid:<PMID>`` document for every citation of ``path`` that has an abstract.
-
-    Citations without abstract text are counted in ``ctx.skipped["no_abstract"]``. Malformed
-    XML is reported at its line through ``ctx.bad`` and ends the file.
-    """
+    """Yield a ``pmid:<PMID>`` document for every citation of ``path`` that has an abstract
+    (the others are counted as ``no_abstract``); malformed XML ends the file."""
     with open_binary(path) as stream, corrupt_file_guard(path, ctx):
         try:
             yield from _citations(stream, path, ctx)
@@ -37,11 +30,8 @@ def read_medline(path: Path, cfg: SourceConfig, ctx: ReadContext) -> Iterator[Do
 
 
 def _citations(stream: BinaryIO, path: Path, ctx: ReadContext) -> Iterator[Document]:
-    """Parse ``stream`` incrementally; clear each top-level record once it is complete.
-
-    A root element other than MEDLINE's two (a PMC article, an HTML error page saved under a
-    MEDLINE name) is reported through ``ctx.bad`` naming the file, and the file is skipped.
-    """
+    """Parse ``stream`` incrementally, clearing each record once read; another root (a PMC
+    article, an HTML error page saved under a MEDLINE name) is bad input."""
     root: ET.Element | None = None
     depth = 0
     for event, elem in ET.iterparse(stream, events=("start", "end")):

@@ -1,16 +1,13 @@
 """Open corpus files as byte streams, decompressing ``.gz`` and ``.zst`` on the fly.
 
-Corpus files are large and often compressed; readers stream them instead of loading them.
 Input that cannot be decoded (a truncated archive, bytes that are not UTF-8, malformed XML) is
-bad input, not a crash: it goes through :meth:`ReadContext.bad`, which raises a one-line
-:class:`PrepError` naming the file (and line), or counts it and lets the reader go on.
+bad input, not a crash: it goes through :meth:`ReadContext.bad` (one line naming file and line).
 """
 
 from __future__ import annotations
 
 import gzip
 import io
-import logging
 import tarfile
 import zlib
 from collections.abc import Iterator
@@ -22,8 +19,6 @@ from xml.etree.ElementTree import ParseError
 import zstandard
 
 from data_prep.document import ReadContext
-
-log = logging.getLogger(__name__)
 
 # What a truncated or corrupt compressed file raises while it is read.
 CORRUPT_FILE_ERRORS: tuple[type[Exception], ...] = (
@@ -106,12 +101,8 @@ def report_malformed_xml(where: str, exc: ParseError, ctx: ReadContext) -> None:
 
 
 def text_lines(path: Path, ctx: ReadContext) -> Iterator[tuple[int, str]]:
-    """Yield ``(line_number, text)`` for each line of ``path``, decoded as strict UTF-8.
-
-    Line numbers start at 1; the line ending is removed. A line that is not UTF-8 is reported
-    through ``ctx.bad`` (and skipped under ``on_error: skip``); a truncated compressed file
-    is reported and ends the iteration.
-    """
+    """``(line number from 1, text without its ending)`` of each line of ``path``, strict UTF-8;
+    a line that is not UTF-8 is bad input, a truncated compressed file ends the iteration."""
     with open_binary(path) as stream, corrupt_file_guard(path, ctx):
         for lineno, raw in enumerate(stream, start=1):
             try:

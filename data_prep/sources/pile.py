@@ -1,13 +1,10 @@
-"""The Pile (``.jsonl``, ``.jsonl.gz``, ``.jsonl.zst``): keep only the wanted subsets.
+"""The Pile (``.jsonl[.gz|.zst]``): keep only the wanted subsets (``pile_set_name``).
 
-Each line is ``{"text": ..., "meta": {"pile_set_name": ...}}``; BioMedLM-style corpora keep
-"PubMed Abstracts" and "PubMed Central". The Pile has no ids, so a document is named by its
-file and line.
+The Pile has no ids, so a document is named by its file and line.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,14 +12,10 @@ from data_prep.config import SourceConfig
 from data_prep.document import Document, ReadContext
 from data_prep.sources.jsonl import json_records, record_text
 
-log = logging.getLogger(__name__)
-
 
 def read_pile(path: Path, cfg: SourceConfig, ctx: ReadContext) -> Iterator[Document]:
-    """Yield ``pile:<file>:<line>`` documents whose ``pile_set_name`` is in ``cfg.pile_subsets``.
-
-    Records of other subsets are counted in ``ctx.skipped["pile_subset"]``.
-    """
+    """``pile:<file>:<line>`` documents whose ``pile_set_name`` is in ``cfg.pile_subsets`` (the
+    others are counted as ``pile_subset``)."""
     wanted = set(cfg.pile_subsets)
     for lineno, record in json_records(path, ctx):
         meta = record.get("meta")

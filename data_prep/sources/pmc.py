@@ -1,14 +1,12 @@
-"""PMC full text (JATS XML): title, abstract and body of each article, as running prose.
+"""PMC full text (JATS XML, single articles or ``.tar.gz`` bundles streamed member by member).
 
-Reads single articles (``.nxml``/``.xml``, optionally ``.gz``) and NLM's ``.tar.gz`` bundles,
-streamed member by member. Section headings stay on their own line, one paragraph per line.
-What does not read as prose is dropped and counted in ``ctx.dropped``: tables, figures,
-formulas, supplementary material and references; the back matter is not read.
+Title, abstract and body as running prose, one paragraph per line, headings on their own line;
+what does not read as prose (tables, figures, formulas, supplements, references) is dropped and
+counted in ``ctx.dropped``; the back matter is not read.
 """
 
 from __future__ import annotations
 
-import logging
 import tarfile
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -18,8 +16,6 @@ from pathlib import Path
 from data_prep.config import SourceConfig
 from data_prep.document import Document, ReadContext
 from data_prep.sources.opening import corrupt_file_guard, open_binary, report_malformed_xml
-
-log = logging.getLogger(__name__)
 
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _MATHML = "{http://www.w3.org/1998/Math/MathML}math"
@@ -47,12 +43,9 @@ _LANGUAGES = {
 
 
 def read_pmc(path: Path, cfg: SourceConfig, ctx: ReadContext) -> Iterator[Document]:
-    """Yield one ``pmc:PMC<n>`` document per article of ``path`` (an article or a bundle).
-
-    Articles with neither abstract nor body text are counted in ``ctx.skipped["no_text"]``.
-    Malformed XML is reported at ``file:line`` through ``ctx.bad``; in a bundle the next
-    article is read after it under ``on_error: skip``.
-    """
+    """One ``pmc:PMC<n>`` document per article of ``path`` (an article or a bundle); articles
+    without text are counted as ``no_text``. Under ``on_error: skip``, a malformed article of a
+    bundle is skipped and the next one read."""
     if path.name.endswith((".tar.gz", ".tgz")):
         yield from _read_bundle(path, ctx)
         return

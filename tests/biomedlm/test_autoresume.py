@@ -14,8 +14,9 @@ import pytest
 
 from biomedlm.autoresume import clear_stale_download, repair_save_folder
 from biomedlm.trained.kinds import corrupt, incomplete
-from tests.biomedlm.crafted import sharded_copy
-from tests.biomedlm.debug_runs import REPO, debug_command, losses, run_debug
+from tests.fixtures.checkpoints import sharded_copy
+from tests.fixtures.paths import REPO
+from tests.fixtures.runs import debug_command, losses, run_debug
 
 
 def test_removes_only_the_downloaded_latest(

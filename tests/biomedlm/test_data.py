@@ -14,9 +14,9 @@ from streaming.base.util import clean_stale_shared_memory
 from biomedlm.foundry_config import to_foundry
 from biomedlm.preflight import LaunchFacts
 from biomedlm.recipe_kinds import load_recipe
-from tests.biomedlm import debug_runs
+from tests.fixtures import runs
+from tests.fixtures.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 SEQ = 256
 
 
@@ -30,10 +30,10 @@ def shards(folder: Path, value: int, samples: int) -> Path:
 
 def recipe_with(tmp_path: Path, streams: dict[str, Any], **loader: Any) -> Path:
     raw = yaml.safe_load((REPO / "recipes" / "pretrain" / "debug-cpu.yaml").read_text())
-    assert debug_runs.DATA is not None
-    raw["tokenizer"]["path"] = str(debug_runs.DATA / "tokenizer")
+    assert runs.DATA is not None
+    raw["tokenizer"]["path"] = str(runs.DATA / "tokenizer")
     raw["train_loader"] = {**raw["train_loader"], "streams": streams, **loader}
-    raw["eval_loader"]["streams"]["pubmed"]["local"] = str(debug_runs.DATA)
+    raw["eval_loader"]["streams"]["pubmed"]["local"] = str(runs.DATA)
     raw["run_dir"] = str(tmp_path / "run")
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(raw))

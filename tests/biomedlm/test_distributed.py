@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.biomedlm.debug_runs import REPO, composer, losses, run_debug
+from tests.fixtures.paths import REPO
+from tests.fixtures.runs import composer, losses, run_debug
 
 GPU_RECIPE = REPO / "recipes" / "pretrain" / "biomedlm-2.7b.yaml"
 GPU_FSDP = yaml.safe_dump(

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from biomedlm.callbacks.loss_curve import read_rows
-from tests.biomedlm.debug_runs import run_debug
+from tests.fixtures.runs import run_debug
 
 # recipes/pretrain/debug-cpu.yaml on recipes/data/sample.yaml, torch 2.7.0 CPU, fp32
 GOLDEN_TRAIN = [9.998273, 9.999747, 10.015712, 9.909748, 9.765895]

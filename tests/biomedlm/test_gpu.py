@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.biomedlm.debug_runs import REPO, composer, losses, run_debug
+from tests.fixtures.paths import REPO
+from tests.fixtures.runs import composer, losses, run_debug
 
 torch = pytest.importorskip("torch")
 pytestmark = [

@@ -23,7 +23,8 @@ from biomedlm.settings import RecipeError
 from data_prep.config import load_config
 from data_prep.pipeline import run
 from data_prep.publish import release_sets
-from tests.biomedlm.debug_runs import DEBUG, REPO, data_overrides
+from tests.fixtures.paths import REPO
+from tests.fixtures.runs import DEBUG, data_overrides
 
 
 def samples(stream: dict[str, str], indices: list[int]) -> list[np.ndarray]:

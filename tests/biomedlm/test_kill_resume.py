@@ -16,7 +16,8 @@ import pytest
 import torch
 
 from biomedlm.callbacks.loss_curve import read_rows
-from tests.biomedlm.debug_runs import REPO, debug_command, losses, run_debug
+from tests.fixtures.paths import REPO
+from tests.fixtures.runs import debug_command, losses, run_debug
 
 
 def overrides(out: Path, extra: list[str]) -> list[str]:

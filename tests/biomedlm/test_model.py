@@ -7,7 +7,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from biomedlm.vocabulary import padded_vocab_size
-from tests.eval_gauntlet.tiny import train_tokenizer
+from tests.fixtures.tokenizers import train_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_configs_and_exports_carry_the_tokenizers_end_of_text(tokenizer, tmp_pat
     from transformers import AutoModelForCausalLM
 
     from biomedlm.finetune.export import FinetuneExport
-    from tests.eval_gauntlet.tiny import tiny_model
+    from tests.fixtures.models import tiny_model
 
     eos = tokenizer.eos_token_id
     assert eos == 0

@@ -16,7 +16,8 @@ from biomedlm.foundry_config import to_foundry
 from biomedlm.preflight import check_machine, preflight
 from biomedlm.recipe_kinds import load_recipe
 from biomedlm.settings import RecipeError
-from tests.biomedlm.debug_runs import DEBUG, REPO, data_overrides
+from tests.fixtures.paths import REPO
+from tests.fixtures.runs import DEBUG, data_overrides
 
 BIG = REPO / "recipes" / "pretrain" / "biomedlm-2.7b.yaml"
 
@@ -107,7 +108,7 @@ def test_max_seq_len_must_be_the_shards_sample_length(prepared: Path, seq: int) 
 def test_init_from_with_fewer_positions_than_max_seq_len_fails(
     prepared: Path, tmp_path: Path
 ) -> None:
-    from tests.eval_gauntlet.tiny import tiny_model
+    from tests.fixtures.models import tiny_model
 
     small = tiny_model(tmp_path / "short", prepared / "tokenizer", n_positions=128)
     with pytest.raises(RecipeError, match=r"has 128 positions but model.max_seq_len is 256"):
@@ -116,7 +117,7 @@ def test_init_from_with_fewer_positions_than_max_seq_len_fails(
 
 def test_init_from_of_another_shape_fails(prepared: Path, tmp_path: Path) -> None:
     """The recipe's sizes are otherwise silently replaced by the weights'."""
-    from tests.eval_gauntlet.tiny import tiny_model
+    from tests.fixtures.models import tiny_model
 
     other = tiny_model(tmp_path / "other", prepared / "tokenizer", n_positions=256)  # d 64
     with pytest.raises(RecipeError, match=r"model.d_model=128 vs 64"):
@@ -125,7 +126,7 @@ def test_init_from_of_another_shape_fails(prepared: Path, tmp_path: Path) -> Non
 
 def test_init_from_cut_off_fails_at_launch(prepared: Path, tmp_path: Path) -> None:
     """Was a traceback from transformers while llm-foundry built the model, after launch."""
-    from tests.eval_gauntlet.tiny import tiny_model
+    from tests.fixtures.models import tiny_model
 
     whole = tiny_model(
         tmp_path / "w", prepared / "tokenizer", n_positions=256, n_embd=128, n_head=4

@@ -14,9 +14,9 @@ from biomedlm.recipe import Recipe
 from biomedlm.recipe_kinds import load_recipe
 from biomedlm.settings import RecipeError
 from biomedlm.vocabulary import padded_vocab_size
-from tests.biomedlm.debug_runs import data_overrides
+from tests.fixtures.paths import REPO
+from tests.fixtures.runs import data_overrides
 
-REPO = Path(__file__).resolve().parents[2]
 RECIPES = sorted((REPO / "recipes").rglob("*.yaml"))
 PRETRAIN = [p for p in RECIPES if "pretrain" in p.parts]
 DEBUG = REPO / "recipes" / "pretrain" / "debug-cpu.yaml"
@@ -346,7 +346,8 @@ def test_init_from_weights_with_a_smaller_vocabulary_fails_before_training(
 ) -> None:
     from transformers import AutoTokenizer
 
-    from tests.eval_gauntlet.tiny import tiny_model, train_tokenizer
+    from tests.fixtures.models import tiny_model
+    from tests.fixtures.tokenizers import train_tokenizer
 
     n_tokens = len(AutoTokenizer.from_pretrained(prepared / "tokenizer"))
     small = tiny_model(tmp_path / "small", train_tokenizer(tmp_path / "tok"))  # 1,000 tokens

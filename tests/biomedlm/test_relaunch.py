@@ -22,7 +22,8 @@ from biomedlm.settings import RecipeError
 from biomedlm.train import main
 from data_prep.manifest import tokenizer_identity
 from data_prep.publish import new_set, publish, release_sets
-from tests.biomedlm.debug_runs import DEBUG, REPO, data_overrides, debug_command
+from tests.fixtures.paths import REPO
+from tests.fixtures.runs import DEBUG, data_overrides, debug_command
 
 
 def test_changed_keys_are_classified() -> None:

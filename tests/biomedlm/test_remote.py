@@ -27,15 +27,9 @@ from biomedlm.recipe_kinds import load_recipe
 from biomedlm.relaunch import check_relaunch
 from biomedlm.run_record import write_record
 from biomedlm.settings import RecipeError
-from tests.biomedlm import debug_runs
-from tests.biomedlm.debug_runs import (
-    DEBUG,
-    REPO,
-    data_overrides,
-    debug_command,
-    losses,
-    run_debug,
-)
+from tests.fixtures import runs
+from tests.fixtures.paths import REPO
+from tests.fixtures.runs import DEBUG, data_overrides, debug_command, losses, run_debug
 
 BUCKET = "biomedlm-test"
 
@@ -81,7 +75,7 @@ def remote_overrides(tmp_path: Path) -> list[str]:
         f"eval_loader.streams.pubmed.remote=s3://{BUCKET}/pubmed",
         f"eval_loader.streams.pubmed.local={tmp_path / 'cache' / 'eval'}",
         f"save_folder=s3://{BUCKET}/runs/debug/checkpoints",
-        f"tokenizer.path={debug_runs.DATA / 'tokenizer'}",
+        f"tokenizer.path={runs.DATA / 'tokenizer'}",
     ]
 
 

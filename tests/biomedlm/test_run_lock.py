@@ -16,7 +16,8 @@ import pytest
 
 from biomedlm.run_lock import run_lock
 from biomedlm.settings import RecipeError
-from tests.biomedlm.debug_runs import REPO, debug_command
+from tests.fixtures.paths import REPO
+from tests.fixtures.runs import debug_command
 
 
 def wait_for_record(lock: Path, proc: subprocess.Popen[bytes]) -> None:

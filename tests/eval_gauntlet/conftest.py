@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.eval_gauntlet.tiny import tiny_model, to_bf16
+from tests.fixtures.models import tiny_model, to_bf16
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ def test_a_checkpoint_through_a_link_is_named_after_it_in_context_and_fine_tuned
     from biomedlm.recipe_kinds import load_recipe
     from eval_gauntlet.__main__ import main
     from eval_gauntlet.finetuned.scoring import load_finetuned
-    from tests.biomedlm.generation_helpers import DEBUG_RECIPE
+    from tests.fixtures.runs import GENERATION_DEBUG
 
     export = shutil.copytree(tiny_dir, tmp_path / "hf" / "huggingface" / "ba4")
     link = tmp_path / "latest"
@@ -30,7 +30,7 @@ def test_a_checkpoint_through_a_link_is_named_after_it_in_context_and_fine_tuned
     assert main(["score", str(link), "--out", str(out), *ARGS]) == 0
     assert {row["checkpoint"] for row in read_rows(out / "results.jsonl")} == {"ba4"}
     assert [p.name for p in (out / "predictions").iterdir()] == ["ba4"]
-    recipe = load_recipe(DEBUG_RECIPE, ["model.init_from=x"], components=False)
+    recipe = load_recipe(GENERATION_DEBUG, ["model.init_from=x"], components=False)
     for path in (export, link):
         named = load_finetuned(path, recipe).checkpoint
         assert named == Checkpoint(f"{recipe.run_name}-ba4", 4, None)

@@ -15,7 +15,7 @@ from eval_gauntlet.__main__ import main
 from eval_gauntlet.errors import GauntletError
 from eval_gauntlet.rows import read_rows
 from eval_gauntlet.table import render_table
-from tests.eval_gauntlet.tiny import tiny_model
+from tests.fixtures.models import tiny_model
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

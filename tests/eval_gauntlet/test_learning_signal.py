@@ -17,7 +17,8 @@ import pytest
 
 from eval_gauntlet.__main__ import main
 from eval_gauntlet.rows import read_rows
-from tests.eval_gauntlet.tiny import DATA, composer_fit, text_ids
+from tests.fixtures.models import composer_fit, text_ids
+from tests.fixtures.paths import DATA
 
 STEPS = 16  # batches of 2 x 64 tokens at lr 3e-3: the loss falls, accuracy does not move
 

@@ -144,7 +144,7 @@ def test_summarize_and_majority_baseline() -> None:
 def test_a_group_is_one_benchmark_in_its_category_as_in_llm_foundry(tmp_path: Path) -> None:
     """A task joins medical_knowledge beside MMLU: llm-foundry averages MMLU's subjects into one
     benchmark (a task with categories), then averages it with the new task."""
-    from tests.eval_gauntlet.test_tasks import organs_file
+    from tests.fixtures.tasks import organs_file
 
     catalogue = load_tasks(organs_file(tmp_path))  # `organs` is in medical_knowledge
     ours_benchmarks = benchmarks(list(catalogue.values()), Options())

@@ -30,7 +30,7 @@ from eval_gauntlet.options import Options
 from eval_gauntlet.prompts import FORMATS
 from eval_gauntlet.scoring import choose, load_hf_model
 from eval_gauntlet.tasks import FROM_TEST, LM_EVAL, Task, load_tasks, protocol
-from tests.eval_gauntlet.tiny import DATA
+from tests.fixtures.paths import DATA
 
 log = logging.getLogger(__name__)
 SEED = 1234  # the gauntlet's default --seed and lm-eval's default fewshot_random_seed

@@ -1,7 +1,7 @@
 """The released BioMedLM as users get it (a hub id, its layout: vocabulary 28,896, EOS 28895, no
 pad token, ``vocab.json`` + ``merges.txt``) fine-tunes with each family and scores in the gauntlet.
 
-A 2-layer replica (:mod:`tests.eval_gauntlet.released`) in a local hub cache under ``tmp_path``,
+A 2-layer replica (:mod:`tests.fixtures.released`) in a local hub cache under ``tmp_path``,
 read offline: each family's CPU recipe trains 2 batches of 4 from ``model.init_from=<hub id>`` and
 scores 4 test items after fit (its rows in results.jsonl); the in-context gauntlet scores the hub id on 2 items of a task.
 """
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from eval_gauntlet.rows import RESULTS, read_rows
-from tests.eval_gauntlet.released import RELEASED, hub_cache, released_replica
-from tests.eval_gauntlet.tiny import REPO
+from tests.fixtures.paths import REPO
+from tests.fixtures.released import RELEASED, hub_cache, released_replica
 
 FAMILIES = {  # the recipe of each family, and the task its rows are named after
     "multiple_choice": ("medqa-debug-cpu", "medqa_heldout"),

@@ -13,7 +13,7 @@ from eval_gauntlet.plot import plot_results
 from eval_gauntlet.rows import read_rows
 from eval_gauntlet.table import render_table
 from eval_gauntlet.tasks import FROM_TEST, LM_EVAL
-from tests.eval_gauntlet.tiny import DATA
+from tests.fixtures.paths import DATA
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -97,7 +97,7 @@ def test_rows_record_seed_subset_fewshot_source_and_dtype(tiny_dir: Path, tmp_pa
 def test_footnotes_say_why_a_row_is_not_lm_evals(tiny_dir: Path, tmp_path: Path) -> None:
     """A 0-shot lettered task differs by its format, not its few-shot examples; its category
     and the average are marked too, an lm-eval group beside it is not."""
-    from tests.eval_gauntlet.test_tasks import organs_file
+    from tests.fixtures.tasks import organs_file
 
     tasks_file = organs_file(tmp_path / "mine")  # `organs`: lettered, in medical_knowledge
     argv = ["score", str(tiny_dir), "--out", str(tmp_path / "a"), "--no-progress", "--limit", "2"]

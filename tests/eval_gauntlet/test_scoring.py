@@ -18,7 +18,8 @@ from eval_gauntlet.scoring import (
     score_prompts,
 )
 from medtasks.formats import load_items
-from tests.eval_gauntlet.tiny import DATA, tiny_model
+from tests.fixtures.models import tiny_model
+from tests.fixtures.paths import DATA
 
 
 def by_hand(

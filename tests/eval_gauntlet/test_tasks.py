@@ -1,8 +1,7 @@
-"""The task catalogue and data rows: strict loading, one clear line for each bad input."""
+"""The task catalogue: strict loading, one clear line for each bad input (rows: tests/medtasks)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -19,26 +18,8 @@ from eval_gauntlet.tasks import (
     select_tasks,
     with_fewshot_sources,
 )
-from medtasks.formats import FormatError, load_items
-
-ROW = {
-    "question": "Which organ filters blood?",
-    "options": {"A": "kidney", "B": "skin"},
-    "answer_idx": "A",
-}
-
-
-def write_jsonl(path: Path, rows: list[dict], raw_lines: dict[int, str] | None = None) -> Path:
-    lines = [json.dumps(row) for row in rows]
-    for index, text in (raw_lines or {}).items():
-        lines[index] = text
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def write_tasks(path: Path, body: str) -> Path:
-    path.write_text(body, encoding="utf-8")
-    return path
+from medtasks.formats import load_items
+from tests.fixtures.tasks import ORGANS, ROW, medmcqa, organs_file, write_jsonl, write_tasks
 
 
 def test_shipped_catalogue() -> None:
@@ -152,63 +133,7 @@ def test_new_benchmark_is_a_yaml_entry_and_a_jsonl_file(tmp_path: Path, tiny) ->
     assert all(len(p.fewshot_keys) == 2 for p in result.tasks[1].predictions)
 
 
-# --- data rows ----------------------------------------------------------------------------
-
-
-def test_malformed_json_row_names_file_and_line(tmp_path: Path) -> None:
-    path = write_jsonl(tmp_path / "d.jsonl", [ROW, ROW, ROW], {1: '{"question": "x", '})
-    with pytest.raises(FormatError, match=rf"^{path}:2: invalid JSON \("):
-        load_items(path)
-
-
-def test_answer_letter_not_among_the_options(tmp_path: Path) -> None:
-    path = write_jsonl(tmp_path / "d.jsonl", [ROW, {**ROW, "answer_idx": "E"}])
-    with pytest.raises(
-        FormatError, match=rf"^{path}:2: answer_idx 'E' is not among the options A, B$"
-    ):
-        load_items(path)
-
-
-@pytest.mark.parametrize(
-    ("row", "message"),
-    [
-        ({"options": ROW["options"], "answer_idx": "A"}, "missing field 'question'"),
-        ({**ROW, "options": ["kidney", "skin"]}, "'options' must be an object"),
-        ({**ROW, "options": {"A": "kidney", "B": ""}}, "every option must be a non-empty string"),
-        ([1, 2], "expected a JSON object, got list"),
-    ],
-)
-def test_bad_rows(tmp_path: Path, row: object, message: str) -> None:
-    path = tmp_path / "d.jsonl"
-    path.write_text(json.dumps(ROW) + "\n" + json.dumps(row) + "\n")
-    with pytest.raises(FormatError, match=rf"^{path}:2: {message}"):
-        load_items(path)
-
-
-def test_non_utf8_and_empty_subject(tmp_path: Path) -> None:
-    path = tmp_path / "d.jsonl"
-    path.write_bytes(json.dumps(ROW).encode() + b"\n\xff\xfe\n")
-    with pytest.raises(FormatError, match=rf"^{path}:2: not UTF-8"):
-        load_items(path)
-    write_jsonl(path, [ROW])
-    with pytest.raises(FormatError, match=rf"^{path}: no rows with subject 'anatomy'"):
-        load_items(path, "anatomy")
-
-
 # --- user task files: extend the shipped catalogue without editing it ----------------------
-
-ORGANS = (
-    "  organs:\n    data: data/organs.jsonl\n    format: lettered\n    num_fewshot: [0, 2]\n"
-    "    random_baseline: 0.5\n    category: medical_knowledge\n"
-)
-
-
-def organs_file(folder: Path) -> Path:
-    """A user's benchmark: its own folder, its data beside its task file, the defaults included."""
-    (folder / "data").mkdir(parents=True)
-    rows = [{**ROW, "question": f"Organ {i}?", "realidx": f"o{i}"} for i in range(6)]
-    write_jsonl(folder / "data" / "organs.jsonl", rows)
-    return write_tasks(folder / "my_tasks.yaml", "include: default\ntasks:\n" + ORGANS)
 
 
 def test_user_file_extends_the_shipped_catalogue(tmp_path: Path) -> None:
@@ -355,7 +280,7 @@ def test_one_out_holds_one_definition_per_task_name(
     assert (out / "results.jsonl").read_bytes() == before
 
 
-# --- rows checked against the format, and MedMCQA's release format -------------------------
+# --- rows checked against the format, and MedMCQA's cop_base in a task entry --------------
 
 
 def test_five_options_under_a_four_option_format_names_file_and_line(tmp_path: Path) -> None:
@@ -370,41 +295,6 @@ def test_five_options_under_a_four_option_format_names_file_and_line(tmp_path: P
         r"the row has A, B, C, D, E$",
     ):
         plan(list(tasks.values()), Options(limit=1))  # the item is fine; row 3 is in its pool
-
-
-def medmcqa(cop: object, **extra: object) -> dict:
-    return {"question": "Q?", "exp": "", "cop": cop, "opa": "w", "opb": "x", "opc": "y",
-            "opd": "z", "subject_name": "Anatomy", "id": "e5d2", **extra}  # fmt: skip
-
-
-@pytest.mark.parametrize(("base", "cops", "letters"), [(1, [1, 4], "AD"), (0, [0, 3], "AD")])
-def test_medmcqa_release_rows_with_their_stated_cop_base(
-    tmp_path: Path, base: int, cops: list[int], letters: str
-) -> None:
-    path = write_jsonl(tmp_path / "dev.json", [medmcqa(cop) for cop in cops])
-    items = load_items(path, schema="medmcqa", cop_base=base)
-    assert [item.answer for item in items] == list(letters)
-    assert items[0].options == {"A": "w", "B": "x", "C": "y", "D": "z"}
-    assert (items[0].key, items[0].subject) == ("e5d2", "Anatomy")
-
-
-@pytest.mark.parametrize(
-    ("base", "cop", "message"),
-    [
-        (1, 0, r"cop 0 is outside 1..4 \(cop_base 1\)"),
-        (1, 5, r"cop 5 is outside 1..4"),
-        (0, 4, r"cop 4 is outside 0..3 \(cop_base 0\)"),
-        (0, -1, r"cop -1 is outside 0..3"),  # the hub's unlabelled test split
-        (1, "2", r"'cop' must be an integer, got '2'"),
-        (1, True, r"'cop' must be an integer, got True"),
-    ],
-)
-def test_medmcqa_cop_out_of_range_names_file_and_line(
-    tmp_path: Path, base: int, cop: object, message: str
-) -> None:
-    path = write_jsonl(tmp_path / "dev.json", [medmcqa(base), medmcqa(cop)])
-    with pytest.raises(FormatError, match=rf"^{path}:2: {message}"):
-        load_items(path, schema="medmcqa", cop_base=base)
 
 
 def test_medmcqa_task_entry_states_its_cop_base(tmp_path: Path) -> None:

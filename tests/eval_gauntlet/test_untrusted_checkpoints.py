@@ -15,7 +15,7 @@ from biomedlm.trained.kinds import UntrustedCheckpoint
 from biomedlm.trained.load import load
 from eval_gauntlet.__main__ import main
 from eval_gauntlet.rows import read_rows
-from tests.biomedlm.crafted import (
+from tests.fixtures.checkpoints import (
     crafted_entry,
     crafted_file,
     crafted_metadata,

@@ -139,7 +139,7 @@ def test_dtype_samples_and_no_gold_text_reach_the_watcher() -> None:
 
 def test_user_task_files_and_fewshot_sources_reach_the_watcher(tmp_path: Path) -> None:
     """The watch command's --tasks-file, --fewshot-source and --softmax-dtype, from YAML."""
-    from tests.eval_gauntlet.test_tasks import organs_file
+    from tests.fixtures.tasks import organs_file
 
     mine, extra = organs_file(tmp_path / "mine"), tmp_path / "extra.yaml"
     extra.write_text("include: default\ntasks:\n  pubmedqa: {num_fewshot: [0]}\n")

@@ -22,7 +22,7 @@ from eval_gauntlet.paper.run import PaperRun, context
 from eval_gauntlet.paper.spec import PaperError
 from eval_gauntlet.paper.state import DONE, RUNNING, TaskState, read_state
 from eval_gauntlet.paper.tasks import Context, _prepare
-from tests.eval_gauntlet.tiny import REPO
+from tests.fixtures.paths import REPO
 
 BIOMEDLM = json.loads((REPO / "biomedlm" / "architecture" / "config.json").read_text())
 MEDQA = SimpleNamespace(  # recipes/finetune/medqa.yaml's sizes: 4 questions x 4 options x 512

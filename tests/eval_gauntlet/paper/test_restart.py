@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.eval_gauntlet.tiny import REPO
+from tests.fixtures.paths import REPO
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 FAST = [  # every recipe: 6 batches of 16, a checkpoint every 2, 8 test items scored

@@ -22,7 +22,7 @@ from eval_gauntlet.paper.run import PaperRun, run_paper
 from eval_gauntlet.paper.spec import PAPER_FILE, load_paper
 from eval_gauntlet.paper.tasks import NOT_SELECTED, RAN, Outcome
 from eval_gauntlet.rows import RESULTS, Checkpoint, append_rows, predictions_path
-from tests.eval_gauntlet.tiny import REPO
+from tests.fixtures.paths import REPO
 
 MISSING = ["medmcqa", "medqa", "bioasq"]  # their data is never shipped
 

@@ -1,0 +1,48 @@
+"""Library warnings known to be harmless in this project's runs, silenced where they arise.
+
+Each filter names one message (a regular expression matched from its start), its category and
+the module that warns, and says why it is harmless; any other warning still shows. The entry
+points (:mod:`biomedlm.train`, :mod:`biomedlm.generate`, :mod:`eval_gauntlet`) apply them in
+``main()``, before the libraries are imported.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+
+def silence_known_warnings() -> None:
+    """Add the ignore filters below to this process's warning filters."""
+    # llm-foundry's environment-logging callback imports setuptools' pkg_resources, which warns
+    # that it will be removed; the pinned setuptools still has it and nothing here uses it.
+    warnings.filterwarnings(
+        "ignore",
+        message=r"pkg_resources is deprecated as an API",
+        category=UserWarning,
+        module=r"llmfoundry\.callbacks\.env_logging_callback\Z",
+    )
+    # llm-foundry passes the renamed `use_auth_token` argument (None) to Hugging Face's loaders:
+    # models load offline from local folders, no token is involved.
+    warnings.filterwarnings(
+        "ignore",
+        message=r"The `use_auth_token` argument is deprecated and will be removed in v5",
+        category=FutureWarning,
+        module=r"transformers\.(models\.auto\.(configuration_auto|auto_factory)"
+        r"|generation\.configuration_utils)\Z",
+    )
+    # The last evaluation batch holds fewer samples than device_eval_batch_size: Composer then
+    # evaluates it whole, as intended.
+    warnings.filterwarnings(
+        "ignore",
+        message=r"Cannot split (tensor|list) of length \d+ into batches of size \d+\. As it is smaller",
+        category=UserWarning,
+        module=r"composer\.core\.data_spec\Z",
+    )
+    # Composer's trainer wraps its (tensor) batch-size count in torch.tensor() to all-reduce
+    # it: the copy is right, torch only prefers another idiom.
+    warnings.filterwarnings(
+        "ignore",
+        message=r"To copy construct from a tensor, it is recommended to use sourceTensor\.detach",
+        category=UserWarning,
+        module=r"composer\.trainer\.trainer\Z",
+    )
