@@ -4,6 +4,7 @@
 #   make prep-data    PubMed sources -> clean text -> tokenizer -> MDS shards (CONFIG=..., ARGS="key=value ..."; docs/data-prep.md)
 #   make train        a pretraining or fine-tuning recipe (RECIPE=..., ARGS="key=value ..."; docs/pretraining.md, docs/fine-tuning.md)
 #   make eval         the gauntlet on every checkpoint of a run (RUN=..., or CKPT=...; docs/evaluation.md)
+#   make paper        the paper's table from one model (INIT=PATH or hub id; `make paper-demo` on CPU; docs/paper.md)
 #   make test         the CPU test suite (fast; `make test-slow` adds the longer tests; `make test-gpu` on a GPU node: docs/gpu.md)
 #   make lint         ruff + mypy
 #   make bench        benchmarks/ (figures printed, nothing asserted; docs/benchmarks.md)
@@ -158,3 +159,22 @@ sweep: install
 
 bench-finetune: install   # multiple-choice fine-tuning: the recipe vs a plain HF Trainer loop
 	$(PY) -m benchmarks.bench_finetune $(ARGS)
+
+# The BioMedLM paper's table from one model (docs/paper.md): the in-context gauntlet on INIT,
+# each fine-tune of the paper, their scores beside the published numbers in $(OUT)/paper.md
+# (.json, .png). INIT: a folder, a checkpoint or a hub id (stanford-crfm/BioMedLM, from the
+# Hugging Face cache: HF_HUB_OFFLINE=1 here). Relaunch the same command to resume.
+#   make paper INIT=stanford-crfm/BioMedLM [OUT=runs/paper] [ARGS="data.layout=script"]
+# paper-demo: the same on CPU with the debug model (built if missing) and the *-debug-cpu recipes,
+# into runs/paper-demo unless OUT=... is given.
+OUT ?= runs/paper
+.PHONY: paper paper-demo
+paper-demo: OUT = runs/paper-demo
+paper: install
+	@test -n "$(INIT)" || { echo "make paper INIT=PATH (a model folder, a checkpoint or a hub id such as stanford-crfm/BioMedLM)"; exit 2; }
+	$(PY) -m eval_gauntlet paper $(INIT) --out $(OUT) -- $(ARGS)
+
+paper-demo: install
+	@test -f $(FT_INIT)/config.json || { $(MAKE) prep-data && $(MAKE) train; }
+	$(PY) -m eval_gauntlet paper $(FT_INIT) --out $(OUT) --demo -- $(ARGS)
+	@sed '/^## Predictions/q' $(OUT)/paper.md; echo "examples to check: $(OUT)/paper.md; plot: $(OUT)/paper.png"

@@ -313,7 +313,9 @@ def _parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n")[0],
         epilog=NOT_MEDICAL_ADVICE,
     )
-    parser.add_argument("path", type=Path, help="checkpoint, Hugging Face folder or adapters")
+    parser.add_argument(
+        "path", type=Path, help="checkpoint, Hugging Face folder (or hub id) or adapters"
+    )
     parser.add_argument(
         TRUST_FLAG,
         action="store_true",

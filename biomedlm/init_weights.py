@@ -23,7 +23,8 @@ from typing import Any
 
 from biomedlm.files import follow_umask
 from biomedlm.settings import RecipeError
-from biomedlm.trained.kinds import CheckpointError, incomplete_model_folder, kind_of
+from biomedlm.trained.hub import locate
+from biomedlm.trained.kinds import CheckpointError, has_tokenizer, incomplete_model_folder, kind_of
 from biomedlm.trained.load import load
 from biomedlm.vocabulary import embedding_shortfall, vocabulary_difference
 
@@ -57,8 +58,12 @@ def _convert(source: Path, dest: Path) -> None:
 
 
 def hf_folder(init_from: str, cache_root: Path, timeout: float = 3600.0) -> Path:
-    """A Hugging Face folder holding ``init_from``'s weights (itself, when it is one)."""
-    source = Path(init_from)
+    """A Hugging Face folder holding ``init_from``'s weights (itself, when it is one; a hub id's
+    snapshot in huggingface_hub's cache, :mod:`biomedlm.trained.hub`)."""
+    try:
+        source = locate(init_from)
+    except CheckpointError as exc:
+        raise RecipeError(f"{KEY}: {exc}") from None
     if not source.exists():
         raise RecipeError(f"{KEY}: {init_from} does not exist")
     kind = kind_of(source)
@@ -108,7 +113,7 @@ def check_tokenizer(init_from: str, folder: Path, tokenizer_path: str | None) ->
     weights' own tokenizer, tokens added on top aside.
     """
     rows = json.loads((folder / "config.json").read_text()).get("vocab_size")
-    own = _tokenizer(folder, KEY) if (folder / "tokenizer_config.json").is_file() else None
+    own = _tokenizer(folder, KEY) if has_tokenizer(folder) else None
     given = _tokenizer(Path(tokenizer_path), "tokenizer.path") if tokenizer_path else None
     fitted = own if own is not None else given
     shortfall = embedding_shortfall(len(fitted), int(rows)) if fitted and rows else None

@@ -7,9 +7,11 @@ once in :mod:`eval_gauntlet.options`)::
     python -m eval_gauntlet watch FOLDER [options]   # each new checkpoint of a run, exactly once
     python -m eval_gauntlet tasks [--tasks-file FILE ...]
     python -m eval_gauntlet finetuned CHECKPOINT RECIPE [key=value ...]
+    python -m eval_gauntlet paper INIT [--out runs/paper] [--demo] [-- key=value ...]
 
 Exit status: 0 all scored; 2 bad input (an option, a task file, the one checkpoint named); 3 a
-folder's pass left checkpoints unscored; 4 another watcher holds the output folder.
+folder's pass left checkpoints unscored; 4 another watcher holds the output folder. ``paper``:
+1 when one of its tasks failed (eval_gauntlet/paper/cli.py).
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from eval_gauntlet.errors import GauntletError
 from eval_gauntlet.finetuned.cli import add_subcommand as add_finetuned
 from eval_gauntlet.finetuned.cli import run as run_finetuned
 from eval_gauntlet.options import CLI, COMMANDS, TASKS, add_options, from_args
+from eval_gauntlet.paper.cli import PAPER, split_overrides
+from eval_gauntlet.paper.cli import add_subcommand as add_paper
+from eval_gauntlet.paper.cli import run as run_paper
 from eval_gauntlet.tasks import select
 from eval_gauntlet.watch_lock import FolderBusy
 
@@ -39,6 +44,7 @@ def parser() -> argparse.ArgumentParser:
         # no abbreviations: watch would take score's --tokens for its --tokens-per-step
         add_options(sub.add_parser(command, help=help, allow_abbrev=False), command)
     add_finetuned(sub)
+    add_paper(sub)
     return parser
 
 
@@ -46,11 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; a user-input error is one line on stderr (see the exit statuses)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     silence_known_warnings()
+    argv, overrides = split_overrides(list(sys.argv[1:] if argv is None else argv))
     args = parser().parse_args(argv)
     try:
         if args.command == "finetuned":
             run_finetuned(args)
             return 0
+        if args.command == PAPER:
+            return run_paper(args, overrides)
         options = from_args(args, args.command)
         if args.command == TASKS:
             for task in select(options, CLI).catalogue.values():

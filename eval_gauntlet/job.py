@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-from biomedlm.trained.kinds import is_sharded
+from biomedlm.trained.hub import locate
+from biomedlm.trained.kinds import CheckpointError, is_sharded
 from biomedlm.trained.names import EXPORT, checkpoint_name
 from eval_gauntlet import scoring
 from eval_gauntlet.errors import GauntletError, UnreadableCheckpoint
@@ -123,12 +124,19 @@ def run(options: Options) -> WatchReport | None:
 
 
 def score_path(job: Job, path: Path) -> WatchReport | None:
-    """One checkpoint file or HF directory, or every checkpoint of a folder."""
+    """One checkpoint file or HF directory (or a hub id: its snapshot in huggingface_hub's cache,
+    named after the id), or every checkpoint of a folder."""
     options = job.options
+    try:
+        located = locate(path)
+    except CheckpointError as exc:
+        raise GauntletError(str(exc)) from None
+    name = options.name or (str(path) if located != path else None)
+    path = located
     if not path.exists():
         raise GauntletError(f"{path}: no such checkpoint, model folder or folder of checkpoints")
     if path.is_file() or (path / "config.json").is_file() or is_sharded(path):
-        job.score(path, name=options.name, step=options.step, tokens=options.tokens)
+        job.score(path, name=name, step=options.step, tokens=options.tokens)
         return None
     if find_checkpoints(path):
         given = [f"--{flag}" for flag in ("name", "step", "tokens") if getattr(options, flag)]

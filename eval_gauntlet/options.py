@@ -65,7 +65,8 @@ class Options:
     """How to run the gauntlet; a field per option of its commands and of its callback."""
 
     path: Path | None = option(
-        None, "a checkpoint file or sharded folder, an HF model folder, or a folder of them",
+        None, "a checkpoint file or sharded folder, an HF model folder (or a hub id, e.g. "
+        "stanford-crfm/BioMedLM, from huggingface_hub's cache), or a folder of them",
         on=(SCORE,), positional=True,
     )  # fmt: skip
     folder: Path | None = option(

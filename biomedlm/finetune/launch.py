@@ -23,6 +23,7 @@ from biomedlm.preflight import check_machine
 from biomedlm.recipe_kinds import RecipeKind
 from biomedlm.run_record import run_identity
 from biomedlm.settings import RecipeError
+from biomedlm.trained.kinds import has_tokenizer
 
 Sections = Callable[[FinetuneRecipe, FinetuneFacts], dict[str, Any]]
 FAMILIES: dict[str, Sections] = {
@@ -44,7 +45,7 @@ def prepare_finetune(recipe: FinetuneRecipe) -> tuple[dict[str, Any], dict[str, 
             f"({recipe.model.init_from}) has {positions} positions; set data.max_length={positions}"
         )
     tokenizer_dir = Path(recipe.tokenizer.path) if recipe.tokenizer.path else folder
-    if not (tokenizer_dir / "tokenizer_config.json").is_file():
+    if not has_tokenizer(tokenizer_dir):
         raise RecipeError(f"tokenizer.path: no tokenizer at {tokenizer_dir}")
     check_tokenizer(recipe.model.init_from, folder, recipe.tokenizer.path)
     facts = FinetuneFacts(folder, tokenizer_dir, on_gpu, positions)

@@ -18,6 +18,9 @@ from biomedlm.trained.unpickle import UnsafePickle, read_dcp_metadata
 TRUST_FLAG = "--trust-checkpoint"
 Kind = Literal["hf_folder", "adapters", "composer_file", "sharded"]
 SAFETENSORS_INDEX = "model.safetensors.index.json"
+# a saved tokenizer: its config, a fast tokenizer's file, or a GPT-2 BPE's vocabulary and merges
+# alone (the released BioMedLM's layout)
+TOKENIZER_FILES = (("tokenizer_config.json",), ("tokenizer.json",), ("vocab.json", "merges.txt"))
 BIN_INDEX = "pytorch_model.bin.index.json"
 
 
@@ -51,6 +54,11 @@ def kind_of(path: Path) -> Kind | None:
     if (path / "config.json").is_file():
         return "hf_folder"
     return "adapters" if (path / "adapter_config.json").is_file() else None
+
+
+def has_tokenizer(folder: Path) -> bool:
+    """Whether ``folder`` holds a tokenizer transformers' ``AutoTokenizer`` can read."""
+    return any(all((folder / name).is_file() for name in files) for files in TOKENIZER_FILES)
 
 
 def incomplete(path: Path) -> str | None:

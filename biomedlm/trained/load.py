@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from biomedlm.trained.hub import locate
 from biomedlm.trained.kinds import (
     TRUST_FLAG,
     CheckpointError,
@@ -80,13 +81,15 @@ class Head(Protocol):
 def load(
     path: Path, *, head: Head | None = None, trust: bool = False, dtype: str = "auto"
 ) -> Trained:
-    """The trained model at ``path``: a Hugging Face folder, LoRA adapters (merged onto the base
-    they name), a Composer checkpoint file or sharded folder (a LoRA run's merged).
+    """The trained model at ``path``: a Hugging Face folder (or a hub id, :mod:`.hub`), LoRA
+    adapters (merged onto the base they name), a Composer checkpoint file or sharded folder (a
+    LoRA run's merged).
 
     Without ``head`` the model is a causal LM. ``dtype`` ("auto": as saved) casts the weights.
     ``trust`` lets a Composer checkpoint's pickles call anything. Anything raised while loading
     becomes one :class:`CheckpointError` line naming the path.
     """
+    path = locate(path)
     kind = kind_of(path)
     if kind is None:
         raise CheckpointError(
@@ -154,7 +157,7 @@ def _from_adapters(path: Path, head: Head | None, dtype: str) -> tuple[Any, Any]
     from biomedlm.vocabulary import grow_embeddings
 
     check_model_folder(path)
-    base = Path(
+    base = locate(
         json.loads((path / "adapter_config.json").read_text()).get("base_model_name_or_path") or ""
     )
     if kind_of(base) != "hf_folder":

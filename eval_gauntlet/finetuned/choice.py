@@ -2,7 +2,8 @@
 
 Each test set (``data.test``, named ``eval.name`` or after ``data.format``, and each
 ``eval.extra`` set) is encoded as in training, scored on every rank's share of the items and
-gathered; rank 0 writes ``predictions/<checkpoint>/<task>.test.jsonl`` and a ``kind: finetune``
+gathered; rank 0 writes ``predictions/<checkpoint>/<task>.test.jsonl`` (each item's question,
+context, options, gold and predicted option, scores) and a ``kind: finetune``
 accuracy row per set, plus one pooled row per ``group`` of extra sets (MMLU's subjects).
 """
 
@@ -90,6 +91,8 @@ def _write_predictions(out: Path, checkpoint: Checkpoint, scored: Scored) -> Non
                 "task": scored.name,
                 "key": e.key,
                 "source": e.source,
+                "question": e.question,  # what a person checks a prediction against
+                **({"context": e.context} if e.context else {}),
                 "options": list(e.options),
                 "gold": e.label,
                 "pred": max(range(len(e.options)), key=s.__getitem__),

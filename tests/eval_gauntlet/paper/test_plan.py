@@ -1,0 +1,100 @@
+"""How the paper's command fits the machine and decides what to do with each task.
+
+The launcher and LoRA from the GPUs (one GPU: from its free memory against the full fine-tune's
+estimate), refusal on CPU without --demo, and the state file's decisions: skip a task done,
+resume one interrupted, start anew one whose INIT or recipe changed, saying so. Bad input is one
+line and exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from eval_gauntlet.__main__ import main
+from eval_gauntlet.paper import run as paper_run
+from eval_gauntlet.paper.machine import LORA, Machine, full_finetune_bytes, plan_launch
+from eval_gauntlet.paper.run import PaperRun, context
+from eval_gauntlet.paper.spec import PaperError
+from eval_gauntlet.paper.state import DONE, RUNNING, TaskState, read_state
+from eval_gauntlet.paper.tasks import Context, _prepare
+from tests.fixtures.paths import REPO
+
+BIOMEDLM = json.loads((REPO / "biomedlm" / "architecture" / "config.json").read_text())
+MEDQA = SimpleNamespace(  # recipes/finetune/medqa.yaml's sizes: 4 questions x 4 options x 512
+    task="multiple_choice", data=SimpleNamespace(max_length=512), device_train_microbatch_size=4
+)
+
+
+def test_the_launcher_and_lora_follow_the_gpus_and_their_free_memory() -> None:
+    need = full_finetune_bytes(BIOMEDLM, MEDQA)
+    assert 40e9 < need < 50e9  # 16 bytes x 2.59B parameters, plus activations and logits
+    eight = plan_launch(MEDQA, BIOMEDLM, Machine(8))
+    assert eight.command[1:] == ["-n", "8", "-m", "biomedlm.train"] and eight.overrides == []
+    roomy = plan_launch(MEDQA, BIOMEDLM, Machine(1, free=int(80e9)))
+    assert roomy.overrides == [] and f"needs ~{need / 1e9:.1f} GB" in (roomy.note or "")
+    small = plan_launch(MEDQA, BIOMEDLM, Machine(1, free=int(40e9)))
+    assert small.overrides == LORA == ["model.lora={r: 16}", "optimizer.lr=2.0e-4"]
+    assert (small.note or "").startswith("LoRA r=16") and "40.0 GB free" in (small.note or "")
+
+
+def test_on_cpu_the_papers_recipes_are_refused_in_one_line_except_the_demo(
+    tiny_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(paper_run, "probe", lambda: Machine(0))
+    with pytest.raises(PaperError, match=r"^no GPU here: .*make paper-demo") as caught:
+        context(PaperRun(str(tiny_dir), Path("out")))
+    assert "\n" not in str(caught.value)
+    assert context(PaperRun(str(tiny_dir), Path("out"), demo=True)).machine.gpus == 0
+
+
+def test_bad_input_is_one_line_and_status_2(
+    tiny_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # never the network
+    for argv, says in (
+        (["paper", str(tmp_path / "nothing"), "--demo"], "no such model folder, checkpoint"),
+        (["paper", "owner/not-cached", "--demo"], "huggingface-cli download owner/not-cached"),
+        (["paper", str(tiny_dir), "--only", "medqa", "mmlu", "--demo"], "mmlu: not a task"),
+    ):
+        assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and says in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def _ctx(tmp_path: Path, init: str = "model-a") -> Context:
+    return Context(init, {"init": init}, None, tmp_path, False, Machine(8), [])
+
+
+def test_a_task_done_is_skipped_one_interrupted_resumes_and_a_change_starts_it_anew(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    folder, ran = tmp_path / "medqa", {"optimizer": {"lr": 2e-5}}
+    folder.mkdir()
+    (folder / "checkpoints").mkdir()
+    TaskState("medqa", DONE, {"init": "model-a"}, ran, launches=1).save(folder)
+    assert _prepare("medqa", folder, ran, _ctx(tmp_path)) is None
+    assert "medqa: done in an earlier launch (skipped" in caplog.text
+    TaskState("medqa", RUNNING, {"init": "model-a"}, ran, launches=1).save(folder)
+    again = _prepare("medqa", folder, ran, _ctx(tmp_path))
+    assert again is not None and again.launches == 2 and (folder / "checkpoints").is_dir()
+    assert "medqa: interrupted: resuming" in caplog.text
+    changed = _prepare("medqa", folder, {"optimizer": {"lr": 1e-4}}, _ctx(tmp_path))
+    assert changed is not None and changed.launches == 1 and not folder.exists()
+    assert "medqa: recipe changed: optimizer.lr (2e-05 -> 0.0001): starting it anew" in caplog.text
+    folder.mkdir()
+    TaskState("medqa", DONE, {"init": "model-a"}, ran).save(folder)
+    assert _prepare("medqa", folder, ran, _ctx(tmp_path, "model-b")) is not None
+    assert "medqa: INIT changed (model-a -> model-b): starting it anew" in caplog.text
+    assert read_state(folder) is None
