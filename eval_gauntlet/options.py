@@ -120,8 +120,8 @@ class Options:
         "auto: as saved", choices=DTYPES,
     )  # fmt: skip
     no_gold_text: bool = option(
-        False, "leave gold_text_bpb out: no cloze pass (it adds about half again the input tokens "
-        "of lettered tasks)",
+        False, "leave gold_text_bpb out: no cloze prompts (they add about half again the tokens "
+        "forwarded)",
     )  # fmt: skip
     no_progress: bool = option(False, "no progress bars", on=(SCORE, WATCH))
     settle: float = option(5.0, "seconds a checkpoint must be unchanged")

@@ -9,17 +9,17 @@ with the log-softmax in float32 (``softmax_dtype="float32"``, lm-eval's ``softma
 or in the model's own dtype (``"model"``, lm-eval's default). The two agree on a float32 model;
 on a bf16 model the second rounds every log-probability to bf16 and near-ties go either way.
 
-Pairs with the same input (single-token choices after one context: every MedQA and MMLU item)
-share one forward pass; inputs are sorted by length and batched with right padding, which a
-causal model never attends to.
+What the pairs' inputs share is forwarded once (:mod:`eval_gauntlet.prefix_cache`): the same
+input (single-token choices after one context), an item's context for all of its choices,
+MMLU's dev examples for every question of a subject, and a question's cloze prompt where it
+starts as the lettered prompt does. Only the positions whose next token is scored go through
+the output layer.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,13 +27,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from biomedlm.trained.kinds import CheckpointError
 from biomedlm.trained.load import load
 from biomedlm.vocabulary import embedding_shortfall
 from eval_gauntlet.errors import GauntletError, UnreadableCheckpoint
 from eval_gauntlet.options import DTYPES, SOFTMAX_DTYPES
+from eval_gauntlet.prefix_cache import score_windows
 from eval_gauntlet.prompts import Prompt
 
 log = logging.getLogger(__name__)
@@ -154,60 +154,6 @@ def window_for(context: list[int], continuation: list[int], max_length: int) -> 
     return Window(tuple(kept[:-1]), tuple(continuation), len(whole) - len(kept))
 
 
-class _ScoredLogits:
-    """Logits at the scored positions only: the output layer runs where a choice is scored.
-
-    A multiple-choice item scores one to a few tokens after a long prompt; the output layer
-    over the whole vocabulary at every position is most of the work for a small model. When
-    the model is a body (``base_model``) followed by its output embedding, as GPT-2 and most
-    Hugging Face causal LMs are, only the scored positions go through it. The first batch is
-    also run whole and compared: a model whose logits are not ``head(body(x))`` (a final
-    soft-cap, a projection) falls back to the whole forward pass.
-    """
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-        body, head = model.base_model, model.get_output_embeddings()
-        self.split = body is not model and head is not None
-        self.checked = False
-
-    def __call__(self, ids: torch.Tensor, ends: list[int], spans: list[int]) -> list[torch.Tensor]:
-        """For each row, the logits predicting its last ``span`` inputs' next tokens."""
-        if not self.split:
-            return self._whole(ids, ends, spans)
-        hidden = self.model.base_model(input_ids=ids, use_cache=False)[0]
-        rows = torch.cat(
-            [hidden[r, e - s : e] for r, (e, s) in enumerate(zip(ends, spans, strict=True))]
-        )
-        logits = list(self.model.get_output_embeddings()(rows).split(spans))
-        if not self.checked:
-            self.checked = True
-            whole = self._whole(ids, ends, spans)
-            # the same numbers up to rounding: a GEMM over fewer rows may sum in another order,
-            # and a 16-bit logit's last bit is 2**-7 of its size
-            rtol, atol = (1e-4, 1e-4) if hidden.dtype == torch.float32 else (3e-2, 3e-2)
-            if not all(
-                a.shape == b.shape and torch.allclose(a.float(), b.float(), rtol=rtol, atol=atol)
-                for a, b in zip(logits, whole, strict=True)
-            ):
-                log.info("logits are not head(body(x)) for this model: scoring whole outputs")
-                self.split = False
-                return whole
-        return logits
-
-    def _whole(self, ids: torch.Tensor, ends: list[int], spans: list[int]) -> list[torch.Tensor]:
-        logits = self.model(input_ids=ids, use_cache=False).logits
-        return [logits[r, e - s : e] for r, (e, s) in enumerate(zip(ends, spans, strict=True))]
-
-
-def _padded(batch: list[tuple[int, ...]], pad_id: int, device: Any) -> torch.Tensor:
-    width = len(batch[0])  # batches are sorted longest first
-    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    for row, inputs in enumerate(batch):
-        ids[row, : len(inputs)] = torch.tensor(inputs, dtype=torch.long)
-    return ids.to(device)
-
-
 def loglikelihoods(
     model: Any,
     tokenizer: Any,
@@ -221,31 +167,16 @@ def loglikelihoods(
 ) -> tuple[list[float], list[int]]:
     """Sum of log-probabilities of each continuation after its context; tokens truncated each."""
     assert softmax_dtype in SOFTMAX_DTYPES, "checked with the options (Options.check)"
-    dtype = torch.float32 if softmax_dtype == "float32" else None
     windows = [window_for(ctx, cont, max_length) for ctx, cont in encode_pairs(tokenizer, pairs)]
-    users: dict[tuple[int, ...], list[int]] = defaultdict(list)
-    for index, window in enumerate(windows):
-        users[window.inputs].append(index)
-    order = sorted(users, key=len, reverse=True)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    device = next(model.parameters()).device
-    scores = [0.0] * len(pairs)
-    scored_logits = _ScoredLogits(model)
-    # disable=None: the bar only on a terminal (in a file or pipe each update is a line)
-    bar = tqdm(total=len(order), desc=desc, disable=None if progress else True)
-    with torch.inference_mode(), bar:
-        for start in range(0, len(order), batch_size):
-            batch = order[start : start + batch_size]
-            spans = [max(len(windows[i].continuation) for i in users[inputs]) for inputs in batch]
-            ends = [len(inputs) for inputs in batch]
-            logits = scored_logits(_padded(batch, pad_id, device), ends, spans)
-            for inputs, span, row_logits in zip(batch, spans, logits, strict=True):
-                logprobs = row_logits.log_softmax(-1, dtype=dtype)  # as lm-eval: F.log_softmax
-                for index in users[inputs]:
-                    targets = torch.tensor(windows[index].continuation, device=logprobs.device)
-                    picked = logprobs[span - len(targets) :].gather(-1, targets[:, None])
-                    scores[index] = float(picked.sum())  # summed in that dtype, as lm-eval
-            bar.update(len(batch))
+    scores = score_windows(
+        model,
+        [(window.inputs, window.continuation) for window in windows],
+        pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+        batch_size=batch_size,
+        softmax_dtype=torch.float32 if softmax_dtype == "float32" else None,
+        desc=desc,
+        progress=progress,
+    )
     return scores, [window.truncated for window in windows]
 
 
@@ -349,23 +280,19 @@ def score_prompts(
     """Score every choice of every prompt, pick the model's answers, and score the gold text.
 
     The gold texts that are not a choice already scored (lettered formats' cloze prompts) are
-    scored in a second pass of the same scorer, so the choices' batches, and their numbers,
-    are those of a run without it. ``gold_text=False`` skips that pass and leaves
-    ``gold_text_bpb`` out (NaN) for every prompt.
+    scored in the same pass, sharing what their prompts share with the choices' (the question,
+    and a fixed set of examples). ``gold_text=False`` skips them: ``gold_text_bpb`` is NaN for
+    every prompt, and the choices' scores are those of a run with them up to float rounding.
     """
-    score = functools.partial(
-        loglikelihoods,
-        model,
-        tokenizer,
-        max_length=max_length,
-        batch_size=batch_size,
-        progress=progress,
-        softmax_dtype=softmax_dtype,
-    )
     pairs = [(p.context, cont) for p in prompts for cont in p.continuations]
-    scores, truncated = score(pairs, desc=desc)
-    cloze = [p.gold_text for p in prompts if p.cloze_context is not None] if gold_text else []
-    cloze_scores = iter(score(cloze, desc=f"{desc} gold text")[0] if cloze else [])
+    choices = len(pairs)
+    if gold_text:
+        pairs += [p.gold_text for p in prompts if p.cloze_context is not None]
+    all_scores, truncated = loglikelihoods(
+        model, tokenizer, pairs, max_length=max_length, batch_size=batch_size, desc=desc,
+        progress=progress, softmax_dtype=softmax_dtype,
+    )  # fmt: skip
+    scores, cloze_scores = all_scores[:choices], iter(all_scores[choices:])
     predictions, at = [], 0
     for prompt in prompts:
         lls = scores[at : at + len(prompt.choices)]
