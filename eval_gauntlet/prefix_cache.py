@@ -214,6 +214,13 @@ class _Scorer:
         self.batch_size = batch_size
         self.dtype = dtype  # of the log-softmax: float32, or None (the model's)
         self.device = next(model.parameters()).device
+        config = getattr(model, "config", None)
+        # keys a forward may attend over: GPT-2's causal mask has n_positions columns
+        self.positions = (
+            getattr(config, "n_positions", None)
+            or getattr(config, "max_position_embeddings", None)
+            or float("inf")
+        )
         self.picked: dict[tuple[int, int], float] = {}  # (window, target index) -> log-prob
         self.picked_dtype = torch.float32
 
@@ -239,6 +246,12 @@ class _Scorer:
         places = sorted({(r, p - row.start) for r, row in enumerate(batch) for p, *_ in row.reads})
         index = [parent.rows[id(row.parts[0])] for row in batch] if parent else []
         past_mask = _gather(parent.mask, index) if parent else None
+        shift = [0] * len(batch)
+        if past_mask is not None and past_mask.shape[1] + ids.shape[1] > self.positions:
+            # the padding inside the cache would push the keys past the model's positions:
+            # these rows are forwarded from their first token instead
+            ids, own = _padded([row.parts[-1].seq[: row.end] for row in batch], self.pad_id)
+            parent, past_mask, shift = None, None, [row.start for row in batch]
         gapped = past_mask is not None and not bool(past_mask.all())  # padding inside the cache
         verdict = self.logits.verdict
         check = parent is not None and not (verdict.cached and (verdict.gapped or not gapped))
@@ -246,7 +259,7 @@ class _Scorer:
             places = [(r, row.end - row.start - 1) for r, row in enumerate(batch)]
         where = (
             torch.tensor([r for r, _ in places], dtype=torch.long, device=self.device),
-            torch.tensor([c for _, c in places], dtype=torch.long, device=self.device),
+            torch.tensor([c + shift[r] for r, c in places], dtype=torch.long, device=self.device),
         )
         if parent is None:
             logits, past = self.logits(ids.to(self.device), where, cache=cache)

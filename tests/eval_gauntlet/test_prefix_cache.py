@@ -162,3 +162,28 @@ def test_a_model_whose_cached_forward_differs_is_scored_whole(
         plain, _ = loglikelihoods(model, tokenizer, pairs, max_length=1024, progress=False)
     assert plain == pytest.approx(scores, abs=1e-5, rel=1e-7)
     assert shared[0] < seen[0]
+
+
+def test_a_cache_padded_past_the_models_positions_is_not_used() -> None:
+    """Two prefixes of 40 and 30 tokens in one batch leave a 40-wide cache; their children
+    (20 and 30 tokens) reach 70 keys on a 64-position GPT-2, whose causal mask has 64 columns
+    (the demo's eval stage crashed there). Those rows are forwarded whole: same scores."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from eval_gauntlet.prefix_cache import score_windows
+
+    torch.manual_seed(0)
+    config = GPT2Config(n_positions=64, n_layer=2, n_embd=32, n_head=2, vocab_size=50)
+    config._attn_implementation = "eager"  # its causal mask is sliced from n_positions columns
+    model = GPT2LMHeadModel(config).eval()
+    rng = random.Random(0)
+
+    def tokens(k: int) -> tuple[int, ...]:
+        return tuple(rng.randrange(1, 50) for _ in range(k))
+
+    x, y = (1, *tokens(39)), (2, *tokens(29))
+    inputs = [x + tokens(20), x + tokens(20), y + tokens(30), y + tokens(30)]
+    pairs = [(seq[:-1], seq[-1:]) for seq in inputs]  # 59 inputs, 1 scored token each
+    scores = score_windows(model, pairs, pad_id=0, batch_size=8, softmax_dtype=torch.float32,
+                           progress=False)  # fmt: skip
+    assert scores == pytest.approx([whole(model, i, c) for i, c in pairs], abs=1e-5, rel=1e-7)
