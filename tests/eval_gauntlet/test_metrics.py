@@ -244,7 +244,7 @@ def test_gold_text_is_the_option_text_after_a_cloze_prompt(tiny: tuple[object, o
 def test_no_gold_text_skips_the_cloze_pass(
     tiny: tuple[object, object], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``--no-gold-text``: one scoring pass (the choices'), the same picks, no gold_text_bpb."""
+    """``--no-gold-text``: the choices alone are scored, the same picks, no gold_text_bpb."""
     from eval_gauntlet import scoring
     from eval_gauntlet.prompts import FORMATS, Prompt, render
     from medtasks.formats import Item
@@ -261,10 +261,10 @@ def test_no_gold_text_skips_the_cloze_pass(
 
     monkeypatch.setattr(scoring, "loglikelihoods", counted)
     on = scoring.score_prompts(model, tokenizer, prompts, max_length=64, progress=False)
-    assert passes == [4, 1]  # the choices, then the lettered item's cloze text
+    assert passes == [5]  # one pass: the four choices and the lettered item's cloze text
     off = scoring.score_prompts(model, tokenizer, prompts, max_length=64, progress=False,
                                 gold_text=False)  # fmt: skip
-    assert passes == [4, 1, 4]
+    assert passes == [5, 4]  # the choices only
     assert [p.logprobs for p in off] == [p.logprobs for p in on]
     assert all(np.isnan(p.gold_text_bpb) for p in off) and not any(
         np.isnan(p.gold_text_bpb) for p in on
