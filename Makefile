@@ -49,8 +49,9 @@ prep-data: install
 test: install
 	$(PY) -m pytest $(ARGS)
 
+# the slow tests are mostly one busy process each: two at a time on two cores (pytest-xdist)
 test-slow: install
-	$(PY) -m pytest -m "slow and not gpu" $(ARGS)
+	$(PY) -m pytest -m "slow and not gpu" -n 2 $(ARGS)
 
 test-dist: install   # 2-process DDP and FSDP2 (gloo) runs through Composer's launcher, on CPU
 	$(PY) -m pytest -m "world_size and not gpu" $(ARGS)
