@@ -85,22 +85,44 @@ def recipe_questions_per_s(model: Path, batches: int, warmup: int, share: bool) 
     return float(values[-1])
 
 
-def reference_questions_per_s(model_dir: Path, batches: int, warmup: int) -> float:
-    """The BioMedLM scripts' layout and head through Hugging Face's Trainer (this process)."""
-    import torch
-    from composer.optim import DecoupledAdamW
-    from torch import nn
-    from transformers import (
-        AutoTokenizer,
-        GPT2Model,
-        Trainer,
-        TrainerCallback,
-        TrainingArguments,
-        get_linear_schedule_with_warmup,
-    )
+def reference_features(tokenizer: Any, n: int) -> list[dict[str, Any]]:
+    """The first ``n`` MedQA questions encoded as the scripts encode them (question, option pairs)."""
+    rows = [json.loads(line) for line in DATA.open()]
+    features = []
+    for row in rows[:n]:
+        first = [row["question"] + tokenizer.sep_token] * len(row["options"])
+        second = [f" {text}{tokenizer.sep_token}" for text in row["options"].values()]
+        enc = tokenizer(first, second, truncation=True, max_length=MAX_LENGTH)
+        label = list(row["options"]).index(row["answer_idx"])
+        features.append(
+            {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "label": label}
+        )
+    return features
 
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    tokenizer.add_special_tokens({"pad_token": "[PAD]", "sep_token": "[SEP]"})
+
+def reference_collate(tokenizer: Any) -> Any:
+    """The scripts' ``DataCollatorForMultipleChoice``: pad the pairs, one row of choices a question."""
+    import torch
+
+    def collate(items: list[dict[str, Any]]) -> dict[str, Any]:  # DataCollatorForMultipleChoice
+        k = len(items[0]["input_ids"])
+        flat = [
+            {"input_ids": i["input_ids"][j], "attention_mask": i["attention_mask"][j]}
+            for i in items
+            for j in range(k)
+        ]
+        batch = tokenizer.pad(flat, padding=True, return_tensors="pt")
+        batch = {key: value.view(len(items), k, -1) for key, value in batch.items()}
+        return {**batch, "labels": torch.tensor([i["label"] for i in items])}
+
+    return collate
+
+
+def reference_model(model_dir: Path, tokenizer: Any) -> Any:
+    """The scripts' ``GPT2ForMultipleChoice`` (forward only): the last non-pad token's state, scored."""
+    import torch
+    from torch import nn
+    from transformers import GPT2Model
 
     class MultipleChoice(nn.Module):  # the scripts' GPT2ForMultipleChoice, forward only
         def __init__(self) -> None:
@@ -117,30 +139,29 @@ def reference_questions_per_s(model_dir: Path, batches: int, warmup: int) -> flo
             logits = self.classifier(hidden)[torch.arange(b * k), last].view(b, k)
             return {"loss": nn.functional.cross_entropy(logits, labels), "logits": logits}
 
-    rows = [json.loads(line) for line in DATA.open()]
-    features = []
-    for row in rows[: batches * BATCH]:
-        first = [row["question"] + tokenizer.sep_token] * len(row["options"])
-        second = [f" {text}{tokenizer.sep_token}" for text in row["options"].values()]
-        enc = tokenizer(first, second, truncation=True, max_length=MAX_LENGTH)
-        label = list(row["options"]).index(row["answer_idx"])
-        features.append(
-            {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "label": label}
-        )
+    return MultipleChoice()
 
-    def collate(items: list[dict[str, Any]]) -> dict[str, Any]:  # DataCollatorForMultipleChoice
-        k = len(items[0]["input_ids"])
-        flat = [
-            {"input_ids": i["input_ids"][j], "attention_mask": i["attention_mask"][j]}
-            for i in items
-            for j in range(k)
-        ]
-        batch = tokenizer.pad(flat, padding=True, return_tensors="pt")
-        batch = {key: value.view(len(items), k, -1) for key, value in batch.items()}
-        return {**batch, "labels": torch.tensor([i["label"] for i in items])}
+
+def reference_questions_per_s(model_dir: Path, batches: int, warmup: int) -> float:
+    """The BioMedLM scripts' layout and head through Hugging Face's Trainer (this process)."""
+    import torch
+    from composer.optim import DecoupledAdamW
+    from transformers import (
+        AutoTokenizer,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+        get_linear_schedule_with_warmup,
+    )
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer.add_special_tokens({"pad_token": "[PAD]", "sep_token": "[SEP]"})
+
+    features = reference_features(tokenizer, batches * BATCH)
+    collate = reference_collate(tokenizer)
 
     torch.manual_seed(17)
-    model = MultipleChoice()
+    model = reference_model(model_dir, tokenizer)
     optimizer = DecoupledAdamW(model.parameters(), lr=LR, betas=(0.9, 0.999), weight_decay=0.0)
     schedule = get_linear_schedule_with_warmup(optimizer, batches // 2, batches)
     times: dict[int, float] = {}
@@ -162,7 +183,7 @@ def reference_questions_per_s(model_dir: Path, batches: int, warmup: int) -> flo
         disable_tqdm=True,
         remove_unused_columns=False,
     )
-    trainer = Trainer(
+    trainer: Any = Trainer(  # mypy does not find Trainer.train
         model=model,
         args=args,
         train_dataset=features,
@@ -201,7 +222,13 @@ def main(argv: list[str] | None = None) -> None:
         sides["recipe_pairs"].append(
             recipe_questions_per_s(args.model, args.batches, args.warmup, False)
         )
-        command = [sys.executable, __file__, str(args.model), "--reference-only"]
+        command = [
+            sys.executable,
+            "-m",
+            "benchmarks.bench_finetune",
+            str(args.model),
+            "--reference-only",
+        ]
         command += [f"--batches={args.batches}", f"--warmup={args.warmup}"]
         reference = subprocess.run(
             command, cwd=REPO, capture_output=True, text=True, check=True, env=ENV

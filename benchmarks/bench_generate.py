@@ -61,6 +61,45 @@ def _runs(rates: list[float]) -> str:
     return ", ".join(f"{r:.1f}" for r in rates)
 
 
+def time_sides(
+    model: Any, tokenizer: Any, prompts: list[str], decoding: Any, repeats: int
+) -> tuple[dict[str, list[float]], dict[str, list[str]]]:
+    """Seconds of each side over ``repeats`` alternating runs, and each side's outputs."""
+    from biomedlm.generate import complete
+
+    runs: dict[str, list[float]] = {"batched": [], "one_by_one": [], "one_by_one_cached": []}
+    outputs: dict[str, list[str]] = {}
+    for _ in range(repeats):  # alternating, so a slow spell of the machine hits both
+        for name in runs:
+            start = time.perf_counter()
+            if name == "batched":
+                outputs[name] = complete(model, tokenizer, prompts, decoding)
+            else:
+                cache = True if name == "one_by_one_cached" else None
+                outputs[name] = one_by_one(
+                    model, tokenizer, prompts, decoding.max_new_tokens, cache
+                )
+            runs[name].append(time.perf_counter() - start)
+    return runs, outputs
+
+
+def setup(args: argparse.Namespace) -> tuple[list[str], Any, Any, Any]:
+    """The MedQuAD questions, the model and its tokenizer, plain greedy decoding."""
+    from biomedlm.decoding import DecodingConfig
+    from biomedlm.finetune.generation.readers import read_examples
+    from biomedlm.trained.load import load
+
+    examples, _ = read_examples("medquad", [str(REPO / "data/finetune/medquad")], "questions")
+    prompts = [e.source for e in examples[: args.prompts]]
+    trained = load(Path(args.model))
+    model, tokenizer = trained.model, trained.tokenizer
+    decoding = DecodingConfig(  # plain greedy (the recipes' default is the scripts' beam search)
+        strategy="greedy", max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+        no_repeat_ngram_size=0, min_length=0,
+    )  # fmt: skip
+    return prompts, model, tokenizer, decoding
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -80,30 +119,8 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from biomedlm.decoding import DecodingConfig
-    from biomedlm.finetune.generation.readers import read_examples
-    from biomedlm.generate import complete
-    from biomedlm.trained.load import load
-
-    examples, _ = read_examples("medquad", [str(REPO / "data/finetune/medquad")], "questions")
-    prompts = [e.source for e in examples[: args.prompts]]
-    trained = load(Path(args.model))
-    model, tokenizer = trained.model, trained.tokenizer
-    decoding = DecodingConfig(  # plain greedy (the recipes' default is the scripts' beam search)
-        strategy="greedy", max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-        no_repeat_ngram_size=0, min_length=0,
-    )  # fmt: skip
-    runs: dict[str, list[float]] = {"batched": [], "one_by_one": [], "one_by_one_cached": []}
-    outputs: dict[str, list[str]] = {}
-    for _ in range(args.repeats):  # alternating, so a slow spell of the machine hits both
-        for name in runs:
-            start = time.perf_counter()
-            if name == "batched":
-                outputs[name] = complete(model, tokenizer, prompts, decoding)
-            else:
-                cache = True if name == "one_by_one_cached" else None
-                outputs[name] = one_by_one(model, tokenizer, prompts, args.max_new_tokens, cache)
-            runs[name].append(time.perf_counter() - start)
+    prompts, model, tokenizer, decoding = setup(args)
+    runs, outputs = time_sides(model, tokenizer, prompts, decoding, args.repeats)
     tokens = sum(len(tokenizer(t)["input_ids"]) for t in outputs["one_by_one"])
     same = {
         name: sum(a == b for a, b in zip(outputs["batched"], outputs[name], strict=True))

@@ -57,7 +57,7 @@ def synthetic_shards(out: Path, samples: int, seq_len: int, vocab: int) -> Path:
     split = out / "train"
     if (split / "index.json").is_file():
         return out
-    dtype = "uint16" if vocab <= 2**16 else "uint32"
+    dtype: Any = "uint16" if vocab <= 2**16 else "uint32"  # numpy's stubs overload on literals
     rng = np.random.default_rng(0)
     partial = out / "train.partial"
     shutil.rmtree(partial, ignore_errors=True)  # left by a run that was cut off

@@ -39,6 +39,7 @@ import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 from benchmarks.report import report
 
@@ -276,9 +277,10 @@ def measure_corpora(repeats: int, out: str) -> None:
 
 
 def run_step(name: str, corpus: Path, tok_dir: Path, work: Path) -> dict:
-    cmd = [
+    cmd = [  # a module run, so that the child imports the benchmarks package as this one does
         sys.executable,
-        __file__,
+        "-m",
+        "benchmarks.bench_prep",
         "--step",
         name,
         "--corpus",
@@ -290,6 +292,41 @@ def run_step(name: str, corpus: Path, tok_dir: Path, work: Path) -> dict:
     ]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure_steps(mb: float) -> tuple[int, dict[str, dict[str, Any]]]:
+    """Each step in its own process on one synthetic corpus of ``mb`` MB: its characters, results."""
+    with tempfile.TemporaryDirectory(prefix="bench_prep_") as tmp:
+        root = Path(tmp)
+        chars = make_corpus(root / "corpus", root / "tok", mb)
+        print(f"corpus: {chars / 1e6:.1f} MB of text", flush=True)
+        results = {}
+        for name in ("ceiling", "pack", "pipeline", "foundry"):
+            results[name] = run_step(name, root / "corpus", root / "tok", root)
+            print(
+                f"  {name:9s} {results[name]['seconds']:7.2f} s  peak {results[name]['peak_mb']:7.1f} MB",
+                flush=True,
+            )
+    return chars, results
+
+
+def summarize(chars: int, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Tokens per second of each step and their ratios to llm-foundry's and to the ceiling."""
+    tokens = results["pack"]["tokens"]
+    results["foundry"]["tokens"] = tokens  # the same texts, the same tokenizer, EOS after each
+    for r in results.values():
+        r["tokens_per_s"] = round(r["tokens"] / r["seconds"])
+    rate = {name: r["tokens_per_s"] for name, r in results.items()}
+    return {
+        "text_mb": round(chars / 1e6, 1),
+        "tokens": tokens,
+        "steps": results,
+        "pack_vs_foundry": round(rate["pack"] / rate["foundry"], 2),
+        "pipeline_vs_foundry": round(rate["pipeline"] / rate["foundry"], 2),
+        "pack_vs_ceiling": round(rate["pack"] / rate["ceiling"], 2),
+        "pipeline_vs_ceiling": round(rate["pipeline"] / rate["ceiling"], 2),
+        "peak_mb": max(r["peak_mb"] for r in results.values() if r is not results["foundry"]),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -313,39 +350,8 @@ def main(argv: list[str] | None = None) -> None:
         result["peak_mb"] = round(_peak_mb(), 1)
         print(json.dumps(result))
         return
-    with tempfile.TemporaryDirectory(prefix="bench_prep_") as tmp:
-        root = Path(tmp)
-        chars = make_corpus(root / "corpus", root / "tok", args.mb)
-        print(f"corpus: {chars / 1e6:.1f} MB of text", flush=True)
-        results = {}
-        for name in ("ceiling", "pack", "pipeline", "foundry"):
-            results[name] = run_step(name, root / "corpus", root / "tok", root)
-            print(
-                f"  {name:9s} {results[name]['seconds']:7.2f} s  peak {results[name]['peak_mb']:7.1f} MB",
-                flush=True,
-            )
-    tokens = results["pack"]["tokens"]
-    results["foundry"]["tokens"] = tokens  # the same texts, the same tokenizer, EOS after each
-    for r in results.values():
-        r["tokens_per_s"] = round(r["tokens"] / r["seconds"])
-    summary = {
-        "text_mb": round(chars / 1e6, 1),
-        "tokens": tokens,
-        "steps": results,
-        "pack_vs_foundry": round(
-            results["pack"]["tokens_per_s"] / results["foundry"]["tokens_per_s"], 2
-        ),
-        "pipeline_vs_foundry": round(
-            results["pipeline"]["tokens_per_s"] / results["foundry"]["tokens_per_s"], 2
-        ),
-        "pack_vs_ceiling": round(
-            results["pack"]["tokens_per_s"] / results["ceiling"]["tokens_per_s"], 2
-        ),
-        "pipeline_vs_ceiling": round(
-            results["pipeline"]["tokens_per_s"] / results["ceiling"]["tokens_per_s"], 2
-        ),
-        "peak_mb": max(r["peak_mb"] for r in results.values() if r is not results["foundry"]),
-    }
+    summary = summarize(*measure_steps(args.mb))
+    results = summary["steps"]
     print(f"\n{'step':10s} {'tokens/s':>12s} {'peak MB':>9s}")
     for name, r in results.items():
         print(f"{name:10s} {r['tokens_per_s']:12,d} {r['peak_mb']:9.1f}")

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer, local_files_only=True)
     torch.manual_seed(0)
     with torch.device("meta"):
-        model = GPT2LMHeadModel(GPT2Config(**SHAPE, eos_token_id=tokenizer.eos_token_id))
+        model: Any = GPT2LMHeadModel(GPT2Config(**SHAPE, eos_token_id=tokenizer.eos_token_id))
     model = model.to_empty(device="cpu").to(getattr(torch, args.dtype)).eval()
     with torch.no_grad():
         for param in model.parameters():

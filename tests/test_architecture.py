@@ -1,7 +1,7 @@
 """The library's shape: imports only go downwards, no cycle, no module picked by name, small units.
 
 Floors, lowest first: strict_config, medtasks, data_prep, biomedlm (its core below
-biomedlm.finetune), eval_gauntlet. The imports are read with ``ast``, at module level and
+biomedlm.finetune), eval_gauntlet, and the benchmarks on top of them all. The imports are read with ``ast``, at module level and
 inside functions alike: ``import a.b`` is an edge to ``a.b``, ``from a import b`` to ``a.b``
 when that is a module, else to ``a``; importing a module also runs its packages' ``__init__``,
 so the edge reaches those too (the importer's own packages excepted: they ran first).
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-FLOORS = ("strict_config", "medtasks", "data_prep", "biomedlm", "eval_gauntlet")
+FLOORS = ("strict_config", "medtasks", "data_prep", "biomedlm", "eval_gauntlet", "benchmarks")
 CORE, EXTENSION = "biomedlm", "biomedlm.finetune"
 MAX_FILE_LINES, MAX_FUNCTION_LINES = 400, 60
 
