@@ -125,7 +125,7 @@ bench-eval: install   # the gauntlet vs lm-evaluation-harness on the debug model
 GEN_RUN ?= $(RUN)/finetune/patient-qa-debug-cpu
 .PHONY: generate-demo bench-generate
 generate-demo: install
-	@test -f $(FT_INIT)/config.json || { $(MAKE) prep-data && $(MAKE) train; }
+	$(DEBUG_MODEL)
 	rm -rf $(GEN_RUN)
 	$(PY) -m biomedlm.train recipes/finetune/patient-qa-debug-cpu.yaml model.init_from=$(FT_INIT) \
 	  run_dir=$(GEN_RUN) eval.out=$(EVAL_OUT) progress_bar=false $(ARGS)
@@ -141,9 +141,15 @@ bench-generate: install   # batched biomedlm.generate vs a transformers generate
 # table and plot in $(EVAL_OUT). Runs go to $(RUN)/finetune/<recipe>. On a busy machine,
 # OMP_NUM_THREADS=1 keeps this tiny model from losing its time to thread contention.
 FT_INIT ?= $(RUN)/hf/huggingface/ba60
+# the debug model for the demos, built if missing; each stage's output goes to $(RUN)/logs/<stage>.log
+# (its last lines are shown if it fails)
+DEBUG_MODEL = @test -f $(FT_INIT)/config.json || { mkdir -p $(RUN)/logs && for stage in prep-data train; do \
+	echo "building the debug model: make $$stage (output in $(RUN)/logs/$$stage.log)"; \
+	$(MAKE) --no-print-directory $$stage > $(RUN)/logs/$$stage.log 2>&1 || { tail -n 20 $(RUN)/logs/$$stage.log; \
+	echo "make $$stage failed: its output is in $(RUN)/logs/$$stage.log"; exit 1; }; done; }
 .PHONY: finetune-demo sweep bench-finetune
 finetune-demo: install
-	@test -f $(FT_INIT)/config.json || { $(MAKE) prep-data && $(MAKE) train; }
+	$(DEBUG_MODEL)
 	rm -rf $(RUN)/finetune/pubmedqa-debug-cpu $(RUN)/finetune/medqa-debug-cpu
 	for r in pubmedqa-debug-cpu medqa-debug-cpu; do \
 	  $(PY) -m biomedlm.train recipes/finetune/$$r.yaml model.init_from=$(FT_INIT) \
@@ -176,6 +182,6 @@ paper: install
 	$(PY) -m eval_gauntlet paper $(INIT) --out $(OUT) -- $(ARGS)
 
 paper-demo: install
-	@test -f $(FT_INIT)/config.json || { $(MAKE) prep-data && $(MAKE) train; }
+	$(DEBUG_MODEL)
 	$(PY) -m eval_gauntlet paper $(FT_INIT) --out $(OUT) --demo -- $(ARGS)
 	@sed '/^## Predictions/q' $(OUT)/paper.md; echo "examples to check: $(OUT)/paper.md; plot: $(OUT)/paper.png"
