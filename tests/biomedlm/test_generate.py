@@ -336,18 +336,24 @@ def test_cli_sampling_flags_imply_sampling_and_contradictions_are_errors(
         assert code == 2 and not out and named in one_error_line(err), flags
 
 
+@pytest.fixture
+def no_model_loading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The generate CLI fails the test if it loads a model: bad input is refused before that."""
+    import biomedlm.generate
+
+    def no_loading(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the model loaded before the input was checked")
+
+    monkeypatch.setattr(biomedlm.generate, "load", no_loading)
+
+
+@pytest.mark.usefixtures("no_model_loading")
 def test_cli_bad_paths_are_one_line_before_the_model_loads(
     tiny_dir: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import biomedlm.generate
-
-    def no_loading(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("the model loaded before the paths were checked")
-
-    monkeypatch.setattr(biomedlm.generate, "load", no_loading)
     questions = tmp_path / "questions.jsonl"
     questions.write_text('{"prompt": "a"}\n')
     a_file = tmp_path / "a_file"
@@ -377,18 +383,12 @@ def test_cli_bad_paths_are_one_line_before_the_model_loads(
     assert questions.read_text() == '{"prompt": "a"}\n'
 
 
+@pytest.mark.usefixtures("no_model_loading")
 def test_an_empty_prompt_is_named_before_the_model_loads(
     tiny_dir: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import biomedlm.generate
-
-    def no_loading(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("the model loaded for an empty prompt")
-
-    monkeypatch.setattr(biomedlm.generate, "load", no_loading)
     for prompt in ("", "  \n"):
         code, stdout, err = run_main(capsys, str(tiny_dir), prompt)
         assert code == 2 and not stdout and "error: empty prompt" in one_error_line(err)
