@@ -6,7 +6,6 @@ pad = EOS would drop every EOS from training.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 
 from data_prep.config import TokenizerConfig
 from data_prep.document import PrepError
+from data_prep.manifest import eos_token
 
 
 def _bpe(cfg: TokenizerConfig) -> tuple[Tokenizer, trainers.BpeTrainer]:
@@ -91,9 +91,7 @@ def copy_tokenizer(src: Path, cfg: TokenizerConfig, out_dir: Path) -> int:
 
 def eos_id(tokenizer_dir: Path) -> int:
     """The id of the EOS token recorded in a saved directory."""
-    config = json.loads((tokenizer_dir / "tokenizer_config.json").read_text())
-    token = config["eos_token"]
-    token = token["content"] if isinstance(token, dict) else token
+    token = eos_token(tokenizer_dir) or ""
     token_id = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json")).token_to_id(token)
     if token_id is None:
         raise PrepError(f"{tokenizer_dir}: EOS token {token!r} not in the vocabulary")
