@@ -1,9 +1,8 @@
 """Stage 1: read every source file in parallel, clean, filter and decontaminate its documents.
 
-Each input file becomes, in the work folder, a JSONL of kept documents, an ``.npz`` of their id
-and text hashes (for the deduplication that follows) and a ``.stats.json`` written last, which
-marks the file done. Outputs are keyed by what shapes them (:func:`plan_tasks`), so a rerun
-reads only new or changed files.
+Each input file becomes a JSONL of kept documents, an ``.npz`` of their id and text hashes (for
+deduplication) and, last, a ``.stats.json`` that marks it done; outputs are keyed by what shapes
+them (:func:`plan_tasks`), so a rerun reads only new or changed files.
 """
 
 from __future__ import annotations
@@ -53,9 +52,8 @@ def plan_tasks(
 ) -> list[ExtractTask]:
     """One task per input file, in config order then sorted path order (the dedup order).
 
-    A task's key covers the file (path, size, modification time), the cleaning settings and the
-    decontamination settings with each benchmark file's *content* digest, so an evaluation file
-    edited in place redoes the extraction.
+    A task's key covers the file (path, size, mtime), the cleaning settings and the
+    decontamination settings with each benchmark file's *content* digest.
     """
     checked = {
         name: {**asdict(spec), "sha1": file_digest(Path(spec.path))}
@@ -177,32 +175,28 @@ def run_extract(
 ) -> list[dict[str, Any]]:
     """Process all files, ``workers`` at a time; results in task order."""
     results: list[dict[str, Any]] = []
-    # disable=None: bars only on a terminal (in a file or pipe each update is a line)
-    bar = tqdm(total=len(tasks), desc="extract", unit="file", disable=None)
     kept = 0
-    stream: Iterator[dict[str, Any]]
-    if workers <= 1 or len(tasks) <= 1:
-        _init_worker(index)
-        stream = map(extract_file, tasks)
-        pool = None
-    else:
+    pool = None
+    if workers > 1 and len(tasks) > 1:
         pool = mp.get_context("fork").Pool(min(workers, len(tasks)), _init_worker, (index,))
-        stream = pool.imap(extract_file, tasks)
-    try:
-        for stats in stream:
-            results.append(stats)
-            kept += stats["kept"]
-            bar.update(1)
-            bar.set_postfix(docs=kept)
-    except BaseException:
-        if pool is not None:  # stop the workers now: a failed file, or Ctrl-C
-            pool.terminate()
-            pool.join()
-        # the failed file's temporaries, and those of the files the workers were writing (this
-        # run holds the output folder's lock: every temporary in it is this run's)
-        remove_temporaries({Path(task.out_dir) for task in tasks})
-        raise
     else:
+        _init_worker(index)
+    # disable=None: bars only on a terminal (in a file or pipe each update is a line)
+    with tqdm(total=len(tasks), desc="extract", unit="file", disable=None) as bar:
+        try:
+            for stats in pool.imap(extract_file, tasks) if pool else map(extract_file, tasks):
+                results.append(stats)
+                kept += stats["kept"]
+                bar.update(1)
+                bar.set_postfix(docs=kept)
+        except BaseException:
+            if pool is not None:  # stop the workers now: a failed file, or Ctrl-C
+                pool.terminate()
+                pool.join()
+            # the failed file's temporaries, and those of the files the workers were writing (this
+            # run holds the output folder's lock: every temporary in it is this run's)
+            remove_temporaries({Path(task.out_dir) for task in tasks})
+            raise
         if pool is not None:
             # Every result is in, so the workers are idle: let them exit. Pool.terminate() here
             # could hang (seen in the test suite): its handler thread may start a replacement
@@ -210,8 +204,6 @@ def run_extract(
             # task queue's lock, which a killed worker held.
             pool.close()
             pool.join()
-    finally:
-        bar.close()
     return results
 
 

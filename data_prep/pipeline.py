@@ -22,14 +22,7 @@ from data_prep.lock import output_lock
 from data_prep.manifest import build_manifest, tokenizer_identity
 from data_prep.packing import pack_split
 from data_prep.preflight import preflight
-from data_prep.publish import (
-    adopt_legacy,
-    current_set,
-    new_set,
-    publish,
-    remove_set,
-    staging_sets,
-)
+from data_prep.publish import adopt_legacy, current_set, new_set, publish, staging_sets
 from data_prep.selection import SPLITS, iter_texts, select_and_split
 from data_prep.stages import (
     StageMarkers,
@@ -130,7 +123,7 @@ class _Run:
         if current is not None and self._is_built(current, fp_tokenizer, fp_pack):
             self.finish(current)  # nothing changed: the manifest is refreshed in place
             for other in staging_sets(self.out):  # e.g. sets kept for readers that have ended
-                remove_set(other)
+                shutil.rmtree(other, ignore_errors=True)
             return
         staging = self._staging(fp_tokenizer)
         try:
@@ -138,8 +131,8 @@ class _Run:
             self.pack(staging, fp_pack)
             self.finish(staging)
         except BaseException:
-            if not (staging / SET_MARKERS / "tokenizer.done.json").is_file():
-                remove_set(staging)  # nothing worth resuming (a finished tokenizer is kept)
+            if not (staging / SET_MARKERS / "tokenizer.done.json").is_file():  # else: resumed
+                shutil.rmtree(staging, ignore_errors=True)
             raise
         publish(self.out, staging)
 
@@ -170,7 +163,7 @@ class _Run:
                 remove_temporaries([candidate])  # the killed run's shards in progress
                 log.info("resuming the unpublished set %s", candidate)
             else:
-                remove_set(candidate)  # a killed or failed run's
+                shutil.rmtree(candidate, ignore_errors=True)  # a killed or failed run's
         return reusable or new_set(self.out)
 
     def tokenizer(self, staging: Path, fp: str, current: Path | None) -> None:

@@ -1,14 +1,12 @@
-"""Multiple-choice rows from JSONL files in the formats benchmarks are released in.
-
-One reader per row schema (docs/evaluation.md#adding-a-benchmark); each bad row is one
-:class:`FormatError` line naming ``file:line``. Lines and gold answers are read as fine-tuning
-reads the same files (:mod:`.jsonl`, :mod:`.answers`).
+"""Multiple-choice rows from JSONL files in the formats benchmarks are released in, one reader per
+row schema (docs/evaluation.md#adding-a-benchmark); a bad row is one :class:`FormatError` line.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -98,21 +96,6 @@ def medmcqa_row(row: object, source: str, line_no: int, *, cop_base: int) -> Ite
     )
 
 
-Reader = Callable[[object, str, int], Item]
-
-
-def row_reader(schema: str, *, cop_base: int | None = None) -> Reader:
-    """The row reader of ``schema`` (``options`` or ``medmcqa``, which needs ``cop_base``)."""
-    if schema == "options":
-        return options_row
-    if schema == "medmcqa":
-        if cop_base is None:
-            raise ValueError("the medmcqa schema needs cop_base (0 or 1)")
-        base = cop_base
-        return lambda row, source, line_no: medmcqa_row(row, source, line_no, cop_base=base)
-    raise ValueError(f"unknown row schema {schema!r}; expected one of {', '.join(SCHEMAS)}")
-
-
 SCHEMAS = ("options", "medmcqa")
 
 
@@ -123,9 +106,16 @@ def load_items(
     schema: str = "options",
     cop_base: int | None = None,
 ) -> list[Item]:
-    """Read and validate every row of ``path``; keep rows of ``subject`` when one is given."""
+    """Read and validate every row of ``path`` (``medmcqa`` rows need ``cop_base``); keep rows of
+    ``subject`` when one is given."""
+    read: Callable[[object, str, int], Item] = options_row
+    if schema == "medmcqa":
+        if cop_base is None:
+            raise ValueError("the medmcqa schema needs cop_base (0 or 1)")
+        read = partial(medmcqa_row, cop_base=cop_base)
+    elif schema != "options":
+        raise ValueError(f"unknown row schema {schema!r}; expected one of {', '.join(SCHEMAS)}")
     path = Path(path)
-    read = row_reader(schema, cop_base=cop_base)
     if not path.is_file():
         raise FormatError(f"{path}: data file not found")
     items = [
