@@ -89,9 +89,7 @@ def _bit(prefix: np.ndarray) -> np.ndarray:
 
 class EvalIndex:
     """The evaluation sets' PMIDs and n-gram hashes; picklable, so workers receive a copy.
-
-    Documents are expected normalised by :func:`data_prep.cleaning.normalize_text`, as items are.
-    """
+    Documents are expected normalised (:func:`~data_prep.cleaning.normalize_text`), as items are."""
 
     def __init__(self, ngram: int, benchmarks: list[str]) -> None:
         self.ngram = ngram
@@ -212,11 +210,8 @@ class EvalIndex:
         return found
 
     def _ngram_owners(self, texts: list[str]) -> list[int]:
-        """Per text, the OR of the owner masks of the indexed windows found in it (0: none).
-
-        The texts' words are laid end to end with an unknown word between two texts, so no
-        window spans two of them; numpy then does each step once for all of them.
-        """
+        """Per text, the OR of the owner masks of the indexed windows found in it (0: none); the
+        texts are laid end to end, an unknown word between two, so numpy does each step once."""
         if not len(self.hashes) or not texts:
             return [0] * len(texts)
         words: list[str] = []

@@ -83,11 +83,8 @@ def _last_of_runs(sorted_keys: np.ndarray) -> np.ndarray:
 
 
 def _deleted_after(ids: np.ndarray, files: Sequence[FileKeys], ends: np.ndarray) -> np.ndarray:
-    """True where a deletion of a document's id comes after the document.
-
-    A deletion in file ``f`` stands at ``ends[f]`` (after that file's documents); only the
-    latest deletion of each id matters.
-    """
+    """True where a deletion of a document's id comes after the document (a deletion in file
+    ``f`` stands at ``ends[f]``, after that file's documents; only the latest one counts)."""
     deleted_ids = [f.deleted_hashes for f in files]
     if not sum(len(d) for d in deleted_ids):
         return np.zeros(len(ids), dtype=bool)

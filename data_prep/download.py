@@ -53,7 +53,7 @@ class ShortDownload(Exception):
 
 # What a dropped, refused, timed-out or failed HTTP exchange raises (HTTPError is a URLError).
 NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, OSError)
-RETRIED: tuple[type[Exception], ...] = (*NETWORK_ERRORS, ShortDownload)
+RETRIED = (*NETWORK_ERRORS, ShortDownload)
 
 
 @dataclass

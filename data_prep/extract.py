@@ -50,11 +50,8 @@ class ExtractTask:
 def plan_tasks(
     cfg: PrepConfig, out_dir: Path, benchmarks: dict[str, BenchmarkFile]
 ) -> list[ExtractTask]:
-    """One task per input file, in config order then sorted path order (the dedup order).
-
-    A task's key covers the file (path, size, mtime), the cleaning settings and the
-    decontamination settings with each benchmark file's *content* digest.
-    """
+    """One task per input file, in dedup order; its key covers the file (path, size, mtime), the
+    cleaning settings and the decontamination settings with each benchmark file's content."""
     checked = {
         name: {**asdict(spec), "sha1": file_digest(Path(spec.path))}
         for name, spec in benchmarks.items()

@@ -67,11 +67,8 @@ def eos_token(tokenizer_dir: Path) -> str | None:
 
 
 def tokenizer_identity(tokenizer_dir: str | Path) -> dict[str, Any]:
-    """What makes token ids mean the same thing: compare two tokenizers, or shards and a tokenizer.
-
-    ``sha256`` is over the canonical JSON of what maps text to ids (model, normaliser,
-    pre-tokeniser, added tokens, EOS), so a re-saved copy of a tokenizer has the same identity.
-    """
+    """What makes token ids mean the same thing; ``sha256`` is over the canonical JSON of what maps
+    text to ids (model, normaliser, pre-tokeniser, added tokens, EOS), so a re-saved copy matches."""
     from tokenizers import Tokenizer
 
     tokenizer_dir = Path(tokenizer_dir)

@@ -247,11 +247,8 @@ class _Run:
 
 
 def run(cfg: PrepConfig) -> dict[str, Any]:
-    """Run every stage that is not already done; returns the manifest (also written to disk).
-
-    Bad input, a folder in use or a full disk is one :class:`PrepError` line; the previously
-    published outputs are then still complete and in place.
-    """
+    """Run every stage not already done; returns the manifest (also written to disk). Bad input,
+    a folder in use or a full disk is one :class:`PrepError`; published outputs stay whole."""
     umask()  # read once here, in the main thread, before any worker thread starts
     benchmarks = preflight(cfg)
     out = Path(cfg.output_dir)

@@ -49,10 +49,8 @@ def _save_hf(tokenizer: Tokenizer, cfg: TokenizerConfig, out_dir: Path) -> int:
 
 
 def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig, out_dir: Path) -> int:
-    """Train the byte-level BPE on ``texts`` (streamed) and save it to ``out_dir``.
-
-    Returns the real vocabulary size: a small corpus yields fewer merges than asked.
-    """
+    """Train the byte-level BPE on ``texts`` (streamed) and save it to ``out_dir``; returns the
+    real vocabulary size (a small corpus yields fewer merges than asked)."""
     tokenizer, trainer = _bpe(cfg)
     tokenizer.train_from_iterator(texts, trainer=trainer)
     return _save_hf(tokenizer, cfg, out_dir)
