@@ -245,13 +245,11 @@ def download(
     if retries < 1:
         raise PrepError(f"--retries: must be at least 1, got {retries}")
     try:
-        regex = re.compile(pattern) if pattern else None
+        regex = re.compile(pattern or "")
     except re.error as exc:
         raise PrepError(f"--pattern: {pattern!r} is not a regular expression ({exc})") from None
-    names = [n for n in list_remote(base_url, timeout) if not n.endswith(".md5")]
-    if regex is not None:
-        names = [n for n in names if regex.search(n)]
-    names = names[:limit] if limit is not None else names
+    listed = list_remote(base_url, timeout)
+    names = [n for n in listed if not n.endswith(".md5") and regex.search(n)][:limit]
     if not names:
         raise PrepError(f"{base_url}: no file matches {pattern!r}")
     dest.mkdir(parents=True, exist_ok=True)
@@ -280,8 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--require-md5", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    base_url, default_pattern = PRESETS[args.preset]
-    base_url = args.base_url or base_url
+    preset_url, default_pattern = PRESETS[args.preset]
+    base_url = args.base_url or preset_url
     try:
         report = download(
             base_url if base_url.endswith("/") else base_url + "/",

@@ -14,6 +14,7 @@ import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -89,22 +90,16 @@ class _Kept:
     text_hashes: list[int] = field(default_factory=list)
 
 
-def _cleaned(task: ExtractTask, ctx: ReadContext, kept: _Kept) -> Iterator[list[Document]]:
-    """The file's documents, normalised, that pass the filters, in decontamination batches."""
-    batch: list[Document] = []
+def _cleaned(task: ExtractTask, ctx: ReadContext, kept: _Kept) -> Iterator[Document]:
+    """The file's documents, normalised, that pass the filters."""
     for doc in READERS[task.source.kind](Path(task.path), task.source, ctx):
         kept.read += 1
         doc.text = normalize_text(doc.text)
         reason = rejection_reason(doc, task.clean)
-        if reason is not None:
+        if reason is None:
+            yield doc
+        else:
             kept.rejected[reason] += 1
-            continue
-        batch.append(doc)
-        if len(batch) == DECONTAMINATION_BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _write_uncontaminated(batch: list[Document], out: TextIO, kept: _Kept) -> None:
@@ -143,7 +138,8 @@ def extract_file(task: ExtractTask) -> dict[str, Any]:
     docs_path, keys_path = task.output(".jsonl"), task.output(".keys.npz")
     tmp_docs = docs_path.with_name(f".{docs_path.name}.tmp-{os.getpid()}")
     with open(tmp_docs, "w", encoding="utf-8") as out:
-        for batch in _cleaned(task, ctx, kept):
+        docs = _cleaned(task, ctx, kept)
+        while batch := list(islice(docs, DECONTAMINATION_BATCH)):
             _write_uncontaminated(batch, out, kept)
     if kept.read == 0:
         skipped = ", ".join(f"{k} {v}" for k, v in sorted(ctx.skipped.items()))

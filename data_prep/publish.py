@@ -55,10 +55,8 @@ def staging_sets(out: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and p != current and not in_use(p))
 
 
-def _readers_file(set_dir: Path) -> Path:
-    path = set_dir / READERS
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o666))  # the umask applies
-    return path
+def _readers_file(set_dir: Path) -> None:
+    os.close(os.open(set_dir / READERS, os.O_WRONLY | os.O_CREAT, 0o666))  # the umask applies
 
 
 @contextmanager
@@ -161,10 +159,8 @@ def publish(out: Path, set_dir: Path) -> None:
         with _unread(other) as free:
             if free:
                 shutil.rmtree(other, ignore_errors=True)
-            else:
-                log.info(
-                    "kept %s: a training run reads it (removed by a rerun after it ends)", other
-                )
+        if not free:
+            log.info("kept %s: a training run reads it (removed by a rerun after it ends)", other)
     log.info("published %s", set_dir)
 
 
@@ -183,19 +179,14 @@ def adopt_legacy(out: Path) -> None:
         os.replace(link, legacy)
     legacy.mkdir(exist_ok=True)
     for name in names:
-        if (legacy / name).exists():  # a duplicate of the adopted set's own
-            _remove(out / name)
-        else:
+        if not (legacy / name).exists():
             os.replace(out / name, legacy / name)
+        elif (out / name).is_dir():  # a duplicate of the adopted set's own
+            shutil.rmtree(out / name)
+        else:
+            (out / name).unlink()
     log.info("%s: outputs in another layout adopted as the current set", out)
     publish(out, legacy)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink()
 
 
 def _sync(folder: Path) -> None:
