@@ -17,7 +17,11 @@ from data_prep.document import PrepError
 from data_prep.manifest import eos_token
 
 
-def _bpe(cfg: TokenizerConfig) -> tuple[Tokenizer, trainers.BpeTrainer]:
+def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig, out_dir: Path) -> int:
+    """Train the byte-level BPE on ``texts`` (streamed) and save it to ``out_dir`` as a
+    GPT2TokenizerFast; returns the real vocabulary size (a small corpus yields fewer merges)."""
+    from transformers import GPT2TokenizerFast
+
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
@@ -29,13 +33,7 @@ def _bpe(cfg: TokenizerConfig) -> tuple[Tokenizer, trainers.BpeTrainer]:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=True,
     )
-    return tokenizer, trainer
-
-
-def _save_hf(tokenizer: Tokenizer, cfg: TokenizerConfig, out_dir: Path) -> int:
-    """Save ``tokenizer`` as a GPT2TokenizerFast directory; returns its real vocab size."""
-    from transformers import GPT2TokenizerFast
-
+    tokenizer.train_from_iterator(texts, trainer=trainer)
     hf = GPT2TokenizerFast(
         tokenizer_object=tokenizer,
         bos_token=cfg.eos_token,
@@ -46,14 +44,6 @@ def _save_hf(tokenizer: Tokenizer, cfg: TokenizerConfig, out_dir: Path) -> int:
     )
     hf.save_pretrained(str(out_dir))  # type: ignore[attr-defined]
     return len(hf)  # type: ignore[arg-type]
-
-
-def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig, out_dir: Path) -> int:
-    """Train the byte-level BPE on ``texts`` (streamed) and save it to ``out_dir``; returns the
-    real vocabulary size (a small corpus yields fewer merges than asked)."""
-    tokenizer, trainer = _bpe(cfg)
-    tokenizer.train_from_iterator(texts, trainer=trainer)
-    return _save_hf(tokenizer, cfg, out_dir)
 
 
 def load_tokenizer_dir(src: Path, cfg: TokenizerConfig) -> Any:

@@ -35,19 +35,15 @@ class Item:
         return list(self.options).index(self.answer)
 
 
-def _question(row: dict[str, Any], source: str) -> str:
-    question = row["question"]
-    if not isinstance(question, str) or not question.strip():
-        raise FormatError(f"{source}: 'question' must be a non-empty string")
-    return question
-
-
 def _need(row: object, source: str, names: tuple[str, ...]) -> dict[str, Any]:
+    """``row`` as an object with a non-empty ``question`` and the fields ``names``."""
     if not isinstance(row, dict):
         raise FormatError(f"{source}: expected a JSON object, got {type(row).__name__}")
-    for name in names:
+    for name in ("question", *names):
         if name not in row:
             raise FormatError(f"{source}: missing field '{name}'")
+    if not isinstance(row["question"], str) or not row["question"].strip():
+        raise FormatError(f"{source}: 'question' must be a non-empty string")
     return row
 
 
@@ -57,8 +53,8 @@ def _key(value: object, line_no: int) -> str:
 
 def options_row(row: object, source: str, line_no: int) -> Item:
     """An ``options`` row: ``question``, ``options`` {letter: text}, ``answer_idx``."""
-    row = _need(row, source, ("question", "options", "answer_idx"))
-    question, options, answer = _question(row, source), row["options"], row["answer_idx"]
+    row = _need(row, source, ("options", "answer_idx"))
+    question, options, answer = row["question"], row["options"], row["answer_idx"]
     if not isinstance(options, dict) or len(options) < 2:
         raise FormatError(f"{source}: 'options' must be an object with at least two options")
     if not all(isinstance(k, str) and isinstance(v, str) and v for k, v in options.items()):
@@ -79,8 +75,8 @@ def medmcqa_row(row: object, source: str, line_no: int, *, cop_base: int) -> Ite
     """A MedMCQA release row; ``cop`` is the gold option's number counted from ``cop_base``."""
     if cop_base not in (0, 1):
         raise ValueError(f"cop_base must be 0 or 1, got {cop_base!r}")
-    row = _need(row, source, ("question", *MEDMCQA_OPTIONS.values(), "cop"))
-    question, cop = _question(row, source), row["cop"]
+    row = _need(row, source, (*MEDMCQA_OPTIONS.values(), "cop"))
+    question, cop = row["question"], row["cop"]
     options = {letter: row[name] for letter, name in MEDMCQA_OPTIONS.items()}
     if not all(isinstance(text, str) for text in options.values()):
         raise FormatError(f"{source}: opa, opb, opc and opd must be strings")
