@@ -1,8 +1,5 @@
-"""Which evaluation sets to decontaminate against: the task catalogue's data files.
-
-The catalogue is parsed by :mod:`medtasks.catalogue`, the gauntlet's own parser; a file several
-tasks share is indexed once. Which fields of a row are checked: docs/data-prep.md.
-"""
+"""Which evaluation sets to decontaminate against: the data files of the task catalogue (parsed
+by :mod:`medtasks.catalogue`, as the gauntlet parses it), a file several tasks share once."""
 
 from __future__ import annotations
 

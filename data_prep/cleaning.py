@@ -1,8 +1,6 @@
-"""Text normalisation and the cheap per-document quality filters (length, language).
-
-Both run on every document inside the extract workers, so they are written for speed: one
-regular-expression pass finds the rare characters to replace, and the filters stop counting
-words once they have enough.
+"""Text normalisation and the cheap per-document quality filters (length, language), written
+for speed since they run on every document: one regular-expression pass finds the rare characters
+to replace, and the filters stop counting words once they have enough.
 """
 
 from __future__ import annotations

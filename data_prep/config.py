@@ -8,12 +8,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from omegaconf import MISSING
 
 from data_prep.document import PrepError
-from strict_config import as_plain_dict, load_structured
+from strict_config import load_structured
 
 SOURCE_KINDS = ("medline", "pmc", "pile", "jsonl")
 PILE_PUBMED_SUBSETS = ["PubMed Abstracts", "PubMed Central"]
@@ -175,8 +174,3 @@ class PrepConfig:
 def load_config(path: str | Path, overrides: list[str] | None = None) -> PrepConfig:
     """Load ``path`` into a :class:`PrepConfig`, applying ``key=value`` overrides."""
     return load_structured(PrepConfig, path, overrides, error=PrepError)
-
-
-def config_as_dict(cfg: PrepConfig) -> dict[str, Any]:
-    """The resolved config as plain data, for the manifest and stage fingerprints."""
-    return as_plain_dict(cfg)

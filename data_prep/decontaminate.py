@@ -1,20 +1,13 @@
 """Find training documents that contain evaluation items, by PMID and by long word n-grams.
 
 The index holds the 64-bit hashes of every ``n``-word window of each benchmark item (GPT-3 and
-lm-eval use 13 words), so its memory follows the evaluation sets, never the corpus. An item is its
-text fields end to end, so a copy of a short question followed by its options is caught by the
-windows that span both. An item shorter than ``n`` words is one window of its own length if it
-has at least :data:`MIN_SHORT_ITEM_WORDS` words (GPT-3's lower bound); a shorter phrase is common
-text, not evidence of a copy.
-
-Matching costs one regular-expression pass, a look-up per word and a few numpy operations: a word
-in no evaluation item cannot be part of a matching window, so words map to hashes through the
-(small) evaluation vocabulary, and windows are combined by a rolling hash over uint64 arrays.
+lm-eval use 13 words), so its memory follows the evaluation sets, not the corpus. Matching maps
+words to hashes through the (small) evaluation vocabulary, since a word in no item cannot be part
+of a matching window, and combines windows by a rolling hash over uint64 arrays.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections.abc import Iterator, Sequence
@@ -27,12 +20,15 @@ import numpy as np
 from data_prep.catalogue import benchmarks_to_check
 from data_prep.cleaning import normalize_text
 from data_prep.config import BenchmarkFile, DecontaminateConfig
+from data_prep.dedup import id_hash
 from data_prep.document import Document, PrepError, ReadContext
 from data_prep.sources.jsonl import json_records
 from data_prep.stages import file_digest
 
 log = logging.getLogger(__name__)
 
+# An item shorter than the n-gram is one window of its own length if it has at least this many
+# words (GPT-3's lower bound); a shorter phrase is common text, not evidence of a copy.
 MIN_SHORT_ITEM_WORDS = 8
 _WORD = re.compile(r"[^\W_]+")
 _ASCII_SPACES = bytes(c if chr(c).isalnum() else 32 for c in range(128)) + bytes(range(128, 256))
@@ -48,11 +44,6 @@ def words_of(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
-def word_hash(word: str) -> int:
-    """A stable 64-bit hash of one word (the same in every process and run)."""
-    return int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
-
-
 def window_hashes(values: np.ndarray, n: int) -> np.ndarray:
     """Polynomial hashes of every ``n``-long window of the uint64 word hashes ``values``."""
     count = len(values) - n + 1
@@ -66,11 +57,9 @@ def window_hashes(values: np.ndarray, n: int) -> np.ndarray:
 
 
 def _extend(windows: np.ndarray, values: np.ndarray, length: int, n: int) -> np.ndarray:
-    """Hashes of the ``n``-word windows from those of the ``length``-word ones (0: the words).
-
-    ``window_hashes`` is Horner's rule, so a window one word longer is the shorter one times
-    the multiplier plus the next word: every length up to ``n`` costs ``n`` steps in all.
-    """
+    """Hashes of the ``n``-word windows from those of the ``length``-word ones (0: the words):
+    by Horner's rule, a window one word longer is the shorter one times the multiplier plus the
+    next word, so every length up to ``n`` costs ``n`` steps in all."""
     if length == 0:
         return window_hashes(values, n)
     for k in range(length, n):
@@ -82,22 +71,9 @@ def _strings(value: Any) -> Iterator[str]:
     """All strings in a field: the string itself, or those inside a dict or list."""
     if isinstance(value, str):
         yield value
-    elif isinstance(value, dict):
-        for item in value.values():
+    elif isinstance(value, dict | list):
+        for item in value.values() if isinstance(value, dict) else value:
             yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-
-
-def _read_items(spec: BenchmarkFile) -> Iterator[dict[str, Any]]:
-    """The row of every non-blank line of a benchmark JSONL (bad rows always raise)."""
-    path = Path(spec.path)
-    if not path.is_file():
-        raise PrepError(f"{path}: cannot read benchmark file (not found)")
-    ctx = ReadContext(source=f"benchmark {path.name}", on_error="raise")
-    for _, row in json_records(path, ctx):
-        yield row
 
 
 def _pmid(value: Any) -> str | None:
@@ -113,11 +89,7 @@ def _bit(prefix: np.ndarray) -> np.ndarray:
 
 class EvalIndex:
     """The evaluation sets' PMIDs and n-gram hashes; picklable, so workers receive a copy.
-
-    Build it with :meth:`from_config`; :meth:`match` tells whether a document overlaps an
-    evaluation set. Documents are expected normalised by
-    :func:`data_prep.cleaning.normalize_text`, as the items are.
-    """
+    Documents are expected normalised (:func:`~data_prep.cleaning.normalize_text`), as items are."""
 
     def __init__(self, ngram: int, benchmarks: list[str]) -> None:
         self.ngram = ngram
@@ -159,10 +131,14 @@ class EvalIndex:
         self, spec: BenchmarkFile, short: set[int]
     ) -> tuple[np.ndarray, set[str], int]:
         """(unique window hashes, PMIDs, item count) of one benchmark file."""
+        path = Path(spec.path)
+        if not path.is_file():
+            raise PrepError(f"{path}: cannot read benchmark file (not found)")
         chunks: list[np.ndarray] = []
         pmids: set[str] = set()
         items = 0
-        for row in _read_items(spec):
+        ctx = ReadContext(source=f"benchmark {path.name}", on_error="raise")  # bad rows raise
+        for _, row in json_records(path, ctx):
             items += 1
             if spec.pmid_field is not None:
                 pmid = _pmid(row.get(spec.pmid_field))
@@ -184,10 +160,9 @@ class EvalIndex:
         return hashes, pmids, items
 
     def _vocab_hash(self, word: str) -> int:
-        value = self.vocab.get(word)
-        if value is None:
-            value = self.vocab[word] = word_hash(word) or 1  # 0 marks an unknown word
-        return value
+        if word not in self.vocab:
+            self.vocab[word] = id_hash(word) or 1  # 0 marks an unknown word
+        return self.vocab[word]
 
     def _merge(self, parts: list[tuple[np.ndarray, int]]) -> None:
         """One sorted hash array for all benchmarks, with the OR of the owners of each hash."""
@@ -211,11 +186,8 @@ class EvalIndex:
         return self.benchmarks[(mask & -mask).bit_length() - 1]
 
     def match(self, doc: Document) -> tuple[str, str] | None:
-        """``(benchmark, "pmid")`` or ``(benchmark, "ngram")`` when ``doc`` overlaps, else None.
-
-        The PMID comes from ``doc.meta["pmid"]`` or an id ``pmid:<n>``; when several benchmarks
-        match, the first in config order is named.
-        """
+        """``(benchmark, "pmid" or "ngram")`` when ``doc`` overlaps (the first benchmark in
+        config order), else None; the PMID is ``doc.meta["pmid"]`` or that of an id ``pmid:<n>``."""
         return self.match_batch([doc])[0]
 
     def match_batch(self, docs: Sequence[Document]) -> list[tuple[str, str] | None]:
@@ -238,11 +210,8 @@ class EvalIndex:
         return found
 
     def _ngram_owners(self, texts: list[str]) -> list[int]:
-        """Per text, the OR of the owner masks of the indexed windows found in it (0: none).
-
-        The texts' words are laid end to end with an unknown word between two texts, so no
-        window spans two of them; numpy then does each step once for all of them.
-        """
+        """Per text, the OR of the owner masks of the indexed windows found in it (0: none); the
+        texts are laid end to end, an unknown word between two, so numpy does each step once."""
         if not len(self.hashes) or not texts:
             return [0] * len(texts)
         words: list[str] = []

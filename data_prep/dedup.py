@@ -1,17 +1,10 @@
 """Exact deduplication across sources, by document id and by text, from 64-bit hashes only.
 
-Files come in corpus order (config source order, then sorted paths, so MEDLINE update files
-follow the baseline). The rules, in this order:
-
-1. By id: the last appearance of an id is its current version (an update file revises a record;
-   within a file the later record wins); earlier ones are dropped as ``duplicate_id``.
-2. Deletions take effect after their file's documents: the current version is dropped as
-   ``deleted`` when a deletion of its id comes after it (a later re-appearance revives the id).
-3. By text: of the documents left, the first with a given text hash is kept; later ones are
-   dropped as ``duplicate_text``.
-
-All numpy over uint64 arrays, about 32 bytes per document at peak: the whole of PubMed fits in
-memory, with no Python loop per document.
+Files come in corpus order (sources as configured, each one's files sorted, so MEDLINE update
+files follow the baseline). By id, the last appearance is the current version (earlier ones:
+``duplicate_id``), and a deletion that comes after it drops it (``deleted``); of what is left,
+the first copy of a text is kept (later ones: ``duplicate_text``). All numpy over uint64 arrays,
+about 32 bytes per document at peak: the whole of PubMed fits in memory.
 """
 
 from __future__ import annotations
@@ -28,18 +21,13 @@ log = logging.getLogger(__name__)
 DROP_REASONS = ("duplicate_id", "deleted", "duplicate_text")
 
 
-def _hash64(data: bytes) -> int:
+def id_hash(s: str) -> int:
+    """A stable 64-bit hash of a document id (the same in every process and run)."""
+    data = s.encode("utf-8", "surrogatepass")
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
-def id_hash(s: str) -> int:
-    """A stable 64-bit hash of a document id (the same in every process and run)."""
-    return _hash64(s.encode("utf-8", "surrogatepass"))
-
-
-def text_hash(text: str) -> int:
-    """A stable 64-bit hash of a document's text; pass text already normalised."""
-    return _hash64(text.encode("utf-8", "surrogatepass"))
+text_hash = id_hash  # a document's text (already normalised) is hashed as an id is
 
 
 @dataclass
@@ -61,13 +49,14 @@ class FileKeys:
 
 
 def plan_dedup(files: Sequence[FileKeys]) -> tuple[list[np.ndarray], dict[str, int]]:
-    """A boolean mask per file of the documents to keep (the module's rules, ``files`` in corpus
-    order), and the drop counts: every key of :data:`DROP_REASONS`, zero included."""
+    """A mask per file of the documents to keep, and the drop counts (every reason, zeros too)."""
     if not files:
         return [], dict.fromkeys(DROP_REASONS, 0)
     ends = np.cumsum([len(f.id_hashes) for f in files], dtype=np.int64)
     ids = np.concatenate([f.id_hashes for f in files])
-    current = _last_appearances(ids)
+    order = np.argsort(ids, kind="stable")  # equal ids stay in corpus order
+    current = np.zeros(len(ids), dtype=bool)
+    current[order[_last_of_runs(ids[order])]] = True
     deleted = current & _deleted_after(ids, files, ends)
     keep = current & ~deleted
     del ids
@@ -86,33 +75,23 @@ def plan_dedup(files: Sequence[FileKeys]) -> tuple[list[np.ndarray], dict[str, i
     return np.split(keep, ends[:-1]), drops
 
 
-def _last_appearances(ids: np.ndarray) -> np.ndarray:
-    """True where a document is the last one carrying its id."""
-    order = np.argsort(ids, kind="stable")  # equal ids stay in corpus order
-    sorted_ids = ids[order]
-    last_in_run = np.ones(len(ids), dtype=bool)
-    last_in_run[:-1] = sorted_ids[1:] != sorted_ids[:-1]
-    current = np.zeros(len(ids), dtype=bool)
-    current[order[last_in_run]] = True
-    return current
+def _last_of_runs(sorted_keys: np.ndarray) -> np.ndarray:
+    """True at the last of each run of equal values in ``sorted_keys``."""
+    last = np.ones(len(sorted_keys), dtype=bool)
+    last[:-1] = sorted_keys[1:] != sorted_keys[:-1]
+    return last
 
 
 def _deleted_after(ids: np.ndarray, files: Sequence[FileKeys], ends: np.ndarray) -> np.ndarray:
-    """True where a deletion of a document's id comes after the document.
-
-    A deletion in file ``f`` stands at position ``ends[f]`` (after that file's documents), so
-    it removes the document at position ``p`` when ``ends[f] > p``; only the latest deletion of
-    each id matters.
-    """
+    """True where a deletion of a document's id comes after the document (a deletion in file
+    ``f`` stands at ``ends[f]``, after that file's documents; only the latest one counts)."""
     deleted_ids = [f.deleted_hashes for f in files]
     if not sum(len(d) for d in deleted_ids):
         return np.zeros(len(ids), dtype=bool)
     keys = np.concatenate(deleted_ids)
     when = np.repeat(ends, [len(d) for d in deleted_ids])
     order = np.lexsort((when, keys))  # by id, then by position: the last of a run is the latest
-    keys, when = keys[order], when[order]
-    last_in_run = np.ones(len(keys), dtype=bool)
-    last_in_run[:-1] = keys[1:] != keys[:-1]
-    keys, latest = keys[last_in_run], when[last_in_run]
+    last = _last_of_runs(keys[order])
+    keys, latest = keys[order][last], when[order][last]
     slot = np.minimum(np.searchsorted(keys, ids), len(keys) - 1)
     return (keys[slot] == ids) & (latest[slot] > np.arange(len(ids)))

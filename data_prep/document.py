@@ -18,12 +18,8 @@ class PrepError(ValueError):
 
 @dataclass(slots=True)
 class Document:
-    """One text of the corpus.
-
-    ``id`` is globally meaningful where the source has one (``pmid:123``, ``pmc:PMC123``)
-    so that the same article met in two sources deduplicates; ``meta`` keeps identifiers
-    (``pmid``, ``pmcid``), ``language`` (ISO 639-2, as MEDLINE writes it) and ``title``.
-    """
+    """One text of the corpus; ``id`` is global where the source has one (``pmid:123``,
+    ``pmc:PMC123``), so an article met in two sources deduplicates."""
 
     id: str
     source: str

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import http.client
 import logging
 import os
@@ -34,6 +33,7 @@ from urllib.parse import urljoin
 from tqdm import tqdm
 
 from data_prep.document import PrepError
+from data_prep.stages import file_digest
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,8 @@ class ShortDownload(Exception):
 
 
 # What a dropped, refused, timed-out or failed HTTP exchange raises (HTTPError is a URLError).
-NETWORK_ERRORS: tuple[type[Exception], ...] = (
-    urllib.error.URLError,
-    http.client.HTTPException,
-    OSError,
-)
-RETRIED: tuple[type[Exception], ...] = (*NETWORK_ERRORS, ShortDownload)
+NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, OSError)
+RETRIED = (*NETWORK_ERRORS, ShortDownload)
 
 
 @dataclass
@@ -107,10 +103,8 @@ def list_remote(base_url: str, timeout: float = 60) -> list[str]:
 
 
 def _remote_md5(url: str, timeout: float, retries: int, wait: float) -> str | None:
-    """The checksum NLM publishes at ``url`` (``MD5(name)= hex`` or ``hex  name``), if any.
-
-    None when the server has none (404); any other failure is retried, then one line.
-    """
+    """The checksum NLM publishes at ``url`` (``MD5(name)= hex`` or ``hex  name``); None on a
+    404, any other failure retried, then one line."""
     for attempt in range(1, retries + 1):
         try:
             with _get(url, timeout) as response:
@@ -131,28 +125,20 @@ def _remote_md5(url: str, timeout: float, retries: int, wait: float) -> str | No
     return match.group(1).lower() if match else None
 
 
-def _md5_of(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _gzip_intact(path: Path) -> bool:
-    """Whether ``path`` decompresses to its end with a matching CRC (gzip's own check)."""
-    try:
-        with gzip.open(path, "rb") as stream:
-            while stream.read(CHUNK):
-                pass
-    except (OSError, EOFError, zlib.error):
-        return False
-    return True
-
-
-def _whole(path: Path, name: str) -> bool:
-    """Without an md5: a ``.gz`` file ``name`` must decompress to its end (others are trusted)."""
-    return _gzip_intact(path) if name.endswith(".gz") else True
+def _flaw(path: Path, name: str, expected: str | None) -> str | None:
+    """Why ``path`` is not a whole copy of ``name`` (None if it is): its md5 against ``expected``,
+    else for a ``.gz`` gzip's own CRC check (other files are trusted)."""
+    if expected is not None:
+        actual = file_digest(path, "md5")
+        return None if actual == expected else f"md5 {actual}, expected {expected}"
+    if name.endswith(".gz"):
+        try:
+            with gzip.open(path, "rb") as stream:
+                while stream.read(CHUNK):
+                    pass
+        except (OSError, EOFError, zlib.error):
+            return "not a complete gzip file"
+    return None
 
 
 def _expected_size(response: Any, offset: int) -> int | None:
@@ -211,18 +197,15 @@ def download_file(
     timeout: float,
     wait: float = 2.0,
 ) -> tuple[bool, bool]:
-    """Fetch one file; returns (downloaded, md5-verified).
-
-    ``retries`` attempts, each continuing from the bytes already written; what cannot be
-    completed raises one :class:`PrepError` line.
-    """
+    """Fetch one file in ``retries`` attempts, each continuing from the bytes already written;
+    returns (downloaded, md5-verified)."""
     url, final, part = urljoin(base_url, name), dest / name, dest / f"{name}.part"
     expected = _remote_md5(url + ".md5", timeout, retries, wait)
     if expected is None and require_md5:
         raise PrepError(f"{url}: no .md5 published beside it (--require-md5)")
-    if final.exists() and (_md5_of(final) == expected if expected else _whole(final, name)):
+    if final.exists() and _flaw(final, name, expected) is None:
         return False, expected is not None
-    failure = "no attempt"
+    failure: str | None = "no attempt"
     for attempt in range(1, retries + 1):
         if attempt > 1:
             time.sleep(wait * (attempt - 1))
@@ -232,21 +215,14 @@ def download_file(
             failure = _why(exc)
             log.warning("%s: attempt %d/%d failed (%s)", url, attempt, retries, failure)
             continue
-        if expected is not None:
-            actual = _md5_of(part)
-            if actual != expected:
-                failure = f"md5 {actual}, expected {expected}"
-                log.warning("%s: %s; downloading again", url, failure)
-                part.unlink()
-                continue
-            (dest / f"{name}.md5").write_text(f"MD5({name})= {expected}\n")
-        elif not _whole(part, name):
-            failure = "not a complete gzip file"
-            log.warning("%s: %s; downloading again", url, failure)
-            part.unlink()
-            continue
-        os.replace(part, final)
-        return True, expected is not None
+        failure = _flaw(part, name, expected)
+        if failure is None:
+            if expected is not None:
+                (dest / f"{name}.md5").write_text(f"MD5({name})= {expected}\n")
+            os.replace(part, final)
+            return True, expected is not None
+        log.warning("%s: %s; downloading again", url, failure)
+        part.unlink()
     resume = f"; a rerun continues from {part}" if part.exists() else ""
     raise PrepError(
         f"{url}: could not download a complete copy in {retries} attempts ({failure}){resume}"
@@ -269,13 +245,11 @@ def download(
     if retries < 1:
         raise PrepError(f"--retries: must be at least 1, got {retries}")
     try:
-        regex = re.compile(pattern) if pattern else None
+        regex = re.compile(pattern or "")
     except re.error as exc:
         raise PrepError(f"--pattern: {pattern!r} is not a regular expression ({exc})") from None
-    names = [n for n in list_remote(base_url, timeout) if not n.endswith(".md5")]
-    if regex is not None:
-        names = [n for n in names if regex.search(n)]
-    names = names[:limit] if limit is not None else names
+    listed = list_remote(base_url, timeout)
+    names = [n for n in listed if not n.endswith(".md5") and regex.search(n)][:limit]
     if not names:
         raise PrepError(f"{base_url}: no file matches {pattern!r}")
     dest.mkdir(parents=True, exist_ok=True)
@@ -304,8 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--require-md5", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    base_url, default_pattern = PRESETS[args.preset]
-    base_url = args.base_url or base_url
+    preset_url, default_pattern = PRESETS[args.preset]
+    base_url = args.base_url or preset_url
     try:
         report = download(
             base_url if base_url.endswith("/") else base_url + "/",

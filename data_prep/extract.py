@@ -1,9 +1,8 @@
 """Stage 1: read every source file in parallel, clean, filter and decontaminate its documents.
 
-Each input file becomes, in the work folder, a JSONL of kept documents, an ``.npz`` of their id
-and text hashes (for the deduplication that follows) and a ``.stats.json`` written last, which
-marks the file done. Outputs are keyed by what shapes them (:func:`plan_tasks`), so a rerun
-reads only new or changed files.
+Each input file becomes a JSONL of kept documents, an ``.npz`` of their id and text hashes (for
+deduplication) and, last, a ``.stats.json`` that marks it done; outputs are keyed by what shapes
+them (:func:`plan_tasks`), so a rerun reads only new or changed files.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -51,12 +51,8 @@ class ExtractTask:
 def plan_tasks(
     cfg: PrepConfig, out_dir: Path, benchmarks: dict[str, BenchmarkFile]
 ) -> list[ExtractTask]:
-    """One task per input file, in config order then sorted path order (the dedup order).
-
-    A task's key covers the file (path, size, modification time), the cleaning settings and the
-    decontamination settings with each benchmark file's *content* digest, so an evaluation file
-    edited in place redoes the extraction.
-    """
+    """One task per input file, in dedup order; its key covers the file (path, size, mtime), the
+    cleaning settings and the decontamination settings with each benchmark file's content."""
     checked = {
         name: {**asdict(spec), "sha1": file_digest(Path(spec.path))}
         for name, spec in benchmarks.items()
@@ -94,22 +90,16 @@ class _Kept:
     text_hashes: list[int] = field(default_factory=list)
 
 
-def _cleaned(task: ExtractTask, ctx: ReadContext, kept: _Kept) -> Iterator[list[Document]]:
-    """The file's documents, normalised, that pass the filters, in decontamination batches."""
-    batch: list[Document] = []
+def _cleaned(task: ExtractTask, ctx: ReadContext, kept: _Kept) -> Iterator[Document]:
+    """The file's documents, normalised, that pass the filters."""
     for doc in READERS[task.source.kind](Path(task.path), task.source, ctx):
         kept.read += 1
         doc.text = normalize_text(doc.text)
         reason = rejection_reason(doc, task.clean)
-        if reason is not None:
+        if reason is None:
+            yield doc
+        else:
             kept.rejected[reason] += 1
-            continue
-        batch.append(doc)
-        if len(batch) == DECONTAMINATION_BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _write_uncontaminated(batch: list[Document], out: TextIO, kept: _Kept) -> None:
@@ -148,7 +138,8 @@ def extract_file(task: ExtractTask) -> dict[str, Any]:
     docs_path, keys_path = task.output(".jsonl"), task.output(".keys.npz")
     tmp_docs = docs_path.with_name(f".{docs_path.name}.tmp-{os.getpid()}")
     with open(tmp_docs, "w", encoding="utf-8") as out:
-        for batch in _cleaned(task, ctx, kept):
+        docs = _cleaned(task, ctx, kept)
+        while batch := list(islice(docs, DECONTAMINATION_BATCH)):
             _write_uncontaminated(batch, out, kept)
     if kept.read == 0:
         skipped = ", ".join(f"{k} {v}" for k, v in sorted(ctx.skipped.items()))
@@ -177,32 +168,28 @@ def run_extract(
 ) -> list[dict[str, Any]]:
     """Process all files, ``workers`` at a time; results in task order."""
     results: list[dict[str, Any]] = []
-    # disable=None: bars only on a terminal (in a file or pipe each update is a line)
-    bar = tqdm(total=len(tasks), desc="extract", unit="file", disable=None)
     kept = 0
-    stream: Iterator[dict[str, Any]]
-    if workers <= 1 or len(tasks) <= 1:
-        _init_worker(index)
-        stream = map(extract_file, tasks)
-        pool = None
-    else:
+    pool = None
+    if workers > 1 and len(tasks) > 1:
         pool = mp.get_context("fork").Pool(min(workers, len(tasks)), _init_worker, (index,))
-        stream = pool.imap(extract_file, tasks)
-    try:
-        for stats in stream:
-            results.append(stats)
-            kept += stats["kept"]
-            bar.update(1)
-            bar.set_postfix(docs=kept)
-    except BaseException:
-        if pool is not None:  # stop the workers now: a failed file, or Ctrl-C
-            pool.terminate()
-            pool.join()
-        # the failed file's temporaries, and those of the files the workers were writing (this
-        # run holds the output folder's lock: every temporary in it is this run's)
-        remove_temporaries({Path(task.out_dir) for task in tasks})
-        raise
     else:
+        _init_worker(index)
+    # disable=None: bars only on a terminal (in a file or pipe each update is a line)
+    with tqdm(total=len(tasks), desc="extract", unit="file", disable=None) as bar:
+        try:
+            for stats in pool.imap(extract_file, tasks) if pool else map(extract_file, tasks):
+                results.append(stats)
+                kept += stats["kept"]
+                bar.update(1)
+                bar.set_postfix(docs=kept)
+        except BaseException:
+            if pool is not None:  # stop the workers now: a failed file, or Ctrl-C
+                pool.terminate()
+                pool.join()
+            # the failed file's temporaries, and those of the files the workers were writing (this
+            # run holds the output folder's lock: every temporary in it is this run's)
+            remove_temporaries({Path(task.out_dir) for task in tasks})
+            raise
         if pool is not None:
             # Every result is in, so the workers are idle: let them exit. Pool.terminate() here
             # could hang (seen in the test suite): its handler thread may start a replacement
@@ -210,8 +197,6 @@ def run_extract(
             # task queue's lock, which a killed worker held.
             pool.close()
             pool.join()
-    finally:
-        bar.close()
     return results
 
 

@@ -1,10 +1,8 @@
 """One run at a time per folder: an advisory ``flock`` on a lock file, the holder named in it.
 
-The kernel drops the lock when its holder exits, however it exits (``kill -9`` included), so a
-stale lock cannot block anyone; the pid and host in the file are for the error message. A holder
-clears its record when it lets go, so a record the next holder finds was left by one that died.
-Workers forked while a lock is held close their copy of it, so an orphaned worker never keeps the
-folder locked after its parent died. Used by data_prep and by training launches (biomedlm.run_lock).
+The kernel drops the lock however its holder exits (``kill -9`` too), so a stale lock blocks no
+one; a holder clears its record (pid, host) when it lets go, so a record the next holder finds was
+left by one that died. Forked workers close their copy, so an orphan never keeps the folder locked.
 """
 
 from __future__ import annotations
@@ -61,11 +59,8 @@ def _record(fd: int) -> Holder | None:
 
 @contextmanager
 def exclusive(path: Path) -> Iterator[Holder | None]:
-    """Hold an exclusive ``flock`` on ``path`` for the ``with`` block, recording this pid and host.
-
-    Yields the record a holder that died left in the file (None when there is none). Raises
-    :class:`LockHeld` naming the holder when another live process holds it.
-    """
+    """Hold an exclusive ``flock`` on ``path`` for the ``with`` block, recording this pid and host;
+    yields the record a holder that died left (or None); :class:`LockHeld` if another holds it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
     try:

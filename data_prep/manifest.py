@@ -1,14 +1,8 @@
 """The run's manifest: what went in, what was removed and why, what came out, and how.
 
-Training checks the shards it reads against the tokenizer it uses with two fields (stable,
-``manifest_version`` 2)::
-
-    manifest["tokenizer"]  {"sha256", "vocab_size", "eos_token", "eos_id", "special_tokens",
-                            "requested_vocab_size", "trained", "source"}
-    manifest["samples"]    {"seq_len", "column", "dtype"}
-
-The first five tokenizer fields are :func:`tokenizer_identity` of the published ``tokenizer/``;
-a consumer computes the same function on its own tokenizer directory and compares.
+Training checks the shards it reads against its tokenizer with two stable fields: ``samples``
+(``seq_len``, ``column``, ``dtype``) and ``tokenizer``, whose :data:`IDENTITY_KEYS` are
+:func:`tokenizer_identity` of the published ``tokenizer/``, computed again on the consumer's.
 """
 
 from __future__ import annotations
@@ -25,18 +19,13 @@ from data_prep.document import PrepError
 
 MANIFEST_VERSION = 2
 IDENTITY_KEYS = ("sha256", "vocab_size", "eos_token", "eos_id", "special_tokens")
+_SUMS = ("read", "kept", "chars", "deleted_ids")  # per-file counts summed per source
+_TALLIES = ("skipped", "dropped", "rejected", "decontaminated")  # counts by reason
 
 PACKAGES = (
-    "biomedlm",
-    "tokenizers",
-    "transformers",
-    "mosaicml-streaming",
-    "mosaicml",
-    "llm-foundry",
-    "torch",
-    "numpy",
-    "omegaconf",
-)
+    "biomedlm", "tokenizers", "transformers", "mosaicml-streaming", "mosaicml", "llm-foundry",
+    "torch", "numpy", "omegaconf",
+)  # fmt: skip
 
 
 def package_versions() -> dict[str, str]:
@@ -65,7 +54,8 @@ def _backend_json(tokenizer_dir: Path) -> str:
     return str(hf.backend_tokenizer.to_str())
 
 
-def _eos_token(tokenizer_dir: Path) -> str | None:
+def eos_token(tokenizer_dir: Path) -> str | None:
+    """The EOS token a saved tokenizer directory names (its config, else its special tokens)."""
     for name in ("tokenizer_config.json", "special_tokens_map.json"):
         path = tokenizer_dir / name
         if path.is_file():
@@ -77,13 +67,8 @@ def _eos_token(tokenizer_dir: Path) -> str | None:
 
 
 def tokenizer_identity(tokenizer_dir: str | Path) -> dict[str, Any]:
-    """What makes token ids mean the same thing: compare two tokenizers, or shards and a tokenizer.
-
-    ``sha256`` is over the canonical JSON of what maps text to ids (the BPE model, normaliser,
-    pre-tokeniser, added tokens and EOS token), so a re-saved copy of a tokenizer (``tokenizer.path``
-    reuse) has the same identity, and any change of vocabulary or special tokens a different one.
-    ``vocab_size`` counts added tokens (``len(AutoTokenizer)``).
-    """
+    """What makes token ids mean the same thing; ``sha256`` is over the canonical JSON of what maps
+    text to ids (model, normaliser, pre-tokeniser, added tokens, EOS), so a re-saved copy matches."""
     from tokenizers import Tokenizer
 
     tokenizer_dir = Path(tokenizer_dir)
@@ -91,22 +76,22 @@ def tokenizer_identity(tokenizer_dir: str | Path) -> dict[str, Any]:
         raise PrepError(f"{tokenizer_dir}: tokenizer directory not found")
     text = _backend_json(tokenizer_dir)
     spec = json.loads(text)
-    eos_token = _eos_token(tokenizer_dir)
+    eos = eos_token(tokenizer_dir)
     added = [[t["id"], t["content"], bool(t.get("special"))] for t in spec.get("added_tokens", [])]
     canonical = {
         "model": spec.get("model"),
         "normalizer": spec.get("normalizer"),
         "pre_tokenizer": spec.get("pre_tokenizer"),
         "added_tokens": sorted(added),
-        "eos_token": eos_token,
+        "eos_token": eos,
     }
     blob = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     tokenizer = Tokenizer.from_str(text)
     return {
         "sha256": hashlib.sha256(blob.encode()).hexdigest(),
         "vocab_size": tokenizer.get_vocab_size(with_added_tokens=True),
-        "eos_token": eos_token,
-        "eos_id": tokenizer.token_to_id(eos_token) if eos_token is not None else None,
+        "eos_token": eos,
+        "eos_id": tokenizer.token_to_id(eos) if eos is not None else None,
         "special_tokens": sorted(content for _, content, special in added if special),
     }
 
@@ -117,22 +102,12 @@ def per_source(extract_stats: list[dict[str, Any]]) -> dict[str, Any]:
     for stats in extract_stats:
         entry = sources.setdefault(
             stats["source"],
-            {
-                "files": 0,
-                "read": 0,
-                "kept": 0,
-                "chars": 0,
-                "deleted_ids": 0,
-                "skipped": Counter(),
-                "dropped": Counter(),
-                "rejected": Counter(),
-                "decontaminated": Counter(),
-            },
+            {"files": 0, **dict.fromkeys(_SUMS, 0)} | {k: Counter() for k in _TALLIES},
         )
         entry["files"] += 1
-        for key in ("read", "kept", "chars", "deleted_ids"):
+        for key in _SUMS:
             entry[key] += stats[key]
-        for key in ("skipped", "dropped", "rejected", "decontaminated"):
+        for key in _TALLIES:
             entry[key].update(stats[key])
     return {
         name: {k: dict(v) if isinstance(v, Counter) else v for k, v in entry.items()}

@@ -1,8 +1,7 @@
 """Tokenize, append EOS after each document, concatenate, cut into fixed-length MDS samples.
 
-The Rust tokenizer uses every core and releases the GIL, so the next batch is tokenized in a
-background thread while this one is cut and written: reading, writing and compressing overlap
-tokenization.
+The Rust tokenizer releases the GIL, so the next batch is tokenized in a background thread while
+this one is cut, compressed and written.
 """
 
 from __future__ import annotations

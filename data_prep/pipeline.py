@@ -1,8 +1,7 @@
-"""The data-prep pipeline: extract -> select -> tokenizer -> pack, each stage skipped on a rerun
-while its done-marker's fingerprint still matches (the stages and outputs: docs/data-prep.md).
-
-extract and select keep intermediates and markers in ``.work/``; tokenizer, shards and manifest
-are built in a new set and published together (:mod:`data_prep.publish`).
+"""The data-prep pipeline: extract -> select -> tokenizer -> pack (docs/data-prep.md), each stage
+skipped on a rerun while its done-marker's fingerprint still matches. extract and select keep
+their outputs in ``.work/``; tokenizer, shards and manifest are built in a new set and published
+together (:mod:`data_prep.publish`).
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from data_prep.config import BenchmarkFile, PrepConfig, config_as_dict
+from data_prep.config import BenchmarkFile, PrepConfig
 from data_prep.decontaminate import EvalIndex
 from data_prep.document import PrepError
 from data_prep.extract import plan_tasks, remove_stale, run_extract
@@ -23,14 +22,7 @@ from data_prep.lock import output_lock
 from data_prep.manifest import build_manifest, tokenizer_identity
 from data_prep.packing import pack_split
 from data_prep.preflight import preflight
-from data_prep.publish import (
-    adopt_legacy,
-    current_set,
-    new_set,
-    publish,
-    remove_set,
-    staging_sets,
-)
+from data_prep.publish import adopt_legacy, current_set, new_set, publish, staging_sets
 from data_prep.selection import SPLITS, iter_texts, select_and_split
 from data_prep.stages import (
     StageMarkers,
@@ -42,6 +34,7 @@ from data_prep.stages import (
     write_json_atomic,
 )
 from data_prep.tokenizer import copy_tokenizer, train_tokenizer
+from strict_config import as_plain_dict
 
 log = logging.getLogger(__name__)
 SET_MARKERS = ".stages"  # a set's done-markers of tokenizer and pack
@@ -120,21 +113,17 @@ class _Run:
 
         return self.stage("select", fp, [text_dir], body)
 
-    def tokenizer_fingerprint(self, fp_select: str) -> str:
-        tcfg = self.cfg.tokenizer
-        if tcfg.path is not None:  # the reused tokenizer's identity, not its file dates
-            return fingerprint(asdict(tcfg), tokenizer_identity(tcfg.path)["sha256"])
-        return fingerprint(asdict(tcfg), fp_select)
-
     def outputs(self, fp_select: str) -> None:
         """Tokenizer, shards and manifest: built in a new set, published together."""
-        fp_tokenizer = self.tokenizer_fingerprint(fp_select)
+        reused = self.cfg.tokenizer.path  # a reused tokenizer: its identity, not its file dates
+        depends = tokenizer_identity(reused)["sha256"] if reused is not None else fp_select
+        fp_tokenizer = fingerprint(asdict(self.cfg.tokenizer), depends)
         fp_pack = fingerprint(fp_select, fp_tokenizer, asdict(self.cfg.pack))
         current = current_set(self.out)
         if current is not None and self._is_built(current, fp_tokenizer, fp_pack):
             self.finish(current)  # nothing changed: the manifest is refreshed in place
             for other in staging_sets(self.out):  # e.g. sets kept for readers that have ended
-                remove_set(other)
+                shutil.rmtree(other, ignore_errors=True)
             return
         staging = self._staging(fp_tokenizer)
         try:
@@ -142,13 +131,16 @@ class _Run:
             self.pack(staging, fp_pack)
             self.finish(staging)
         except BaseException:
-            if not (staging / SET_MARKERS / "tokenizer.done.json").is_file():
-                remove_set(staging)  # nothing worth resuming (a finished tokenizer is kept)
+            if not (staging / SET_MARKERS / "tokenizer.done.json").is_file():  # else: resumed
+                shutil.rmtree(staging, ignore_errors=True)
             raise
         publish(self.out, staging)
 
+    def _markers(self, set_dir: Path) -> StageMarkers:
+        return StageMarkers(set_dir / SET_MARKERS, force=self.cfg.force)
+
     def _is_built(self, set_dir: Path, fp_tokenizer: str, fp_pack: str) -> bool:
-        markers = StageMarkers(set_dir / SET_MARKERS, force=self.cfg.force)
+        markers = self._markers(set_dir)
         tokenizer = markers.finished("tokenizer", fp_tokenizer)
         pack = markers.finished("pack", fp_pack)
         if tokenizer is None or pack is None or not (set_dir / "tokenizer").is_dir():
@@ -165,29 +157,24 @@ class _Run:
         """An unpublished set whose tokenizer is already the one needed, or a new set."""
         reusable = None
         for candidate in staging_sets(self.out):
-            markers = StageMarkers(candidate / SET_MARKERS, force=self.cfg.force)
+            markers = self._markers(candidate)
             if reusable is None and markers.finished("tokenizer", fp_tokenizer) is not None:
                 reusable = candidate
                 remove_temporaries([candidate])  # the killed run's shards in progress
                 log.info("resuming the unpublished set %s", candidate)
             else:
-                remove_set(candidate)  # a killed or failed run's
+                shutil.rmtree(candidate, ignore_errors=True)  # a killed or failed run's
         return reusable or new_set(self.out)
 
     def tokenizer(self, staging: Path, fp: str, current: Path | None) -> None:
         tcfg = self.cfg.tokenizer
-        markers = StageMarkers(staging / SET_MARKERS)
-        final = staging / "tokenizer"
-        published = (
-            StageMarkers(current / SET_MARKERS, force=self.cfg.force).finished("tokenizer", fp)
-            if current is not None
-            else None
-        )
-        if markers.finished("tokenizer", fp) is None and published is not None:
-            assert current is not None
-            with atomic_dir(final) as tmp:  # the published tokenizer is the one: copied
-                shutil.copytree(current / "tokenizer", tmp, dirs_exist_ok=True)
-            markers.store("tokenizer", published)
+        markers, final = self._markers(staging), staging / "tokenizer"
+        if current is not None and markers.finished("tokenizer", fp) is None:
+            published = self._markers(current).finished("tokenizer", fp)
+            if published is not None:  # the published tokenizer is the one: copied
+                with atomic_dir(final) as tmp:
+                    shutil.copytree(current / "tokenizer", tmp, dirs_exist_ok=True)
+                markers.store("tokenizer", published)
 
         def body() -> dict[str, Any]:
             with atomic_dir(final) as tmp:
@@ -237,22 +224,19 @@ class _Run:
                 stats[split] = asdict(result)
             return stats
 
-        markers = StageMarkers(staging / SET_MARKERS)
-        self.stage("pack", fp, [staging / s for s in splits], body, markers)
+        self.stage("pack", fp, [staging / s for s in splits], body, self._markers(staging))
 
-    def finish(self, set_dir: Path) -> dict[str, Any]:
+    def finish(self, set_dir: Path) -> None:
         """Write the manifest into ``set_dir`` (before it is published)."""
         self.timings["total"] = round(time.perf_counter() - self.start, 3)
-        manifest = build_manifest(
-            config_as_dict(self.cfg),
+        self.manifest = build_manifest(
+            as_plain_dict(self.cfg),
             self.records,
             self.timings,
             self.records["extract"]["stats"].get("eval_index"),
             set_dir / "tokenizer",
         )
-        write_json_atomic(set_dir / "manifest.json", manifest)
-        self.manifest = manifest
-        return manifest
+        write_json_atomic(set_dir / "manifest.json", self.manifest)
 
     def drop_intermediates(self) -> None:
         if not self.cfg.keep_intermediate:
@@ -263,11 +247,8 @@ class _Run:
 
 
 def run(cfg: PrepConfig) -> dict[str, Any]:
-    """Run every stage that is not already done; returns the manifest (also written to disk).
-
-    Bad input, a folder in use or a full disk is one :class:`PrepError` line; the previously
-    published outputs are then still complete and in place.
-    """
+    """Run every stage not already done; returns the manifest (also written to disk). Bad input,
+    a folder in use or a full disk is one :class:`PrepError`; published outputs stay whole."""
     umask()  # read once here, in the main thread, before any worker thread starts
     benchmarks = preflight(cfg)
     out = Path(cfg.output_dir)

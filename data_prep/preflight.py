@@ -1,8 +1,6 @@
-"""Checks of a config that need the libraries or the file system, before the first stage.
-
-The schema checks ranges as it loads; this checks the shard format against mosaicml-streaming's
-own lists, the tokenizer to reuse, the benchmark files and the output folder.
-"""
+"""Checks of a config that need the libraries or the file system, before the first stage: the
+shard format against mosaicml-streaming's own lists, the tokenizer to reuse, the benchmark files
+and the output folder (the schema checks ranges as it loads)."""
 
 from __future__ import annotations
 

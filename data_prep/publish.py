@@ -1,11 +1,9 @@
 """A run's outputs are published as one set: tokenizer, shards and manifest change together.
 
 Each run builds ``OUTPUT_DIR/.sets/<id>/`` and publishes it by pointing the link ``.current`` at
-it (one atomic rename); ``tokenizer``, ``train``, ``validation`` and ``manifest.json`` are fixed
-links through ``.current``. A training run reads the set it launched with by its own folder
-(:func:`hold_current_set`), never through those links: streaming opens shard files by name, so
-reading through ``OUTPUT_DIR/train`` would switch to the next set's shards mid-run. What readers
-and reruns see: docs/reliability.md.
+it (one atomic rename); the :data:`PUBLISHED` names are fixed links through ``.current``. A
+training run reads its set by the set's own folder (:func:`hold_current_set`): streaming opens
+shard files by name, so reading through the links would switch sets mid-run (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -49,23 +47,16 @@ def new_set(out: Path) -> Path:
 
 
 def staging_sets(out: Path) -> list[Path]:
-    """The sets of ``out`` neither published nor read: a killed or failed run's, to resume or
-    remove (or an earlier published set whose readers have ended)."""
-    folder = out / SETS
-    current = current_set(out)
+    """The sets of ``out`` neither published nor read (a killed or failed run's, or an earlier
+    published set whose readers have ended)."""
+    folder, current = out / SETS, current_set(out)
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.is_dir() and p != current and not in_use(p))
 
 
-def remove_set(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def _readers_file(set_dir: Path) -> Path:
-    path = set_dir / READERS
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o666))  # the umask applies
-    return path
+def _readers_file(set_dir: Path) -> None:
+    os.close(os.open(set_dir / READERS, os.O_WRONLY | os.O_CREAT, 0o666))  # the umask applies
 
 
 @contextmanager
@@ -99,18 +90,9 @@ def in_use(set_dir: Path) -> bool:
         return not free
 
 
-def _remove_unless_read(set_dir: Path) -> bool:
-    """Remove ``set_dir`` unless a reader holds it; whether it was removed."""
-    with _unread(set_dir) as free:
-        if free:
-            remove_set(set_dir)
-        return free
-
-
 def hold_current_set(out: Path) -> Path | None:
     """The set published in ``out`` now, held for reading until this process exits (a rerun
-    never removes it); the same set for every call with ``out`` (train and eval streams, the
-    tokenizer). None for a folder that is not a published data_prep output."""
+    never removes it), the same for every call; None for a folder data_prep did not publish."""
     key = out.resolve()
     if key in _held:
         return _held[key]
@@ -172,15 +154,19 @@ def publish(out: Path, set_dir: Path) -> None:
         elif link.is_symlink():  # e.g. a split that is now empty
             link.unlink()
     for other in sorted((out / SETS).iterdir()):
-        if other.is_dir() and other.name != set_dir.name and not _remove_unless_read(other):
+        if not other.is_dir() or other.name == set_dir.name:
+            continue
+        with _unread(other) as free:
+            if free:
+                shutil.rmtree(other, ignore_errors=True)
+        if not free:
             log.info("kept %s: a training run reads it (removed by a rerun after it ends)", other)
     log.info("published %s", set_dir)
 
 
 def adopt_legacy(out: Path) -> None:
     """Make a folder in another layout a published set again: the earlier layout (real folders
-    under the published names), or a copy made by following links (``cp -L``: ``.current`` and
-    the published names are duplicate folders). A run killed meanwhile finishes it next time."""
+    under the published names), or a copy made by following links (``cp -L``)."""
     legacy = out / SETS / LEGACY
     link = out / CURRENT
     copied = link.is_dir() and not link.is_symlink()
@@ -193,19 +179,14 @@ def adopt_legacy(out: Path) -> None:
         os.replace(link, legacy)
     legacy.mkdir(exist_ok=True)
     for name in names:
-        if (legacy / name).exists():  # a duplicate of the adopted set's own
-            _remove(out / name)
-        else:
+        if not (legacy / name).exists():
             os.replace(out / name, legacy / name)
+        elif (out / name).is_dir():  # a duplicate of the adopted set's own
+            shutil.rmtree(out / name)
+        else:
+            (out / name).unlink()
     log.info("%s: outputs in another layout adopted as the current set", out)
     publish(out, legacy)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink()
 
 
 def _sync(folder: Path) -> None:

@@ -1,14 +1,17 @@
-"""Stage 2: deduplicate across all sources and split into train/validation text files.
+"""Stage 2: deduplicate across all sources, then split into train/validation text files.
 
 Deduplication needs the whole corpus, so it runs once, after extraction, over the per-file
-hashes (a few bytes per document); the documents themselves are streamed file by file.
+hashes; the documents themselves are streamed file by file. A document's split depends only on
+its id and the salt, so adding sources never moves a document to the other split.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import ExitStack
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -16,26 +19,36 @@ import numpy as np
 from tqdm import tqdm
 
 from data_prep.config import SplitConfig
-from data_prep.dedup import FileKeys, plan_dedup
+from data_prep.dedup import FileKeys, id_hash, plan_dedup
 from data_prep.extract import ExtractTask
-from data_prep.split import split_of
 from data_prep.stages import atomic_dir
 
 SPLITS = ("train", "validation")
+_MASK = (1 << 64) - 1
 
 
-def load_keys(task: ExtractTask) -> FileKeys:
-    with np.load(task.output(".keys.npz")) as keys:
-        return FileKeys(
-            id_hashes=keys["id_hashes"],
-            text_hashes=keys["text_hashes"],
-            deleted_hashes=keys["deleted_hashes"],
-        )
+def split_of(doc_id: str, cfg: SplitConfig) -> str:
+    """``"validation"`` for about ``cfg.validation_fraction`` of ids, else ``"train"``."""
+    x = id_hash(doc_id) ^ _salt_hash(cfg.salt)
+    # splitmix64's finaliser: spreads every input bit over the whole 64-bit output
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    x ^= x >> 31
+    return "validation" if x < min(int(cfg.validation_fraction * 2.0**64), _MASK) else "train"
+
+
+@cache
+def _salt_hash(salt: str) -> int:
+    return id_hash(salt)
 
 
 def select_and_split(tasks: list[ExtractTask], cfg: SplitConfig, text_dir: Path) -> dict[str, Any]:
     """Write ``text_dir/{train,validation}.jsonl`` with the deduplicated documents."""
-    masks, drops = plan_dedup([load_keys(t) for t in tasks])
+    keys = []
+    for task in tasks:
+        with np.load(task.output(".keys.npz")) as saved:
+            keys.append(FileKeys(**saved))
+    masks, drops = plan_dedup(keys)
     docs: dict[str, Counter[str]] = {split: Counter() for split in SPLITS}
     chars: Counter[str] = Counter()
     with atomic_dir(text_dir) as tmp, ExitStack() as files:
@@ -62,7 +75,7 @@ def select_and_split(tasks: list[ExtractTask], cfg: SplitConfig, text_dir: Path)
     }
 
 
-def iter_texts(text_file: Path) -> Any:
+def iter_texts(text_file: Path) -> Iterator[str]:
     """The texts of a split file, streamed."""
     with open(text_file, encoding="utf-8") as lines:
         for line in lines:

@@ -3,8 +3,7 @@
 A marker (``<folder>/<stage>.done.json``) keeps the fingerprint of what its stage depends on and
 the statistics it produced, so a rerun skips a finished stage and still reports its numbers.
 Every temporary has ``.tmp-`` in its name, so the next run (holding the folder's lock) can remove
-what a killed run left. :mod:`tempfile` creates temporaries private; they are opened up to the
-umask before they take their final name, so prepared data can be shared.
+what a killed run left; temporaries are opened up to the umask before they take their final name.
 """
 
 from __future__ import annotations
@@ -31,13 +30,10 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha1(blob).hexdigest()[:16]
 
 
-def file_digest(path: Path) -> str:
-    """The SHA-1 of a file's bytes (a content fingerprint: edited in place, it changes)."""
-    digest = hashlib.sha1()
+def file_digest(path: Path, algorithm: str = "sha1") -> str:
+    """The hex digest of a file's bytes (a content fingerprint: edited in place, it changes)."""
     with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, algorithm).hexdigest()
 
 
 def disk_full(exc: BaseException) -> OSError | None:
@@ -68,18 +64,12 @@ def make_temp_dir(parent: Path, prefix: str) -> Path:
 
 def remove_temporaries(folders: Iterable[Path]) -> list[Path]:
     """Delete every ``.tmp-`` entry directly inside ``folders`` (left by a killed run)."""
-    removed = []
-    for folder in folders:
-        if not folder.is_dir():
-            continue
-        for path in folder.iterdir():
-            if TMP not in path.name:
-                continue
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-            removed.append(path)
+    removed = [p for f in folders if f.is_dir() for p in f.iterdir() if TMP in p.name]
+    for path in removed:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
     return removed
 
 
@@ -137,11 +127,11 @@ class StageMarkers:
     def mark(self, stage: str, fp: str, stats: dict[str, Any], seconds: float) -> dict[str, Any]:
         """Record ``stage`` as finished; call only after its outputs are in place."""
         record = {"fingerprint": fp, "seconds": round(seconds, 3), "stats": stats}
-        write_json_atomic(self._path(stage), record)
+        self.store(stage, record)
         return record
 
     def store(self, stage: str, record: dict[str, Any]) -> None:
-        """Copy a finished stage's ``record`` (from another set whose outputs were copied)."""
+        """Write ``stage``'s record (also one copied from another set whose outputs were copied)."""
         write_json_atomic(self._path(stage), record)
 
     def clear(self, stage: str) -> None:

@@ -6,7 +6,6 @@ pad = EOS would drop every EOS from training.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,14 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 
 from data_prep.config import TokenizerConfig
 from data_prep.document import PrepError
+from data_prep.manifest import eos_token
 
 
-def _bpe(cfg: TokenizerConfig) -> tuple[Tokenizer, trainers.BpeTrainer]:
+def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig, out_dir: Path) -> int:
+    """Train the byte-level BPE on ``texts`` (streamed) and save it to ``out_dir`` as a
+    GPT2TokenizerFast; returns the real vocabulary size (a small corpus yields fewer merges)."""
+    from transformers import GPT2TokenizerFast
+
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
@@ -29,13 +33,7 @@ def _bpe(cfg: TokenizerConfig) -> tuple[Tokenizer, trainers.BpeTrainer]:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=True,
     )
-    return tokenizer, trainer
-
-
-def _save_hf(tokenizer: Tokenizer, cfg: TokenizerConfig, out_dir: Path) -> int:
-    """Save ``tokenizer`` as a GPT2TokenizerFast directory; returns its real vocab size."""
-    from transformers import GPT2TokenizerFast
-
+    tokenizer.train_from_iterator(texts, trainer=trainer)
     hf = GPT2TokenizerFast(
         tokenizer_object=tokenizer,
         bos_token=cfg.eos_token,
@@ -46,16 +44,6 @@ def _save_hf(tokenizer: Tokenizer, cfg: TokenizerConfig, out_dir: Path) -> int:
     )
     hf.save_pretrained(str(out_dir))  # type: ignore[attr-defined]
     return len(hf)  # type: ignore[arg-type]
-
-
-def train_tokenizer(texts: Iterable[str], cfg: TokenizerConfig, out_dir: Path) -> int:
-    """Train the byte-level BPE on ``texts`` (streamed) and save it to ``out_dir``.
-
-    Returns the real vocabulary size: a small corpus yields fewer merges than asked.
-    """
-    tokenizer, trainer = _bpe(cfg)
-    tokenizer.train_from_iterator(texts, trainer=trainer)
-    return _save_hf(tokenizer, cfg, out_dir)
 
 
 def load_tokenizer_dir(src: Path, cfg: TokenizerConfig) -> Any:
@@ -91,9 +79,7 @@ def copy_tokenizer(src: Path, cfg: TokenizerConfig, out_dir: Path) -> int:
 
 def eos_id(tokenizer_dir: Path) -> int:
     """The id of the EOS token recorded in a saved directory."""
-    config = json.loads((tokenizer_dir / "tokenizer_config.json").read_text())
-    token = config["eos_token"]
-    token = token["content"] if isinstance(token, dict) else token
+    token = eos_token(tokenizer_dir) or ""
     token_id = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json")).token_to_id(token)
     if token_id is None:
         raise PrepError(f"{tokenizer_dir}: EOS token {token!r} not in the vocabulary")

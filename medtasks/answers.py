@@ -1,9 +1,5 @@
-"""The gold option of a multiple-choice row, as MedQA and MedMCQA write it.
-
-Fine-tuning's readers and the gauntlet's (:mod:`medtasks.formats`) read the same release files
-and take the gold answer through these checks, so a file fails the same way in both; what each
-keeps of the question and option texts stays with each reader.
-"""
+"""The gold option of a multiple-choice row, as MedQA and MedMCQA write it: fine-tuning's readers
+and the gauntlet's check it here, so a file fails the same way in both."""
 
 from __future__ import annotations
 
@@ -25,12 +21,9 @@ def answer_index(
 def cop_index(
     cop: object, cop_base: int, n_options: int, where: str, *, key: str, error: type[ValueError]
 ) -> int:
-    """Position of the gold option from MedMCQA's ``cop``, counted from ``cop_base``.
-
-    The release counts from 1 and the Hugging Face hub copy from 0 (-1 on its unlabelled test
-    split), so the caller states the base (the setting ``key``); a value out of range is an
-    error, never a shift.
-    """
+    """Position of the gold option from MedMCQA's ``cop``, counted from ``cop_base`` (the setting
+    ``key``): the release counts from 1, the hub copy from 0 (-1 on its unlabelled test split),
+    so a value out of range is an error, never a shift."""
     if isinstance(cop, bool) or not isinstance(cop, int):
         raise error(f"{where}: 'cop' must be an integer, got {cop!r}")
     last = cop_base + n_options - 1

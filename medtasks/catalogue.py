@@ -1,8 +1,6 @@
-"""Task catalogue files parsed strictly into typed entries, merged by name: the one parser.
-
-The gauntlet (prompt formats, samplers) and data_prep's decontamination (which files to check)
-both read task files here. The keys are explained in the shipped ``tasks.yaml``'s header;
-includes and overrides in docs/evaluation.md#adding-a-benchmark.
+"""Task catalogue files parsed strictly into typed entries, merged by name: the one parser, for
+the gauntlet and data_prep's decontamination. The keys are explained in the shipped
+``tasks.yaml``; includes and overrides in docs/evaluation.md#adding-a-benchmark.
 """
 
 from __future__ import annotations
@@ -87,11 +85,8 @@ def _read(
     done: set[Path],
     error: type[ValueError],
 ) -> None:
-    """Merge the entries of ``path`` (its includes first) into ``entries``.
-
-    A file already read is not read again: two user files that both include the defaults do
-    not have the second inclusion undo the first file's overrides.
-    """
+    """Merge the entries of ``path`` (its includes first) into ``entries``; a file already read
+    is not read again, so a second inclusion of the defaults cannot undo earlier overrides."""
     if path.resolve() in stack:
         raise error(f"{path}: includes itself (through {', '.join(map(str, stack))})")
     if path.resolve() in done:

@@ -1,14 +1,12 @@
-"""Multiple-choice rows from JSONL files in the formats benchmarks are released in.
-
-One reader per row schema (docs/evaluation.md#adding-a-benchmark); each bad row is one
-:class:`FormatError` line naming ``file:line``. Lines and gold answers are read as fine-tuning
-reads the same files (:mod:`.jsonl`, :mod:`.answers`).
+"""Multiple-choice rows from JSONL files in the formats benchmarks are released in, one reader per
+row schema (docs/evaluation.md#adding-a-benchmark); a bad row is one :class:`FormatError` line.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,19 +35,15 @@ class Item:
         return list(self.options).index(self.answer)
 
 
-def _question(row: dict[str, Any], source: str) -> str:
-    question = row["question"]
-    if not isinstance(question, str) or not question.strip():
-        raise FormatError(f"{source}: 'question' must be a non-empty string")
-    return question
-
-
 def _need(row: object, source: str, names: tuple[str, ...]) -> dict[str, Any]:
+    """``row`` as an object with a non-empty ``question`` and the fields ``names``."""
     if not isinstance(row, dict):
         raise FormatError(f"{source}: expected a JSON object, got {type(row).__name__}")
-    for name in names:
+    for name in ("question", *names):
         if name not in row:
             raise FormatError(f"{source}: missing field '{name}'")
+    if not isinstance(row["question"], str) or not row["question"].strip():
+        raise FormatError(f"{source}: 'question' must be a non-empty string")
     return row
 
 
@@ -59,8 +53,8 @@ def _key(value: object, line_no: int) -> str:
 
 def options_row(row: object, source: str, line_no: int) -> Item:
     """An ``options`` row: ``question``, ``options`` {letter: text}, ``answer_idx``."""
-    row = _need(row, source, ("question", "options", "answer_idx"))
-    question, options, answer = _question(row, source), row["options"], row["answer_idx"]
+    row = _need(row, source, ("options", "answer_idx"))
+    question, options, answer = row["question"], row["options"], row["answer_idx"]
     if not isinstance(options, dict) or len(options) < 2:
         raise FormatError(f"{source}: 'options' must be an object with at least two options")
     if not all(isinstance(k, str) and isinstance(v, str) and v for k, v in options.items()):
@@ -81,8 +75,8 @@ def medmcqa_row(row: object, source: str, line_no: int, *, cop_base: int) -> Ite
     """A MedMCQA release row; ``cop`` is the gold option's number counted from ``cop_base``."""
     if cop_base not in (0, 1):
         raise ValueError(f"cop_base must be 0 or 1, got {cop_base!r}")
-    row = _need(row, source, ("question", *MEDMCQA_OPTIONS.values(), "cop"))
-    question, cop = _question(row, source), row["cop"]
+    row = _need(row, source, (*MEDMCQA_OPTIONS.values(), "cop"))
+    question, cop = row["question"], row["cop"]
     options = {letter: row[name] for letter, name in MEDMCQA_OPTIONS.items()}
     if not all(isinstance(text, str) for text in options.values()):
         raise FormatError(f"{source}: opa, opb, opc and opd must be strings")
@@ -98,21 +92,6 @@ def medmcqa_row(row: object, source: str, line_no: int, *, cop_base: int) -> Ite
     )
 
 
-Reader = Callable[[object, str, int], Item]
-
-
-def row_reader(schema: str, *, cop_base: int | None = None) -> Reader:
-    """The row reader of ``schema`` (``options`` or ``medmcqa``, which needs ``cop_base``)."""
-    if schema == "options":
-        return options_row
-    if schema == "medmcqa":
-        if cop_base is None:
-            raise ValueError("the medmcqa schema needs cop_base (0 or 1)")
-        base = cop_base
-        return lambda row, source, line_no: medmcqa_row(row, source, line_no, cop_base=base)
-    raise ValueError(f"unknown row schema {schema!r}; expected one of {', '.join(SCHEMAS)}")
-
-
 SCHEMAS = ("options", "medmcqa")
 
 
@@ -123,9 +102,16 @@ def load_items(
     schema: str = "options",
     cop_base: int | None = None,
 ) -> list[Item]:
-    """Read and validate every row of ``path``; keep rows of ``subject`` when one is given."""
+    """Read and validate every row of ``path`` (``medmcqa`` rows need ``cop_base``); keep rows of
+    ``subject`` when one is given."""
+    read: Callable[[object, str, int], Item] = options_row
+    if schema == "medmcqa":
+        if cop_base is None:
+            raise ValueError("the medmcqa schema needs cop_base (0 or 1)")
+        read = partial(medmcqa_row, cop_base=cop_base)
+    elif schema != "options":
+        raise ValueError(f"unknown row schema {schema!r}; expected one of {', '.join(SCHEMAS)}")
     path = Path(path)
-    read = row_reader(schema, cop_base=cop_base)
     if not path.is_file():
         raise FormatError(f"{path}: data file not found")
     items = [

@@ -1,9 +1,6 @@
-"""JSONL files read line by line, a bad line reported as ``file:line`` in one line.
-
-The fine-tuning readers (multiple choice, generation), ``biomedlm.generate``'s prompt files and
-the gauntlet's task files all read JSONL the same way; each passes its own error type, so its
-callers keep catching what they caught. ``data_prep.sources.jsonl`` has its own reader: corpus
-files are compressed and may skip bad lines (a ``ReadContext``), these are small and never do.
+"""Small JSONL files (task data, fine-tuning sets, prompts) read line by line, a bad line one
+error naming ``file:line`` of the caller's own type. Corpus files have their own reader
+(``data_prep.sources.jsonl``): they are compressed and may skip bad lines.
 """
 
 from __future__ import annotations
@@ -17,11 +14,7 @@ from typing import Any
 def json_objects(
     path: Path, *, error: type[ValueError] = ValueError
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line number, object)`` of each non-blank line of ``path``, counting lines from 1.
-
-    A line that is not UTF-8, not JSON or not a JSON object raises ``error`` naming
-    ``file:line``.
-    """
+    """``(line number from 1, object)`` of each non-blank line of ``path``."""
     with path.open("rb") as lines:
         for line_no, raw in enumerate(lines, start=1):
             try:

@@ -1,17 +1,15 @@
 """Load YAML into a typed dataclass schema, strictly: shared by data_prep and biomedlm recipes.
 
-An unknown or misspelled key anywhere fails before any work, naming the file, the key's full
-path and the nearest valid key; so does a wrong type, and YAML errors name their line.
-
-Numbers read the same in a file and in an override: OmegaConf reads files with YAML 1.2's float
-form (``1e-5`` is a float), while PyYAML's ``safe_load`` follows YAML 1.1, where a float needs a
-dot and a signed exponent (``1e-5`` is the string ``'1e-5'``); override values are parsed by
-:func:`parse_value`, a safe loader with the same float form as OmegaConf's.
+An unknown or misspelled key fails before any work, naming the file, the key's full path and the
+nearest valid key; so does a wrong type, and YAML errors name their line. Override values are
+parsed by :func:`parse_value`, so ``1e-5`` is a float there as in a file (OmegaConf reads files
+with YAML 1.2's float form; PyYAML's ``safe_load`` follows YAML 1.1, where it is a string).
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from pathlib import Path
 from typing import Any, TypeVar
@@ -80,32 +78,28 @@ def _expects_list(exc: OmegaConfBaseException) -> bool:
 def _apply_override(config: Any, key: str, value: Any) -> None:
     """Set dotted ``key`` to ``value`` as if the YAML had it nested (merged, not assigned).
 
-    A single value given to a list-typed key is a one-item list (``data.train=my.jsonl`` is
-    ``data.train=[my.jsonl]``), as a newcomer types it.
-    """
-    try:
-        _merge_override(config, key, value)
-    except ValidationError as exc:
-        if not _expects_list(exc):
-            raise
-        _merge_override(config, key, [value])
-
-
-def _merge_override(config: Any, key: str, value: Any) -> None:
-    """A merge fills what OmegaConf's ``update`` refuses: a key under a null section
+    A merge fills what OmegaConf's ``update`` refuses: a key under a null section
     (``fsdp_config.sharding_strategy=FULL_SHARD`` on a recipe without ``fsdp_config``) and a new
-    entry of a typed mapping (``train_loader.streams.pmc.local=...``). A path through a list
-    (``sources.0.path=...``) is set with ``update``, which addresses list items by index.
+    entry of a typed mapping (``train_loader.streams.pmc.local=...``); a path through a list
+    (``sources.0.path=...``) is set with ``update``, which addresses list items by index. A single
+    value given to a list-typed key is a one-item list (``data.train=my.jsonl``).
     """
     parts = key.split(".")
     prefixes = (".".join(parts[:end]) for end in range(1, len(parts)))
-    if any(isinstance(OmegaConf.select(config, prefix), ListConfig) for prefix in prefixes):
-        OmegaConf.update(config, key, value, merge=True)
-        return
-    nested = value
-    for part in reversed(parts):
-        nested = {part: nested}
-    config.merge_with(nested)
+    through_list = any(isinstance(OmegaConf.select(config, p), ListConfig) for p in prefixes)
+
+    def merge(value: Any) -> None:
+        if through_list:
+            OmegaConf.update(config, key, value, merge=True)
+        else:
+            config.merge_with(functools.reduce(lambda v, part: {part: v}, reversed(parts), value))
+
+    try:
+        merge(value)
+    except ValidationError as exc:
+        if not _expects_list(exc):
+            raise
+        merge([value])
 
 
 def merge_structured(
@@ -115,11 +109,8 @@ def merge_structured(
     overrides: list[str] | None = None,
     error: type[ValueError] = ConfigError,
 ) -> T:
-    """Merge ``layers`` (dicts or OmegaConf nodes) onto ``schema``, apply overrides, build it.
-
-    ``where`` names the source in messages; ``error`` is the type raised, so each package keeps
-    its own error class.
-    """
+    """Merge ``layers`` (dicts or OmegaConf nodes) onto ``schema``, apply overrides, build it;
+    bad input raises ``error`` (each package keeps its own class) naming ``where``."""
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), *layers)
         for item in overrides or []:

@@ -1,7 +1,7 @@
 """Streaming readers, one per corpus kind, and the expansion of source globs into files.
 
-A reader is a plain module-level generator function ``reader(path, source_config, ctx)``
-yielding :class:`~data_prep.document.Document`; it runs in a worker process, one file at a time.
+A reader is a module-level generator ``reader(path, source_config, ctx)`` of documents; it runs in
+a worker process, one file at a time.
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ from pathlib import Path
 
 from data_prep.config import SourceConfig
 from data_prep.document import Document, PrepError, ReadContext
-from data_prep.sources.jsonl import read_jsonl
+from data_prep.sources.jsonl import read_jsonl, read_pile
 from data_prep.sources.medline import read_medline
-from data_prep.sources.pile import read_pile
 from data_prep.sources.pmc import read_pmc
 
 Reader = Callable[[Path, SourceConfig, ReadContext], Iterator[Document]]

@@ -1,7 +1,7 @@
-"""Plain JSONL corpora: one JSON object per line, the text in a configurable field.
+"""JSONL corpora, plain or the Pile, read line by line (``.jsonl[.gz|.zst]``).
 
-Also home of the line-by-line JSON decoding that every JSONL-based reader (the Pile too)
-shares, so a bad line is reported the same way everywhere: ``file:line: invalid JSON (...)``.
+Every JSONL-based reader decodes lines here, so a bad line is reported the same way everywhere:
+``file:line: invalid JSON (...)``.
 """
 
 from __future__ import annotations
@@ -61,3 +61,23 @@ def read_jsonl(path: Path, cfg: SourceConfig, ctx: ReadContext) -> Iterator[Docu
             if isinstance(value := record.get(key), str | int) and not isinstance(value, bool)
         }
         yield Document(id=doc_id, source=ctx.source, text=text, meta=meta)
+
+
+def read_pile(path: Path, cfg: SourceConfig, ctx: ReadContext) -> Iterator[Document]:
+    """``pile:<file>:<line>`` documents (the Pile has no ids) whose ``pile_set_name`` is in
+    ``cfg.pile_subsets`` (the others are counted as ``pile_subset``)."""
+    wanted = set(cfg.pile_subsets)
+    for lineno, record in json_records(path, ctx):
+        meta = record.get("meta")
+        subset = meta.get("pile_set_name") if isinstance(meta, dict) else None
+        if subset not in wanted:
+            ctx.skipped["pile_subset"] += 1
+            continue
+        text = record_text(record, "text", f"{path}:{lineno}", ctx)
+        if text is not None:
+            yield Document(
+                id=f"pile:{path.name}:{lineno}",
+                source=ctx.source,
+                text=text,
+                meta={"pile_set_name": subset},
+            )

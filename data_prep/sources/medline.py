@@ -1,8 +1,6 @@
-"""MEDLINE/PubMed XML: one document per citation with an abstract (title + abstract).
-
-Either root NLM has used (``MedlineCitationSet`` up to 2016, ``PubmedArticleSet``); the PMIDs an
-update file's ``DeleteCitation`` lists go to ``ctx.deleted``. Parsed incrementally, each record
-cleared once read, so memory stays flat however large the file.
+"""MEDLINE/PubMed XML (``MedlineCitationSet`` up to 2016, ``PubmedArticleSet``): one document
+per citation with an abstract; ``DeleteCitation`` PMIDs go to ``ctx.deleted``. Parsed
+incrementally, each record cleared once read, so memory stays flat however large the file.
 """
 
 from __future__ import annotations

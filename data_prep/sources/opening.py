@@ -1,7 +1,5 @@
-"""Open corpus files as byte streams, decompressing ``.gz`` and ``.zst`` on the fly.
-
-Input that cannot be decoded (a truncated archive, bytes that are not UTF-8, malformed XML) is
-bad input, not a crash: it goes through :meth:`ReadContext.bad` (one line naming file and line).
+"""Open corpus files as byte streams, decompressing ``.gz`` and ``.zst`` on the fly; what cannot
+be decoded (truncated archive, not UTF-8, malformed XML) goes through :meth:`ReadContext.bad`.
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ import zstandard
 from data_prep.document import ReadContext
 
 # What a truncated or corrupt compressed file raises while it is read.
-CORRUPT_FILE_ERRORS: tuple[type[Exception], ...] = (
+CORRUPT_FILE_ERRORS = (
     EOFError,
     zlib.error,
     gzip.BadGzipFile,

@@ -1,8 +1,6 @@
-"""PMC full text (JATS XML, single articles or ``.tar.gz`` bundles streamed member by member).
-
-Title, abstract and body as running prose, one paragraph per line, headings on their own line;
-what does not read as prose (tables, figures, formulas, supplements, references) is dropped and
-counted in ``ctx.dropped``; the back matter is not read.
+"""PMC full text (JATS XML, single articles or ``.tar.gz`` bundles streamed member by member):
+title, abstract and body as prose, a paragraph or heading per line; tables, figures, formulas,
+supplements and references are dropped and counted in ``ctx.dropped``.
 """
 
 from __future__ import annotations
@@ -118,10 +116,8 @@ def _article(article: ET.Element, where: str, ctx: ReadContext) -> Document | No
 
 
 def _blocks(elem: ET.Element | None, dropped: Counter[str]) -> list[str]:
-    """Paragraphs (``p``) under ``elem`` in document order, each container's ``title`` first.
-
-    A heading whose section keeps no text (e.g. "Supplementary Material") is left out.
-    """
+    """Paragraphs (``p``) under ``elem`` in document order, each container's ``title`` first
+    unless its section keeps no text (e.g. "Supplementary Material")."""
     if elem is None:
         return []
     heading = ""

@@ -19,9 +19,8 @@ import zstandard
 from data_prep.config import SourceConfig
 from data_prep.document import Document, PrepError, ReadContext
 from data_prep.sources import READERS, expand_sources
-from data_prep.sources.jsonl import read_jsonl
+from data_prep.sources.jsonl import read_jsonl, read_pile
 from data_prep.sources.medline import read_medline
-from data_prep.sources.pile import read_pile
 from data_prep.sources.pmc import read_pmc
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data_prep" / "samples"

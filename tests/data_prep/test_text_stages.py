@@ -19,7 +19,7 @@ from data_prep.config import BenchmarkFile, CleanConfig, DecontaminateConfig, Sp
 from data_prep.decontaminate import EvalIndex, words_of
 from data_prep.dedup import FileKeys, id_hash, plan_dedup, text_hash
 from data_prep.document import Document, PrepError
-from data_prep.split import split_of
+from data_prep.selection import split_of
 
 REPO = Path(__file__).resolve().parents[2]
 EVAL = REPO / "medtasks" / "data"
