@@ -130,13 +130,21 @@ class PackConfig:
     compression: str | None = "zstd"
     hashes: list[str] = field(default_factory=lambda: ["sha1", "xxh64"])
     size_limit: str = "64mb"
-    drop_last: bool = True  # drop the final partial sample of a split
+    # the final partial sample of a split is always dropped (its tokens counted in the manifest's
+    # dropped_tail_tokens); the key stays in the config because the pack stage's fingerprint
+    # holds it: removing it would re-pack every prepared corpus
+    drop_last: bool = True
 
     def __post_init__(self) -> None:
         # compression, hashes and size_limit are checked against streaming's own lists before
         # the first stage (data_prep.preflight): importing streaming here would slow every load.
         _at_least("pack.seq_len", self.seq_len, 1)
         _at_least("pack.batch_docs", self.batch_docs, 1)
+        if not self.drop_last:
+            raise PrepError(
+                "pack.drop_last: false is not supported: packing always drops a split's final "
+                "partial sample (counted as dropped_tail_tokens in the manifest); remove the key"
+            )
 
 
 @dataclass

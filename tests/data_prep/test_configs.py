@@ -194,3 +194,12 @@ def test_a_user_catalogue_that_includes_the_defaults_and_adds_medmcqa(tmp_path: 
         Path(found["medqa_4options"].path)
         == (CATALOGUE.parent / "data" / "medqa_usmle_4opt_test.jsonl").resolve()
     )
+
+
+def test_pack_drop_last_false_is_refused_not_ignored() -> None:
+    """Was accepted and did nothing: packing drops a split's final partial sample whatever it says."""
+    with pytest.raises(
+        PrepError, match=r"sample\.yaml: pack\.drop_last: false is not supported: .*remove the key$"
+    ):
+        load_config(CONFIGS / "sample.yaml", ["pack.drop_last=false"])
+    assert load_config(CONFIGS / "sample.yaml", ["pack.drop_last=true"]).pack.drop_last
