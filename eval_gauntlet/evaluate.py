@@ -1,8 +1,6 @@
 """Score an in-memory model on the gauntlet: plan every prompt, score it, aggregate.
 
-``plan`` reads and validates all data and builds every prompt first, so bad input fails before
-a model is loaded or a result written; ``evaluate_model`` scores a model and tokenizer already
-in memory (:mod:`eval_gauntlet.job` loads them).
+``plan`` reads all data and builds every prompt first, so bad input fails before a model loads.
 """
 
 from __future__ import annotations
@@ -124,9 +122,7 @@ def subset(options: Options, task: str) -> dict[str, Any] | None:
 
 
 def provenance(options: Options, task: Task) -> dict[str, Any]:
-    """What a results row records of how ``task`` was scored beside its protocol: the seed, the
-    items scored, the few-shot source (a file, or ``self``: the task's own), the weights' dtype
-    asked for (``auto``: as saved) and whether the gold text was scored."""
+    """What a results row records of how ``task`` was scored, beside its protocol."""
     return {
         "definition": definition(task),  # one per task name in a results folder
         "seed": options.seed,
@@ -300,11 +296,8 @@ def evaluate_model(
     catalogue: Sequence[Task] | None = None,
     on_result: Callable[[TaskResult], None] | None = None,
 ) -> GauntletResult:
-    """Score ``planned`` benchmarks with ``model``; groups and categories from ``catalogue``.
-
-    ``catalogue`` (default: the planned tasks) says which tasks make up each group and
-    category; one not fully scored is left out, as llm-foundry leaves out a category with a
-    missing benchmark. ``on_result`` sees each benchmark as soon as it is scored.
+    """Score ``planned`` with ``model``; groups and categories from ``catalogue`` (default: the
+    planned tasks), one not fully scored left out as llm-foundry does. ``on_result`` sees each.
     """
     check_vocab(model, tokenizer, "model")
     max_length = context_length(model, tokenizer)

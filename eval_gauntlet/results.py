@@ -1,6 +1,5 @@
-"""Recording an evaluation: its rows appended to ``results.jsonl`` as it goes, its predictions
-written, then the table and the plot redrawn from every row (:mod:`.rows`, :mod:`.table`,
-:mod:`.plot`). Every file but ``results.jsonl`` is written to a temporary name and renamed.
+"""Recording an evaluation: rows appended to ``results.jsonl`` as it goes, predictions written,
+then the table and the plot redrawn from every row.
 """
 
 from __future__ import annotations
@@ -38,9 +37,9 @@ def record(out_dir: Path, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def check_definitions(out_dir: Path, tasks: Sequence[Task]) -> None:
-    """Refuse to score ``tasks`` into ``out_dir`` when one of them was scored there under the same
-    name with another definition (:func:`eval_gauntlet.tasks.definition`): the table and plot
-    know a task by its name, and would show the new rows as the old ones' successors."""
+    """Refuse ``tasks`` scored into ``out_dir`` before under the same name with another definition:
+    the table and plot know a task by its name.
+    """
     path = out_dir / RESULTS
     if not path.is_file():
         return
@@ -99,11 +98,7 @@ def group_row(checkpoint: Checkpoint, group: GroupResult) -> dict[str, Any]:
 
 
 def gauntlet_rows(checkpoint: Checkpoint, result: GauntletResult) -> list[dict[str, Any]]:
-    """results.jsonl lines of the group scores and the gauntlet's category and average scores.
-
-    A category's ``protocol`` is ``lm-eval`` only when all its benchmarks were scored as
-    lm-eval's tasks (else their differences), the average's when all categories' were.
-    """
+    """Rows of the groups, categories and average; a pooled protocol: its parts' differences."""
     rows = [group_row(checkpoint, group) for group in result.groups]
     categories = {name for name in result.gauntlet if name != AVERAGE}
     for name, score in result.gauntlet.items():

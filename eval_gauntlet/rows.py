@@ -1,9 +1,7 @@
 """``results.jsonl``: the one store of in-context and fine-tuned rows, and where predictions go.
 
-A row is :func:`result_row` (when, which :class:`Checkpoint`, its ``kind``, then its fields);
-the file gains whole lines only (:func:`append_rows`, under a lock, a cut-off last line
-repaired), and readers take the latest row of each key (:func:`latest_rows`). The table
-(:mod:`.table`) and the plot (:mod:`.plot`) are drawn from these rows; :mod:`.results` records.
+The file gains whole lines only (:func:`append_rows`, under a lock, a cut-off last line
+repaired); readers take the latest row of each key (:func:`latest_rows`).
 """
 
 from __future__ import annotations
@@ -40,11 +38,7 @@ class Checkpoint:
 
 
 def result_row(checkpoint: Checkpoint, kind: str, name: str, **fields: Any) -> dict[str, Any]:
-    """A results.jsonl line: when, which checkpoint, what ``kind`` of result, then ``fields``.
-
-    Any producer (the gauntlet, fine-tuning) writes its rows with this and ``append_rows``; the
-    table and plot show the kinds they know and list the others generically.
-    """
+    """A results.jsonl line: when, which checkpoint, what ``kind`` of result, then ``fields``."""
     return {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "checkpoint": checkpoint.name,
@@ -57,10 +51,8 @@ def result_row(checkpoint: Checkpoint, kind: str, name: str, **fields: Any) -> d
 
 
 def append_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    """Append ``rows`` to a JSONL file as whole lines, in one write.
-
-    Under an exclusive ``flock`` of the file, so appenders in other processes take turns; a
-    partial last line left by an interrupted writer is repaired first (:func:`repair_rows`).
+    """Append ``rows`` as whole lines in one write, under an exclusive ``flock`` (appenders in other
+    processes take turns); a partial last line is repaired first.
     """
     data = "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows).encode()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -106,10 +98,7 @@ def _repair_tail(path: Path, out: BinaryIO) -> None:
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Every row of a ``results.jsonl``; a partial last line (an interrupted write) is ignored.
-
-    A malformed line anywhere else is an error naming the line.
-    """
+    """Every row of a ``results.jsonl``; a cut-off last line ignored, another bad one an error."""
     rows = []
     with path.open(encoding="utf-8", errors="surrogateescape") as lines:
         for line_no, line in enumerate(lines, start=1):

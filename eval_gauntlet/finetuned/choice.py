@@ -1,10 +1,8 @@
 """Scores of a fine-tuned multiple-choice or classification model on its recipe's test sets.
 
-Each test set (``data.test``, named ``eval.name`` or after ``data.format``, and each
-``eval.extra`` set) is encoded as in training, scored on every rank's share of the items and
-gathered; rank 0 writes ``predictions/<checkpoint>/<task>.test.jsonl`` (each item's question,
-context, options, gold and predicted option, scores) and a ``kind: finetune``
-accuracy row per set, plus one pooled row per ``group`` of extra sets (MMLU's subjects).
+Each test set (``data.test``, and each ``eval.extra`` set) is scored on every rank's share and
+gathered; rank 0 writes its predictions and an accuracy row, plus one pooled row per ``group``
+of extra sets (MMLU's subjects).
 """
 
 from __future__ import annotations

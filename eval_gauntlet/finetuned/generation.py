@@ -1,13 +1,8 @@
 """A generation fine-tune scored on its test part: answers, ROUGE/BLEU/lengths, a page to read.
 
-After fit (``finetune_eval``) or later (``python -m eval_gauntlet finetuned``), the recipe's
-test examples (the launch's split) are answered with ``eval.decoding``; rank 0 writes under
-``eval.out`` the ``kind: finetune`` rows (each metric of :mod:`.text_metrics` with its interval,
-and ``init_from``, ``decoding``, ``truncated``), ``predictions/<checkpoint>/<task>.test.jsonl``
-(per example its id, question type, source, reference, generated text and scores) and
-``samples/<checkpoint>/<task>.test.md`` (``eval.samples`` answers beside their references,
-spread over question types, and scores per question type). Every rank answers its share
-(FSDP generation is collective).
+Every rank answers its share (FSDP generation is collective); rank 0 writes the ``kind:
+finetune`` rows, ``predictions/<checkpoint>/<task>.test.jsonl`` and the sample page
+``samples/<checkpoint>/<task>.test.md`` under ``eval.out`` (docs/fine-tuning.md).
 """
 
 from __future__ import annotations
@@ -65,11 +60,7 @@ def _answer(
 def score_generation(
     model: Any, tokenizer: Any, recipe: FinetuneRecipe, checkpoint: Checkpoint, out_dir: Path
 ) -> list[dict[str, Any]]:
-    """Answer the recipe's test part with ``model``, score it, write the files; the rows recorded.
-
-    ``model`` is a Hugging Face model or a Composer one (anything with ``generate``). Ranks
-    other than 0 return no rows.
-    """
+    """Answer the test part, score it, write the files; the rows (none on ranks other than 0)."""
     from composer.utils import dist
 
     splits, _ = split_examples(recipe)
@@ -136,10 +127,7 @@ def score(
     device: Any = None,
     precision: str = "fp32",
 ) -> list[dict[str, Any]]:
-    """The family interface: :func:`score_generation` into ``eval.out``, under ``precision``.
-
-    ``device`` is where ``model`` already is (generation follows the model's parameters).
-    """
+    """The family interface: :func:`score_generation` under ``precision`` (``device`` unused)."""
     from composer.core.precision import get_precision_context
 
     del device

@@ -1,9 +1,4 @@
-"""``kind: finetune`` rows of ``results.jsonl``: one per (task, split, metric) of a checkpoint.
-
-A row carries the metric's value with its bootstrap 95% interval, the number of examples, the
-task family and the run it came from, and where it is not a plain 0-1 mean, its ``scale``
-(ROUGE and BLEU: 100) and ``aggregation`` (how the corpus value is made).
-"""
+"""``kind: finetune`` rows of ``results.jsonl``: one per (task, split, metric) of a checkpoint."""
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
 """The page a person reads: sample answers beside their references, and scores per question type.
 
-The paper judged its patient-question answers by reading them; this page is for that. Samples
-are spread over the question types (round-robin, in test order within a type), so a page of 20
-shows treatments, symptoms and causes rather than twenty definitions.
+The paper judged its patient-question answers by reading them. Samples are spread over question
+types (round-robin), so a page of 20 shows treatments, symptoms and causes, not 20 definitions.
 """
 
 from __future__ import annotations

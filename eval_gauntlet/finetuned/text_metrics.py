@@ -1,12 +1,9 @@
 """Generated text against references: ROUGE-1/2/L, BLEU, lengths, with bootstrap 95% intervals.
 
-ROUGE (``rouge-score``, Porter stemming, F) as the BioMedLM scripts report it
-(``finetune/textgen/gpt2/run_generation_batch.py``, docs/fine-tuning.md): 0-100, the mean over
-batches of :data:`SCRIPT_BATCH` test examples of ``BootstrapAggregator``'s mid F (numpy's global
-generator seeded with ``seed``, as the scripts' ``set_seed``; each batch rounded to 4 places);
-its interval, and the per-example values, are per-example F x100. BLEU: ``sacrebleu``'s corpus
-BLEU (13a tokenizer), its interval recomputed from resampled examples' n-gram statistics.
-Lengths in whitespace-separated words. Intervals: seeded percentile bootstraps over examples.
+ROUGE (``rouge-score``, stemmed F, 0-100) aggregated as the BioMedLM scripts did
+(``run_generation_batch.py``: the mean over batches of :data:`SCRIPT_BATCH` examples of
+``BootstrapAggregator``'s mid F; docs/fine-tuning.md); BLEU is ``sacrebleu``'s corpus BLEU;
+lengths in words. Intervals: seeded percentile bootstraps over examples.
 """
 
 from __future__ import annotations
@@ -48,12 +45,9 @@ def rouge(generated: Sequence[str], references: Sequence[str]) -> dict[str, np.n
 def script_rouge(
     scores: Sequence[dict[str, Any]], *, seed: int, batch_size: int = SCRIPT_BATCH
 ) -> dict[str, float]:
-    """The scripts' corpus ROUGE (0-100) from per-pair rouge-score Scores, in test order.
-
-    ``run_generation_batch.py``: each batch's ``calculate_rouge`` (a ``BootstrapAggregator``,
-    ``round(mid.fmeasure * 100, 4)``), then ``test_epoch_end``'s mean over batches. The
-    aggregator draws from numpy's global generator: it is seeded here with ``seed`` and the
-    caller's state is put back afterwards.
+    """The scripts' corpus ROUGE (0-100): per batch ``round(mid.fmeasure * 100, 4)`` of a
+    ``BootstrapAggregator``, then the mean over batches. The aggregator draws from numpy's global
+    generator: seeded here with ``seed``, the caller's state put back afterwards.
     """
     from rouge_score import scoring
 

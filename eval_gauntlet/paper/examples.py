@@ -1,8 +1,5 @@
-"""Predictions a person can check: per task, its predictions file and 5 examples right, 5 wrong.
-
-A multiple-choice or classification prediction is right when the predicted option is the gold
-one; a generated answer is shown among the 5 best and the 5 worst by its ROUGE-L against the
-reference. Long texts are cut for the page; the predictions file holds them whole.
+"""Predictions a person can check: per task, its predictions file and 5 examples right, 5 wrong
+(a generated answer: the 5 best and 5 worst by ROUGE-L).
 """
 
 from __future__ import annotations

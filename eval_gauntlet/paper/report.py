@@ -1,11 +1,6 @@
 """The paper's table for one INIT: ``paper.json``, ``paper.md`` (with examples to check) and
-``paper.png``, from the paper file's rows and each task's results.
-
-Every row of the paper file is in the table, whatever happened to its task: its published number,
-this run's with its 95% interval and n (accuracy in percent, ROUGE in points: the paper's
-scales), its status (run; not run: bring FILE, where to get it and its format; not selected;
-failed, with the log's line) and what differs from the paper's protocol. Each value is read from
-its task's ``results.jsonl`` (:mod:`eval_gauntlet.rows`), never kept elsewhere.
+``paper.png``, one entry per row of the paper file whatever happened to its task (docs/paper.md).
+Each value is read from its task's ``results.jsonl``, never kept elsewhere.
 """
 
 from __future__ import annotations

@@ -1,13 +1,9 @@
-"""Running one task of the paper: the in-context gauntlet on INIT, or one fine-tune, restartably.
+"""Running one task of the paper, restartably: the in-context gauntlet on INIT, or one fine-tune.
 
-Each runs as the user would run it, in a child process writing ``OUT/<task>/log.txt``: a
-fine-tune as ``python -m biomedlm.train RECIPE model.init_from=INIT run_dir=OUT/<task> ...``
-(``composer -n N -m biomedlm.train`` on GPUs), scored after fit by the recipe's own
-``finetune_eval``; the gauntlet as ``python -m eval_gauntlet score INIT --out OUT/gauntlet``,
-its command line made from :class:`eval_gauntlet.options.Options`. A task whose data files are
-missing is not run: its :class:`Outcome` names them. The state file (:mod:`.state`) decides
-between skipping, resuming and starting anew; biomedlm's run lock and relaunch checks guard
-each run.
+Each runs as the user would run it, in a child process writing ``OUT/<task>/log.txt``
+(``biomedlm.train RECIPE``, scored by the recipe's ``finetune_eval``; ``eval_gauntlet score
+INIT``). A task whose data files are missing is not run. The state file (:mod:`.state`) decides
+between skipping, resuming and starting anew (docs/paper.md).
 """
 
 from __future__ import annotations
