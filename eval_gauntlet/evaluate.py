@@ -32,11 +32,6 @@ class Planned:
     shots: int
     prompts: list[Prompt]
 
-    @property
-    def protocol(self) -> str:
-        """``lm-eval`` when scored as lm-eval's own task, else what differs."""
-        return protocol(self.task, self.shots)
-
 
 @dataclass
 class TaskResult:
@@ -139,7 +134,7 @@ def pooled_provenance(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if not parts or not all(parts):  # results built without provenance (older callers)
         return {}
     pooled = {key: value for key, value in parts[0].items() if key != "definition"}
-    sources = {s for part in parts for s in _as_list(part["fewshot_source"])}
+    sources = {part["fewshot_source"] for part in parts}  # each a task's: one file or self
     pooled["fewshot_source"] = sources.pop() if len(sources) == 1 else sorted(sources)
     samples = {
         name: indices
@@ -150,10 +145,6 @@ def pooled_provenance(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if samples:
         pooled["subset"] = {"samples": samples}
     return pooled
-
-
-def _as_list(value: str | list[str]) -> list[str]:
-    return [value] if isinstance(value, str) else value
 
 
 def plan(tasks: Sequence[Task], options: Options) -> list[Planned]:
@@ -223,31 +214,25 @@ def pooled_groups(
     pooled = []
     for name, members in groups_of({t.name: t for t in catalogue}).items():
         for shots in sorted({r.shots for r in results if r.task.name in members}):
-            parts = [by_key.get((member, shots)) for member in members]
-            if any(part is None for part in parts):
+            if any((member, shots) not in by_key for member in members):
                 continue
-            scored = [part for part in parts if part is not None]
+            scored = [by_key[member, shots] for member in members]
             predictions = [p for part in scored for p in part.predictions]
             acc_norm = all(_has_acc_norm(part.task) for part in scored)
             score = summarize(
                 predictions, seed=options.seed, iters=options.bootstrap_iters, acc_norm=acc_norm
             )
-            seconds = sum(part.seconds for part in scored)
             chance = sum(part.task.random_baseline * part.score.n for part in scored) / score.n
             first = scored[0]
             pooled.append(
                 GroupResult(
-                    name, shots, score, list(members), seconds, chance,
+                    name, shots, score, list(members), sum(p.seconds for p in scored), chance,
                     protocol=pooled_protocol(part.protocol for part in scored),
                     softmax_dtype=first.softmax_dtype, model_dtype=first.model_dtype,
                     provenance=pooled_provenance([part.provenance for part in scored]),
                 )
             )  # fmt: skip
     return pooled
-
-
-def _dtype_name(model: Any) -> str:
-    return str(next(model.parameters()).dtype).removeprefix("torch.")
 
 
 def _score_benchmark(
@@ -274,8 +259,8 @@ def _score_benchmark(
     )
     result = TaskResult(
         item.task, item.shots, score, predictions, time.perf_counter() - start,
-        protocol=item.protocol, softmax_dtype=options.softmax_dtype, model_dtype=model_dtype,
-        provenance=provenance(options, item.task),
+        protocol=protocol(item.task, item.shots), softmax_dtype=options.softmax_dtype,
+        model_dtype=model_dtype, provenance=provenance(options, item.task),
     )  # fmt: skip
     log.info(
         "%s %d-shot: acc %.4f gold_prob %.4f gold_text_bpb %.4f (n=%d, %.1fs)",
@@ -301,7 +286,7 @@ def evaluate_model(
     """
     check_vocab(model, tokenizer, "model")
     max_length = context_length(model, tokenizer)
-    model_dtype = _dtype_name(model)
+    model_dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
     catalogue = list(catalogue) if catalogue is not None else list({p.task: None for p in planned})
     results = []
     for item in planned:

@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -25,7 +25,7 @@ TABLE = "results.md"
 PLOT = "results.png"
 PREDICTIONS = "predictions"
 GAUNTLET_KINDS = ("task", "group", "category", "average")  # the in-context rows
-FINETUNE = "finetune"  # a fine-tuned model's metric (eval_gauntlet.finetuned.rows)
+FINETUNE = "finetune"  # a fine-tuned model's metric: finetune_rows
 
 
 @dataclass(frozen=True)
@@ -129,3 +129,41 @@ def predictions_path(
     """Where a checkpoint's per-example predictions of one benchmark go, in-context and
     fine-tuned alike (``under="samples"``: a generation fine-tune's page of samples)."""
     return out_dir / under / safe_name(checkpoint.name) / file_name
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    """One metric of a fine-tuned model on one split, with its bootstrap 95% interval."""
+
+    name: str  # acc, rouge1, rouge2, rougeL, ...
+    value: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+    scale: float | None = None  # the value's full scale where not 0-1 (ROUGE, BLEU: 100)
+    aggregation: str | None = None  # how the corpus value is made, where it is not a mean
+
+
+def finetune_rows(
+    checkpoint: Checkpoint,
+    *,
+    task: str,
+    metrics: Sequence[MetricValue],
+    run: str | None = None,
+    **fields: Any,
+) -> list[dict[str, Any]]:
+    """The results rows of one scored split (``fields``: its split, family, n...), one per metric."""
+    return [
+        result_row(
+            checkpoint,
+            FINETUNE,
+            task,
+            shots=None,
+            metric=m.name,
+            value=m.value,
+            ci95=[m.ci_low, m.ci_high],
+            run=run,
+            **fields,
+            **{key: value for key in ("scale", "aggregation") if (value := getattr(m, key))},
+        )
+        for m in metrics
+    ]

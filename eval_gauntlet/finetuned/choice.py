@@ -17,10 +17,9 @@ from typing import Any
 
 from biomedlm.files import atomic_write
 from eval_gauntlet.errors import GauntletError
-from eval_gauntlet.finetuned.rows import MetricValue, finetune_rows
 from eval_gauntlet.metrics import bootstrap_ci
 from eval_gauntlet.results import record
-from eval_gauntlet.rows import Checkpoint, predictions_path
+from eval_gauntlet.rows import Checkpoint, MetricValue, finetune_rows, predictions_path
 
 log = logging.getLogger(__name__)
 

@@ -19,11 +19,10 @@ from biomedlm.finetune.generation.readers import Example
 from biomedlm.finetune.recipe import FinetuneRecipe
 from biomedlm.generate import complete, truncated_prompts
 from biomedlm.generation_layout import separator_of
-from eval_gauntlet.finetuned.rows import finetune_rows
 from eval_gauntlet.finetuned.samples import write_samples
 from eval_gauntlet.finetuned.text_metrics import text_metrics
 from eval_gauntlet.results import record
-from eval_gauntlet.rows import Checkpoint, predictions_path
+from eval_gauntlet.rows import Checkpoint, finetune_rows, predictions_path
 
 log = logging.getLogger(__name__)
 FAMILY = "generation"

@@ -16,7 +16,7 @@ from biomedlm.decoding import DecodingConfig
 from biomedlm.files import atomic_write
 from biomedlm.finetune.generation.readers import Example
 from biomedlm.generate import NOT_MEDICAL_ADVICE
-from eval_gauntlet.finetuned.rows import MetricValue
+from eval_gauntlet.rows import MetricValue
 
 GROUP = "qtype"  # the field results are broken down by, when the examples carry it
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from eval_gauntlet.finetuned.rows import MetricValue
 from eval_gauntlet.metrics import bootstrap_ci
+from eval_gauntlet.rows import MetricValue
 
 ROUGE = ("rouge1", "rouge2", "rougeL")
 SCALE = 100.0  # ROUGE and BLEU: 0-100, as the scripts and sacrebleu report them
