@@ -88,8 +88,7 @@ def _picked(options: Options, task: str) -> list[int] | None:
 
 
 def _chosen(count: int, options: Options, task: str) -> list[int]:
-    """Indices of the items scored: the first ``limit``, a seeded ``sample`` of them, or the
-    task's ``samples`` (checked against the file's ``count`` items)."""
+    """Indices of the items scored: the first ``limit``, a seeded ``sample``, or ``samples``'s."""
     indices = _picked(options, task)
     if indices is not None:
         bad = [i for i in indices if not 0 <= i < count]
@@ -106,8 +105,7 @@ def _chosen(count: int, options: Options, task: str) -> list[int]:
 
 
 def subset(options: Options, task: str) -> dict[str, Any] | None:
-    """Which items of ``task`` were scored: None (all), ``{"limit": N}``, ``{"sample": N}``
-    (seeded by the row's ``seed``) or ``{"samples": {task: [indices]}}``."""
+    """Which items of ``task`` were scored: None (all), its ``limit``, ``sample`` or ``samples``."""
     if options.limit is not None:
         return {"limit": options.limit}
     if options.sample is not None:
@@ -129,8 +127,7 @@ def provenance(options: Options, task: Task) -> dict[str, Any]:
 
 
 def pooled_provenance(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The provenance of a score pooled over benchmarks of one run (a group, a category, the
-    average): theirs, with the union of their ``--samples`` subsets and few-shot sources."""
+    """The provenance of a pooled score: its parts', their samples and few-shot sources united."""
     if not parts or not all(parts):  # results built without provenance (older callers)
         return {}
     pooled = {key: value for key, value in parts[0].items() if key != "definition"}

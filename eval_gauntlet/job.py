@@ -121,8 +121,7 @@ def run(options: Options) -> WatchReport | None:
 
 
 def score_path(job: Job, path: Path) -> WatchReport | None:
-    """One checkpoint file or HF directory (or a hub id: its snapshot in huggingface_hub's cache,
-    named after the id), or every checkpoint of a folder."""
+    """One checkpoint file, HF folder or hub id (named after the id), or a folder's checkpoints."""
     options = job.options
     try:
         located = locate(path)

@@ -258,8 +258,7 @@ def from_args(args: argparse.Namespace, command: str) -> Options:
 
 
 def command_line(options: Options, command: str = WATCH) -> list[str]:
-    """The ``python -m eval_gauntlet <command>`` line giving ``options``: each value that differs
-    from the command's default becomes its flag (what :func:`add_options` reads back)."""
+    """The ``python -m eval_gauntlet <command>`` line giving ``options`` (non-defaults as flags)."""
     argv = [sys.executable, "-m", "eval_gauntlet", command]
     for spec in offered(command):
         value, flag = getattr(options, spec.name), "--" + spec.name.replace("_", "-")

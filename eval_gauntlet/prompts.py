@@ -24,14 +24,17 @@ FEWSHOT_DELIMITER = "\n\n"  # after each few-shot example (lm-eval TaskConfig de
 SAMPLERS = ("default", "first_n")  # lm-eval's names: ContextSampler, FirstNSampler
 
 
+def _listed(item: Item) -> str:
+    """The options as ``A. text`` lines, each ending in a newline."""
+    return "".join(f"{letter}. {text}\n" for letter, text in item.options.items())
+
+
 def _lettered_query(item: Item) -> str:
-    answers = "".join(f"{letter}. {text}\n" for letter, text in item.options.items())
-    return f"Question: {item.question}\n{answers}Answer:"
+    return f"Question: {item.question}\n{_listed(item)}Answer:"
 
 
 def _medmcqa_query(item: Item) -> str:
-    answers = "".join(f"{letter}. {text}\n" for letter, text in item.options.items())
-    return f"Question: {item.question}\nChoices:\n{answers}Answer:"
+    return f"Question: {item.question}\nChoices:\n{_listed(item)}Answer:"
 
 
 def _pubmedqa_query(item: Item) -> str:
@@ -45,26 +48,23 @@ def _pubmedqa_query(item: Item) -> str:
 
 
 def _mmlu_query(item: Item) -> str:
-    options = "".join(f"\n{letter}. {text}" for letter, text in item.options.items())
-    return f"{item.question.strip()}{options}\nAnswer:"
-
-
-def _mmlu_description(item: Item) -> str:
-    if item.subject is None:
-        return ""
-    subject = item.subject.replace("_", " ")
-    return f"The following are multiple choice questions (with answers) about {subject}.\n\n"
+    return f"{item.question.strip()}\n{_listed(item)}Answer:"
 
 
 def _cloze_query(item: Item) -> str:
     return f"Question: {item.question.strip()}\nAnswer:"  # lm-eval mmlu/continuation template
 
 
-def _mmlu_cloze_description(item: Item) -> str:
-    if item.subject is None:
-        return ""
-    subject = item.subject.replace("_", " ")
-    return f"The following are questions (with answers) about {subject}.\n\n"
+def _about_subject(questions: str) -> Callable[[Item], str]:
+    """MMLU's description: ``The following are <questions> (with answers) about <subject>.``"""
+
+    def description(item: Item) -> str:
+        if item.subject is None:
+            return ""
+        subject = item.subject.replace("_", " ")
+        return f"The following are {questions} (with answers) about {subject}.\n\n"
+
+    return description
 
 
 def _gold_text(item: Item) -> str:
@@ -73,10 +73,6 @@ def _gold_text(item: Item) -> str:
 
 def _letters(item: Item) -> list[str]:
     return list(item.options)
-
-
-def _option_texts(item: Item) -> list[str]:
-    return list(item.options.values())
 
 
 def _no_description(item: Item) -> str:
@@ -133,14 +129,16 @@ FORMATS: dict[str, PromptFormat] = {
         cloze=_cloze_query,
     ),
     "pubmedqa": PromptFormat(
-        "pubmedqa", _pubmedqa_query, _option_texts, texts=("yes", "no", "maybe"),
+        "pubmedqa", _pubmedqa_query, lambda item: list(item.options.values()),
+        texts=("yes", "no", "maybe"),
         lm_eval=LmEvalTask("pubmedqa", acc_norm=False, fewshot_split="train", sampler="default"),
     ),
     "mmlu": PromptFormat(
-        "mmlu", _mmlu_query, _letters, description=_mmlu_description, letters=ABCD,
+        "mmlu", _mmlu_query, _letters, letters=ABCD,
+        description=_about_subject("multiple choice questions"),
         lm_eval=LmEvalTask("mmlu_<subject>", acc_norm=False, fewshot_split="dev",
                            sampler="first_n"),
-        cloze=_cloze_query, cloze_description=_mmlu_cloze_description,
+        cloze=_cloze_query, cloze_description=_about_subject("questions"),
     ),
     "medmcqa": PromptFormat(
         "medmcqa", _medmcqa_query, _letters, letters=ABCD,
@@ -184,8 +182,7 @@ class Prompt:
 def render(
     fmt: PromptFormat, item: Item, shots: Sequence[Item] = (), index: int | None = None
 ) -> Prompt:
-    """The prompt for ``item`` (at ``index`` in its file) with ``shots`` as solved examples
-    before it (and its cloze form with the same examples, where the format has one)."""
+    """The prompt (and cloze form) for ``item`` at ``index``, ``shots`` solved examples first."""
     examples = "".join(
         fmt.query(shot) + TARGET_DELIMITER + fmt.choices(shot)[shot.gold] + FEWSHOT_DELIMITER
         for shot in shots

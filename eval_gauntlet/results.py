@@ -84,22 +84,13 @@ def _benchmark_row(
     )  # fmt: skip
 
 
-def task_row(checkpoint: Checkpoint, result: TaskResult) -> dict[str, Any]:
-    """The results.jsonl line of one scored benchmark."""
-    task = result.task
-    return _benchmark_row(checkpoint, "task", task.name, result, category=task.category,
-                          random_baseline=task.random_baseline, format=task.format)  # fmt: skip
-
-
-def group_row(checkpoint: Checkpoint, group: GroupResult) -> dict[str, Any]:
-    """The results.jsonl line of a group scored over all its members' items."""
-    return _benchmark_row(checkpoint, "group", group.name, group,
-                          random_baseline=group.random_baseline, members=group.members)  # fmt: skip
-
-
 def gauntlet_rows(checkpoint: Checkpoint, result: GauntletResult) -> list[dict[str, Any]]:
     """Rows of the groups, categories and average; a pooled protocol: its parts' differences."""
-    rows = [group_row(checkpoint, group) for group in result.groups]
+    rows = [
+        _benchmark_row(checkpoint, "group", group.name, group,
+                       random_baseline=group.random_baseline, members=group.members)
+        for group in result.groups
+    ]  # fmt: skip
     categories = {name for name in result.gauntlet if name != AVERAGE}
     for name, score in result.gauntlet.items():
         kind = "average" if name == AVERAGE else "category"
@@ -160,7 +151,10 @@ class Recorder:
     def add(self, result: TaskResult) -> None:
         """Record one scored benchmark (predictions first, then its results line)."""
         write_predictions(self.out_dir, self.checkpoint, result)
-        append_rows(self.out_dir / RESULTS, [task_row(self.checkpoint, result)])
+        task = result.task
+        row = _benchmark_row(self.checkpoint, "task", task.name, result, category=task.category,
+                             random_baseline=task.random_baseline, format=task.format)  # fmt: skip
+        append_rows(self.out_dir / RESULTS, [row])
 
     def finish(self, result: GauntletResult) -> None:
         """Record the group and gauntlet scores and redraw the table and the plot."""

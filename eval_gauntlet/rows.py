@@ -126,8 +126,7 @@ def latest_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def predictions_path(
     out_dir: Path, checkpoint: Checkpoint, file_name: str, *, under: str = PREDICTIONS
 ) -> Path:
-    """Where a checkpoint's per-example predictions of one benchmark go, in-context and
-    fine-tuned alike (``under="samples"``: a generation fine-tune's page of samples)."""
+    """Where a checkpoint's per-example predictions (or ``under="samples"``, sample pages) go."""
     return out_dir / under / safe_name(checkpoint.name) / file_name
 
 

@@ -216,30 +216,6 @@ def choose(logprobs: Sequence[float], choices: Sequence[str]) -> tuple[int, int]
     return int(np.argmax(lls)), int(np.argmax(lls / lengths))
 
 
-def _prediction(
-    prompt: Prompt, lls: list[float], truncated: int, text: tuple[float, int]
-) -> Prediction:
-    """The model's answer to ``prompt`` from its choices' log-likelihoods; ``text``: the gold
-    text's log-probability and bytes."""
-    pred, pred_norm = choose(lls, prompt.choices)
-    return Prediction(
-        key=prompt.item.key,
-        source=prompt.item.source,
-        choices=prompt.choices,
-        gold=prompt.gold,
-        logprobs=lls,
-        pred=pred,
-        pred_norm=pred_norm,
-        truncated=truncated,
-        fewshot_keys=prompt.fewshot_keys,
-        gold_text_logprob=text[0],
-        gold_text_bytes=text[1],
-        index=prompt.index,
-        context=prompt.context,
-        continuations=prompt.continuations,
-    )
-
-
 def score_prompts(
     model: Any,
     tokenizer: Any,
@@ -273,7 +249,16 @@ def score_prompts(
             text = (lls[prompt.gold], len(prompt.gold_answer.encode()))
         else:
             text = (next(cloze_scores), len(prompt.gold_answer.encode()))
-        truncated_tokens = max(truncated[at : at + len(prompt.choices)])
-        predictions.append(_prediction(prompt, lls, truncated_tokens, text))
+        pred, pred_norm = choose(lls, prompt.choices)
+        predictions.append(
+            Prediction(
+                key=prompt.item.key, source=prompt.item.source, choices=prompt.choices,
+                gold=prompt.gold, logprobs=lls, pred=pred, pred_norm=pred_norm,
+                truncated=max(truncated[at : at + len(prompt.choices)]),
+                fewshot_keys=prompt.fewshot_keys, gold_text_logprob=text[0],
+                gold_text_bytes=text[1], index=prompt.index, context=prompt.context,
+                continuations=prompt.continuations,
+            )
+        )  # fmt: skip
         at += len(prompt.choices)
     return predictions

@@ -261,8 +261,7 @@ class Selection:
 
 
 def select(options: Options, naming: Naming) -> Selection:
-    """The catalogue ``options`` name (task files, few-shot sources), the tasks they select and
-    their ``--samples``, checked before any model loads; an error names the option it came from."""
+    """The catalogue, tasks and ``--samples`` ``options`` name, checked (errors name the option)."""
     key = "tasks_file"
     try:
         catalogue = load_tasks(list(options.tasks_file or [DEFAULT_TASKS_FILE]))
@@ -307,8 +306,7 @@ def protocol(task: Task, shots: int) -> str:
 
 
 def pooled_protocol(protocols: Iterable[str]) -> str:
-    """The protocol of a score pooled over benchmarks (a group, a category, the average):
-    ``lm-eval`` when every one was lm-eval's, else their differences joined by ``JOIN``."""
+    """The protocol of a pooled score: ``lm-eval``, or its parts' differences joined by ``JOIN``."""
     differences = {
         part for protocol in protocols for part in protocol.split(JOIN) if part != LM_EVAL
     }

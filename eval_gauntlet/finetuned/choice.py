@@ -10,14 +10,13 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from biomedlm.files import atomic_write
 from eval_gauntlet.errors import GauntletError
-from eval_gauntlet.metrics import bootstrap_ci
+from eval_gauntlet.metrics import bootstrap_ci, majority_baseline
 from eval_gauntlet.results import record
 from eval_gauntlet.rows import Checkpoint, MetricValue, finetune_rows, predictions_path
 
@@ -125,7 +124,7 @@ def _rows(
         run=recipe.run_name,
         init_from=recipe.model.init_from,
         random_baseline=sum(1 / len(e.options) for e in examples) / len(examples),
-        majority_baseline=Counter(e.label for e in examples).most_common(1)[0][1] / len(examples),
+        majority_baseline=majority_baseline([e.label for e in examples]),
         truncated=sum(1 for s in sets for enc in s.encoded if enc.truncated),
         members=[s.name for s in sets] if len(sets) > 1 else None,
     )

@@ -43,10 +43,6 @@ def _answer(
 
     world, rank = dist.get_world_size(), dist.get_global_rank()
     sources = [e.source for e in examples]
-    if world == 1:
-        return complete(
-            model, tokenizer, sources, recipe.eval.decoding, separator=separator_of(tokenizer)
-        )
     share = -(-len(sources) // world)
     mine = [sources[min(i, len(sources) - 1)] for i in range(rank, share * world, world)]
     answers = complete(
@@ -111,12 +107,6 @@ def score_generation(
     return rows
 
 
-def _unwrapped(model: Any) -> Any:
-    from torch.nn.parallel import DistributedDataParallel
-
-    return model.module if isinstance(model, DistributedDataParallel) else model
-
-
 def score(
     model: Any,
     tokenizer: Any,
@@ -128,9 +118,10 @@ def score(
 ) -> list[dict[str, Any]]:
     """The family interface: :func:`score_generation` under ``precision`` (``device`` unused)."""
     from composer.core.precision import get_precision_context
+    from torch.nn.parallel import DistributedDataParallel
 
     del device
+    if isinstance(model, DistributedDataParallel):
+        model = model.module
     with get_precision_context(precision):
-        return score_generation(
-            _unwrapped(model), tokenizer, recipe, checkpoint, Path(recipe.eval.out)
-        )
+        return score_generation(model, tokenizer, recipe, checkpoint, Path(recipe.eval.out))

@@ -36,8 +36,7 @@ def pick_samples(examples: Sequence[Example], n: int) -> list[int]:
 
 
 def by_group(examples: Sequence[Example], per_example: dict[str, np.ndarray]) -> list[str]:
-    """Markdown table of n, ROUGE-L (mean F x100) and lengths per question type (none when there
-    are no types)."""
+    """Markdown table of n, ROUGE-L and lengths per question type (none without types)."""
     groups: dict[str, list[int]] = defaultdict(list)
     for i, example in enumerate(examples):
         if example.meta.get(GROUP):

@@ -90,14 +90,6 @@ def bleu(
     return MetricValue("bleu", float(value), float(low), float(high), SCALE, BLEU_AGGREGATION)
 
 
-def mean_with_ci(
-    name: str, values: np.ndarray, *, seed: int, iters: int, aggregation: str | None = None
-) -> MetricValue:
-    """The mean of per-example ``values`` with its bootstrap interval."""
-    low, high = bootstrap_ci(values, seed=seed, iters=iters)
-    return MetricValue(name, float(values.mean()), low, high, aggregation=aggregation)
-
-
 def text_metrics(
     generated: Sequence[str], references: Sequence[str], *, seed: int = 0, iters: int = 1000
 ) -> tuple[list[MetricValue], dict[str, np.ndarray]]:
@@ -113,9 +105,9 @@ def text_metrics(
         metrics.append(MetricValue(key, corpus[key], low, high, SCALE, ROUGE_AGGREGATION))
     metrics.append(bleu(generated, references, seed=seed, iters=iters))
     for name, texts in (("words_generated", generated), ("words_reference", references)):
-        per_example[name] = np.array([words(t) for t in texts], dtype=np.float64)
+        values = per_example[name] = np.array([words(t) for t in texts], dtype=np.float64)
+        low, high = bootstrap_ci(values, seed=seed, iters=iters)
         metrics.append(
-            mean_with_ci(name, per_example[name], seed=seed, iters=iters,
-                         aggregation=WORDS_AGGREGATION)
-        )  # fmt: skip
+            MetricValue(name, float(values.mean()), low, high, aggregation=WORDS_AGGREGATION)
+        )
     return metrics, per_example

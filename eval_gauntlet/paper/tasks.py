@@ -94,8 +94,9 @@ def last_error(folder: Path) -> str:
 
 
 def _prepare(name: str, folder: Path, ran: dict[str, Any], ctx: Context) -> TaskState | None:
-    """The task's state before launching it: None when it is done (skip), else a new launch's
-    record; a change of INIT or recipe removes its previous run first, saying so."""
+    """The task's new state before launching it (None: done, skip); a changed INIT or recipe
+    removes its previous run first, saying so.
+    """
     old = read_state(folder)
     why = what_changed(old, ctx.identity, ran) if old is not None else None
     if old is None and folder.exists():
