@@ -131,18 +131,12 @@ def gauntlet_scores(
         members.setdefault(bench.category, []).append(bench)
     scores: dict[str, float] = {}
     for category, benches in members.items():
-        accs = [bench.accuracy(accuracies) for bench in benches]
-        missing = [
-            f"{b.task}/{b.shots}-shot" for b, acc in zip(benches, accs, strict=True) if acc is None
-        ]
+        accs = [(bench, bench.accuracy(accuracies)) for bench in benches]
+        missing = [f"{b.task}/{b.shots}-shot" for b, acc in accs if acc is None]
         if missing:
             log.info("category %s left out: not scored: %s", category, ", ".join(missing))
             continue
-        parts = [
-            rescaled(acc, b.random_baseline)
-            for b, acc in zip(benches, accs, strict=True)
-            if acc is not None
-        ]
+        parts = [rescaled(acc, b.random_baseline) for b, acc in accs if acc is not None]
         scores[category] = sum(parts) / len(parts)
     if scores:
         scores[AVERAGE] = sum(scores.values()) / len(scores)

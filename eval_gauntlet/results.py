@@ -4,12 +4,10 @@ then the table and the plot redrawn from every row.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from biomedlm.files import atomic_write
 from eval_gauntlet.errors import GauntletError
 from eval_gauntlet.evaluate import GauntletResult, GroupResult, TaskResult, pooled_provenance
 from eval_gauntlet.metrics import Score
@@ -23,6 +21,7 @@ from eval_gauntlet.rows import (
     predictions_path,
     read_rows,
     result_row,
+    write_jsonl,
 )
 from eval_gauntlet.table import write_table
 from eval_gauntlet.tasks import AVERAGE, Task, definition, pooled_protocol
@@ -110,35 +109,31 @@ def gauntlet_rows(checkpoint: Checkpoint, result: GauntletResult) -> list[dict[s
 def write_predictions(out_dir: Path, checkpoint: Checkpoint, result: TaskResult) -> Path:
     """Per-example predictions of one benchmark, for audit: one JSON line per item."""
     path = predictions_path(out_dir, checkpoint, f"{result.task.name}.{result.shots}shot.jsonl")
-    lines = [
-        json.dumps(
-            {
-                "task": result.task.name,
-                "shots": result.shots,
-                "key": p.key,
-                "source": p.source,
-                "choices": p.choices,
-                "gold": p.gold,
-                "pred": p.pred,
-                "pred_norm": p.pred_norm,
-                "correct": p.correct,
-                "correct_norm": p.correct_norm,
-                "logprobs": p.logprobs,
-                "gold_prob": p.gold_prob,
-                "gold_text_bpb": p.gold_text_bpb,
-                "truncated_tokens": p.truncated,
-                "fewshot_keys": p.fewshot_keys,
-                "doc_id": p.index,  # the item's index in the task file (lm-eval's doc_id)
-                # lm-eval's --log_samples arguments: [context, continuation] for each choice
-                "context": p.context,
-                "continuations": p.continuations,
-            }
-        )
-        + "\n"
+    records = [
+        {
+            "task": result.task.name,
+            "shots": result.shots,
+            "key": p.key,
+            "source": p.source,
+            "choices": p.choices,
+            "gold": p.gold,
+            "pred": p.pred,
+            "pred_norm": p.pred_norm,
+            "correct": p.correct,
+            "correct_norm": p.correct_norm,
+            "logprobs": p.logprobs,
+            "gold_prob": p.gold_prob,
+            "gold_text_bpb": p.gold_text_bpb,
+            "truncated_tokens": p.truncated,
+            "fewshot_keys": p.fewshot_keys,
+            "doc_id": p.index,  # the item's index in the task file (lm-eval's doc_id)
+            # lm-eval's --log_samples arguments: [context, continuation] for each choice
+            "context": p.context,
+            "continuations": p.continuations,
+        }
         for p in result.predictions
     ]
-    atomic_write(path, lambda tmp: tmp.write_text("".join(lines), encoding="utf-8"))
-    return path
+    return write_jsonl(path, records)
 
 
 class Recorder:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from biomedlm.files import atomic_write
 from biomedlm.trained.names import safe_name
 from eval_gauntlet.errors import GauntletError
 
@@ -121,6 +122,15 @@ def latest_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         key = tuple(row.get(k) for k in ("checkpoint", "kind", "task", "shots", "split", "metric"))
         latest[json.dumps(key, default=str)] = row
     return list(latest.values())
+
+
+def write_jsonl(
+    path: Path, records: Iterable[dict[str, Any]], *, ensure_ascii: bool = True
+) -> Path:
+    """Per-example records as JSON lines at ``path``, written to a temporary name and renamed."""
+    text = "".join(json.dumps(record, ensure_ascii=ensure_ascii) + "\n" for record in records)
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return path
 
 
 def predictions_path(

@@ -8,17 +8,21 @@ of extra sets (MMLU's subjects).
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from biomedlm.files import atomic_write
 from eval_gauntlet.errors import GauntletError
 from eval_gauntlet.metrics import bootstrap_ci, majority_baseline
 from eval_gauntlet.results import record
-from eval_gauntlet.rows import Checkpoint, MetricValue, finetune_rows, predictions_path
+from eval_gauntlet.rows import (
+    Checkpoint,
+    MetricValue,
+    finetune_rows,
+    predictions_path,
+    write_jsonl,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,29 +85,25 @@ def predict(
 
 
 def _write_predictions(out: Path, checkpoint: Checkpoint, scored: Scored) -> None:
-    lines = [
-        json.dumps(
-            {
-                "task": scored.name,
-                "key": e.key,
-                "source": e.source,
-                "question": e.question,  # what a person checks a prediction against
-                **({"context": e.context} if e.context else {}),
-                "options": list(e.options),
-                "gold": e.label,
-                "pred": max(range(len(e.options)), key=s.__getitem__),
-                "correct": ok,
-                "scores": s[: len(e.options)],
-                "truncated_tokens": enc.truncated,
-            }
-        )
-        + "\n"
+    records = [
+        {
+            "task": scored.name,
+            "key": e.key,
+            "source": e.source,
+            "question": e.question,  # what a person checks a prediction against
+            **({"context": e.context} if e.context else {}),
+            "options": list(e.options),
+            "gold": e.label,
+            "pred": max(range(len(e.options)), key=s.__getitem__),
+            "correct": ok,
+            "scores": s[: len(e.options)],
+            "truncated_tokens": enc.truncated,
+        }
         for e, enc, s, ok in zip(
             scored.examples, scored.encoded, scored.scores, scored.correct, strict=True
         )
     ]
-    path = predictions_path(out, checkpoint, f"{scored.name}.test.jsonl")
-    atomic_write(path, lambda tmp: tmp.write_text("".join(lines), encoding="utf-8"))
+    write_jsonl(predictions_path(out, checkpoint, f"{scored.name}.test.jsonl"), records)
 
 
 def _rows(

@@ -7,13 +7,11 @@ finetune`` rows, ``predictions/<checkpoint>/<task>.test.jsonl`` and the sample p
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from biomedlm.files import atomic_write
 from biomedlm.finetune.generation.data import split_examples
 from biomedlm.finetune.generation.readers import Example
 from biomedlm.finetune.recipe import FinetuneRecipe
@@ -22,7 +20,7 @@ from biomedlm.generation_layout import separator_of
 from eval_gauntlet.finetuned.samples import write_samples
 from eval_gauntlet.finetuned.text_metrics import text_metrics
 from eval_gauntlet.results import record
-from eval_gauntlet.rows import Checkpoint, finetune_rows, predictions_path
+from eval_gauntlet.rows import Checkpoint, finetune_rows, predictions_path, write_jsonl
 
 log = logging.getLogger(__name__)
 FAMILY = "generation"
@@ -69,16 +67,13 @@ def score_generation(
         generated, references, seed=recipe.seed, iters=recipe.eval.bootstrap_iters
     )
     task = task_name(recipe)
-    predictions = predictions_path(out_dir, checkpoint, f"{task}.test.jsonl")
-    lines = [
-        json.dumps(
-            {"id": e.id, **e.meta, "source": e.source, "reference": e.target, "generated": g,
-             **{k: round(float(v[i]), 4) for k, v in per_example.items()}},
-            ensure_ascii=False,
-        ) + "\n"
+    records = [
+        {"id": e.id, **e.meta, "source": e.source, "reference": e.target, "generated": g,
+         **{k: round(float(v[i]), 4) for k, v in per_example.items()}}
         for i, (e, g) in enumerate(zip(examples, generated, strict=True))
     ]  # fmt: skip
-    atomic_write(predictions, lambda tmp: tmp.write_text("".join(lines), encoding="utf-8"))
+    predictions = predictions_path(out_dir, checkpoint, f"{task}.test.jsonl")
+    write_jsonl(predictions, records, ensure_ascii=False)
     page = write_samples(
         predictions_path(out_dir, checkpoint, f"{task}.test.md", under="samples"),
         task=task,

@@ -66,11 +66,6 @@ def script_rouge(
     return {key: float(np.mean([batch[key] for batch in batches])) for key in ROUGE}
 
 
-def words(text: str) -> int:
-    """Length of ``text`` in whitespace-separated words."""
-    return len(text.split())
-
-
 def bleu(
     generated: Sequence[str], references: Sequence[str], *, seed: int, iters: int
 ) -> MetricValue:
@@ -105,7 +100,7 @@ def text_metrics(
         metrics.append(MetricValue(key, corpus[key], low, high, SCALE, ROUGE_AGGREGATION))
     metrics.append(bleu(generated, references, seed=seed, iters=iters))
     for name, texts in (("words_generated", generated), ("words_reference", references)):
-        values = per_example[name] = np.array([words(t) for t in texts], dtype=np.float64)
+        values = per_example[name] = np.array([len(t.split()) for t in texts], dtype=np.float64)
         low, high = bootstrap_ci(values, seed=seed, iters=iters)
         metrics.append(
             MetricValue(name, float(values.mean()), low, high, aggregation=WORDS_AGGREGATION)
