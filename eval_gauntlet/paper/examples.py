@@ -17,13 +17,6 @@ def _cut(text: Any, limit: int = CUT) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def _read(path: Path) -> list[dict[str, Any]]:
-    try:
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    except (OSError, ValueError):
-        return []
-
-
 def _choice(p: dict[str, Any]) -> list[str]:
     options = p.get("options") or []
     letters = [chr(ord("A") + i) for i in range(len(options))]
@@ -49,7 +42,10 @@ def _generated(p: dict[str, Any]) -> list[str]:
 def _section(entry: dict[str, Any]) -> list[str]:
     path = Path(entry["predictions"])
     lines = [f"### {entry['task']}: {entry['name']}", "", f"Predictions: `{path}`.", ""]
-    rows = _read(path)
+    try:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    except (OSError, ValueError):
+        rows = []
     if not rows:
         return [*lines, "(none readable)", ""]
     if "correct" in rows[0]:
