@@ -21,10 +21,6 @@ class Segment:
     # (position, window, target index, target token): the logits at position score the target
     reads: list[tuple[int, int, int, int]] = field(default_factory=list)
 
-    @property
-    def tokens(self) -> tuple[int, ...]:
-        return self.seq[self.start : self.end]
-
 
 def _common_prefix(a: tuple[int, ...], b: tuple[int, ...]) -> int:
     size = min(len(a), len(b))
