@@ -1,6 +1,1 @@
-"""In-context evaluation of biomedical LMs: MedQA, PubMedQA and MMLU's medical subjects.
-
-Tasks are data (``tasks.yaml`` + JSONL in ``data/``); prompts and scoring follow
-lm-evaluation-harness 0.4.13; the aggregation is llm-foundry's gauntlet. Run
-``python -m eval_gauntlet --help``.
-"""
+"""In-context evaluation of biomedical LMs (docs/evaluation.md): ``python -m eval_gauntlet -h``."""

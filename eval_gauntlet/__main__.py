@@ -1,7 +1,6 @@
 """Score models on the biomedical in-context gauntlet (MedQA, PubMedQA, MMLU medical subjects).
 
-Usage (docs/evaluation.md; ``--help`` on a subcommand lists the options it honours, declared
-once in :mod:`eval_gauntlet.options`)::
+Usage (docs/evaluation.md; each subcommand's ``--help`` lists the options it honours)::
 
     python -m eval_gauntlet score PATH [options]     # a checkpoint, an HF folder, or a folder of them
     python -m eval_gauntlet watch FOLDER [options]   # each new checkpoint of a run, exactly once
@@ -9,9 +8,8 @@ once in :mod:`eval_gauntlet.options`)::
     python -m eval_gauntlet finetuned CHECKPOINT RECIPE [key=value ...]
     python -m eval_gauntlet paper INIT [--out runs/paper] [--demo] [-- key=value ...]
 
-Exit status: 0 all scored; 2 bad input (an option, a task file, the one checkpoint named); 3 a
-folder's pass left checkpoints unscored; 4 another watcher holds the output folder. ``paper``:
-1 when one of its tasks failed (eval_gauntlet/paper/cli.py).
+Exit status: 0 all scored; 2 bad input; 3 a folder's pass left checkpoints unscored; 4 another
+watcher holds the output folder; ``paper``: 1 when one of its tasks failed.
 """
 
 from __future__ import annotations

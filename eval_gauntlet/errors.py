@@ -4,11 +4,7 @@ from __future__ import annotations
 
 
 class GauntletError(ValueError):
-    """A task file, data row, model directory or option the gauntlet cannot use.
-
-    The message is one line that names where the problem is, e.g.
-    ``data/medqa.jsonl:17: answer_idx 'E' is not among the options A, B, C, D``.
-    """
+    """Bad input as one line naming where: ``data/medqa.jsonl:17: answer_idx 'E' is not ...``."""
 
 
 class UnreadableCheckpoint(GauntletError):

@@ -1,8 +1,6 @@
 """Score an in-memory model on the gauntlet: plan every prompt, score it, aggregate.
 
-``plan`` reads and validates all data and builds every prompt first, so bad input fails before
-a model is loaded or a result written; ``evaluate_model`` scores a model and tokenizer already
-in memory (:mod:`eval_gauntlet.job` loads them).
+``plan`` reads all data and builds every prompt first, so bad input fails before a model loads.
 """
 
 from __future__ import annotations
@@ -33,11 +31,6 @@ class Planned:
     task: Task
     shots: int
     prompts: list[Prompt]
-
-    @property
-    def protocol(self) -> str:
-        """``lm-eval`` when scored as lm-eval's own task, else what differs."""
-        return protocol(self.task, self.shots)
 
 
 @dataclass
@@ -95,8 +88,7 @@ def _picked(options: Options, task: str) -> list[int] | None:
 
 
 def _chosen(count: int, options: Options, task: str) -> list[int]:
-    """Indices of the items scored: the first ``limit``, a seeded ``sample`` of them, or the
-    task's ``samples`` (checked against the file's ``count`` items)."""
+    """Indices of the items scored: the first ``limit``, a seeded ``sample``, or ``samples``'s."""
     indices = _picked(options, task)
     if indices is not None:
         bad = [i for i in indices if not 0 <= i < count]
@@ -113,8 +105,7 @@ def _chosen(count: int, options: Options, task: str) -> list[int]:
 
 
 def subset(options: Options, task: str) -> dict[str, Any] | None:
-    """Which items of ``task`` were scored: None (all), ``{"limit": N}``, ``{"sample": N}``
-    (seeded by the row's ``seed``) or ``{"samples": {task: [indices]}}``."""
+    """Which items of ``task`` were scored: None (all), its ``limit``, ``sample`` or ``samples``."""
     if options.limit is not None:
         return {"limit": options.limit}
     if options.sample is not None:
@@ -124,9 +115,7 @@ def subset(options: Options, task: str) -> dict[str, Any] | None:
 
 
 def provenance(options: Options, task: Task) -> dict[str, Any]:
-    """What a results row records of how ``task`` was scored beside its protocol: the seed, the
-    items scored, the few-shot source (a file, or ``self``: the task's own), the weights' dtype
-    asked for (``auto``: as saved) and whether the gold text was scored."""
+    """What a results row records of how ``task`` was scored, beside its protocol."""
     return {
         "definition": definition(task),  # one per task name in a results folder
         "seed": options.seed,
@@ -138,12 +127,11 @@ def provenance(options: Options, task: Task) -> dict[str, Any]:
 
 
 def pooled_provenance(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The provenance of a score pooled over benchmarks of one run (a group, a category, the
-    average): theirs, with the union of their ``--samples`` subsets and few-shot sources."""
+    """The provenance of a pooled score: its parts', their samples and few-shot sources united."""
     if not parts or not all(parts):  # results built without provenance (older callers)
         return {}
     pooled = {key: value for key, value in parts[0].items() if key != "definition"}
-    sources = {s for part in parts for s in _as_list(part["fewshot_source"])}
+    sources = {part["fewshot_source"] for part in parts}  # each a task's: one file or self
     pooled["fewshot_source"] = sources.pop() if len(sources) == 1 else sorted(sources)
     samples = {
         name: indices
@@ -154,10 +142,6 @@ def pooled_provenance(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if samples:
         pooled["subset"] = {"samples": samples}
     return pooled
-
-
-def _as_list(value: str | list[str]) -> list[str]:
-    return [value] if isinstance(value, str) else value
 
 
 def plan(tasks: Sequence[Task], options: Options) -> list[Planned]:
@@ -227,31 +211,25 @@ def pooled_groups(
     pooled = []
     for name, members in groups_of({t.name: t for t in catalogue}).items():
         for shots in sorted({r.shots for r in results if r.task.name in members}):
-            parts = [by_key.get((member, shots)) for member in members]
-            if any(part is None for part in parts):
+            if any((member, shots) not in by_key for member in members):
                 continue
-            scored = [part for part in parts if part is not None]
+            scored = [by_key[member, shots] for member in members]
             predictions = [p for part in scored for p in part.predictions]
             acc_norm = all(_has_acc_norm(part.task) for part in scored)
             score = summarize(
                 predictions, seed=options.seed, iters=options.bootstrap_iters, acc_norm=acc_norm
             )
-            seconds = sum(part.seconds for part in scored)
             chance = sum(part.task.random_baseline * part.score.n for part in scored) / score.n
             first = scored[0]
             pooled.append(
                 GroupResult(
-                    name, shots, score, list(members), seconds, chance,
+                    name, shots, score, list(members), sum(p.seconds for p in scored), chance,
                     protocol=pooled_protocol(part.protocol for part in scored),
                     softmax_dtype=first.softmax_dtype, model_dtype=first.model_dtype,
                     provenance=pooled_provenance([part.provenance for part in scored]),
                 )
             )  # fmt: skip
     return pooled
-
-
-def _dtype_name(model: Any) -> str:
-    return str(next(model.parameters()).dtype).removeprefix("torch.")
 
 
 def _score_benchmark(
@@ -278,8 +256,8 @@ def _score_benchmark(
     )
     result = TaskResult(
         item.task, item.shots, score, predictions, time.perf_counter() - start,
-        protocol=item.protocol, softmax_dtype=options.softmax_dtype, model_dtype=model_dtype,
-        provenance=provenance(options, item.task),
+        protocol=protocol(item.task, item.shots), softmax_dtype=options.softmax_dtype,
+        model_dtype=model_dtype, provenance=provenance(options, item.task),
     )  # fmt: skip
     log.info(
         "%s %d-shot: acc %.4f gold_prob %.4f gold_text_bpb %.4f (n=%d, %.1fs)",
@@ -300,15 +278,12 @@ def evaluate_model(
     catalogue: Sequence[Task] | None = None,
     on_result: Callable[[TaskResult], None] | None = None,
 ) -> GauntletResult:
-    """Score ``planned`` benchmarks with ``model``; groups and categories from ``catalogue``.
-
-    ``catalogue`` (default: the planned tasks) says which tasks make up each group and
-    category; one not fully scored is left out, as llm-foundry leaves out a category with a
-    missing benchmark. ``on_result`` sees each benchmark as soon as it is scored.
+    """Score ``planned`` with ``model``; groups and categories from ``catalogue`` (default: the
+    planned tasks), one not fully scored left out as llm-foundry does. ``on_result`` sees each.
     """
     check_vocab(model, tokenizer, "model")
     max_length = context_length(model, tokenizer)
-    model_dtype = _dtype_name(model)
+    model_dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
     catalogue = list(catalogue) if catalogue is not None else list({p.task: None for p in planned})
     results = []
     for item in planned:

@@ -1,5 +1,5 @@
-"""A scoring job: the options checked once, before any model loads, then a checkpoint scored, a
-folder's checkpoints scored once, or a folder watched (``python -m eval_gauntlet score|watch``).
+"""A scoring job (``python -m eval_gauntlet score|watch``): the options checked once, before any
+model loads, then a checkpoint scored, a folder's checkpoints scored once, or a folder watched.
 """
 
 from __future__ import annotations
@@ -95,10 +95,7 @@ def _device(name: str | None) -> str:
 
 
 def _check_writable(out: Path) -> None:
-    """Fail now, not after scoring, when results cannot be written under ``out``.
-
-    The folders it creates to try are removed again: a failed command leaves nothing.
-    """
+    """Fail now, not after scoring, when ``out`` is not writable (folders made to try removed)."""
     created = [p for p in (out, *out.parents) if not p.exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -124,8 +121,7 @@ def run(options: Options) -> WatchReport | None:
 
 
 def score_path(job: Job, path: Path) -> WatchReport | None:
-    """One checkpoint file or HF directory (or a hub id: its snapshot in huggingface_hub's cache,
-    named after the id), or every checkpoint of a folder."""
+    """One checkpoint file, HF folder or hub id (named after the id), or a folder's checkpoints."""
     options = job.options
     try:
         located = locate(path)
@@ -153,10 +149,8 @@ def score_path(job: Job, path: Path) -> WatchReport | None:
 
 
 def watch_run(job: Job, folder: Path, once: bool) -> WatchReport:
-    """Score each complete, unscored checkpoint under ``folder``, holding the folder's lock.
-
-    With ``trainer_pid``, watch while that training process (or a relaunch of its run that
-    announces itself in ``OUT/trainer.json``) runs, then score what remains and return.
+    """Score each complete, unscored checkpoint under ``folder``, holding the folder's lock; with
+    ``trainer_pid``, while that trainer (or an announced relaunch) runs, then what remains.
     """
     if not folder.is_dir():
         raise GauntletError(f"{folder}: no such folder of checkpoints")

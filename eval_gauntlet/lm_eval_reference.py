@@ -1,17 +1,10 @@
 """lm-evaluation-harness 0.4.13 run on a gauntlet task: its own task YAML, sampler and scoring.
 
-``upstream_config`` loads lm-eval's installed task YAML for the task's format (``medqa.yaml``,
-``pubmedqa.yaml``, ``mmlu_<subject>.yaml``, ``medmcqa.yaml``) and points its dataset at local
-JSON files holding the task's rows in the upstream datasets' schemas: the test rows as its test
-split, the few-shot pool as the split lm-eval draws examples from (train; MMLU's dev). Nothing
-else is changed: lm-eval builds, samples (its own ``ContextSampler``/``FirstNSampler``, seeded
-by its ``fewshot_random_seed``), tokenizes, truncates and scores by itself. A task whose
-few-shot examples come from its own file (the gauntlet's ``self``) gets ``fewshot_split: test``,
-lm-eval's rule for a task without a train split.
-
-The reference the gauntlet is checked against, shared by the parity tests and ``bench-eval``
-(tests and benchmarks do not import each other). It needs lm-eval (the ``dev`` extra) and is
-imported only by them.
+``upstream_config`` loads lm-eval's installed task YAML for the task's format and points its
+dataset at local JSON files of the task's rows in the upstream schemas (test split, and the
+few-shot pool as the split lm-eval draws from; the gauntlet's ``self`` gets ``fewshot_split:
+test``); lm-eval does the rest. The reference of the parity tests and ``bench-eval``; it needs
+lm-eval (the ``dev`` extra) and is imported only by them.
 """
 
 from __future__ import annotations
@@ -115,11 +108,8 @@ def run_lm_eval(
     softmax_dtype: str = "float32",
     batch_size: int = 8,
 ) -> dict[str, Any]:
-    """``lm_eval.simple_evaluate`` with HFLM on ``model_dir``, offline, per-sample logs kept.
-
-    ``limit`` or ``samples`` (lm-eval's ``--samples``: gauntlet task name -> item indices) picks
-    the items. ``softmax_dtype``: the gauntlet's setting; ``model`` is lm-eval's default (no
-    override).
+    """``lm_eval.simple_evaluate`` with HFLM on ``model_dir``, offline, per-sample logs kept;
+    ``limit`` or ``samples`` (task name -> item indices) picks the items.
     """
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

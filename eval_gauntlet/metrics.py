@@ -1,13 +1,10 @@
-"""Scores of a task (acc, acc_norm, gold probability, gold text bits per byte, bootstrap CIs), the
-gauntlet aggregation.
+"""Scores of a task (acc, acc_norm, gold probability, gold text bits per byte, bootstrap CIs), and
+the gauntlet aggregation.
 
-The aggregation is llm-foundry's ``EvalGauntlet`` (``llmfoundry/callbacks/
-eval_gauntlet_callback.py``) with its defaults: each benchmark, a (task, shots) pair, scores
-``(acc - random_baseline) / (1 - random_baseline)``; a group of tasks (MMLU's subjects) is one
-benchmark whose accuracy is the mean of its members' (llm-foundry's task with categories); a
-category is the mean of its benchmarks (EQUAL weighting) and is dropped when one of them is
-missing (a group missing a member too: llm-foundry would average the members it saw); the average is the mean of the categories present. The tests check it against
-llm-foundry's callback itself.
+The aggregation is llm-foundry's ``EvalGauntlet`` with its defaults (the tests check it against
+the callback itself): each (task, shots) benchmark rescaled above chance, a group (MMLU's
+subjects) one benchmark with its members' mean accuracy, a category the mean of its benchmarks,
+dropped when one is missing, the average the mean of the categories present.
 """
 
 from __future__ import annotations
@@ -51,10 +48,8 @@ def bootstrap_ci(
     level: float = 0.95,
     per: Sequence[float] | np.ndarray | None = None,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values`` (items resampled, seeded).
-
-    With ``per``, of the ratio ``sum(values) / sum(per)`` instead (bits per byte: each item's
-    bits over its bytes, as lm-eval's ``bits_per_byte`` pools a task).
+    """Percentile bootstrap interval of the mean of ``values`` (items resampled, seeded); with
+    ``per``, of ``sum(values) / sum(per)`` (bits per byte, pooled as lm-eval's ``bits_per_byte``).
     """
     values = np.asarray(values, dtype=np.float64)
     rng = np.random.default_rng(seed)
@@ -76,9 +71,9 @@ def majority_baseline(golds: Sequence[int]) -> float:
 def summarize(
     predictions: Sequence[Prediction], *, seed: int, iters: int = 1000, acc_norm: bool = True
 ) -> Score:
-    """acc, acc_norm (if ``acc_norm``), gold probability, the gold text's bits per byte and
-    their intervals over ``predictions``. Bits per byte pool the task (total bits over total
-    bytes, as lm-eval's ``bits_per_byte``); NaN when a prediction does not know its byte count."""
+    """acc, acc_norm (if ``acc_norm``), gold probability and pooled gold text bits per byte (NaN
+    when a byte count is unknown), with their intervals.
+    """
     correct = np.array([p.correct for p in predictions], dtype=np.float64)
     gold_prob = np.array([p.gold_prob for p in predictions], dtype=np.float64)
     gold_bits = np.array([-p.gold_text_logprob / np.log(2) for p in predictions])
@@ -136,18 +131,12 @@ def gauntlet_scores(
         members.setdefault(bench.category, []).append(bench)
     scores: dict[str, float] = {}
     for category, benches in members.items():
-        accs = [bench.accuracy(accuracies) for bench in benches]
-        missing = [
-            f"{b.task}/{b.shots}-shot" for b, acc in zip(benches, accs, strict=True) if acc is None
-        ]
+        accs = [(bench, bench.accuracy(accuracies)) for bench in benches]
+        missing = [f"{b.task}/{b.shots}-shot" for b, acc in accs if acc is None]
         if missing:
             log.info("category %s left out: not scored: %s", category, ", ".join(missing))
             continue
-        parts = [
-            rescaled(acc, b.random_baseline)
-            for b, acc in zip(benches, accs, strict=True)
-            if acc is not None
-        ]
+        parts = [rescaled(acc, b.random_baseline) for b, acc in accs if acc is not None]
         scores[category] = sum(parts) / len(parts)
     if scores:
         scores[AVERAGE] = sum(scores.values()) / len(scores)

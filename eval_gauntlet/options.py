@@ -1,10 +1,8 @@
 """The gauntlet's options, declared once: fields, defaults, help, checks, who offers each.
 
-:class:`Options` is what the scorer takes (:mod:`eval_gauntlet.evaluate`), what the command line
-is made of (:func:`add_options`, one argparse mapping per subcommand, each offering only the
-options it honours), what the ``gauntlet_watcher`` callback's arguments are
-(:func:`callback_signature`, :func:`from_given`), and what the watcher process is started with
-(:func:`command_line`, read back by the same parser). No torch import: ``--help`` stays quick.
+:class:`Options` feeds the scorer, the command line (one argparse mapping per subcommand, each
+offering only the options it honours), the ``gauntlet_watcher`` callback's signature, and the
+watcher process's command line. No torch import: ``--help`` stays quick.
 """
 
 from __future__ import annotations
@@ -49,11 +47,9 @@ def option(
     defaults: Mapping[str, Any] | None = None,
     given: Any = None,
 ) -> Any:
-    """A field of :class:`Options` and how its front ends offer it.
-
-    ``on``: the subcommands (and ``callback``) that offer it; ``many``: ``"+"`` (one flag, several
-    values) or ``"append"`` (a flag per value); ``defaults``: a default that differs for one of
-    them (``REQUIRED``: none); ``given``: the type the callback accepts when wider than the field's.
+    """A field of :class:`Options` and how its front ends offer it: ``on`` who offers it,
+    ``many`` ``"+"`` or ``"append"``, ``defaults`` per offer (``REQUIRED``: none), ``given`` the
+    callback's type where wider than the field's.
     """
     meta = dict(help=help, on=tuple(on), minimum=minimum, choices=choices, many=many,
                 positional=positional, metavar=metavar, defaults=dict(defaults or {}), given=given)  # fmt: skip
@@ -262,8 +258,7 @@ def from_args(args: argparse.Namespace, command: str) -> Options:
 
 
 def command_line(options: Options, command: str = WATCH) -> list[str]:
-    """The ``python -m eval_gauntlet <command>`` line giving ``options``: each value that differs
-    from the command's default becomes its flag (what :func:`add_options` reads back)."""
+    """The ``python -m eval_gauntlet <command>`` line giving ``options`` (non-defaults as flags)."""
     argv = [sys.executable, "-m", "eval_gauntlet", command]
     for spec in offered(command):
         value, flag = getattr(options, spec.name), "--" + spec.name.replace("_", "-")

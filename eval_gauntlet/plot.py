@@ -1,11 +1,8 @@
 """``results.png``: a panel per in-context task and group, and per fine-tuned (task, metric),
 against tokens seen (or step), redrawn from the whole ``results.jsonl``.
 
-An in-context panel draws accuracy (left axis) and the gold text's bits per byte (right axis:
-the curve that moves while a small model's accuracy sits at chance), each with its bootstrap
-95% interval, and the random and majority baselines; ``gold_prob`` stays in the rows and the
-table (at small scale it is flat). A fine-tuned panel draws one line per split, its axis fitted
-to the metric.
+An in-context panel draws accuracy (left axis) and the gold text's bits per byte (right axis),
+each with its 95% interval, and the random and majority baselines.
 """
 
 from __future__ import annotations

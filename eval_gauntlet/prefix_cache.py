@@ -1,23 +1,12 @@
 """Log-likelihoods of many windows that share prefixes, each distinct prefix forwarded once.
 
-The windows' inputs form a prefix tree (:mod:`eval_gauntlet.prefix_tree`). Each of its
-segments is forwarded once, after its parent's key/value cache (Hugging Face's
-``past_key_values``): MMLU's dev examples once per subject, an item's context once for all of
-its choices, the question once for the lettered prompt and the cloze prompt that both start
-with it. A window truncated on the left starts its own branch where its tokens start, so only
-what is really shared (the same tokens at the same positions) is. The tokens forwarded are the
-trie's nodes, the floor, but for segments too short to be worth a cache (:data:`MIN_SHARED`).
-
-Siblings are batched longest first with right padding. A child's cache is its parent rows'
-cache, gathered; the parent's padding is masked (``attention_mask`` over cache and new tokens)
-and positions (``position_ids``) continue where the parent's tokens end. The tree is walked
-depth first, so only the caches of the segments above the current batch are held. The output
-layer runs only where a next token is scored.
-
-Two guards fall back to the plain computation for a model that is not what they assume,
-checked once per model on the first batches: logits that are not ``head(body(x))`` (the whole
-output then), and a model whose cached forward differs from its forward over the whole window
-(every window then forwarded whole, as lm-eval does).
+The windows' inputs form a prefix tree (:mod:`eval_gauntlet.prefix_tree`); each segment is
+forwarded once after its parent's key/value cache (``past_key_values``), batched longest first
+with right padding, the parent's padding masked and ``position_ids`` continued. The tree is
+walked depth first, so only the caches above the current batch are held; the output layer runs
+only where a next token is scored. Two guards, checked once per model, fall back to the plain
+computation: logits that are not ``head(body(x))``, and a cached forward that differs from the
+whole one (every window then forwarded whole, as lm-eval does).
 """
 
 from __future__ import annotations
@@ -77,12 +66,10 @@ def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
 class _ScoredLogits:
     """The model's logits at the scored positions only, after a cache or not.
 
-    A multiple-choice item scores one to a few tokens after a long prompt; the output layer
-    over the whole vocabulary at every position is most of the work for a small model. When
-    the model is a body (``base_model``) followed by its output embedding, as GPT-2 and most
-    Hugging Face causal LMs are, only the scored positions go through it; the first batch is
-    also run whole and compared, and a model whose logits are not ``head(body(x))`` (a final
-    soft-cap, a projection) gets the whole forward pass.
+    The output layer over the whole vocabulary at every position is most of a small model's work,
+    and an item scores a few tokens: only the scored positions go through ``get_output_embeddings``.
+    The first batch is also run whole and compared; a model whose logits are not
+    ``head(body(x))`` (a soft-cap, a projection) gets the whole forward pass.
     """
 
     def __init__(self, model: Any) -> None:
@@ -148,10 +135,8 @@ def _padded(rows: list[tuple[int, ...]], pad_id: int) -> tuple[torch.Tensor, tor
 class _Row:
     """What one batch row forwards: a segment, after the short ones above it (if any).
 
-    A segment shorter than :data:`MIN_SHARED` (``Question:``, ``Abstract:``) is not worth a
-    cache: its children would all become cached rows (an attention mask instead of the causal
-    kernel) to save a few tokens each. It is forwarded again with each of them instead; the
-    first reads its scores.
+    A segment shorter than :data:`MIN_SHARED` is not worth a cache (its children would all become
+    masked cached rows to save a few tokens): it is forwarded again with each child.
     """
 
     parts: list[Segment]  # consecutive segments of one path
@@ -193,10 +178,9 @@ def _rows(segments: list[Segment]) -> list[_Row]:
 
 
 def _batch_rows(rows: list[_Row], most: int) -> int:
-    """How many of ``rows`` (longest first) go in the next batch: up to ``most``, each padded
-    by at most a fifth of the longest or 16 tokens. Siblings are few where a prefix is shared
-    by few items, and their lengths spread: a fixed count would forward a third more
-    positions than tokens on the catalogue's first 20 items of each benchmark."""
+    """How many of ``rows`` (longest first) go in the next batch: up to ``most``, each padded by
+    at most a fifth of the longest or 16 tokens (a fixed count forwarded a third more).
+    """
     longest = rows[0].end - rows[0].start
     slack = max(MIN_SHARED, longest // 5)
     count = 1
@@ -336,12 +320,9 @@ def score_windows(
     desc: str = "loglikelihood",
     progress: bool = True,
 ) -> list[float]:
-    """Sum of the log-probabilities of each window's continuation after its inputs.
-
-    A window is (inputs, continuation): the continuation's tokens are the targets of the
-    inputs' last ``len(continuation)`` positions (the last input predicts the last target).
-    ``softmax_dtype``: the log-softmax's dtype (float32), or None for the model's own; each
-    sum is taken in it, as lm-eval's.
+    """Sum of the log-probabilities of each (inputs, continuation) window: the continuation's tokens
+    are the targets of the inputs' last positions. ``softmax_dtype``: float32, or None for the
+    model's own; each sum is taken in it, as lm-eval's.
     """
     share = _VERDICTS.get(model, _Verdict()).cached is not False
     try:

@@ -1,9 +1,5 @@
-"""The inputs of a scorer as a prefix tree: what they share, each token at each position once.
-
-The distinct input sequences form a token trie; its chains without a branch are segments (a
-radix tree). Forwarding each segment once, after its parent's cache, forwards each node of the
-trie once: the floor, where no token at a position after the same tokens is computed twice.
-Built from the sorted sequences and the common prefix of each with the one before.
+"""The inputs of a scorer as a prefix tree (a radix tree of the distinct sequences): forwarding
+each segment once, after its parent's cache, forwards each token at each position once.
 """
 
 from __future__ import annotations
@@ -24,10 +20,6 @@ class Segment:
     children: dict[int, Segment] = field(default_factory=dict)  # by their first token
     # (position, window, target index, target token): the logits at position score the target
     reads: list[tuple[int, int, int, int]] = field(default_factory=list)
-
-    @property
-    def tokens(self) -> tuple[int, ...]:
-        return self.seq[self.start : self.end]
 
 
 def _common_prefix(a: tuple[int, ...], b: tuple[int, ...]) -> int:

@@ -1,28 +1,12 @@
-"""Prompts exactly as lm-evaluation-harness 0.4.13 builds them, and its few-shot samplers.
+"""Prompts and few-shot draws exactly as lm-evaluation-harness 0.4.13 makes them.
 
-A prompt is lm-eval's plain-text ``fewshot_context``: the task description, then each few-shot
-example as ``query + " " + answer + "\\n\\n"``, then the item's query; each choice is scored
-as the continuation ``" " + choice`` (lm-eval's default ``target_delimiter``). The queries are
-those of lm-eval's ``medqa_4options`` (``preprocess_medqa.doc_to_text``), ``pubmedqa``
-(``preprocess_pubmedqa.doc_to_text``), ``mmlu_<subject>`` (``mmlu/default`` template and
-description) and ``medmcqa`` (``utils_medmcqa.doc_to_text``, with its ``Choices:`` line); the
-tests compare them with lm-eval's own functions. ``lettered`` is the gauntlet's own: MedQA's
-layout for any number of lettered options (a 5-option MedQA, a 3-option set).
-
-Where a format's choices are letters, each prompt also carries a cloze form for the gold answer's
-text (``gold_text_bpb``): lm-eval's ``mmlu_<subject>_continuation`` layout, with the same few-shot
-examples, and the item's question with no options listed (docs/evaluation.md); a format whose
-choices are the answers' words (PubMedQA) needs none.
-
-Few-shot examples are drawn as lm-eval draws them (``lm_eval/api/samplers.py``): one
-``random.Random(seed)`` per (task, shots) walks the task's items in file order and takes
-``sample(pool, k)`` for each (``default``), or every item gets the pool's first ``k`` rows
-(``first_n``, MMLU's dev examples). When the pool is the task's own file, ``k + 1`` are drawn
-and the item removed, as lm-eval does when a task's few-shot split is its test split (a row with
-the item's question and options counts as the item). Draws are made for the whole file, so a
-``--limit`` or ``--sample`` run shows each item the examples of a full run; lm-eval's
-``--samples`` draws for the items it scores only, in file order, and so does a ``--samples`` run
-(``draw_kept_only``): each shows lm-eval's own prompts for that subset.
+A prompt is lm-eval's ``fewshot_context``: description, each example as ``query + " " + answer
++ "\\n\\n"``, the item's query; each choice is scored as ``" " + choice``. The queries are those
+of lm-eval's ``medqa_4options``, ``pubmedqa``, ``mmlu_<subject>`` and ``medmcqa`` (the tests
+compare them with lm-eval's functions); ``lettered`` is ours. Lettered formats also carry a
+cloze prompt for ``gold_text_bpb`` (lm-eval's ``mmlu_<subject>_continuation`` layout). Few-shot
+draws follow ``lm_eval/api/samplers.py``: one ``random.Random(seed)`` walks the file in order;
+the task's own file as the pool, ``k + 1`` are drawn and the item removed (docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -40,14 +24,17 @@ FEWSHOT_DELIMITER = "\n\n"  # after each few-shot example (lm-eval TaskConfig de
 SAMPLERS = ("default", "first_n")  # lm-eval's names: ContextSampler, FirstNSampler
 
 
+def _listed(item: Item) -> str:
+    """The options as ``A. text`` lines, each ending in a newline."""
+    return "".join(f"{letter}. {text}\n" for letter, text in item.options.items())
+
+
 def _lettered_query(item: Item) -> str:
-    answers = "".join(f"{letter}. {text}\n" for letter, text in item.options.items())
-    return f"Question: {item.question}\n{answers}Answer:"
+    return f"Question: {item.question}\n{_listed(item)}Answer:"
 
 
 def _medmcqa_query(item: Item) -> str:
-    answers = "".join(f"{letter}. {text}\n" for letter, text in item.options.items())
-    return f"Question: {item.question}\nChoices:\n{answers}Answer:"
+    return f"Question: {item.question}\nChoices:\n{_listed(item)}Answer:"
 
 
 def _pubmedqa_query(item: Item) -> str:
@@ -61,26 +48,23 @@ def _pubmedqa_query(item: Item) -> str:
 
 
 def _mmlu_query(item: Item) -> str:
-    options = "".join(f"\n{letter}. {text}" for letter, text in item.options.items())
-    return f"{item.question.strip()}{options}\nAnswer:"
-
-
-def _mmlu_description(item: Item) -> str:
-    if item.subject is None:
-        return ""
-    subject = item.subject.replace("_", " ")
-    return f"The following are multiple choice questions (with answers) about {subject}.\n\n"
+    return f"{item.question.strip()}\n{_listed(item)}Answer:"
 
 
 def _cloze_query(item: Item) -> str:
     return f"Question: {item.question.strip()}\nAnswer:"  # lm-eval mmlu/continuation template
 
 
-def _mmlu_cloze_description(item: Item) -> str:
-    if item.subject is None:
-        return ""
-    subject = item.subject.replace("_", " ")
-    return f"The following are questions (with answers) about {subject}.\n\n"
+def _about_subject(questions: str) -> Callable[[Item], str]:
+    """MMLU's description: ``The following are <questions> (with answers) about <subject>.``"""
+
+    def description(item: Item) -> str:
+        if item.subject is None:
+            return ""
+        subject = item.subject.replace("_", " ")
+        return f"The following are {questions} (with answers) about {subject}.\n\n"
+
+    return description
 
 
 def _gold_text(item: Item) -> str:
@@ -89,10 +73,6 @@ def _gold_text(item: Item) -> str:
 
 def _letters(item: Item) -> list[str]:
     return list(item.options)
-
-
-def _option_texts(item: Item) -> list[str]:
-    return list(item.options.values())
 
 
 def _no_description(item: Item) -> str:
@@ -149,14 +129,16 @@ FORMATS: dict[str, PromptFormat] = {
         cloze=_cloze_query,
     ),
     "pubmedqa": PromptFormat(
-        "pubmedqa", _pubmedqa_query, _option_texts, texts=("yes", "no", "maybe"),
+        "pubmedqa", _pubmedqa_query, lambda item: list(item.options.values()),
+        texts=("yes", "no", "maybe"),
         lm_eval=LmEvalTask("pubmedqa", acc_norm=False, fewshot_split="train", sampler="default"),
     ),
     "mmlu": PromptFormat(
-        "mmlu", _mmlu_query, _letters, description=_mmlu_description, letters=ABCD,
+        "mmlu", _mmlu_query, _letters, letters=ABCD,
+        description=_about_subject("multiple choice questions"),
         lm_eval=LmEvalTask("mmlu_<subject>", acc_norm=False, fewshot_split="dev",
                            sampler="first_n"),
-        cloze=_cloze_query, cloze_description=_mmlu_cloze_description,
+        cloze=_cloze_query, cloze_description=_about_subject("questions"),
     ),
     "medmcqa": PromptFormat(
         "medmcqa", _medmcqa_query, _letters, letters=ABCD,
@@ -186,28 +168,21 @@ class Prompt:
 
     @property
     def gold_text(self) -> tuple[str, str]:
-        """(context, continuation) whose bits per byte is ``gold_text_bpb``.
-
-        The gold option's text after the cloze prompt where the choices are letters (one more
-        request per item), else the gold choice as scored for ``acc`` (no extra request).
-        """
+        """(context, continuation) of ``gold_text_bpb``: the cloze prompt's or the gold choice."""
         if self.cloze_context is None:
             return self.context, self.continuations[self.gold]
         return self.cloze_context, TARGET_DELIMITER + _gold_text(self.item)
 
     @property
     def gold_answer(self) -> str:
-        """The gold answer's own text (``25%``, ``yes``): its UTF-8 bytes are what
-        ``gold_text_bpb`` divides by, without the delimiter, as lm-eval's ``bits_per_byte``
-        counts its target's bytes."""
+        """The gold answer's own text: its UTF-8 bytes divide ``gold_text_bpb``, as lm-eval's."""
         return self.choices[self.gold] if self.cloze_context is None else _gold_text(self.item)
 
 
 def render(
     fmt: PromptFormat, item: Item, shots: Sequence[Item] = (), index: int | None = None
 ) -> Prompt:
-    """The prompt for ``item`` (at ``index`` in its file) with ``shots`` as solved examples
-    before it (and its cloze form with the same examples, where the format has one)."""
+    """The prompt (and cloze form) for ``item`` at ``index``, ``shots`` solved examples first."""
     examples = "".join(
         fmt.query(shot) + TARGET_DELIMITER + fmt.choices(shot)[shot.gold] + FEWSHOT_DELIMITER
         for shot in shots
@@ -248,10 +223,7 @@ def draw_fewshot(
     exclude_item: bool = False,
     task: str = "task",
 ) -> list[list[Item]]:
-    """``k`` examples from ``pool`` for each of ``items``, in order, as lm-eval's sampler draws.
-
-    ``exclude_item``: the pool is the items' own file; an item is never its own example.
-    """
+    """``k`` examples from ``pool`` per item as lm-eval draws them (``exclude_item``: not itself)."""
     if k == 0:
         return [[] for _ in items]
     if sampler not in SAMPLERS:
@@ -301,11 +273,9 @@ def build_prompts(
     keep: Sequence[int] | None = None,
     draw_kept_only: bool = False,
 ) -> list[Prompt]:
-    """Prompts for ``items`` (those at the indices ``keep``, default all) with ``shots`` each.
-
-    The few-shot draws walk every item, so a kept item gets the examples of a full run; with
-    ``draw_kept_only`` they walk the kept items only, as lm-eval's ``--samples`` does. Every
-    item and pool row is first checked against the format (option letters, order).
+    """Prompts for ``items`` at the indices ``keep`` (default all), each row checked against its
+    format. The draws walk every item (a kept item gets a full run's examples), or only the kept
+    ones with ``draw_kept_only``, as lm-eval's ``--samples``.
     """
     fmt = FORMATS[format_name]
     for item in (*items, *pool):

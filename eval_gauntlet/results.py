@@ -1,16 +1,13 @@
-"""Recording an evaluation: its rows appended to ``results.jsonl`` as it goes, its predictions
-written, then the table and the plot redrawn from every row (:mod:`.rows`, :mod:`.table`,
-:mod:`.plot`). Every file but ``results.jsonl`` is written to a temporary name and renamed.
+"""Recording an evaluation: rows appended to ``results.jsonl`` as it goes, predictions written,
+then the table and the plot redrawn from every row.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from biomedlm.files import atomic_write
 from eval_gauntlet.errors import GauntletError
 from eval_gauntlet.evaluate import GauntletResult, GroupResult, TaskResult, pooled_provenance
 from eval_gauntlet.metrics import Score
@@ -24,6 +21,7 @@ from eval_gauntlet.rows import (
     predictions_path,
     read_rows,
     result_row,
+    write_jsonl,
 )
 from eval_gauntlet.table import write_table
 from eval_gauntlet.tasks import AVERAGE, Task, definition, pooled_protocol
@@ -38,9 +36,9 @@ def record(out_dir: Path, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def check_definitions(out_dir: Path, tasks: Sequence[Task]) -> None:
-    """Refuse to score ``tasks`` into ``out_dir`` when one of them was scored there under the same
-    name with another definition (:func:`eval_gauntlet.tasks.definition`): the table and plot
-    know a task by its name, and would show the new rows as the old ones' successors."""
+    """Refuse ``tasks`` scored into ``out_dir`` before under the same name with another definition:
+    the table and plot know a task by its name.
+    """
     path = out_dir / RESULTS
     if not path.is_file():
         return
@@ -85,26 +83,13 @@ def _benchmark_row(
     )  # fmt: skip
 
 
-def task_row(checkpoint: Checkpoint, result: TaskResult) -> dict[str, Any]:
-    """The results.jsonl line of one scored benchmark."""
-    task = result.task
-    return _benchmark_row(checkpoint, "task", task.name, result, category=task.category,
-                          random_baseline=task.random_baseline, format=task.format)  # fmt: skip
-
-
-def group_row(checkpoint: Checkpoint, group: GroupResult) -> dict[str, Any]:
-    """The results.jsonl line of a group scored over all its members' items."""
-    return _benchmark_row(checkpoint, "group", group.name, group,
-                          random_baseline=group.random_baseline, members=group.members)  # fmt: skip
-
-
 def gauntlet_rows(checkpoint: Checkpoint, result: GauntletResult) -> list[dict[str, Any]]:
-    """results.jsonl lines of the group scores and the gauntlet's category and average scores.
-
-    A category's ``protocol`` is ``lm-eval`` only when all its benchmarks were scored as
-    lm-eval's tasks (else their differences), the average's when all categories' were.
-    """
-    rows = [group_row(checkpoint, group) for group in result.groups]
+    """Rows of the groups, categories and average; a pooled protocol: its parts' differences."""
+    rows = [
+        _benchmark_row(checkpoint, "group", group.name, group,
+                       random_baseline=group.random_baseline, members=group.members)
+        for group in result.groups
+    ]  # fmt: skip
     categories = {name for name in result.gauntlet if name != AVERAGE}
     for name, score in result.gauntlet.items():
         kind = "average" if name == AVERAGE else "category"
@@ -124,35 +109,31 @@ def gauntlet_rows(checkpoint: Checkpoint, result: GauntletResult) -> list[dict[s
 def write_predictions(out_dir: Path, checkpoint: Checkpoint, result: TaskResult) -> Path:
     """Per-example predictions of one benchmark, for audit: one JSON line per item."""
     path = predictions_path(out_dir, checkpoint, f"{result.task.name}.{result.shots}shot.jsonl")
-    lines = [
-        json.dumps(
-            {
-                "task": result.task.name,
-                "shots": result.shots,
-                "key": p.key,
-                "source": p.source,
-                "choices": p.choices,
-                "gold": p.gold,
-                "pred": p.pred,
-                "pred_norm": p.pred_norm,
-                "correct": p.correct,
-                "correct_norm": p.correct_norm,
-                "logprobs": p.logprobs,
-                "gold_prob": p.gold_prob,
-                "gold_text_bpb": p.gold_text_bpb,
-                "truncated_tokens": p.truncated,
-                "fewshot_keys": p.fewshot_keys,
-                "doc_id": p.index,  # the item's index in the task file (lm-eval's doc_id)
-                # lm-eval's --log_samples arguments: [context, continuation] for each choice
-                "context": p.context,
-                "continuations": p.continuations,
-            }
-        )
-        + "\n"
+    records = [
+        {
+            "task": result.task.name,
+            "shots": result.shots,
+            "key": p.key,
+            "source": p.source,
+            "choices": p.choices,
+            "gold": p.gold,
+            "pred": p.pred,
+            "pred_norm": p.pred_norm,
+            "correct": p.correct,
+            "correct_norm": p.correct_norm,
+            "logprobs": p.logprobs,
+            "gold_prob": p.gold_prob,
+            "gold_text_bpb": p.gold_text_bpb,
+            "truncated_tokens": p.truncated,
+            "fewshot_keys": p.fewshot_keys,
+            "doc_id": p.index,  # the item's index in the task file (lm-eval's doc_id)
+            # lm-eval's --log_samples arguments: [context, continuation] for each choice
+            "context": p.context,
+            "continuations": p.continuations,
+        }
         for p in result.predictions
     ]
-    atomic_write(path, lambda tmp: tmp.write_text("".join(lines), encoding="utf-8"))
-    return path
+    return write_jsonl(path, records)
 
 
 class Recorder:
@@ -165,7 +146,10 @@ class Recorder:
     def add(self, result: TaskResult) -> None:
         """Record one scored benchmark (predictions first, then its results line)."""
         write_predictions(self.out_dir, self.checkpoint, result)
-        append_rows(self.out_dir / RESULTS, [task_row(self.checkpoint, result)])
+        task = result.task
+        row = _benchmark_row(self.checkpoint, "task", task.name, result, category=task.category,
+                             random_baseline=task.random_baseline, format=task.format)  # fmt: skip
+        append_rows(self.out_dir / RESULTS, [row])
 
     def finish(self, result: GauntletResult) -> None:
         """Record the group and gauntlet scores and redraw the table and the plot."""

@@ -1,9 +1,7 @@
 """``results.jsonl``: the one store of in-context and fine-tuned rows, and where predictions go.
 
-A row is :func:`result_row` (when, which :class:`Checkpoint`, its ``kind``, then its fields);
-the file gains whole lines only (:func:`append_rows`, under a lock, a cut-off last line
-repaired), and readers take the latest row of each key (:func:`latest_rows`). The table
-(:mod:`.table`) and the plot (:mod:`.plot`) are drawn from these rows; :mod:`.results` records.
+The file gains whole lines only (:func:`append_rows`, under a lock, a cut-off last line
+repaired); readers take the latest row of each key (:func:`latest_rows`).
 """
 
 from __future__ import annotations
@@ -13,11 +11,12 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from biomedlm.files import atomic_write
 from biomedlm.trained.names import safe_name
 from eval_gauntlet.errors import GauntletError
 
@@ -27,7 +26,7 @@ TABLE = "results.md"
 PLOT = "results.png"
 PREDICTIONS = "predictions"
 GAUNTLET_KINDS = ("task", "group", "category", "average")  # the in-context rows
-FINETUNE = "finetune"  # a fine-tuned model's metric (eval_gauntlet.finetuned.rows)
+FINETUNE = "finetune"  # a fine-tuned model's metric: finetune_rows
 
 
 @dataclass(frozen=True)
@@ -40,11 +39,7 @@ class Checkpoint:
 
 
 def result_row(checkpoint: Checkpoint, kind: str, name: str, **fields: Any) -> dict[str, Any]:
-    """A results.jsonl line: when, which checkpoint, what ``kind`` of result, then ``fields``.
-
-    Any producer (the gauntlet, fine-tuning) writes its rows with this and ``append_rows``; the
-    table and plot show the kinds they know and list the others generically.
-    """
+    """A results.jsonl line: when, which checkpoint, what ``kind`` of result, then ``fields``."""
     return {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "checkpoint": checkpoint.name,
@@ -57,10 +52,8 @@ def result_row(checkpoint: Checkpoint, kind: str, name: str, **fields: Any) -> d
 
 
 def append_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    """Append ``rows`` to a JSONL file as whole lines, in one write.
-
-    Under an exclusive ``flock`` of the file, so appenders in other processes take turns; a
-    partial last line left by an interrupted writer is repaired first (:func:`repair_rows`).
+    """Append ``rows`` as whole lines in one write, under an exclusive ``flock`` (appenders in other
+    processes take turns); a partial last line is repaired first.
     """
     data = "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows).encode()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -106,10 +99,7 @@ def _repair_tail(path: Path, out: BinaryIO) -> None:
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Every row of a ``results.jsonl``; a partial last line (an interrupted write) is ignored.
-
-    A malformed line anywhere else is an error naming the line.
-    """
+    """Every row of a ``results.jsonl``; a cut-off last line ignored, another bad one an error."""
     rows = []
     with path.open(encoding="utf-8", errors="surrogateescape") as lines:
         for line_no, line in enumerate(lines, start=1):
@@ -134,9 +124,55 @@ def latest_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(latest.values())
 
 
+def write_jsonl(
+    path: Path, records: Iterable[dict[str, Any]], *, ensure_ascii: bool = True
+) -> Path:
+    """Per-example records as JSON lines at ``path``, written to a temporary name and renamed."""
+    text = "".join(json.dumps(record, ensure_ascii=ensure_ascii) + "\n" for record in records)
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return path
+
+
 def predictions_path(
     out_dir: Path, checkpoint: Checkpoint, file_name: str, *, under: str = PREDICTIONS
 ) -> Path:
-    """Where a checkpoint's per-example predictions of one benchmark go, in-context and
-    fine-tuned alike (``under="samples"``: a generation fine-tune's page of samples)."""
+    """Where a checkpoint's per-example predictions (or ``under="samples"``, sample pages) go."""
     return out_dir / under / safe_name(checkpoint.name) / file_name
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    """One metric of a fine-tuned model on one split, with its bootstrap 95% interval."""
+
+    name: str  # acc, rouge1, rouge2, rougeL, ...
+    value: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+    scale: float | None = None  # the value's full scale where not 0-1 (ROUGE, BLEU: 100)
+    aggregation: str | None = None  # how the corpus value is made, where it is not a mean
+
+
+def finetune_rows(
+    checkpoint: Checkpoint,
+    *,
+    task: str,
+    metrics: Sequence[MetricValue],
+    run: str | None = None,
+    **fields: Any,
+) -> list[dict[str, Any]]:
+    """The results rows of one scored split (``fields``: its split, family, n...), one per metric."""
+    return [
+        result_row(
+            checkpoint,
+            FINETUNE,
+            task,
+            shots=None,
+            metric=m.name,
+            value=m.value,
+            ci95=[m.ci_low, m.ci_high],
+            run=run,
+            **fields,
+            **{key: value for key in ("scale", "aggregation") if (value := getattr(m, key))},
+        )
+        for m in metrics
+    ]

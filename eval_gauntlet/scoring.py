@@ -1,19 +1,10 @@
 """Log-likelihood multiple choice with a Hugging Face causal LM, by lm-evaluation-harness's rules.
 
-For each (context, continuation) pair, as lm-eval's ``HFLM`` does it: trailing whitespace of
-the context moves to the continuation; ``context + continuation`` is tokenized whole and the
-continuation's tokens are what follows the context's own tokens; when the pair is longer than
-the model's context, tokens are dropped from the left (``(ctx + cont)[-(L + 1):][:-1]`` is the
-input) and counted. The choice's log-likelihood is the sum of its tokens' log-probabilities,
-with the log-softmax in float32 (``softmax_dtype="float32"``, lm-eval's ``softmax_dtype=float32``)
-or in the model's own dtype (``"model"``, lm-eval's default). The two agree on a float32 model;
-on a bf16 model the second rounds every log-probability to bf16 and near-ties go either way.
-
-What the pairs' inputs share is forwarded once (:mod:`eval_gauntlet.prefix_cache`): the same
-input (single-token choices after one context), an item's context for all of its choices,
-MMLU's dev examples for every question of a subject, and a question's cloze prompt where it
-starts as the lettered prompt does. Only the positions whose next token is scored go through
-the output layer.
+As lm-eval's ``HFLM``: the context's trailing whitespace moves to the continuation, the pair is
+tokenized whole, a pair longer than the context loses tokens on the left (counted), and a
+choice's log-likelihood is the sum of its tokens' log-probabilities, the log-softmax in float32
+or in the model's dtype (lm-eval's default; they differ on bf16 models). What the pairs share is
+forwarded once (:mod:`eval_gauntlet.prefix_cache`).
 """
 
 from __future__ import annotations
@@ -44,10 +35,7 @@ _SEQLEN_ATTRS = ("n_positions", "max_position_embeddings", "n_ctx")  # lm-eval's
 
 
 def check_vocab(model: Any, tokenizer: Any, where: str) -> None:
-    """Fail when the tokenizer can produce ids the model has no embedding for.
-
-    The rule the fine-tuning launch applies to ``model.init_from`` too.
-    """
+    """Fail when the tokenizer can produce ids the model has no embedding for (as the launch)."""
     why = embedding_shortfall(len(tokenizer), model.get_input_embeddings().num_embeddings)
     if why is not None:
         raise UnreadableCheckpoint(f"{where}: {why}")
@@ -59,11 +47,8 @@ FINETUNED_TASK_KEY = "biomedlm_task"  # biomedlm.finetune.choice.model.TASK_KEY 
 def load_checkpoint(
     path: Path, *, device: str = "cpu", dtype: str = "auto", trust: bool = False
 ) -> tuple[Any, Any, tuple[int, int] | None]:
-    """Model, tokenizer and (step, tokens seen; None for an export) of a trained model.
-
-    Read by :func:`biomedlm.trained.load.load`; ``dtype`` (:data:`DTYPES`) casts the weights
-    whatever they were saved in, as lm-eval's ``dtype=``. A fine-tune with a trained head, and a
-    tokenizer with ids the embedding lacks, are refused in one line.
+    """Model, tokenizer and (step, tokens seen; None for an export) of a trained model, cast to
+    ``dtype`` as lm-eval's ``dtype=``; a fine-tune with a trained head is refused in one line.
     """
     if dtype not in DTYPES:
         raise GauntletError(f"dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
@@ -90,11 +75,8 @@ def load_hf_model(path: str | Path, *, device: str = "cpu", dtype: str = "auto")
 
 
 def context_length(model: Any, tokenizer: Any) -> int:
-    """The model's context in tokens, as lm-eval's ``HFLM.max_length`` resolves it.
-
-    ``lm_eval.models.utils.resolve_max_length``: the (text) config's ``n_positions``,
-    ``max_position_embeddings`` or ``n_ctx``, else the tokenizer's ``model_max_length``, else
-    2048. lm-eval is a test dependency only, so the rule is restated here and tested against it.
+    """The model's context in tokens, as lm-eval's ``resolve_max_length``: the config's positions,
+    else the tokenizer's ``model_max_length``, else 2048 (lm-eval is a test dependency only).
     """
     config = getattr(model.config, "text_config", None) or model.config
     for attr in _SEQLEN_ATTRS:
@@ -118,10 +100,8 @@ def move_spaces(context: str, continuation: str) -> tuple[str, str]:
 def encode_pairs(
     tokenizer: Any, pairs: Sequence[tuple[str, str]]
 ) -> list[tuple[list[int], list[int]]]:
-    """Token ids of each context and continuation, split as lm-eval's ``_encode_pair`` does.
-
-    Batched (the fast tokenizers' parallel path), each distinct context encoded once. The
-    tokenizer's own special-token default applies, as in lm-eval (a BOS where it adds one).
+    """Token ids of each context and continuation, split as lm-eval's ``_encode_pair`` does
+    (batched, each distinct context once, the tokenizer's special-token default).
     """
     moved = [move_spaces(context, continuation) for context, continuation in pairs]
     contexts = list(dict.fromkeys(context for context, _ in moved))
@@ -219,10 +199,8 @@ class Prediction:
 
     @property
     def gold_text_bpb(self) -> float:
-        """Bits per byte of the gold answer's text after its cloze prompt (:attr:`Prompt.gold_text`):
-        ``-log2 P(" " + text)`` over the text's own bytes, as lm-eval's ``bits_per_byte`` (the
-        delimiter's space scored, not counted); lower is better, NaN when the bytes are unknown.
-        Unlike ``gold_prob`` it moves while accuracy sits at chance (docs/evaluation.md).
+        """Bits per byte of the gold answer's text (:attr:`Prompt.gold_text`) over its own bytes, as
+        lm-eval's ``bits_per_byte``; lower is better, NaN when the bytes are unknown.
         """
         if self.gold_text_bytes <= 0:
             return float("nan")
@@ -230,39 +208,12 @@ class Prediction:
 
 
 def choose(logprobs: Sequence[float], choices: Sequence[str]) -> tuple[int, int]:
-    """lm-eval's picks: argmax of log-likelihood, and of log-likelihood per character.
-
-    The second is lm-eval's ``acc_norm`` rule (``lls / len(choice)``, characters of the choice
-    without the delimiter; the same as its byte-length ``acc_bytes`` for ASCII choices). Ties
-    go to the first choice, as ``np.argmax``.
+    """lm-eval's picks: argmax of log-likelihood, and of log-likelihood per character of the choice
+    (``acc_norm``); ties go to the first choice, as ``np.argmax``.
     """
     lls = np.asarray(logprobs, dtype=np.float64)
     lengths = np.asarray([float(len(choice)) for choice in choices])
     return int(np.argmax(lls)), int(np.argmax(lls / lengths))
-
-
-def _prediction(
-    prompt: Prompt, lls: list[float], truncated: int, text: tuple[float, int]
-) -> Prediction:
-    """The model's answer to ``prompt`` from its choices' log-likelihoods; ``text``: the gold
-    text's log-probability and bytes."""
-    pred, pred_norm = choose(lls, prompt.choices)
-    return Prediction(
-        key=prompt.item.key,
-        source=prompt.item.source,
-        choices=prompt.choices,
-        gold=prompt.gold,
-        logprobs=lls,
-        pred=pred,
-        pred_norm=pred_norm,
-        truncated=truncated,
-        fewshot_keys=prompt.fewshot_keys,
-        gold_text_logprob=text[0],
-        gold_text_bytes=text[1],
-        index=prompt.index,
-        context=prompt.context,
-        continuations=prompt.continuations,
-    )
 
 
 def score_prompts(
@@ -277,12 +228,8 @@ def score_prompts(
     softmax_dtype: str = SOFTMAX_DTYPES[0],
     gold_text: bool = True,
 ) -> list[Prediction]:
-    """Score every choice of every prompt, pick the model's answers, and score the gold text.
-
-    The gold texts that are not a choice already scored (lettered formats' cloze prompts) are
-    scored in the same pass, sharing what their prompts share with the choices' (the question,
-    and a fixed set of examples). ``gold_text=False`` skips them: ``gold_text_bpb`` is NaN for
-    every prompt, and the choices' scores are those of a run with them up to float rounding.
+    """Score every choice of every prompt, pick the answers, and score the gold text in the same
+    pass (``gold_text=False``: NaN ``gold_text_bpb``, the choices' scores equal up to rounding).
     """
     pairs = [(p.context, cont) for p in prompts for cont in p.continuations]
     choices = len(pairs)
@@ -302,7 +249,16 @@ def score_prompts(
             text = (lls[prompt.gold], len(prompt.gold_answer.encode()))
         else:
             text = (next(cloze_scores), len(prompt.gold_answer.encode()))
-        truncated_tokens = max(truncated[at : at + len(prompt.choices)])
-        predictions.append(_prediction(prompt, lls, truncated_tokens, text))
+        pred, pred_norm = choose(lls, prompt.choices)
+        predictions.append(
+            Prediction(
+                key=prompt.item.key, source=prompt.item.source, choices=prompt.choices,
+                gold=prompt.gold, logprobs=lls, pred=pred, pred_norm=pred_norm,
+                truncated=max(truncated[at : at + len(prompt.choices)]),
+                fewshot_keys=prompt.fewshot_keys, gold_text_logprob=text[0],
+                gold_text_bytes=text[1], index=prompt.index, context=prompt.context,
+                continuations=prompt.continuations,
+            )
+        )  # fmt: skip
         at += len(prompt.choices)
     return predictions

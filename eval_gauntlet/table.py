@@ -118,14 +118,8 @@ def _finetune_lines(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def render_table(rows: list[dict[str, Any]]) -> str:
-    """Markdown: per checkpoint, its tasks and groups, the gauntlet scores, then other rows.
-
-    ``gold prob`` is the mean probability on the gold choice (the choices' likelihoods
-    renormalised; chance is 1 / choices); ``gold text bits/byte`` is how well the model predicts
-    the gold answer's text after a prompt that does not list the options (lower is better;
-    :attr:`eval_gauntlet.scoring.Prediction.gold_text_bpb`), which falls while a small model's
-    accuracy sits at chance. A row marked † (a category or average: one of its benchmarks) was not scored as
-    lm-eval's own task; the note under the table says how.
+    """Markdown: per checkpoint, its tasks and groups, the gauntlet scores, then other rows; a row
+    marked † was not scored as lm-eval's own task (the note under the table says how).
     """
     rows = [row for row in latest_rows(rows) if isinstance(row, dict)]
     out = ["# Eval gauntlet results", ""]

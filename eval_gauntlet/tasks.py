@@ -1,8 +1,6 @@
 """The gauntlet's tasks: catalogue entries validated, grouped, selected, and their protocol.
 
-Task files are parsed by :mod:`medtasks.catalogue`; this module adds what only the gauntlet
-needs (prompt formats, few-shot samplers, row schemas), each bad value one line naming the
-file and the entry.
+Task files are parsed by :mod:`medtasks.catalogue`; this adds what only the gauntlet needs.
 """
 
 from __future__ import annotations
@@ -158,11 +156,8 @@ def _digest(path: Path, size: int, mtime_ns: int) -> str:
 
 
 def definition(task: Task) -> str:
-    """A short hash of what ``task``'s rows depend on: its files' bytes and its entry's keys.
-
-    The name, the shot counts, the group and the file that wrote the entry are not part of it:
-    a results folder holds one definition per task name (:func:`eval_gauntlet.results.
-    check_definitions`).
+    """A short hash of what ``task``'s rows depend on (its files' bytes, its entry's keys; not its
+    name, shots or group): a results folder holds one definition per task name.
     """
     files = [task.data] if task.fewshot_source is None else [task.data, task.fewshot_source]
     digests = []
@@ -211,9 +206,7 @@ SAMPLES_FORMAT = 'lm-eval\'s --samples format, e.g. {"pubmedqa": [0, 5, 9]}'
 def read_samples(
     spec: str | Mapping[str, Sequence[int]], tasks: dict[str, Task], selected: Sequence[Task]
 ) -> dict[str, tuple[int, ...]]:
-    """lm-eval's ``--samples``: a JSON object (or a JSON file holding one, or the mapping itself)
-    mapping task names to the indices of their items to score; each named task must be among
-    ``selected``."""
+    """lm-eval's ``--samples`` (JSON, a JSON file, the mapping): task -> indices of ``selected``."""
     if not isinstance(spec, str):  # written in YAML: as lm-eval's JSON
         spec = json.dumps({str(task): list(indices) for task, indices in spec.items()})
     where = f"--samples {spec}"
@@ -268,8 +261,7 @@ class Selection:
 
 
 def select(options: Options, naming: Naming) -> Selection:
-    """The catalogue ``options`` name (task files, few-shot sources), the tasks they select and
-    their ``--samples``, checked before any model loads; an error names the option it came from."""
+    """The catalogue, tasks and ``--samples`` ``options`` name, checked (errors name the option)."""
     key = "tasks_file"
     try:
         catalogue = load_tasks(list(options.tasks_file or [DEFAULT_TASKS_FILE]))
@@ -314,8 +306,7 @@ def protocol(task: Task, shots: int) -> str:
 
 
 def pooled_protocol(protocols: Iterable[str]) -> str:
-    """The protocol of a score pooled over benchmarks (a group, a category, the average):
-    ``lm-eval`` when every one was lm-eval's, else their differences joined by ``JOIN``."""
+    """The protocol of a pooled score: ``lm-eval``, or its parts' differences joined by ``JOIN``."""
     differences = {
         part for protocol in protocols for part in protocol.split(JOIN) if part != LM_EVAL
     }
@@ -323,11 +314,7 @@ def pooled_protocol(protocols: Iterable[str]) -> str:
 
 
 def explain(difference: str) -> str:
-    """One ``protocol`` difference in words for a reader: what is not lm-eval's, and why.
-
-    ``difference`` is a protocol as :func:`protocol` writes it (also in older results rows);
-    one it does not know is shown as it is.
-    """
+    """One ``protocol`` difference in words for a reader (one it does not know, as it is)."""
     if difference == FROM_TEST:
         return (
             "few-shot examples not as lm-eval's task: drawn from the test file, the item "

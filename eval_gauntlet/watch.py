@@ -1,12 +1,9 @@
 """Each complete checkpoint of a folder scored exactly once, separately from training.
 
-The folder holds ``ba<step>`` Hugging Face exports (``hf_checkpointer``) or a run's Composer
-checkpoints (``ep<e>-ba<step>-rank0.pt`` files, ``ep<e>-ba<step>/`` sharded folders, named as
-:mod:`biomedlm.trained.names` names them; ``latest`` links skipped). A checkpoint is read once
-all its files exist (a sharded folder's ``.metadata``, written last) and none changed for
-``settle`` seconds; it counts as scored once its gauntlet average (written last) is in
-``results.jsonl``. One that cannot be read, or stays incomplete for ``broken_after`` seconds, is
-one error line and tried again once it changes.
+The folder holds ``ba<step>`` exports or Composer checkpoints (files, sharded folders; named as
+:mod:`biomedlm.trained.names` names them). A checkpoint is read once all its files exist and
+none changed for ``settle`` seconds; it counts as scored once its gauntlet average (written
+last) is in ``results.jsonl`` (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -127,13 +124,9 @@ def watch(
 ) -> WatchReport:
     """Score every complete, unscored checkpoint with ``score(path, name, step)``.
 
-    ``score`` returns False for a checkpoint it could not read; that one is skipped and tried
-    again only once it changes. A checkpoint still missing files after ``broken_after`` seconds
-    without a change (a 0-byte file a killed save left) is reported broken and skipped likewise.
-    With ``once``, stop after one pass. Otherwise poll every ``interval`` seconds while
-    ``running()`` says its writer is training (then make a last pass, settling nothing, as no
-    file can be in the middle of a write any more), or until ``idle_timeout`` seconds pass
-    without a new checkpoint (forever when both are None).
+    One ``score`` could not read, or one still missing files ``broken_after`` seconds unchanged, is
+    skipped until it changes. With ``once``, one pass; else poll every ``interval`` seconds while
+    ``running()`` (then a last pass, settling nothing), or until ``idle_timeout`` passes idle.
     """
     repair_rows(out_dir / RESULTS)
     report = WatchReport()

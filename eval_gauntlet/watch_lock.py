@@ -1,16 +1,11 @@
 """One watcher per results folder, and the training process it serves.
 
-The lock is ``fcntl.flock`` on ``OUT/watcher.lock``, held for the watcher's lifetime: the kernel
-drops it when the process ends, however it ends, so a stale, empty or reused pid can never
-block a new watcher (the pid written in the file is only for the message). A second watcher of
-the same folder finds the lock taken and stops at once.
-
-A watcher started for a training run lives as long as that run: the training process announces
-itself in ``OUT/trainer.json`` (pid and start time, so a reused pid is not mistaken for it) and
-marks it ended once it has closed. When a run is relaunched while its old watcher is still
-scoring, the relaunch announces itself and the old watcher, once its trainer is gone, follows
-the new one: releasing the lock before reading the announcement, as the launch writes the
-announcement before trying the lock, means one of the two always watches.
+The lock is ``fcntl.flock`` on ``OUT/watcher.lock``: the kernel drops it when the process ends,
+however it ends, so a stale pid never blocks a new watcher (the pid in the file is only for the
+message). The training process announces itself (pid and start time, so a reused pid is not
+mistaken for it) in ``OUT/trainer.json`` and marks its end there. A watcher whose trainer is
+gone follows a relaunch's announcement: it releases the lock before reading the announcement,
+and the launch announces before trying the lock, so one of the two always watches.
 """
 
 from __future__ import annotations

@@ -1,13 +1,10 @@
 """``gauntlet_watcher``: score every checkpoint of a training run as it lands, in a process of its own.
 
-Registered as llm-foundry's callback (an entry point in pyproject.toml); its arguments are the
-gauntlet's options (:mod:`eval_gauntlet.options`, those ``callback`` offers), checked when the
-recipe loads, ``folder`` against where the recipe's checkpointers write. At FIT_START global
-rank 0 checks again that a checkpointer of this run writes ``folder`` and that ``device`` is not
-a training rank's GPU, announces its process in ``OUT/trainer.json``, and starts ``python -m
-eval_gauntlet watch`` with the same options (and the trainer's tokens per step). The watcher
-holds ``OUT/watcher.lock``, scores each checkpoint once, as it lands, while this process trains,
-then what remains, and exits; it follows a relaunch of the run. Training never waits for it.
+An llm-foundry callback (entry point in pyproject.toml) whose arguments are the gauntlet's
+options (:mod:`eval_gauntlet.options`, checked as the recipe loads). At FIT_START global rank 0
+checks ``folder`` and ``device`` against the trainer, announces itself in ``OUT/trainer.json``
+and starts ``python -m eval_gauntlet watch`` (:mod:`eval_gauntlet.watch_lock`); training never
+waits for it (docs/evaluation.md, "Beside training").
 """
 
 from __future__ import annotations
@@ -57,19 +54,12 @@ class GauntletWatcher(Callback):
 
     @classmethod
     def validate(cls, **kwargs: Any) -> None:
-        """Check the arguments as a recipe loads (biomedlm's strict check), before launch.
-
-        Building the callback only checks its options (no process, no file).
-        """
+        """Check the arguments as a recipe loads (biomedlm's strict check): no process, no file."""
         cls(**kwargs)
 
     @classmethod
     def validate_folders(cls, writers: Mapping[str, str], **kwargs: Any) -> None:
-        """``folder`` is one the recipe's checkpointers write (``writers``: name -> folder).
-
-        Checked as the recipe loads, before the model is built; FIT_START checks it again against
-        the checkpointers the trainer really has.
-        """
+        """``folder`` is one the recipe's checkpointers write (``writers``: name -> folder)."""
         _check_fed(Path(kwargs["folder"]), {name: Path(f) for name, f in writers.items()})
 
     def fit_start(self, state: State, logger: Logger) -> None:

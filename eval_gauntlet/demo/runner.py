@@ -1,9 +1,7 @@
 """Stages run one after another as subprocesses: each one's output in its log, two lines on the console.
 
-A stage is a user-facing command (``python -m data_prep recipes/data/sample.yaml``). The console
-gets a line as it starts and one as it ends (what it made, how long, where its log is), and the
-warnings it printed: the entry points silence the library warnings known to be harmless, so
-what is left may matter. A stage that fails shows the end of its log and stops the run.
+The console also gets the warnings a stage printed (the entry points silence the known harmless
+ones, so what is left may matter); a stage that fails shows the end of its log and stops the run.
 """
 
 from __future__ import annotations
@@ -81,10 +79,7 @@ def _report_failure(log: Path, indent: str, out: TextIO) -> None:
 
 
 def run_stages(stages: Sequence[Stage], logs: Path | None, out: TextIO) -> int:
-    """Run ``stages`` in order; 0, or the exit status of the first one that fails (the last run).
-
-    ``logs``: the folder of the stages' logs (None: each stage's output goes to this console).
-    """
+    """Run ``stages`` in order (output in ``logs``, None: the console); 0, or the failure's status."""
     for number, stage in enumerate(stages, start=1):
         tag = f"[{number}/{len(stages)}] {stage.name}:"
         indent = " " * (len(f"[{number}/{len(stages)}]") + 1)

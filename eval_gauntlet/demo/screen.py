@@ -1,8 +1,4 @@
-"""The demo's last screen: the results table once, the plot, three answers, what it all shows.
-
-Drawn from the results folder the stages wrote (``results.jsonl`` and a generation fine-tune's
-predictions), short enough for one screen: ``results.md`` keeps every row and how it was scored.
-"""
+"""The demo's last screen: the results table once, the plot, three answers, what it all shows."""
 
 from __future__ import annotations
 

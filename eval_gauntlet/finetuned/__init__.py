@@ -1,3 +1,1 @@
-"""Scores of fine-tuned models (after fit, or a saved one later), as ``kind: finetune`` rows of
-the gauntlet's results (docs/fine-tuning.md).
-"""
+"""Scores of fine-tuned models, as ``kind: finetune`` rows of the gauntlet's results."""

@@ -1,11 +1,7 @@
-"""Score the fine-tuned model on its recipe's test sets once, when training ends.
+"""``finetune_eval``: score the fine-tuned model on its recipe's test sets once, when training ends.
 
-Registered in llm-foundry's callbacks as ``finetune_eval``; the fine-tuning launch adds it with
-the resolved recipe (``eval.test_after_fit``), so a recipe never names it. At ``fit_end`` every
-rank runs the forward passes of its share of the test items (the model may be FSDP-wrapped);
-rank 0 writes the predictions and the ``kind: finetune`` rows into ``eval.out``
-(:mod:`eval_gauntlet.finetuned.scoring`). The results name the model after the run, at the
-batch training stopped, with the tokens it had seen.
+The fine-tuning launch adds it with the resolved recipe (``eval.test_after_fit``); every rank
+scores its share at ``fit_end`` (the model may be FSDP-wrapped), rank 0 writes the rows.
 """
 
 from __future__ import annotations

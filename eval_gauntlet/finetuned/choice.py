@@ -1,28 +1,28 @@
 """Scores of a fine-tuned multiple-choice or classification model on its recipe's test sets.
 
-Each test set (``data.test``, named ``eval.name`` or after ``data.format``, and each
-``eval.extra`` set) is encoded as in training, scored on every rank's share of the items and
-gathered; rank 0 writes ``predictions/<checkpoint>/<task>.test.jsonl`` (each item's question,
-context, options, gold and predicted option, scores) and a ``kind: finetune``
-accuracy row per set, plus one pooled row per ``group`` of extra sets (MMLU's subjects).
+Each test set (``data.test``, and each ``eval.extra`` set) is scored on every rank's share and
+gathered; rank 0 writes its predictions and an accuracy row, plus one pooled row per ``group``
+of extra sets (MMLU's subjects).
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import logging
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from biomedlm.files import atomic_write
 from eval_gauntlet.errors import GauntletError
-from eval_gauntlet.finetuned.rows import MetricValue, finetune_rows
-from eval_gauntlet.metrics import bootstrap_ci
+from eval_gauntlet.metrics import bootstrap_ci, majority_baseline
 from eval_gauntlet.results import record
-from eval_gauntlet.rows import Checkpoint, predictions_path
+from eval_gauntlet.rows import (
+    Checkpoint,
+    MetricValue,
+    finetune_rows,
+    predictions_path,
+    write_jsonl,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,29 +85,25 @@ def predict(
 
 
 def _write_predictions(out: Path, checkpoint: Checkpoint, scored: Scored) -> None:
-    lines = [
-        json.dumps(
-            {
-                "task": scored.name,
-                "key": e.key,
-                "source": e.source,
-                "question": e.question,  # what a person checks a prediction against
-                **({"context": e.context} if e.context else {}),
-                "options": list(e.options),
-                "gold": e.label,
-                "pred": max(range(len(e.options)), key=s.__getitem__),
-                "correct": ok,
-                "scores": s[: len(e.options)],
-                "truncated_tokens": enc.truncated,
-            }
-        )
-        + "\n"
+    records = [
+        {
+            "task": scored.name,
+            "key": e.key,
+            "source": e.source,
+            "question": e.question,  # what a person checks a prediction against
+            **({"context": e.context} if e.context else {}),
+            "options": list(e.options),
+            "gold": e.label,
+            "pred": max(range(len(e.options)), key=s.__getitem__),
+            "correct": ok,
+            "scores": s[: len(e.options)],
+            "truncated_tokens": enc.truncated,
+        }
         for e, enc, s, ok in zip(
             scored.examples, scored.encoded, scored.scores, scored.correct, strict=True
         )
     ]
-    path = predictions_path(out, checkpoint, f"{scored.name}.test.jsonl")
-    atomic_write(path, lambda tmp: tmp.write_text("".join(lines), encoding="utf-8"))
+    write_jsonl(predictions_path(out, checkpoint, f"{scored.name}.test.jsonl"), records)
 
 
 def _rows(
@@ -128,7 +124,7 @@ def _rows(
         run=recipe.run_name,
         init_from=recipe.model.init_from,
         random_baseline=sum(1 / len(e.options) for e in examples) / len(examples),
-        majority_baseline=Counter(e.label for e in examples).most_common(1)[0][1] / len(examples),
+        majority_baseline=majority_baseline([e.label for e in examples]),
         truncated=sum(1 for s in sets for enc in s.encoded if enc.truncated),
         members=[s.name for s in sets] if len(sets) > 1 else None,
     )

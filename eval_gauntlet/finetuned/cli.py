@@ -1,14 +1,7 @@
-"""``python -m eval_gauntlet finetuned CHECKPOINT RECIPE [key=value ...]``: score a saved fine-tune.
-
-The recipe it was fine-tuned with says the task, the test sets and where results go; overrides
-point it elsewhere without retraining (docs/fine-tuning.md)::
+"""``python -m eval_gauntlet finetuned CHECKPOINT RECIPE [key=value ...]``: score a saved fine-tune
+on the test sets of the recipe it was trained with (docs/fine-tuning.md)::
 
     python -m eval_gauntlet finetuned runs/medqa/hf/huggingface/ba600 recipes/finetune/medqa.yaml
-    python -m eval_gauntlet finetuned runs/medqa/checkpoints/ep3-ba600-rank0.pt \\
-        recipes/finetune/medqa.yaml data.test=[my_questions.jsonl] data.format=medqa eval.out=out
-
-Rows are named ``<run_name>-<checkpoint>``; ``model.init_from`` (which the saved model no longer
-needs) is recorded only when given.
 """
 
 from __future__ import annotations

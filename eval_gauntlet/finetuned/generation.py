@@ -1,34 +1,26 @@
 """A generation fine-tune scored on its test part: answers, ROUGE/BLEU/lengths, a page to read.
 
-After fit (``finetune_eval``) or later (``python -m eval_gauntlet finetuned``), the recipe's
-test examples (the launch's split) are answered with ``eval.decoding``; rank 0 writes under
-``eval.out`` the ``kind: finetune`` rows (each metric of :mod:`.text_metrics` with its interval,
-and ``init_from``, ``decoding``, ``truncated``), ``predictions/<checkpoint>/<task>.test.jsonl``
-(per example its id, question type, source, reference, generated text and scores) and
-``samples/<checkpoint>/<task>.test.md`` (``eval.samples`` answers beside their references,
-spread over question types, and scores per question type). Every rank answers its share
-(FSDP generation is collective).
+Every rank answers its share (FSDP generation is collective); rank 0 writes the ``kind:
+finetune`` rows, ``predictions/<checkpoint>/<task>.test.jsonl`` and the sample page
+``samples/<checkpoint>/<task>.test.md`` under ``eval.out`` (docs/fine-tuning.md).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from biomedlm.files import atomic_write
 from biomedlm.finetune.generation.data import split_examples
 from biomedlm.finetune.generation.readers import Example
 from biomedlm.finetune.recipe import FinetuneRecipe
 from biomedlm.generate import complete, truncated_prompts
 from biomedlm.generation_layout import separator_of
-from eval_gauntlet.finetuned.rows import finetune_rows
 from eval_gauntlet.finetuned.samples import write_samples
 from eval_gauntlet.finetuned.text_metrics import text_metrics
 from eval_gauntlet.results import record
-from eval_gauntlet.rows import Checkpoint, predictions_path
+from eval_gauntlet.rows import Checkpoint, finetune_rows, predictions_path, write_jsonl
 
 log = logging.getLogger(__name__)
 FAMILY = "generation"
@@ -49,10 +41,6 @@ def _answer(
 
     world, rank = dist.get_world_size(), dist.get_global_rank()
     sources = [e.source for e in examples]
-    if world == 1:
-        return complete(
-            model, tokenizer, sources, recipe.eval.decoding, separator=separator_of(tokenizer)
-        )
     share = -(-len(sources) // world)
     mine = [sources[min(i, len(sources) - 1)] for i in range(rank, share * world, world)]
     answers = complete(
@@ -65,11 +53,7 @@ def _answer(
 def score_generation(
     model: Any, tokenizer: Any, recipe: FinetuneRecipe, checkpoint: Checkpoint, out_dir: Path
 ) -> list[dict[str, Any]]:
-    """Answer the recipe's test part with ``model``, score it, write the files; the rows recorded.
-
-    ``model`` is a Hugging Face model or a Composer one (anything with ``generate``). Ranks
-    other than 0 return no rows.
-    """
+    """Answer the test part, score it, write the files; the rows (none on ranks other than 0)."""
     from composer.utils import dist
 
     splits, _ = split_examples(recipe)
@@ -83,16 +67,13 @@ def score_generation(
         generated, references, seed=recipe.seed, iters=recipe.eval.bootstrap_iters
     )
     task = task_name(recipe)
-    predictions = predictions_path(out_dir, checkpoint, f"{task}.test.jsonl")
-    lines = [
-        json.dumps(
-            {"id": e.id, **e.meta, "source": e.source, "reference": e.target, "generated": g,
-             **{k: round(float(v[i]), 4) for k, v in per_example.items()}},
-            ensure_ascii=False,
-        ) + "\n"
+    records = [
+        {"id": e.id, **e.meta, "source": e.source, "reference": e.target, "generated": g,
+         **{k: round(float(v[i]), 4) for k, v in per_example.items()}}
         for i, (e, g) in enumerate(zip(examples, generated, strict=True))
     ]  # fmt: skip
-    atomic_write(predictions, lambda tmp: tmp.write_text("".join(lines), encoding="utf-8"))
+    predictions = predictions_path(out_dir, checkpoint, f"{task}.test.jsonl")
+    write_jsonl(predictions, records, ensure_ascii=False)
     page = write_samples(
         predictions_path(out_dir, checkpoint, f"{task}.test.md", under="samples"),
         task=task,
@@ -121,12 +102,6 @@ def score_generation(
     return rows
 
 
-def _unwrapped(model: Any) -> Any:
-    from torch.nn.parallel import DistributedDataParallel
-
-    return model.module if isinstance(model, DistributedDataParallel) else model
-
-
 def score(
     model: Any,
     tokenizer: Any,
@@ -136,14 +111,12 @@ def score(
     device: Any = None,
     precision: str = "fp32",
 ) -> list[dict[str, Any]]:
-    """The family interface: :func:`score_generation` into ``eval.out``, under ``precision``.
-
-    ``device`` is where ``model`` already is (generation follows the model's parameters).
-    """
+    """The family interface: :func:`score_generation` under ``precision`` (``device`` unused)."""
     from composer.core.precision import get_precision_context
+    from torch.nn.parallel import DistributedDataParallel
 
     del device
+    if isinstance(model, DistributedDataParallel):
+        model = model.module
     with get_precision_context(precision):
-        return score_generation(
-            _unwrapped(model), tokenizer, recipe, checkpoint, Path(recipe.eval.out)
-        )
+        return score_generation(model, tokenizer, recipe, checkpoint, Path(recipe.eval.out))

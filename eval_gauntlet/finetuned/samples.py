@@ -1,8 +1,7 @@
 """The page a person reads: sample answers beside their references, and scores per question type.
 
-The paper judged its patient-question answers by reading them; this page is for that. Samples
-are spread over the question types (round-robin, in test order within a type), so a page of 20
-shows treatments, symptoms and causes rather than twenty definitions.
+The paper judged its patient-question answers by reading them. Samples are spread over question
+types (round-robin), so a page of 20 shows treatments, symptoms and causes, not 20 definitions.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from biomedlm.decoding import DecodingConfig
 from biomedlm.files import atomic_write
 from biomedlm.finetune.generation.readers import Example
 from biomedlm.generate import NOT_MEDICAL_ADVICE
-from eval_gauntlet.finetuned.rows import MetricValue
+from eval_gauntlet.rows import MetricValue
 
 GROUP = "qtype"  # the field results are broken down by, when the examples carry it
 
@@ -37,8 +36,7 @@ def pick_samples(examples: Sequence[Example], n: int) -> list[int]:
 
 
 def by_group(examples: Sequence[Example], per_example: dict[str, np.ndarray]) -> list[str]:
-    """Markdown table of n, ROUGE-L (mean F x100) and lengths per question type (none when there
-    are no types)."""
+    """Markdown table of n, ROUGE-L and lengths per question type (none without types)."""
     groups: dict[str, list[int]] = defaultdict(list)
     for i, example in enumerate(examples):
         if example.meta.get(GROUP):

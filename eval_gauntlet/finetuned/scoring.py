@@ -1,13 +1,9 @@
 """Score a fine-tuned model on its recipe's test sets, with its task family's scorer.
 
-The ``finetune_eval`` callback (after fit, on every rank) and ``python -m eval_gauntlet
-finetuned`` (a saved checkpoint, later, read by :func:`load_finetuned`) both come here. A family
-is an entry in :data:`SCORERS` and, when its model has a task head, one in :data:`HEADS`.
-A scorer, ``score(model, tokenizer, recipe, checkpoint, *, device, precision) -> rows``, runs
-on every rank with the same arguments (``model`` the Composer model, possibly FSDP-wrapped: each
-rank scores its share of the items); rank 0 writes the predictions
-(:func:`eval_gauntlet.rows.predictions_path`) and the ``kind: finetune`` rows and returns
-them, the other ranks return []. ``precision`` is a Composer precision name (``fp32``...).
+Used by the ``finetune_eval`` callback (after fit, every rank) and ``python -m eval_gauntlet
+finetuned`` (a saved checkpoint, read by :func:`load_finetuned`). A family is an entry in
+:data:`SCORERS` (and in :data:`HEADS` when its model has a task head). A scorer runs on every
+rank, each scoring its share; rank 0 writes the predictions and rows and returns the rows.
 """
 
 from __future__ import annotations
@@ -50,10 +46,8 @@ class Loaded:
 def load_finetuned(
     path: Path, recipe: FinetuneRecipe, device: str = "cpu", *, trust: bool = False
 ) -> Loaded:
-    """The fine-tuned model at ``path`` (any kind :func:`biomedlm.trained.load.load` reads) on
-    ``device``, named ``<run_name>-<checkpoint>``; an export's step is its ``ba<step>`` name's.
-
-    Unreadable: :class:`~eval_gauntlet.errors.UnreadableCheckpoint`, one line.
+    """The fine-tuned model at ``path`` on ``device``, named ``<run_name>-<checkpoint>``; an
+    export's step is its ``ba<step>`` name's. Unreadable: one-line :class:`UnreadableCheckpoint`.
     """
     head = HEADS.get(recipe.task)
     try:

@@ -1,12 +1,9 @@
 """Generated text against references: ROUGE-1/2/L, BLEU, lengths, with bootstrap 95% intervals.
 
-ROUGE (``rouge-score``, Porter stemming, F) as the BioMedLM scripts report it
-(``finetune/textgen/gpt2/run_generation_batch.py``, docs/fine-tuning.md): 0-100, the mean over
-batches of :data:`SCRIPT_BATCH` test examples of ``BootstrapAggregator``'s mid F (numpy's global
-generator seeded with ``seed``, as the scripts' ``set_seed``; each batch rounded to 4 places);
-its interval, and the per-example values, are per-example F x100. BLEU: ``sacrebleu``'s corpus
-BLEU (13a tokenizer), its interval recomputed from resampled examples' n-gram statistics.
-Lengths in whitespace-separated words. Intervals: seeded percentile bootstraps over examples.
+ROUGE (``rouge-score``, stemmed F, 0-100) aggregated as the BioMedLM scripts did
+(``run_generation_batch.py``: the mean over batches of :data:`SCRIPT_BATCH` examples of
+``BootstrapAggregator``'s mid F; docs/fine-tuning.md); BLEU is ``sacrebleu``'s corpus BLEU;
+lengths in words. Intervals: seeded percentile bootstraps over examples.
 """
 
 from __future__ import annotations
@@ -16,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from eval_gauntlet.finetuned.rows import MetricValue
 from eval_gauntlet.metrics import bootstrap_ci
+from eval_gauntlet.rows import MetricValue
 
 ROUGE = ("rouge1", "rouge2", "rougeL")
 SCALE = 100.0  # ROUGE and BLEU: 0-100, as the scripts and sacrebleu report them
@@ -48,12 +45,9 @@ def rouge(generated: Sequence[str], references: Sequence[str]) -> dict[str, np.n
 def script_rouge(
     scores: Sequence[dict[str, Any]], *, seed: int, batch_size: int = SCRIPT_BATCH
 ) -> dict[str, float]:
-    """The scripts' corpus ROUGE (0-100) from per-pair rouge-score Scores, in test order.
-
-    ``run_generation_batch.py``: each batch's ``calculate_rouge`` (a ``BootstrapAggregator``,
-    ``round(mid.fmeasure * 100, 4)``), then ``test_epoch_end``'s mean over batches. The
-    aggregator draws from numpy's global generator: it is seeded here with ``seed`` and the
-    caller's state is put back afterwards.
+    """The scripts' corpus ROUGE (0-100): per batch ``round(mid.fmeasure * 100, 4)`` of a
+    ``BootstrapAggregator``, then the mean over batches. The aggregator draws from numpy's global
+    generator: seeded here with ``seed``, the caller's state put back afterwards.
     """
     from rouge_score import scoring
 
@@ -70,11 +64,6 @@ def script_rouge(
     finally:
         np.random.set_state(state)
     return {key: float(np.mean([batch[key] for batch in batches])) for key in ROUGE}
-
-
-def words(text: str) -> int:
-    """Length of ``text`` in whitespace-separated words."""
-    return len(text.split())
 
 
 def bleu(
@@ -96,14 +85,6 @@ def bleu(
     return MetricValue("bleu", float(value), float(low), float(high), SCALE, BLEU_AGGREGATION)
 
 
-def mean_with_ci(
-    name: str, values: np.ndarray, *, seed: int, iters: int, aggregation: str | None = None
-) -> MetricValue:
-    """The mean of per-example ``values`` with its bootstrap interval."""
-    low, high = bootstrap_ci(values, seed=seed, iters=iters)
-    return MetricValue(name, float(values.mean()), low, high, aggregation=aggregation)
-
-
 def text_metrics(
     generated: Sequence[str], references: Sequence[str], *, seed: int = 0, iters: int = 1000
 ) -> tuple[list[MetricValue], dict[str, np.ndarray]]:
@@ -119,9 +100,9 @@ def text_metrics(
         metrics.append(MetricValue(key, corpus[key], low, high, SCALE, ROUGE_AGGREGATION))
     metrics.append(bleu(generated, references, seed=seed, iters=iters))
     for name, texts in (("words_generated", generated), ("words_reference", references)):
-        per_example[name] = np.array([words(t) for t in texts], dtype=np.float64)
+        values = per_example[name] = np.array([len(t.split()) for t in texts], dtype=np.float64)
+        low, high = bootstrap_ci(values, seed=seed, iters=iters)
         metrics.append(
-            mean_with_ci(name, per_example[name], seed=seed, iters=iters,
-                         aggregation=WORDS_AGGREGATION)
-        )  # fmt: skip
+            MetricValue(name, float(values.mean()), low, high, aggregation=WORDS_AGGREGATION)
+        )
     return metrics, per_example

@@ -1,16 +1,11 @@
-"""``python -m eval_gauntlet paper INIT``: the BioMedLM paper's table from one model.
-
-From the released weights (``stanford-crfm/BioMedLM``, from huggingface_hub's cache) or any
-trained model: the in-context gauntlet on INIT, each fine-tune of the paper, the scores beside
-the published numbers in ``OUT/paper.md``, ``paper.json`` and ``paper.png`` (docs/paper.md)::
+"""``python -m eval_gauntlet paper INIT``: the paper's table from one model (docs/paper.md)::
 
     python -m eval_gauntlet paper stanford-crfm/BioMedLM --out runs/paper
     python -m eval_gauntlet paper PATH --only pubmedqa bioasq -- data.layout=script
     python -m eval_gauntlet paper runs/debug-cpu/hf/huggingface/ba60 --demo   # make paper-demo
 
-Relaunching the same command skips finished tasks and resumes the one it was in. Exit status:
-0 every selected task ran (or lacks its data: a row says what to bring); 1 a task failed (its
-row names its log); 2 bad input (INIT, a task name, no GPU without --demo).
+A relaunch skips finished tasks and resumes the one it was in. Exit status: 0 every selected
+task ran (or lacks its data); 1 a task failed; 2 bad input (INIT, a task name, no GPU).
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""Predictions a person can check: per task, its predictions file and 5 examples right, 5 wrong.
-
-A multiple-choice or classification prediction is right when the predicted option is the gold
-one; a generated answer is shown among the 5 best and the 5 worst by its ROUGE-L against the
-reference. Long texts are cut for the page; the predictions file holds them whole.
+"""Predictions a person can check: per task, its predictions file and 5 examples right, 5 wrong
+(a generated answer: the 5 best and 5 worst by ROUGE-L).
 """
 
 from __future__ import annotations
@@ -18,13 +15,6 @@ CUT = 400  # characters of a question, context or answer on the page
 def _cut(text: Any, limit: int = CUT) -> str:
     flat = " ".join(str(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def _read(path: Path) -> list[dict[str, Any]]:
-    try:
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    except (OSError, ValueError):
-        return []
 
 
 def _choice(p: dict[str, Any]) -> list[str]:
@@ -52,7 +42,10 @@ def _generated(p: dict[str, Any]) -> list[str]:
 def _section(entry: dict[str, Any]) -> list[str]:
     path = Path(entry["predictions"])
     lines = [f"### {entry['task']}: {entry['name']}", "", f"Predictions: `{path}`.", ""]
-    rows = _read(path)
+    try:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    except (OSError, ValueError):
+        rows = []
     if not rows:
         return [*lines, "(none readable)", ""]
     if "correct" in rows[0]:

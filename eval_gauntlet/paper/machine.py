@@ -1,19 +1,8 @@
 """How a fine-tune of the paper fits this machine: the launcher, and LoRA where full fine-tuning
-does not fit one GPU.
+does not fit one GPU (the memory estimate: docs/paper.md, "Fitting the machine").
 
-Several GPUs: ``composer -n N`` (FSDP, the recipe as written). One GPU: full fine-tuning when its
-memory estimate fits the GPU's free memory, else LoRA (``model.lora={r: 16}``, learning rate
-2e-4, as the recipes' comments say), said in the row. The estimate, for P parameters and
-a microbatch of B sequences of T tokens (L layers, width d, h heads, V tokens)::
-
-    16 P                    fp32 weights, gradients and Adam's two moments (4 + 4 + 8 bytes)
-  + B T (2 L d + 34 d + 5 h T)   bf16 activations: each layer's checkpointed input, and one
-                                 layer recomputed whole (Korthikanti et al. 2022)
-  + 4 B T V                 fp32 logits
-
-No GPU: the paper's recipes (bf16, FSDP) are refused; ``--demo`` runs the CPU plumbing.
-``python -m eval_gauntlet.paper.machine`` prints what it finds (the GPUs' free memory is read
-in that child process, so the command running the tasks never holds a CUDA context).
+``python -m eval_gauntlet.paper.machine`` prints what it finds (the GPUs' free memory is read in
+that child process, so the command running the tasks never holds a CUDA context).
 """
 
 from __future__ import annotations

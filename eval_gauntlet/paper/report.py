@@ -1,11 +1,6 @@
 """The paper's table for one INIT: ``paper.json``, ``paper.md`` (with examples to check) and
-``paper.png``, from the paper file's rows and each task's results.
-
-Every row of the paper file is in the table, whatever happened to its task: its published number,
-this run's with its 95% interval and n (accuracy in percent, ROUGE in points: the paper's
-scales), its status (run; not run: bring FILE, where to get it and its format; not selected;
-failed, with the log's line) and what differs from the paper's protocol. Each value is read from
-its task's ``results.jsonl`` (:mod:`eval_gauntlet.rows`), never kept elsewhere.
+``paper.png``, one entry per row of the paper file whatever happened to its task (docs/paper.md).
+Each value is read from its task's ``results.jsonl``, never kept elsewhere.
 """
 
 from __future__ import annotations
@@ -97,15 +92,6 @@ def _entry(name: str, task: Task, outcome: Outcome, row: Row, demo: bool) -> dic
     }
 
 
-def table_rows(paper: Paper, outcomes: dict[str, Outcome], demo: bool) -> list[dict[str, Any]]:
-    """One entry per row of the paper file, in its order (see the module docstring)."""
-    return [
-        _entry(name, task, outcomes[name], row, demo)
-        for name, task in paper.tasks.items()
-        for row in task.rows
-    ]
-
-
 def _number(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}"
 
@@ -141,7 +127,11 @@ def write_report(
     out: Path, paper: Paper, outcomes: dict[str, Outcome], header: dict[str, Any], demo: bool
 ) -> list[dict[str, Any]]:
     """Write ``paper.json``, ``paper.md`` and ``paper.png`` into ``out``; the table's entries."""
-    entries = table_rows(paper, outcomes, demo)
+    entries = [  # one per row of the paper file, in its order
+        _entry(name, task, outcomes[name], row, demo)
+        for name, task in paper.tasks.items()
+        for row in task.rows
+    ]
     document = {**header, "source": vars(paper.source), "rows": entries}
     write_text_atomic(out / PAPER_JSON, json.dumps(document, indent=1, default=str) + "\n")
     examples = render_examples(entries)

@@ -1,9 +1,7 @@
 """The paper's whole evaluation from one model: every task in turn, then the table.
 
-:func:`run_paper` checks INIT (a local model or a hub id), the task names and the machine first,
-each failure one line; then, holding ``OUT/.lock`` (one command per OUT), runs each selected
-task (:mod:`.tasks`), lets a task without its data or with a failed run be a row that says so,
-and writes the table (:mod:`.report`) whatever happened.
+INIT, the task names and the machine are checked first; then, holding ``OUT/.lock``, each
+selected task runs and the table is written whatever happened (docs/paper.md).
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """The paper's rows as data (``paper.yaml``), loaded strictly into typed dataclasses.
 
-Each task is a fine-tune (its recipe, its CPU ``demo`` recipe, the data files it needs) or the
-in-context gauntlet (its options); each row one published number (or none) with where it is in
-the paper and what differs in this protocol. A misspelled key fails naming the file and key.
+Each task is a fine-tune (its recipe, its CPU ``demo`` recipe, its data files) or the in-context
+gauntlet (its options); each row one published number with where it is in the paper.
 """
 
 from __future__ import annotations

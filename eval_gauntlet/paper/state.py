@@ -1,10 +1,8 @@
 """A state file per task (``OUT/<task>/paper-state.json``), so a relaunch knows what to do.
 
-It holds what the task ran (the resolved recipe, or the gauntlet's command), which INIT (its
-identity: the path it resolved to, a hub snapshot's commit, its files' sizes and times) and how
-far it got. A relaunch skips a task that is done, relaunches one that was interrupted (its run
-resumes from its newest checkpoint: the recipes have autoresume) or failed, and starts anew a
-task whose INIT or recipe changed, saying what changed.
+It holds what the task ran, which INIT (its identity) and how far it got; a relaunch skips a
+task that is done, resumes one interrupted or failed, and starts anew one whose INIT or recipe
+changed, saying what changed (docs/paper.md, "Relaunching").
 """
 
 from __future__ import annotations

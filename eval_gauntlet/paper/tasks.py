@@ -1,13 +1,9 @@
-"""Running one task of the paper: the in-context gauntlet on INIT, or one fine-tune, restartably.
+"""Running one task of the paper, restartably: the in-context gauntlet on INIT, or one fine-tune.
 
-Each runs as the user would run it, in a child process writing ``OUT/<task>/log.txt``: a
-fine-tune as ``python -m biomedlm.train RECIPE model.init_from=INIT run_dir=OUT/<task> ...``
-(``composer -n N -m biomedlm.train`` on GPUs), scored after fit by the recipe's own
-``finetune_eval``; the gauntlet as ``python -m eval_gauntlet score INIT --out OUT/gauntlet``,
-its command line made from :class:`eval_gauntlet.options.Options`. A task whose data files are
-missing is not run: its :class:`Outcome` names them. The state file (:mod:`.state`) decides
-between skipping, resuming and starting anew; biomedlm's run lock and relaunch checks guard
-each run.
+Each runs as the user would run it, in a child process writing ``OUT/<task>/log.txt``
+(``biomedlm.train RECIPE``, scored by the recipe's ``finetune_eval``; ``eval_gauntlet score
+INIT``). A task whose data files are missing is not run. The state file (:mod:`.state`) decides
+between skipping, resuming and starting anew (docs/paper.md).
 """
 
 from __future__ import annotations
@@ -98,8 +94,9 @@ def last_error(folder: Path) -> str:
 
 
 def _prepare(name: str, folder: Path, ran: dict[str, Any], ctx: Context) -> TaskState | None:
-    """The task's state before launching it: None when it is done (skip), else a new launch's
-    record; a change of INIT or recipe removes its previous run first, saying so."""
+    """The task's new state before launching it (None: done, skip); a changed INIT or recipe
+    removes its previous run first, saying so.
+    """
     old = read_state(folder)
     why = what_changed(old, ctx.identity, ran) if old is not None else None
     if old is None and folder.exists():
@@ -118,26 +115,25 @@ def _prepare(name: str, folder: Path, ran: dict[str, Any], ctx: Context) -> Task
     return TaskState(name, RUNNING, ctx.identity, ran, launches=launches + 1)
 
 
-def _finish(state: TaskState, folder: Path, code: int) -> None:
+def _run(found: Outcome, state: TaskState, folder: Path, what: str) -> Outcome:
+    """Launch ``state.command``, record how it ended, and say so in ``found``."""
+    state.save(folder)
+    code = _launch(state.command, folder, what)
     state.status, state.exit_code = (DONE if code == 0 else FAILED), code
     state.save(folder)
-
-
-def _load(recipe_path: str, overrides: list[str]) -> Any:
-    return load_recipe(recipe_path, overrides, components=False)
+    if code != 0:
+        found.status, found.line = BROKE, f"{last_error(folder)} (exit {code}; {folder / LOG})"
+    return found
 
 
 def _plan(task: Task, folder: Path, ctx: Context) -> tuple[str, Any, Launch]:
     """The recipe this task runs here, loaded with the machine's overrides, and its launch."""
     path = task.recipe_for(ctx.demo)
     base = [f"model.init_from={ctx.init}", f"run_dir={folder}"]
-    recipe = _load(path, [*base, *ctx.args])
-    if ctx.demo:
-        launch = Launch(ON_CPU, [], None)
-    else:
-        launch = plan_launch(recipe, ctx.init_config, ctx.machine)
+    recipe = load_recipe(path, [*base, *ctx.args], components=False)
+    launch = Launch(ON_CPU, []) if ctx.demo else plan_launch(recipe, ctx.init_config, ctx.machine)
     if launch.overrides:
-        recipe = _load(path, [*base, *launch.overrides, *ctx.args])
+        recipe = load_recipe(path, [*base, *launch.overrides, *ctx.args], components=False)
     return path, recipe, Launch(launch.command, [*base, *launch.overrides, *ctx.args], launch.note)
 
 
@@ -160,12 +156,7 @@ def run_finetune(name: str, task: Task, ctx: Context) -> Outcome:
     if state is None:
         return found
     state.command, state.note = [*launch.command, path, *launch.overrides], launch.note
-    state.save(folder)
-    code = _launch(state.command, folder, f"fine-tuning with {path}")
-    _finish(state, folder, code)
-    if code != 0:
-        found.status, found.line = BROKE, f"{last_error(folder)} (exit {code}; {folder / LOG})"
-    return found
+    return _run(found, state, folder, f"fine-tuning with {path}")
 
 
 def gauntlet_options(task: Task, ctx: Context, folder: Path) -> Options:
@@ -188,9 +179,4 @@ def run_gauntlet(name: str, task: Task, ctx: Context) -> Outcome:
     if state is None:
         return found
     state.command = command
-    state.save(folder)
-    code = _launch(command, folder, "scoring INIT in context")
-    _finish(state, folder, code)
-    if code != 0:
-        found.status, found.line = BROKE, f"{last_error(folder)} (exit {code}; {folder / LOG})"
-    return found
+    return _run(found, state, folder, "scoring INIT in context")

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from eval_gauntlet.finetuned.rows import MetricValue, finetune_rows
 from eval_gauntlet.paper import run as paper_run
 from eval_gauntlet.paper import tasks as paper_tasks
 from eval_gauntlet.paper.machine import Machine
@@ -21,7 +20,14 @@ from eval_gauntlet.paper.report import write_report
 from eval_gauntlet.paper.run import PaperRun, run_paper
 from eval_gauntlet.paper.spec import PAPER_FILE, load_paper
 from eval_gauntlet.paper.tasks import NOT_SELECTED, RAN, Outcome
-from eval_gauntlet.rows import RESULTS, Checkpoint, append_rows, predictions_path
+from eval_gauntlet.rows import (
+    RESULTS,
+    Checkpoint,
+    MetricValue,
+    append_rows,
+    finetune_rows,
+    predictions_path,
+)
 from tests.fixtures.paths import REPO
 
 MISSING = ["medmcqa", "medqa", "bioasq"]  # their data is never shipped
