@@ -54,13 +54,6 @@ def has_all_files(path: Path) -> bool:
     return fingerprint(path)[1] > 0
 
 
-def is_complete(path: Path, settle: float, now: float | None = None) -> bool:
-    """All files present and none changed in the last ``settle`` seconds."""
-    newest, _ = fingerprint(path)
-    age = (now if now is not None else time.time()) - newest
-    return has_all_files(path) and age >= settle
-
-
 def scored_checkpoints(out_dir: Path) -> set[str]:
     """Checkpoints whose whole evaluation (the gauntlet summary) is recorded."""
     path = out_dir / RESULTS
