@@ -1,8 +1,6 @@
 """Launch check of where a run writes: ``run_dir``, ``save_folder``, each callback's ``save_folder``.
 
-Checked before anything is built (:func:`biomedlm.train.main`), each failure one line naming the
-key: without it, a read-only folder or a bucket that does not exist fails at the first checkpoint
-after the model is built, or when Composer's uploader starts, in tracebacks.
+Else a read-only folder or a missing bucket fails in a traceback at the first checkpoint.
 """
 
 from __future__ import annotations
@@ -45,11 +43,9 @@ def _bucket_refused(uri: str) -> str | None:
 
 
 def check_outputs(recipe: TrainingSettings) -> None:
-    """Every folder ``recipe`` writes can be written; raises :class:`RecipeError` naming the key.
+    """Every folder ``recipe`` writes can be written (a probe file; a bucket listed once); raises
+    :class:`RecipeError` naming the key."""
 
-    A local folder takes a probe file (a read-only mount refuses it, even to root); a bucket is
-    listed with Composer's object store (one request).
-    """
     folders = {"run_dir": recipe.run_dir, "save_folder": recipe.save_folder}
     for name, args in recipe.callbacks.items():
         if args is not None and isinstance(args.get("save_folder"), str):

@@ -1,18 +1,8 @@
-"""Write the run's loss curve as CSV and PNG in the run folder, one curve across restarts.
+"""``loss_curve``: the run's loss curve as CSV and PNG in the run folder, one across restarts.
 
-Registered as the ``loss_curve`` callback::
-
-    callbacks:
-      loss_curve:
-        folder: ${run_dir}
-        interval: 10   # redraw loss.png every 10 batches (and at the end of training)
-
-The training loss of a batch is Composer's ``loss/train/total``: the mean over every micro-batch
-and every rank, the number the loggers receive (not ``state.loss``, which is rank 0's last
-micro-batch). Each row is appended to ``loss.csv`` as soon as it exists (train after each batch,
-eval after each evaluation), so a crash loses nothing that was computed; on a resumed run the
-rows past the restored batch, which the resumed run computes again, are dropped once at the
-start. Only rank 0 writes.
+A batch's loss is Composer's ``loss/train/total`` (mean over micro-batches and ranks, what the
+loggers receive; ``state.loss`` is rank 0's last micro-batch). Rows are appended as they come,
+so a crash loses nothing; a resume drops the rows past its batch. Only rank 0 writes.
 """
 
 from __future__ import annotations
@@ -54,11 +44,8 @@ def read_rows(path: Path) -> list[dict[str, str]]:
     """The rows of ``loss.csv``; a last line cut off by a crash is left out."""
     if not path.is_file():
         return []
-    rows = []
-    for row in csv.DictReader(io.StringIO(path.read_text())):
-        if all(row.get(f) not in (None, "") for f in FIELDS):
-            rows.append(row)
-    return rows
+    rows = csv.DictReader(io.StringIO(path.read_text()))
+    return [row for row in rows if all(row.get(f) not in (None, "") for f in FIELDS)]
 
 
 class LossCurve(Callback):

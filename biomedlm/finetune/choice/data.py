@@ -1,16 +1,9 @@
 """Batches of encoded examples, and the ``biomedlm_choice`` data loader of llm-foundry's registry.
 
-A multiple-choice batch carries each question once (``prompt_ids``, padded to the batch's
-longest question) and its options apart (``option_ids``, padded to the longest option), so no
-compute goes to a question repeated per option nor to padding a short option out to a long
-question; with ``share_prompt: false`` it carries the paper's layout instead, every (question,
-option) pair as one padded sequence (``input_ids`` of shape batch x options x length). A
-classification batch is ``input_ids`` and ``attention_mask``. Every batch has ``labels``.
-
-Questions with fewer options than the batch's most have empty option slots, masked out of the
-scores (``option_mask``), so files with different option counts train together. Padding is on
-the right by default; the model reads positions from the masks, so either side gives the same
-scores.
+A multiple-choice batch carries each question once (``prompt_ids``) and its options apart
+(``option_ids``), or with ``share_prompt: false`` the paper's (question, option) pairs
+(``input_ids``: batch x options x length); missing options are masked out (``present``).
+A classification batch is ``input_ids`` and ``attention_mask``. Every batch has ``labels``.
 """
 
 from __future__ import annotations
@@ -28,11 +21,8 @@ log = logging.getLogger(__name__)
 
 
 def _pad(rows: Sequence[Sequence[int]], pad_id: int, side: str) -> tuple[torch.Tensor, ...]:
-    """Ids and mask of ``rows`` padded to the longest.
-
-    An empty row (an option slot a question does not have) is one pad token that attends to
-    itself, so no attention row is fully masked (NaN); its score is masked by ``present``.
-    """
+    """Ids and mask of ``rows`` padded to the longest; an empty row (a missing option) is one
+    pad token attending to itself, so no attention row is fully masked (NaN)."""
     width = max(1, *(len(r) for r in rows))
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -134,11 +124,8 @@ def build_choice_dataloader(
     persistent_workers: bool = False,
     pin_memory: bool = False,
 ) -> Any:
-    """A Composer ``DataSpec`` over one part of a recipe's ``data`` (registered: ``biomedlm_choice``).
-
-    ``recipe_data`` is the recipe's ``data`` section as plain data; the same readers, split and
-    layout serve the after-fit scoring, so what trains and what is scored are read alike.
-    """
+    """A Composer ``DataSpec`` over one part of a recipe's ``data`` (plain data), read as the
+    after-fit scoring reads it (registered: ``biomedlm_choice``)."""
     from composer.core import DataSpec
     from composer.utils import dist
 
