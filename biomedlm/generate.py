@@ -100,8 +100,7 @@ def complete(
 
     Batches of ``decoding.batch_size``, longest prompts first, left-padded. ``separator``: a
     generation fine-tune's layout. Sampling is seeded with ``decoding.seed`` in a forked RNG, so
-    the caller's random state is left as it was. ``strip=False`` keeps the leading space.
-    """
+    the caller's random state is left as it was. ``strip=False`` keeps the leading space."""
     import torch
     from tqdm import tqdm
 

@@ -13,7 +13,7 @@ from biomedlm.settings import RecipeError, TrainingSettings
 BUCKET_FIX = "a bucket this run can write (credentials, S3_ENDPOINT_URL)"
 
 
-def _write_refused(folder: Path) -> str | None:
+def write_refused(folder: Path) -> str | None:
     """Why a file cannot be made in ``folder`` (or, not made yet, its nearest existing parent)."""
     existing = next(path for path in (folder, *folder.parents) if path.exists())
     if not existing.is_dir():
@@ -54,7 +54,7 @@ def check_outputs(recipe: TrainingSettings) -> None:
         if folder is None:
             continue
         remote = "://" in folder
-        why = _bucket_refused(folder) if remote else _write_refused(Path(folder).absolute())
+        why = _bucket_refused(folder) if remote else write_refused(Path(folder).absolute())
         if why is not None:
             fix = BUCKET_FIX if remote else "a folder this run can write"
             raise RecipeError(f"{key}: cannot write to {folder} ({why}); point it at {fix}")

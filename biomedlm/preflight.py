@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from biomedlm.outputs import write_refused
 from biomedlm.recipe import LoaderConfig, Recipe
 from biomedlm.run_record import index_digest
 from biomedlm.settings import RecipeError, TrainingSettings
@@ -233,13 +234,7 @@ def tokenizer_folder(path: str) -> Path:
 
 def writable(folder: Path) -> bool:
     """Whether this process can create files in ``folder`` (a read-only mount says no, even to root)."""
-    if not os.access(folder, os.W_OK):
-        return False
-    try:
-        with tempfile.TemporaryFile(dir=folder):
-            return True
-    except OSError:
-        return False
+    return os.access(folder, os.W_OK) and write_refused(folder) is None
 
 
 def check_loader(

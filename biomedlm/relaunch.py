@@ -184,8 +184,7 @@ def _describe(changes: dict[str, tuple[Any, Any]]) -> str:
 def check_relaunch(recipe: TrainingSettings, resolved: dict[str, Any]) -> Finished | None:
     """None to go on training; a one-line message when the run has already finished.
 
-    Raises :class:`RecipeError` when the recipe changed in a way a resume cannot honour.
-    """
+    Raises :class:`RecipeError` when the recipe changed in a way a resume cannot honour."""
     if not recipe.autoresume or not recipe.save_folder:
         return None
     try:
@@ -252,8 +251,7 @@ def _packed_tokens_per_batch(recipe: TrainingSettings) -> int | None:
     """Tokens in every batch of a pretraining run (None for a fine-tune: rows are padded).
 
     Packed shards hold ``max_seq_len``-token samples (a launch check), so Composer counts exactly
-    ``global_train_batch_size * max_seq_len`` a batch: no checkpoint download to check tokens.
-    """
+    ``global_train_batch_size * max_seq_len`` a batch: no checkpoint download to check tokens."""
     if getattr(recipe, "task", None) is not None:
         return None
     max_seq_len = getattr(getattr(recipe, "model", None), "max_seq_len", None)

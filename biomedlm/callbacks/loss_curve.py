@@ -18,6 +18,8 @@ from composer.core import Callback, State
 from composer.loggers import Logger
 from composer.utils import dist
 
+from biomedlm.files import write_text_atomic
+
 log = logging.getLogger(__name__)
 FIELDS = ("step", "tokens", "split", "loss")
 TOTAL = "loss/train/total"
@@ -94,13 +96,11 @@ class LossCurve(Callback):
         self._plot()
 
     def _rewrite(self, rows: list[dict[str, str]]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.csv_path.with_name(".loss.csv.tmp")
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, self.csv_path)
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text_atomic(self.csv_path, text.getvalue())
 
     def _append(self, state: State, split: str, loss: float) -> None:
         if dist.get_global_rank() != 0:

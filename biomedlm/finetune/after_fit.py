@@ -18,6 +18,7 @@ from composer.core import Callback, State
 from composer.loggers import Logger
 from composer.utils import dist
 
+from biomedlm.files import write_text_atomic
 from biomedlm.finetune.export import (
     AFTER_FIT_CALLBACK,
     EXPORT_CALLBACK,
@@ -89,10 +90,9 @@ class AfterFit(Callback):
     def _record(self, state: State) -> None:
         if dist.get_global_rank() != 0:
             return
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.run_dir / f".{RECORD}.tmp"
-        tmp.write_text(json.dumps({"batch": int(state.timestamp.batch)}) + "\n")
-        tmp.replace(self.run_dir / RECORD)
+        write_text_atomic(
+            self.run_dir / RECORD, json.dumps({"batch": int(state.timestamp.batch)}) + "\n"
+        )
 
 
 def complete_in(cfg: dict[str, Any], what: dict[str, str]) -> None:

@@ -60,8 +60,7 @@ def incomplete(path: Path) -> str | None:
     """Why ``path`` is not a whole Composer checkpoint (a save cut off), or None when it is.
 
     A ``.pt`` zip's central directory is written last (its pickle's CRC is checked too); a
-    sharded folder needs its ``.metadata`` (written last) and every byte range it names.
-    """
+    sharded folder needs its ``.metadata`` (written last) and every byte range it names."""
     if path.is_dir():
         return _incomplete_shards(path)
     size = path.stat().st_size

@@ -58,8 +58,7 @@ class Head(Protocol):
     """Builds the caller's task model (a Composer ``HuggingFaceModel``) on the config in ``folder``.
 
     ``config``: the saved one (None: adapters over a base without the head); ``pretrained``:
-    ``folder`` holds the weights too; ``peft``: the LoRA config a checkpoint was trained with.
-    """
+    ``folder`` holds the weights too; ``peft``: the LoRA config a checkpoint was trained with."""
 
     def __call__(
         self,
@@ -190,8 +189,7 @@ def _saved_tokenizer(path: Path, hf_state: dict[str, Any], folder: Path) -> Any:
     """The tokenizer a Composer checkpoint saved, written into ``folder`` and loaded from it.
 
     Composer writes each listed file to ``folder / name``, so a crafted checkpoint could name
-    ``/abs/path/module.py``: each name must be a bare tokenizer data file, whatever ``trust``.
-    """
+    ``/abs/path/module.py``: each name must be a bare tokenizer data file, whatever ``trust``."""
     from composer.models import HuggingFaceModel
 
     files = hf_state.get("tokenizer")

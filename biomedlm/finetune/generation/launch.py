@@ -86,8 +86,8 @@ def foundry_sections(recipe: FinetuneRecipe, facts: FinetuneFacts) -> dict[str, 
     run_dir = Path(recipe.run_dir)
     tokenizer_dir = save_with_tokens(facts.tokenizer_dir, [SEPARATOR], run_dir / "tokenizer")
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
-    prepared = prepare_data(recipe, tokenizer, SEPARATOR)
-    check_train_rows(recipe, prepared.files["train"])
+    files = prepare_data(recipe, tokenizer, SEPARATOR)
+    check_train_rows(recipe, files["train"])
     callbacks = task_callbacks(recipe)
     sections: dict[str, Any] = {
         "max_seq_len": recipe.data.max_length,
@@ -98,11 +98,11 @@ def foundry_sections(recipe: FinetuneRecipe, facts: FinetuneFacts) -> dict[str, 
             "name": str(tokenizer_dir),
             "kwargs": {"model_max_length": recipe.data.max_length},
         },
-        "train_loader": _loader(prepared.files["train"], "train", recipe, facts.on_gpu, True),
+        "train_loader": _loader(files["train"], "train", recipe, facts.on_gpu, True),
         "callbacks": callbacks,
     }
-    if "validation" in prepared.files:
+    if "validation" in files:
         sections["eval_loader"] = _loader(
-            prepared.files["validation"], "validation", recipe, facts.on_gpu, False
+            files["validation"], "validation", recipe, facts.on_gpu, False
         )
     return sections
