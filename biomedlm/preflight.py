@@ -1,6 +1,6 @@
 """Launch-time checks of a pretraining recipe: this machine, its files, their fit together.
 
-Each failure is one line naming the key, the paths and the fix (docs/pretraining.md). Shards
+Each failure is one line naming the key, the paths and the fix (docs/reliability.md). Shards
 must be packed at ``max_seq_len``: llm-foundry's loader truncates longer samples silently.
 """
 

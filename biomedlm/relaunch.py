@@ -3,7 +3,7 @@
 Composer 0.32 fails with a traceback when resuming a run that reached ``max_duration``, and keeps
 the checkpoint's optimizer, scheduler, data order and seed whatever the new recipe says. So a
 relaunch is compared with the record beside the checkpoint (:mod:`biomedlm.run_record`) first;
-what is refused and what applies: docs/pretraining.md.
+what is refused and what applies: docs/reliability.md.
 """
 
 from __future__ import annotations

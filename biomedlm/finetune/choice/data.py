@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -46,21 +47,17 @@ class Collator:
 
     def __call__(self, items: Sequence[Encoded]) -> dict[str, torch.Tensor]:
         labels = torch.tensor([item.label for item in items], dtype=torch.long)
+        pad = partial(_pad, pad_id=self.pad_id, side=self.padding_side)
         if not items[0].options:  # classification
-            ids, mask = _pad([item.prompt for item in items], self.pad_id, self.padding_side)
+            ids, mask = pad([item.prompt for item in items])
             return {"input_ids": ids, "attention_mask": mask, "labels": labels}
         k = max(len(item.options) for item in items)
-        options = [
-            [*item.options, *[()] * (k - len(item.options))] for item in items
-        ]  # empty slots for questions with fewer options
+        # empty slots for questions with fewer options
+        options = [[*item.options, *[()] * (k - len(item.options))] for item in items]
         present = torch.tensor([[bool(o) for o in row] for row in options])
         if self.share_prompt:
-            prompt_ids, prompt_mask = _pad(
-                [i.prompt for i in items], self.pad_id, self.padding_side
-            )
-            option_ids, option_mask = _pad(
-                [o for row in options for o in row], self.pad_id, self.padding_side
-            )
+            prompt_ids, prompt_mask = pad([i.prompt for i in items])
+            option_ids, option_mask = pad([o for row in options for o in row])
             return {
                 "prompt_ids": prompt_ids,
                 "prompt_mask": prompt_mask,
@@ -74,7 +71,7 @@ class Collator:
             for item, row in zip(items, options, strict=True)
             for o in row
         ]
-        ids, mask = _pad(pairs, self.pad_id, self.padding_side)
+        ids, mask = pad(pairs)
         return {
             "input_ids": ids.view(len(items), k, -1),
             "attention_mask": mask.view(len(items), k, -1),
