@@ -1,12 +1,8 @@
 """Make autoresume work after any crash: partial checkpoints removed, and remote runs.
 
-A save killed mid-write leaves a cut-off ``ep0-ba5-rank0.pt`` or an ``ep0-ba5/`` without its
-``.metadata``; Composer then refuses the save folder on every relaunch ("may conflict with a
-future checkpoint"), or follows a ``latest`` link to it. :func:`repair_save_folder` removes such
-checkpoints (and a checkpoint file resumed from whose zip CRCs fail) and points ``latest`` at
-the newest complete one. Composer 0.32 also keeps its download of a remote run's
-``latest-rank0.pt`` under a local ``s3:/...`` folder and reuses it on later launches without
-looking at the remote: :func:`clear_stale_download` removes it first.
+Composer refuses a save folder holding a checkpoint cut off mid-write ("may conflict with a
+future checkpoint"), and 0.32 reuses its local download of a remote run's ``latest-rank0.pt``
+without looking at the remote; so both are cleaned before training (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -26,9 +22,7 @@ LATEST = ("latest-rank", "latest-sharded-rank")  # Composer's and llm-foundry's 
 def clear_stale_download(save_folder: str | None) -> list[Path]:
     """Delete Composer's earlier local copies of a remote run's latest checkpoint; returns them.
 
-    Only on a node's local rank 0, before training starts (the download happens after all ranks
-    have met, so no rank can be reading the file).
-    """
+    Local rank 0 only, before training: the download happens after all ranks have met."""
     if not save_folder or "://" not in save_folder or os.environ.get("LOCAL_RANK", "0") != "0":
         return []
     local = Path(os.path.abspath(save_folder))  # where Composer puts the download
@@ -37,10 +31,7 @@ def clear_stale_download(save_folder: str | None) -> list[Path]:
     # latest-rank0.pt, or latest-sharded-rank0 (a folder of shards) with sharded state dicts
     removed = sorted(p for p in local.iterdir() if p.name.startswith(LATEST))
     for path in removed:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
+        _delete(path)
         log.info("removed %s, an earlier download of the remote's latest checkpoint", path)
     return removed
 
@@ -49,10 +40,8 @@ def repair_save_folder(save_folder: str | None) -> list[Path]:
     """Remove partial checkpoints of a local ``save_folder``; point ``latest`` at the newest
     complete one. Returns the removed paths.
 
-    Only on global rank 0, before the Trainer is built: the other ranks reach the save folder
-    only after meeting rank 0 in the Trainer's first collective. Remote folders hold only whole
-    uploads and are left alone.
-    """
+    Global rank 0 only, before the Trainer is built (the other ranks wait for it in the
+    Trainer's first collective). Remote folders hold only whole uploads."""
     if not save_folder or "://" in save_folder or os.environ.get("RANK", "0") != "0":
         return []
     folder = Path(save_folder)
@@ -80,11 +69,8 @@ def repair_save_folder(save_folder: str | None) -> list[Path]:
 
 
 def _newest_intact(files: list[tuple[int, Path]], removed: list[Path]) -> tuple[int, Path] | None:
-    """The newest checkpoint file whose bytes pass their CRCs; newer corrupt ones are removed.
-
-    Only the one resumed from is read whole (:func:`biomedlm.trained.kinds.corrupt`), and the
-    previous ones only when it fails: the cost is one read of the newest checkpoint.
-    """
+    """The newest checkpoint file whose bytes pass their CRCs; newer corrupt ones are removed
+    (one read of the newest checkpoint, older ones only when it fails)."""
     for batch, path in sorted(files, reverse=True):
         why = corrupt(path)
         if why is None:
@@ -93,22 +79,20 @@ def _newest_intact(files: list[tuple[int, Path]], removed: list[Path]) -> tuple[
     return None
 
 
-def _remove(path: Path, why: str) -> Path:
-    """Delete a checkpoint that cannot be resumed from, saying why in one line."""
-    size = _size(path)
-    if path.is_dir():
+def _delete(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     else:
         path.unlink()
+
+
+def _remove(path: Path, why: str) -> Path:
+    """Delete a checkpoint that cannot be resumed from, saying why in one line."""
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    size = sum(p.stat().st_size for p in files)
+    _delete(path)
     log.warning("removed %s (%s; %.1f MB freed)", path, why, size / 1e6)
     return path
-
-
-def _size(path: Path) -> int:
-    """Bytes in a checkpoint file or a folder of shards."""
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def _point_latest(link: Path, newest: tuple[int, Path] | None) -> None:

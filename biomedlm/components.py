@@ -1,15 +1,9 @@
 """Check a recipe's components against what llm-foundry and Composer will build from them.
 
-llm-foundry passes its ``dict[str, Any]`` sections on as keyword arguments, so a misspelled
-argument or a bad value would surface as a traceback after the model was built. Here each
-component is looked up in llm-foundry's registries and its arguments bound to its class's
-signature (light type checks from the annotations), ``fsdp_config`` against Composer's
-``FSDPConfig``, before anything is built; nothing is constructed.
-
-A component may define a classmethod ``validate(**kwargs)`` (checks without side effects), and a
-callback reading what the run's checkpointers write ``validate_folders(writers, **kwargs)``
-(given :func:`checkpoint_folders`); :data:`VALUE_CHECKS` holds the few checks llm-foundry's and
-Composer's classes document but make late.
+llm-foundry passes its untyped sections on as keyword arguments, so a misspelled argument
+surfaces as a traceback after the model is built. Here each component is looked up in the
+registries and its arguments bound to its class's signature, nothing constructed. A component
+may define classmethods ``validate(**kwargs)`` and ``validate_folders(writers, **kwargs)``.
 """
 
 from __future__ import annotations
@@ -197,7 +191,7 @@ def _named(where: str, registry: Any, section: Mapping[str, Any]) -> dict[str, A
 
 
 def check_optimizer(section: Mapping[str, Any]) -> None:
-    """The optimizer's name and arguments, and the values any optimizer needs."""
+    """The optimizer's name and arguments, and the values every optimizer needs."""
     from llmfoundry import registry
 
     args = _named("optimizer", registry.optimizers, section)
@@ -243,21 +237,18 @@ def check_fsdp(section: Mapping[str, Any]) -> None:
             raise ValueError(f"fsdp_config.{key}: {value!r} is not one of {', '.join(choices)}")
 
 
-def _callback(name: str) -> Any:
-    """The class (or builder) registered as callback ``name``."""
+def _callbacks(name: str) -> Any:
+    """The registry holding callback ``name`` (those built with the train config apart)."""
     from llmfoundry import registry
 
-    if name in registry.callbacks_with_config.get_all():
-        return registry.callbacks_with_config.get(name)
-    return registry.callbacks.get(name)
+    with_config = registry.callbacks_with_config
+    return with_config if name in with_config.get_all() else registry.callbacks
 
 
 def checkpoint_folders(recipe: TrainingSettings) -> dict[str, str]:
     """Where ``recipe``'s checkpointers write, locally: name -> folder (``{run_name}`` filled in).
 
-    The trainer's ``save_folder``, and the exports' folder of each callback that is (or derives
-    from) llm-foundry's ``hf_checkpointer``: ``<its save_folder>/huggingface``.
-    """
+    The trainer's ``save_folder``, and ``<save_folder>/huggingface`` of each ``hf_checkpointer``."""
     import os
 
     from composer.utils import format_name_with_dist
@@ -265,12 +256,9 @@ def checkpoint_folders(recipe: TrainingSettings) -> dict[str, str]:
 
     found = {"save_folder": recipe.save_folder} if recipe.save_folder else {}
     for name, kwargs in recipe.callbacks.items():
-        target = _callback(name) if kwargs is not None else None
-        if (
-            kwargs is not None
-            and isinstance(target, type)
-            and issubclass(target, HuggingFaceCheckpointer)
-        ):
+        target = _callbacks(name).get(name) if kwargs is not None else None
+        if isinstance(target, type) and issubclass(target, HuggingFaceCheckpointer):
+            assert kwargs is not None
             default = inspect.signature(target).parameters["huggingface_folder_name"].default
             exports = os.path.join(
                 kwargs["save_folder"], "huggingface", kwargs.get("huggingface_folder_name", default)
@@ -287,7 +275,7 @@ def check_folders(recipe: TrainingSettings) -> None:
     """Each callback's ``validate_folders`` against where the recipe's checkpointers write."""
     writers: dict[str, str] | None = None
     for name, kwargs in recipe.callbacks.items():
-        target = _callback(name) if kwargs is not None else None
+        target = _callbacks(name).get(name) if kwargs is not None else None
         if isinstance(inspect.getattr_static(target, "validate_folders", None), classmethod):
             writers = checkpoint_folders(recipe) if writers is None else writers
             try:
@@ -302,19 +290,13 @@ def check_components(recipe: TrainingSettings) -> None:
 
     check_optimizer(recipe.optimizer)
     check_scheduler(recipe.scheduler)
-    for where, reg in (
-        ("algorithms", registry.algorithms),
-        ("loggers", registry.loggers),
-    ):
-        _section(where, reg, getattr(recipe, where))
-    callbacks = registry.callbacks
-    with_config = set(registry.callbacks_with_config.get_all())
+    for where in ("algorithms", "loggers"):
+        _section(where, getattr(registry, where), getattr(recipe, where))
     for name, kwargs in recipe.callbacks.items():
-        if kwargs is None:
-            continue
-        reg = registry.callbacks_with_config if name in with_config else callbacks
-        _section("callbacks", reg, {name: kwargs})
+        if kwargs is not None:
+            _section("callbacks", _callbacks(name), {name: kwargs})
     check_folders(recipe)
+
     if recipe.fsdp_config is not None:
         check_fsdp(recipe.fsdp_config)
     model_name = getattr(getattr(recipe, "model", None), "name", None)

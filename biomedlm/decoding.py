@@ -1,9 +1,5 @@
-"""How a model answers: decoding options, their two sets of defaults, Hugging Face's arguments.
-
-A generation recipe's ``eval.decoding`` (:class:`DecodingConfig`, defaults: the BioMedLM scripts'
-test decoding) and ``python -m biomedlm.generate`` (:data:`PLAIN`, or a recipe's
-``eval.decoding`` through :func:`recipe_decoding`) share them (docs/generation.md).
-"""
+"""Decoding options shared by a generation recipe's ``eval.decoding`` and ``biomedlm.generate``
+(docs/generation.md), and their Hugging Face ``generate`` arguments."""
 
 from __future__ import annotations
 
@@ -22,8 +18,7 @@ STRATEGIES = ("greedy", "beam", "sample")
 @dataclass
 class DecodingConfig:
     """How a generation model answers; the defaults are the BioMedLM scripts' test decoding
-    (``run_generation_batch.py`` with the MeQSum command; Hugging Face's ``min_length`` counts
-    the prompt, as the scripts pass it; their ban on ids 198 and 628 is not reproduced)."""
+    (``run_generation_batch.py``, MeQSum; their ban on ids 198 and 628 is not reproduced)."""
 
     strategy: str = "beam"  # greedy | beam | sample
     max_new_tokens: int = 400
@@ -96,10 +91,8 @@ class _DecodingOnly:
 
 
 def recipe_decoding(path: Path) -> DecodingConfig:
-    """The ``eval.decoding`` of the recipe at ``path`` (its bases merged), checked strictly.
+    """The ``eval.decoding`` of the recipe at ``path`` (bases merged, checked); nothing else."""
 
-    Only that section is read: the rest of the recipe is the training's to check.
-    """
     sections = [
         {"eval": OmegaConf.masked_copy(layer["eval"], ["decoding"])}
         for layer in recipe_layers(path)

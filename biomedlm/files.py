@@ -1,11 +1,7 @@
 """Output files written whole or not at all, with the permissions the user's umask allows.
 
-Every result, prediction and prompt file the project writes downstream of data_prep goes
-through :func:`atomic_write`: a temporary file beside the target, renamed onto it when
-complete, removed if writing fails. ``tempfile.mkstemp`` creates files 0600 whatever the
-umask, which kept a group from reading shared results; the file gets ``0666 & ~umask`` before
-it takes its name, as ``open()`` would have given it. (data_prep, upstream of this package,
-does the same in ``data_prep.stages``.)
+``tempfile.mkstemp`` creates files 0600 whatever the umask, which kept a group from reading
+shared results: :func:`atomic_write` gives the file ``0666 & ~umask``, as ``open()`` would.
 """
 
 from __future__ import annotations
@@ -17,10 +13,7 @@ from pathlib import Path
 
 
 def current_umask() -> int:
-    """The process's umask, read without changing it (``os.umask`` can only set it).
-
-    Linux shows it in ``/proc/self/status``; elsewhere it is set and restored at once.
-    """
+    """The process's umask: from ``/proc/self/status`` on Linux, else set and restored."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("Umask:"):
@@ -47,11 +40,9 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
 
 
 def follow_umask(folder: Path) -> None:
-    """Give ``folder`` and everything in it the modes the umask allows (0666/0777 ``& ~umask``).
+    """Give ``folder`` and everything in it the modes the umask allows (0666/0777 ``& ~umask``):
+    safetensors writes ``model.safetensors`` 0600 whatever the umask."""
 
-    For folders written by libraries that make private files: safetensors writes
-    ``model.safetensors`` 0600 whatever the umask, so a group could not read exported weights.
-    """
     mask = current_umask()
     for path in [folder, *folder.rglob("*")]:
         if not path.is_symlink():

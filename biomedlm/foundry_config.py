@@ -1,10 +1,5 @@
-"""Translate a checked recipe into llm-foundry's train config: the sections every kind shares.
-
-llm-foundry's ``train`` then builds everything through its registries and builders. This module
-maps the typed recipe onto llm-foundry's keys, with what the launch found out
-(:class:`biomedlm.preflight.LaunchFacts`); it reads no files, so every recipe translates anywhere.
-The trainer settings and the data loader sections of every recipe kind are built here.
-"""
+"""Translate a checked recipe into llm-foundry's train config: trainer settings and every
+kind's data loader sections, from the recipe and :class:`biomedlm.preflight.LaunchFacts`."""
 
 from __future__ import annotations
 
@@ -13,6 +8,14 @@ from typing import Any
 from biomedlm.preflight import LaunchFacts
 from biomedlm.recipe import LoaderConfig, Recipe
 from biomedlm.settings import LoaderOptions, TrainingSettings
+
+# the trainer settings llm-foundry takes under the recipe's own names
+TRAINER_KEYS = ("run_name", "seed", "optimizer", "scheduler", "algorithms", "callbacks", "loggers",
+                "fsdp_config", "precision", "global_train_batch_size",
+                "device_train_microbatch_size", "device_eval_batch_size", "max_duration",
+                "eval_interval", "eval_subset_num_batches", "save_folder", "save_interval",
+                "save_num_checkpoints_to_keep", "autoresume", "progress_bar", "log_to_console",
+                "console_log_interval", "dist_timeout")  # fmt: skip
 
 
 def _streams(key: str, loader: LoaderConfig, facts: LaunchFacts) -> dict[str, Any]:
@@ -27,11 +30,8 @@ def _streams(key: str, loader: LoaderConfig, facts: LaunchFacts) -> dict[str, An
 def loader_section(
     name: str, options: LoaderOptions, on_gpu: bool, *, drop_last: bool, **settings: Any
 ) -> dict[str, Any]:
-    """llm-foundry's section for data loader ``name`` (its ``settings``), read as ``options`` say.
-
-    Every loader of every recipe kind is built here: the recipe's workers and prefetching, memory
-    pinned when training on GPUs unless the recipe says otherwise.
-    """
+    """llm-foundry's section for data loader ``name`` (every recipe kind's), read as ``options``
+    say; memory pinned on GPUs unless the recipe says otherwise."""
     return {
         "name": name,
         **settings,
@@ -61,30 +61,17 @@ def enabled(section: dict[str, dict[str, Any] | None]) -> dict[str, dict[str, An
 
 def trainer_settings(recipe: TrainingSettings) -> dict[str, Any]:
     """The llm-foundry keys every recipe kind shares (optimisation, schedule, components)."""
+    cfg = {key: getattr(recipe, key) for key in TRAINER_KEYS}
+    cfg.update(  # copies, in place: the keys keep their order
+        optimizer=dict(recipe.optimizer),
+        scheduler=dict(recipe.scheduler),
+        algorithms=enabled(recipe.algorithms),
+        callbacks=enabled(recipe.callbacks),
+        loggers=enabled(recipe.loggers),
+        fsdp_config=dict(recipe.fsdp_config) if recipe.fsdp_config is not None else None,
+    )
     return {
-        "run_name": recipe.run_name,
-        "seed": recipe.seed,
-        "optimizer": dict(recipe.optimizer),
-        "scheduler": dict(recipe.scheduler),
-        "algorithms": enabled(recipe.algorithms),
-        "callbacks": enabled(recipe.callbacks),
-        "loggers": enabled(recipe.loggers),
-        "fsdp_config": dict(recipe.fsdp_config) if recipe.fsdp_config is not None else None,
-        "precision": recipe.precision,
-        "global_train_batch_size": recipe.global_train_batch_size,
-        "device_train_microbatch_size": recipe.device_train_microbatch_size,
-        "device_eval_batch_size": recipe.device_eval_batch_size,
-        "max_duration": recipe.max_duration,
-        "eval_interval": recipe.eval_interval,
-        "eval_subset_num_batches": recipe.eval_subset_num_batches,
-        "save_folder": recipe.save_folder,
-        "save_interval": recipe.save_interval,
-        "save_num_checkpoints_to_keep": recipe.save_num_checkpoints_to_keep,
-        "autoresume": recipe.autoresume,
-        "progress_bar": recipe.progress_bar,
-        "log_to_console": recipe.log_to_console,
-        "console_log_interval": recipe.console_log_interval,
-        "dist_timeout": recipe.dist_timeout,
+        **cfg,
         "python_log_level": "info",
         "log_config": True,  # hyperparameters reach MLflow / W&B / TensorBoard
     }

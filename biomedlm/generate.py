@@ -7,9 +7,9 @@ Usage::
     python -m biomedlm.generate CHECKPOINT --input q.jsonl --out a.jsonl --strategy beam --num-beams 5
     python -m biomedlm.generate CHECKPOINT --input q.jsonl --out a.jsonl --recipe recipes/finetune/meqsum.yaml
 
-``CHECKPOINT`` is a Composer checkpoint (file or sharded folder), a Hugging Face folder or a LoRA
-adapters export. A generation fine-tune (its tokenizer has the separator) is asked as it was
-trained and prints the answer alone; a base model continues the prompt. Flags: docs/generation.md.
+``CHECKPOINT``: any model :func:`biomedlm.trained.load.load` reads. A generation fine-tune is
+asked as it was trained and prints the answer alone; a base model continues the prompt.
+Flags: docs/generation.md.
 """
 
 from __future__ import annotations
@@ -71,13 +71,8 @@ def encode_prompts(
 
 
 def fit_new_tokens(model: Any, decoding: DecodingConfig, longest_prompt: int) -> DecodingConfig:
-    """``decoding`` with ``max_new_tokens`` lowered to what the model's positions leave.
-
-    For a default that was not asked for (the CLI without ``--max-new-tokens`` or ``--recipe``):
-    the positions after the longest prompt, but at least half of them (longer prompts then lose
-    their start). One log line says so; an explicit value is left for
-    :func:`max_prompt_tokens` to refuse when impossible.
-    """
+    """``decoding`` with a default ``max_new_tokens`` lowered to what the model's positions leave
+    after the longest prompt, but at least half of them (longer prompts then lose their start)."""
     positions = model_positions(model)
     if positions is None or positions - longest_prompt >= decoding.max_new_tokens:
         return decoding
@@ -103,14 +98,9 @@ def complete(
 ) -> list[str]:
     """The generated text (prompt excluded, cut at EOS, stripped) of each prompt, in order.
 
-    Prompts go through ``model.generate`` (a Hugging Face model, or a Composer one, FSDP
-    included) in batches of ``decoding.batch_size``, longest first so that a batch's prompts
-    have similar lengths, left-padded so that every row's new tokens start at the same column.
-    ``separator`` is appended to every prompt (a generation fine-tune's layout; its prompts are
-    whitespace-normalised as the training sources were). Sampling is seeded with
-    ``decoding.seed`` once per call, in a forked RNG: the caller's random state is left as it was. ``strip=False`` keeps the text's leading space,
-    for a continuation printed after its prompt.
-    """
+    Batches of ``decoding.batch_size``, longest prompts first, left-padded. ``separator``: a
+    generation fine-tune's layout. Sampling is seeded with ``decoding.seed`` in a forked RNG, so
+    the caller's random state is left as it was. ``strip=False`` keeps the leading space."""
     import torch
     from tqdm import tqdm
 
@@ -132,7 +122,6 @@ def complete(
     bar = tqdm(
         total=len(encoded), desc="generate", unit="prompt", disable=None if progress else True
     )
-    # a forked RNG: the caller's random state (a training run's) comes back untouched
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(decoding.seed)
         try:
@@ -188,10 +177,8 @@ def _generate_batch(
 def generate(
     path: Path, prompt: str, max_new_tokens: int = 32, temperature: float = 0.8, seed: int = 0
 ) -> str:
-    """``prompt`` continued by the model (sampled, seeded; greedy at temperature 0).
-
-    A base model's output starts with the prompt; a generation fine-tune's is the answer alone.
-    """
+    """``prompt`` continued by the model (sampled, seeded; greedy at temperature 0); a generation
+    fine-tune's answer alone."""
     trained = load(path)
     model, tokenizer = trained.model, trained.tokenizer
     strategy = "sample" if temperature > 0 else "greedy"
@@ -219,21 +206,13 @@ def read_prompts(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def write_jsonl_atomic(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    """``rows`` as JSONL at ``path``, whole or not at all."""
-    write_text_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
-
-
 SAMPLING_FLAGS = {"temperature": "--temperature", "top_p": "--top-p"}
 BEAM_FLAGS = {"num_beams": "--num-beams", "length_penalty": "--length-penalty"}
 
 
 def _strategy(args: argparse.Namespace, base: str) -> str:
-    """The strategy the flags ask for: ``--strategy``, else implied by a sampling or beam flag.
-
-    Sampling and beam flags are ignored by the other strategies, so a flag that cannot apply is
-    an error rather than a silent no-op (``--seed`` only seeds sampling).
-    """
+    """The strategy the flags ask for: ``--strategy``, else implied by a sampling or beam flag; a
+    flag the strategy would ignore is an error (``--seed`` only seeds sampling)."""
     sampling = [flag for key, flag in SAMPLING_FLAGS.items() if getattr(args, key) is not None]
     beam = [flag for key, flag in BEAM_FLAGS.items() if getattr(args, key) is not None]
     if args.strategy is None and sampling and beam:
@@ -272,13 +251,9 @@ def _decoding(args: argparse.Namespace) -> tuple[DecodingConfig, bool]:
 
 
 def check_paths(source: Path | None, out: Path | None) -> None:
-    """``--input`` is a readable file and ``--out`` can be written, before the model loads.
-
-    ``--out``'s folder may not exist yet (it is made when the answers are written): the nearest
-    existing folder above it must take a new file, tried with a temporary file (permission bits
-    say nothing for root or for read-only file systems such as ``/proc``). ``--out`` naming the
-    input file (by another path, a symbolic or a hard link) is refused: it would replace it.
-    """
+    """``--input`` is a readable file and ``--out`` can be written (a probe file in its nearest
+    existing folder: permission bits say nothing for root or read-only mounts) and is not the
+    input by another name, before the model loads."""
     if source is not None:
         if not source.exists():
             raise ValueError(f"--input {source}: no such file")
@@ -327,23 +302,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, help="JSONL written with a 'generated' field")
     parser.add_argument("--recipe", type=Path, help="take eval.decoding from this recipe")
     parser.add_argument("--strategy", choices=STRATEGIES)
-    parser.add_argument("--max-new-tokens", dest="max_new_tokens", type=int)
-    parser.add_argument("--num-beams", dest="num_beams", type=int)
-    parser.add_argument("--no-repeat-ngram-size", dest="no_repeat_ngram_size", type=int)
-    parser.add_argument("--length-penalty", dest="length_penalty", type=float)
-    parser.add_argument(
-        "--min-new-tokens", dest="min_new_tokens", type=int, help="new tokens before EOS may end"
-    )
+    parser.add_argument("--max-new-tokens", type=int)
+    parser.add_argument("--num-beams", type=int)
+    parser.add_argument("--no-repeat-ngram-size", type=int)
+    parser.add_argument("--length-penalty", type=float)
+    parser.add_argument("--min-new-tokens", type=int, help="new tokens before EOS may end")
     parser.add_argument(
         "--min-length",
-        dest="min_length",
         type=int,
         help="Hugging Face's min_length: prompt tokens included (the BioMedLM scripts: 5)",
     )
     parser.add_argument("--temperature", type=float)
-    parser.add_argument("--top-p", dest="top_p", type=float)
+    parser.add_argument("--top-p", type=float)
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--batch-size", dest="batch_size", type=int)
+    parser.add_argument("--batch-size", type=int)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -378,8 +350,10 @@ def main(argv: list[str] | None = None) -> int:
     print(NOT_MEDICAL_ADVICE, file=sys.stderr)  # with every output, on stderr: stdout stays text
     if args.out is not None:
         answers = [{**row, "generated": text} for row, text in zip(rows, texts, strict=True)]
+        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in answers)
         try:
-            write_jsonl_atomic(args.out, answers)
+            write_text_atomic(args.out, text)
+
         except OSError as exc:  # checked before loading; the disk may still fill up
             print(f"error: --out {args.out}: {exc.strerror or exc}", file=sys.stderr)
             return 2

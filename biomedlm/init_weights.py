@@ -1,12 +1,8 @@
 """``model.init_from``: any trained model the project knows, as a Hugging Face folder.
 
-llm-foundry's models start from a Hugging Face folder; a Composer checkpoint file or sharded
-folder is read once by :func:`biomedlm.trained.load.load` and written as one under the run
-(``<run_dir>/init/<name>-<fingerprint>``), keyed by the checkpoint's path, size and modification
-time, so a relaunch reuses it and a changed checkpoint is converted again. On a node, local rank
-0 converts; the other ranks wait for the folder. :func:`check_tokenizer` refuses weights that do
-not fit their own tokenizer, or a ``tokenizer.path`` of another vocabulary
-(:mod:`biomedlm.vocabulary`, the rules the gauntlet applies too).
+llm-foundry's models start from a Hugging Face folder, so a Composer checkpoint is converted
+once into ``<run_dir>/init/<name>-<fingerprint>`` (path, sizes, mtimes: a changed checkpoint
+is converted again) by local rank 0 while the other ranks wait.
 """
 
 from __future__ import annotations
@@ -24,7 +20,13 @@ from typing import Any
 from biomedlm.files import follow_umask
 from biomedlm.settings import RecipeError
 from biomedlm.trained.hub import locate
-from biomedlm.trained.kinds import CheckpointError, has_tokenizer, incomplete_model_folder, kind_of
+from biomedlm.trained.kinds import (
+    CheckpointError,
+    first_line,
+    has_tokenizer,
+    incomplete_model_folder,
+    kind_of,
+)
 from biomedlm.trained.load import load
 from biomedlm.vocabulary import embedding_shortfall, vocabulary_difference
 
@@ -58,8 +60,7 @@ def _convert(source: Path, dest: Path) -> None:
 
 
 def hf_folder(init_from: str, cache_root: Path, timeout: float = 3600.0) -> Path:
-    """A Hugging Face folder holding ``init_from``'s weights (itself, when it is one; a hub id's
-    snapshot in huggingface_hub's cache, :mod:`biomedlm.trained.hub`)."""
+    """A Hugging Face folder holding ``init_from``'s weights (itself, or a hub id's snapshot)."""
     try:
         source = locate(init_from)
     except CheckpointError as exc:
@@ -100,18 +101,17 @@ def _tokenizer(path: Path, key: str) -> Any:
     try:
         return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     except (OSError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise RecipeError(f"{key}: cannot load the tokenizer at {path} ({first})") from None
+        raise RecipeError(
+            f"{key}: cannot load the tokenizer at {path} ({first_line(exc)})"
+        ) from None
 
 
 def check_tokenizer(init_from: str, folder: Path, tokenizer_path: str | None) -> None:
     """Refuse weights that do not fit their tokenizer, and a ``tokenizer.path`` that is not theirs.
 
-    ``folder`` is ``init_from`` as a Hugging Face folder (:func:`hf_folder`); its embedding rows
-    are its config's ``vocab_size``. Its own tokenizer (or ``tokenizer.path`` standing in for a
-    folder without one) must fit them; ``tokenizer.path`` must map tokens to the ids of the
-    weights' own tokenizer, tokens added on top aside.
-    """
+    ``folder``: ``init_from`` as a Hugging Face folder. Its own tokenizer (else ``tokenizer.path``)
+    must fit its embedding rows; ``tokenizer.path`` must map tokens to the same ids."""
+
     rows = json.loads((folder / "config.json").read_text()).get("vocab_size")
     own = _tokenizer(folder, KEY) if has_tokenizer(folder) else None
     given = _tokenizer(Path(tokenizer_path), "tokenizer.path") if tokenizer_path else None

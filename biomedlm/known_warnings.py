@@ -1,9 +1,7 @@
 """Library warnings known to be harmless in this project's runs, silenced where they arise.
 
-Each filter names one message (a regular expression matched from its start), its category and
-the module that warns, and says why it is harmless; any other warning still shows. The entry
-points (:mod:`biomedlm.train`, :mod:`biomedlm.generate`, :mod:`eval_gauntlet`) apply them in
-``main()``, before the libraries are imported.
+Each filter names one message, its category and the module that warns; any other warning still
+shows. The entry points apply them in ``main()``, before the libraries are imported.
 """
 
 from __future__ import annotations

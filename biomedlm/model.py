@@ -1,13 +1,8 @@
 """The BioMedLM model family: Hugging Face ``GPT2LMHeadModel`` through llm-foundry's HF wrapper.
 
-Registered in llm-foundry's ``models`` registry as ``biomedlm`` (docs/pretraining.md). The
-vocabulary is the tokenizer's, padded to a multiple of 64. The architecture keys build a model
-from scratch; ``init_from`` (a local Hugging Face folder) loads weights instead, which a
-pretraining recipe still sizes (checked at launch): ``dropout: null`` keeps the weights' own, and
-tokens the tokenizer adds get embedding rows (the mean embedding; rows padded to 64).
-``peft_config`` trains LoRA adapters; Composer checkpoints still hold every weight
-(``should_save_peft_only: false``: Composer's filter keeps only ``lora_`` keys, dropping the rows
-trained through ``trainable_token_indices``).
+Registered in llm-foundry's ``models`` registry as ``biomedlm`` (docs/pretraining.md).
+Checkpoints of a LoRA run hold every weight (``should_save_peft_only: false``): Composer's
+filter keeps only ``lora_`` keys, dropping the rows trained through ``trainable_token_indices``.
 """
 
 from __future__ import annotations
@@ -44,11 +39,8 @@ def gpt2_overrides(
 
 
 def token_ids(tokenizer: PreTrainedTokenizerBase) -> dict[str, int | None]:
-    """The config's ``bos/eos_token_id`` (and ``pad_token_id`` where there is a pad) of ``tokenizer``.
-
-    A model's config states them for ``generate`` and pipelines, which stop at ``eos_token_id``:
-    they must be the tokenizer's (data_prep's puts ``<|endoftext|>`` at 0, BioMedLM's at 28895).
-    """
+    """The config's ``bos/eos/pad_token_id`` of ``tokenizer``: ``generate`` stops at the config's
+    EOS, which differs between tokenizers (data_prep's is 0, BioMedLM's 28895)."""
     ids = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
     if tokenizer.pad_token_id is not None:
         ids["pad_token_id"] = tokenizer.pad_token_id
@@ -119,24 +111,16 @@ class BioMedLM(ComposerHFCausalLM):
         self.n_matmul_params = n_params - (positions.weight.numel() if positions else 0)
 
     def transform_model(self, model: Any) -> Any:
-        """Embedding rows for every token of the tokenizer (a layout's added tokens), padded to 64,
-        and the tokenizer's special ids in the config (the architecture's or ``init_from``'s
-        would otherwise be exported).
-
-        Called by llm-foundry between building the Hugging Face model and wrapping it (LoRA).
-        """
+        """Embedding rows for every token (padded to 64) and the tokenizer's special ids in the
+        config; llm-foundry calls it before wrapping the model (LoRA)."""
         grow_embeddings(model, self._n_tokens)
         set_token_ids(model, self._token_ids)
         return model
 
     def flops_per_batch(self, batch: Mapping[str, Any]) -> int:
-        """Training flops of a batch (forward + backward = 3x forward), as llm-foundry counts them.
+        """Training flops of a batch (3x forward) for Composer's MFU: a multiply-add per weight
+        and token (the tied embedding once), plus attention's two ``seq x seq`` products."""
 
-        Read by Composer's speed monitor for ``throughput/device/mfu``. Each weight is a
-        multiply-add per token (the tied embedding once, as the output layer), plus attention's
-        two ``seq x seq`` products per layer. Activation recomputation is not counted (MFU, not
-        hardware FLOPs utilisation).
-        """
         batch_size, seq_len = batch["input_ids"].shape[:2]
         config = self.model.config
         per_seq = (

@@ -1,8 +1,6 @@
 """Launch check of where a run writes: ``run_dir``, ``save_folder``, each callback's ``save_folder``.
 
-Checked before anything is built (:func:`biomedlm.train.main`), each failure one line naming the
-key: without it, a read-only folder or a bucket that does not exist fails at the first checkpoint
-after the model is built, or when Composer's uploader starts, in tracebacks.
+Else a read-only folder or a missing bucket fails in a traceback at the first checkpoint.
 """
 
 from __future__ import annotations
@@ -15,7 +13,7 @@ from biomedlm.settings import RecipeError, TrainingSettings
 BUCKET_FIX = "a bucket this run can write (credentials, S3_ENDPOINT_URL)"
 
 
-def _write_refused(folder: Path) -> str | None:
+def write_refused(folder: Path) -> str | None:
     """Why a file cannot be made in ``folder`` (or, not made yet, its nearest existing parent)."""
     existing = next(path for path in (folder, *folder.parents) if path.exists())
     if not existing.is_dir():
@@ -45,11 +43,9 @@ def _bucket_refused(uri: str) -> str | None:
 
 
 def check_outputs(recipe: TrainingSettings) -> None:
-    """Every folder ``recipe`` writes can be written; raises :class:`RecipeError` naming the key.
+    """Every folder ``recipe`` writes can be written (a probe file; a bucket listed once); raises
+    :class:`RecipeError` naming the key."""
 
-    A local folder takes a probe file (a read-only mount refuses it, even to root); a bucket is
-    listed with Composer's object store (one request).
-    """
     folders = {"run_dir": recipe.run_dir, "save_folder": recipe.save_folder}
     for name, args in recipe.callbacks.items():
         if args is not None and isinstance(args.get("save_folder"), str):
@@ -58,7 +54,7 @@ def check_outputs(recipe: TrainingSettings) -> None:
         if folder is None:
             continue
         remote = "://" in folder
-        why = _bucket_refused(folder) if remote else _write_refused(Path(folder).absolute())
+        why = _bucket_refused(folder) if remote else write_refused(Path(folder).absolute())
         if why is not None:
             fix = BUCKET_FIX if remote else "a folder this run can write"
             raise RecipeError(f"{key}: cannot write to {folder} ({why}); point it at {fix}")

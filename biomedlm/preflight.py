@@ -1,11 +1,7 @@
 """Launch-time checks of a pretraining recipe: this machine, its files, their fit together.
 
-What depends on the machine or on files is checked here, before the trainer is built, each
-failure one line naming the key, the paths and the fix (docs/pretraining.md): the machine (world
-size, GPU, bf16); the tokenizer and every stream's shards, remote ones included (made with this
-tokenizer, packed at ``max_seq_len``: llm-foundry's loader truncates longer samples silently); a
-data_prep folder read from the set held for the run (:func:`data_prep.publish.hold_current_set`);
-``model.init_from``.
+Each failure is one line naming the key, the paths and the fix (docs/reliability.md). Shards
+must be packed at ``max_seq_len``: llm-foundry's loader truncates longer samples silently.
 """
 
 from __future__ import annotations
@@ -18,10 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from biomedlm.outputs import write_refused
 from biomedlm.recipe import LoaderConfig, Recipe
 from biomedlm.run_record import index_digest
 from biomedlm.settings import RecipeError, TrainingSettings
 from biomedlm.token_ids import check_token_ids
+from biomedlm.trained.kinds import first_line
 from data_prep.document import PrepError
 from data_prep.manifest import IDENTITY_KEYS, tokenizer_identity
 from data_prep.publish import hold_current_set
@@ -38,9 +36,8 @@ class LaunchFacts:
     n_tokens: int  # tokens of the tokenizer (embedding rows are padded from it)
     on_gpu: bool
     init_from: str | None = None  # a Hugging Face folder holding model.init_from's weights
-    # "<loader>.<stream>" -> the local (and remote) streaming reads: a data_prep folder's set
-    # held for the run; shards in a folder training cannot write (streaming decompresses shards
-    # beside them) are read as a remote into a cache in the run folder
+    # "<loader>.<stream>" -> the local (and remote) streaming reads, where they change: a held
+    # set, or read-only shards read as a remote into a cache (streaming decompresses beside them)
     stream_paths: dict[str, dict[str, str]] = field(default_factory=dict)
     tokenizer: str | None = None  # the tokenizer folder read (a data_prep folder's held set)
     # "train_loader.streams.<stream>" -> the identity of its shards (biomedlm.run_record)
@@ -133,11 +130,8 @@ def _check_stream(
     field: str = "local",
     remote: str | None = None,
 ) -> str:
-    """The shards under ``folder`` (``shown`` in messages) fit ``tokenizer`` and max_seq_len.
-
-    Returns their identity (:func:`biomedlm.run_record.index_digest`). ``remote``: where the
-    shards are when ``folder`` holds only a fetched index (read for token ids without a manifest).
-    """
+    """The shards under ``folder`` (``shown`` in messages) fit ``tokenizer`` and max_seq_len;
+    their identity. ``remote``: the shards, when ``folder`` holds only a fetched index."""
     split_dir = folder / split
     if not (split_dir / "index.json").is_file():
         raise RecipeError(
@@ -174,10 +168,6 @@ def _check_stream(
     return index_digest(split_dir / "index.json")
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
 def _fetch_remote(key: str, remote: str, split: str, into: Path) -> Path:
     """``remote``'s index and manifest, fetched as streaming fetches them, into ``into``."""
     from streaming.base.storage.download import CloudDownloader
@@ -186,9 +176,8 @@ def _fetch_remote(key: str, remote: str, split: str, into: Path) -> Path:
     try:
         CloudDownloader.direct_download(index, str(into / split / "index.json"), FETCH_TIMEOUT)
     except Exception as exc:  # each store's client raises its own errors
-        why = _first_line(exc)
         raise RecipeError(
-            f"{key}.remote: cannot read {index} ({why}); check the remote path, its "
+            f"{key}.remote: cannot read {index} ({first_line(exc)}); check the remote path, its "
             "credentials and endpoint (S3_ENDPOINT_URL)"
         ) from None
     try:
@@ -200,12 +189,8 @@ def _fetch_remote(key: str, remote: str, split: str, into: Path) -> Path:
 
 
 def _check_remote_shards(key: str, remote: str, split: str, fetched: Path) -> None:
-    """Every shard file ``index.json`` names is in the remote (listed with streaming's uploader).
-
-    Else training starts and the first batch needing the missing shard dies in streaming's
-    download thread. A store streaming cannot list, or a listing refused (read-only
-    credentials), leaves the shards unchecked, with a warning.
-    """
+    """Every shard file ``index.json`` names is in the remote, else the first batch needing it
+    dies in streaming's download thread; a store that cannot be listed is left unchecked."""
     from streaming.base.storage.upload import CloudUploader
 
     index = json.loads((fetched / split / "index.json").read_text())
@@ -219,7 +204,7 @@ def _check_remote_shards(key: str, remote: str, split: str, fetched: Path) -> No
         store = CloudUploader.get((str(fetched / ".listing"), remote), exist_ok=True)
         listed = {os.path.basename(name) for name in store.list_objects(f"{split}/") or []}
     except Exception as exc:  # NotImplementedError, or each store's client's own errors
-        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        why = first_line(exc)
         log.warning(
             "%s.remote: cannot list %s/%s (%s); shards not checked", key, remote, split, why
         )
@@ -249,23 +234,14 @@ def tokenizer_folder(path: str) -> Path:
 
 def writable(folder: Path) -> bool:
     """Whether this process can create files in ``folder`` (a read-only mount says no, even to root)."""
-    if not os.access(folder, os.W_OK):
-        return False
-    try:
-        with tempfile.TemporaryFile(dir=folder):
-            return True
-    except OSError:
-        return False
+    return os.access(folder, os.W_OK) and write_refused(folder) is None
 
 
 def check_loader(
     key: str, loader: LoaderConfig, recipe: Recipe, tokenizer: Any
 ) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
-    """Every stream of ``loader`` exists and fits the tokenizer and ``max_seq_len``.
-
-    Returns where streaming reads each stream whose paths change (:attr:`LaunchFacts.stream_paths`),
-    and each stream's identity (``<key>.streams.<name>`` -> its ``index.json``'s digest).
-    """
+    """Every stream of ``loader`` exists and fits the tokenizer and ``max_seq_len``; where
+    streaming reads the streams (:attr:`LaunchFacts.stream_paths`), and their identities."""
     paths, digests = {}, {}
     for name, stream in loader.streams.items():
         stream_key = f"{key}.streams.{name}"
@@ -315,12 +291,8 @@ def check_loader(
 
 
 def _check_cache(key: str, cached: Path, source: Path) -> None:
-    """A stream's local cache of a split holds nothing yet, or the shards of ``source``.
-
-    Streaming reads a cache's own ``index.json`` and shard files whenever they exist, never
-    looking at the remote again: a cache filled from another data set (or from this remote
-    before it was republished) would be trained on as it is.
-    """
+    """A stream's local cache of a split holds nothing yet, or the shards of ``source``:
+    streaming reads a cache's own files whenever they exist, never looking at the remote."""
     index = cached / "index.json"
     if not index.is_file():
         return

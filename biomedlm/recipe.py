@@ -1,8 +1,6 @@
 """The pretraining recipe: a GPT-2 architecture and the MDS shard streams it trains on.
 
-Loaded strictly by :func:`biomedlm.recipe_kinds.load_recipe` (schema, values, components); what
-depends on the machine or on files is checked at launch (:mod:`biomedlm.preflight`), so every
-recipe loads anywhere as written. The keys: docs/pretraining.md.
+The keys: docs/pretraining.md. Machine and files are checked at launch (:mod:`biomedlm.preflight`).
 """
 
 from __future__ import annotations

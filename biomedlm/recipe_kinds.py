@@ -1,9 +1,5 @@
-"""The recipe kinds, and the loader that knows them all: pretraining here, others by entry point.
-
-A :class:`RecipeKind` is registered in ``recipe_kinds`` (llm-foundry's registry style, entry-point
-group ``biomedlm_recipe_kinds``): the core registers pretraining, :mod:`biomedlm.finetune.launch`
-fine-tuning, so the core never imports the kinds built on it.
-"""
+"""The recipe kinds, and the loader that knows them all: pretraining here, others by entry point
+(group ``biomedlm_recipe_kinds``), so the core never imports the kinds built on it."""
 
 from __future__ import annotations
 
@@ -83,10 +79,8 @@ def kind_for(recipe: TrainingSettings) -> RecipeKind:
 def load_recipe(
     path: str | Path, overrides: list[str] | None = None, *, components: bool = True
 ) -> Any:
-    """Load and check a recipe of any kind; raises :class:`RecipeError` in one line.
-
-    ``components=False`` skips the registry checks of its components.
-    """
+    """Load and check a recipe of any kind (``components=False``: not its components against the
+    registries); raises :class:`RecipeError` in one line."""
     path = Path(path)
     layers = recipe_layers(path, overrides)
     recipe = load_as(kind_of(layers, overrides).schema, path, overrides, layers)

@@ -1,15 +1,9 @@
 """Relaunching a run: a finished run exits cleanly; a changed recipe is refused or applied, stated.
 
 Composer 0.32 fails with a traceback when resuming a run that reached ``max_duration``, and keeps
-the checkpoint's optimizer, scheduler, data order and seed whatever the new recipe says. So before
-training a relaunch is compared with the record beside the checkpoint (``<save_folder>/run.yaml``,
-:mod:`biomedlm.run_record`); a key the record lacks (one the schema gained since) counts at its
-schema default. What is refused and what applies: docs/pretraining.md.
-
-The data's resume state is streaming's ``StreamingDataset.state_dict`` (epoch, sample,
-``num_canonical_nodes``, shuffle seed) over an order fixed by the streams, their proportions, the
-split, shuffling and the global batch size, not by the number of workers or where the shards are
-read from (streaming's elastic determinism, tested).
+the checkpoint's optimizer, scheduler, data order and seed whatever the new recipe says. So a
+relaunch is compared with the record beside the checkpoint (:mod:`biomedlm.run_record`) first;
+what is refused and what applies: docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -63,8 +57,7 @@ def changed_keys(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[An
 
 
 def with_defaults(recorded: dict[str, Any], schema: type) -> dict[str, Any]:
-    """A recorded recipe (flattened), each key it lacks at ``schema``'s default: a run recorded
-    before a key joined the schema (``data.layout``) trained as the default says."""
+    """A recorded recipe (flattened), each key it lacks (one added since) at ``schema``'s default."""
     from omegaconf import OmegaConf
 
     flat = flatten(recorded)
@@ -83,11 +76,8 @@ def _under(key: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def _reorders(key: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
-    """Whether changing ``key`` changes the training data's sample order.
-
-    Moving a stream that both recipes have (``train_loader.streams.NAME.local``/``remote``) does
-    not; adding, removing or reweighting a stream does.
-    """
+    """Whether changing ``key`` changes the training data's sample order (moving a stream both
+    recipes have does not)."""
     if not _under(key, DATA_ORDER):
         return False
     parts = key.split(".")
@@ -111,11 +101,8 @@ def latest_checkpoint(save_folder: str | None) -> Path | None:
 
 
 def latest_remote_checkpoint(save_folder: str) -> str | None:
-    """The URI of a remote run's newest checkpoint, as Composer's ``latest`` symlinks name it.
-
-    None when neither symlink object exists (a run not started). Raises what the object store
-    raises when the bucket cannot be read.
-    """
+    """The URI of a remote run's newest checkpoint, as Composer's ``latest`` symlinks name it
+    (None: no symlink); an unreadable bucket raises the object store's error."""
     from composer.utils import extract_path_from_symlink, maybe_create_object_store_from_uri
     from composer.utils.file_helpers import parse_uri
 
@@ -131,6 +118,13 @@ def latest_remote_checkpoint(save_folder: str) -> str | None:
         batch = remote_batch(uri)
         found.append((-1 if batch is None else batch, uri))
     return max(found)[1] if found else None
+
+
+def _latest(save_folder: str) -> Path | str | None:
+    """The newest checkpoint of a local or remote ``save_folder``."""
+    if "://" in save_folder:
+        return latest_remote_checkpoint(save_folder)
+    return latest_checkpoint(save_folder)
 
 
 def remote_batch(uri: str) -> int | None:
@@ -157,9 +151,8 @@ class AfterFitCompleted(Exception):
 
 @dataclass(frozen=True)
 class AfterFitWork:
-    """A finished run's work after its last checkpoint that a crash cut off (a fine-tune's export
-    or test scores): the line a relaunch says, and how it turns the train config into one that
-    completes the work from that checkpoint, without training."""
+    """A finished run's after-fit work that a crash cut off: the line a relaunch says, and how it
+    turns the train config into one that completes the work without training."""
 
     line: str
     complete: Callable[[dict[str, Any]], None]
@@ -191,26 +184,22 @@ def _describe(changes: dict[str, tuple[Any, Any]]) -> str:
 def check_relaunch(recipe: TrainingSettings, resolved: dict[str, Any]) -> Finished | None:
     """None to go on training; a one-line message when the run has already finished.
 
-    Raises :class:`RecipeError` when the recipe changed in a way a resume cannot honour.
-    """
+    Raises :class:`RecipeError` when the recipe changed in a way a resume cannot honour."""
     if not recipe.autoresume or not recipe.save_folder:
         return None
-    remote = "://" in recipe.save_folder
-    checkpoint: Path | str | None
-    if remote:
-        try:
-            checkpoint = latest_remote_checkpoint(recipe.save_folder)
-        except Exception as exc:  # an unreachable bucket: Composer will try, and say why
-            log.warning(
-                "cannot read the latest checkpoint of %s (%s: %s); relaunch checks skipped, "
-                "Composer will try to resume from it",
-                recipe.save_folder,
-                type(exc).__name__,
-                str(exc).strip().splitlines()[0] if str(exc).strip() else "",
-            )
-            return None
-    else:
-        checkpoint = latest_checkpoint(recipe.save_folder)
+    try:
+        checkpoint = _latest(recipe.save_folder)
+    except Exception as exc:  # an unreachable bucket: Composer will try, and say why
+        if "://" not in recipe.save_folder:
+            raise
+        log.warning(
+            "cannot read the latest checkpoint of %s (%s: %s); relaunch checks skipped, "
+            "Composer will try to resume from it",
+            recipe.save_folder,
+            type(exc).__name__,
+            str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+        )
+        return None
     if checkpoint is None:
         return None
     _compare_with_record(recipe, resolved, checkpoint)
@@ -221,9 +210,9 @@ def check_relaunch(recipe: TrainingSettings, resolved: dict[str, Any]) -> Finish
     except CheckpointError as exc:
         log.warning("%s; Composer will try to resume from it", exc)
         return None
-    if _finished(progress, recipe.max_duration):
-        return _finished_line(recipe, checkpoint, progress, progress.batch)
-    return None
+    if not _finished(progress, recipe.max_duration):
+        return None
+    return _finished_line(recipe, checkpoint, progress, progress.batch)
 
 
 def _remote_finished(recipe: TrainingSettings, checkpoint: str) -> Finished | None:
@@ -261,11 +250,8 @@ def _remote_finished(recipe: TrainingSettings, checkpoint: str) -> Finished | No
 def _packed_tokens_per_batch(recipe: TrainingSettings) -> int | None:
     """Tokens in every batch of a pretraining run (None for a fine-tune: rows are padded).
 
-    Pretraining reads data_prep's packed shards, whose samples are all ``max_seq_len`` tokens
-    (a launch check), and Composer counts a batch's tokens from llm-foundry's text loader as its
-    attention mask's sum: exactly ``global_train_batch_size * max_seq_len``. So the 2.7B run's
-    ``max_duration`` in tokens is checked from the checkpoint's batch, without fetching shards.
-    """
+    Packed shards hold ``max_seq_len``-token samples (a launch check), so Composer counts exactly
+    ``global_train_batch_size * max_seq_len`` a batch: no checkpoint download to check tokens."""
     if getattr(recipe, "task", None) is not None:
         return None
     max_seq_len = getattr(getattr(recipe, "model", None), "max_seq_len", None)
@@ -300,33 +286,28 @@ def _compare_with_record(
             f"{recipe.save_folder} cannot resume with another architecture or tokenizer. "
             "Restore the value, or start a new run (another run_name)"
         )
+    new_run = f"start a new run from the checkpoint (run_name=NEW model.init_from={checkpoint})"
     restored = {k: v for k, v in changes.items() if _under(k, RESTORED)}
-    if restored:
-        raise RecipeError(
-            f"{_describe(restored)}: differs from the run's recipe ({record}); resuming "
-            f"restores it from the checkpoint in {recipe.save_folder}, so the new value "
-            "would be ignored. Restore the value, or start a new run from the checkpoint "
-            f"(run_name=NEW model.init_from={checkpoint})"
-        )
     reordered = {k: v for k, v in changes.items() if _reorders(k, previous, resolved)}
-    if reordered:
-        raise RecipeError(
-            f"{_describe(reordered)}: differs from the run's recipe ({record}); the checkpoint "
-            f"in {recipe.save_folder} resumes at a position in the run's data order (which "
-            "samples, in which order), which this changes (samples would be skipped, seen twice "
-            "or read otherwise). Restore the value, or "
-            f"start a new run from the checkpoint (run_name=NEW model.init_from={checkpoint})"
-        )
+    for refused, why in (
+        (restored, f"resuming restores it from the checkpoint in {recipe.save_folder}, so the "
+                   "new value would be ignored"),
+        (reordered, f"the checkpoint in {recipe.save_folder} resumes at a position in the run's "
+                    "data order (which samples, in which order), which this changes (samples "
+                    "would be skipped, seen twice or read otherwise)"),
+    ):  # fmt: skip
+        if refused:
+            raise RecipeError(
+                f"{_describe(refused)}: differs from the run's recipe ({record}); {why}. "
+                f"Restore the value, or {new_run}"
+            )
     if changes:
         log.info("relaunch with changed settings, applied: %s", _describe(changes))
 
 
 def _recorded_recipe(recipe: TrainingSettings) -> tuple[str, dict[str, Any] | None]:
-    """The recipe the checkpoints in ``save_folder`` were trained with, and where it was read.
-
-    From the record beside them (:mod:`biomedlm.run_record`); for a run from before records were
-    kept, ``<run_dir>/recipe.yaml``. None (said in one line) when neither can be read.
-    """
+    """The recipe the checkpoints in ``save_folder`` were trained with (from their record, else
+    ``<run_dir>/recipe.yaml``), and where it was read; None, said in one line, when neither."""
     assert recipe.save_folder is not None
     where = record_path(recipe.save_folder)
     try:
@@ -351,20 +332,12 @@ def _recorded_recipe(recipe: TrainingSettings) -> tuple[str, dict[str, Any] | No
 
 
 def check_identity(recipe: TrainingSettings, identity: dict[str, Any]) -> None:
-    """Refuse to resume a checkpoint on another tokenizer or other training data than its own.
-
-    ``identity`` is this launch's (:func:`biomedlm.run_record.run_identity`), known once the
-    launch checks have found the tokenizer and shards it reads; the checkpoint's is in the record
-    beside it. A different one fails in one line saying how to go on deliberately: a new run
-    starting from the checkpoint's weights.
-    """
+    """Refuse to resume a checkpoint on another tokenizer or other training data than its own
+    (``identity``: this launch's, :func:`biomedlm.run_record.run_identity`)."""
     if not recipe.autoresume or not recipe.save_folder:
         return
     try:
-        if "://" in recipe.save_folder:
-            checkpoint: Path | str | None = latest_remote_checkpoint(recipe.save_folder)
-        else:
-            checkpoint = latest_checkpoint(recipe.save_folder)
+        checkpoint = _latest(recipe.save_folder)
         record = read_record(recipe.save_folder) if checkpoint is not None else None
     except Exception:  # an unreadable bucket or record: check_relaunch has said so
         return

@@ -1,16 +1,9 @@
 """One launch at a time per training run: ``<run_dir>/.lock``, held from the launch's first check.
 
-Two launches of one command on the same ``run_dir`` would both train to the end, writing the
-same checkpoints and exports and interleaving ``loss.csv``; the second now stops at once, in one
-line naming the first (pid and host). The lock is data_prep's (:mod:`data_prep.lock`): an
-``flock`` the kernel drops when its holder exits, however it exits, so a killed launch never
-blocks the next one, which takes the record it left over and says so. It is taken before
-anything in the run's folders is touched (a checkpoint a live run is writing looks like a save
-cut off by a crash) and held until training ends.
-
-One lock per launch: ``composer -n N`` starts N processes of one launch, and only global rank 0
-takes it (the launcher stops the other ranks when rank 0 is refused). On shared storage the
-lock holds across hosts where the file system supports ``flock`` (Linux's NFS client does).
+Two launches on one ``run_dir`` would both train, writing the same checkpoints. The lock is
+data_prep's ``flock`` (the kernel drops it however its holder exits), taken by global rank 0
+before anything in the run's folders is touched: a checkpoint a live run is writing looks like
+a save cut off by a crash.
 """
 
 from __future__ import annotations
@@ -29,11 +22,8 @@ log = logging.getLogger(__name__)
 
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold ``run_dir``'s lock for the ``with`` block (global rank 0 only).
-
-    Raises :class:`RecipeError` naming the holder when another launch holds it. A launch that
-    created ``run_dir`` and leaves nothing in it (refused by a later check) removes it again.
-    """
+    """Hold ``run_dir``'s lock for the ``with`` block (global rank 0 only); a ``run_dir`` it
+    created and left empty is removed. :class:`RecipeError` names another holder."""
     if os.environ.get("RANK", "0") != "0":
         yield
         return

@@ -1,27 +1,15 @@
-"""What a run's checkpoints were trained with, kept beside them: the recipe, tokenizer and data.
+"""What a run's checkpoints were trained with, kept beside them in ``<save_folder>/run.yaml``:
+the resolved recipe and the identity of its tokenizer and training streams (docs/reliability.md).
 
-A relaunch resumes a checkpoint only on what made it (:mod:`biomedlm.relaunch`), so the record
-lives in the ``save_folder`` the checkpoints are in, not in the run folder: a new ``run_dir`` on
-an existing ``save_folder`` is checked the same way. It is written once training has started
-(:class:`biomedlm.callbacks.run_record.RunRecord`, at ``FIT_START`` on global rank 0), so a
-launch that fails before training never becomes the record of the run::
-
-    <save_folder>/run.yaml    recipe:   the resolved recipe
-                              identity: tokenizer: {sha256, vocab_size, path}
-                                        data: {<train stream>: sha256 of its split's index.json}
-
-The tokenizer's identity is data_prep's :func:`data_prep.manifest.tokenizer_identity` (what maps
-text to ids: another tokenizer of the same size differs). A stream's is its MDS ``index.json``,
-which lists every shard's size and sha1 (data_prep writes them): the same digest means the same
-samples wherever the shards are read from, another set of shards another digest. A remote
-``save_folder`` (``s3://...``) keeps the record as an object beside the checkpoints.
+It lives beside the checkpoints, not in the run folder, so a new ``run_dir`` on an existing
+``save_folder`` is checked the same way. A stream's identity is the digest of its
+``index.json``, which lists every shard's size and sha1: the same samples wherever they are read.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from biomedlm.files import write_text_atomic
 from biomedlm.settings import RecipeError
 from data_prep.document import PrepError
 from data_prep.manifest import tokenizer_identity
@@ -59,11 +48,8 @@ def run_identity(tokenizer_dir: str | Path, data: dict[str, str]) -> dict[str, A
 
 
 def identity_change(recorded: dict[str, Any], current: dict[str, Any]) -> tuple[str, str] | None:
-    """What differs between a recorded identity and this launch's: (what, a message's start).
-
-    Only what both name is compared: a stream added or removed is a recipe change, checked with
-    the recipe.
-    """
+    """What differs between a recorded identity and this launch's: (what, a message's start);
+    only streams both name are compared (adding one is a recipe change)."""
     old, new = recorded.get("tokenizer") or {}, current["tokenizer"]
     if old.get("sha256") and old["sha256"] != new["sha256"]:
         return "tokenizer", (
@@ -116,11 +102,7 @@ def write_record(save_folder: str, recipe: dict[str, Any], identity: dict[str, A
     text = yaml.safe_dump({"recipe": recipe, "identity": identity}, sort_keys=False)
     where = record_path(save_folder)
     if "://" not in save_folder:
-        folder = Path(save_folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{RECORD}.tmp-{os.getpid()}"
-        tmp.write_text(text)
-        tmp.replace(folder / RECORD)
+        write_text_atomic(Path(where), text)
         return where
     from composer.utils import maybe_create_object_store_from_uri
     from composer.utils.file_helpers import parse_uri
@@ -136,8 +118,7 @@ def write_record(save_folder: str, recipe: dict[str, Any], identity: dict[str, A
 
 def record_launch(run_dir: Path, recipe: dict[str, Any]) -> Path:
     """Keep a launch's resolved recipe in ``<run_dir>/launches/``; ``<run_dir>/recipe.yaml``
-    becomes the one in effect (for people and loggers: relaunches are checked against
-    :func:`read_record`)."""
+    becomes the one in effect (for people: relaunches are checked against the record)."""
     text = yaml.safe_dump(recipe, sort_keys=False)
     launches = run_dir / "launches"
     launches.mkdir(parents=True, exist_ok=True)
@@ -148,7 +129,5 @@ def record_launch(run_dir: Path, recipe: dict[str, Any]) -> Path:
         kept = launches / f"{stamp}.{n}-recipe.yaml"
         n += 1
     kept.write_text(text)
-    tmp = run_dir / f".{RUN_DIR_RECIPE}.tmp"
-    tmp.write_text(text)
-    tmp.replace(run_dir / RUN_DIR_RECIPE)
+    write_text_atomic(run_dir / RUN_DIR_RECIPE, text)
     return kept

@@ -1,9 +1,5 @@
-"""What every recipe kind shares: the training settings, loader options, and their checks.
-
-Pretraining (:mod:`biomedlm.recipe`) and fine-tuning (:mod:`biomedlm.finetune.recipe`) schemas
-build on these; values are checked in ``__post_init__``, Composer times and precisions parsed by
-Composer itself (the keys: docs/pretraining.md, docs/fine-tuning.md).
-"""
+"""What every recipe kind shares: the training settings, loader options, and their checks
+(the keys: docs/pretraining.md, docs/fine-tuning.md)."""
 
 from __future__ import annotations
 
@@ -24,10 +20,8 @@ INIT_DEVICES = ("cpu", "meta", "mixed")
 def parse_time(
     key: str, value: str | int, units: tuple[str, ...] | None = None, *, positive: bool = False
 ) -> Any:
-    """``value`` as a Composer ``Time``; a bad string or unit fails naming ``key``.
-
-    ``positive``: zero fails too (an interval or a duration of nothing).
-    """
+    """``value`` as a Composer ``Time``; a bad string or unit (or zero, when ``positive``) fails
+    naming ``key``."""
     from composer.core import Time, TimeUnit
 
     try:
@@ -46,11 +40,8 @@ def parse_time(
 
 
 def unset(obj: Any) -> bool:
-    """Whether a schema object still has ``MISSING`` fields (a default built for the schema).
-
-    omegaconf builds each section's default while making the schema; its checks run only on the
-    real values, when the recipe is turned into objects.
-    """
+    """Whether a schema object still has ``MISSING`` fields: omegaconf builds each section's
+    default while making the schema, and checks run only on the real values."""
     return any(getattr(obj, f.name) == MISSING for f in fields(obj))
 
 

@@ -1,11 +1,5 @@
-"""Token ids of MDS shards without a manifest, checked against the tokenizer at launch.
-
-data_prep's ``manifest.json`` says which tokenizer made its shards (:mod:`biomedlm.preflight`
-compares identities). Shards made elsewhere have none: then the largest token id of the first
-samples is read. An id past the tokenizer fails in one line (else an ``IndexError`` at the first
-batch: the model has an embedding row per token, :func:`biomedlm.preflight.check_init_config`);
-a largest id far below the tokenizer's size, the sign of shards of a smaller tokenizer that
-would otherwise train silently, is said in one line.
+"""Token ids of MDS shards without a data_prep manifest, checked against the tokenizer at launch:
+the largest id of the first samples, which must fit (else an ``IndexError`` at the first batch).
 """
 
 from __future__ import annotations
@@ -19,6 +13,7 @@ from typing import Any
 
 from biomedlm.recipe import Recipe
 from biomedlm.settings import RecipeError
+from biomedlm.trained.kinds import first_line
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +23,8 @@ ID_SAMPLES = 4096  # samples of the first shards read for their largest token id
 def largest_token_id(
     split_dir: Path, remote: str | None = None, timeout: float = 60.0
 ) -> tuple[int, int] | None:
-    """The largest token id in the first samples of an MDS split, and how many tokens were read.
-
-    The first shards (up to :data:`ID_SAMPLES` samples), decompressed into a temporary folder;
-    ``remote``: fetch the shards from there (``split_dir`` holds only the index). None without a
-    ``tokens`` column.
-    """
+    """The largest token id in the first :data:`ID_SAMPLES` samples of an MDS split, and how many
+    tokens were read (None without a ``tokens`` column). ``remote``: where the shards are."""
     from streaming.base.compression import decompress
     from streaming.base.format import reader_from_json
     from streaming.base.storage.download import CloudDownloader
@@ -73,15 +64,15 @@ def check_token_ids(
     remote: str | None,
     timeout: float,
 ) -> None:
-    """Shards without a manifest: their token ids must fit the tokenizer (and so the model, whose
-    embedding has a row per token); a largest id far below the
-    tokenizer's size is said in one line (shards of a smaller tokenizer, most likely)."""
+    """Shards without a manifest: their token ids must fit the tokenizer; a largest id far below
+    its size (shards of a smaller tokenizer, most likely) is said in one line."""
     try:
         found = largest_token_id(split_dir, remote, timeout)
     except Exception as exc:  # a shard streaming cannot read: the loader will say more
-        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         log.warning(
-            "%s: no manifest.json, and its shards cannot be read for token ids (%s)", shown, why
+            "%s: no manifest.json, and its shards cannot be read for token ids (%s)",
+            shown,
+            first_line(exc),
         )
         return
     if found is None:

@@ -8,10 +8,8 @@ Usage (from the repository root)::
     composer train recipes/finetune/pubmedqa.yaml model.init_from=PATH
     make train RECIPE=recipes/pretrain/debug-cpu.yaml
 
-Every recipe kind shares this entry point (:mod:`biomedlm.recipe_kinds`). The recipe is checked
-whole, then at launch against this machine, its files and the run it resumes; one launch at a
-time per ``run_dir``. Exit status: 0 when trained or already finished, 2 for a recipe that cannot
-run, 1 when a full disk stopped training (docs/pretraining.md).
+Every recipe kind shares this entry point. Exit status: 0 when trained or already finished, 2
+for a recipe that cannot run, 1 when a full disk stopped training (docs/pretraining.md).
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """A model's vocabulary: rows padded to a multiple of 64, tokens added on top, tokenizer fit.
 
-A fine-tuning layout's added tokens get embedding rows, as the BioMedLM scripts add theirs, and
-the tokenizer is saved with them (llm-foundry builds it by path; exports carry it). A tokenizer
-meant for weights maps every token to the id it had in training: the same size is not enough,
-tokens added on top are fine; one with more tokens than the embedding has rows is refused.
+A tokenizer meant for weights maps every token to the id it had in training: the same size is
+not enough, tokens added on top are fine.
 """
 
 from __future__ import annotations
@@ -54,11 +52,8 @@ def _base_vocabulary(tokenizer: Any) -> dict[str, int]:
 
 
 def vocabulary_difference(reference: Any, other: Any) -> str | None:
-    """How ``other`` maps tokens to ids unlike ``reference`` (two tokenizers), or None when alike.
-
-    Alike: the same base vocabulary, token for token and id for id, and every added token the
-    two share at the same id; either may have added tokens the other lacks.
-    """
+    """How ``other`` maps tokens to ids unlike ``reference``, or None when alike: the same base
+    vocabulary and every shared added token at the same id (either may add more)."""
     ours, theirs = _base_vocabulary(reference), _base_vocabulary(other)
     shared_added = set(reference.get_added_vocab()) & set(other.get_added_vocab())
     ours.update({t: reference.convert_tokens_to_ids(t) for t in shared_added})
@@ -78,11 +73,8 @@ def vocabulary_difference(reference: Any, other: Any) -> str | None:
 def save_with_tokens(
     source: Path, tokens: Sequence[str], out_dir: Path, pad_token: str | None = None
 ) -> Path:
-    """The tokenizer at ``source`` plus special ``tokens`` (and a pad token), saved to ``out_dir``.
-
-    Written to a temporary folder and renamed, so concurrent ranks and relaunches are safe: the
-    content depends only on the inputs, and a folder already holding it is left as it is.
-    """
+    """The tokenizer at ``source`` plus special ``tokens`` (and a pad token), saved to ``out_dir``
+    through a renamed temporary folder (safe for concurrent ranks; a same one is left as it is)."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=True)

@@ -1,16 +1,9 @@
-"""Restore the RNG state when a run resumes mid-epoch from a streaming dataset.
+"""``exact_resume``: restore the RNG state when a run resumes mid-epoch from a streaming dataset.
 
-Composer 0.32 restores the RNG state of a checkpoint only at the start of an epoch, or while it
-spins a plain dataloader forward; when the dataset resumes itself (mosaicml-streaming), the
-mid-epoch branch is skipped and the saved state is never applied, so with dropout a resumed run
-diverges from an uninterrupted one. This callback saves every rank's RNG state with each
-checkpoint and restores it at the first batch after a resume, the point an uninterrupted run
-would have reached with that state (after the batch is fetched, before its forward pass).
-
-Registered as ``exact_resume``; no arguments::
-
-    callbacks:
-      exact_resume: {}
+Composer 0.32 applies a checkpoint's RNG state only at an epoch's start or while it spins a
+plain dataloader forward, never when the dataset resumes itself (mosaicml-streaming), so with
+dropout a resumed run diverged. Here every rank's state is saved with each checkpoint and
+restored at the first batch after a resume (after it is fetched, before its forward pass).
 """
 
 from __future__ import annotations

@@ -1,13 +1,6 @@
-"""llm-foundry's ``hf_checkpointer`` whose exports follow the umask, as every other output does.
-
-transformers saves the weights with safetensors, which creates ``model.safetensors`` 0600
-whatever the umask, so a group member, or a gauntlet watcher run by another account, could not
-read an export. :class:`UmaskExport` opens each export up to what the umask allows
-(:func:`biomedlm.files.follow_umask`) as soon as it is written, before any upload.
-:func:`register` makes it the class behind the name ``hf_checkpointer`` in the runs
-:mod:`biomedlm.train` launches, so recipes keep naming llm-foundry's callback with its arguments;
-``finetune_export`` (:mod:`biomedlm.finetune.export`) derives from it.
-"""
+"""llm-foundry's ``hf_checkpointer`` whose exports follow the umask, as every other output does:
+safetensors writes ``model.safetensors`` 0600, which a group member (or a gauntlet watcher run
+by another account) could not read. Registered under llm-foundry's own name."""
 
 from __future__ import annotations
 

@@ -1,18 +1,8 @@
-"""Write the run's loss curve as CSV and PNG in the run folder, one curve across restarts.
+"""``loss_curve``: the run's loss curve as CSV and PNG in the run folder, one across restarts.
 
-Registered as the ``loss_curve`` callback::
-
-    callbacks:
-      loss_curve:
-        folder: ${run_dir}
-        interval: 10   # redraw loss.png every 10 batches (and at the end of training)
-
-The training loss of a batch is Composer's ``loss/train/total``: the mean over every micro-batch
-and every rank, the number the loggers receive (not ``state.loss``, which is rank 0's last
-micro-batch). Each row is appended to ``loss.csv`` as soon as it exists (train after each batch,
-eval after each evaluation), so a crash loses nothing that was computed; on a resumed run the
-rows past the restored batch, which the resumed run computes again, are dropped once at the
-start. Only rank 0 writes.
+A batch's loss is Composer's ``loss/train/total`` (mean over micro-batches and ranks, what the
+loggers receive; ``state.loss`` is rank 0's last micro-batch). Rows are appended as they come,
+so a crash loses nothing; a resume drops the rows past its batch. Only rank 0 writes.
 """
 
 from __future__ import annotations
@@ -27,6 +17,8 @@ import torch
 from composer.core import Callback, State
 from composer.loggers import Logger
 from composer.utils import dist
+
+from biomedlm.files import write_text_atomic
 
 log = logging.getLogger(__name__)
 FIELDS = ("step", "tokens", "split", "loss")
@@ -54,11 +46,8 @@ def read_rows(path: Path) -> list[dict[str, str]]:
     """The rows of ``loss.csv``; a last line cut off by a crash is left out."""
     if not path.is_file():
         return []
-    rows = []
-    for row in csv.DictReader(io.StringIO(path.read_text())):
-        if all(row.get(f) not in (None, "") for f in FIELDS):
-            rows.append(row)
-    return rows
+    rows = csv.DictReader(io.StringIO(path.read_text()))
+    return [row for row in rows if all(row.get(f) not in (None, "") for f in FIELDS)]
 
 
 class LossCurve(Callback):
@@ -107,13 +96,11 @@ class LossCurve(Callback):
         self._plot()
 
     def _rewrite(self, rows: list[dict[str, str]]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.csv_path.with_name(".loss.csv.tmp")
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, self.csv_path)
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text_atomic(self.csv_path, text.getvalue())
 
     def _append(self, state: State, split: str, loss: float) -> None:
         if dist.get_global_rank() != 0:

@@ -1,10 +1,7 @@
 """Record a launch's recipe and identity once it trains (:mod:`biomedlm.run_record`).
 
-Added by ``biomedlm.train`` to every run, not named in recipes: at ``FIT_START`` (the model is
-built and the checkpoint resumed, so the launch works) global rank 0 writes ``<save_folder>/run.yaml``,
-which the next relaunch is checked against, and keeps the resolved recipe in the run folder
-(``<run_dir>/launches/``, ``<run_dir>/recipe.yaml``). A launch that fails before then records
-nothing: it never becomes the recipe in effect.
+Added by ``biomedlm.train`` to every run; written at ``FIT_START`` by global rank 0, so a launch
+that fails before training never becomes the recipe in effect.
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""Fine-tuning: the paper's downstream tasks from a recipe (multiple choice, classification, generation)."""
+"""Fine-tuning: the paper's downstream tasks (multiple choice, classification, generation)."""

@@ -1,17 +1,10 @@
 """A fine-tune's work after its last checkpoint (export, test scores), completed by a relaunch.
 
-Composer writes a fine-tune's final checkpoint before the export (``finetune_export``) and the
-after-fit scoring (``finetune_eval``), so a crash in either left a run that every relaunch
-called finished, with no scores. Now:
-
-- ``finetune_after_fit``, the fine-tune's last callback, records at fit end that the after-fit
-  work of that batch is done (``<run_dir>/after_fit.json``);
-- a relaunch of a finished fine-tune asks :func:`missing` what is not there: the export folder of
-  the final batch (a local one; exports are renamed into place whole) or, with
-  ``eval.test_after_fit``, that record. If anything is missing, the run is built as any launch
-  is and, once Composer has loaded the final checkpoint (``AFTER_LOAD``), this callback runs the
-  missing export and scoring with the callbacks' own code (every rank: FSDP gathers as in
-  training), records them and stops the launch with :class:`AfterFitCompleted`: no training.
+Composer writes the final checkpoint before the export and the after-fit scoring, so a crash
+in either left a "finished" run without them. ``finetune_after_fit``, the last callback, records
+that work as done (``<run_dir>/after_fit.json``); a relaunch missing the export or that record
+loads the final checkpoint, runs the missing callbacks' own code on every rank and stops with
+:class:`AfterFitCompleted`, without training.
 """
 
 from __future__ import annotations
@@ -25,6 +18,7 @@ from composer.core import Callback, State
 from composer.loggers import Logger
 from composer.utils import dist
 
+from biomedlm.files import write_text_atomic
 from biomedlm.finetune.export import (
     AFTER_FIT_CALLBACK,
     EXPORT_CALLBACK,
@@ -96,10 +90,9 @@ class AfterFit(Callback):
     def _record(self, state: State) -> None:
         if dist.get_global_rank() != 0:
             return
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.run_dir / f".{RECORD}.tmp"
-        tmp.write_text(json.dumps({"batch": int(state.timestamp.batch)}) + "\n")
-        tmp.replace(self.run_dir / RECORD)
+        write_text_atomic(
+            self.run_dir / RECORD, json.dumps({"batch": int(state.timestamp.batch)}) + "\n"
+        )
 
 
 def complete_in(cfg: dict[str, Any], what: dict[str, str]) -> None:

@@ -1,25 +1,8 @@
-"""Hugging Face exports of a fine-tuned model, LoRA adapters merged or saved apart.
+"""``finetune_export``: llm-foundry's ``hf_checkpointer`` plus ``model.lora.export`` (adapters
+merged into the weights, or saved apart), a local export renamed into place once whole.
 
-llm-foundry's ``hf_checkpointer`` gathers the (possibly sharded) weights on rank 0 and saves a
-Hugging Face folder with the tokenizer; it rebuilds the model from its own class, so a
-classification head exports as well as a causal LM. For a LoRA run it saves only the adapters.
-This callback, registered as ``finetune_export``, is ``hf_checkpointer`` plus the choice a LoRA
-run needs (``model.lora.export``, filled in at launch):
-
-- ``merged`` (default): the adapters folded into the weights, a standalone model;
-- ``adapters``: ``adapter_config.json`` and ``adapter_model.safetensors`` (adapters, the task
-  head and the added tokens' embedding rows), to load with ``peft`` over ``model.init_from``.
-
-::
-
-    callbacks:
-      finetune_export:
-        save_folder: ${run_dir}/hf      # exports in <save_folder>/huggingface/ba<step>
-        save_interval: 1dur             # and at the end of training
-
-A local export is written to ``.<name>.partial`` beside its final name and renamed once whole, so
-a crash mid-export never leaves a partial folder under the final name (the next export removes
-the leftover); a remote one is uploaded file by file, as ``hf_checkpointer`` does.
+``hf_checkpointer`` saves only the adapters of a LoRA run, and a crash mid-export left a partial
+folder under the final name. Recipe keys: docs/fine-tuning.md.
 """
 
 from __future__ import annotations
@@ -35,11 +18,11 @@ from composer.loggers import Logger
 from composer.utils import dist, format_name_with_dist_and_time
 
 from biomedlm.callbacks.hf_export import UmaskExport
+from biomedlm.finetune.recipe import LORA_EXPORTS
 from biomedlm.model import set_token_ids, token_ids
 from biomedlm.trained.load import Progress
 
 log = logging.getLogger(__name__)
-LORA_EXPORTS = ("merged", "adapters")
 PARTIAL = ".partial"  # suffix of an export being written: .<name>.partial
 FOLDER_NAME = "ba{batch}"  # hf_checkpointer's default huggingface_folder_name
 
@@ -118,10 +101,8 @@ AFTER_FIT_CALLBACK = "finetune_after_fit"  # biomedlm.finetune.after_fit: the la
 
 
 def export_folder(args: dict[str, Any], run_name: str, progress: Progress) -> Path | None:
-    """The folder ``finetune_export`` (``args``) writes for a checkpoint at ``progress``.
-
-    None for a remote ``save_folder``, whose exports are not looked for.
-    """
+    """The folder ``finetune_export`` (``args``) writes for a checkpoint at ``progress`` (None for
+    a remote ``save_folder``)."""
     save_folder = str(args["save_folder"])
     if "://" in save_folder:
         return None
@@ -135,14 +116,8 @@ def export_folder(args: dict[str, Any], run_name: str, progress: Progress) -> Pa
 
 
 def task_callbacks(recipe: Any) -> dict[str, dict[str, Any]]:
-    """The recipe's callbacks, its export told the LoRA choice, plus the after-fit scoring.
-
-    Every fine-tuning family's launch uses this: the export (``finetune_export``) learns
-    ``model.lora.export``; with ``eval.test_after_fit`` the ``finetune_eval`` callback (in
-    eval_gauntlet, downstream, named here only through llm-foundry's registry) gets the resolved
-    recipe; ``finetune_after_fit``, last, records that both are done
-    (:mod:`biomedlm.finetune.after_fit`).
-    """
+    """Every family's callbacks: the recipe's, its export told ``model.lora.export``, the after-fit
+    scoring (``finetune_eval``, eval_gauntlet's, by registered name), ``finetune_after_fit`` last."""
     from biomedlm.recipe_files import resolved
 
     callbacks = {name: dict(args) for name, args in recipe.callbacks.items() if args is not None}

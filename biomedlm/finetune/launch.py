@@ -1,9 +1,5 @@
 """The fine-tuning recipe kind: launch checks every family shares, then the family's sections.
-
-Shared: the machine, ``model.init_from`` as a Hugging Face folder (:mod:`biomedlm.init_weights`),
-the maximum length against its positions, the trainer settings. A new family is one module and
-one entry in :data:`FAMILIES`.
-"""
+A new family is one module and one entry in :data:`FAMILIES`."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""A fine-tuning recipe: weights to start from, a task, its data files, how to score the result.
-
-It shares a pretraining recipe's training settings (:class:`biomedlm.settings.TrainingSettings`)
-and strict loading; a recipe with a top-level ``task`` key is a fine-tuning one (docs/fine-tuning.md).
-"""
+"""A fine-tuning recipe: weights to start from, a task, its data files, how to score the result
+(docs/fine-tuning.md); a recipe with a top-level ``task`` key is one."""
 
 from __future__ import annotations
 
@@ -70,14 +67,8 @@ class FinetuneTokenizerConfig:
 
 @dataclass
 class SplitConfig:
-    """Validation and test parts made from ``data.train`` where a release has no split.
-
-    Each example goes to a part by a hash (salted with ``seed``) of its key, so the split does
-    not depend on file order and an example is never in two parts: multiple choice and
-    classification hash the example's stable key (its id, PMID, else its question text);
-    generation hashes the normalised question (case and whitespace aside), since MedQuAD
-    repeats a question under different ids and one question must not be in two parts.
-    """
+    """Validation and test parts made from ``data.train`` where a release has no split, by a
+    salted hash of each example's key (generation: of its question), whatever the file order."""
 
     validation: float = 0.1
     test: float = 0.1

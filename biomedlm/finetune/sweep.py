@@ -6,11 +6,9 @@ Usage (from the repository root)::
         --lrs 1e-5 2e-5 5e-5 [--launcher "composer -n 8 train"] [--root runs]
     make sweep RECIPE=recipes/finetune/pubmedqa.yaml LRS="1e-5 2e-5 5e-5" ARGS="model.init_from=PATH"
 
-Each value trains the recipe as its own run, ``<run_name>-lr<value>`` in
-``<root>/<run_name>-sweep/lr<value>/`` (its checkpoints, exports, loss curve), one after the
-other, and scores it after fit into the shared ``<root>/<run_name>-sweep/eval`` (results.jsonl,
-results.md, results.png: every run's rows in one table and plot). ``sweep.md`` there lists the
-test scores per learning rate. A relaunch resumes or skips each run (``autoresume``).
+Each value trains as its own run, ``<run_name>-lr<value>``, one after the other, scored into the
+shared ``<root>/<run_name>-sweep/eval``; ``sweep.md`` there lists the test scores per learning
+rate (docs/fine-tuning.md).
 """
 
 from __future__ import annotations

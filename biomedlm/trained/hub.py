@@ -1,11 +1,5 @@
-"""A Hugging Face hub id (``stanford-crfm/BioMedLM``) wherever a model's path is expected.
-
-The released weights as users get them: :func:`locate` turns an ``owner/name`` id into its
-snapshot folder in huggingface_hub's cache, through huggingface_hub itself (``snapshot_download``:
-its cache layout, its offline mode). A local path always wins: an id is looked up only when no
-file or folder of that name exists. With ``HF_HUB_OFFLINE=1`` (the Makefile's default) only the
-cache is read, and an id not in it is one line saying how to download it.
-"""
+"""A Hugging Face hub id (``stanford-crfm/BioMedLM``) wherever a model's path is expected: its
+snapshot through huggingface_hub's own cache and offline mode; a local path of that name wins."""
 
 from __future__ import annotations
 
@@ -36,10 +30,7 @@ def is_hub_id(spec: str) -> bool:
 
 def locate(spec: str | Path) -> Path:
     """``spec`` as a local path: itself when it exists or is not a hub id, else the snapshot
-    folder of hub model ``spec`` (from the cache, or downloaded unless ``HF_HUB_OFFLINE``).
-
-    Raises :class:`HubMiss` in one line when a hub id cannot be found.
-    """
+    folder of hub model ``spec``; :class:`HubMiss` when it cannot be found."""
     path = Path(spec)
     if path.exists() or not is_hub_id(str(spec)):
         return path

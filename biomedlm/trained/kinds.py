@@ -1,10 +1,5 @@
-"""The kinds of trained model the project reads, and whether one is whole (cheap: no tensor read).
-
-- a Hugging Face folder (``config.json``: an export, the released weights);
-- LoRA adapters (``adapter_config.json``, no ``config.json``): an adapters-only export;
-- a Composer checkpoint file (``ep0-ba60-rank0.pt``: DDP, or FSDP with ``state_dict_type: full``);
-- a sharded Composer checkpoint folder (``ep0-ba60/``: ``.metadata`` and ``__<rank>_0.distcp``).
-"""
+"""The kinds of trained model the project reads (Hugging Face folder, LoRA adapters, Composer
+checkpoint file or sharded folder), and whether one is whole (cheap: no tensor read)."""
 
 from __future__ import annotations
 
@@ -64,11 +59,8 @@ def has_tokenizer(folder: Path) -> bool:
 def incomplete(path: Path) -> str | None:
     """Why ``path`` is not a whole Composer checkpoint (a save cut off), or None when it is.
 
-    A ``.pt`` file is a zip archive whose central directory is written last, so a cut-off file
-    has none; its pickle (not the tensors) is read to check its CRC. A sharded folder needs its
-    ``.metadata`` (written last) and every byte range it names in the shard files. A
-    ``.metadata`` naming code outside the allow-list is not judged here.
-    """
+    A ``.pt`` zip's central directory is written last (its pickle's CRC is checked too); a
+    sharded folder needs its ``.metadata`` (written last) and every byte range it names."""
     if path.is_dir():
         return _incomplete_shards(path)
     size = path.stat().st_size
@@ -86,13 +78,8 @@ def incomplete(path: Path) -> str | None:
 
 
 def corrupt(path: Path) -> str | None:
-    """Why a whole-looking checkpoint *file*'s bytes are not the ones saved, or None.
-
-    Every zip member's CRC-32 is checked against its bytes, which reads the whole file: a
-    flipped bit in a tensor, size intact, that :func:`incomplete` cannot see. A file saved with
-    torch's CRCs turned off (every CRC 0) cannot be checked and passes; so does a sharded
-    folder (torch's distributed checkpoint stores no checksum).
-    """
+    """Why a whole-looking checkpoint *file*'s bytes are not the ones saved (every zip member's
+    CRC-32: reads the whole file), or None; CRCs turned off (all 0) and sharded folders pass."""
     if path.is_dir():
         return None
     try:
@@ -127,8 +114,7 @@ def _incomplete_shards(path: Path) -> str | None:
 
 
 def _safetensors_cut(path: Path) -> str | None:
-    """Why a safetensors file is not whole, from its header alone: an 8-byte header length, a
-    JSON header naming each tensor's byte range, then the tensors."""
+    """Why a safetensors file is not whole, from its header (length, then each tensor's range)."""
     size = path.stat().st_size
     try:
         with open(path, "rb") as f:
@@ -157,12 +143,8 @@ def _weights_cut(path: Path) -> str | None:
 
 
 def incomplete_model_folder(folder: Path) -> str | None:
-    """Why Hugging Face folder (or adapters export) ``folder`` cannot be whole, or None.
-
-    Its weights (``model.safetensors``, the shards its index names, ``pytorch_model.bin``, or
-    ``adapter_model.*``) present and, from their headers, not cut off; the tokenizer files are
-    left to the tokenizer's loader.
-    """
+    """Why Hugging Face folder (or adapters export) ``folder`` cannot be whole, or None: its
+    weights (or the shards its index names) present and, from their headers, not cut off."""
     if kind_of(folder) == "adapters":
         candidates = ["adapter_model.safetensors", "adapter_model.bin"]
     else:

@@ -1,12 +1,8 @@
 """Read any trained model back: its model, its tokenizer and how far training had gone.
 
-A Composer checkpoint of a Hugging Face-based model carries the model's config and tokenizer in
-its ``integrations`` state, so it needs nothing else; only that state, the model and the
-timestamp are read (never the optimizer state), and nothing its pickles name is called beyond
-:mod:`biomedlm.trained.unpickle`'s allow-list unless the caller trusts it (``--trust-checkpoint``).
-Hugging Face folders are read by transformers (safetensors, or ``.bin`` with ``weights_only``; no
-remote code). A task head (a fine-tune's multiple-choice model) is the caller's: it passes a
-:class:`Head`, so this reader knows no fine-tuning family.
+A Composer checkpoint carries its Hugging Face config and tokenizer; only they, the model and
+the timestamp are read, through :mod:`biomedlm.trained.unpickle`'s allow-list unless trusted.
+A task head is the caller's (a :class:`Head`), so this reader knows no fine-tuning family.
 """
 
 from __future__ import annotations
@@ -59,13 +55,10 @@ class HeadMismatch(ValueError):
 
 
 class Head(Protocol):
-    """Builds the caller's task model, a Composer ``HuggingFaceModel`` (its ``.model`` the
-    Hugging Face module), on the Hugging Face config in ``folder``.
+    """Builds the caller's task model (a Composer ``HuggingFaceModel``) on the config in ``folder``.
 
-    ``config``: the saved config (None for adapters over a base that has no head yet);
-    ``pretrained``: ``folder`` holds the weights too (False: the checkpoint's state is loaded
-    into the model after); ``peft``: the LoRA config a Composer checkpoint was trained with.
-    """
+    ``config``: the saved one (None: adapters over a base without the head); ``pretrained``:
+    ``folder`` holds the weights too; ``peft``: the LoRA config a checkpoint was trained with."""
 
     def __call__(
         self,
@@ -81,14 +74,9 @@ class Head(Protocol):
 def load(
     path: Path, *, head: Head | None = None, trust: bool = False, dtype: str = "auto"
 ) -> Trained:
-    """The trained model at ``path``: a Hugging Face folder (or a hub id, :mod:`.hub`), LoRA
-    adapters (merged onto the base they name), a Composer checkpoint file or sharded folder (a
-    LoRA run's merged).
-
-    Without ``head`` the model is a causal LM. ``dtype`` ("auto": as saved) casts the weights.
-    ``trust`` lets a Composer checkpoint's pickles call anything. Anything raised while loading
-    becomes one :class:`CheckpointError` line naming the path.
-    """
+    """The trained model at ``path`` (any kind, a hub id, adapters merged onto their base), in
+    eval mode; a causal LM without ``head``. ``dtype`` ("auto": as saved) casts the weights;
+    ``trust`` lets a checkpoint's pickles call anything. Failures: one :class:`CheckpointError`."""
     path = locate(path)
     kind = kind_of(path)
     if kind is None:
@@ -149,8 +137,7 @@ def _from_folder(path: Path, head: Head | None, dtype: str) -> tuple[Any, Any]:
 
 
 def _from_adapters(path: Path, head: Head | None, dtype: str) -> tuple[Any, Any]:
-    """Adapters merged onto the base they were trained on (``base_model_name_or_path``, the
-    run's ``model.init_from`` folder), its embedding grown to the export's tokenizer first."""
+    """Adapters merged onto the base they name, its embedding grown to their tokenizer first."""
     from peft import PeftModel
     from transformers import AutoTokenizer
 
@@ -201,11 +188,8 @@ def _read_state(path: Path, trust: bool) -> dict[str, Any]:
 def _saved_tokenizer(path: Path, hf_state: dict[str, Any], folder: Path) -> Any:
     """The tokenizer a Composer checkpoint saved, written into ``folder`` and loaded from it.
 
-    Composer writes every file the checkpoint lists to ``folder / name``, so a crafted
-    checkpoint (plain dicts and strings: it passes the pickle allow-list) could name
-    ``/abs/path/module.py`` and plant code anywhere. Each name must be a bare file name of a
-    data type a tokenizer uses (never ``.py``), else the checkpoint is refused whatever ``trust``.
-    """
+    Composer writes each listed file to ``folder / name``, so a crafted checkpoint could name
+    ``/abs/path/module.py``: each name must be a bare tokenizer data file, whatever ``trust``."""
     from composer.models import HuggingFaceModel
 
     files = hf_state.get("tokenizer")
@@ -259,12 +243,8 @@ def _from_composer(path: Path, head: Head | None, trust: bool) -> Trained:
 
 
 def _causal_lm(path: Path, config: Any, peft: dict[str, Any] | None, state: dict[str, Any]) -> Any:
-    """The causal LM a Composer model state holds (a LoRA run's: read into its ``peft`` model,
-    the frozen weights, adapters and trained token rows all in it, and returned merged).
-
-    Composer 0.32's ``hf_from_composer_checkpoint`` returned a model whose weights differ from
-    the checkpoint's here, so the weights are loaded explicitly and checked.
-    """
+    """The causal LM a Composer model state holds (a LoRA run's merged). Composer 0.32's
+    ``hf_from_composer_checkpoint`` returned other weights, so they are loaded and checked here."""
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_config(config)
@@ -317,8 +297,7 @@ def _progress(fields: dict[str, Any]) -> Progress:
 
 
 def read_progress(path: Path) -> Progress:
-    """How far training had gone at a Composer checkpoint (file or sharded folder), cheaply:
-    only the timestamp is read, safely; a file is memory-mapped."""
+    """How far training had gone at a Composer checkpoint: only its timestamp is read, safely."""
     try:
         if kind_of(path) == "sharded":
             state = load_sharded(path, {"state.timestamp"}, trust=False)["state"]

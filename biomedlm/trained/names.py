@@ -1,10 +1,5 @@
-"""Checkpoint names: Composer's files and sharded folders, llm-foundry's exports, predictions folders.
-
-A checkpoint is named after its file or folder (``ep0-ba60-rank0``, ``ep0-ba60``, ``ba60``); a
-symbolic link (``latest-rank0.pt``, a link to an export) after the checkpoint it points to, so
-one checkpoint has one name however it is reached. :func:`safe_name` makes any name (a
-fine-tune's ``<run_name>-<checkpoint>`` too) the one folder its predictions go to.
-"""
+"""Checkpoint names: Composer's files and sharded folders, llm-foundry's exports, predictions
+folders. A link is named after the checkpoint it points to: one name however it is reached."""
 
 from __future__ import annotations
 
@@ -37,10 +32,7 @@ def step_of_name(path: Path) -> int | None:
 
 
 def checkpoint_name(path: Path) -> str:
-    """The name a checkpoint has in the results: ``ep0-ba60-rank0``, ``ep0-ba60``, ``ba60``.
-
-    That of the file or folder a symbolic link points to, not the link's own.
-    """
+    """The name a checkpoint (or the one a link points to) has in the results: ``ep0-ba60``..."""
     return path.resolve().name.removesuffix(".pt")
 
 

@@ -1,17 +1,9 @@
 """Read the pickles inside Composer checkpoints without running code from them.
 
-A checkpoint is pickled Python: a ``.pt`` file is a torch zip archive whose ``data.pkl`` may
-name any function, and a sharded folder's ``.metadata`` and its non-tensor entries are pickles
-too. Unpickling calls whatever they name, so a crafted file runs its payload on the reader.
-By default nothing here calls anything a pickle names beyond a fixed allow-list:
-
-- ``.pt`` files and the non-tensor entries of shards: ``torch.load(weights_only=True)``, with the
-  few types Composer 0.32 writes beside tensors allow-listed (:func:`composer_types`);
-- a sharded ``.metadata``: an ``Unpickler`` that resolves only torch distributed checkpoint's
-  metadata classes and the torch types they hold (torch's own reader uses plain ``pickle``).
-
-Anything else raises :class:`UnsafePickle`; ``trust=True`` reads the file as torch and Composer
-do (``weights_only=False``), for a checkpoint the user trusts.
+Unpickling calls whatever a pickle names, so a crafted checkpoint runs its payload on the
+reader. Unless ``trust=True``, ``.pt`` files and shard entries are read with
+``torch.load(weights_only=True)`` plus Composer's few types, and a sharded ``.metadata`` (torch
+reads it with plain ``pickle``) through an allow-list; anything else raises :class:`UnsafePickle`.
 """
 
 from __future__ import annotations
@@ -38,13 +30,9 @@ class UnsafePickle(ValueError):
 
 
 def composer_types() -> list[Any]:
-    """The non-tensor types a Composer 0.32 checkpoint of a Hugging Face model holds.
-
-    Found by listing the globals of real checkpoints (``torch.serialization.
-    get_unsafe_globals_in_checkpoint``): ``datetime.timedelta`` (the timestamp's wall-clock
-    times), numpy arrays and their dtypes (the saved numpy RNG state), ``TorchVersion`` (the
-    metadata). Each rebuilds data only; none calls anything else the pickle names.
-    """
+    """The non-tensor types a Composer 0.32 checkpoint of a Hugging Face model holds (listed from
+    real checkpoints' globals): the timestamp's timedeltas, numpy's RNG state, ``TorchVersion``;
+    each rebuilds data only."""
     import numpy as np
     from torch.torch_version import TorchVersion
 
@@ -133,13 +121,9 @@ def read_dcp_metadata(folder: Path, *, trust: bool) -> Any:
 
 
 def load_sharded(folder: Path, keys: set[str], *, trust: bool) -> dict[str, Any]:
-    """The entries ``keys`` (and everything under them) of a sharded checkpoint, in this process.
-
-    torch's ``_load_state_dict_from_keys`` with its reader and planner made safe: the metadata
-    through :func:`read_dcp_metadata`, the non-tensor entries through :func:`torch_load` (torch's
-    planner reads them with ``weights_only=False``). Tensors are read by torch with
-    ``weights_only=True`` already.
-    """
+    """The entries ``keys`` (and everything under them) of a sharded checkpoint, in this process:
+    torch's ``_load_state_dict_from_keys`` with the metadata and non-tensor entries read safely
+    (torch's planner reads them with ``weights_only=False``)."""
     from torch.distributed.checkpoint import CheckpointException, FileSystemReader
     from torch.distributed.checkpoint._traverse import set_element
     from torch.distributed.checkpoint.default_planner import _EmptyStateDictLoadPlanner

@@ -1,16 +1,9 @@
 """Batches of encoded examples, and the ``biomedlm_choice`` data loader of llm-foundry's registry.
 
-A multiple-choice batch carries each question once (``prompt_ids``, padded to the batch's
-longest question) and its options apart (``option_ids``, padded to the longest option), so no
-compute goes to a question repeated per option nor to padding a short option out to a long
-question; with ``share_prompt: false`` it carries the paper's layout instead, every (question,
-option) pair as one padded sequence (``input_ids`` of shape batch x options x length). A
-classification batch is ``input_ids`` and ``attention_mask``. Every batch has ``labels``.
-
-Questions with fewer options than the batch's most have empty option slots, masked out of the
-scores (``option_mask``), so files with different option counts train together. Padding is on
-the right by default; the model reads positions from the masks, so either side gives the same
-scores.
+A multiple-choice batch carries each question once (``prompt_ids``) and its options apart
+(``option_ids``), or with ``share_prompt: false`` the paper's (question, option) pairs
+(``input_ids``: batch x options x length); missing options are masked out (``present``).
+A classification batch is ``input_ids`` and ``attention_mask``. Every batch has ``labels``.
 """
 
 from __future__ import annotations
@@ -18,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -28,11 +22,8 @@ log = logging.getLogger(__name__)
 
 
 def _pad(rows: Sequence[Sequence[int]], pad_id: int, side: str) -> tuple[torch.Tensor, ...]:
-    """Ids and mask of ``rows`` padded to the longest.
-
-    An empty row (an option slot a question does not have) is one pad token that attends to
-    itself, so no attention row is fully masked (NaN); its score is masked by ``present``.
-    """
+    """Ids and mask of ``rows`` padded to the longest; an empty row (a missing option) is one
+    pad token attending to itself, so no attention row is fully masked (NaN)."""
     width = max(1, *(len(r) for r in rows))
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -56,21 +47,17 @@ class Collator:
 
     def __call__(self, items: Sequence[Encoded]) -> dict[str, torch.Tensor]:
         labels = torch.tensor([item.label for item in items], dtype=torch.long)
+        pad = partial(_pad, pad_id=self.pad_id, side=self.padding_side)
         if not items[0].options:  # classification
-            ids, mask = _pad([item.prompt for item in items], self.pad_id, self.padding_side)
+            ids, mask = pad([item.prompt for item in items])
             return {"input_ids": ids, "attention_mask": mask, "labels": labels}
         k = max(len(item.options) for item in items)
-        options = [
-            [*item.options, *[()] * (k - len(item.options))] for item in items
-        ]  # empty slots for questions with fewer options
+        # empty slots for questions with fewer options
+        options = [[*item.options, *[()] * (k - len(item.options))] for item in items]
         present = torch.tensor([[bool(o) for o in row] for row in options])
         if self.share_prompt:
-            prompt_ids, prompt_mask = _pad(
-                [i.prompt for i in items], self.pad_id, self.padding_side
-            )
-            option_ids, option_mask = _pad(
-                [o for row in options for o in row], self.pad_id, self.padding_side
-            )
+            prompt_ids, prompt_mask = pad([i.prompt for i in items])
+            option_ids, option_mask = pad([o for row in options for o in row])
             return {
                 "prompt_ids": prompt_ids,
                 "prompt_mask": prompt_mask,
@@ -84,7 +71,7 @@ class Collator:
             for item, row in zip(items, options, strict=True)
             for o in row
         ]
-        ids, mask = _pad(pairs, self.pad_id, self.padding_side)
+        ids, mask = pad(pairs)
         return {
             "input_ids": ids.view(len(items), k, -1),
             "attention_mask": mask.view(len(items), k, -1),
@@ -134,11 +121,8 @@ def build_choice_dataloader(
     persistent_workers: bool = False,
     pin_memory: bool = False,
 ) -> Any:
-    """A Composer ``DataSpec`` over one part of a recipe's ``data`` (registered: ``biomedlm_choice``).
-
-    ``recipe_data`` is the recipe's ``data`` section as plain data; the same readers, split and
-    layout serve the after-fit scoring, so what trains and what is scored are read alike.
-    """
+    """A Composer ``DataSpec`` over one part of a recipe's ``data`` (plain data), read as the
+    after-fit scoring reads it (registered: ``biomedlm_choice``)."""
     from composer.core import DataSpec
     from composer.utils import dist
 

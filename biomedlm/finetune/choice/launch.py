@@ -1,9 +1,5 @@
-"""A multiple-choice or classification recipe as llm-foundry's train config sections.
-
-Before anything is built, every data file of every part is read (a bad one is one line naming
-it) and the tokenizer is saved with the layout's added tokens into ``<run_dir>/tokenizer``; the
-sections name the ``biomedlm_choice`` model and data loader.
-"""
+"""A multiple-choice or classification recipe as llm-foundry's train config sections; every data
+file is read first, and the tokenizer saved with the layout's tokens in ``<run_dir>/tokenizer``."""
 
 from __future__ import annotations
 

@@ -1,20 +1,9 @@
-"""The token layouts of the fine-tuning families, with added marker tokens.
+"""The token layouts of the choice families, with added marker tokens (docs/fine-tuning.md).
 
-- Multiple choice: ``question [SEP]`` then, for each option, `` option [SEP]``: each (question,
-  option) pair is one sequence, scored at its last token.
-- Classification, ``data.layout: markers`` (the default): ``[Context] context [Question]
-  question [Answer]``, scored at ``[Answer]``.
-- Classification, ``data.layout: script``: as the released BioMedLM ``run_seqcls_gpt.py``
-  (stanford-crfm/BioMedLM, ``finetune/seqcls``) encodes it, ``tokenizer(context, question,
-  truncation=True, max_length=...)``: the two texts' tokens back to back, no marker (GPT-2's
-  tokenizer joins a pair with nothing between), scored at the last token. The marker tokens
-  stay in the vocabulary unused (the script adds four unused ones too).
-
-An example longer than ``max_length`` loses tokens from the start of its question (multiple
-choice) or of its context (classification, markers), the part furthest from where it is scored;
-the script's layout cuts the end of the longer text, token by token (``longest_first``). The
-count is kept per example and reported. A question is encoded once with its options apart, so
-the model can read the question once for all its options (:mod:`.model`).
+Multiple choice: ``question [SEP]`` + `` option [SEP]`` per option; classification:
+``[Context] context [Question] question [Answer]``, or (``data.layout: script``) the released
+``run_seqcls_gpt.py``'s ``tokenizer(context, question)``. A long example loses the start of its
+question or context, the part furthest from where it is scored (the script's: the end).
 """
 
 from __future__ import annotations

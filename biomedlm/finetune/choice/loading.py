@@ -1,5 +1,4 @@
-"""The multiple-choice and classification head that :func:`biomedlm.trained.load.load` builds a
-saved fine-tune into: the recipe's :class:`ChoiceModel` (``model.lora`` must match the run's)."""
+"""The head :func:`biomedlm.trained.load.load` builds a saved choice fine-tune into."""
 
 from __future__ import annotations
 

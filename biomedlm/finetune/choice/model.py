@@ -1,13 +1,7 @@
-"""The multiple-choice and classification model: a GPT-2 with a linear head on its last token.
-
-Registered in llm-foundry's ``models`` registry as ``biomedlm_choice``: Hugging Face's
-``GPT2ForSequenceClassification``, so every export reloads with
-``AutoModelForSequenceClassification`` and the run's tokenizer. Multiple choice scores each
-(question, option) pair (``num_labels: 1``; the scripts' ``GPT2ForMultipleChoice`` head adds a
-bias, a constant on every option that cross-entropy over options ignores), the question read
-once and its keys and values reused by each option; classification scores each label. Positions
-come from the attention masks, so left and right padding give the same scores.
-"""
+"""``biomedlm_choice``: Hugging Face's ``GPT2ForSequenceClassification`` (exports reload with
+``AutoModelForSequenceClassification``) scoring each option (``num_labels: 1``; the scripts'
+``GPT2ForMultipleChoice`` bias is a constant cross-entropy ignores) or each label. A question
+is read once, its keys and values reused by its options; positions come from the masks."""
 
 from __future__ import annotations
 

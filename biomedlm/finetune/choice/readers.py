@@ -1,21 +1,15 @@
 """Fine-tuning data read as released: one :class:`Example` per question, every problem one line.
 
-Formats (``data.format``, or a ``format:`` prefix on one entry of a file list):
+Formats (``data.format``, or a ``format:`` prefix on an entry):
 
-- ``medqa``: MedQA's JSONL, one object per line: ``question``, ``options`` (letter -> text, in
-  order), ``answer_idx`` (the gold letter); optional ``realidx``/``id`` and ``subject``. The
-  gauntlet's task files use this schema, so each of them is fine-tuning data too (MMLU's
-  subjects included).
-- ``medmcqa``: MedMCQA's JSONL: ``question``, ``opa`` .. ``opd``, ``cop`` (the gold option's
-  number), ``id``. The release counts ``cop`` from 1 and the Hugging Face hub copy from 0, so
-  ``data.cop_base`` must say which; a value out of range is an error, never a shift.
-- ``pubmedqa``: PubMedQA's release JSON, PMID -> {``QUESTION``, ``CONTEXTS``, ``final_decision``}.
-  ``ori_pqal.json`` holds all 1,000 labelled items: with ``test_ground_truth.json`` beside it,
-  ``data.train`` takes the standard 450, ``data.validation`` the 50 dev and ``data.test`` the 500
-  test items (:mod:`.pubmedqa_split`). A file of one part (BLURB's ``train_set.json``) is read whole.
-- ``bioasq``: BioASQ yes/no as BLURB prepares it: TSV rows ``id, question, context, label``
-  (``yes``/``no``; a header row is skipped), or JSON lines ``id``, ``question``/``sentence1``,
-  ``context``/``sentence2``, ``label`` (the BioMedLM scripts' ``*_hf`` files).
+- ``medqa``: JSONL ``question``, ``options`` (letter -> text), ``answer_idx``; optional
+  ``realidx``/``id``, ``subject`` (the gauntlet's task files too).
+- ``medmcqa``: JSONL ``question``, ``opa`` .. ``opd``, ``cop``, ``id``; the release counts
+  ``cop`` from 1, the hub copy from 0: ``data.cop_base`` says which (out of range: an error).
+- ``pubmedqa``: the release's PMID -> {``QUESTION``, ``CONTEXTS``, ``final_decision``}; the whole
+  ``ori_pqal.json`` beside ``test_ground_truth.json`` is split 450/50/500 (:mod:`.pubmedqa_split`).
+- ``bioasq``: BLURB's TSV ``id, question, context, label``, or JSON lines with
+  ``question``/``sentence1`` and ``context``/``sentence2`` (the scripts' ``*_hf`` files).
 
 Within one file every question has the same number of options; files may differ.
 """
@@ -79,6 +73,11 @@ def _key(row: dict[str, Any], question: str) -> str:
     return question
 
 
+def _subject(row: dict[str, Any], name: str) -> str | None:
+    subject = row.get(name)
+    return subject if isinstance(subject, str) else None
+
+
 def _medqa(path: Path, cop_base: int | None) -> list[Example]:
     out = []
     for line_no, row in json_objects(path, error=DataError):
@@ -91,16 +90,9 @@ def _medqa(path: Path, cop_base: int | None) -> list[Example]:
         if not all(texts):
             raise DataError(f"{where}: every option must be a non-empty string")
         gold = answer_index(options, row.get("answer_idx"), where, error=DataError)
-        subject = row.get("subject")
+        subject = _subject(row, "subject")
         out.append(
-            Example(
-                _key(row, question),
-                where,
-                question,
-                tuple(texts),
-                gold,
-                subject=subject if isinstance(subject, str) else None,
-            )
+            Example(_key(row, question), where, question, tuple(texts), gold, subject=subject)
         )
     return out
 
@@ -121,17 +113,8 @@ def _medmcqa(path: Path, cop_base: int | None) -> list[Example]:
         gold = cop_index(
             row["cop"], cop_base, len(options), where, key="data.cop_base", error=DataError
         )
-        subject = row.get("subject_name")
-        out.append(
-            Example(
-                _key(row, question),
-                where,
-                question,
-                options,
-                gold,
-                subject=subject if isinstance(subject, str) else None,
-            )
-        )
+        subject = _subject(row, "subject_name")
+        out.append(Example(_key(row, question), where, question, options, gold, subject=subject))
     return out
 
 

@@ -1,10 +1,4 @@
-"""The examples of each part of a recipe's data: its files, ``data.split``, limits, subjects.
-
-A release without a validation or test split (MedMCQA's public files, a user's own set) gets
-them from ``data.train`` with ``data.split``: each example goes to a part by a hash of its key
-salted with the seed, so the parts do not depend on file order and never share an example (a
-question repeated in the file always lands in one part).
-"""
+"""The examples of each part of a recipe's data: its files, ``data.split``, limits, subjects."""
 
 from __future__ import annotations
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +15,9 @@ from biomedlm.settings import RecipeError
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """The row files of a launch (per part) and the manifest's counts."""
-
-    files: dict[str, Path]
-    manifest: dict[str, Any]
-
-
 def split_examples(recipe: FinetuneRecipe) -> tuple[Splits, dict[str, Any]]:
-    """The recipe's examples per part (limits applied), and what was read and dropped.
-
-    Reads only the recipe's files: the same parts at launch, after fit and when a saved
-    checkpoint is scored later.
-    """
+    """The recipe's examples per part (limits applied), and what was read and dropped: the same
+    parts at launch, after fit and when a checkpoint is scored later."""
     data = recipe.data
     if data.split is not None and (data.validation or data.test):
         raise RecipeError(
@@ -43,14 +31,9 @@ def split_examples(recipe: FinetuneRecipe) -> tuple[Splits, dict[str, Any]]:
             examples, more = read_examples(data.format, getattr(data, part), f"data.{part}")
             given[part] = examples
             skipped += more
-    if data.split is not None:
-        splits = make_splits(
-            train,
-            None,
-            None,
-            fractions=(data.split.validation, data.split.test),
-            seed=data.split.seed,
-        )
+    if data.split is not None:  # data.validation and data.test are empty (checked above)
+        fractions = (data.split.validation, data.split.test)
+        splits = make_splits(train, None, None, fractions=fractions, seed=data.split.seed)
     else:
         splits = make_splits(train, given.get("validation"), given.get("test"))
     for part, limit in (("train", data.train_limit), ("test", data.test_limit)):
@@ -72,8 +55,8 @@ def split_examples(recipe: FinetuneRecipe) -> tuple[Splits, dict[str, Any]]:
     return splits, manifest
 
 
-def prepare_data(recipe: FinetuneRecipe, tokenizer: Any, separator: str) -> Prepared:
-    """Read and split the recipe's data, write the rows into ``<run_dir>/data``."""
+def prepare_data(recipe: FinetuneRecipe, tokenizer: Any, separator: str) -> dict[str, Path]:
+    """Read and split the recipe's data, write the rows into ``<run_dir>/data``; their files."""
     splits, manifest = split_examples(recipe)
     out_dir = Path(recipe.run_dir) / "data"
     files = write_rows(
@@ -83,4 +66,4 @@ def prepare_data(recipe: FinetuneRecipe, tokenizer: Any, separator: str) -> Prep
         "data: %s; rows in %s (manifest.json)",
         ", ".join(f"{part} {len(v)}" for part, v in splits.parts.items()), out_dir,
     )  # fmt: skip
-    return Prepared(files, manifest)
+    return files

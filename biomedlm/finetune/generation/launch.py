@@ -1,9 +1,4 @@
-"""llm-foundry's sections for a generation recipe: tokenizer with the separator, rows, loaders, model.
-
-The tokenizer plus the separator is saved to ``<run_dir>/tokenizer``; the data is written as rows
-in ``<run_dir>/data`` (:mod:`.data`), read by llm-foundry's ``finetuning`` loader with its
-collator's target-only loss; the ``biomedlm`` model grows an embedding row for the separator.
-"""
+"""llm-foundry's sections for a generation recipe: tokenizer with the separator, rows, loaders, model."""
 
 from __future__ import annotations
 
@@ -43,11 +38,8 @@ def _loader(
 
 
 def model_section(recipe: FinetuneRecipe, init_folder: Path, separator_id: int) -> dict[str, Any]:
-    """The ``biomedlm`` model from ``init_folder``'s weights, with the recipe's dropout and LoRA.
-
-    Under LoRA the separator's embedding row (``separator_id``, added by this fine-tune) trains
-    with the adapters: a frozen row would stay the mean embedding it was grown with.
-    """
+    """The ``biomedlm`` model from ``init_folder``'s weights, with the recipe's dropout and LoRA;
+    the separator's row trains with the adapters (frozen, it would stay the mean embedding)."""
     model: dict[str, Any] = {
         "name": "biomedlm",
         "init_from": str(init_folder),
@@ -62,10 +54,7 @@ def model_section(recipe: FinetuneRecipe, init_folder: Path, separator_id: int) 
 
 
 def check_decoding(recipe: FinetuneRecipe, positions: int) -> None:
-    """After-fit answers need room for a prompt beside ``eval.decoding.max_new_tokens``.
-
-    Checked at launch: otherwise the whole fine-tune runs and the scoring after it fails.
-    """
+    """After-fit answers need room for a prompt beside ``eval.decoding.max_new_tokens``."""
     new_tokens = recipe.eval.decoding.max_new_tokens
     if recipe.eval.test_after_fit and positions and new_tokens >= positions:
         raise RecipeError(
@@ -76,12 +65,8 @@ def check_decoding(recipe: FinetuneRecipe, positions: int) -> None:
 
 
 def check_train_rows(recipe: FinetuneRecipe, train_file: Path) -> None:
-    """At least one whole batch of training rows, checked at launch.
-
-    The train loader drops a partial batch (every step is a whole global batch, as a resume
-    counts them), so llm-foundry refuses fewer rows than one batch, but only after the model is
-    built. The multiple-choice families keep a partial batch; this family keeps llm-foundry's rule.
-    """
+    """At least one whole batch of training rows (llm-foundry refuses fewer, after building the
+    model: its loader drops a partial batch)."""
     with train_file.open(encoding="utf-8") as lines:
         rows = sum(1 for _ in lines)
     batch = recipe.global_train_batch_size
@@ -101,8 +86,8 @@ def foundry_sections(recipe: FinetuneRecipe, facts: FinetuneFacts) -> dict[str, 
     run_dir = Path(recipe.run_dir)
     tokenizer_dir = save_with_tokens(facts.tokenizer_dir, [SEPARATOR], run_dir / "tokenizer")
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
-    prepared = prepare_data(recipe, tokenizer, SEPARATOR)
-    check_train_rows(recipe, prepared.files["train"])
+    files = prepare_data(recipe, tokenizer, SEPARATOR)
+    check_train_rows(recipe, files["train"])
     callbacks = task_callbacks(recipe)
     sections: dict[str, Any] = {
         "max_seq_len": recipe.data.max_length,
@@ -113,11 +98,11 @@ def foundry_sections(recipe: FinetuneRecipe, facts: FinetuneFacts) -> dict[str, 
             "name": str(tokenizer_dir),
             "kwargs": {"model_max_length": recipe.data.max_length},
         },
-        "train_loader": _loader(prepared.files["train"], "train", recipe, facts.on_gpu, True),
+        "train_loader": _loader(files["train"], "train", recipe, facts.on_gpu, True),
         "callbacks": callbacks,
     }
-    if "validation" in prepared.files:
+    if "validation" in files:
         sections["eval_loader"] = _loader(
-            prepared.files["validation"], "validation", recipe, facts.on_gpu, False
+            files["validation"], "validation", recipe, facts.on_gpu, False
         )
     return sections

@@ -1,21 +1,11 @@
-"""Release files -> source/target examples: MedQuAD's XML, MeQSum's Excel workbook, plain JSONL.
+"""Release files -> source/target examples; each reader counts what it skipped, and bad input
+stops with one line naming the file (and line). The formats, as released:
 
-Each reader yields :class:`Example` in file order and counts what it skipped; bad input stops
-with one line naming the file (and line, where there is one). The formats, as released:
-
-- ``medquad``: one XML file per document, ``Document`` (``id``, ``source``) > ``Focus``,
-  ``QAPairs`` > ``QAPair`` > ``Question`` (``qid``, ``qtype``) and ``Answer`` (and the release's
-  two other schemas, ``DiseaseFile`` and the older lower-case ``doc``). Collections whose
-  answers were removed upstream have empty answers: skipped and counted (``empty_answer``).
-  Each example keeps the question type, the document's focus and the collection, so results can
-  be broken down by them.
-- ``meqsum``: MeQSum's workbook, header row with ``File``, ``CHQ`` (the question) and ``Summary``
-  (read with openpyxl, not parsed by hand).
-- ``jsonl``: one JSON object per line with ``prompt`` (the source) and ``response`` (the target),
-  optional ``id``; other string fields (e.g. ``qtype``) are kept for breakdowns.
-
-``data.train`` / ``data.validation`` / ``data.test`` name files, folders (read recursively, files
-with the format's suffixes) or globs.
+- ``medquad``: an XML file per document, ``QAPair`` > ``Question`` (``qid``, ``qtype``) and
+  ``Answer``; collections whose answers were removed upstream are skipped (``empty_answer``).
+  Question type, focus and collection are kept for breakdowns.
+- ``meqsum``: MeQSum's workbook, header row with ``File``, ``CHQ`` and ``Summary`` (openpyxl).
+- ``jsonl``: ``prompt`` (source), ``response`` (target), optional ``id``; other fields kept.
 """
 
 from __future__ import annotations

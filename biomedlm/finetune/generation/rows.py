@@ -1,20 +1,10 @@
-"""Examples -> the prompt/response rows llm-foundry's ``finetuning`` loader reads, in the run folder.
+"""Examples -> the prompt/response rows llm-foundry's ``finetuning`` loader reads, written once
+per launch into ``<run_dir>/data/<part>.jsonl`` with a ``manifest.json`` of every count.
 
-Written once per launch into ``<run_dir>/data/{train,validation,test}.jsonl`` (one JSON object a
-line: ``id``, ``prompt`` = source + separator, ``response`` = target, ``source``, ``meta``) with a
-``manifest.json`` of every count; each file is written to a temporary name and renamed, and left
-alone when its content is unchanged (a relaunch, or another rank, writes the same bytes).
-
-**Length.** llm-foundry tokenizes ``prompt`` and ``response`` apart, appends EOS to the response,
-and then (its collator) cuts a sequence longer than ``max_seq_len`` at the end, which drops the
-target's end and its EOS; an example whose prompt alone fills ``max_seq_len`` it drops with a
-warning. So rows are fitted here first and the collator never cuts: an example whose
-``source + separator + target + EOS`` is longer than ``data.max_length`` keeps its whole target
-and loses the start of its source (counted ``source_cut``), as long as at least a quarter of
-``max_length`` (or the whole source, if shorter) is left of the source; otherwise it is skipped
-and counted (``target_too_long``): a target cut mid-sentence would teach the model to stop
-mid-sentence. Test rows are not fitted: their prompts are cut from the start at generation time,
-to leave room for the new tokens, and the reference is scored whole.
+llm-foundry's collator cuts a long sequence at the end, dropping the target's end and EOS. So
+train and validation rows are fitted here: a long example loses the start of its source
+(``source_cut``) if at least a quarter of ``max_length`` of it is left, else it is skipped
+(``target_too_long``): a target cut mid-sentence teaches the model to stop mid-sentence.
 """
 
 from __future__ import annotations
@@ -50,8 +40,7 @@ def fit(
     """The source to train on (None: skip) and what happened: ``fits``, ``source_cut``, ``target_too_long``.
 
     Lengths are counted as llm-foundry's loader counts them: the prompt and the response
-    tokenized apart, plus the EOS its collator appends.
-    """
+    tokenized apart, plus the EOS its collator appends."""
     target = tokenizer(example.target, verbose=False)["input_ids"]
     n_target = len(target) + (0 if target and target[-1] == tokenizer.eos_token_id else 1)
     if _length(tokenizer, prompt_of(example.source, separator)) + n_target <= max_length:

@@ -1,16 +1,8 @@
 """Train / validation / test parts of the examples: no question in two parts, none empty.
 
-Where a release has no split (``data.split``), each example goes to a part by a hash of its
-question (the normalised source text, salted with ``data.split.seed``) rather than of its id:
-MedQuAD repeats a question across documents under different ids, and a question in both train
-and test would be scored on an answer the model was trained on. Where the recipe names
-``data.validation`` / ``data.test`` files, training examples whose question is also in one of
-them are dropped (and counted), and so are validation examples whose question is in test.
-
-Every part is ordered by id (so nothing depends on the order files are listed in); within a
-part an exact (question, answer) repeat is dropped, and validation and test keep one example per
-question (the first by id), since one reference per question is what is scored.
-A part the recipe asks for that comes out empty is an error.
+``data.split`` hashes the normalised question, not the id: MedQuAD repeats a question under
+different ids. A question also in a later part (test, then validation) is dropped from the
+earlier; each part is ordered by id, exact repeats dropped, one example per scored question.
 """
 
 from __future__ import annotations
@@ -76,8 +68,7 @@ def make_splits(
 ) -> Splits:
     """The three parts: hashed out of ``train`` (``fractions`` = validation, test), or as given.
 
-    ``validation`` / ``test`` None: the part is not asked for (it stays empty, no error).
-    """
+    ``validation`` / ``test`` None: the part is not asked for (it stays empty, no error)."""
     dropped: dict[str, Counter[str]] = {part: Counter() for part in PARTS}
     if fractions is not None:
         val_share, test_share = fractions
