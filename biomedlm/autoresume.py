@@ -22,7 +22,8 @@ LATEST = ("latest-rank", "latest-sharded-rank")  # Composer's and llm-foundry's 
 def clear_stale_download(save_folder: str | None) -> list[Path]:
     """Delete Composer's earlier local copies of a remote run's latest checkpoint; returns them.
 
-    Local rank 0 only, before training: the download happens after all ranks have met."""
+    Local rank 0 only, before training: the download happens after all ranks have met.
+    """
     if not save_folder or "://" not in save_folder or os.environ.get("LOCAL_RANK", "0") != "0":
         return []
     local = Path(os.path.abspath(save_folder))  # where Composer puts the download
@@ -41,7 +42,8 @@ def repair_save_folder(save_folder: str | None) -> list[Path]:
     complete one. Returns the removed paths.
 
     Global rank 0 only, before the Trainer is built (the other ranks wait for it in the
-    Trainer's first collective). Remote folders hold only whole uploads."""
+    Trainer's first collective). Remote folders hold only whole uploads.
+    """
     if not save_folder or "://" in save_folder or os.environ.get("RANK", "0") != "0":
         return []
     folder = Path(save_folder)
@@ -70,7 +72,8 @@ def repair_save_folder(save_folder: str | None) -> list[Path]:
 
 def _newest_intact(files: list[tuple[int, Path]], removed: list[Path]) -> tuple[int, Path] | None:
     """The newest checkpoint file whose bytes pass their CRCs; newer corrupt ones are removed
-    (one read of the newest checkpoint, older ones only when it fails)."""
+    (one read of the newest checkpoint, older ones only when it fails).
+    """
     for batch, path in sorted(files, reverse=True):
         why = corrupt(path)
         if why is None:

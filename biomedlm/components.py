@@ -248,7 +248,8 @@ def _callbacks(name: str) -> Any:
 def checkpoint_folders(recipe: TrainingSettings) -> dict[str, str]:
     """Where ``recipe``'s checkpointers write, locally: name -> folder (``{run_name}`` filled in).
 
-    The trainer's ``save_folder``, and ``<save_folder>/huggingface`` of each ``hf_checkpointer``."""
+    The trainer's ``save_folder``, and ``<save_folder>/huggingface`` of each ``hf_checkpointer``.
+    """
     import os
 
     from composer.utils import format_name_with_dist

@@ -1,5 +1,6 @@
 """Decoding options shared by a generation recipe's ``eval.decoding`` and ``biomedlm.generate``
-(docs/generation.md), and their Hugging Face ``generate`` arguments."""
+(docs/generation.md), and their Hugging Face ``generate`` arguments.
+"""
 
 from __future__ import annotations
 

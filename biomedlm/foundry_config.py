@@ -1,5 +1,6 @@
 """Translate a checked recipe into llm-foundry's train config: trainer settings and every
-kind's data loader sections, from the recipe and :class:`biomedlm.preflight.LaunchFacts`."""
+kind's data loader sections, from the recipe and :class:`biomedlm.preflight.LaunchFacts`.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def loader_section(
     name: str, options: LoaderOptions, on_gpu: bool, *, drop_last: bool, **settings: Any
 ) -> dict[str, Any]:
     """llm-foundry's section for data loader ``name`` (every recipe kind's), read as ``options``
-    say; memory pinned on GPUs unless the recipe says otherwise."""
+    say; memory pinned on GPUs unless the recipe says otherwise.
+    """
     return {
         "name": name,
         **settings,

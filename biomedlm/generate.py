@@ -72,7 +72,8 @@ def encode_prompts(
 
 def fit_new_tokens(model: Any, decoding: DecodingConfig, longest_prompt: int) -> DecodingConfig:
     """``decoding`` with a default ``max_new_tokens`` lowered to what the model's positions leave
-    after the longest prompt, but at least half of them (longer prompts then lose their start)."""
+    after the longest prompt, but at least half of them (longer prompts then lose their start).
+    """
     positions = model_positions(model)
     if positions is None or positions - longest_prompt >= decoding.max_new_tokens:
         return decoding
@@ -100,7 +101,8 @@ def complete(
 
     Batches of ``decoding.batch_size``, longest prompts first, left-padded. ``separator``: a
     generation fine-tune's layout. Sampling is seeded with ``decoding.seed`` in a forked RNG, so
-    the caller's random state is left as it was. ``strip=False`` keeps the leading space."""
+    the caller's random state is left as it was. ``strip=False`` keeps the leading space.
+    """
     import torch
     from tqdm import tqdm
 
@@ -178,7 +180,8 @@ def generate(
     path: Path, prompt: str, max_new_tokens: int = 32, temperature: float = 0.8, seed: int = 0
 ) -> str:
     """``prompt`` continued by the model (sampled, seeded; greedy at temperature 0); a generation
-    fine-tune's answer alone."""
+    fine-tune's answer alone.
+    """
     trained = load(path)
     model, tokenizer = trained.model, trained.tokenizer
     strategy = "sample" if temperature > 0 else "greedy"
@@ -212,7 +215,8 @@ BEAM_FLAGS = {"num_beams": "--num-beams", "length_penalty": "--length-penalty"}
 
 def _strategy(args: argparse.Namespace, base: str) -> str:
     """The strategy the flags ask for: ``--strategy``, else implied by a sampling or beam flag; a
-    flag the strategy would ignore is an error (``--seed`` only seeds sampling)."""
+    flag the strategy would ignore is an error (``--seed`` only seeds sampling).
+    """
     sampling = [flag for key, flag in SAMPLING_FLAGS.items() if getattr(args, key) is not None]
     beam = [flag for key, flag in BEAM_FLAGS.items() if getattr(args, key) is not None]
     if args.strategy is None and sampling and beam:
@@ -253,7 +257,8 @@ def _decoding(args: argparse.Namespace) -> tuple[DecodingConfig, bool]:
 def check_paths(source: Path | None, out: Path | None) -> None:
     """``--input`` is a readable file and ``--out`` can be written (a probe file in its nearest
     existing folder: permission bits say nothing for root or read-only mounts) and is not the
-    input by another name, before the model loads."""
+    input by another name, before the model loads.
+    """
     if source is not None:
         if not source.exists():
             raise ValueError(f"--input {source}: no such file")

@@ -40,7 +40,8 @@ def gpt2_overrides(
 
 def token_ids(tokenizer: PreTrainedTokenizerBase) -> dict[str, int | None]:
     """The config's ``bos/eos/pad_token_id`` of ``tokenizer``: ``generate`` stops at the config's
-    EOS, which differs between tokenizers (data_prep's is 0, BioMedLM's 28895)."""
+    EOS, which differs between tokenizers (data_prep's is 0, BioMedLM's 28895).
+    """
     ids = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
     if tokenizer.pad_token_id is not None:
         ids["pad_token_id"] = tokenizer.pad_token_id
@@ -112,14 +113,16 @@ class BioMedLM(ComposerHFCausalLM):
 
     def transform_model(self, model: Any) -> Any:
         """Embedding rows for every token (padded to 64) and the tokenizer's special ids in the
-        config; llm-foundry calls it before wrapping the model (LoRA)."""
+        config; llm-foundry calls it before wrapping the model (LoRA).
+        """
         grow_embeddings(model, self._n_tokens)
         set_token_ids(model, self._token_ids)
         return model
 
     def flops_per_batch(self, batch: Mapping[str, Any]) -> int:
         """Training flops of a batch (3x forward) for Composer's MFU: a multiply-add per weight
-        and token (the tied embedding once), plus attention's two ``seq x seq`` products."""
+        and token (the tied embedding once), plus attention's two ``seq x seq`` products.
+        """
 
         batch_size, seq_len = batch["input_ids"].shape[:2]
         config = self.model.config

@@ -44,7 +44,8 @@ def _bucket_refused(uri: str) -> str | None:
 
 def check_outputs(recipe: TrainingSettings) -> None:
     """Every folder ``recipe`` writes can be written (a probe file; a bucket listed once); raises
-    :class:`RecipeError` naming the key."""
+    :class:`RecipeError` naming the key.
+    """
 
     folders = {"run_dir": recipe.run_dir, "save_folder": recipe.save_folder}
     for name, args in recipe.callbacks.items():

@@ -131,7 +131,8 @@ def _check_stream(
     remote: str | None = None,
 ) -> str:
     """The shards under ``folder`` (``shown`` in messages) fit ``tokenizer`` and max_seq_len;
-    their identity. ``remote``: the shards, when ``folder`` holds only a fetched index."""
+    their identity. ``remote``: the shards, when ``folder`` holds only a fetched index.
+    """
     split_dir = folder / split
     if not (split_dir / "index.json").is_file():
         raise RecipeError(
@@ -190,7 +191,8 @@ def _fetch_remote(key: str, remote: str, split: str, into: Path) -> Path:
 
 def _check_remote_shards(key: str, remote: str, split: str, fetched: Path) -> None:
     """Every shard file ``index.json`` names is in the remote, else the first batch needing it
-    dies in streaming's download thread; a store that cannot be listed is left unchecked."""
+    dies in streaming's download thread; a store that cannot be listed is left unchecked.
+    """
     from streaming.base.storage.upload import CloudUploader
 
     index = json.loads((fetched / split / "index.json").read_text())
@@ -241,7 +243,8 @@ def check_loader(
     key: str, loader: LoaderConfig, recipe: Recipe, tokenizer: Any
 ) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
     """Every stream of ``loader`` exists and fits the tokenizer and ``max_seq_len``; where
-    streaming reads the streams (:attr:`LaunchFacts.stream_paths`), and their identities."""
+    streaming reads the streams (:attr:`LaunchFacts.stream_paths`), and their identities.
+    """
     paths, digests = {}, {}
     for name, stream in loader.streams.items():
         stream_key = f"{key}.streams.{name}"
@@ -292,7 +295,8 @@ def check_loader(
 
 def _check_cache(key: str, cached: Path, source: Path) -> None:
     """A stream's local cache of a split holds nothing yet, or the shards of ``source``:
-    streaming reads a cache's own files whenever they exist, never looking at the remote."""
+    streaming reads a cache's own files whenever they exist, never looking at the remote.
+    """
     index = cached / "index.json"
     if not index.is_file():
         return

@@ -44,7 +44,8 @@ def _override_name(item: str, section: str) -> Any:
 
 def restart_renamed(layers: list[Any], overrides: list[str] | None) -> list[Any]:
     """A component section whose ``name`` changes starts afresh instead of merging: the base's
-    arguments (a cosine schedule's ``alpha_f``) belong to the base's component."""
+    arguments (a cosine schedule's ``alpha_f``) belong to the base's component.
+    """
     for section in COMPONENTS:
         names = [
             (i, layer[section].get("name"))
@@ -84,7 +85,8 @@ def load_as(
     layers: list[Any] | None = None,
 ) -> T:
     """The recipe at ``path`` (or its ``layers``) and ``overrides`` as ``schema``, checked;
-    :class:`RecipeError` names the file and the key."""
+    :class:`RecipeError` names the file and the key.
+    """
     if layers is None:
         layers = recipe_layers(path, overrides)
     return merge_structured(schema, layers, str(path), overrides, error=RecipeError)

@@ -1,5 +1,6 @@
 """The recipe kinds, and the loader that knows them all: pretraining here, others by entry point
-(group ``biomedlm_recipe_kinds``), so the core never imports the kinds built on it."""
+(group ``biomedlm_recipe_kinds``), so the core never imports the kinds built on it.
+"""
 
 from __future__ import annotations
 
@@ -80,7 +81,8 @@ def load_recipe(
     path: str | Path, overrides: list[str] | None = None, *, components: bool = True
 ) -> Any:
     """Load and check a recipe of any kind (``components=False``: not its components against the
-    registries); raises :class:`RecipeError` in one line."""
+    registries); raises :class:`RecipeError` in one line.
+    """
     path = Path(path)
     layers = recipe_layers(path, overrides)
     recipe = load_as(kind_of(layers, overrides).schema, path, overrides, layers)

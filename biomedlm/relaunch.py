@@ -77,7 +77,8 @@ def _under(key: str, prefixes: tuple[str, ...]) -> bool:
 
 def _reorders(key: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
     """Whether changing ``key`` changes the training data's sample order (moving a stream both
-    recipes have does not)."""
+    recipes have does not).
+    """
     if not _under(key, DATA_ORDER):
         return False
     parts = key.split(".")
@@ -102,7 +103,8 @@ def latest_checkpoint(save_folder: str | None) -> Path | None:
 
 def latest_remote_checkpoint(save_folder: str) -> str | None:
     """The URI of a remote run's newest checkpoint, as Composer's ``latest`` symlinks name it
-    (None: no symlink); an unreadable bucket raises the object store's error."""
+    (None: no symlink); an unreadable bucket raises the object store's error.
+    """
     from composer.utils import extract_path_from_symlink, maybe_create_object_store_from_uri
     from composer.utils.file_helpers import parse_uri
 
@@ -184,7 +186,8 @@ def _describe(changes: dict[str, tuple[Any, Any]]) -> str:
 def check_relaunch(recipe: TrainingSettings, resolved: dict[str, Any]) -> Finished | None:
     """None to go on training; a one-line message when the run has already finished.
 
-    Raises :class:`RecipeError` when the recipe changed in a way a resume cannot honour."""
+    Raises :class:`RecipeError` when the recipe changed in a way a resume cannot honour.
+    """
     if not recipe.autoresume or not recipe.save_folder:
         return None
     try:
@@ -251,7 +254,8 @@ def _packed_tokens_per_batch(recipe: TrainingSettings) -> int | None:
     """Tokens in every batch of a pretraining run (None for a fine-tune: rows are padded).
 
     Packed shards hold ``max_seq_len``-token samples (a launch check), so Composer counts exactly
-    ``global_train_batch_size * max_seq_len`` a batch: no checkpoint download to check tokens."""
+    ``global_train_batch_size * max_seq_len`` a batch: no checkpoint download to check tokens.
+    """
     if getattr(recipe, "task", None) is not None:
         return None
     max_seq_len = getattr(getattr(recipe, "model", None), "max_seq_len", None)
@@ -307,7 +311,8 @@ def _compare_with_record(
 
 def _recorded_recipe(recipe: TrainingSettings) -> tuple[str, dict[str, Any] | None]:
     """The recipe the checkpoints in ``save_folder`` were trained with (from their record, else
-    ``<run_dir>/recipe.yaml``), and where it was read; None, said in one line, when neither."""
+    ``<run_dir>/recipe.yaml``), and where it was read; None, said in one line, when neither.
+    """
     assert recipe.save_folder is not None
     where = record_path(recipe.save_folder)
     try:
@@ -333,7 +338,8 @@ def _recorded_recipe(recipe: TrainingSettings) -> tuple[str, dict[str, Any] | No
 
 def check_identity(recipe: TrainingSettings, identity: dict[str, Any]) -> None:
     """Refuse to resume a checkpoint on another tokenizer or other training data than its own
-    (``identity``: this launch's, :func:`biomedlm.run_record.run_identity`)."""
+    (``identity``: this launch's, :func:`biomedlm.run_record.run_identity`).
+    """
     if not recipe.autoresume or not recipe.save_folder:
         return
     try:

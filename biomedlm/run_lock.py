@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
     """Hold ``run_dir``'s lock for the ``with`` block (global rank 0 only); a ``run_dir`` it
-    created and left empty is removed. :class:`RecipeError` names another holder."""
+    created and left empty is removed. :class:`RecipeError` names another holder.
+    """
     if os.environ.get("RANK", "0") != "0":
         yield
         return

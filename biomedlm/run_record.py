@@ -49,7 +49,8 @@ def run_identity(tokenizer_dir: str | Path, data: dict[str, str]) -> dict[str, A
 
 def identity_change(recorded: dict[str, Any], current: dict[str, Any]) -> tuple[str, str] | None:
     """What differs between a recorded identity and this launch's: (what, a message's start);
-    only streams both name are compared (adding one is a recipe change)."""
+    only streams both name are compared (adding one is a recipe change).
+    """
     old, new = recorded.get("tokenizer") or {}, current["tokenizer"]
     if old.get("sha256") and old["sha256"] != new["sha256"]:
         return "tokenizer", (

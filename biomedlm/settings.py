@@ -1,5 +1,6 @@
 """What every recipe kind shares: the training settings, loader options, and their checks
-(the keys: docs/pretraining.md, docs/fine-tuning.md)."""
+(the keys: docs/pretraining.md, docs/fine-tuning.md).
+"""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def parse_time(
     key: str, value: str | int, units: tuple[str, ...] | None = None, *, positive: bool = False
 ) -> Any:
     """``value`` as a Composer ``Time``; a bad string or unit (or zero, when ``positive``) fails
-    naming ``key``."""
+    naming ``key``.
+    """
     from composer.core import Time, TimeUnit
 
     try:
@@ -41,7 +43,8 @@ def parse_time(
 
 def unset(obj: Any) -> bool:
     """Whether a schema object still has ``MISSING`` fields: omegaconf builds each section's
-    default while making the schema, and checks run only on the real values."""
+    default while making the schema, and checks run only on the real values.
+    """
     return any(getattr(obj, f.name) == MISSING for f in fields(obj))
 
 

@@ -24,7 +24,8 @@ def largest_token_id(
     split_dir: Path, remote: str | None = None, timeout: float = 60.0
 ) -> tuple[int, int] | None:
     """The largest token id in the first :data:`ID_SAMPLES` samples of an MDS split, and how many
-    tokens were read (None without a ``tokens`` column). ``remote``: where the shards are."""
+    tokens were read (None without a ``tokens`` column). ``remote``: where the shards are.
+    """
     from streaming.base.compression import decompress
     from streaming.base.format import reader_from_json
     from streaming.base.storage.download import CloudDownloader

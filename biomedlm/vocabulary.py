@@ -53,7 +53,8 @@ def _base_vocabulary(tokenizer: Any) -> dict[str, int]:
 
 def vocabulary_difference(reference: Any, other: Any) -> str | None:
     """How ``other`` maps tokens to ids unlike ``reference``, or None when alike: the same base
-    vocabulary and every shared added token at the same id (either may add more)."""
+    vocabulary and every shared added token at the same id (either may add more).
+    """
     ours, theirs = _base_vocabulary(reference), _base_vocabulary(other)
     shared_added = set(reference.get_added_vocab()) & set(other.get_added_vocab())
     ours.update({t: reference.convert_tokens_to_ids(t) for t in shared_added})
@@ -74,7 +75,8 @@ def save_with_tokens(
     source: Path, tokens: Sequence[str], out_dir: Path, pad_token: str | None = None
 ) -> Path:
     """The tokenizer at ``source`` plus special ``tokens`` (and a pad token), saved to ``out_dir``
-    through a renamed temporary folder (safe for concurrent ranks; a same one is left as it is)."""
+    through a renamed temporary folder (safe for concurrent ranks; a same one is left as it is).
+    """
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=True)

@@ -1,6 +1,7 @@
 """llm-foundry's ``hf_checkpointer`` whose exports follow the umask, as every other output does:
 safetensors writes ``model.safetensors`` 0600, which a group member (or a gauntlet watcher run
-by another account) could not read. Registered under llm-foundry's own name."""
+by another account) could not read. Registered under llm-foundry's own name.
+"""
 
 from __future__ import annotations
 

@@ -102,7 +102,8 @@ AFTER_FIT_CALLBACK = "finetune_after_fit"  # biomedlm.finetune.after_fit: the la
 
 def export_folder(args: dict[str, Any], run_name: str, progress: Progress) -> Path | None:
     """The folder ``finetune_export`` (``args``) writes for a checkpoint at ``progress`` (None for
-    a remote ``save_folder``)."""
+    a remote ``save_folder``).
+    """
     save_folder = str(args["save_folder"])
     if "://" in save_folder:
         return None
@@ -117,7 +118,8 @@ def export_folder(args: dict[str, Any], run_name: str, progress: Progress) -> Pa
 
 def task_callbacks(recipe: Any) -> dict[str, dict[str, Any]]:
     """Every family's callbacks: the recipe's, its export told ``model.lora.export``, the after-fit
-    scoring (``finetune_eval``, eval_gauntlet's, by registered name), ``finetune_after_fit`` last."""
+    scoring (``finetune_eval``, eval_gauntlet's, by registered name), ``finetune_after_fit`` last.
+    """
     from biomedlm.recipe_files import resolved
 
     callbacks = {name: dict(args) for name, args in recipe.callbacks.items() if args is not None}

@@ -1,5 +1,6 @@
 """The fine-tuning recipe kind: launch checks every family shares, then the family's sections.
-A new family is one module and one entry in :data:`FAMILIES`."""
+A new family is one module and one entry in :data:`FAMILIES`.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """LoRA for every fine-tuning family: the recipe's ``model.lora`` as llm-foundry's ``peft_config``
-(exports: :mod:`biomedlm.finetune.export`; docs/fine-tuning.md)."""
+(exports: :mod:`biomedlm.finetune.export`; docs/fine-tuning.md).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ def peft_config(
     """``model.lora`` as a ``peft`` LoRA config (GPT-2's Conv1D: fan-in-fan-out), every family's.
 
     ``trainable_tokens``: added tokens whose embedding rows train beside the adapters (the other
-    rows stay frozen). ``task_type``: ``CAUSAL_LM``, or ``SEQ_CLS`` (peft trains the head too)."""
+    rows stay frozen). ``task_type``: ``CAUSAL_LM``, or ``SEQ_CLS`` (peft trains the head too).
+    """
     config: dict[str, Any] = {
         "peft_type": "LORA",
         "task_type": task_type,

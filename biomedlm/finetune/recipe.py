@@ -1,5 +1,6 @@
 """A fine-tuning recipe: weights to start from, a task, its data files, how to score the result
-(docs/fine-tuning.md); a recipe with a top-level ``task`` key is one."""
+(docs/fine-tuning.md); a recipe with a top-level ``task`` key is one.
+"""
 
 from __future__ import annotations
 
@@ -68,7 +69,8 @@ class FinetuneTokenizerConfig:
 @dataclass
 class SplitConfig:
     """Validation and test parts made from ``data.train`` where a release has no split, by a
-    salted hash of each example's key (generation: of its question), whatever the file order."""
+    salted hash of each example's key (generation: of its question), whatever the file order.
+    """
 
     validation: float = 0.1
     test: float = 0.1

@@ -1,5 +1,6 @@
 """A Hugging Face hub id (``stanford-crfm/BioMedLM``) wherever a model's path is expected: its
-snapshot through huggingface_hub's own cache and offline mode; a local path of that name wins."""
+snapshot through huggingface_hub's own cache and offline mode; a local path of that name wins.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def is_hub_id(spec: str) -> bool:
 
 def locate(spec: str | Path) -> Path:
     """``spec`` as a local path: itself when it exists or is not a hub id, else the snapshot
-    folder of hub model ``spec``; :class:`HubMiss` when it cannot be found."""
+    folder of hub model ``spec``; :class:`HubMiss` when it cannot be found.
+    """
     path = Path(spec)
     if path.exists() or not is_hub_id(str(spec)):
         return path

@@ -1,5 +1,6 @@
 """The kinds of trained model the project reads (Hugging Face folder, LoRA adapters, Composer
-checkpoint file or sharded folder), and whether one is whole (cheap: no tensor read)."""
+checkpoint file or sharded folder), and whether one is whole (cheap: no tensor read).
+"""
 
 from __future__ import annotations
 
@@ -60,7 +61,8 @@ def incomplete(path: Path) -> str | None:
     """Why ``path`` is not a whole Composer checkpoint (a save cut off), or None when it is.
 
     A ``.pt`` zip's central directory is written last (its pickle's CRC is checked too); a
-    sharded folder needs its ``.metadata`` (written last) and every byte range it names."""
+    sharded folder needs its ``.metadata`` (written last) and every byte range it names.
+    """
     if path.is_dir():
         return _incomplete_shards(path)
     size = path.stat().st_size
@@ -79,7 +81,8 @@ def incomplete(path: Path) -> str | None:
 
 def corrupt(path: Path) -> str | None:
     """Why a whole-looking checkpoint *file*'s bytes are not the ones saved (every zip member's
-    CRC-32: reads the whole file), or None; CRCs turned off (all 0) and sharded folders pass."""
+    CRC-32: reads the whole file), or None; CRCs turned off (all 0) and sharded folders pass.
+    """
     if path.is_dir():
         return None
     try:
@@ -144,7 +147,8 @@ def _weights_cut(path: Path) -> str | None:
 
 def incomplete_model_folder(folder: Path) -> str | None:
     """Why Hugging Face folder (or adapters export) ``folder`` cannot be whole, or None: its
-    weights (or the shards its index names) present and, from their headers, not cut off."""
+    weights (or the shards its index names) present and, from their headers, not cut off.
+    """
     if kind_of(folder) == "adapters":
         candidates = ["adapter_model.safetensors", "adapter_model.bin"]
     else:

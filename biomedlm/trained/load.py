@@ -58,7 +58,8 @@ class Head(Protocol):
     """Builds the caller's task model (a Composer ``HuggingFaceModel``) on the config in ``folder``.
 
     ``config``: the saved one (None: adapters over a base without the head); ``pretrained``:
-    ``folder`` holds the weights too; ``peft``: the LoRA config a checkpoint was trained with."""
+    ``folder`` holds the weights too; ``peft``: the LoRA config a checkpoint was trained with.
+    """
 
     def __call__(
         self,
@@ -76,7 +77,8 @@ def load(
 ) -> Trained:
     """The trained model at ``path`` (any kind, a hub id, adapters merged onto their base), in
     eval mode; a causal LM without ``head``. ``dtype`` ("auto": as saved) casts the weights;
-    ``trust`` lets a checkpoint's pickles call anything. Failures: one :class:`CheckpointError`."""
+    ``trust`` lets a checkpoint's pickles call anything. Failures: one :class:`CheckpointError`.
+    """
     path = locate(path)
     kind = kind_of(path)
     if kind is None:
@@ -189,7 +191,8 @@ def _saved_tokenizer(path: Path, hf_state: dict[str, Any], folder: Path) -> Any:
     """The tokenizer a Composer checkpoint saved, written into ``folder`` and loaded from it.
 
     Composer writes each listed file to ``folder / name``, so a crafted checkpoint could name
-    ``/abs/path/module.py``: each name must be a bare tokenizer data file, whatever ``trust``."""
+    ``/abs/path/module.py``: each name must be a bare tokenizer data file, whatever ``trust``.
+    """
     from composer.models import HuggingFaceModel
 
     files = hf_state.get("tokenizer")
@@ -244,7 +247,8 @@ def _from_composer(path: Path, head: Head | None, trust: bool) -> Trained:
 
 def _causal_lm(path: Path, config: Any, peft: dict[str, Any] | None, state: dict[str, Any]) -> Any:
     """The causal LM a Composer model state holds (a LoRA run's merged). Composer 0.32's
-    ``hf_from_composer_checkpoint`` returned other weights, so they are loaded and checked here."""
+    ``hf_from_composer_checkpoint`` returned other weights, so they are loaded and checked here.
+    """
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_config(config)

@@ -1,5 +1,6 @@
 """Checkpoint names: Composer's files and sharded folders, llm-foundry's exports, predictions
-folders. A link is named after the checkpoint it points to: one name however it is reached."""
+folders. A link is named after the checkpoint it points to: one name however it is reached.
+"""
 
 from __future__ import annotations
 

@@ -32,7 +32,8 @@ class UnsafePickle(ValueError):
 def composer_types() -> list[Any]:
     """The non-tensor types a Composer 0.32 checkpoint of a Hugging Face model holds (listed from
     real checkpoints' globals): the timestamp's timedeltas, numpy's RNG state, ``TorchVersion``;
-    each rebuilds data only."""
+    each rebuilds data only.
+    """
     import numpy as np
     from torch.torch_version import TorchVersion
 
@@ -123,7 +124,8 @@ def read_dcp_metadata(folder: Path, *, trust: bool) -> Any:
 def load_sharded(folder: Path, keys: set[str], *, trust: bool) -> dict[str, Any]:
     """The entries ``keys`` (and everything under them) of a sharded checkpoint, in this process:
     torch's ``_load_state_dict_from_keys`` with the metadata and non-tensor entries read safely
-    (torch's planner reads them with ``weights_only=False``)."""
+    (torch's planner reads them with ``weights_only=False``).
+    """
     from torch.distributed.checkpoint import CheckpointException, FileSystemReader
     from torch.distributed.checkpoint._traverse import set_element
     from torch.distributed.checkpoint.default_planner import _EmptyStateDictLoadPlanner

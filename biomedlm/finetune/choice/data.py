@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 def _pad(rows: Sequence[Sequence[int]], pad_id: int, side: str) -> tuple[torch.Tensor, ...]:
     """Ids and mask of ``rows`` padded to the longest; an empty row (a missing option) is one
-    pad token attending to itself, so no attention row is fully masked (NaN)."""
+    pad token attending to itself, so no attention row is fully masked (NaN).
+    """
     width = max(1, *(len(r) for r in rows))
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -122,7 +123,8 @@ def build_choice_dataloader(
     pin_memory: bool = False,
 ) -> Any:
     """A Composer ``DataSpec`` over one part of a recipe's ``data`` (plain data), read as the
-    after-fit scoring reads it (registered: ``biomedlm_choice``)."""
+    after-fit scoring reads it (registered: ``biomedlm_choice``).
+    """
     from composer.core import DataSpec
     from composer.utils import dist
 

@@ -1,5 +1,6 @@
 """A multiple-choice or classification recipe as llm-foundry's train config sections; every data
-file is read first, and the tokenizer saved with the layout's tokens in ``<run_dir>/tokenizer``."""
+file is read first, and the tokenizer saved with the layout's tokens in ``<run_dir>/tokenizer``.
+"""
 
 from __future__ import annotations
 

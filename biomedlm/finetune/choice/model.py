@@ -1,7 +1,8 @@
 """``biomedlm_choice``: Hugging Face's ``GPT2ForSequenceClassification`` (exports reload with
 ``AutoModelForSequenceClassification``) scoring each option (``num_labels: 1``; the scripts'
 ``GPT2ForMultipleChoice`` bias is a constant cross-entropy ignores) or each label. A question
-is read once, its keys and values reused by its options; positions come from the masks."""
+is read once, its keys and values reused by its options; positions come from the masks.
+"""
 
 from __future__ import annotations
 

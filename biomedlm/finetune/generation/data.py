@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 
 def split_examples(recipe: FinetuneRecipe) -> tuple[Splits, dict[str, Any]]:
     """The recipe's examples per part (limits applied), and what was read and dropped: the same
-    parts at launch, after fit and when a checkpoint is scored later."""
+    parts at launch, after fit and when a checkpoint is scored later.
+    """
     data = recipe.data
     if data.split is not None and (data.validation or data.test):
         raise RecipeError(

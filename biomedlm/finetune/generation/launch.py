@@ -39,7 +39,8 @@ def _loader(
 
 def model_section(recipe: FinetuneRecipe, init_folder: Path, separator_id: int) -> dict[str, Any]:
     """The ``biomedlm`` model from ``init_folder``'s weights, with the recipe's dropout and LoRA;
-    the separator's row trains with the adapters (frozen, it would stay the mean embedding)."""
+    the separator's row trains with the adapters (frozen, it would stay the mean embedding).
+    """
     model: dict[str, Any] = {
         "name": "biomedlm",
         "init_from": str(init_folder),
@@ -66,7 +67,8 @@ def check_decoding(recipe: FinetuneRecipe, positions: int) -> None:
 
 def check_train_rows(recipe: FinetuneRecipe, train_file: Path) -> None:
     """At least one whole batch of training rows (llm-foundry refuses fewer, after building the
-    model: its loader drops a partial batch)."""
+    model: its loader drops a partial batch).
+    """
     with train_file.open(encoding="utf-8") as lines:
         rows = sum(1 for _ in lines)
     batch = recipe.global_train_batch_size

@@ -40,7 +40,8 @@ def fit(
     """The source to train on (None: skip) and what happened: ``fits``, ``source_cut``, ``target_too_long``.
 
     Lengths are counted as llm-foundry's loader counts them: the prompt and the response
-    tokenized apart, plus the EOS its collator appends."""
+    tokenized apart, plus the EOS its collator appends.
+    """
     target = tokenizer(example.target, verbose=False)["input_ids"]
     n_target = len(target) + (0 if target and target[-1] == tokenizer.eos_token_id else 1)
     if _length(tokenizer, prompt_of(example.source, separator)) + n_target <= max_length:

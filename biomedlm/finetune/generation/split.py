@@ -68,7 +68,8 @@ def make_splits(
 ) -> Splits:
     """The three parts: hashed out of ``train`` (``fractions`` = validation, test), or as given.
 
-    ``validation`` / ``test`` None: the part is not asked for (it stays empty, no error)."""
+    ``validation`` / ``test`` None: the part is not asked for (it stays empty, no error).
+    """
     dropped: dict[str, Counter[str]] = {part: Counter() for part in PARTS}
     if fractions is not None:
         val_share, test_share = fractions
