@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from biomedlm.files import atomic_write
+from biomedlm.files import write_text_atomic
 from biomedlm.trained.names import safe_name
 from eval_gauntlet.errors import GauntletError
 
@@ -129,7 +129,7 @@ def write_jsonl(
 ) -> Path:
     """Per-example records as JSON lines at ``path``, written to a temporary name and renamed."""
     text = "".join(json.dumps(record, ensure_ascii=ensure_ascii) + "\n" for record in records)
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_text_atomic(path, text)
     return path
 
 

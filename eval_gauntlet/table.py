@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from biomedlm.files import atomic_write
+from biomedlm.files import write_text_atomic
 from eval_gauntlet.rows import FINETUNE, GAUNTLET_KINDS, latest_rows
 from eval_gauntlet.tasks import JOIN, LM_EVAL, MARK, explain
 
@@ -161,4 +161,4 @@ def render_table(rows: list[dict[str, Any]]) -> str:
 def write_table(rows: list[dict[str, Any]], path: Path) -> None:
     """Write the Markdown table of ``rows`` to ``path`` (atomically)."""
     text = render_table(rows)
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_text_atomic(path, text)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from biomedlm.files import atomic_write
+from biomedlm.files import write_text_atomic
 
 LOCK = "watcher.lock"
 TRAINER = "trainer.json"
@@ -115,7 +115,7 @@ class Trainer:
 def announce(out_dir: Path, trainer: Trainer) -> None:
     """Write ``OUT/trainer.json`` (atomically): the run the folder's watcher serves."""
     text = json.dumps({"pid": trainer.pid, "start": trainer.start, "ended": trainer.ended})
-    atomic_write(out_dir / TRAINER, lambda tmp: tmp.write_text(text + "\n"))
+    write_text_atomic(out_dir / TRAINER, text + "\n")
 
 
 def announced(out_dir: Path) -> Trainer | None:

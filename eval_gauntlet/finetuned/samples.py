@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from biomedlm.decoding import DecodingConfig
-from biomedlm.files import atomic_write
+from biomedlm.files import write_text_atomic
 from biomedlm.finetune.generation.readers import Example
 from biomedlm.generate import NOT_MEDICAL_ADVICE
 from eval_gauntlet.rows import MetricValue
@@ -131,5 +131,5 @@ def write_samples(
             _quote(example.target),
         ]
     text = "\n".join(lines) + "\n"
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_text_atomic(path, text)
     return path
