@@ -15,7 +15,7 @@ count of the catalogue. ``floor``: a close-call GPT-2 large enough that the forw
 CPU (8 layers x d 512, 1,024 positions), the first ``--floor-limit`` items, and a bare batched
 forward over the floor's tokens (rows of 1,024, the model's body only) as the reference for
 wall time. Both score the same model by their own code: lm-eval runs its installed task YAMLs,
-samplers and scorer on our rows (``eval_gauntlet/lm_eval_reference.py``). ``counts``: the
+samplers and scorer on our rows (``benchmarks/lm_eval_reference.py``). ``counts``: the
 tokens the gauntlet forwards on the whole catalogue at its default shots (a one-layer model:
 counts do not depend on the weights), against the floor.
 
@@ -108,7 +108,7 @@ def floors(model_dir: Path, planned: list[Any], gold_text: bool) -> dict[str, An
 
 def agreement(planned: list[Any], ours: Any, theirs: dict[str, Any]) -> dict[str, Any]:
     """How many items the gauntlet and lm-eval pick alike, and how close their calls are."""
-    from eval_gauntlet.lm_eval_reference import loglikelihoods_of, samples_of
+    from benchmarks.lm_eval_reference import loglikelihoods_of, samples_of
     from eval_gauntlet.scoring import choose
 
     items = same = same_norm = 0
@@ -140,8 +140,8 @@ def compare(
 
     Like for like: the gauntlet scores lm-eval's requests only (``no_gold_text``).
     """
+    from benchmarks.lm_eval_reference import run_lm_eval
     from eval_gauntlet.evaluate import GauntletResult, evaluate_model, plan
-    from eval_gauntlet.lm_eval_reference import run_lm_eval
     from eval_gauntlet.options import Options
     from eval_gauntlet.scoring import load_hf_model
     from eval_gauntlet.tasks import load_tasks

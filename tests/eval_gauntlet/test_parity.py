@@ -1,7 +1,7 @@
 """Parity with lm-evaluation-harness 0.4.13 run in-process, by its own protocol, on close calls.
 
-lm-eval gets its own task YAMLs, few-shot samplers and scorer (``eval_gauntlet.lm_eval_reference``): nothing of
-the gauntlet's but the rows. The models are randomly initialised at GPT-2's scale, so an item's
+lm-eval gets its own task YAMLs, few-shot samplers and scorer (``benchmarks.lm_eval_reference``):
+nothing of the gauntlet's but the rows. The models are randomly initialised at GPT-2's scale, so an item's
 choices are often within 1e-3 nats of each other: a different prompt, example, truncation or
 rounding changes picks. Every context string, every choice log-likelihood, both picks (``acc``,
 ``acc_norm``) of every item and each accuracy must agree; the smallest margin between the best
@@ -18,14 +18,14 @@ from typing import Any
 
 import pytest
 
-from eval_gauntlet.evaluate import GauntletResult, Planned, evaluate_model, plan
-from eval_gauntlet.lm_eval_reference import (
+from benchmarks.lm_eval_reference import (
     UPSTREAM,
     loglikelihoods_of,
     run_lm_eval,
     samples_of,
     task_yaml,
 )
+from eval_gauntlet.evaluate import GauntletResult, Planned, evaluate_model, plan
 from eval_gauntlet.options import Options
 from eval_gauntlet.prompts import FORMATS
 from eval_gauntlet.scoring import choose, load_hf_model

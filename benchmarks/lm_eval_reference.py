@@ -3,8 +3,8 @@
 ``upstream_config`` loads lm-eval's installed task YAML for the task's format and points its
 dataset at local JSON files of the task's rows in the upstream schemas (test split, and the
 few-shot pool as the split lm-eval draws from; the gauntlet's ``self`` gets ``fewshot_split:
-test``); lm-eval does the rest. The reference of the parity tests and ``bench-eval``; it needs
-lm-eval (the ``dev`` extra) and is imported only by them.
+test``); lm-eval does the rest. The reference of the parity tests and ``bench-eval``, kept out of
+the library: it needs lm-eval (the ``dev`` extra).
 """
 
 from __future__ import annotations
