@@ -65,14 +65,10 @@ def _draw_task(ax: Any, name: str, mine: list[dict[str, Any]], xs: dict[str, flo
             handles += sides[side].plot(x, y, style, color=color, marker="o", label=label)
             sides[side].fill_between(x, low, high, color=color, alpha=0.15, linewidth=0)
     last = mine[-1]
-    if last.get("random_baseline") is not None:
-        handles.append(
-            ax.axhline(last["random_baseline"], color="gray", linestyle="--", label="random")
-        )
-    if last.get("majority_baseline") is not None:
-        handles.append(
-            ax.axhline(last["majority_baseline"], color="gray", linestyle=":", label="majority")
-        )
+    for baseline, style in (("random", "--"), ("majority", ":")):
+        if last.get(f"{baseline}_baseline") is not None:
+            y = last[f"{baseline}_baseline"]
+            handles.append(ax.axhline(y, color="gray", linestyle=style, label=baseline))
     marked = last.get("protocol", LM_EVAL) != LM_EVAL
     ax.set_title(name + (f" {MARK}" if marked else ""), fontsize=10)
     ax.set_ylabel("accuracy (95% CI)")

@@ -160,5 +160,4 @@ def render_table(rows: list[dict[str, Any]]) -> str:
 
 def write_table(rows: list[dict[str, Any]], path: Path) -> None:
     """Write the Markdown table of ``rows`` to ``path`` (atomically)."""
-    text = render_table(rows)
-    write_text_atomic(path, text)
+    write_text_atomic(path, render_table(rows))
