@@ -76,14 +76,6 @@ def _draw_task(ax: Any, name: str, mine: list[dict[str, Any]], xs: dict[str, flo
     ax.legend(handles=handles, fontsize=6)
 
 
-def finetune_panels(rows: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Fine-tuned rows grouped into plot panels, one per (task, metric)."""
-    panels: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        panels.setdefault(f"{row['task']} {row['metric']} (fine-tuned)", []).append(row)
-    return panels
-
-
 def draw_finetune_panel(
     ax: Any, title: str, rows: Sequence[dict[str, Any]], xs: dict[str, float], label: str
 ) -> None:
@@ -103,19 +95,10 @@ def draw_finetune_panel(
     ax.set_title(title, fontsize=10)
     ax.set_xlabel(label)
     ax.set_ylabel(f"{rows[-1]['metric']} (95% CI)")
-    ax.set_ylim(*y_range(rows))
+    scale = rows[-1].get("scale")  # ROUGE, BLEU: 100; acc: 1; lengths in words: fit to the data
+    top = 1.0 if rows[-1].get("metric") == "acc" else None
+    ax.set_ylim(0.0, float(scale) if isinstance(scale, int | float) else top)
     ax.legend(fontsize=6)
-
-
-def y_range(rows: Sequence[dict[str, Any]]) -> tuple[float, float | None]:
-    """A panel's y axis: 0 to the metric's scale (acc: 1; ROUGE, BLEU: 100), or to its data
-    (lengths in words; None lets matplotlib fit the top)."""
-    scale = rows[-1].get("scale")
-    if isinstance(scale, int | float):
-        return 0.0, float(scale)
-    if rows[-1].get("metric") == "acc":
-        return 0.0, 1.0
-    return 0.0, None
 
 
 def plot_results(rows: list[dict[str, Any]], path: Path) -> None:
@@ -130,11 +113,12 @@ def plot_results(rows: list[dict[str, Any]], path: Path) -> None:
     if not rows:
         return
     label, xs = _x_axis(rows)
-    tuned = [row for row in rows if row["kind"] == FINETUNE]
+    panels: dict[str, list[dict[str, Any]]] = {}  # fine-tuned rows: a panel per (task, metric)
+    for row in rows:
+        if row["kind"] == FINETUNE:
+            panels.setdefault(f"{row['task']} {row['metric']} (fine-tuned)", []).append(row)
     rows = [row for row in rows if row["kind"] != FINETUNE]
-    names = list(dict.fromkeys(row["task"] for row in rows))
-    panels = finetune_panels(tuned)
-    names += list(panels)
+    names = [*dict.fromkeys(row["task"] for row in rows), *panels]
     cols = min(3, len(names))
     nrows = -(-len(names) // cols)
     fig = Figure(figsize=(4.6 * cols, 3.2 * nrows))

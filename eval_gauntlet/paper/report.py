@@ -134,7 +134,6 @@ def write_report(
     ]
     document = {**header, "source": vars(paper.source), "rows": entries}
     write_text_atomic(out / PAPER_JSON, json.dumps(document, indent=1, default=str) + "\n")
-    examples = render_examples(entries)
-    write_text_atomic(out / PAPER_MD, markdown(entries, header, examples))
+    write_text_atomic(out / PAPER_MD, markdown(entries, header, render_examples(entries)))
     plot_paper(entries, out / PAPER_PNG, demo)
     return entries
