@@ -22,8 +22,7 @@ from eval_gauntlet.errors import UnreadableCheckpoint
 from eval_gauntlet.finetuned import choice, generation
 from eval_gauntlet.rows import Checkpoint
 
-Scorer = Callable[..., list[dict[str, Any]]]
-SCORERS: dict[str, Scorer] = {
+SCORERS: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "multiple_choice": choice.score,
     "classification": choice.score,
     "generation": generation.score,
