@@ -37,10 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     except PrepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    splits = manifest["splits"]
     summary = ", ".join(
         f"{name}: {s['documents']} docs, {s.get('tokens', 0)} tokens, {s.get('samples', 0)} samples"
-        for name, s in splits.items()
+        for name, s in manifest["splits"].items()
     )
     print(f"wrote {cfg.output_dir} ({summary}; vocab {manifest['tokenizer']['vocab_size']})")
     return 0

@@ -70,8 +70,7 @@ class _Run:
             self.timings[name] = "cached"
         else:
             start = time.perf_counter()
-            stats = body()
-            record = markers.mark(name, fp, stats, time.perf_counter() - start)
+            record = markers.mark(name, fp, body(), time.perf_counter() - start)
             self.timings[name] = record["seconds"]
         self.records[name] = record
         return fp
@@ -260,8 +259,7 @@ def run(cfg: PrepConfig) -> dict[str, Any]:
         run_ = _Run(cfg, benchmarks)
         try:
             fp_extract, tasks = run_.extract()
-            fp_select = run_.select(fp_extract, tasks)
-            run_.outputs(fp_select)
+            run_.outputs(run_.select(fp_extract, tasks))
         except Exception as exc:
             full = disk_full(exc)
             if full is None:

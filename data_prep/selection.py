@@ -37,9 +37,7 @@ def split_of(doc_id: str, cfg: SplitConfig) -> str:
     return "validation" if x < min(int(cfg.validation_fraction * 2.0**64), _MASK) else "train"
 
 
-@cache
-def _salt_hash(salt: str) -> int:
-    return id_hash(salt)
+_salt_hash = cache(id_hash)  # one salt per run: hashed once
 
 
 def select_and_split(tasks: list[ExtractTask], cfg: SplitConfig, text_dir: Path) -> dict[str, Any]:

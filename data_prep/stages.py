@@ -26,8 +26,7 @@ DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 def fingerprint(*parts: Any) -> str:
     """A stable short hash of JSON-serialisable parts."""
-    blob = json.dumps(parts, sort_keys=True, default=str).encode()
-    return hashlib.sha1(blob).hexdigest()[:16]
+    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def file_digest(path: Path, algorithm: str = "sha1") -> str:

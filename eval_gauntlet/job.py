@@ -61,8 +61,7 @@ class Job:
         if progress is not None:  # a Composer checkpoint knows how far training had gone
             step = step if step is not None else progress[0]
             tokens = tokens if tokens is not None else progress[1]
-        name = name or checkpoint_name(path)
-        recorder = Recorder(options.out, Checkpoint(name, step, tokens))
+        recorder = Recorder(options.out, Checkpoint(name or checkpoint_name(path), step, tokens))
         result = evaluate_model(
             model,
             tokenizer,

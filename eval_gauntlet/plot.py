@@ -65,27 +65,15 @@ def _draw_task(ax: Any, name: str, mine: list[dict[str, Any]], xs: dict[str, flo
             handles += sides[side].plot(x, y, style, color=color, marker="o", label=label)
             sides[side].fill_between(x, low, high, color=color, alpha=0.15, linewidth=0)
     last = mine[-1]
-    if last.get("random_baseline") is not None:
-        handles.append(
-            ax.axhline(last["random_baseline"], color="gray", linestyle="--", label="random")
-        )
-    if last.get("majority_baseline") is not None:
-        handles.append(
-            ax.axhline(last["majority_baseline"], color="gray", linestyle=":", label="majority")
-        )
+    for baseline, style in (("random", "--"), ("majority", ":")):
+        if last.get(f"{baseline}_baseline") is not None:
+            y = last[f"{baseline}_baseline"]
+            handles.append(ax.axhline(y, color="gray", linestyle=style, label=baseline))
     marked = last.get("protocol", LM_EVAL) != LM_EVAL
     ax.set_title(name + (f" {MARK}" if marked else ""), fontsize=10)
     ax.set_ylabel("accuracy (95% CI)")
     ax.set_ylim(0.0, 1.0)
     ax.legend(handles=handles, fontsize=6)
-
-
-def finetune_panels(rows: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Fine-tuned rows grouped into plot panels, one per (task, metric)."""
-    panels: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        panels.setdefault(f"{row['task']} {row['metric']} (fine-tuned)", []).append(row)
-    return panels
 
 
 def draw_finetune_panel(
@@ -107,19 +95,10 @@ def draw_finetune_panel(
     ax.set_title(title, fontsize=10)
     ax.set_xlabel(label)
     ax.set_ylabel(f"{rows[-1]['metric']} (95% CI)")
-    ax.set_ylim(*y_range(rows))
+    scale = rows[-1].get("scale")  # ROUGE, BLEU: 100; acc: 1; lengths in words: fit to the data
+    top = 1.0 if rows[-1].get("metric") == "acc" else None
+    ax.set_ylim(0.0, float(scale) if isinstance(scale, int | float) else top)
     ax.legend(fontsize=6)
-
-
-def y_range(rows: Sequence[dict[str, Any]]) -> tuple[float, float | None]:
-    """A panel's y axis: 0 to the metric's scale (acc: 1; ROUGE, BLEU: 100), or to its data
-    (lengths in words; None lets matplotlib fit the top)."""
-    scale = rows[-1].get("scale")
-    if isinstance(scale, int | float):
-        return 0.0, float(scale)
-    if rows[-1].get("metric") == "acc":
-        return 0.0, 1.0
-    return 0.0, None
 
 
 def plot_results(rows: list[dict[str, Any]], path: Path) -> None:
@@ -134,11 +113,12 @@ def plot_results(rows: list[dict[str, Any]], path: Path) -> None:
     if not rows:
         return
     label, xs = _x_axis(rows)
-    tuned = [row for row in rows if row["kind"] == FINETUNE]
+    panels: dict[str, list[dict[str, Any]]] = {}  # fine-tuned rows: a panel per (task, metric)
+    for row in rows:
+        if row["kind"] == FINETUNE:
+            panels.setdefault(f"{row['task']} {row['metric']} (fine-tuned)", []).append(row)
     rows = [row for row in rows if row["kind"] != FINETUNE]
-    names = list(dict.fromkeys(row["task"] for row in rows))
-    panels = finetune_panels(tuned)
-    names += list(panels)
+    names = [*dict.fromkeys(row["task"] for row in rows), *panels]
     cols = min(3, len(names))
     nrows = -(-len(names) // cols)
     fig = Figure(figsize=(4.6 * cols, 3.2 * nrows))

@@ -14,8 +14,9 @@ NOTE = "‡"  # a fine-tuned metric's aggregation, told under the table
 OLD_ROUGE = "0-1, the mean of per-example F (a row written before ROUGE took the scripts' scale)"
 
 
-def _fmt(value: Any, spec: str = ".3f") -> str:
-    if value is None or (isinstance(value, float) and value != value):  # None or NaN
+def fmt(value: Any, spec: str = ".3f") -> str:
+    """``value`` formatted by ``spec``; blank where it is not a number (None) or is NaN."""
+    if not isinstance(value, int | float) or value != value:
         return ""
     return format(value, spec)
 
@@ -23,7 +24,7 @@ def _fmt(value: Any, spec: str = ".3f") -> str:
 def _interval(values: Any) -> str:
     if not isinstance(values, list | tuple) or len(values) != 2:
         return ""
-    low, high = (_fmt(v) for v in values)
+    low, high = (fmt(v) for v in values)
     return f"{low}–{high}" if low and high else ""
 
 
@@ -71,12 +72,12 @@ def _benchmark_lines(mine: list[dict[str, Any]], notes: dict[str, int]) -> list[
         label = f"**{row.get('task')}** (all)" if row["kind"] == "group" else str(row.get("task"))
         label += _marks(row, notes)
         out.append(
-            f"| {label} | {row.get('shots')} | {row.get('n')} | {_fmt(row.get('acc'))} | "
-            f"{_interval(row.get('ci95'))} | {_fmt(row.get('gold_prob'))} | "
-            f"{_interval(row.get('gold_prob_ci95'))} | {_fmt(row.get('gold_text_bpb'))} | "
-            f"{_interval(row.get('gold_text_bpb_ci95'))} | {_fmt(row.get('acc_norm'))} | "
-            f"{_fmt(row.get('random_baseline'))} | {_fmt(row.get('majority_baseline'))} | "
-            f"{row.get('truncated', '')} | {_fmt(row.get('seconds'), '.1f')} |"
+            f"| {label} | {row.get('shots')} | {row.get('n')} | {fmt(row.get('acc'))} | "
+            f"{_interval(row.get('ci95'))} | {fmt(row.get('gold_prob'))} | "
+            f"{_interval(row.get('gold_prob_ci95'))} | {fmt(row.get('gold_text_bpb'))} | "
+            f"{_interval(row.get('gold_text_bpb_ci95'))} | {fmt(row.get('acc_norm'))} | "
+            f"{fmt(row.get('random_baseline'))} | {fmt(row.get('majority_baseline'))} | "
+            f"{row.get('truncated', '')} | {fmt(row.get('seconds'), '.1f')} |"
         )
     return out
 
@@ -87,7 +88,7 @@ def _other_lines(rows: list[dict[str, Any]]) -> list[str]:
     out = ["| kind | task | values |", "|---|---|---|"]
     for row in rows:
         values = ", ".join(
-            f"{key} {_fmt(value) if isinstance(value, float) else value}"
+            f"{key} {fmt(value) if isinstance(value, float) else value}"
             for key, value in row.items()
             if key not in skip and isinstance(value, int | float | str) and value is not None
         )
@@ -105,12 +106,12 @@ def _finetune_lines(rows: list[dict[str, Any]]) -> list[str]:
     notes: dict[str, int] = {}
     for row in mine:
         low, high = row.get("ci95") or [None, None]
-        interval = f"{_fmt(low)}–{_fmt(high)}" if low is not None else ""
+        interval = f"{fmt(low)}–{fmt(high)}" if low is not None else ""
         how = row.get("aggregation") or (OLD_ROUGE if row["metric"].startswith("rouge") else None)
         mark = f" {NOTE}{notes.setdefault(how, len(notes) + 1)}" if how else ""
         out.append(
             f"| {row['task']} | {row.get('family', '')} | {row.get('split', '')} | "
-            f"{row['metric']}{mark} | {row.get('n', '')} | {_fmt(row['value'])} | {interval} |"
+            f"{row['metric']}{mark} | {row.get('n', '')} | {fmt(row['value'])} | {interval} |"
         )
     if notes:
         out += ["", *(f"{NOTE}{number} {how}" for how, number in notes.items())]
@@ -128,8 +129,8 @@ def render_table(rows: list[dict[str, Any]]) -> str:
         mine = [row for row in rows if row.get("checkpoint") == name]
         first = mine[0]
         out += [
-            f"## {name} (step {_fmt(first.get('step'), 'd') or '?'}, "
-            f"tokens {_fmt(first.get('tokens'), ',d') or '?'})",
+            f"## {name} (step {fmt(first.get('step'), 'd') or '?'}, "
+            f"tokens {fmt(first.get('tokens'), ',d') or '?'})",
             "",
         ]
         scored = [row for row in mine if row.get("kind") in ("task", "group")]
@@ -143,7 +144,7 @@ def render_table(rows: list[dict[str, Any]]) -> str:
         if gauntlet:
             out += ["", "| gauntlet (acc above chance, rescaled) | score |", "|---|---:|"]
             out += [
-                f"| {row.get('task')}{_marks(row, notes)} | {_fmt(row.get('score'))} |"
+                f"| {row.get('task')}{_marks(row, notes)} | {fmt(row.get('score'))} |"
                 for row in gauntlet
             ]
         out += _finetune_lines(mine)
@@ -160,5 +161,4 @@ def render_table(rows: list[dict[str, Any]]) -> str:
 
 def write_table(rows: list[dict[str, Any]], path: Path) -> None:
     """Write the Markdown table of ``rows`` to ``path`` (atomically)."""
-    text = render_table(rows)
-    write_text_atomic(path, text)
+    write_text_atomic(path, render_table(rows))

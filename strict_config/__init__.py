@@ -162,8 +162,7 @@ def load_structured(
     error: type[ValueError] = ConfigError,
 ) -> T:
     """Load YAML file ``path`` and ``key=value`` ``overrides`` into an instance of ``schema``."""
-    raw = load_yaml(path, error)
-    return merge_structured(schema, [raw], str(path), overrides, error)
+    return merge_structured(schema, [load_yaml(path, error)], str(path), overrides, error)
 
 
 def as_plain_dict(obj: Any) -> dict[str, Any]:

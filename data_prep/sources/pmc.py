@@ -158,8 +158,7 @@ def _collect_inline(elem: ET.Element, dropped: Counter[str], parts: list[str]) -
 
 
 def _count_dropped(elem: ET.Element, dropped: Counter[str]) -> None:
-    kind = _DROPPED[elem.tag]
-    dropped[kind] += sum(1 for _ in elem.iter("ref")) if elem.tag == "ref-list" else 1
+    dropped[_DROPPED[elem.tag]] += sum(1 for _ in elem.iter("ref")) if elem.tag == "ref-list" else 1
 
 
 def _language(code: str | None) -> str:

@@ -64,20 +64,6 @@ def _run(stage: Stage, log: Path | None) -> int:
         ).returncode
 
 
-def _report_warnings(log: Path, indent: str, out: TextIO) -> None:
-    found = warnings_in(log)
-    for line in found[:SHOWN_WARNINGS]:
-        out.write(f"{indent}warning: {line[:300]}\n")
-    if len(found) > SHOWN_WARNINGS:
-        out.write(f"{indent}... and {len(found) - SHOWN_WARNINGS} more warnings in {log}\n")
-
-
-def _report_failure(log: Path, indent: str, out: TextIO) -> None:
-    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
-    out.write(f"{indent}the end of {log}:\n")
-    out.writelines(f"{indent}| {line}\n" for line in lines[-TAIL:])
-
-
 def run_stages(stages: Sequence[Stage], logs: Path | None, out: TextIO) -> int:
     """Run ``stages`` in order (output in ``logs``, None: the console); 0, or the failure's status."""
     for number, stage in enumerate(stages, start=1):
@@ -95,9 +81,15 @@ def run_stages(stages: Sequence[Stage], logs: Path | None, out: TextIO) -> int:
         else:
             out.write(f"{tag} FAILED (exit status {status}) after {took}{where}\n")
         if log is not None:
-            _report_warnings(log, indent, out)
+            found = warnings_in(log)
+            for line in found[:SHOWN_WARNINGS]:
+                out.write(f"{indent}warning: {line[:300]}\n")
+            if len(found) > SHOWN_WARNINGS:
+                out.write(f"{indent}... and {len(found) - SHOWN_WARNINGS} more warnings in {log}\n")
             if status != 0:
-                _report_failure(log, indent, out)
+                lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+                out.write(f"{indent}the end of {log}:\n")
+                out.writelines(f"{indent}| {line}\n" for line in lines[-TAIL:])
         out.flush()
         if status != 0:
             return status if status > 0 else 128 - status  # killed by a signal: 128 + its number

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import textwrap
 from pathlib import Path
@@ -12,6 +11,8 @@ from biomedlm.finetune.generation.readers import Example
 from biomedlm.generate import NOT_MEDICAL_ADVICE
 from eval_gauntlet.finetuned.samples import pick_samples
 from eval_gauntlet.rows import FINETUNE, PLOT, RESULTS, TABLE, latest_rows, read_rows
+from eval_gauntlet.table import fmt
+from medtasks.jsonl import json_objects
 
 SAMPLES = 3
 WIDTH = 100  # a sample's question, answer and reference are cut to one line of this width
@@ -29,12 +30,6 @@ NEXT = (  # what to try next, and the command
     ("the paper's fine-tuning table, in small (docs/paper.md)", "make paper-demo"),
     ("every stage, its options and what it measured", "README.md and docs/, a page per stage"),
 )  # fmt: skip
-
-
-def _fmt(value: Any, spec: str = ".3f") -> str:
-    if not isinstance(value, int | float) or value != value:  # None, NaN
-        return ""
-    return format(value, spec)
 
 
 def aligned(table: list[list[str]], indent: str = "  ") -> list[str]:
@@ -72,8 +67,8 @@ def in_context_lines(rows: list[dict[str, Any]]) -> list[str]:
                 "gauntlet average *"}.get(kind, task)  # fmt: skip
         value = "score" if kind == "average" else "acc"
         chance = 0.0 if kind == "average" else first.get("random_baseline")
-        values = [_fmt(by_key.get((c, kind, task, shots), {}).get(value)) for c in labels]
-        table.append([name, "" if shots is None else str(shots), _fmt(chance), *values])
+        values = [fmt(by_key.get((c, kind, task, shots), {}).get(value)) for c in labels]
+        table.append([name, "" if shots is None else str(shots), fmt(chance), *values])
     return [*aligned(table), "  * accuracy above chance, rescaled: 0 at chance, 1 all correct"]
 
 
@@ -86,10 +81,10 @@ def finetuned_lines(rows: list[dict[str, Any]]) -> list[str]:
     for row in mine:
         spec = ".1f" if row.get("scale") else ".3f"  # ROUGE and BLEU: 0-100
         low, high = row.get("ci95") or (None, None)
-        interval = f"{_fmt(low, spec)}-{_fmt(high, spec)}" if low is not None else ""
+        interval = f"{fmt(low, spec)}-{fmt(high, spec)}" if low is not None else ""
         table.append([str(row["task"]), str(row.get("family", "")), str(row["metric"]),
-                      str(row.get("n", "")), _fmt(row["value"], spec), interval,
-                      _fmt(row.get("random_baseline"))])  # fmt: skip
+                      str(row.get("n", "")), fmt(row["value"], spec), interval,
+                      fmt(row.get("random_baseline"))])  # fmt: skip
     starts = sorted({Path(str(r["init_from"])).name for r in mine if r.get("init_from")})
     told = f" from {', '.join(starts)}" if starts else ""
     return [f"Fine-tuned{told}, scored on each task's test split:", *aligned(table)]
@@ -105,8 +100,7 @@ def sample_lines(rows: list[dict[str, Any]], n: int = SAMPLES) -> list[str]:
     if not scored:
         return []
     row = scored[-1]
-    with Path(row["predictions"]).open(encoding="utf-8") as lines:
-        answers = [json.loads(line) for line in lines]
+    answers = [answer for _, answer in json_objects(Path(row["predictions"]))]
     examples = [Example(a["id"], a["source"], a["reference"], {"qtype": a.get("qtype", "")})
                 for a in answers]  # fmt: skip
     more = f" (more: {row['samples']})" if row.get("samples") else ""

@@ -50,21 +50,31 @@ def _answer(
     return [gathered[i % world][i // world] for i in range(len(sources))]
 
 
-def score_generation(
-    model: Any, tokenizer: Any, recipe: FinetuneRecipe, checkpoint: Checkpoint, out_dir: Path
+def score(
+    model: Any,
+    tokenizer: Any,
+    recipe: FinetuneRecipe,
+    checkpoint: Checkpoint,
+    *,
+    device: Any = None,
+    precision: str = "fp32",
 ) -> list[dict[str, Any]]:
-    """Answer the test part, score it, write the files; the rows (none on ranks other than 0)."""
+    """Answer the test part under ``precision`` (``device`` unused), score it, write the files."""
+    from composer.core.precision import get_precision_context
     from composer.utils import dist
+    from torch.nn.parallel import DistributedDataParallel
 
-    splits, _ = split_examples(recipe)
-    examples = splits.parts["test"]
+    if isinstance(model, DistributedDataParallel):
+        model = model.module
+    out_dir = Path(recipe.eval.out)
+    examples = split_examples(recipe)[0].parts["test"]
     log.info("%s: answering %d test examples", checkpoint.name, len(examples))
-    generated = _answer(model, tokenizer, examples, recipe)
+    with get_precision_context(precision):
+        generated = _answer(model, tokenizer, examples, recipe)
     if dist.get_global_rank() != 0:
         return []
-    references = [e.target for e in examples]
     metrics, per_example = text_metrics(
-        generated, references, seed=recipe.seed, iters=recipe.eval.bootstrap_iters
+        generated, [e.target for e in examples], seed=recipe.seed, iters=recipe.eval.bootstrap_iters
     )
     task = task_name(recipe)
     records = [
@@ -100,23 +110,3 @@ def score_generation(
         ", ".join(f"{m.name} {m.value:.3f}" for m in metrics),
     )  # fmt: skip
     return rows
-
-
-def score(
-    model: Any,
-    tokenizer: Any,
-    recipe: FinetuneRecipe,
-    checkpoint: Checkpoint,
-    *,
-    device: Any = None,
-    precision: str = "fp32",
-) -> list[dict[str, Any]]:
-    """The family interface: :func:`score_generation` under ``precision`` (``device`` unused)."""
-    from composer.core.precision import get_precision_context
-    from torch.nn.parallel import DistributedDataParallel
-
-    del device
-    if isinstance(model, DistributedDataParallel):
-        model = model.module
-    with get_precision_context(precision):
-        return score_generation(model, tokenizer, recipe, checkpoint, Path(recipe.eval.out))

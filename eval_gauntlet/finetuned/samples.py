@@ -130,6 +130,5 @@ def write_samples(
             "",
             _quote(example.target),
         ]
-    text = "\n".join(lines) + "\n"
-    write_text_atomic(path, text)
+    write_text_atomic(path, "\n".join(lines) + "\n")
     return path

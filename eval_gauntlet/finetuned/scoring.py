@@ -22,8 +22,7 @@ from eval_gauntlet.errors import UnreadableCheckpoint
 from eval_gauntlet.finetuned import choice, generation
 from eval_gauntlet.rows import Checkpoint
 
-Scorer = Callable[..., list[dict[str, Any]]]
-SCORERS: dict[str, Scorer] = {
+SCORERS: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "multiple_choice": choice.score,
     "classification": choice.score,
     "generation": generation.score,
@@ -62,14 +61,7 @@ def load_finetuned(
 
 
 def score_finetuned(
-    model: Any,
-    tokenizer: Any,
-    recipe: Any,
-    checkpoint: Checkpoint,
-    *,
-    device: Any,
-    precision: str = "fp32",
+    model: Any, tokenizer: Any, recipe: Any, checkpoint: Checkpoint, **how: Any
 ) -> list[dict[str, Any]]:
-    """Score ``recipe``'s test sets with its family's scorer (see the module docstring)."""
-    scorer = SCORERS[recipe.task]
-    return scorer(model, tokenizer, recipe, checkpoint, device=device, precision=precision)
+    """Score ``recipe``'s test sets with its family's scorer (``how``: its device, precision)."""
+    return SCORERS[recipe.task](model, tokenizer, recipe, checkpoint, **how)

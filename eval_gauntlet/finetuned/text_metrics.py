@@ -76,10 +76,9 @@ def bleu(
     # per-example n-gram statistics (sacrebleu's own, summed by its corpus_score)
     stats = np.array(metric._extract_corpus_statistics(list(generated), [list(references)]))
     value = metric._compute_score_from_stats(stats.sum(axis=0).tolist()).score
-    rng = np.random.default_rng(seed)
     samples = [
         metric._compute_score_from_stats(stats[idx].sum(axis=0).tolist()).score
-        for idx in rng.integers(0, len(stats), size=(iters, len(stats)))
+        for idx in np.random.default_rng(seed).integers(0, len(stats), size=(iters, len(stats)))
     ]
     low, high = np.quantile(samples, [0.025, 0.975])
     return MetricValue("bleu", float(value), float(low), float(high), SCALE, BLEU_AGGREGATION)

@@ -38,8 +38,7 @@ def _value(result: dict[str, Any]) -> tuple[float, list[float | None]]:
     """A result on the paper's scale: accuracy in percent, ROUGE and BLEU in points."""
     factor = 100.0 if result.get("scale") is None else 1.0
     low, high = result.get("ci95") or [None, None]
-    scaled = [None if x is None else x * factor for x in (low, high)]
-    return float(result["value"]) * factor, scaled
+    return float(result["value"]) * factor, [None if x is None else x * factor for x in (low, high)]
 
 
 def _status(outcome: Outcome, task: Task, found: dict[str, Any] | None, demo: bool) -> str:
@@ -134,7 +133,6 @@ def write_report(
     ]
     document = {**header, "source": vars(paper.source), "rows": entries}
     write_text_atomic(out / PAPER_JSON, json.dumps(document, indent=1, default=str) + "\n")
-    examples = render_examples(entries)
-    write_text_atomic(out / PAPER_MD, markdown(entries, header, examples))
+    write_text_atomic(out / PAPER_MD, markdown(entries, header, render_examples(entries)))
     plot_paper(entries, out / PAPER_PNG, demo)
     return entries
