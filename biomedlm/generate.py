@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from biomedlm.decoding import PLAIN, STRATEGIES, DecodingConfig, decoding_kwargs, recipe_decoding
-from biomedlm.files import write_text_atomic
 from biomedlm.generation_layout import clean, prompt_of, separator_of
 from biomedlm.known_warnings import silence_known_warnings
 from biomedlm.trained.kinds import TRUST_FLAG, CheckpointError
 from biomedlm.trained.load import load
+from data_prep.files import write_text_atomic
 from medtasks.jsonl import json_objects
 
 log = logging.getLogger(__name__)

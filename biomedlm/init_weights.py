@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from biomedlm.files import follow_umask
 from biomedlm.settings import RecipeError
 from biomedlm.trained.hub import locate
 from biomedlm.trained.kinds import (
@@ -29,6 +28,7 @@ from biomedlm.trained.kinds import (
 )
 from biomedlm.trained.load import load
 from biomedlm.vocabulary import embedding_shortfall, vocabulary_difference
+from data_prep.files import follow_umask
 
 log = logging.getLogger(__name__)
 KEY = "model.init_from"

@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
-from biomedlm.files import write_text_atomic
 from biomedlm.settings import RecipeError
 from data_prep.document import PrepError
+from data_prep.files import write_text_atomic
 from data_prep.manifest import tokenizer_identity
 
 RECORD = "run.yaml"

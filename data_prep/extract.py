@@ -26,8 +26,9 @@ from data_prep.config import BenchmarkFile, CleanConfig, PrepConfig, SourceConfi
 from data_prep.decontaminate import EvalIndex
 from data_prep.dedup import id_hash, text_hash
 from data_prep.document import Document, OnError, ReadContext
+from data_prep.files import remove_temporaries, write_json_atomic
 from data_prep.sources import READERS, expand_sources
-from data_prep.stages import file_digest, fingerprint, remove_temporaries, write_json_atomic
+from data_prep.stages import file_digest, fingerprint
 
 log = logging.getLogger(__name__)
 DECONTAMINATION_BATCH = 256  # documents matched against the evaluation index in one pass

@@ -18,21 +18,14 @@ from data_prep.config import BenchmarkFile, PrepConfig
 from data_prep.decontaminate import EvalIndex
 from data_prep.document import PrepError
 from data_prep.extract import plan_tasks, remove_stale, run_extract
+from data_prep.files import atomic_dir, remove_temporaries, write_json_atomic
 from data_prep.lock import output_lock
 from data_prep.manifest import build_manifest, tokenizer_identity
 from data_prep.packing import pack_split
 from data_prep.preflight import preflight
 from data_prep.publish import adopt_legacy, current_set, new_set, publish, staging_sets
 from data_prep.selection import SPLITS, iter_texts, select_and_split
-from data_prep.stages import (
-    StageMarkers,
-    atomic_dir,
-    disk_full,
-    fingerprint,
-    remove_temporaries,
-    umask,
-    write_json_atomic,
-)
+from data_prep.stages import StageMarkers, disk_full, fingerprint
 from data_prep.tokenizer import copy_tokenizer, train_tokenizer
 from strict_config import as_plain_dict
 
@@ -248,7 +241,6 @@ class _Run:
 def run(cfg: PrepConfig) -> dict[str, Any]:
     """Run every stage not already done; returns the manifest (also written to disk). Bad input,
     a folder in use or a full disk is one :class:`PrepError`; published outputs stay whole."""
-    umask()  # read once here, in the main thread, before any worker thread starts
     benchmarks = preflight(cfg)
     out = Path(cfg.output_dir)
     with output_lock(out):

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from data_prep.document import PrepError
-from data_prep.stages import TMP, make_temp_dir
+from data_prep.files import TMP, make_temp_dir
 
 log = logging.getLogger(__name__)
 

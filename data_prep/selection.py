@@ -21,7 +21,7 @@ from tqdm import tqdm
 from data_prep.config import SplitConfig
 from data_prep.dedup import FileKeys, id_hash, plan_dedup
 from data_prep.extract import ExtractTask
-from data_prep.stages import atomic_dir
+from data_prep.files import atomic_dir
 
 SPLITS = ("train", "validation")
 _MASK = (1 << 64) - 1

@@ -1,9 +1,7 @@
-"""Restartable stages: done-markers with fingerprints, and outputs that appear only when complete.
+"""Restartable stages: done-markers with fingerprints (outputs whole or not at all: ``files``).
 
 A marker (``<folder>/<stage>.done.json``) keeps the fingerprint of what its stage depends on and
 the statistics it produced, so a rerun skips a finished stage and still reports its numbers.
-Every temporary has ``.tmp-`` in its name, so the next run (holding the folder's lock) can remove
-what a killed run left; temporaries are opened up to the umask before they take their final name.
 """
 
 from __future__ import annotations
@@ -11,16 +9,11 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-TMP = ".tmp-"  # the mark of every temporary name
+from data_prep.files import write_json_atomic
+
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -43,66 +36,6 @@ def disk_full(exc: BaseException) -> OSError | None:
             return seen
         seen = seen.__cause__ or seen.__context__
     return None
-
-
-@cache
-def umask() -> int:
-    """The process's umask (read once, in the main thread, by setting and restoring it)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def make_temp_dir(parent: Path, prefix: str) -> Path:
-    """A new empty folder in ``parent`` named ``<prefix>XXXXXXXX``, with the umask's mode."""
-    parent.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-    os.chmod(path, 0o777 & ~umask())
-    return path
-
-
-def remove_temporaries(folders: Iterable[Path]) -> list[Path]:
-    """Delete every ``.tmp-`` entry directly inside ``folders`` (left by a killed run)."""
-    removed = [p for f in folders if f.is_dir() for p in f.iterdir() if TMP in p.name]
-    for path in removed:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-    return removed
-
-
-@contextmanager
-def atomic_dir(final: Path) -> Iterator[Path]:
-    """Yield a temporary folder beside ``final``; on success it replaces ``final`` at once."""
-    tmp = make_temp_dir(final.parent, f".{final.name}{TMP}")
-    try:
-        yield tmp
-        if final.exists():
-            old = final.with_name(f".{final.name}{TMP}old-{os.getpid()}")
-            final.rename(old)
-            tmp.rename(final)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to ``path`` through a temporary file and a rename (mode from the umask)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TMP}", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~umask())
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=False, default=str)
-            f.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 class StageMarkers:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from biomedlm.files import atomic_write
+from data_prep.files import atomic_write
 from eval_gauntlet.rows import FINETUNE, latest_rows
 from eval_gauntlet.tasks import LM_EVAL, MARK
 

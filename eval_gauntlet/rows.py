@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from biomedlm.files import write_text_atomic
 from biomedlm.trained.names import safe_name
+from data_prep.files import write_text_atomic
 from eval_gauntlet.errors import GauntletError
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from biomedlm.files import write_text_atomic
+from data_prep.files import write_text_atomic
 from eval_gauntlet.rows import FINETUNE, GAUNTLET_KINDS, latest_rows
 from eval_gauntlet.tasks import JOIN, LM_EVAL, MARK, explain
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from biomedlm.files import write_text_atomic
+from data_prep.files import write_text_atomic
 
 LOCK = "watcher.lock"
 TRAINER = "trainer.json"

@@ -11,7 +11,7 @@ from composer.core import State
 from composer.loggers import Logger
 from llmfoundry.callbacks.hf_checkpointer import HuggingFaceCheckpointer
 
-from biomedlm.files import follow_umask
+from data_prep.files import follow_umask
 
 NAME = "hf_checkpointer"  # llm-foundry's registered name, kept
 

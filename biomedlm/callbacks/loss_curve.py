@@ -18,7 +18,7 @@ from composer.core import Callback, State
 from composer.loggers import Logger
 from composer.utils import dist
 
-from biomedlm.files import write_text_atomic
+from data_prep.files import write_text_atomic
 
 log = logging.getLogger(__name__)
 FIELDS = ("step", "tokens", "split", "loss")

@@ -18,7 +18,6 @@ from composer.core import Callback, State
 from composer.loggers import Logger
 from composer.utils import dist
 
-from biomedlm.files import write_text_atomic
 from biomedlm.finetune.export import (
     AFTER_FIT_CALLBACK,
     EXPORT_CALLBACK,
@@ -28,6 +27,7 @@ from biomedlm.finetune.export import (
 )
 from biomedlm.relaunch import AfterFitCompleted, AfterFitWork, Finished
 from biomedlm.trained.load import Progress
+from data_prep.files import write_text_atomic
 
 RECORD = "after_fit.json"
 EXPORT, SCORES = "export", "scores"  # what may be missing

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from biomedlm.decoding import DecodingConfig
-from biomedlm.files import write_text_atomic
 from biomedlm.finetune.generation.readers import Example
 from biomedlm.generate import NOT_MEDICAL_ADVICE
+from data_prep.files import write_text_atomic
 from eval_gauntlet.rows import MetricValue
 
 GROUP = "qtype"  # the field results are broken down by, when the examples carry it

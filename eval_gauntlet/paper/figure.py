@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from biomedlm.files import atomic_write
+from data_prep.files import atomic_write
 
 
 def plot_paper(entries: list[dict[str, Any]], path: Path, demo: bool) -> None:

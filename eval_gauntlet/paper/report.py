@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from biomedlm.files import write_text_atomic
+from data_prep.files import write_text_atomic
 from eval_gauntlet.paper.examples import render_examples
 from eval_gauntlet.paper.figure import plot_paper
 from eval_gauntlet.paper.spec import IN_CONTEXT, Paper, Row, Task

@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from biomedlm.files import write_text_atomic
 from biomedlm.relaunch import changed_keys
 from biomedlm.trained.hub import revision_of
+from data_prep.files import write_text_atomic
 
 STATE = "paper-state.json"
 RUNNING, DONE, FAILED = "running", "done", "failed"

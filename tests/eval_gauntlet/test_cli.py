@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from biomedlm.files import atomic_write
 from eval_gauntlet.__main__ import main
 from eval_gauntlet.errors import GauntletError
 from eval_gauntlet.rows import read_rows
@@ -156,19 +155,6 @@ def test_bad_data_fails_before_the_model_loads(
     assert score(tmp_path / "no-model-here", out, "--tasks-file", str(tasks)) == 2
     assert "d.jsonl:1: answer_idx 'C' is not among the options A, B" in capsys.readouterr().err
     assert not out.exists()
-
-
-def test_atomic_write_leaves_the_old_file_on_failure(tmp_path: Path) -> None:
-    target = tmp_path / "results.md"
-    target.write_text("old")
-
-    def fail(tmp: Path) -> None:
-        tmp.write_text("half")
-        raise RuntimeError("disk full")
-
-    with pytest.raises(RuntimeError):
-        atomic_write(target, fail)
-    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["results.md"]
 
 
 def test_corrupt_results_line_is_named(tmp_path: Path) -> None:

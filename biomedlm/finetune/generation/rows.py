@@ -17,9 +17,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from biomedlm.files import write_text_atomic
 from biomedlm.finetune.generation.readers import DataError, Example
 from biomedlm.generation_layout import prompt_of
+from data_prep.files import write_text_atomic
 
 log = logging.getLogger(__name__)
 FITTED = ("train", "validation")  # parts that are trained or loss-evaluated
