@@ -214,8 +214,7 @@ def check_scheduler(section: Mapping[str, Any]) -> None:
     """The scheduler's name and arguments; its times parsed by Composer."""
     from llmfoundry import registry
 
-    args = _named("scheduler", registry.schedulers, section)
-    for key, value in args.items():
+    for key, value in _named("scheduler", registry.schedulers, section).items():
         if key.startswith("t_"):
             parse_time(f"scheduler.{key}", value)
         if key in ("alpha_f", "alpha", "alpha_i") and not 0 <= value <= 1:

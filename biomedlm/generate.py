@@ -77,8 +77,7 @@ def fit_new_tokens(model: Any, decoding: DecodingConfig, longest_prompt: int) ->
     positions = model_positions(model)
     if positions is None or positions - longest_prompt >= decoding.max_new_tokens:
         return decoding
-    room = max(positions - longest_prompt, positions // 2)
-    fitted = min(decoding.max_new_tokens, room)
+    fitted = min(decoding.max_new_tokens, max(positions - longest_prompt, positions // 2))
     log.warning(
         "max_new_tokens: %d, not the default %d: what the model's %d positions leave after the "
         "longest prompt (%d tokens); --max-new-tokens sets it",
@@ -276,9 +275,7 @@ def check_paths(source: Path | None, out: Path | None) -> None:
         )
     if out.is_dir():
         raise ValueError(f"--out {out}: is a folder; name a file")
-    folder = out.absolute().parent
-    while not folder.exists():
-        folder = folder.parent
+    folder = next(path for path in out.absolute().parents if path.exists())
     if not folder.is_dir():
         raise ValueError(f"--out {out}: {folder} is a file, not a folder")
     try:

@@ -50,12 +50,6 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def bf16_supported() -> bool:
-    import torch
-
-    return torch.cuda.is_bf16_supported()
-
-
 def bf16_setting(recipe: TrainingSettings) -> str | None:
     """The recipe's setting that computes in bf16 (``precision=amp_bf16``, FSDP's dtypes), if any."""
     if recipe.precision == "amp_bf16":
@@ -70,6 +64,8 @@ def bf16_setting(recipe: TrainingSettings) -> str | None:
 
 def check_machine(recipe: TrainingSettings) -> bool:
     """World size and precision against this machine; returns whether training is on GPUs."""
+    import torch
+
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if recipe.global_train_batch_size % world:
         raise RecipeError(
@@ -83,7 +79,7 @@ def check_machine(recipe: TrainingSettings) -> bool:
             "use precision=fp32 on CPU"
         )
     bf16 = bf16_setting(recipe) if on_gpu else None
-    if bf16 is not None and not bf16_supported():
+    if bf16 is not None and not torch.cuda.is_bf16_supported():
         raise RecipeError(
             f"{bf16} needs a GPU that computes in bf16 (Ampere or newer) and this one does not; "
             "use precision=amp_fp16 (and fp16 FSDP dtypes), or another GPU"
@@ -109,12 +105,10 @@ def load_tokenizer(path: str, key: str = "tokenizer.path") -> Any:
 
 def sample_length(split_dir: Path) -> int | None:
     """Tokens per sample of an MDS split written by data_prep (its ``tokens`` column shape)."""
-    index = json.loads((split_dir / "index.json").read_text())
-    for shard in index.get("shards", []):
+    for shard in json.loads((split_dir / "index.json").read_text()).get("shards", []):
         names, encodings = shard.get("column_names", []), shard.get("column_encodings", [])
         if "tokens" in names:
-            encoding = encodings[names.index("tokens")]
-            parts = encoding.split(":")
+            parts = encodings[names.index("tokens")].split(":")
             if parts[0] == "ndarray" and len(parts) == 3 and parts[2].isdigit():
                 return int(parts[2])
     return None
@@ -195,10 +189,9 @@ def _check_remote_shards(key: str, remote: str, split: str, fetched: Path) -> No
     """
     from streaming.base.storage.upload import CloudUploader
 
-    index = json.loads((fetched / split / "index.json").read_text())
     needed = [  # what streaming downloads: the compressed file when there is one
         info["basename"]
-        for shard in index.get("shards", [])
+        for shard in json.loads((fetched / split / "index.json").read_text()).get("shards", [])
         for part in ("data", "meta")
         if (info := shard.get(f"zip_{part}") or shard.get(f"raw_{part}"))
     ]
@@ -328,10 +321,9 @@ def check_init_config(source: str, config: dict[str, Any], recipe: Recipe, n_tok
             f"model.init_from: {source} has {positions} positions but model.max_seq_len is "
             f"{model.max_seq_len}; set model.max_seq_len={positions} (or fewer)"
         )
-    shape = {"n_layers": "n_layer", "d_model": "n_embd", "n_heads": "n_head"}
     differ = [
         f"model.{key}={getattr(model, key)} vs {config[name]}"
-        for key, name in shape.items()
+        for key, name in {"n_layers": "n_layer", "d_model": "n_embd", "n_heads": "n_head"}.items()
         if name in config and config[name] != getattr(model, key)
     ]
     if differ:

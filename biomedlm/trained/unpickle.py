@@ -13,8 +13,6 @@ import importlib
 import io
 import pickle
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -39,23 +37,14 @@ def composer_types() -> list[Any]:
 
     multiarray = importlib.import_module("numpy._core.multiarray")  # numpy 2's private home
     numeric = "bool int8 int16 int32 int64 uint8 uint16 uint32 uint64 float16 float32 float64"
-    dtypes = {type(np.dtype(name)) for name in numeric.split()}
     return [
         datetime.timedelta,
         TorchVersion,
         np.ndarray,
         np.dtype,
         multiarray._reconstruct,
-        *sorted(dtypes, key=str),
+        *sorted({type(np.dtype(name)) for name in numeric.split()}, key=str),
     ]
-
-
-@contextmanager
-def _composer_types() -> Iterator[None]:
-    import torch
-
-    with torch.serialization.safe_globals(composer_types()):
-        yield
 
 
 def torch_load(source: Path | IO[bytes], *, trust: bool, mmap: bool = False) -> Any:
@@ -64,7 +53,7 @@ def torch_load(source: Path | IO[bytes], *, trust: bool, mmap: bool = False) -> 
 
     if trust:
         return torch.load(source, map_location="cpu", weights_only=False, mmap=mmap)
-    with _composer_types():
+    with torch.serialization.safe_globals(composer_types()):
         try:
             return torch.load(source, map_location="cpu", weights_only=True, mmap=mmap)
         except pickle.UnpicklingError as exc:

@@ -220,8 +220,7 @@ def read_file(source: Source, part: str, cop_base: int | None = None) -> list[Ex
         examples = READERS[source.format](source.path, cop_base)
     if not examples:
         raise DataError(f"{source.path}: no examples in the file (empty, or none of this part)")
-    counts = {len(e.options) for e in examples}
-    if len(counts) > 1:
+    if len({len(e.options) for e in examples}) > 1:
         first = next(e for e in examples if len(e.options) != len(examples[0].options))
         raise DataError(
             f"{first.source}: {len(first.options)} options, but the file's first question has "

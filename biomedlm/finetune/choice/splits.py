@@ -11,8 +11,7 @@ from biomedlm.finetune.recipe import DataConfig, SplitConfig, TestSetConfig
 
 def hashed_part(key: str, split: SplitConfig) -> str:
     """Which part ``data.split`` puts an example with ``key`` in."""
-    digest = hashlib.sha256(f"{split.seed}\0{key}".encode()).digest()
-    u = int.from_bytes(digest[:8], "big") / 2**64
+    u = int.from_bytes(hashlib.sha256(f"{split.seed}\0{key}".encode()).digest()[:8], "big") / 2**64
     if u < split.test:
         return "test"
     return "validation" if u < split.test + split.validation else "train"

@@ -90,7 +90,6 @@ def foundry_sections(recipe: FinetuneRecipe, facts: FinetuneFacts) -> dict[str, 
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
     files = prepare_data(recipe, tokenizer, SEPARATOR)
     check_train_rows(recipe, files["train"])
-    callbacks = task_callbacks(recipe)
     sections: dict[str, Any] = {
         "max_seq_len": recipe.data.max_length,
         "model": model_section(
@@ -101,7 +100,7 @@ def foundry_sections(recipe: FinetuneRecipe, facts: FinetuneFacts) -> dict[str, 
             "kwargs": {"model_max_length": recipe.data.max_length},
         },
         "train_loader": _loader(files["train"], "train", recipe, facts.on_gpu, True),
-        "callbacks": callbacks,
+        "callbacks": task_callbacks(recipe),
     }
     if "validation" in files:
         sections["eval_loader"] = _loader(

@@ -64,8 +64,7 @@ def read_medquad(path: Path, skipped: Counter[str]) -> Iterator[Example]:
     doc_id = root.get(MEDQUAD_ROOTS[root.tag]) or path.stem
     focus = _child(root, "focus")
     meta = {"focus": clean(focus.text if focus is not None else ""), "collection": path.parent.name}
-    pairs = [e for e in root.iter() if e.tag in MEDQUAD_TAGS["pair"]]
-    for n, pair in enumerate(pairs, start=1):
+    for n, pair in enumerate([e for e in root.iter() if e.tag in MEDQUAD_TAGS["pair"]], start=1):
         question, answer = _child(pair, "question"), _child(pair, "answer")
         source = clean(question.text if question is not None else "")
         if question is None or not source:
