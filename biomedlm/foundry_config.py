@@ -4,6 +4,7 @@ kind's data loader sections, from the recipe and :class:`biomedlm.preflight.Laun
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from biomedlm.preflight import LaunchFacts
@@ -43,6 +44,11 @@ def loader_section(
         "persistent_workers": options.num_workers > 0,
         "pin_memory": on_gpu if options.pin_memory is None else options.pin_memory,
     }
+
+
+def tokenizer_section(folder: str | Path, max_length: int) -> dict[str, Any]:
+    """llm-foundry's ``tokenizer`` section (every recipe kind's): a local folder."""
+    return {"name": str(folder), "kwargs": {"model_max_length": max_length}}
 
 
 def _loader(key: str, loader: LoaderConfig, max_seq_len: int, facts: LaunchFacts) -> dict[str, Any]:
@@ -89,10 +95,7 @@ def to_foundry(recipe: Recipe, facts: LaunchFacts) -> dict[str, Any]:
         **trainer_settings(recipe),
         "max_seq_len": seq,
         "model": model,
-        "tokenizer": {
-            "name": facts.tokenizer or recipe.tokenizer.path,
-            "kwargs": {"model_max_length": seq},
-        },
+        "tokenizer": tokenizer_section(facts.tokenizer or recipe.tokenizer.path, seq),
         "train_loader": _loader("train_loader", recipe.train_loader, seq, facts),
     }
     if recipe.eval_loader is not None:

@@ -355,7 +355,6 @@ def main(argv: list[str] | None = None) -> int:
         text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in answers)
         try:
             write_text_atomic(args.out, text)
-
         except OSError as exc:  # checked before loading; the disk may still fill up
             print(f"error: --out {args.out}: {exc.strerror or exc}", file=sys.stderr)
             return 2

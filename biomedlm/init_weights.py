@@ -112,7 +112,6 @@ def check_tokenizer(init_from: str, folder: Path, tokenizer_path: str | None) ->
     ``folder``: ``init_from`` as a Hugging Face folder. Its own tokenizer (else ``tokenizer.path``)
     must fit its embedding rows; ``tokenizer.path`` must map tokens to the same ids.
     """
-
     rows = json.loads((folder / "config.json").read_text()).get("vocab_size")
     own = _tokenizer(folder, KEY) if has_tokenizer(folder) else None
     given = _tokenizer(Path(tokenizer_path), "tokenizer.path") if tokenizer_path else None

@@ -125,7 +125,6 @@ class BioMedLM(ComposerHFCausalLM):
         """Training flops of a batch (3x forward) for Composer's MFU: a multiply-add per weight
         and token (the tied embedding once), plus attention's two ``seq x seq`` products.
         """
-
         batch_size, seq_len = batch["input_ids"].shape[:2]
         config = self.model.config
         per_seq = (

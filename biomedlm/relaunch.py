@@ -206,21 +206,12 @@ def check_relaunch(recipe: TrainingSettings, resolved: dict[str, Any]) -> Finish
     if checkpoint is None:
         return None
     _compare_with_record(recipe, resolved, checkpoint)
-    if isinstance(checkpoint, str):
-        return _remote_finished(recipe, checkpoint)
-    try:
-        progress = read_progress(checkpoint)
-    except CheckpointError as exc:
-        log.warning("%s; Composer will try to resume from it", exc)
-        return None
-    if not _finished(progress, recipe.max_duration):
-        return None
-    return _finished_line(recipe, checkpoint, progress, progress.batch)
+    return _finished_at(recipe, checkpoint)
 
 
-def _remote_finished(recipe: TrainingSettings, checkpoint: str) -> Finished | None:
-    """:func:`check_relaunch`'s finished line for a remote checkpoint, downloading only if needed."""
-    batch = remote_batch(checkpoint)
+def _finished_at(recipe: TrainingSettings, checkpoint: Path | str) -> Finished | None:
+    """:func:`check_relaunch`'s finished line; a remote checkpoint is downloaded only if needed."""
+    batch = remote_batch(checkpoint) if isinstance(checkpoint, str) else None
     unit = parse_time("max_duration", recipe.max_duration).unit.value
     packed = _packed_tokens_per_batch(recipe)
     if unit == "ba" and batch is not None:
@@ -229,9 +220,12 @@ def _remote_finished(recipe: TrainingSettings, checkpoint: str) -> Finished | No
     elif unit == "tok" and batch is not None and packed is not None:
         progress = Progress(batch, batch * packed)
         tokens_known = True
-    elif checkpoint.endswith(".pt"):
+    elif isinstance(checkpoint, Path) or checkpoint.endswith(".pt"):
         try:
-            progress = read_remote_progress(checkpoint)
+            if isinstance(checkpoint, Path):
+                progress = read_progress(checkpoint)
+            else:
+                progress = read_remote_progress(checkpoint)
         except CheckpointError as exc:
             log.warning("%s; Composer will try to resume from it", exc)
             return None

@@ -86,14 +86,12 @@ def _medqa(path: Path, cop_base: int | None) -> list[Example]:
         options = row.get("options")
         if not isinstance(options, dict) or len(options) < 2:
             raise DataError(f"{where}: 'options' must map letters to at least two option texts")
-        texts = [str(v).strip() for v in options.values()]
+        texts = tuple(str(v).strip() for v in options.values())
         if not all(texts):
             raise DataError(f"{where}: every option must be a non-empty string")
         gold = answer_index(options, row.get("answer_idx"), where, error=DataError)
         subject = _subject(row, "subject")
-        out.append(
-            Example(_key(row, question), where, question, tuple(texts), gold, subject=subject)
-        )
+        out.append(Example(_key(row, question), where, question, texts, gold, subject=subject))
     return out
 
 

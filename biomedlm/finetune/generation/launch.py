@@ -10,7 +10,7 @@ from biomedlm.finetune.facts import FinetuneFacts
 from biomedlm.finetune.generation.data import prepare_data
 from biomedlm.finetune.lora import peft_config
 from biomedlm.finetune.recipe import FinetuneRecipe
-from biomedlm.foundry_config import loader_section
+from biomedlm.foundry_config import loader_section, tokenizer_section
 from biomedlm.generation_layout import SEPARATOR
 from biomedlm.settings import RecipeError
 from biomedlm.vocabulary import save_with_tokens
@@ -95,10 +95,7 @@ def foundry_sections(recipe: FinetuneRecipe, facts: FinetuneFacts) -> dict[str, 
         "model": model_section(
             recipe, facts.init_folder, tokenizer.convert_tokens_to_ids(SEPARATOR)
         ),
-        "tokenizer": {
-            "name": str(tokenizer_dir),
-            "kwargs": {"model_max_length": recipe.data.max_length},
-        },
+        "tokenizer": tokenizer_section(tokenizer_dir, recipe.data.max_length),
         "train_loader": _loader(files["train"], "train", recipe, facts.on_gpu, True),
         "callbacks": task_callbacks(recipe),
     }
