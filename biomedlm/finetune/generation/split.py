@@ -73,10 +73,9 @@ def make_splits(
     dropped: dict[str, Counter[str]] = {part: Counter() for part in PARTS}
     if fractions is not None:
         val_share, test_share = fractions
-        hashed: dict[str, list[Example]] = {part: [] for part in PARTS}
+        raw: dict[str, list[Example]] = {part: [] for part in PARTS}
         for example in train:
-            hashed[part_of(example.source, seed, val_share, test_share)].append(example)
-        raw = hashed
+            raw[part_of(example.source, seed, val_share, test_share)].append(example)
         asked = {"train": True, "validation": val_share > 0, "test": test_share > 0}
     else:
         raw = {"train": train, "validation": validation or [], "test": test or []}
