@@ -1,15 +1,8 @@
 """Generate from a trained model: one prompt, or a JSONL file of prompts in left-padded batches.
 
-Usage::
-
-    python -m biomedlm.generate runs/debug-cpu/checkpoints/ep0-ba60-rank0.pt "Aspirin inhibits"
-    python -m biomedlm.generate runs/patient-qa/hf/huggingface/ba400 "What are the symptoms of acromegaly?"
-    python -m biomedlm.generate CHECKPOINT --input q.jsonl --out a.jsonl --strategy beam --num-beams 5
-    python -m biomedlm.generate CHECKPOINT --input q.jsonl --out a.jsonl --recipe recipes/finetune/meqsum.yaml
-
 ``CHECKPOINT``: any model :func:`biomedlm.trained.load.load` reads. A generation fine-tune is
 asked as it was trained and prints the answer alone; a base model continues the prompt.
-Flags: docs/generation.md.
+Usage and flags: docs/generation.md.
 """
 
 from __future__ import annotations

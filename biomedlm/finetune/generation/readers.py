@@ -170,10 +170,8 @@ def read_examples(
         raise DataError(f"data.format: {fmt!r} is not a generation format ({', '.join(FORMATS)})")
     reader, suffixes = FORMATS[fmt]
     skipped: Counter[str] = Counter()
-    examples: list[Example] = []
     files = expand(patterns, suffixes, key)
-    for path in files:
-        examples += reader(path, skipped)
+    examples = [example for path in files for example in reader(path, skipped)]
     log.info(
         "%s: %d examples from %d %s file(s)%s", key, len(examples), len(files), fmt,
         "".join(f", {n} skipped ({why})" for why, n in sorted(skipped.items())),
