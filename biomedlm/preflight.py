@@ -18,14 +18,13 @@ from biomedlm.outputs import write_refused
 from biomedlm.recipe import LoaderConfig, Recipe
 from biomedlm.run_record import index_digest
 from biomedlm.settings import RecipeError, TrainingSettings
-from biomedlm.token_ids import check_token_ids
+from biomedlm.token_ids import FETCH_TIMEOUT, check_token_ids
 from biomedlm.trained.kinds import first_line
 from data_prep.document import PrepError
 from data_prep.manifest import IDENTITY_KEYS, tokenizer_identity
 from data_prep.publish import hold_current_set
 
 log = logging.getLogger(__name__)
-FETCH_TIMEOUT = 60.0  # seconds, streaming's own default for a file
 
 
 @dataclass(frozen=True)
@@ -143,9 +142,7 @@ def _check_stream(
         )
     manifest_path = folder / "manifest.json"
     if not manifest_path.is_file():
-        check_token_ids(
-            key, split_dir, f"{shown}/{split}", recipe, tokenizer, remote, FETCH_TIMEOUT
-        )
+        check_token_ids(key, split_dir, f"{shown}/{split}", recipe, tokenizer, remote)
         return index_digest(split_dir / "index.json")
     made = json.loads(manifest_path.read_text()).get("tokenizer", {})
     tok_dir = recipe.tokenizer.path

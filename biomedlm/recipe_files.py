@@ -84,8 +84,7 @@ def load_as(
     """The recipe at ``path`` (or its ``layers``) and ``overrides`` as ``schema``, checked;
     :class:`RecipeError` names the file and the key.
     """
-    if layers is None:
-        layers = recipe_layers(path, overrides)
+    layers = recipe_layers(path, overrides) if layers is None else layers
     return merge_structured(schema, layers, str(path), overrides, error=RecipeError)
 
 

@@ -96,10 +96,8 @@ class ChoiceModel(BaseHuggingFaceModel):
             TASK_KEY: task,
             **dropout_overrides(dropout),
         }
-        peft = None
-        if lora is not None:
-            rows = [tokenizer.convert_tokens_to_ids(t) for t in layout_tokens]
-            peft = peft_config(LoraConfig(**lora), rows, task_type="SEQ_CLS")
+        rows = [tokenizer.convert_tokens_to_ids(t) for t in layout_tokens]
+        peft = None if lora is None else peft_config(LoraConfig(**lora), rows, task_type="SEQ_CLS")
         super().__init__(
             pretrained_model_name_or_path,
             tokenizer=tokenizer,
