@@ -92,16 +92,6 @@ def check_machine(recipe: TrainingSettings) -> bool:
     return on_gpu
 
 
-def load_tokenizer(path: str, key: str = "tokenizer.path") -> Any:
-    """A local Hugging Face tokenizer directory, or one line naming ``key``."""
-    from transformers import AutoTokenizer
-
-    tok_dir = Path(path)
-    if not (tok_dir / "tokenizer_config.json").is_file():
-        raise RecipeError(f"{key}: no tokenizer at {tok_dir}; run `make prep-data`")
-    return AutoTokenizer.from_pretrained(str(tok_dir), local_files_only=True)
-
-
 def sample_length(split_dir: Path) -> int | None:
     """Tokens per sample of an MDS split written by data_prep (its ``tokens`` column shape)."""
     for shard in json.loads((split_dir / "index.json").read_text()).get("shards", []):
@@ -332,11 +322,15 @@ def check_init_config(source: str, config: dict[str, Any], recipe: Recipe, n_tok
 
 def preflight(recipe: Recipe) -> LaunchFacts:
     """Check a pretraining recipe against this machine and its files; the launch's facts."""
+    from transformers import AutoTokenizer
+
     from biomedlm.init_weights import hf_folder
 
     on_gpu = check_machine(recipe)
     tok_dir = tokenizer_folder(recipe.tokenizer.path)
-    tokenizer = load_tokenizer(str(tok_dir))
+    if not (tok_dir / "tokenizer_config.json").is_file():
+        raise RecipeError(f"tokenizer.path: no tokenizer at {tok_dir}; run `make prep-data`")
+    tokenizer = AutoTokenizer.from_pretrained(str(tok_dir), local_files_only=True)
     paths, data = check_loader("train_loader", recipe.train_loader, recipe, tokenizer)
     if recipe.eval_loader is not None:
         paths |= check_loader("eval_loader", recipe.eval_loader, recipe, tokenizer)[0]

@@ -241,7 +241,14 @@ def _finished_at(recipe: TrainingSettings, checkpoint: Path | str) -> Finished |
         return None
     if not _finished(progress, recipe.max_duration):
         return None
-    return _finished_line(recipe, checkpoint, progress if tokens_known else None, progress.batch)
+    tokens = f", {progress.tokens:,} tokens" if tokens_known else ""
+    return Finished(
+        f"run {recipe.run_name} has finished: batch {progress.batch}{tokens}, at {checkpoint} "
+        f"(max_duration={recipe.max_duration}); to train it further, relaunch with a longer "
+        "max_duration",
+        checkpoint,
+        progress,
+    )
 
 
 def _packed_tokens_per_batch(recipe: TrainingSettings) -> int | None:
@@ -254,19 +261,6 @@ def _packed_tokens_per_batch(recipe: TrainingSettings) -> int | None:
         return None
     max_seq_len = getattr(getattr(recipe, "model", None), "max_seq_len", None)
     return recipe.global_train_batch_size * max_seq_len if max_seq_len else None
-
-
-def _finished_line(
-    recipe: TrainingSettings, checkpoint: Path | str, progress: Progress | None, batch: int
-) -> Finished:
-    tokens = f", {progress.tokens:,} tokens" if progress is not None else ""
-    return Finished(
-        f"run {recipe.run_name} has finished: batch {batch}{tokens}, at {checkpoint} "
-        f"(max_duration={recipe.max_duration}); to train it further, relaunch with a longer "
-        "max_duration",
-        checkpoint,
-        progress or Progress(batch, 0),
-    )
 
 
 def _compare_with_record(
