@@ -105,9 +105,7 @@ class _MetadataUnpickler(pickle.Unpickler):
 def read_dcp_metadata(folder: Path, *, trust: bool) -> Any:
     """The ``Metadata`` of a distributed checkpoint folder (what ``FileSystemReader`` reads)."""
     with (folder / ".metadata").open("rb") as metadata_file:
-        if trust:
-            return pickle.load(metadata_file)
-        return _MetadataUnpickler(metadata_file).load()
+        return pickle.load(metadata_file) if trust else _MetadataUnpickler(metadata_file).load()
 
 
 def load_sharded(folder: Path, keys: set[str], *, trust: bool) -> dict[str, Any]:
