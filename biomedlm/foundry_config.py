@@ -78,11 +78,8 @@ def trainer_settings(recipe: TrainingSettings) -> dict[str, Any]:
         loggers=enabled(recipe.loggers),
         fsdp_config=dict(recipe.fsdp_config) if recipe.fsdp_config is not None else None,
     )
-    return {
-        **cfg,
-        "python_log_level": "info",
-        "log_config": True,  # hyperparameters reach MLflow / W&B / TensorBoard
-    }
+    # log_config: hyperparameters reach MLflow / W&B / TensorBoard
+    return {**cfg, "python_log_level": "info", "log_config": True}
 
 
 def to_foundry(recipe: Recipe, facts: LaunchFacts) -> dict[str, Any]:

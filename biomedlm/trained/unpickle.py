@@ -16,8 +16,6 @@ import warnings
 from pathlib import Path
 from typing import IO, Any
 
-WEIGHTS_ONLY_FAILED = "Weights only load failed"
-
 
 class UnsafePickle(ValueError):
     """A pickle that names functions or classes outside the allow-list (they are listed)."""
@@ -57,7 +55,7 @@ def torch_load(source: Path | IO[bytes], *, trust: bool, mmap: bool = False) -> 
         try:
             return torch.load(source, map_location="cpu", weights_only=True, mmap=mmap)
         except pickle.UnpicklingError as exc:
-            if not str(exc).startswith(WEIGHTS_ONLY_FAILED):
+            if not str(exc).startswith("Weights only load failed"):
                 raise
             if isinstance(source, io.IOBase):
                 source.seek(0)
