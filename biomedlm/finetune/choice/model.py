@@ -18,8 +18,7 @@ from torchmetrics import Metric
 from transformers import AutoModelForSequenceClassification, PretrainedConfig
 
 from biomedlm.finetune.choice.data import tokens_in_batch
-from biomedlm.finetune.lora import peft_config
-from biomedlm.finetune.recipe import LoraConfig
+from biomedlm.finetune.recipe import LoraConfig, peft_config
 from biomedlm.model import dropout_overrides, set_token_ids, token_ids
 from biomedlm.vocabulary import grow_embeddings
 

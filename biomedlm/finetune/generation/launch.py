@@ -8,8 +8,7 @@ from typing import Any
 from biomedlm.finetune.export import task_callbacks
 from biomedlm.finetune.facts import FinetuneFacts
 from biomedlm.finetune.generation.data import prepare_data
-from biomedlm.finetune.lora import peft_config
-from biomedlm.finetune.recipe import FinetuneRecipe
+from biomedlm.finetune.recipe import FinetuneRecipe, peft_config
 from biomedlm.foundry_config import loader_section, tokenizer_section
 from biomedlm.generation_layout import SEPARATOR
 from biomedlm.settings import RecipeError
