@@ -8,8 +8,11 @@ may define classmethods ``validate(**kwargs)`` and ``validate_folders(writers, *
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import importlib
 import inspect
+import os
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -138,8 +141,6 @@ VALUE_CHECKS: tuple[tuple[str, str, str, Callable[[str, Any], None]], ...] = (
 
 def check_values(where: str, target: Any, kwargs: Mapping[str, Any]) -> None:
     """The checks a component's class makes late, made now: its ``validate``, :data:`VALUE_CHECKS`."""
-    import importlib
-
     if not isinstance(target, type):
         return
     if isinstance(inspect.getattr_static(target, "validate", None), classmethod):
@@ -167,8 +168,7 @@ def _section(where: str, registry: Any, entries: Mapping[str, Mapping[str, Any] 
         if kwargs is None:  # removed by the recipe
             continue
         if name not in known:
-            kind = where.rstrip("s")
-            raise ValueError(f"{where}.{name}: unknown {kind}{_nearest(name, known)}")
+            raise ValueError(f"{where}.{name}: unknown {where.rstrip('s')}{_nearest(name, known)}")
         target = registry.get(name)
         bind(f"{where}.{name}", target, dict(kwargs or {}))
         check_values(f"{where}.{name}", target, dict(kwargs or {}))
@@ -218,8 +218,6 @@ def check_scheduler(section: Mapping[str, Any]) -> None:
 
 def check_fsdp(section: Mapping[str, Any]) -> None:
     """``fsdp_config`` keys against Composer's FSDPConfig fields, and its choice values."""
-    import dataclasses
-
     from composer.utils.parallelism import FSDPConfig
 
     fields = [f.name for f in dataclasses.fields(FSDPConfig) if not f.name.startswith("_")]
@@ -244,8 +242,6 @@ def checkpoint_folders(recipe: TrainingSettings) -> dict[str, str]:
 
     The trainer's ``save_folder``, and ``<save_folder>/huggingface`` of each ``hf_checkpointer``.
     """
-    import os
-
     from composer.utils import format_name_with_dist
     from llmfoundry.callbacks import HuggingFaceCheckpointer
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import replace
 
 from biomedlm.finetune.choice.readers import DataError, Example, read_file, resolve
 from biomedlm.finetune.recipe import DataConfig, SplitConfig, TestSetConfig
@@ -49,8 +50,6 @@ def part_examples(data: DataConfig, part: str) -> list[Example]:
 
 def extra_examples(name: str, test_set: TestSetConfig, data: DataConfig) -> list[Example]:
     """The examples of one ``eval.extra`` test set, read in its own format."""
-    from dataclasses import replace
-
     examples = read_entries(
         f"eval.extra.{name}.path",
         test_set.path,

@@ -84,12 +84,11 @@ def make_splits(
     }
     later: set[str] = set()
     for part in ("test", "validation", "train"):  # a question stays in test, then validation
+        reason = "question_in_" + ("test" if part == "validation" else "eval_parts")
         kept = []
         for example in parts[part]:
             if question_key(example.source) in later:
-                dropped[part][
-                    "question_in_" + ("test" if part == "validation" else "eval_parts")
-                ] += 1
+                dropped[part][reason] += 1
             else:
                 kept.append(example)
         parts[part] = kept
