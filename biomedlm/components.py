@@ -8,8 +8,11 @@ may define classmethods ``validate(**kwargs)`` and ``validate_folders(writers, *
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import importlib
 import inspect
+import os
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -67,14 +70,9 @@ def _matches(value: Any, hint: Any, key: str) -> bool:
     if hint is Time:
         parse_time(key, value, positive=key.endswith("interval"))  # raises naming the key
         return True
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
+    if hint in (bool, int, float, str):  # a bool is an int to isinstance, not a recipe's number
+        accepted = (int, float) if hint is float else hint
+        return isinstance(value, accepted) and (hint is bool or not isinstance(value, bool))
     if origin is tuple and args and args[-1] is not Ellipsis:
         return isinstance(value, (list, tuple)) and len(value) == len(args)
     if origin in (list, tuple, Sequence, typing.Sequence) or hint in (list, tuple):
@@ -143,8 +141,6 @@ VALUE_CHECKS: tuple[tuple[str, str, str, Callable[[str, Any], None]], ...] = (
 
 def check_values(where: str, target: Any, kwargs: Mapping[str, Any]) -> None:
     """The checks a component's class makes late, made now: its ``validate``, :data:`VALUE_CHECKS`."""
-    import importlib
-
     if not isinstance(target, type):
         return
     if isinstance(inspect.getattr_static(target, "validate", None), classmethod):
@@ -172,8 +168,7 @@ def _section(where: str, registry: Any, entries: Mapping[str, Mapping[str, Any] 
         if kwargs is None:  # removed by the recipe
             continue
         if name not in known:
-            kind = where.rstrip("s")
-            raise ValueError(f"{where}.{name}: unknown {kind}{_nearest(name, known)}")
+            raise ValueError(f"{where}.{name}: unknown {where.rstrip('s')}{_nearest(name, known)}")
         target = registry.get(name)
         bind(f"{where}.{name}", target, dict(kwargs or {}))
         check_values(f"{where}.{name}", target, dict(kwargs or {}))
@@ -214,8 +209,7 @@ def check_scheduler(section: Mapping[str, Any]) -> None:
     """The scheduler's name and arguments; its times parsed by Composer."""
     from llmfoundry import registry
 
-    args = _named("scheduler", registry.schedulers, section)
-    for key, value in args.items():
+    for key, value in _named("scheduler", registry.schedulers, section).items():
         if key.startswith("t_"):
             parse_time(f"scheduler.{key}", value)
         if key in ("alpha_f", "alpha", "alpha_i") and not 0 <= value <= 1:
@@ -224,8 +218,6 @@ def check_scheduler(section: Mapping[str, Any]) -> None:
 
 def check_fsdp(section: Mapping[str, Any]) -> None:
     """``fsdp_config`` keys against Composer's FSDPConfig fields, and its choice values."""
-    import dataclasses
-
     from composer.utils.parallelism import FSDPConfig
 
     fields = [f.name for f in dataclasses.fields(FSDPConfig) if not f.name.startswith("_")]
@@ -250,8 +242,6 @@ def checkpoint_folders(recipe: TrainingSettings) -> dict[str, str]:
 
     The trainer's ``save_folder``, and ``<save_folder>/huggingface`` of each ``hf_checkpointer``.
     """
-    import os
-
     from composer.utils import format_name_with_dist
     from llmfoundry.callbacks import HuggingFaceCheckpointer
 

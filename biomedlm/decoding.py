@@ -93,7 +93,6 @@ class _DecodingOnly:
 
 def recipe_decoding(path: Path) -> DecodingConfig:
     """The ``eval.decoding`` of the recipe at ``path`` (bases merged, checked); nothing else."""
-
     sections = [
         {"eval": OmegaConf.masked_copy(layer["eval"], ["decoding"])}
         for layer in recipe_layers(path)

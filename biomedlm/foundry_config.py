@@ -4,6 +4,7 @@ kind's data loader sections, from the recipe and :class:`biomedlm.preflight.Laun
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from biomedlm.preflight import LaunchFacts
@@ -45,6 +46,11 @@ def loader_section(
     }
 
 
+def tokenizer_section(folder: str | Path, max_length: int) -> dict[str, Any]:
+    """llm-foundry's ``tokenizer`` section (every recipe kind's): a local folder."""
+    return {"name": str(folder), "kwargs": {"model_max_length": max_length}}
+
+
 def _loader(key: str, loader: LoaderConfig, max_seq_len: int, facts: LaunchFacts) -> dict[str, Any]:
     dataset = {
         "streams": _streams(key, loader, facts),
@@ -72,11 +78,8 @@ def trainer_settings(recipe: TrainingSettings) -> dict[str, Any]:
         loggers=enabled(recipe.loggers),
         fsdp_config=dict(recipe.fsdp_config) if recipe.fsdp_config is not None else None,
     )
-    return {
-        **cfg,
-        "python_log_level": "info",
-        "log_config": True,  # hyperparameters reach MLflow / W&B / TensorBoard
-    }
+    # log_config: hyperparameters reach MLflow / W&B / TensorBoard
+    return {**cfg, "python_log_level": "info", "log_config": True}
 
 
 def to_foundry(recipe: Recipe, facts: LaunchFacts) -> dict[str, Any]:
@@ -89,10 +92,7 @@ def to_foundry(recipe: Recipe, facts: LaunchFacts) -> dict[str, Any]:
         **trainer_settings(recipe),
         "max_seq_len": seq,
         "model": model,
-        "tokenizer": {
-            "name": facts.tokenizer or recipe.tokenizer.path,
-            "kwargs": {"model_max_length": seq},
-        },
+        "tokenizer": tokenizer_section(facts.tokenizer or recipe.tokenizer.path, seq),
         "train_loader": _loader("train_loader", recipe.train_loader, seq, facts),
     }
     if recipe.eval_loader is not None:

@@ -1,15 +1,8 @@
 """Generate from a trained model: one prompt, or a JSONL file of prompts in left-padded batches.
 
-Usage::
-
-    python -m biomedlm.generate runs/debug-cpu/checkpoints/ep0-ba60-rank0.pt "Aspirin inhibits"
-    python -m biomedlm.generate runs/patient-qa/hf/huggingface/ba400 "What are the symptoms of acromegaly?"
-    python -m biomedlm.generate CHECKPOINT --input q.jsonl --out a.jsonl --strategy beam --num-beams 5
-    python -m biomedlm.generate CHECKPOINT --input q.jsonl --out a.jsonl --recipe recipes/finetune/meqsum.yaml
-
 ``CHECKPOINT``: any model :func:`biomedlm.trained.load.load` reads. A generation fine-tune is
 asked as it was trained and prints the answer alone; a base model continues the prompt.
-Flags: docs/generation.md.
+Usage and flags: docs/generation.md.
 """
 
 from __future__ import annotations
@@ -77,8 +70,7 @@ def fit_new_tokens(model: Any, decoding: DecodingConfig, longest_prompt: int) ->
     positions = model_positions(model)
     if positions is None or positions - longest_prompt >= decoding.max_new_tokens:
         return decoding
-    room = max(positions - longest_prompt, positions // 2)
-    fitted = min(decoding.max_new_tokens, room)
+    fitted = min(decoding.max_new_tokens, max(positions - longest_prompt, positions // 2))
     log.warning(
         "max_new_tokens: %d, not the default %d: what the model's %d positions leave after the "
         "longest prompt (%d tokens); --max-new-tokens sets it",
@@ -224,8 +216,7 @@ def _strategy(args: argparse.Namespace, base: str) -> str:
             f"{sampling[0]} asks for sampling and {beam[0]} for beam search: give one, "
             "or --strategy"
         )
-    implied = "sample" if sampling else "beam" if beam else None
-    strategy: str = args.strategy or implied or base
+    strategy: str = args.strategy or ("sample" if sampling else "beam" if beam else None) or base
     if args.seed is not None:
         sampling.append("--seed")
     for flags, needs in ((sampling, "sample"), (beam, "beam")):
@@ -276,9 +267,7 @@ def check_paths(source: Path | None, out: Path | None) -> None:
         )
     if out.is_dir():
         raise ValueError(f"--out {out}: is a folder; name a file")
-    folder = out.absolute().parent
-    while not folder.exists():
-        folder = folder.parent
+    folder = next(path for path in out.absolute().parents if path.exists())
     if not folder.is_dir():
         raise ValueError(f"--out {out}: {folder} is a file, not a folder")
     try:
@@ -358,7 +347,6 @@ def main(argv: list[str] | None = None) -> int:
         text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in answers)
         try:
             write_text_atomic(args.out, text)
-
         except OSError as exc:  # checked before loading; the disk may still fill up
             print(f"error: --out {args.out}: {exc.strerror or exc}", file=sys.stderr)
             return 2

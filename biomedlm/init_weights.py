@@ -11,8 +11,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,7 @@ from biomedlm.trained.kinds import (
 )
 from biomedlm.trained.load import load
 from biomedlm.vocabulary import embedding_shortfall, vocabulary_difference
-from data_prep.files import follow_umask
+from data_prep.files import atomic_dir, follow_umask
 
 log = logging.getLogger(__name__)
 KEY = "model.init_from"
@@ -47,15 +45,10 @@ def _convert(source: Path, dest: Path) -> None:
         trained = load(source)
     except CheckpointError as exc:
         raise RecipeError(f"{KEY}: {exc}") from None
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
+    with atomic_dir(dest) as scratch:
         trained.model.save_pretrained(scratch)
         trained.tokenizer.save_pretrained(scratch)
-        follow_umask(scratch)  # mkdtemp and safetensors make private folders and files
-        os.replace(scratch, dest)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        follow_umask(scratch)  # safetensors makes private files
     log.info("%s: %s converted to a Hugging Face folder at %s", KEY, source, dest)
 
 
@@ -112,7 +105,6 @@ def check_tokenizer(init_from: str, folder: Path, tokenizer_path: str | None) ->
     ``folder``: ``init_from`` as a Hugging Face folder. Its own tokenizer (else ``tokenizer.path``)
     must fit its embedding rows; ``tokenizer.path`` must map tokens to the same ids.
     """
-
     rows = json.loads((folder / "config.json").read_text()).get("vocab_size")
     own = _tokenizer(folder, KEY) if has_tokenizer(folder) else None
     given = _tokenizer(Path(tokenizer_path), "tokenizer.path") if tokenizer_path else None

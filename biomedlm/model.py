@@ -20,6 +20,7 @@ from biomedlm.vocabulary import grow_embeddings, padded_vocab_size
 log = logging.getLogger(__name__)
 
 ARCHITECTURE_DIR = Path(__file__).with_name("architecture")
+DROPOUTS = ("resid_pdrop", "embd_pdrop", "attn_pdrop")
 
 
 def gpt2_overrides(
@@ -32,10 +33,13 @@ def gpt2_overrides(
         "n_head": n_heads,
         "n_positions": max_seq_len,
         "vocab_size": vocab_size,
-        "resid_pdrop": dropout,
-        "embd_pdrop": dropout,
-        "attn_pdrop": dropout,
+        **dropout_overrides(dropout),
     }
+
+
+def dropout_overrides(dropout: float | None) -> dict[str, float]:
+    """GPT2Config's three dropout rates, all ``dropout`` (none when it is None)."""
+    return {} if dropout is None else dict.fromkeys(DROPOUTS, dropout)
 
 
 def token_ids(tokenizer: PreTrainedTokenizerBase) -> dict[str, int | None]:
@@ -84,9 +88,7 @@ class BioMedLM(ComposerHFCausalLM):
             )
             source, pretrained = str(ARCHITECTURE_DIR), False
         else:
-            overrides = {} if dropout is None else {
-                "resid_pdrop": dropout, "embd_pdrop": dropout, "attn_pdrop": dropout,
-            }  # fmt: skip
+            overrides = dropout_overrides(dropout)
             source, pretrained = init_from, True
         self._n_tokens = len(tokenizer)  # read by transform_model, before the Module exists
         self._token_ids = token_ids(tokenizer)
@@ -123,7 +125,6 @@ class BioMedLM(ComposerHFCausalLM):
         """Training flops of a batch (3x forward) for Composer's MFU: a multiply-add per weight
         and token (the tied embedding once), plus attention's two ``seq x seq`` products.
         """
-
         batch_size, seq_len = batch["input_ids"].shape[:2]
         config = self.model.config
         per_seq = (

@@ -46,7 +46,6 @@ def check_outputs(recipe: TrainingSettings) -> None:
     """Every folder ``recipe`` writes can be written (a probe file; a bucket listed once); raises
     :class:`RecipeError` naming the key.
     """
-
     folders = {"run_dir": recipe.run_dir, "save_folder": recipe.save_folder}
     for name, args in recipe.callbacks.items():
         if args is not None and isinstance(args.get("save_folder"), str):

@@ -18,14 +18,13 @@ from biomedlm.outputs import write_refused
 from biomedlm.recipe import LoaderConfig, Recipe
 from biomedlm.run_record import index_digest
 from biomedlm.settings import RecipeError, TrainingSettings
-from biomedlm.token_ids import check_token_ids
+from biomedlm.token_ids import FETCH_TIMEOUT, check_token_ids
 from biomedlm.trained.kinds import first_line
 from data_prep.document import PrepError
 from data_prep.manifest import IDENTITY_KEYS, tokenizer_identity
 from data_prep.publish import hold_current_set
 
 log = logging.getLogger(__name__)
-FETCH_TIMEOUT = 60.0  # seconds, streaming's own default for a file
 
 
 @dataclass(frozen=True)
@@ -50,12 +49,6 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def bf16_supported() -> bool:
-    import torch
-
-    return torch.cuda.is_bf16_supported()
-
-
 def bf16_setting(recipe: TrainingSettings) -> str | None:
     """The recipe's setting that computes in bf16 (``precision=amp_bf16``, FSDP's dtypes), if any."""
     if recipe.precision == "amp_bf16":
@@ -70,6 +63,8 @@ def bf16_setting(recipe: TrainingSettings) -> str | None:
 
 def check_machine(recipe: TrainingSettings) -> bool:
     """World size and precision against this machine; returns whether training is on GPUs."""
+    import torch
+
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if recipe.global_train_batch_size % world:
         raise RecipeError(
@@ -83,7 +78,7 @@ def check_machine(recipe: TrainingSettings) -> bool:
             "use precision=fp32 on CPU"
         )
     bf16 = bf16_setting(recipe) if on_gpu else None
-    if bf16 is not None and not bf16_supported():
+    if bf16 is not None and not torch.cuda.is_bf16_supported():
         raise RecipeError(
             f"{bf16} needs a GPU that computes in bf16 (Ampere or newer) and this one does not; "
             "use precision=amp_fp16 (and fp16 FSDP dtypes), or another GPU"
@@ -97,24 +92,12 @@ def check_machine(recipe: TrainingSettings) -> bool:
     return on_gpu
 
 
-def load_tokenizer(path: str, key: str = "tokenizer.path") -> Any:
-    """A local Hugging Face tokenizer directory, or one line naming ``key``."""
-    from transformers import AutoTokenizer
-
-    tok_dir = Path(path)
-    if not (tok_dir / "tokenizer_config.json").is_file():
-        raise RecipeError(f"{key}: no tokenizer at {tok_dir}; run `make prep-data`")
-    return AutoTokenizer.from_pretrained(str(tok_dir), local_files_only=True)
-
-
 def sample_length(split_dir: Path) -> int | None:
     """Tokens per sample of an MDS split written by data_prep (its ``tokens`` column shape)."""
-    index = json.loads((split_dir / "index.json").read_text())
-    for shard in index.get("shards", []):
+    for shard in json.loads((split_dir / "index.json").read_text()).get("shards", []):
         names, encodings = shard.get("column_names", []), shard.get("column_encodings", [])
         if "tokens" in names:
-            encoding = encodings[names.index("tokens")]
-            parts = encoding.split(":")
+            parts = encodings[names.index("tokens")].split(":")
             if parts[0] == "ndarray" and len(parts) == 3 and parts[2].isdigit():
                 return int(parts[2])
     return None
@@ -149,9 +132,7 @@ def _check_stream(
         )
     manifest_path = folder / "manifest.json"
     if not manifest_path.is_file():
-        check_token_ids(
-            key, split_dir, f"{shown}/{split}", recipe, tokenizer, remote, FETCH_TIMEOUT
-        )
+        check_token_ids(key, split_dir, f"{shown}/{split}", recipe, tokenizer, remote)
         return index_digest(split_dir / "index.json")
     made = json.loads(manifest_path.read_text()).get("tokenizer", {})
     tok_dir = recipe.tokenizer.path
@@ -195,10 +176,9 @@ def _check_remote_shards(key: str, remote: str, split: str, fetched: Path) -> No
     """
     from streaming.base.storage.upload import CloudUploader
 
-    index = json.loads((fetched / split / "index.json").read_text())
     needed = [  # what streaming downloads: the compressed file when there is one
         info["basename"]
-        for shard in index.get("shards", [])
+        for shard in json.loads((fetched / split / "index.json").read_text()).get("shards", [])
         for part in ("data", "meta")
         if (info := shard.get(f"zip_{part}") or shard.get(f"raw_{part}"))
     ]
@@ -328,10 +308,9 @@ def check_init_config(source: str, config: dict[str, Any], recipe: Recipe, n_tok
             f"model.init_from: {source} has {positions} positions but model.max_seq_len is "
             f"{model.max_seq_len}; set model.max_seq_len={positions} (or fewer)"
         )
-    shape = {"n_layers": "n_layer", "d_model": "n_embd", "n_heads": "n_head"}
     differ = [
         f"model.{key}={getattr(model, key)} vs {config[name]}"
-        for key, name in shape.items()
+        for key, name in {"n_layers": "n_layer", "d_model": "n_embd", "n_heads": "n_head"}.items()
         if name in config and config[name] != getattr(model, key)
     ]
     if differ:
@@ -343,11 +322,15 @@ def check_init_config(source: str, config: dict[str, Any], recipe: Recipe, n_tok
 
 def preflight(recipe: Recipe) -> LaunchFacts:
     """Check a pretraining recipe against this machine and its files; the launch's facts."""
+    from transformers import AutoTokenizer
+
     from biomedlm.init_weights import hf_folder
 
     on_gpu = check_machine(recipe)
     tok_dir = tokenizer_folder(recipe.tokenizer.path)
-    tokenizer = load_tokenizer(str(tok_dir))
+    if not (tok_dir / "tokenizer_config.json").is_file():
+        raise RecipeError(f"tokenizer.path: no tokenizer at {tok_dir}; run `make prep-data`")
+    tokenizer = AutoTokenizer.from_pretrained(str(tok_dir), local_files_only=True)
     paths, data = check_loader("train_loader", recipe.train_loader, recipe, tokenizer)
     if recipe.eval_loader is not None:
         paths |= check_loader("eval_loader", recipe.eval_loader, recipe, tokenizer)[0]

@@ -79,16 +79,12 @@ def recipe_layers(path: Path, overrides: list[str] | None = None) -> list[Any]:
 
 
 def load_as(
-    schema: type[T],
-    path: Path,
-    overrides: list[str] | None = None,
-    layers: list[Any] | None = None,
+    schema: type[T], path: Path, overrides: list[str] | None = None, layers: list[Any] | None = None
 ) -> T:
     """The recipe at ``path`` (or its ``layers``) and ``overrides`` as ``schema``, checked;
     :class:`RecipeError` names the file and the key.
     """
-    if layers is None:
-        layers = recipe_layers(path, overrides)
+    layers = recipe_layers(path, overrides) if layers is None else layers
     return merge_structured(schema, layers, str(path), overrides, error=RecipeError)
 
 

@@ -206,21 +206,12 @@ def check_relaunch(recipe: TrainingSettings, resolved: dict[str, Any]) -> Finish
     if checkpoint is None:
         return None
     _compare_with_record(recipe, resolved, checkpoint)
-    if isinstance(checkpoint, str):
-        return _remote_finished(recipe, checkpoint)
-    try:
-        progress = read_progress(checkpoint)
-    except CheckpointError as exc:
-        log.warning("%s; Composer will try to resume from it", exc)
-        return None
-    if not _finished(progress, recipe.max_duration):
-        return None
-    return _finished_line(recipe, checkpoint, progress, progress.batch)
+    return _finished_at(recipe, checkpoint)
 
 
-def _remote_finished(recipe: TrainingSettings, checkpoint: str) -> Finished | None:
-    """:func:`check_relaunch`'s finished line for a remote checkpoint, downloading only if needed."""
-    batch = remote_batch(checkpoint)
+def _finished_at(recipe: TrainingSettings, checkpoint: Path | str) -> Finished | None:
+    """:func:`check_relaunch`'s finished line; a remote checkpoint is downloaded only if needed."""
+    batch = remote_batch(checkpoint) if isinstance(checkpoint, str) else None
     unit = parse_time("max_duration", recipe.max_duration).unit.value
     packed = _packed_tokens_per_batch(recipe)
     if unit == "ba" and batch is not None:
@@ -229,9 +220,12 @@ def _remote_finished(recipe: TrainingSettings, checkpoint: str) -> Finished | No
     elif unit == "tok" and batch is not None and packed is not None:
         progress = Progress(batch, batch * packed)
         tokens_known = True
-    elif checkpoint.endswith(".pt"):
+    elif isinstance(checkpoint, Path) or checkpoint.endswith(".pt"):
         try:
-            progress = read_remote_progress(checkpoint)
+            if isinstance(checkpoint, Path):
+                progress = read_progress(checkpoint)
+            else:
+                progress = read_remote_progress(checkpoint)
         except CheckpointError as exc:
             log.warning("%s; Composer will try to resume from it", exc)
             return None
@@ -247,7 +241,14 @@ def _remote_finished(recipe: TrainingSettings, checkpoint: str) -> Finished | No
         return None
     if not _finished(progress, recipe.max_duration):
         return None
-    return _finished_line(recipe, checkpoint, progress if tokens_known else None, progress.batch)
+    tokens = f", {progress.tokens:,} tokens" if tokens_known else ""
+    return Finished(
+        f"run {recipe.run_name} has finished: batch {progress.batch}{tokens}, at {checkpoint} "
+        f"(max_duration={recipe.max_duration}); to train it further, relaunch with a longer "
+        "max_duration",
+        checkpoint,
+        progress,
+    )
 
 
 def _packed_tokens_per_batch(recipe: TrainingSettings) -> int | None:
@@ -260,19 +261,6 @@ def _packed_tokens_per_batch(recipe: TrainingSettings) -> int | None:
         return None
     max_seq_len = getattr(getattr(recipe, "model", None), "max_seq_len", None)
     return recipe.global_train_batch_size * max_seq_len if max_seq_len else None
-
-
-def _finished_line(
-    recipe: TrainingSettings, checkpoint: Path | str, progress: Progress | None, batch: int
-) -> Finished:
-    tokens = f", {progress.tokens:,} tokens" if progress is not None else ""
-    return Finished(
-        f"run {recipe.run_name} has finished: batch {batch}{tokens}, at {checkpoint} "
-        f"(max_duration={recipe.max_duration}); to train it further, relaunch with a longer "
-        "max_duration",
-        checkpoint,
-        progress or Progress(batch, 0),
-    )
 
 
 def _compare_with_record(

@@ -48,15 +48,6 @@ def unset(obj: Any) -> bool:
     return any(getattr(obj, f.name) == MISSING for f in fields(obj))
 
 
-def check_precision(value: str) -> None:
-    """``value`` must be one of Composer's ``Precision`` names."""
-    from composer.core import Precision
-
-    names = [p.value for p in Precision]
-    if value not in names:
-        raise ValueError(f"precision: {value!r} is not one of {', '.join(names)}")
-
-
 def check_model_common(where: str, dropout: float, init_device: str, attention: str) -> None:
     """Checks shared by the pretraining and fine-tuning model sections."""
     if not 0.0 <= dropout < 1.0:
@@ -118,6 +109,8 @@ class TrainingSettings:
     def __post_init__(self) -> None:
         if unset(self):
             return
+        from composer.core import Precision
+
         if self.global_train_batch_size < 1:
             raise ValueError("global_train_batch_size: must be >= 1")
         micro = self.device_train_microbatch_size
@@ -129,7 +122,9 @@ class TrainingSettings:
             raise ValueError("device_train_microbatch_size: must be >= 1")
         if self.device_eval_batch_size < 1:
             raise ValueError("device_eval_batch_size: must be >= 1")
-        check_precision(self.precision)
+        precisions = [p.value for p in Precision]  # Composer's names
+        if self.precision not in precisions:
+            raise ValueError(f"precision: {self.precision!r} is not one of {', '.join(precisions)}")
         parse_time("max_duration", self.max_duration, ("ep", "ba", "tok", "sp"), positive=True)
         for key in ("eval_interval", "save_interval", "console_log_interval"):
             parse_time(key, getattr(self, key), ("ep", "ba", "tok", "sp", "dur"), positive=True)

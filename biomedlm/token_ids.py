@@ -18,11 +18,10 @@ from biomedlm.trained.kinds import first_line
 log = logging.getLogger(__name__)
 
 ID_SAMPLES = 4096  # samples of the first shards read for their largest token id
+FETCH_TIMEOUT = 60.0  # seconds, streaming's own default for a file
 
 
-def largest_token_id(
-    split_dir: Path, remote: str | None = None, timeout: float = 60.0
-) -> tuple[int, int] | None:
+def largest_token_id(split_dir: Path, remote: str | None = None) -> tuple[int, int] | None:
     """The largest token id in the first :data:`ID_SAMPLES` samples of an MDS split, and how many
     tokens were read (None without a ``tokens`` column). ``remote``: where the shards are.
     """
@@ -42,7 +41,7 @@ def largest_token_id(
             if remote is not None and not path.is_file():
                 path = Path(tmp) / name
                 source = os.path.join(remote, split_dir.name, name)
-                CloudDownloader.direct_download(source, str(path), timeout)
+                CloudDownloader.direct_download(source, str(path), FETCH_TIMEOUT)
             data = path.read_bytes()
             if name != raw:
                 data = decompress(shard["compression"], data)
@@ -57,18 +56,12 @@ def largest_token_id(
 
 
 def check_token_ids(
-    key: str,
-    split_dir: Path,
-    shown: str,
-    recipe: Recipe,
-    tokenizer: Any,
-    remote: str | None,
-    timeout: float,
+    key: str, split_dir: Path, shown: str, recipe: Recipe, tokenizer: Any, remote: str | None
 ) -> None:
     """Shards without a manifest: their token ids must fit the tokenizer; a largest id far below
     its size (shards of a smaller tokenizer, most likely) is said in one line."""
     try:
-        found = largest_token_id(split_dir, remote, timeout)
+        found = largest_token_id(split_dir, remote)
     except Exception as exc:  # a shard streaming cannot read: the loader will say more
         log.warning(
             "%s: no manifest.json, and its shards cannot be read for token ids (%s)",

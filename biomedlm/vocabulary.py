@@ -45,8 +45,7 @@ def embedding_shortfall(tokens: int, rows: int) -> str | None:
 def _base_vocabulary(tokenizer: Any) -> dict[str, int]:
     """Token -> id of the tokenizer's own model (BPE...), without the tokens added on top."""
     if getattr(tokenizer, "is_fast", False):
-        vocab: dict[str, int] = tokenizer.backend_tokenizer.get_vocab(with_added_tokens=False)
-        return vocab
+        return dict(tokenizer.backend_tokenizer.get_vocab(with_added_tokens=False))
     added = tokenizer.get_added_vocab()
     return {t: i for t, i in tokenizer.get_vocab().items() if t not in added}
 

@@ -52,7 +52,6 @@ def follow_umask(folder: Path) -> None:
     """Give ``folder`` and everything in it the modes the umask allows (0666/0777 ``& ~umask``):
     safetensors writes ``model.safetensors`` 0600 whatever the umask.
     """
-
     mask = current_umask()
     for path in [folder, *folder.rglob("*")]:
         if not path.is_symlink():

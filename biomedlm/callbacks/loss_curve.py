@@ -36,12 +36,6 @@ def _scalar(loss: object) -> float:
     return float(loss)  # type: ignore[arg-type]
 
 
-def batch_loss(state: State) -> float:
-    """The batch's loss over all micro-batches and ranks (Composer's ``loss/train/total``)."""
-    total = getattr(state, "total_loss_dict", None) or {}
-    return float(total[TOTAL]) if TOTAL in total else _scalar(state.loss)
-
-
 def read_rows(path: Path) -> list[dict[str, str]]:
     """The rows of ``loss.csv``; a last line cut off by a crash is left out."""
     if not path.is_file():
@@ -82,7 +76,8 @@ class LossCurve(Callback):
                 log.info("loss curve: dropped %d rows past batch %d", len(rows) - len(kept), step)
 
     def batch_end(self, state: State, logger: Logger) -> None:
-        self._append(state, "train", batch_loss(state))
+        total = getattr(state, "total_loss_dict", None) or {}  # over micro-batches and ranks
+        self._append(state, "train", float(total[TOTAL]) if TOTAL in total else _scalar(state.loss))
         if int(state.timestamp.batch) % self.interval == 0:
             self._plot()
 

@@ -8,8 +8,6 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class FinetuneFacts:
-    """What the launch found out, for the task's translation."""
-
     init_folder: Path  # a Hugging Face folder with model.init_from's weights
     tokenizer_dir: Path  # the tokenizer to start from (tokenizer.path, else the weights')
     on_gpu: bool

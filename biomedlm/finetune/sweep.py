@@ -26,10 +26,6 @@ log = logging.getLogger(__name__)
 SUMMARY = "sweep.md"
 
 
-def run_names(base: str, lrs: list[float]) -> dict[float, str]:
-    return {lr: f"{base}-lr{lr:g}" for lr in lrs}
-
-
 def summary(results: Path, runs: dict[float, str]) -> str:
     """Markdown: each learning rate's test scores (the latest row per run and task)."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
@@ -75,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     base = recipe.run_name
     folder = args.root / f"{base}-sweep"
-    runs = run_names(base, args.lrs)
+    runs = {lr: f"{base}-lr{lr:g}" for lr in args.lrs}
     failed = []
     for lr, run in runs.items():
         command = [

@@ -34,9 +34,7 @@ def locate(spec: str | Path) -> Path:
     folder of hub model ``spec``; :class:`HubMiss` when it cannot be found.
     """
     path = Path(spec)
-    if path.exists() or not is_hub_id(str(spec)):
-        return path
-    return Path(snapshot(str(spec)))
+    return path if path.exists() or not is_hub_id(str(spec)) else Path(snapshot(str(spec)))
 
 
 def snapshot(repo_id: str) -> str:

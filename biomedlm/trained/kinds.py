@@ -126,8 +126,7 @@ def _safetensors_cut(path: Path) -> str | None:
                 raise ValueError
             header = json.loads(f.read(length))
         end = max(
-            (int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"),
-            default=0,
+            (int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0
         )
     except (ValueError, KeyError, TypeError, IndexError, AttributeError):
         return f"{path.name} is cut off or corrupt: no whole header in its {size:,} bytes"

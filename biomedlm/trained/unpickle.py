@@ -13,12 +13,8 @@ import importlib
 import io
 import pickle
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
-
-WEIGHTS_ONLY_FAILED = "Weights only load failed"
 
 
 class UnsafePickle(ValueError):
@@ -39,23 +35,14 @@ def composer_types() -> list[Any]:
 
     multiarray = importlib.import_module("numpy._core.multiarray")  # numpy 2's private home
     numeric = "bool int8 int16 int32 int64 uint8 uint16 uint32 uint64 float16 float32 float64"
-    dtypes = {type(np.dtype(name)) for name in numeric.split()}
     return [
         datetime.timedelta,
         TorchVersion,
         np.ndarray,
         np.dtype,
         multiarray._reconstruct,
-        *sorted(dtypes, key=str),
+        *sorted({type(np.dtype(name)) for name in numeric.split()}, key=str),
     ]
-
-
-@contextmanager
-def _composer_types() -> Iterator[None]:
-    import torch
-
-    with torch.serialization.safe_globals(composer_types()):
-        yield
 
 
 def torch_load(source: Path | IO[bytes], *, trust: bool, mmap: bool = False) -> Any:
@@ -64,11 +51,11 @@ def torch_load(source: Path | IO[bytes], *, trust: bool, mmap: bool = False) -> 
 
     if trust:
         return torch.load(source, map_location="cpu", weights_only=False, mmap=mmap)
-    with _composer_types():
+    with torch.serialization.safe_globals(composer_types()):
         try:
             return torch.load(source, map_location="cpu", weights_only=True, mmap=mmap)
         except pickle.UnpicklingError as exc:
-            if not str(exc).startswith(WEIGHTS_ONLY_FAILED):
+            if not str(exc).startswith("Weights only load failed"):
                 raise
             if isinstance(source, io.IOBase):
                 source.seek(0)
@@ -116,9 +103,7 @@ class _MetadataUnpickler(pickle.Unpickler):
 def read_dcp_metadata(folder: Path, *, trust: bool) -> Any:
     """The ``Metadata`` of a distributed checkpoint folder (what ``FileSystemReader`` reads)."""
     with (folder / ".metadata").open("rb") as metadata_file:
-        if trust:
-            return pickle.load(metadata_file)
-        return _MetadataUnpickler(metadata_file).load()
+        return pickle.load(metadata_file) if trust else _MetadataUnpickler(metadata_file).load()
 
 
 def load_sharded(folder: Path, keys: set[str], *, trust: bool) -> dict[str, Any]:

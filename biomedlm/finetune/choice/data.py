@@ -136,11 +136,10 @@ def build_choice_dataloader(
     examples = part_examples(data, part)
     dataset = EncodedDataset(encode(task, examples, tokenizer, data.max_length, data.layout))
     log.info("%s: %d examples", part, len(dataset))
-    sampler = dist.get_sampler(dataset, shuffle=shuffle, drop_last=drop_last, seed=seed)
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_size=int(device_batch_size),
-        sampler=sampler,
+        sampler=dist.get_sampler(dataset, shuffle=shuffle, drop_last=drop_last, seed=seed),
         collate_fn=Collator(pad_id(tokenizer), share_prompt),
         drop_last=drop_last,
         num_workers=num_workers,

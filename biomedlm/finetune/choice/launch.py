@@ -14,7 +14,7 @@ from biomedlm.finetune.choice.splits import extra_examples, part_examples
 from biomedlm.finetune.export import task_callbacks
 from biomedlm.finetune.facts import FinetuneFacts
 from biomedlm.finetune.recipe import FinetuneRecipe
-from biomedlm.foundry_config import loader_section
+from biomedlm.foundry_config import loader_section, tokenizer_section
 from biomedlm.recipe_files import resolved
 from biomedlm.settings import RecipeError
 from biomedlm.vocabulary import save_with_tokens
@@ -116,10 +116,7 @@ def foundry_sections(recipe: FinetuneRecipe, facts: FinetuneFacts) -> dict[str, 
             "dropout": model.dropout,
             "lora": vars(model.lora) if model.lora is not None else None,
         },
-        "tokenizer": {
-            "name": str(tokenizer_dir),
-            "kwargs": {"model_max_length": recipe.data.max_length},
-        },
+        "tokenizer": tokenizer_section(tokenizer_dir, recipe.data.max_length),
         "train_loader": _loader(recipe, "train", facts.on_gpu),
         "callbacks": task_callbacks(recipe),
         "accumulate_train_batch_on_tokens": False,  # the loss is a mean over questions

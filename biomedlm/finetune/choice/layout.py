@@ -112,11 +112,7 @@ WHERE_CUT = {
 
 
 def encode(
-    task: str,
-    examples: Sequence[Example],
-    tokenizer: Any,
-    max_length: int,
-    layout: str = "markers",
+    task: str, examples: Sequence[Example], tokenizer: Any, max_length: int, layout: str = "markers"
 ) -> list[Encoded]:
     """``examples`` in ``task``'s layout (``data.layout`` for classification); logs the cuts."""
     if task == "multiple_choice":

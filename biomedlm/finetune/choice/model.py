@@ -18,9 +18,8 @@ from torchmetrics import Metric
 from transformers import AutoModelForSequenceClassification, PretrainedConfig
 
 from biomedlm.finetune.choice.data import tokens_in_batch
-from biomedlm.finetune.lora import peft_config
-from biomedlm.finetune.recipe import LoraConfig
-from biomedlm.model import set_token_ids, token_ids
+from biomedlm.finetune.recipe import LoraConfig, peft_config
+from biomedlm.model import dropout_overrides, set_token_ids, token_ids
 from biomedlm.vocabulary import grow_embeddings
 
 log = logging.getLogger(__name__)
@@ -94,13 +93,10 @@ class ChoiceModel(BaseHuggingFaceModel):
             "labels": list(labels),
             "pad_token_id": tokenizer.pad_token_id,
             TASK_KEY: task,
+            **dropout_overrides(dropout),
         }
-        if dropout is not None:
-            overrides |= {"resid_pdrop": dropout, "embd_pdrop": dropout, "attn_pdrop": dropout}
-        peft = None
-        if lora is not None:
-            rows = [tokenizer.convert_tokens_to_ids(t) for t in layout_tokens]
-            peft = peft_config(LoraConfig(**lora), rows, task_type="SEQ_CLS")
+        rows = [tokenizer.convert_tokens_to_ids(t) for t in layout_tokens]
+        peft = None if lora is None else peft_config(LoraConfig(**lora), rows, task_type="SEQ_CLS")
         super().__init__(
             pretrained_model_name_or_path,
             tokenizer=tokenizer,
@@ -199,11 +195,10 @@ class ChoiceModel(BaseHuggingFaceModel):
                 "checkpointing?); set fsdp_config.activation_checkpointing_reentrant=false"
             )
         option_mask = batch["option_mask"].reshape(b * k, width)
-        lengths = prompt_mask.sum(-1).repeat_interleave(k)
         scores = self._logits(
             batch["option_ids"].reshape(b * k, width),
             torch.cat([prompt_mask.repeat_interleave(k, dim=0), option_mask], dim=1),
-            positions(option_mask, lengths),
+            positions(option_mask, prompt_mask.sum(-1).repeat_interleave(k)),
             past_key_values=past,
             use_cache=False,
         ).logits

@@ -78,32 +78,27 @@ def _subject(row: dict[str, Any], name: str) -> str | None:
     return subject if isinstance(subject, str) else None
 
 
-def _medqa(path: Path, cop_base: int | None) -> list[Example]:
-    out = []
+def _medqa(path: Path, cop_base: int | None) -> Iterator[Example]:
     for line_no, row in json_objects(path, error=DataError):
         where = f"{path}:{line_no}"
         question = _text(row, "question", where)
         options = row.get("options")
         if not isinstance(options, dict) or len(options) < 2:
             raise DataError(f"{where}: 'options' must map letters to at least two option texts")
-        texts = [str(v).strip() for v in options.values()]
+        texts = tuple(str(v).strip() for v in options.values())
         if not all(texts):
             raise DataError(f"{where}: every option must be a non-empty string")
         gold = answer_index(options, row.get("answer_idx"), where, error=DataError)
         subject = _subject(row, "subject")
-        out.append(
-            Example(_key(row, question), where, question, tuple(texts), gold, subject=subject)
-        )
-    return out
+        yield Example(_key(row, question), where, question, texts, gold, subject=subject)
 
 
-def _medmcqa(path: Path, cop_base: int | None) -> list[Example]:
+def _medmcqa(path: Path, cop_base: int | None) -> Iterator[Example]:
     if cop_base is None:
         raise DataError(
             f"{path}: MedMCQA's 'cop' counts from 1 in the release and from 0 in the Hugging Face "
             "copy; set data.cop_base=1 or data.cop_base=0"
         )
-    out = []
     for line_no, row in json_objects(path, error=DataError):
         where = f"{path}:{line_no}"
         question = _text(row, "question", where)
@@ -114,8 +109,7 @@ def _medmcqa(path: Path, cop_base: int | None) -> list[Example]:
             row["cop"], cop_base, len(options), where, key="data.cop_base", error=DataError
         )
         subject = _subject(row, "subject_name")
-        out.append(Example(_key(row, question), where, question, options, gold, subject=subject))
-    return out
+        yield Example(_key(row, question), where, question, options, gold, subject=subject)
 
 
 def _pubmedqa_part(path: Path, items: dict[str, Any], part: str) -> list[str]:
@@ -142,7 +136,7 @@ def _pubmedqa_part(path: Path, items: dict[str, Any], part: str) -> list[str]:
     return parts[part]
 
 
-def _pubmedqa(path: Path, part: str) -> list[Example]:
+def _pubmedqa(path: Path, part: str) -> Iterator[Example]:
     try:
         items = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -153,7 +147,6 @@ def _pubmedqa(path: Path, part: str) -> list[Example]:
             "labels only (test_ground_truth.json) is read beside ori_pqal.json, not named"
         )
     labels = LABELS["pubmedqa"]
-    out = []
     for pmid in _pubmedqa_part(path, items, part):
         row, where = items[pmid], f"{path}: PMID {pmid}"
         contexts = row.get("CONTEXTS")
@@ -164,8 +157,7 @@ def _pubmedqa(path: Path, part: str) -> list[Example]:
             raise DataError(f"{where}: final_decision {decision!r} is not one of {labels}")
         context = " ".join(c.strip() for c in contexts if c.strip())
         question = _text(row, "QUESTION", where)
-        out.append(Example(pmid, where, question, labels, labels.index(decision), context))
-    return out
+        yield Example(pmid, where, question, labels, labels.index(decision), context)
 
 
 def _bioasq_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -187,9 +179,8 @@ def _bioasq_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         yield f"{path}:{line_no}", {**{k: v for k, v in renamed.items() if v is not None}, **row}
 
 
-def _bioasq(path: Path, cop_base: int | None) -> list[Example]:
+def _bioasq(path: Path, cop_base: int | None) -> Iterator[Example]:
     labels = LABELS["bioasq"]
-    out = []
     for where, row in _bioasq_rows(path):
         question, context = _text(row, "question", where), _text(row, "context", where)
         if "label" not in row:
@@ -197,13 +188,10 @@ def _bioasq(path: Path, cop_base: int | None) -> list[Example]:
         label = str(row["label"]).strip().lower()
         if label not in labels:
             raise DataError(f"{where}: label {row['label']!r} is not one of {labels}")
-        out.append(
-            Example(_key(row, question), where, question, labels, labels.index(label), context)
-        )
-    return out
+        yield Example(_key(row, question), where, question, labels, labels.index(label), context)
 
 
-READERS: dict[str, Callable[[Path, int | None], list[Example]]] = {
+READERS: dict[str, Callable[[Path, int | None], Iterator[Example]]] = {
     "medqa": _medqa,
     "medmcqa": _medmcqa,
     "bioasq": _bioasq,
@@ -215,13 +203,12 @@ def read_file(source: Source, part: str, cop_base: int | None = None) -> list[Ex
     if not source.path.is_file():
         raise DataError(f"{source.path}: no such file")
     if source.format == "pubmedqa":
-        examples = _pubmedqa(source.path, part)
+        examples = list(_pubmedqa(source.path, part))
     else:
-        examples = READERS[source.format](source.path, cop_base)
+        examples = list(READERS[source.format](source.path, cop_base))
     if not examples:
         raise DataError(f"{source.path}: no examples in the file (empty, or none of this part)")
-    counts = {len(e.options) for e in examples}
-    if len(counts) > 1:
+    if len({len(e.options) for e in examples}) > 1:
         first = next(e for e in examples if len(e.options) != len(examples[0].options))
         raise DataError(
             f"{first.source}: {len(first.options)} options, but the file's first question has "

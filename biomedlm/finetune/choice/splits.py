@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import replace
 
 from biomedlm.finetune.choice.readers import DataError, Example, read_file, resolve
 from biomedlm.finetune.recipe import DataConfig, SplitConfig, TestSetConfig
@@ -11,8 +12,7 @@ from biomedlm.finetune.recipe import DataConfig, SplitConfig, TestSetConfig
 
 def hashed_part(key: str, split: SplitConfig) -> str:
     """Which part ``data.split`` puts an example with ``key`` in."""
-    digest = hashlib.sha256(f"{split.seed}\0{key}".encode()).digest()
-    u = int.from_bytes(digest[:8], "big") / 2**64
+    u = int.from_bytes(hashlib.sha256(f"{split.seed}\0{key}".encode()).digest()[:8], "big") / 2**64
     if u < split.test:
         return "test"
     return "validation" if u < split.test + split.validation else "train"
@@ -50,8 +50,6 @@ def part_examples(data: DataConfig, part: str) -> list[Example]:
 
 def extra_examples(name: str, test_set: TestSetConfig, data: DataConfig) -> list[Example]:
     """The examples of one ``eval.extra`` test set, read in its own format."""
-    from dataclasses import replace
-
     examples = read_entries(
         f"eval.extra.{name}.path",
         test_set.path,

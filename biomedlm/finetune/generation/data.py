@@ -29,8 +29,7 @@ def split_examples(recipe: FinetuneRecipe) -> tuple[Splits, dict[str, Any]]:
     given = {}
     for part in ("validation", "test"):
         if getattr(data, part):
-            examples, more = read_examples(data.format, getattr(data, part), f"data.{part}")
-            given[part] = examples
+            given[part], more = read_examples(data.format, getattr(data, part), f"data.{part}")
             skipped += more
     if data.split is not None:  # data.validation and data.test are empty (checked above)
         fractions = (data.split.validation, data.split.test)

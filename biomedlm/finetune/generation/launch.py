@@ -8,9 +8,8 @@ from typing import Any
 from biomedlm.finetune.export import task_callbacks
 from biomedlm.finetune.facts import FinetuneFacts
 from biomedlm.finetune.generation.data import prepare_data
-from biomedlm.finetune.lora import peft_config
-from biomedlm.finetune.recipe import FinetuneRecipe
-from biomedlm.foundry_config import loader_section
+from biomedlm.finetune.recipe import FinetuneRecipe, peft_config
+from biomedlm.foundry_config import loader_section, tokenizer_section
 from biomedlm.generation_layout import SEPARATOR
 from biomedlm.settings import RecipeError
 from biomedlm.vocabulary import save_with_tokens
@@ -90,18 +89,14 @@ def foundry_sections(recipe: FinetuneRecipe, facts: FinetuneFacts) -> dict[str, 
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
     files = prepare_data(recipe, tokenizer, SEPARATOR)
     check_train_rows(recipe, files["train"])
-    callbacks = task_callbacks(recipe)
     sections: dict[str, Any] = {
         "max_seq_len": recipe.data.max_length,
         "model": model_section(
             recipe, facts.init_folder, tokenizer.convert_tokens_to_ids(SEPARATOR)
         ),
-        "tokenizer": {
-            "name": str(tokenizer_dir),
-            "kwargs": {"model_max_length": recipe.data.max_length},
-        },
+        "tokenizer": tokenizer_section(tokenizer_dir, recipe.data.max_length),
         "train_loader": _loader(files["train"], "train", recipe, facts.on_gpu, True),
-        "callbacks": callbacks,
+        "callbacks": task_callbacks(recipe),
     }
     if "validation" in files:
         sections["eval_loader"] = _loader(

@@ -64,8 +64,7 @@ def read_medquad(path: Path, skipped: Counter[str]) -> Iterator[Example]:
     doc_id = root.get(MEDQUAD_ROOTS[root.tag]) or path.stem
     focus = _child(root, "focus")
     meta = {"focus": clean(focus.text if focus is not None else ""), "collection": path.parent.name}
-    pairs = [e for e in root.iter() if e.tag in MEDQUAD_TAGS["pair"]]
-    for n, pair in enumerate(pairs, start=1):
+    for n, pair in enumerate([e for e in root.iter() if e.tag in MEDQUAD_TAGS["pair"]], start=1):
         question, answer = _child(pair, "question"), _child(pair, "answer")
         source = clean(question.text if question is not None else "")
         if question is None or not source:
@@ -171,10 +170,8 @@ def read_examples(
         raise DataError(f"data.format: {fmt!r} is not a generation format ({', '.join(FORMATS)})")
     reader, suffixes = FORMATS[fmt]
     skipped: Counter[str] = Counter()
-    examples: list[Example] = []
     files = expand(patterns, suffixes, key)
-    for path in files:
-        examples += reader(path, skipped)
+    examples = [example for path in files for example in reader(path, skipped)]
     log.info(
         "%s: %d examples from %d %s file(s)%s", key, len(examples), len(files), fmt,
         "".join(f", {n} skipped ({why})" for why, n in sorted(skipped.items())),

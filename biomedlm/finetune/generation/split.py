@@ -26,9 +26,7 @@ def part_of(source: str, seed: int, validation: float, test: float) -> str:
     """The part of the hash split a question falls in."""
     digest = hashlib.sha1(f"{seed}\0{question_key(source)}".encode()).digest()
     u = int.from_bytes(digest[:8], "big") / 2**64
-    if u < test:
-        return "test"
-    return "validation" if u < test + validation else "train"
+    return "test" if u < test else "validation" if u < test + validation else "train"
 
 
 @dataclass
@@ -73,10 +71,9 @@ def make_splits(
     dropped: dict[str, Counter[str]] = {part: Counter() for part in PARTS}
     if fractions is not None:
         val_share, test_share = fractions
-        hashed: dict[str, list[Example]] = {part: [] for part in PARTS}
+        raw: dict[str, list[Example]] = {part: [] for part in PARTS}
         for example in train:
-            hashed[part_of(example.source, seed, val_share, test_share)].append(example)
-        raw = hashed
+            raw[part_of(example.source, seed, val_share, test_share)].append(example)
         asked = {"train": True, "validation": val_share > 0, "test": test_share > 0}
     else:
         raw = {"train": train, "validation": validation or [], "test": test or []}
@@ -87,12 +84,11 @@ def make_splits(
     }
     later: set[str] = set()
     for part in ("test", "validation", "train"):  # a question stays in test, then validation
+        reason = "question_in_" + ("test" if part == "validation" else "eval_parts")
         kept = []
         for example in parts[part]:
             if question_key(example.source) in later:
-                dropped[part][
-                    "question_in_" + ("test" if part == "validation" else "eval_parts")
-                ] += 1
+                dropped[part][reason] += 1
             else:
                 kept.append(example)
         parts[part] = kept

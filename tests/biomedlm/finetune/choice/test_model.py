@@ -90,8 +90,7 @@ def test_lora_of_a_choice_model_is_the_one_peft_config_with_its_head(
     task: str, tiny_dir: Path, tmp_path: Path
 ) -> None:
     """peft's config of the built model: as when the choice model built its own dict."""
-    from biomedlm.finetune.lora import peft_config
-    from biomedlm.finetune.recipe import LoraConfig
+    from biomedlm.finetune.recipe import LoraConfig, peft_config
 
     tokenizer = tokenizer_for(task, tiny_dir, tmp_path)
     rows = [tokenizer.convert_tokens_to_ids(t) for t in LAYOUT_TOKENS[task]]
