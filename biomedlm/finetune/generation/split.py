@@ -26,7 +26,9 @@ def part_of(source: str, seed: int, validation: float, test: float) -> str:
     """The part of the hash split a question falls in."""
     digest = hashlib.sha1(f"{seed}\0{question_key(source)}".encode()).digest()
     u = int.from_bytes(digest[:8], "big") / 2**64
-    return "test" if u < test else "validation" if u < test + validation else "train"
+    if u < test:
+        return "test"
+    return "validation" if u < test + validation else "train"
 
 
 @dataclass
