@@ -70,9 +70,14 @@ def _matches(value: Any, hint: Any, key: str) -> bool:
     if hint is Time:
         parse_time(key, value, positive=key.endswith("interval"))  # raises naming the key
         return True
-    if hint in (bool, int, float, str):  # a bool is an int to isinstance, not a recipe's number
-        accepted = (int, float) if hint is float else hint
-        return isinstance(value, accepted) and (hint is bool or not isinstance(value, bool))
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
     if origin is tuple and args and args[-1] is not Ellipsis:
         return isinstance(value, (list, tuple)) and len(value) == len(args)
     if origin in (list, tuple, Sequence, typing.Sequence) or hint in (list, tuple):

@@ -109,8 +109,6 @@ class TrainingSettings:
     def __post_init__(self) -> None:
         if unset(self):
             return
-        from composer.core import Precision
-
         if self.global_train_batch_size < 1:
             raise ValueError("global_train_batch_size: must be >= 1")
         micro = self.device_train_microbatch_size
@@ -122,6 +120,8 @@ class TrainingSettings:
             raise ValueError("device_train_microbatch_size: must be >= 1")
         if self.device_eval_batch_size < 1:
             raise ValueError("device_eval_batch_size: must be >= 1")
+        from composer.core import Precision
+
         precisions = [p.value for p in Precision]  # Composer's names
         if self.precision not in precisions:
             raise ValueError(f"precision: {self.precision!r} is not one of {', '.join(precisions)}")
