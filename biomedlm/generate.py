@@ -216,7 +216,8 @@ def _strategy(args: argparse.Namespace, base: str) -> str:
             f"{sampling[0]} asks for sampling and {beam[0]} for beam search: give one, "
             "or --strategy"
         )
-    strategy: str = args.strategy or ("sample" if sampling else "beam" if beam else None) or base
+    implied = "sample" if sampling else "beam" if beam else None
+    strategy: str = args.strategy or implied or base
     if args.seed is not None:
         sampling.append("--seed")
     for flags, needs in ((sampling, "sample"), (beam, "beam")):
