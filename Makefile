@@ -46,8 +46,9 @@ $(STAMP): requirements.lock
 prep-data: install
 	$(PY) -m data_prep $(CONFIG) $(ARGS)
 
+# two workers (pytest-xdist), the tests that open MDS shards on one of them (tests/conftest.py)
 test: install
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -n 2 --dist loadgroup $(ARGS)
 
 # the slow tests are mostly one busy process each: two at a time on two cores (pytest-xdist)
 test-slow: install

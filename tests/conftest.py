@@ -63,3 +63,16 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that read the prepared shards join the xdist group "streaming" (as do the data_prep
+    modules that open shards, by their ``pytestmark``), which runs on one worker at a time
+    (``--dist loadgroup``, as ``make test`` runs): two StreamingDatasets made at the same moment
+    on one machine can take the same shared-memory prefix (mosaicml/streaming#884), and the
+    later one fails before it reads a sample. Both workers start by preparing the same data, so
+    without the group their first launches would start together.
+    """
+    for item in items:
+        if "prepared" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("streaming"))

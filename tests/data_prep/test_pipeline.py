@@ -18,6 +18,8 @@ from data_prep.config import load_config
 from data_prep.document import PrepError
 from data_prep.pipeline import run
 
+pytestmark = pytest.mark.xdist_group("streaming")  # tests/conftest.py says why
+
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "data_prep" / "samples"
 EVAL = REPO / "medtasks" / "data"

@@ -15,6 +15,8 @@ from data_prep.document import PrepError
 from data_prep.packing import pack_split
 from data_prep.tokenizer import copy_tokenizer, eos_id, train_tokenizer
 
+pytestmark = pytest.mark.xdist_group("streaming")  # tests/conftest.py says why
+
 SAMPLE = (
     Path(__file__).resolve().parents[2] / "data_prep" / "samples" / "pubmedqa_train_contexts.jsonl"
 )
