@@ -1,8 +1,8 @@
 """One watcher per results folder, and the training process it serves.
 
-The lock is ``fcntl.flock`` on ``OUT/watcher.lock``: the kernel drops it when the process ends,
-however it ends, so a stale pid never blocks a new watcher (the pid in the file is only for the
-message). The training process announces itself (pid and start time, so a reused pid is not
+The lock is data_prep's ``flock`` on ``OUT/watcher.lock``: the kernel drops it when the process
+ends, however it ends, so a stale pid never blocks a new watcher (the pid and host in the file are
+only for the message). The training process announces itself (pid and start time, so a reused pid is not
 mistaken for it) in ``OUT/trainer.json`` and marks its end there. A watcher whose trainer is
 gone follows a relaunch's announcement: it releases the lock before reading the announcement,
 and the launch announces before trying the lock, so one of the two always watches.
@@ -11,14 +11,14 @@ and the launch announces before trying the lock, so one of the two always watche
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from data_prep.files import write_text_atomic
+from data_prep.lock import LockHeld, exclusive
 
 LOCK = "watcher.lock"
 TRAINER = "trainer.json"
@@ -29,36 +29,25 @@ class FolderBusy(Exception):
 
 
 class FolderLock:
-    """An exclusive, non-blocking ``flock`` on ``OUT/watcher.lock`` while held."""
+    """An exclusive, non-blocking ``flock`` on ``OUT/watcher.lock`` while held
+    (:func:`data_prep.lock.exclusive`: this pid and host written into it)."""
 
     def __init__(self, out_dir: Path) -> None:
         self.path = out_dir / LOCK
-        self.file: IO[str] | None = None
+        self.held = ExitStack()
 
     def acquire(self) -> None:
-        """Take the lock and write this pid into it, or raise :class:`FolderBusy` naming the holder."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        file = self.path.open("a+", encoding="utf-8")
+        """Take the lock, or raise :class:`FolderBusy` naming the holder."""
         try:
-            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            file.seek(0)
-            holder = file.read().strip() or "?"
-            file.close()
+            self.held.enter_context(exclusive(self.path))
+        except LockHeld as busy:
             raise FolderBusy(
-                f"{self.path.parent} is watched by another process (pid {holder}, lock "
+                f"{self.path.parent} is watched by another process ({busy.holder}, lock "
                 f"{self.path}); one watcher per output folder"
             ) from None
-        file.seek(0)
-        file.truncate()
-        file.write(f"{os.getpid()}\n")
-        file.flush()
-        self.file = file
 
     def release(self) -> None:
-        if self.file is not None:
-            self.file.close()  # closing the last descriptor drops the flock
-            self.file = None
+        self.held.close()
 
     def __enter__(self) -> FolderLock:
         self.acquire()
