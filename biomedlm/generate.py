@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -23,7 +22,7 @@ from biomedlm.generation_layout import clean, prompt_of, separator_of
 from biomedlm.known_warnings import silence_known_warnings
 from biomedlm.trained.kinds import TRUST_FLAG, CheckpointError
 from biomedlm.trained.load import load
-from data_prep.files import write_text_atomic
+from data_prep.files import write_refused, write_text_atomic
 from medtasks.jsonl import json_objects
 
 log = logging.getLogger(__name__)
@@ -268,13 +267,9 @@ def check_paths(source: Path | None, out: Path | None) -> None:
         )
     if out.is_dir():
         raise ValueError(f"--out {out}: is a folder; name a file")
-    folder = next(path for path in out.absolute().parents if path.exists())
-    if not folder.is_dir():
-        raise ValueError(f"--out {out}: {folder} is a file, not a folder")
-    try:
-        tempfile.TemporaryFile(dir=folder).close()
-    except OSError as exc:
-        raise ValueError(f"--out {out}: cannot write in {folder} ({exc.strerror})") from None
+    refused = write_refused(out.absolute().parent)
+    if refused is not None:
+        raise ValueError(f"--out {out}: cannot be written ({refused})")
 
 
 def _parser() -> argparse.ArgumentParser:

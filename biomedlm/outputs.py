@@ -5,24 +5,12 @@ Else a read-only folder or a missing bucket fails in a traceback at the first ch
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from biomedlm.settings import RecipeError, TrainingSettings
+from data_prep.files import write_refused
 
 BUCKET_FIX = "a bucket this run can write (credentials, S3_ENDPOINT_URL)"
-
-
-def write_refused(folder: Path) -> str | None:
-    """Why a file cannot be made in ``folder`` (or, not made yet, its nearest existing parent)."""
-    existing = next(path for path in (folder, *folder.parents) if path.exists())
-    if not existing.is_dir():
-        return f"{existing} is not a folder"
-    try:
-        with tempfile.TemporaryFile(dir=existing):  # a probe file, removed as it closes
-            return None
-    except OSError as exc:
-        return f"{existing}: {exc.strerror or type(exc).__name__}"
 
 
 def _bucket_refused(uri: str) -> str | None:

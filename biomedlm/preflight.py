@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from biomedlm.outputs import write_refused
 from biomedlm.recipe import LoaderConfig, Recipe
 from biomedlm.run_record import index_digest
 from biomedlm.settings import RecipeError, TrainingSettings
 from biomedlm.token_ids import FETCH_TIMEOUT, check_token_ids
 from biomedlm.trained.kinds import first_line
 from data_prep.document import PrepError
+from data_prep.files import write_refused
 from data_prep.manifest import IDENTITY_KEYS, tokenizer_identity
 from data_prep.publish import hold_current_set
 

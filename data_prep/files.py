@@ -34,6 +34,20 @@ def current_umask() -> int:
     return mask
 
 
+def write_refused(folder: Path) -> str | None:
+    """Why a file cannot be made in ``folder`` (or, not made yet, its nearest existing parent):
+    a probe file, as permission bits say nothing for root or a read-only mount; None if it can.
+    """
+    existing = next(path for path in (folder, *folder.parents) if path.exists())
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    try:
+        with tempfile.TemporaryFile(dir=existing):  # removed as it closes
+            return None
+    except OSError as exc:
+        return f"{existing}: {exc.strerror or type(exc).__name__}"
+
+
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Call ``write`` on a temporary file beside ``path``, then rename it onto ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,12 +4,12 @@ and the output folder (the schema checks ranges as it loads)."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from data_prep.catalogue import benchmarks_to_check
 from data_prep.config import BenchmarkFile, PackConfig, PrepConfig
 from data_prep.document import PrepError
+from data_prep.files import write_refused
 from data_prep.tokenizer import load_tokenizer_dir
 
 MAX_SHARD_BYTES = 2**32 - 1  # MDSWriter's limit
@@ -43,16 +43,6 @@ def check_pack(cfg: PackConfig) -> None:
         )
 
 
-def check_output_dir(out: Path) -> None:
-    """``out`` can be created and written."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        raise PrepError(f"{out}: output folder is not writable ({exc.strerror})") from None
-
-
 def preflight(cfg: PrepConfig) -> dict[str, BenchmarkFile]:
     """Check ``cfg`` before any work; returns the benchmark files decontamination will read."""
     check_pack(cfg.pack)
@@ -62,5 +52,7 @@ def preflight(cfg: PrepConfig) -> dict[str, BenchmarkFile]:
     for name, spec in benchmarks.items():
         if not Path(spec.path).is_file():
             raise PrepError(f"decontaminate benchmark {name}: {spec.path} not found")
-    check_output_dir(Path(cfg.output_dir))
+    refused = write_refused(Path(cfg.output_dir).absolute())
+    if refused is not None:
+        raise PrepError(f"{cfg.output_dir}: output folder is not writable ({refused})")
     return benchmarks

@@ -5,7 +5,6 @@ model loads, then a checkpoint scored, a folder's checkpoints scored once, or a 
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -16,6 +15,7 @@ import torch
 from biomedlm.trained.hub import locate
 from biomedlm.trained.kinds import CheckpointError, is_sharded
 from biomedlm.trained.names import EXPORT, checkpoint_name
+from data_prep.files import write_refused
 from eval_gauntlet import scoring
 from eval_gauntlet.errors import GauntletError, UnreadableCheckpoint
 from eval_gauntlet.evaluate import Planned, evaluate_model, plan
@@ -46,7 +46,9 @@ class Job:
         options = selection.options
         planned = plan(selection.tasks, options)
         device = _device(options.device)
-        _check_writable(options.out)
+        refused = write_refused(options.out.absolute())  # now, not after scoring
+        if refused is not None:
+            raise GauntletError(f"--out {options.out}: results cannot be written there ({refused})")
         check_definitions(options.out, selection.tasks)
         if options.threads:  # beside training: leave its data loaders cores
             torch.set_num_threads(options.threads)
@@ -91,23 +93,6 @@ def _device(name: str | None) -> str:
                 "use --device cpu" + (f" or cuda:0..cuda:{count - 1}" if count else "")
             )
     return device
-
-
-def _check_writable(out: Path) -> None:
-    """Fail now, not after scoring, when ``out`` is not writable (folders made to try removed)."""
-    created = [p for p in (out, *out.parents) if not p.exists()]
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        raise GauntletError(
-            f"--out {out}: results cannot be written there ({exc.strerror or exc})"
-        ) from None
-    finally:
-        for folder in created:  # deepest first
-            if folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
 
 
 def run(options: Options) -> WatchReport | None:

@@ -361,9 +361,9 @@ def test_cli_bad_paths_are_one_line_before_the_model_loads(
     for source, out, says in (
         (tmp_path / "missing.jsonl", tmp_path / "a.jsonl", "no such file"),
         (tmp_path, tmp_path / "a.jsonl", "not a file"),
-        (questions, Path("/proc/answers.jsonl"), "cannot write in /proc"),
+        (questions, Path("/proc/answers.jsonl"), "cannot be written (/proc: "),
         (questions, tmp_path, "is a folder"),
-        (questions, a_file / "sub" / "a.jsonl", "is a file, not a folder"),
+        (questions, a_file / "sub" / "a.jsonl", "a_file is not a folder"),
     ):
         code, stdout, err = run_main(
             capsys, str(tiny_dir), "--input", str(source), "--out", str(out)
