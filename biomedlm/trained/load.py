@@ -11,6 +11,7 @@ import json
 import logging
 import pickle
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -164,12 +165,17 @@ def _from_adapters(path: Path, head: Head | None, dtype: str) -> tuple[Any, Any]
     return PeftModel.from_pretrained(model, str(path)).merge_and_unload(), tokenizer
 
 
+def _state(path: Path, keys: Iterable[str], trust: bool) -> dict[str, Any]:
+    """A Composer checkpoint's ``state``: a file memory-mapped (the optimizer state is never read
+    into memory), a sharded folder's ``keys`` only."""
+    if kind_of(path) == "sharded":
+        return load_sharded(path, {f"state.{key}" for key in keys}, trust=trust)["state"]
+    return torch_load(path, trust=trust, mmap=True)["state"]
+
+
 def _read_state(path: Path, trust: bool) -> dict[str, Any]:
     try:
-        if kind_of(path) == "sharded":
-            state = load_sharded(path, {f"state.{key}" for key in KEYS}, trust=trust)["state"]
-        else:  # memory-mapped: the optimizer state is never read into memory
-            state = torch_load(path, trust=trust, mmap=True)["state"]
+        state = _state(path, KEYS, trust)
     except UnsafePickle as exc:
         raise UntrustedCheckpoint(
             f"{path}: refused: its pickles name code outside Composer's checkpoint types ({exc}); "
@@ -303,11 +309,7 @@ def _progress(fields: dict[str, Any]) -> Progress:
 def read_progress(path: Path) -> Progress:
     """How far training had gone at a Composer checkpoint: only its timestamp is read, safely."""
     try:
-        if kind_of(path) == "sharded":
-            state = load_sharded(path, {"state.timestamp"}, trust=False)["state"]
-        else:
-            state = torch_load(path, trust=False, mmap=True)["state"]
-        return _progress(state["timestamp"]["Timestamp"])
+        return _progress(_state(path, ["timestamp"], trust=False)["timestamp"]["Timestamp"])
     except (UnsafePickle, RuntimeError, EOFError, OSError, KeyError, TypeError,
             pickle.UnpicklingError) as exc:  # fmt: skip
         raise CheckpointError(f"{path}: cannot read its timestamp ({first_line(exc)})") from None
