@@ -1,36 +1,28 @@
-"""``finetune_export``: llm-foundry's ``hf_checkpointer`` plus ``model.lora.export`` (adapters
-merged into the weights, or saved apart), a local export renamed into place once whole.
-
-``hf_checkpointer`` saves only the adapters of a LoRA run, and a crash mid-export left a partial
-folder under the final name. Recipe keys: docs/fine-tuning.md.
+"""``finetune_export``: the project's ``hf_checkpointer`` (:mod:`biomedlm.callbacks.hf_export`)
+plus ``model.lora.export``: adapters merged into the weights, or saved apart (llm-foundry's
+saves only the adapters of a LoRA run). Recipe keys: docs/fine-tuning.md.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
-from composer.core import State, Time, Timestamp
-from composer.loggers import Logger
-from composer.utils import dist, format_name_with_dist_and_time
+from composer.core import Time, Timestamp
+from composer.utils import format_name_with_dist_and_time
 
-from biomedlm.callbacks.hf_export import UmaskExport
+from biomedlm.callbacks.hf_export import FOLDER_NAME, HfExport
 from biomedlm.finetune.recipe import LORA_EXPORTS
 from biomedlm.model import set_token_ids, token_ids
 from biomedlm.trained.load import Progress
 
 log = logging.getLogger(__name__)
-PARTIAL = ".partial"  # suffix of an export being written: .<name>.partial
-FOLDER_NAME = "ba{batch}"  # hf_checkpointer's default huggingface_folder_name
 
 
-class FinetuneExport(UmaskExport):
+class FinetuneExport(HfExport):
     """``hf_checkpointer`` whose LoRA exports are merged into the weights or kept as adapters."""
-
-    huggingface_folder_name_fstr: str  # hf_checkpointer's: huggingface/ba{batch}
 
     def __init__(
         self,
@@ -49,40 +41,6 @@ class FinetuneExport(UmaskExport):
             huggingface_folder_name=huggingface_folder_name,
         )
         self.lora_export = lora_export
-
-    def _save_checkpoint(
-        self, state: State, logger: Logger, upload_to_save_folder: bool, register_to_mlflow: bool
-    ) -> None:
-        """``hf_checkpointer``'s save into ``.<name>.partial``, renamed to ``<name>`` when whole."""
-        if self.remote_ud is not None:  # uploaded file by file: no folder to rename
-            super()._save_checkpoint(state, logger, upload_to_save_folder, register_to_mlflow)
-            return
-        name_fstr = self.huggingface_folder_name_fstr
-        final = Path(
-            format_name_with_dist_and_time(
-                os.path.join(self.save_dir_format_str, name_fstr), state.run_name, state.timestamp
-            )
-        )
-        scratch = final.with_name(f".{final.name}{PARTIAL}")
-        leader = dist.get_global_rank() == 0
-        if leader and final.parent.is_dir():  # exports a crash cut off
-            for stale in final.parent.glob(f".*{PARTIAL}"):
-                shutil.rmtree(stale, ignore_errors=True)
-        literal = scratch.name.replace("{", "{{").replace("}", "}}")
-        self.huggingface_folder_name_fstr = os.path.join(os.path.dirname(name_fstr), literal)
-        try:
-            super()._save_checkpoint(state, logger, upload_to_save_folder, register_to_mlflow)
-        except BaseException:
-            if leader:
-                shutil.rmtree(scratch, ignore_errors=True)
-            raise
-        finally:
-            self.huggingface_folder_name_fstr = name_fstr
-        if leader and scratch.is_dir():
-            if final.exists():  # this batch's export again (a relaunch that completes it)
-                shutil.rmtree(final)
-            os.replace(scratch, final)
-            log.info("export: %s", final)
 
     def transform_model_and_tokenizer(self, model: Any, tokenizer: Any) -> tuple[Any, Any]:
         set_token_ids(model, token_ids(tokenizer))  # generate() stops at the tokenizer's EOS

@@ -1,4 +1,4 @@
-"""Hugging Face exports follow the umask, as every other output of the project."""
+"""Hugging Face exports appear whole and follow the umask, as every other output of the project."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -24,20 +25,33 @@ def registered() -> Iterator[None]:
     registry.callbacks.register(NAME, func=original)
 
 
+def fit_one_batch(tiny_dir: Path, callbacks: list[Any], tokenizer: Any = None) -> None:
+    """One batch of the tiny model through Composer, with ``callbacks``."""
+    from composer import Trainer
+    from composer.models import HuggingFaceModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = tokenizer or AutoTokenizer.from_pretrained(tiny_dir)
+    model = HuggingFaceModel(AutoModelForCausalLM.from_pretrained(tiny_dir), tokenizer=tokenizer)
+    ids = torch.randint(0, len(tokenizer), (2, 8))
+    loader = torch.utils.data.DataLoader([{"input_ids": r, "labels": r} for r in ids], batch_size=2)
+    Trainer(
+        model=model,
+        train_dataloader=loader,
+        max_duration="1ba",
+        callbacks=callbacks,
+        device="cpu",
+        progress_bar=False,
+    ).fit()
+
+
 @pytest.mark.parametrize(("mask", "dirs", "files"), [(0o022, 0o755, 0o644), (0o027, 0o750, 0o640)])
 def test_exports_follow_the_umask(
     registered: None, tiny_dir: Path, tmp_path: Path, mask: int, dirs: int, files: int
 ) -> None:
     """Was ``model.safetensors`` 0600 (safetensors' own mode): a group could not read the weights."""
-    from composer import Trainer
-    from composer.models import HuggingFaceModel
     from llmfoundry.utils.builders import build_callback
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
-    model = HuggingFaceModel(AutoModelForCausalLM.from_pretrained(tiny_dir), tokenizer=tokenizer)
-    ids = torch.randint(0, len(tokenizer), (2, 8))
-    loader = torch.utils.data.DataLoader([{"input_ids": r, "labels": r} for r in ids], batch_size=2)
     exports = {name: tmp_path / name for name in ("hf_checkpointer", "finetune_export")}
     callbacks = [
         build_callback(name, {"save_folder": str(folder), "save_interval": "1ba"})
@@ -45,14 +59,7 @@ def test_exports_follow_the_umask(
     ]
     previous = os.umask(mask)
     try:
-        Trainer(
-            model=model,
-            train_dataloader=loader,
-            max_duration="1ba",
-            callbacks=callbacks,
-            device="cpu",
-            progress_bar=False,
-        ).fit()
+        fit_one_batch(tiny_dir, callbacks)
     finally:
         os.umask(previous)
     for folder in exports.values():
@@ -61,3 +68,37 @@ def test_exports_follow_the_umask(
         modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in written}
         assert modes == {p.name: dirs if p.is_dir() else files for p in written}
         assert stat.S_IMODE((folder / "huggingface" / "ba1").stat().st_mode) == dirs
+
+
+@pytest.mark.parametrize("whose", ["ours", "llm-foundry's"])
+def test_an_export_that_fails_midway_leaves_nothing_under_its_name(
+    registered: None, tiny_dir: Path, tmp_path: Path, whose: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pretraining's exports were written in place: a crash after the weights, before the
+    tokenizer, left a ``ba1`` without its tokenizer under the name the gauntlet's watcher scores
+    (llm-foundry's own callback, the negative control, still does)."""
+    from llmfoundry.callbacks.hf_checkpointer import HuggingFaceCheckpointer
+    from llmfoundry.utils.builders import build_callback
+    from transformers import AutoTokenizer
+
+    exports = tmp_path / "hf" / "huggingface"
+    (exports / ".ba1.partial").mkdir(parents=True)  # left by an export killed earlier
+    args = {"save_folder": str(tmp_path / "hf"), "save_interval": "1ba"}
+    if whose == "ours":  # as a recipe's callbacks.hf_checkpointer builds it
+        callback = build_callback("hf_checkpointer", args)
+    else:
+        callback = HuggingFaceCheckpointer(**args)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
+    save = tokenizer.save_pretrained
+
+    def full_disk(folder: Any, *rest: Any, **kwargs: Any) -> Any:
+        if Path(folder).is_relative_to(tmp_path / "hf"):  # the export's, after its weights
+            assert (Path(folder) / "model.safetensors").is_file()
+            raise OSError(28, "No space left on device")
+        return save(folder, *rest, **kwargs)
+
+    monkeypatch.setattr(tokenizer, "save_pretrained", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        fit_one_batch(tiny_dir, [callback], tokenizer)
+    left = sorted(p.name for p in exports.iterdir())
+    assert left == ([] if whose == "ours" else [".ba1.partial", "ba1"])
