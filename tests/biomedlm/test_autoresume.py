@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -15,8 +14,7 @@ import pytest
 from biomedlm.autoresume import clear_stale_download, repair_save_folder
 from biomedlm.trained.kinds import corrupt, incomplete
 from tests.fixtures.checkpoints import sharded_copy
-from tests.fixtures.paths import REPO
-from tests.fixtures.runs import debug_command, losses, run_debug
+from tests.fixtures.runs import debug_command, losses, run_debug, run_training
 
 
 def test_removes_only_the_downloaded_latest(
@@ -194,14 +192,7 @@ sys.exit(main(sys.argv[1:]))
 def test_a_full_disk_during_a_save_ends_in_one_line(tmp_path: Path) -> None:
     """Was Composer's traceback (a relaunch recovered, but the first run ended in tracebacks)."""
     args = debug_command(tmp_path, "max_duration=1ba", "save_interval=1ba", launcher=[])
-    result = subprocess.run(
-        [sys.executable, "-c", FULL_AT_FIRST_SAVE, *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        timeout=300,
-    )
+    result = run_training([sys.executable, "-c", FULL_AT_FIRST_SAVE, *args], timeout=300)
     assert result.returncode == 1, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from biomedlm.recipe_kinds import load_recipe
 from biomedlm.settings import RecipeError
 from biomedlm.vocabulary import padded_vocab_size
 from tests.fixtures.paths import REPO
-from tests.fixtures.runs import data_overrides
+from tests.fixtures.runs import data_overrides, run_training
 
 RECIPES = sorted((REPO / "recipes").rglob("*.yaml"))
 PRETRAIN = [p for p in RECIPES if "pretrain" in p.parts]
@@ -305,13 +304,10 @@ def test_machine_checks_happen_at_launch_not_at_load(monkeypatch: pytest.MonkeyP
 
 def run_train(*args: str, **env_vars: str) -> subprocess.CompletedProcess[str]:
     """The debug recipe on the session's data, through the entry point, as a user runs it."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **env_vars}
-    return subprocess.run(
+    return run_training(
         [sys.executable, "-m", "biomedlm.train", str(DEBUG), *data_overrides(), *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env=env,
+        env={"TRANSFORMERS_OFFLINE": "1", **env_vars},
+        timeout=600,
     )
 
 

@@ -23,7 +23,7 @@ from biomedlm.train import main
 from data_prep.manifest import tokenizer_identity
 from data_prep.publish import new_set, publish, release_sets
 from tests.fixtures.paths import REPO
-from tests.fixtures.runs import DEBUG, data_overrides, debug_command
+from tests.fixtures.runs import DEBUG, data_overrides, debug_command, run_training
 
 
 def test_changed_keys_are_classified() -> None:
@@ -338,12 +338,8 @@ def test_a_relaunch_refuses_another_tokenizer_republished_under_the_same_paths(
 
 
 def launch(out: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        debug_command(out, "eval_interval=100ba", "save_interval=2ba", *overrides),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    return run_training(
+        debug_command(out, "eval_interval=100ba", "save_interval=2ba", *overrides), timeout=600
     )
 
 

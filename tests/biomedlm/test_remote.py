@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
@@ -30,7 +29,14 @@ from biomedlm.run_record import write_record
 from biomedlm.settings import RecipeError
 from tests.fixtures import runs
 from tests.fixtures.paths import REPO
-from tests.fixtures.runs import DEBUG, data_overrides, debug_command, losses, run_debug
+from tests.fixtures.runs import (
+    DEBUG,
+    data_overrides,
+    debug_command,
+    losses,
+    run_debug,
+    run_training,
+)
 
 BUCKET = "biomedlm-test"
 
@@ -325,14 +331,12 @@ def test_relaunching_a_finished_or_changed_remote_run(s3, tmp_path: Path) -> Non
     (line,) = [x for x in again.splitlines() if "has finished" in x]
     assert line.startswith("run debug-cpu has finished: batch 2, at s3://")
     assert "Traceback" not in again and "Train loss" not in again
-    faster = subprocess.run(
+    faster = run_training(
         debug_command(
             tmp_path, "max_duration=2ba", *remote_overrides(tmp_path), "optimizer.lr=0.001"
         ),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
         timeout=300,
+        cwd=tmp_path,
     )
     assert faster.returncode == 2
     assert "error: optimizer.lr (0.003 -> 0.001)" in faster.stderr
