@@ -46,7 +46,7 @@ $(STAMP): requirements.lock
 prep-data: install
 	$(PY) -m data_prep $(CONFIG) $(ARGS)
 
-# two workers (pytest-xdist), the tests that open MDS shards on one of them (tests/conftest.py)
+# two workers (pytest-xdist), the tests that use the prepared shards on one of them (tests/conftest.py)
 test: install
 	$(PY) -m pytest -n 2 --dist loadgroup $(ARGS)
 

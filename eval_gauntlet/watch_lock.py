@@ -1,9 +1,9 @@
 """One watcher per results folder, and the training process it serves.
 
 The lock is data_prep's ``flock`` on ``OUT/watcher.lock``: the kernel drops it when the process
-ends, however it ends, so a stale pid never blocks a new watcher (the pid and host in the file are
-only for the message). The training process announces itself (pid and start time, so a reused pid is not
-mistaken for it) in ``OUT/trainer.json`` and marks its end there. A watcher whose trainer is
+ends, however it ends, so a stale pid never blocks a new watcher (the pid and host in the file
+are only for the message). The training process announces itself (pid and start time, so a
+reused pid is not mistaken for it) in ``OUT/trainer.json`` and marks its end there. A watcher whose trainer is
 gone follows a relaunch's announcement: it releases the lock before reading the announcement,
 and the launch announces before trying the lock, so one of the two always watches.
 """

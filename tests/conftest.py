@@ -66,12 +66,13 @@ def one_thread() -> Iterator[None]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that read the prepared shards join the xdist group "streaming" (as do the data_prep
-    modules that open shards, by their ``pytestmark``), which runs on one worker at a time
-    (``--dist loadgroup``, as ``make test`` runs): two StreamingDatasets made at the same moment
-    on one machine can take the same shared-memory prefix (mosaicml/streaming#884), and the
-    later one fails before it reads a sample. Both workers start by preparing the same data, so
-    without the group their first launches would start together.
+    """Tests that use the prepared shards join the xdist group "streaming", which runs on one
+    worker (``--dist loadgroup``, as ``make test`` runs): two StreamingDatasets made at the same
+    moment on one machine can take the same shared-memory prefix (mosaicml/streaming#884), and
+    the later one fails before it reads a sample. Both workers start by preparing the same data,
+    so without the group their first launches would start together. That is every test under
+    tests/biomedlm (its conftest prepares the data first for all of them: about 330 of the fast
+    tier's 790) and the data_prep modules that open shards (their ``pytestmark``).
     """
     for item in items:
         if "prepared" in getattr(item, "fixturenames", ()):

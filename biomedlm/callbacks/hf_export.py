@@ -35,8 +35,12 @@ class HfExport(HuggingFaceCheckpointer):
     def _save_checkpoint(
         self, state: State, logger: Logger, upload_to_save_folder: bool, register_to_mlflow: bool
     ) -> None:
-        """``hf_checkpointer``'s save into ``.<name>.partial``, renamed to ``<name>`` when whole."""
-        if self.remote_ud is not None:  # uploaded file by file: no folder to rename
+        """``hf_checkpointer``'s save into ``.<name>.partial``, renamed to ``<name>`` when whole.
+
+        Uploaded exports (file by file) and ones registered to MLflow (a process llm-foundry
+        starts reads the folder after this returns) are written in place, as llm-foundry does.
+        """
+        if self.remote_ud is not None or register_to_mlflow:
             super()._save_checkpoint(state, logger, upload_to_save_folder, register_to_mlflow)
             return
         name_fstr = self.huggingface_folder_name_fstr
@@ -65,6 +69,7 @@ class HfExport(HuggingFaceCheckpointer):
                 shutil.rmtree(final)
             os.replace(scratch, final)
             log.info("export: %s", final)
+        dist.barrier()  # every rank goes on with the export under its name
 
     def save_additional_contents(self, state: State, logger: Logger, save_dir: str) -> None:
         """Called by llm-foundry on rank 0 once the weights and tokenizer are in ``save_dir``."""

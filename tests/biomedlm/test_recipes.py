@@ -444,7 +444,7 @@ def check_hf_export_matches_the_checkpoint(ckpt: Path, hf_dir: Path) -> None:
 @pytest.mark.slow
 def test_composer_launcher_runs_the_recipe_literally(prepared: Path, tmp_path: Path) -> None:
     composer = Path(sys.executable).with_name("composer")
-    result = subprocess.run(
+    result = run_training(
         [
             str(composer),
             "train",
@@ -457,9 +457,7 @@ def test_composer_launcher_runs_the_recipe_literally(prepared: Path, tmp_path: P
             f"run_dir={tmp_path / 'run'}",
             f"callbacks.hf_checkpointer.save_folder={tmp_path / 'hf'}",
         ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "ckpt" / "ep0-ba2-rank0.pt").is_file()
