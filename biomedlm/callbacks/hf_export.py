@@ -65,9 +65,11 @@ class HfExport(HuggingFaceCheckpointer):
         finally:
             self.huggingface_folder_name_fstr = name_fstr
         if leader and scratch.is_dir():
+            old = final.with_name(f".{final.name}.old{PARTIAL}")  # a crash leaves it to clean up
             if final.exists():  # this batch's export again (a relaunch that completes it)
-                shutil.rmtree(final)
+                os.replace(final, old)  # out of the way at once: removing it takes a while
             os.replace(scratch, final)
+            shutil.rmtree(old, ignore_errors=True)
             log.info("export: %s", final)
         dist.barrier()  # every rank goes on with the export under its name
 

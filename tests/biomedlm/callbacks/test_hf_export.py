@@ -102,3 +102,20 @@ def test_an_export_that_fails_midway_leaves_nothing_under_its_name(
         fit_one_batch(tiny_dir, [callback], tokenizer)
     left = sorted(p.name for p in exports.iterdir())
     assert left == ([] if whose == "ours" else [".ba1.partial", "ba1"])
+
+
+def test_an_export_of_the_same_batch_again_replaces_it_whole(
+    registered: None, tiny_dir: Path, tmp_path: Path
+) -> None:
+    """A relaunch that trains a batch again exports it again: the old folder makes way by a
+    rename (it was removed first, leaving no export under the name while it went)."""
+    from llmfoundry.utils.builders import build_callback
+
+    args = {"save_folder": str(tmp_path / "hf"), "save_interval": "1ba"}
+    exports = tmp_path / "hf" / "huggingface"
+    fit_one_batch(tiny_dir, [build_callback("hf_checkpointer", args)])
+    (exports / "ba1" / "from-the-first-run").write_text("")
+    fit_one_batch(tiny_dir, [build_callback("hf_checkpointer", args)])
+    assert [p.name for p in exports.iterdir()] == ["ba1"]
+    assert not (exports / "ba1" / "from-the-first-run").exists()
+    assert (exports / "ba1" / "model.safetensors").is_file()
