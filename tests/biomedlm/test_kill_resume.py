@@ -17,7 +17,7 @@ import torch
 
 from biomedlm.callbacks.loss_curve import read_rows
 from tests.fixtures.paths import REPO
-from tests.fixtures.runs import debug_command, losses, run_debug
+from tests.fixtures.runs import STREAMING_PREFIX_RACE, debug_command, losses, run_debug
 
 
 def overrides(out: Path, extra: list[str]) -> list[str]:
@@ -37,19 +37,27 @@ def run(out: Path, extra: list[str]) -> str:
 
 
 def run_killed_after_first_checkpoint(out: Path, extra: list[str]) -> None:
-    log = open(out.parent / f"{out.name}.killed.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        debug_command(out, *overrides(out, extra)),
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.time() + 240
-    while not (out / "ckpt" / "latest-rank0.pt").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    log = out.parent / f"{out.name}.killed.log"
+    for attempt in (1, 2):  # once more if it met the streaming prefix race (runs.run_training)
+        with log.open("w") as sink:
+            proc = subprocess.Popen(
+                debug_command(out, *overrides(out, extra)),
+                cwd=REPO,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.time() + 240
+        while not (out / "ckpt" / "latest-rank0.pt").exists() and time.time() < deadline:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            break
+        if attempt == 2 or not STREAMING_PREFIX_RACE.search(log.read_text()):
+            raise AssertionError(f"the run ended before it was killed: {log.read_text()[-2000:]}")
     assert not (out / "ckpt" / "ep0-ba8-rank0.pt").exists(), "the run finished before it was killed"
 
 
