@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,10 +90,16 @@ class FinetuneTokenizerConfig:
     path: str | None = None  # None: the tokenizer saved with model.init_from
 
 
+def question_key(text: str) -> str:
+    """What makes two questions the same: case and whitespace aside."""
+    return " ".join(text.lower().split())
+
+
 @dataclass
 class SplitConfig:
     """Validation and test parts made from ``data.train`` where a release has no split, by a
-    salted hash of each example's key (generation: of its question), whatever the file order.
+    salted hash of each example's question, whatever the file order or the row ids: releases
+    repeat a question under other ids (MedMCQA, MedQuAD), and it must not be in two parts.
     """
 
     validation: float = 0.1
@@ -106,6 +113,14 @@ class SplitConfig:
             self.validation + self.test >= 1
         ):
             raise ValueError("data.split: validation and test are fractions summing to < 1")
+
+    def part(self, question: str) -> str:
+        """The part ``question`` falls in (train, validation or test)."""
+        digest = hashlib.sha1(f"{self.seed}\0{question_key(question)}".encode()).digest()
+        u = int.from_bytes(digest[:8], "big") / 2**64
+        if u < self.test:
+            return "test"
+        return "validation" if u < self.test + self.validation else "train"
 
 
 class DataError(RecipeError):
@@ -139,6 +154,13 @@ class DataConfig(LoaderOptions):
         if self.layout not in LAYOUTS:
             raise ValueError(f"data.layout: {self.layout!r} is not one of {LAYOUTS}")
         self.check_options("data")
+        for part in ("validation", "test"):
+            if self.split is not None and getattr(self.split, part) > 0 and getattr(self, part):
+                raise ValueError(
+                    f"data.split.{part} and data.{part} both make a {part} part (the split "
+                    f"would take its share out of training unused): set data.split.{part}=0 "
+                    f"or data.{part}=[]"
+                )
         for key in ("train_limit", "test_limit"):
             value = getattr(self, key)
             if value is not None and value < 1:

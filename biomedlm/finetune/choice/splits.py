@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import replace
 
 from biomedlm.finetune.choice.readers import DataError, Example, read_file, resolve
-from biomedlm.finetune.recipe import DataConfig, SplitConfig, TestSetConfig
-
-
-def hashed_part(key: str, split: SplitConfig) -> str:
-    """Which part ``data.split`` puts an example with ``key`` in."""
-    u = int.from_bytes(hashlib.sha256(f"{split.seed}\0{key}".encode()).digest()[:8], "big") / 2**64
-    if u < split.test:
-        return "test"
-    return "validation" if u < split.test + split.validation else "train"
+from biomedlm.finetune.recipe import DataConfig, TestSetConfig
 
 
 def read_entries(
@@ -39,7 +30,7 @@ def part_examples(data: DataConfig, part: str) -> list[Example]:
     if part == "train" or (not listed and split is not None):
         examples = read_entries("data.train", data.train, data, "train")
         if split is not None:  # the train part, or what data.split takes out of it
-            examples = [e for e in examples if hashed_part(e.key, split) == part]
+            examples = [e for e in examples if split.part(e.question) == part]
     elif listed:
         examples = read_entries(f"data.{part}", listed, data, part)
     else:

@@ -32,8 +32,7 @@ def split_examples(recipe: FinetuneRecipe) -> tuple[Splits, dict[str, Any]]:
             given[part], more = read_examples(data.format, getattr(data, part), f"data.{part}")
             skipped += more
     if data.split is not None:  # data.validation and data.test are empty (checked above)
-        fractions = (data.split.validation, data.split.test)
-        splits = make_splits(train, None, None, fractions=fractions, seed=data.split.seed)
+        splits = make_splits(train, None, None, data.split)
     else:
         splits = make_splits(train, given.get("validation"), given.get("test"))
     for part, limit in (("train", data.train_limit), ("test", data.test_limit)):

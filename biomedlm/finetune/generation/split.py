@@ -7,28 +7,14 @@ earlier; each part is ordered by id, exact repeats dropped, one example per scor
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from biomedlm.finetune.generation.readers import DataError, Example
+from biomedlm.finetune.recipe import SplitConfig, question_key
 
 PARTS = ("train", "validation", "test")
-
-
-def question_key(source: str) -> str:
-    """What makes two questions the same: case and whitespace aside."""
-    return " ".join(source.lower().split())
-
-
-def part_of(source: str, seed: int, validation: float, test: float) -> str:
-    """The part of the hash split a question falls in."""
-    digest = hashlib.sha1(f"{seed}\0{question_key(source)}".encode()).digest()
-    u = int.from_bytes(digest[:8], "big") / 2**64
-    if u < test:
-        return "test"
-    return "validation" if u < test + validation else "train"
 
 
 @dataclass
@@ -62,21 +48,18 @@ def make_splits(
     train: list[Example],
     validation: list[Example] | None,
     test: list[Example] | None,
-    *,
-    fractions: tuple[float, float] | None = None,
-    seed: int = 0,
+    split: SplitConfig | None = None,
 ) -> Splits:
-    """The three parts: hashed out of ``train`` (``fractions`` = validation, test), or as given.
+    """The three parts: hashed out of ``train`` by ``split``, or as given.
 
     ``validation`` / ``test`` None: the part is not asked for (it stays empty, no error).
     """
     dropped: dict[str, Counter[str]] = {part: Counter() for part in PARTS}
-    if fractions is not None:
-        val_share, test_share = fractions
+    if split is not None:
         raw: dict[str, list[Example]] = {part: [] for part in PARTS}
         for example in train:
-            raw[part_of(example.source, seed, val_share, test_share)].append(example)
-        asked = {"train": True, "validation": val_share > 0, "test": test_share > 0}
+            raw[split.part(example.source)].append(example)
+        asked = {"train": True, "validation": split.validation > 0, "test": split.test > 0}
     else:
         raw = {"train": train, "validation": validation or [], "test": test or []}
         asked = {"train": True, "validation": validation is not None, "test": test is not None}
@@ -97,7 +80,7 @@ def make_splits(
         later |= {question_key(e.source) for e in kept}
     for part in PARTS:
         if asked[part] and not parts[part]:
-            how = "data.split" if fractions is not None else f"data.{part}"
+            how = "data.split" if split is not None else f"data.{part}"
             raise DataError(
                 f"{how}: the {part} part came out empty ({len(train)} training examples read); "
                 f"give it more examples or a larger share"

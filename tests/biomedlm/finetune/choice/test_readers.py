@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from biomedlm.finetune.choice.readers import DataError, Source, read_file, resolve
-from biomedlm.finetune.choice.splits import hashed_part, part_examples
+from biomedlm.finetune.choice.splits import part_examples
 from biomedlm.finetune.recipe import DataConfig, SplitConfig
 from tests.fixtures.paths import REPO
 
@@ -162,7 +162,38 @@ def test_split_from_train_is_disjoint_stable_and_keeps_a_question_in_one_part(
     assert parts[train] == parts[shuffled]
     sets = list(parts[train].values())
     assert sum(map(len, sets)) == 150 and all(40 > len(s) > 10 for s in sets[1:])
-    assert hashed_part("question 1", split) == hashed_part("question 1", split)
+
+
+def test_split_hashes_the_question_not_the_row_id(tmp_path: Path) -> None:
+    """MedMCQA and MMLU repeat a question under other ids: hashing the id put one question in
+    train and test (every question below was in both)."""
+    rows = [
+        medqa_row(ABCD, question=f"Question  {i % 50}" if i % 2 else f"question {i % 50}", id=i)
+        for i in range(200)
+    ]  # each question four times, under four ids, case and spacing varied
+    data = DataConfig(
+        format="medqa",
+        train=[str(lines(tmp_path / "train.jsonl", rows))],
+        split=SplitConfig(validation=0.1, test=0.2, seed=0),
+    )
+    parts = {
+        part: {" ".join(e.question.lower().split()) for e in part_examples(data, part)}
+        for part in ("train", "validation", "test")
+    }
+    assert parts["test"] and parts["validation"]
+    assert not parts["train"] & parts["test"] and not parts["train"] & parts["validation"]
+    assert not parts["validation"] & parts["test"]
+
+
+@pytest.mark.parametrize("part", ["validation", "test"])
+def test_a_part_both_listed_and_split_out_of_train_is_refused(part: str) -> None:
+    """Listed, the part's split share was taken out of training and used nowhere."""
+    with pytest.raises(ValueError, match=rf"^data\.split\.{part} and data\.{part} both make"):
+        DataConfig(format="medqa", train=["t.jsonl"], split=SplitConfig(), **{part: ["x.jsonl"]})
+    listed = DataConfig(  # medmcqa.yaml: validation split out of train, the dev set listed as test
+        format="medqa", train=["t.jsonl"], test=["x.jsonl"], split=SplitConfig(test=0.0)
+    )
+    assert listed.split is not None
 
 
 def test_bad_data_fails_before_training_and_writes_nothing(tiny_dir: Path, tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from biomedlm.finetune.generation.readers import DataError, Example, read_examples
-from biomedlm.finetune.generation.split import make_splits, question_key
+from biomedlm.finetune.generation.split import make_splits
+from biomedlm.finetune.recipe import SplitConfig, question_key
 from biomedlm.recipe_kinds import load_recipe
 from biomedlm.settings import RecipeError
 from tests.fixtures.paths import REPO
@@ -129,7 +130,7 @@ def ex(i: int, source: str, target: str = "t") -> Example:
 
 def test_hash_split_keeps_every_question_in_one_part_and_is_deterministic() -> None:
     examples, _ = read_examples("medquad", [str(MEDQUAD)], "data.train")
-    splits = make_splits(examples, None, None, fractions=(0.1, 0.1), seed=0)
+    splits = make_splits(examples, None, None, SplitConfig(validation=0.1, test=0.1, seed=0))
     keys = {part: {question_key(e.source) for e in v} for part, v in splits.parts.items()}
     assert not keys["train"] & keys["test"] and not keys["train"] & keys["validation"]
     assert not keys["validation"] & keys["test"]
@@ -139,11 +140,13 @@ def test_hash_split_keeps_every_question_in_one_part_and_is_deterministic() -> N
         assert len(keys[part]) == len(splits.parts[part])
     shares = {part: len(v) / len(examples) for part, v in splits.parts.items()}
     assert 0.06 < shares["test"] < 0.14 and 0.06 < shares["validation"] < 0.14
-    again = make_splits(list(reversed(examples)), None, None, fractions=(0.1, 0.1), seed=0)
+    again = make_splits(
+        list(reversed(examples)), None, None, SplitConfig(validation=0.1, test=0.1, seed=0)
+    )
     assert {p: sorted(e.id for e in v) for p, v in again.parts.items()} == {
         p: sorted(e.id for e in v) for p, v in splits.parts.items()
     }
-    other = make_splits(examples, None, None, fractions=(0.1, 0.1), seed=1)
+    other = make_splits(examples, None, None, SplitConfig(validation=0.1, test=0.1, seed=1))
     assert {e.id for e in other.parts["test"]} != {e.id for e in splits.parts["test"]}
 
 
@@ -157,7 +160,9 @@ def test_given_parts_drop_training_questions_they_hold() -> None:
 
 def test_a_part_that_comes_out_empty_is_an_error() -> None:
     with pytest.raises(DataError, match=r"data\.split: the test part came out empty"):
-        make_splits([ex(1, "a ?"), ex(2, "b ?")], None, None, fractions=(0.0, 0.01), seed=0)
+        make_splits(
+            [ex(1, "a ?"), ex(2, "b ?")], None, None, SplitConfig(validation=0.0, test=0.01, seed=0)
+        )
     with pytest.raises(DataError, match=r"data\.test: the test part came out empty"):
         make_splits([ex(1, "a ?")], None, [])
 
@@ -171,8 +176,12 @@ def test_split_examples_applies_limits_and_needs_a_test_part(tmp_path: Path) -> 
     assert manifest["read"] == 1104
     with pytest.raises(RecipeError, match=r"eval\.test_after_fit: the recipe has no test part"):
         split_examples(load(GENERATION_DEBUG, tmp_path, ["data.split=null"]))
+    with pytest.raises(RecipeError, match=r"data\.split\.test and data\.test both make"):
+        load(GENERATION_DEBUG, tmp_path, [f"data.test=[{MEDQUAD / '9_CDC_QA'}]"])
     with pytest.raises(RecipeError, match=r"data\.split makes validation and test parts"):
-        split_examples(load(GENERATION_DEBUG, tmp_path, [f"data.test=[{MEDQUAD / '9_CDC_QA'}]"]))
+        split_examples(
+            load(GENERATION_DEBUG, tmp_path, ["data.split.test=0", f"data.test=[{MEDQUAD}]"])
+        )
 
 
 def load(path: Path, tmp_path: Path, overrides: list[str]) -> Any:
