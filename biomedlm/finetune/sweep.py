@@ -27,23 +27,28 @@ SUMMARY = "sweep.md"
 
 
 def summary(results: Path, runs: dict[float, str]) -> str:
-    """Markdown: each learning rate's test scores (the latest row per run and task)."""
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    """Markdown: each learning rate's test scores, a line per task and metric (its latest row):
+    a generation run has several metrics (ROUGE, BLEU, lengths), a choice run accuracy.
+    """
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
     if results.is_file():
         for line in results.read_text().splitlines():
             row = json.loads(line)
             if row.get("kind") == "finetune" and row.get("run") in runs.values():
-                rows[(row["run"], row["task"])] = row
-    out = ["| learning rate | run | task | n | acc | 95% CI |", "|---:|---|---|---:|---:|---|"]
+                rows[(row["run"], row["task"], row["metric"])] = row
+    out = [
+        "| learning rate | run | task | metric | n | value | 95% CI |",
+        "|---:|---|---|---|---:|---:|---|",
+    ]
     for lr, run in runs.items():
-        mine = [row for (r, _), row in rows.items() if r == run]
+        mine = [row for (r, _, _), row in rows.items() if r == run]
         if not mine:
-            out.append(f"| {lr:g} | {run} | (no scores) | | | |")
+            out.append(f"| {lr:g} | {run} | (no scores) | | | | |")
         for row in mine:
             low, high = row["ci95"]
             out.append(
-                f"| {lr:g} | {run} | {row['task']} | {row['n']} | {row['value']:.3f} | "
-                f"{low:.3f}–{high:.3f} |"
+                f"| {lr:g} | {run} | {row['task']} | {row['metric']} | {row['n']} | "
+                f"{row['value']:.3f} | {low:.3f}–{high:.3f} |"
             )
     return "\n".join(out) + "\n"
 

@@ -184,8 +184,8 @@ def test_classification_sweep_and_later_scoring_of_its_export_and_checkpoint(
     output = run(sweep)
     folder = tmp_path / "pubmedqa-debug-cpu-sweep"
     table = (folder / "eval" / "sweep.md").read_text()
-    assert "| 0.001 | pubmedqa-debug-cpu-lr0.001 | pubmedqa | 40 |" in table
-    assert "| 0.003 | pubmedqa-debug-cpu-lr0.003 | pubmedqa | 40 |" in table, output[-2000:]
+    assert "| 0.001 | pubmedqa-debug-cpu-lr0.001 | pubmedqa | acc | 40 |" in table
+    assert "| 0.003 | pubmedqa-debug-cpu-lr0.003 | pubmedqa | acc | 40 |" in table, output[-2000:]
     results = (folder / "eval" / "results.md").read_text()
     assert "## pubmedqa-debug-cpu-lr0.001 (step 2" in results and "lr0.003 (step 2" in results
     after_fit = predictions(folder / "eval", "pubmedqa-debug-cpu-lr0.001", "pubmedqa")

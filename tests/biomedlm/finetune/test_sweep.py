@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -39,3 +40,29 @@ def test_every_sweep_run_loads_with_its_learning_rate(
         "pubmedqa-debug-cpu-lr2e-05": 2e-5,
         "pubmedqa-debug-cpu-lr5e-05": 5e-5,
     }
+
+
+def test_summary_has_a_line_per_metric_of_each_run(tmp_path: Path) -> None:
+    """A generation run writes several metric rows; keyed by run and task alone, the last one
+    (the mean reference length, equal for every run) stood alone under a heading "acc"."""
+    runs = {1e-5: "meqsum-lr1e-05", 5e-5: "meqsum-lr5e-05"}
+    scores = {"meqsum-lr1e-05": 16.9, "meqsum-lr5e-05": 100.0}
+    rows = [
+        {
+            "kind": "finetune",
+            "run": run,
+            "task": "meqsum",
+            "metric": metric,
+            "n": 3,
+            "value": value,
+            "ci95": [0.0, value],
+        }  # fmt: skip
+        for run, rouge in scores.items()
+        for metric, value in (("rouge1", rouge), ("words_reference", 4.333))
+    ]
+    results = tmp_path / "results.jsonl"
+    results.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    table = sweep.summary(results, runs)
+    assert "| 1e-05 | meqsum-lr1e-05 | meqsum | rouge1 | 3 | 16.900 |" in table
+    assert "| 5e-05 | meqsum-lr5e-05 | meqsum | rouge1 | 3 | 100.000 |" in table
+    assert table.count("| words_reference | 3 | 4.333 |") == 2
