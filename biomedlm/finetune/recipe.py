@@ -210,6 +210,11 @@ class FinetuneRecipe(TrainingSettings):
         super().__post_init__()
         if self.task not in TASKS:
             raise ValueError(f"task: {self.task!r} is not one of {', '.join(TASKS)}")
+        if self.eval.extra and self.task == "generation":
+            raise ValueError(
+                "eval.extra: more test sets are scored for multiple_choice and classification "
+                "tasks; a generation recipe scores data.test (remove eval.extra)"
+            )
         if self.data.layout != "markers" and self.task != "classification":
             raise ValueError(
                 f"data.layout: {self.data.layout} is a classification layout; task {self.task} "

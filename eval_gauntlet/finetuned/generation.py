@@ -27,7 +27,10 @@ FAMILY = "generation"
 
 
 def task_name(recipe: FinetuneRecipe) -> str:
-    """The task a row is for: the data format (``medquad``, ``meqsum``), a JSONL file's stem."""
+    """The task a row is for: ``eval.name``, else the data format (``medquad``, ``meqsum``) or a
+    JSONL file's stem."""
+    if recipe.eval.name:
+        return recipe.eval.name
     if recipe.data.format != "jsonl":
         return recipe.data.format
     return Path((recipe.data.test or recipe.data.train)[0]).stem

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -181,3 +182,23 @@ def test_each_fine_tuned_panel_is_scaled_to_its_metric() -> None:
         low, high = ax.get_ylim()
         assert low == 0.0 and high >= 1.1 * max(values), metric  # the band fits
         assert top is None or high == top, metric
+
+
+def test_a_generation_recipe_names_its_rows_eval_name_and_refuses_eval_extra(
+    tmp_path: Path,
+) -> None:
+    """Both keys loaded and were ignored: rows kept the format's name, extra sets went unscored
+    (and `eval_gauntlet finetuned --data.test` logged a name its rows did not get)."""
+    from biomedlm.recipe_kinds import load_recipe
+    from biomedlm.settings import RecipeError
+    from eval_gauntlet.finetuned.generation import task_name
+
+    def load(*overrides: str) -> Any:
+        given = [f"run_dir={tmp_path / 'run'}", "model.init_from=x", *overrides]
+        return load_recipe(GENERATION_DEBUG, given, components=False)
+
+    assert task_name(load()) == "medquad"
+    assert task_name(load("eval.name=my_patient_answers")) == "my_patient_answers"
+    extra = "eval.extra={other: {path: [x.jsonl], format: medqa}}"
+    with pytest.raises(RecipeError, match=r"eval\.extra: more test sets are scored for multi"):
+        load(extra)
