@@ -44,32 +44,23 @@ def _override_name(item: str, section: str) -> Any:
 
 def restart_renamed(layers: list[Any], overrides: list[str] | None) -> list[Any]:
     """A component section whose ``name`` changes starts afresh instead of merging: the base's
-    arguments (a cosine schedule's ``alpha_f``) belong to the base's component.
+    arguments (a cosine schedule's ``alpha_f``) belong to the base's component. A change is
+    judged against the name in effect, so a layer that leaves ``name`` out or restates it keeps
+    what it inherits.
     """
     for section in COMPONENTS:
-        names = [
-            (i, layer[section].get("name"))
-            for i, layer in enumerate(layers)
-            if isinstance(layer.get(section), DictConfig)
-        ]
-        renamed = [
-            i
-            for (i, name), (_, previous) in zip(names[1:], names, strict=False)
-            if name is not None and name != previous
-        ]
-        last = names[-1][1] if names else None
-        overridden = any(
-            _override_name(item, section) not in (None, last) for item in overrides or []
-        )
-        if overridden:
+        cut, effective = 0, None
+        for i, layer in enumerate(layers):
+            name = (
+                layer[section].get("name") if isinstance(layer.get(section), DictConfig) else None
+            )
+            if name is not None and effective is not None and name != effective:
+                cut = i
+            effective = name if name is not None else effective
+        if any(_override_name(item, section) not in (None, effective) for item in overrides or []):
             cut = len(layers)
-        elif renamed:
-            cut = renamed[-1]
-        else:
-            continue
         for layer in layers[:cut]:
-            if section in layer:
-                layer.pop(section)
+            layer.pop(section, None)
     return layers
 
 

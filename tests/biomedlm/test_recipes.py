@@ -280,6 +280,26 @@ def test_a_base_recipes_scheduler_arguments_do_not_leak_into_another_scheduler(
     assert load_recipe(derived).scheduler == {"name": "constant_with_warmup", "t_warmup": "10ba"}
 
 
+def test_restating_the_name_in_effect_keeps_the_inherited_arguments(tmp_path: Path) -> None:
+    """Only a different name starts a component afresh. The ladder leaves ``name`` out of its
+    sections, and restating it counted as a rename: alpha_f, betas, eps, weight_decay dropped."""
+    ladder = REPO / "recipes" / "pretrain" / "ladder" / "biomedlm-125m.yaml"
+    inherited = load_recipe(ladder)
+    same = ["scheduler.name=cosine_with_warmup", "optimizer.name=decoupled_adamw"]
+    assert load_recipe(ladder, same).scheduler == inherited.scheduler
+    assert load_recipe(ladder, same).optimizer == inherited.optimizer
+    (tmp_path / "mid.yaml").write_text(f"base: {BIG}\nrun_name: mid\noptimizer:\n  lr: 6.0e-4\n")
+    (tmp_path / "top.yaml").write_text(
+        "base: mid.yaml\nrun_name: top\noptimizer:\n  name: decoupled_adamw\n  lr: 1.0e-4\n"
+    )
+    assert load_recipe(tmp_path / "top.yaml").optimizer == {
+        **load_recipe(BIG).optimizer,
+        "lr": 1e-4,
+    }
+    with pytest.raises(RecipeError, match=r"scheduler: missing required argument 't_warmup'"):
+        load_recipe(ladder, ["scheduler.name=constant_with_warmup"])  # a new one: nothing kept
+
+
 def test_yaml_errors_name_the_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("run_name: x\nmodel:\n  n_layers: 2\n  n_layers: 3\n")
