@@ -2,7 +2,8 @@
 
 Deduplication needs the whole corpus, so it runs once, after extraction, over the per-file
 hashes; the documents themselves are streamed file by file. A document's split depends only on
-its id and the salt, so adding sources never moves a document to the other split.
+its PMID (else its id) and the salt, so adding sources never moves a document to the other split
+and a PMC article lands with its own MEDLINE abstract, which it contains.
 """
 
 from __future__ import annotations
@@ -40,6 +41,13 @@ def split_of(doc_id: str, cfg: SplitConfig) -> str:
 _salt_hash = cache(id_hash)  # one salt per run: hashed once
 
 
+def split_key(record: dict[str, Any]) -> str:
+    """``pmid:<PMID>`` for a document that has one, else its id: a PMC article holds its MEDLINE
+    abstract verbatim, so both must fall in the same split (or validation leaks into train)."""
+    pmid = record.get("meta", {}).get("pmid")
+    return f"pmid:{pmid}" if pmid else str(record["id"])
+
+
 def select_and_split(tasks: list[ExtractTask], cfg: SplitConfig, text_dir: Path) -> dict[str, Any]:
     """Write ``text_dir/{train,validation}.jsonl`` with the deduplicated documents."""
     keys = []
@@ -61,7 +69,7 @@ def select_and_split(tasks: list[ExtractTask], cfg: SplitConfig, text_dir: Path)
                     if not keep:
                         continue
                     record = json.loads(line)
-                    split = split_of(record["id"], cfg)
+                    split = split_of(split_key(record), cfg)
                     outs[split].write(line)
                     docs[split][record["source"]] += 1
                     chars[split] += len(record["text"])

@@ -15,11 +15,18 @@ import numpy as np
 import pytest
 
 from data_prep.cleaning import normalize_text, rejection_reason
-from data_prep.config import BenchmarkFile, CleanConfig, DecontaminateConfig, SplitConfig
+from data_prep.config import (
+    BenchmarkFile,
+    CleanConfig,
+    DecontaminateConfig,
+    SourceConfig,
+    SplitConfig,
+)
 from data_prep.decontaminate import EvalIndex, words_of
 from data_prep.dedup import FileKeys, id_hash, plan_dedup, text_hash
 from data_prep.document import Document, PrepError
-from data_prep.selection import split_of
+from data_prep.extract import ExtractTask
+from data_prep.selection import select_and_split, split_of
 
 REPO = Path(__file__).resolve().parents[2]
 EVAL = REPO / "medtasks" / "data"
@@ -418,3 +425,26 @@ def test_split_salt_changes_assignment() -> None:
 def test_split_zero_fraction_is_all_train() -> None:
     cfg = SplitConfig(validation_fraction=0.0)
     assert {split_of(f"id{i}", cfg) for i in range(1000)} == {"train"}
+
+
+def test_a_pmc_article_falls_in_the_split_of_its_abstract(tmp_path: Path) -> None:
+    """Was a leak: validation's abstract pmid:X, verbatim, in train's pmc:PMCY (meta pmid X)."""
+    cfg = SplitConfig(validation_fraction=0.2)
+    x = next(
+        i
+        for i in range(1, 10_000)
+        if split_of(f"pmid:{i}", cfg) == "validation" and split_of(f"pmc:PMC{i}", cfg) == "train"
+    )
+    records = [
+        {"id": f"pmid:{x}", "source": "medline", "text": "Abstract.", "meta": {"pmid": str(x)}},
+        {"id": f"pmc:PMC{x}", "source": "pmc", "text": "Abstract. Body.", "meta": {"pmid": str(x)}},
+    ]
+    task = ExtractTask(
+        "t", "t.xml", SourceConfig(kind="pmc", path="x"), CleanConfig(), "raise", str(tmp_path)
+    )
+    task.output(".jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    ids = [r["id"] for r in records]
+    np.savez(task.output(".keys.npz"), **vars(keys(ids, [r["text"] for r in records])))
+    stats = select_and_split([task], cfg, tmp_path / "text")
+    assert stats["documents"] == {"train": 0, "validation": 2}
+    assert [r["id"] for r in read_jsonl(tmp_path / "text" / "validation.jsonl")] == ids
