@@ -20,7 +20,7 @@ from tokenizers import Encoding, Tokenizer
 from tqdm import tqdm
 
 from data_prep.config import PackConfig
-from data_prep.tokenizer import eos_id
+from data_prep.tokenizer import eos_id, without_length_limits
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,8 @@ def pack_split(
 ) -> PackStats:
     """Write ``texts`` as packed ``cfg.seq_len``-token samples into MDS shards in ``out_dir``."""
     start = time.perf_counter()
-    tokenizer = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json"))
+    tokenizer = without_length_limits(Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json")))
+    tokenizer.encode_special_tokens = True  # "<|endoftext|>" in a text is text: EOS is ours
     dtype = np.uint16 if tokenizer.get_vocab_size() <= 2**16 else np.uint32
     eos = np.array([eos_id(tokenizer_dir)], dtype=dtype)
     stats = PackStats(dtype=np.dtype(dtype).name)

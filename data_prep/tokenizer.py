@@ -73,8 +73,17 @@ def copy_tokenizer(src: Path, cfg: TokenizerConfig, out_dir: Path) -> int:
     """Reuse a tokenizer directory (e.g. the released BioMedLM one), normalised into ``out_dir``."""
     hf = load_tokenizer_dir(src, cfg)
     hf.eos_token = cfg.eos_token
+    without_length_limits(hf.backend_tokenizer)
     hf.save_pretrained(str(out_dir))
     return len(hf)
+
+
+def without_length_limits(tokenizer: Tokenizer) -> Tokenizer:
+    """``tokenizer`` with truncation and padding off: a reused tokenizer.json may carry them
+    (saved after a call with ``truncation=True``), and they would cut or pad every document."""
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
 
 
 def eos_id(tokenizer_dir: Path) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -123,3 +124,39 @@ def test_llm_foundry_text_loader_reads_the_shards(
     np.testing.assert_array_equal(input_ids, expected)
     labels = np.concatenate([b["labels"].numpy().reshape(-1) for b in batches])
     assert (labels == eos).sum() == (expected == eos).sum()  # EOS stays in the loss (no pad = EOS)
+
+
+def packed_tokens(texts: list[str], tokenizer_dir: Path, out: Path) -> tuple[np.ndarray, int]:
+    """Every token packed from ``texts`` (one-token samples: no tail dropped), and the count."""
+    stats = pack_split(iter(texts), tokenizer_dir, out, PackConfig(seq_len=1, size_limit="1mb"))
+    dataset = StreamingDataset(local=str(out), batch_size=1, shuffle=False)
+    return np.concatenate([dataset[i]["tokens"] for i in range(len(dataset))]), stats.tokens
+
+
+def test_a_literal_eos_in_a_text_is_text_not_an_eos(tok_dir: Path, tmp_path: Path) -> None:
+    """Was one more EOS per document: a web page quoting "<|endoftext|>" ended there."""
+    text = f"Example code from a web page: print('{EOS}') and more text follows."
+    tokens, _ = packed_tokens([text, text], tok_dir, tmp_path / "mds")
+    assert (tokens == eos_id(tok_dir)).sum() == 2  # the two the packer appends, after each text
+    decoded = AutoTokenizer.from_pretrained(tok_dir).decode(tokens.tolist())
+    assert decoded == (text + EOS) * 2
+
+
+def test_a_reused_tokenizer_s_truncation_and_padding_are_dropped(
+    tok_dir: Path, tmp_path: Path
+) -> None:
+    """Was every document cut to 8 tokens: tokenizer.json as saved after a truncating call."""
+    from tokenizers import Tokenizer
+
+    reused = tmp_path / "reused"
+    shutil.copytree(tok_dir, reused)
+    backend = Tokenizer.from_file(str(reused / "tokenizer.json"))
+    backend.enable_truncation(max_length=8)
+    backend.enable_padding(pad_id=eos_id(tok_dir), pad_token=EOS, length=8)
+    backend.save(str(reused / "tokenizer.json"))
+    texts = sample_texts(3)
+    whole = sum(len(AutoTokenizer.from_pretrained(tok_dir)(t)["input_ids"]) + 1 for t in texts)
+    assert packed_tokens(texts, reused, tmp_path / "mds")[1] == whole
+    copy_tokenizer(reused, TokenizerConfig(), tmp_path / "copy")
+    saved = json.loads((tmp_path / "copy" / "tokenizer.json").read_text())
+    assert saved["truncation"] is None and saved["padding"] is None
