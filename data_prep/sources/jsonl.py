@@ -47,14 +47,15 @@ def record_text(record: dict[str, Any], field: str, where: str, ctx: ReadContext
 
 def read_jsonl(path: Path, cfg: SourceConfig, ctx: ReadContext) -> Iterator[Document]:
     """One document per line: its text from ``cfg.text_field``, its id ``record[cfg.id_field]``
-    (else ``<file name>:<line>``), and the record's ``pmid``, ``pmcid``, ``language`` and
+    (else ``<path>:<line>``, the path as the source's glob gave it: two ``train.jsonl`` in two
+    folders must not collide), and the record's ``pmid``, ``pmcid``, ``language`` and
     ``title`` in ``meta`` (strings, or integers for identifiers written as numbers)."""
     for lineno, record in json_records(path, ctx):
         text = record_text(record, cfg.text_field, f"{path}:{lineno}", ctx)
         if text is None:
             continue
         raw_id = record.get(cfg.id_field) if cfg.id_field else None
-        doc_id = str(raw_id) if raw_id is not None else f"{path.name}:{lineno}"
+        doc_id = str(raw_id) if raw_id is not None else f"{path.as_posix()}:{lineno}"
         meta = {
             key: str(value)
             for key in _META_FIELDS
@@ -64,8 +65,8 @@ def read_jsonl(path: Path, cfg: SourceConfig, ctx: ReadContext) -> Iterator[Docu
 
 
 def read_pile(path: Path, cfg: SourceConfig, ctx: ReadContext) -> Iterator[Document]:
-    """``pile:<file>:<line>`` documents (the Pile has no ids) whose ``pile_set_name`` is in
-    ``cfg.pile_subsets`` (the others are counted as ``pile_subset``)."""
+    """``pile:<path>:<line>`` documents (the Pile has no ids; the path as the glob gave it) whose
+    ``pile_set_name`` is in ``cfg.pile_subsets`` (the others are counted as ``pile_subset``)."""
     wanted = set(cfg.pile_subsets)
     for lineno, record in json_records(path, ctx):
         meta = record.get("meta")
@@ -76,7 +77,7 @@ def read_pile(path: Path, cfg: SourceConfig, ctx: ReadContext) -> Iterator[Docum
         text = record_text(record, "text", f"{path}:{lineno}", ctx)
         if text is not None:
             yield Document(
-                id=f"pile:{path.name}:{lineno}",
+                id=f"pile:{path.as_posix()}:{lineno}",
                 source=ctx.source,
                 text=text,
                 meta={"pile_set_name": subset},

@@ -41,7 +41,8 @@ _LANGUAGES = {
 
 
 def read_pmc(path: Path, cfg: SourceConfig, ctx: ReadContext) -> Iterator[Document]:
-    """One ``pmc:PMC<n>`` document per article of ``path`` (an article or a bundle); articles
+    """One ``pmc:PMC<n>`` document per article of ``path`` (an article or a bundle; an article
+    without a PMC id is named by its path, ``<bundle>:<member>`` in a bundle); articles
     without text are counted as ``no_text``. Under ``on_error: skip``, a malformed article of a
     bundle is skipped and the next one read."""
     if path.name.endswith((".tar.gz", ".tgz")):
@@ -111,7 +112,7 @@ def _article(article: ET.Element, where: str, ctx: ReadContext) -> Document | No
         meta["pmcid"] = pmcid.upper() if pmcid.upper().startswith("PMC") else f"PMC{pmcid}"
     if ids.get("pmid"):
         meta["pmid"] = ids["pmid"]
-    doc_id = f"pmc:{meta['pmcid']}" if pmcid else where.rsplit("/", 1)[-1]
+    doc_id = f"pmc:{meta['pmcid']}" if pmcid else where
     return Document(id=doc_id, source=ctx.source, text=text, meta=meta)
 
 

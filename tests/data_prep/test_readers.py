@@ -274,8 +274,8 @@ def test_pile_keeps_the_wanted_subsets(tmp_path: Path, suffix: str) -> None:
     path.write_bytes(data)
     docs, ctx = read("pile", path)
     assert [(d.id, d.text) for d in docs] == [
-        (f"pile:00{suffix}:1", "An abstract."),
-        (f"pile:00{suffix}:3", "A full text."),
+        (f"pile:{path.as_posix()}:1", "An abstract."),
+        (f"pile:{path.as_posix()}:3", "A full text."),
     ]
     assert docs[1].meta == {"pile_set_name": "PubMed Central"}
     assert ctx.skipped == Counter({"pile_subset": 2})
@@ -296,7 +296,29 @@ def test_jsonl_ids_and_meta(tmp_path: Path) -> None:
     assert ctx.skipped == Counter({"bad_record": 1})  # the record without "text"
     assert docs[0].meta == {"pmid": "1", "title": "T", "language": "eng"}
     docs, _ = read("jsonl", path, text_field="body", id_field=None, on_error="skip")
-    assert [(d.id, d.meta) for d in docs] == [("mine.jsonl:2", {"pmid": "2"})]
+    assert [(d.id, d.meta) for d in docs] == [(f"{path.as_posix()}:2", {"pmid": "2"})]
+
+
+def test_id_less_files_of_the_same_name_in_two_folders_do_not_collide(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Was ``train.jsonl:1`` twice: one folder's documents all dropped as ``duplicate_id``."""
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "train.jsonl").write_text(json.dumps(PILE_RECORDS[0]) + "\n")
+        (tmp_path / folder / "x.nxml").write_text(_jats(""))  # no PMC id
+    monkeypatch.chdir(tmp_path)
+    globs = {"jsonl": "*/train.jsonl", "pile": "*/train.jsonl", "pmc": "*/x.nxml"}
+    ids = [
+        doc.id
+        for kind, pattern in globs.items()
+        for cfg, path in expand_sources([SourceConfig(kind=kind, path=pattern)])
+        for doc in READERS[kind](path, cfg, ReadContext(source=kind))
+    ]
+    assert ids == [
+        "a/train.jsonl:1", "b/train.jsonl:1", "pile:a/train.jsonl:1", "pile:b/train.jsonl:1",
+        "a/x.nxml", "b/x.nxml",
+    ]  # fmt: skip
 
 
 def test_jsonl_missing_text_field(tmp_path: Path) -> None:
