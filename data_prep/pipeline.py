@@ -194,6 +194,8 @@ class _Run:
     def pack(self, staging: Path, fp: str) -> None:
         documents = self.records["select"]["stats"]["documents"]
         splits = [s for s in SPLITS if documents[s] > 0]
+        for stale in set(SPLITS) - set(splits):  # a resumed set's, packed for other splits
+            shutil.rmtree(staging / stale, ignore_errors=True)
 
         def body() -> dict[str, Any]:
             stats: dict[str, Any] = {}

@@ -394,3 +394,35 @@ def test_a_bad_input_file_leaves_no_temporary(
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "b.jsonl:2" in errors[0], errors
     assert temporaries(tmp_path / "out") == []
+
+
+def test_a_resumed_set_publishes_only_the_splits_of_this_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Was a stale validation/ published beside a manifest saying validation has 0 documents."""
+    import data_prep.pipeline as pipeline
+    from data_prep.config import TokenizerConfig
+    from data_prep.tokenizer import train_tokenizer
+
+    contexts = SAMPLES / "pubmedqa_train_contexts.jsonl"
+    texts = [json.loads(line)["text"] for line in contexts.open()][:100]
+    train_tokenizer(texts, TokenizerConfig(vocab_size=500), tmp_path / "tok")
+    cfg = write_config(
+        tmp_path,
+        sources=[{"kind": "jsonl", "path": str(contexts)}],
+        tokenizer={"path": str(tmp_path / "tok")},  # the same tokenizer: the set is resumed
+        decontaminate={"enabled": False},
+    )
+
+    def full(*args: object, **kwargs: object) -> object:  # fails after packing
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(pipeline, "build_manifest", full)
+    with pytest.raises(PrepError, match="no space left on device"):
+        run(load_config(cfg))
+    monkeypatch.undo()
+    manifest = run(load_config(cfg, ["split.validation_fraction=0.0"]))
+    assert manifest["timings"]["tokenizer"] == "cached"  # the unpublished set was resumed
+    out = tmp_path / "out"
+    assert manifest["splits"]["validation"]["documents"] == 0
+    assert not (out / "validation").exists() and not (out / ".current" / "validation").exists()
