@@ -38,15 +38,22 @@ def catalogue_benchmarks(path: str | Path) -> dict[str, BenchmarkFile]:
 
 
 def benchmarks_to_check(cfg: DecontaminateConfig) -> dict[str, BenchmarkFile]:
-    """``cfg.benchmarks`` then the catalogue's files not already listed; empty if disabled."""
+    """``cfg.benchmarks`` then the catalogue's files not already listed; empty if disabled. An entry
+    named as a catalogue benchmark but holding another file is an error (it would replace it)."""
     if not cfg.enabled:
         return {}
     chosen = dict(cfg.benchmarks)
     if cfg.catalogue is not None:
         listed = {Path(b.path).resolve() for b in chosen.values()}
         for name, spec in catalogue_benchmarks(cfg.catalogue).items():
-            if Path(spec.path).resolve() not in listed and name not in chosen:
-                chosen[name] = spec
+            if Path(spec.path).resolve() in listed:
+                continue
+            if name in chosen:  # adding a file must not silently drop the catalogue's
+                raise PrepError(
+                    f"decontaminate.benchmarks.{name}: the catalogue has a benchmark {name!r} "
+                    f"({spec.path}); rename this entry to check {chosen[name].path} as well"
+                )
+            chosen[name] = spec
     if not chosen:
         raise PrepError(
             "decontaminate: enabled, but no benchmark to check (set decontaminate.catalogue or "

@@ -77,7 +77,8 @@ class DecontaminateConfig:
     enabled: bool = True  # with nothing to check (no catalogue, no benchmarks): an error
     ngram: int = 13
     catalogue: str | None = DEFAULT_CATALOGUE  # its tasks' data files; null: benchmarks only
-    # more files, by name; a file also in the catalogue is checked with these settings
+    # more files, by name; a file also in the catalogue is checked with these settings, a
+    # catalogue benchmark's name given to another file is an error
     benchmarks: dict[str, BenchmarkFile] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

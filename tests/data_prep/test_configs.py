@@ -153,6 +153,24 @@ def test_catalogue_includes_and_explicit_benchmarks(tmp_path: Path) -> None:
     assert benchmarks_to_check(DecontaminateConfig(enabled=False)) == {}
 
 
+def test_an_entry_named_as_a_catalogue_benchmark_must_be_its_file(tmp_path: Path) -> None:
+    """Was silent: ``benchmarks.pubmedqa`` of one's own replaced the catalogue's PubMedQA."""
+    catalogue = catalogue_benchmarks(CATALOGUE)
+    same = DecontaminateConfig(
+        catalogue=str(CATALOGUE), benchmarks={"pubmedqa": catalogue["pubmedqa"]}
+    )
+    assert benchmarks_to_check(same) == catalogue
+    extra = tmp_path / "extra.jsonl"
+    extra.write_text('{"question": "q"}\n')
+    other = DecontaminateConfig(
+        catalogue=str(CATALOGUE), benchmarks={"pubmedqa": BenchmarkFile(path=str(extra))}
+    )
+    with pytest.raises(
+        PrepError, match=r"^decontaminate\.benchmarks\.pubmedqa: .*rename this entry"
+    ):
+        benchmarks_to_check(other)
+
+
 def test_catalogue_errors_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(PrepError, match="no benchmark to check"):
         benchmarks_to_check(DecontaminateConfig(catalogue=None))
