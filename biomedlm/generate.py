@@ -176,8 +176,12 @@ def generate(
     trained = load(path)
     model, tokenizer = trained.model, trained.tokenizer
     strategy = "sample" if temperature > 0 else "greedy"
-    decoding = DecodingConfig(
-        strategy=strategy, max_new_tokens=max_new_tokens, temperature=temperature or 1.0, seed=seed
+    decoding = replace(  # the CLI's plain decoding, not a fine-tune's n-gram ban and min_length
+        PLAIN,
+        strategy=strategy,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature or 1.0,
+        seed=seed,
     )
     separator = separator_of(tokenizer)
     (text,) = complete(

@@ -69,6 +69,27 @@ def test_greedy_equals_a_hand_argmax_loop(model_and_tokenizer: tuple[Any, Any]) 
     assert all(got)
 
 
+def test_the_generate_function_at_temperature_0_is_plain_greedy(
+    tiny_dir: Path, model_and_tokenizer: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the CLI decodes: it took a fine-tune's defaults (a 6-gram ban, min_length 5), which
+    turned a trained model's greedy answer into another text."""
+    from biomedlm import generate as module
+
+    used: list[DecodingConfig] = []
+
+    def recording(*args: Any, **kwargs: Any) -> list[str]:
+        used.append(args[3])
+        return complete(*args, **kwargs)
+
+    monkeypatch.setattr(module, "complete", recording)
+    model, tokenizer = model_and_tokenizer
+    got = module.generate(tiny_dir, PROMPTS[0], max_new_tokens=40, temperature=0)
+    assert got.startswith(PROMPTS[0])
+    assert got[len(PROMPTS[0]) :].strip() == hand_greedy(model, tokenizer, PROMPTS[0], 40)
+    assert used == [replace(module.PLAIN, max_new_tokens=40)]
+
+
 def test_beam_search_with_one_beam_is_greedy(model_and_tokenizer: tuple[Any, Any]) -> None:
     model, tokenizer = model_and_tokenizer
     beam1 = replace(GREEDY, strategy="beam", num_beams=1)
@@ -413,3 +434,12 @@ def test_a_scored_export_takes_its_step_from_its_ba_folder(tiny_dir: Path, tmp_p
     loaded = load(export, recipe)
     assert loaded.checkpoint.step == 60 and loaded.checkpoint.name.endswith("-ba60")
     assert load(tiny_dir, recipe).checkpoint.step is None  # no step in the name: none invented
+
+
+def test_sampling_is_not_narrowed_by_the_models_top_k() -> None:
+    """docs/generation.md: sampling is narrowed by --top-p alone; an export's generation_config
+    says top_k 50, which Hugging Face would apply unless told 0."""
+    from biomedlm.decoding import PLAIN, decoding_kwargs
+
+    kwargs = decoding_kwargs(replace(PLAIN, strategy="sample", top_p=0.9))
+    assert (kwargs["do_sample"], kwargs["top_k"], kwargs["top_p"]) == (True, 0, 0.9)
