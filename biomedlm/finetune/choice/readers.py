@@ -226,8 +226,12 @@ def resolve(key: str, entries: Sequence[str], default_format: str) -> list[Sourc
         if fmt not in FORMATS:
             raise DataError(f"{key}: format {fmt!r} is not one of {', '.join(FORMATS)}")
         path = Path(spec)
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix in SUFFIXES)
+        if path.is_dir():  # PubMedQA's labels file is read beside ori_pqal.json, not as data
+            found = sorted(
+                p
+                for p in path.iterdir()
+                if p.suffix in SUFFIXES and not (fmt == "pubmedqa" and p.name == GROUND_TRUTH)
+            )
         elif path.is_file():
             found = [path]
         else:

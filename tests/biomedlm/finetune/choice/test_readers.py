@@ -145,6 +145,16 @@ def test_file_lists_take_globs_folders_and_a_format_prefix(tmp_path: Path) -> No
         resolve("data.validation", [str(tmp_path / "nothing*")], "medqa")
 
 
+def test_the_pubmedqa_release_folder_reads_as_its_ori_pqal_file() -> None:
+    """docs: data.* takes folders; the folder's test_ground_truth.json was read as data too."""
+    data = DataConfig(format="pubmedqa", train=[str(PUBMEDQA)], test=[str(PUBMEDQA)])
+    file = DataConfig(format="pubmedqa", train=[str(PUBMEDQA / "ori_pqal.json")])
+    assert [e.key for e in part_examples(data, "train")] == [
+        e.key for e in part_examples(file, "train")
+    ]
+    assert len(part_examples(data, "test")) == 500
+
+
 def test_split_from_train_is_disjoint_stable_and_keeps_a_question_in_one_part(
     tmp_path: Path,
 ) -> None:
