@@ -144,20 +144,27 @@ class EvalIndex:
                 pmid = _pmid(row.get(spec.pmid_field))
                 if pmid is not None:
                     pmids.add(pmid)
-            words: list[str] = []
-            for field in spec.text_fields:
-                for text in _strings(row.get(field)):
-                    words.extend(words_of(normalize_text(text)))
-            n = self.ngram
-            if len(words) < n:
-                if len(words) < MIN_SHORT_ITEM_WORDS:
-                    continue
-                n = len(words)
-                short.add(n)
-            values = np.array([self._vocab_hash(w) for w in words], dtype=np.uint64)
-            chunks.append(window_hashes(values, n))
+            texts = [
+                words_of(normalize_text(t)) for f in spec.text_fields for t in _strings(row.get(f))
+            ]
+            # the fields run together, and each alone: a copy laid out with option letters
+            # ("Q\nA. ...\nB. ...") breaks every window that crosses two fields
+            for words in [[w for t in texts for w in t], *(texts if len(texts) > 1 else [])]:
+                chunks += self._item_windows(words, short)
         hashes = np.unique(np.concatenate(chunks)) if chunks else np.empty(0, dtype=np.uint64)
         return hashes, pmids, items
+
+    def _item_windows(self, words: list[str], short: set[int]) -> list[np.ndarray]:
+        """The window hashes of one item's ``words``: ``ngram`` long, or the whole item when it
+        is shorter but has at least :data:`MIN_SHORT_ITEM_WORDS` (none below that)."""
+        n = self.ngram
+        if len(words) < n:
+            if len(words) < MIN_SHORT_ITEM_WORDS:
+                return []
+            n = len(words)
+            short.add(n)
+        values = np.array([self._vocab_hash(w) for w in words], dtype=np.uint64)
+        return [window_hashes(values, n)]
 
     def _vocab_hash(self, word: str) -> int:
         if word not in self.vocab:

@@ -225,6 +225,21 @@ def write_benchmark(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+def test_an_item_copied_with_option_letters_is_found(tmp_path: Path) -> None:
+    """The fields were indexed only run together: letters between the question and each option
+    broke every window, and 349 of MMLU's 1,089 items copied in that layout went unnoticed."""
+    row = {
+        "question": "Which body cavity contains the pituitary gland in adult humans?",
+        "options": {"A": "Abdominal", "B": "Cranial", "C": "Pleural", "D": "Spinal"},
+    }
+    path = write_benchmark(tmp_path / "mmlu.jsonl", [row])
+    cfg = DecontaminateConfig(catalogue=None, benchmarks={"mmlu": BenchmarkFile(path=str(path))})
+    index = EvalIndex.from_config(cfg)
+    lettered = row["question"] + "\nA. Abdominal\nB. Cranial\nC. Pleural\nD. Spinal\nAnswer:"
+    doc = Document(id="d", source="s", text=f"{FILLER_BEFORE} {lettered} {FILLER_AFTER}")
+    assert index.match(doc) == ("mmlu", "ngram")
+
+
 def test_short_items_and_option_fields(tmp_path: Path) -> None:
     rows = [
         {
