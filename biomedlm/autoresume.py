@@ -13,17 +13,30 @@ import shutil
 from pathlib import Path
 
 from biomedlm.trained.kinds import corrupt, incomplete
-from biomedlm.trained.names import COMPOSER_FILE, SHARDED_FOLDER
+from biomedlm.trained.names import (
+    COMPOSER_FILE,
+    SHARDED_FOLDER,
+    Position,
+    composer_folder,
+    composer_position,
+)
 
 log = logging.getLogger(__name__)
 LATEST = ("latest-rank", "latest-sharded-rank")  # Composer's and llm-foundry's default names
 
 
-def clear_stale_download(save_folder: str | None) -> list[Path]:
+def _as_used(save_folder: str | None, run_name: str | None) -> str | None:
+    """``save_folder`` as Composer uses it (``run_name``: the recipe's, filling its placeholders;
+    None: the folder is given filled in already)."""
+    return composer_folder(save_folder, run_name) if save_folder and run_name else save_folder
+
+
+def clear_stale_download(save_folder: str | None, run_name: str | None = None) -> list[Path]:
     """Delete Composer's earlier local copies of a remote run's latest checkpoint; returns them.
 
     Local rank 0 only, before training: the download happens after all ranks have met.
     """
+    save_folder = _as_used(save_folder, run_name)
     if not save_folder or "://" not in save_folder or os.environ.get("LOCAL_RANK", "0") != "0":
         return []
     local = Path(os.path.abspath(save_folder))  # where Composer puts the download
@@ -37,21 +50,22 @@ def clear_stale_download(save_folder: str | None) -> list[Path]:
     return removed
 
 
-def repair_save_folder(save_folder: str | None) -> list[Path]:
+def repair_save_folder(save_folder: str | None, run_name: str | None = None) -> list[Path]:
     """Remove partial checkpoints of a local ``save_folder``; point ``latest`` at the newest
     complete one. Returns the removed paths.
 
     Global rank 0 only, before the Trainer is built (the other ranks wait for it in the
     Trainer's first collective). Remote folders hold only whole uploads.
     """
+    save_folder = _as_used(save_folder, run_name)
     if not save_folder or "://" in save_folder or os.environ.get("RANK", "0") != "0":
         return []
     folder = Path(save_folder)
     if not folder.is_dir():
         return []
     removed: list[Path] = []
-    files: list[tuple[int, Path]] = []  # rank 0's complete checkpoint files, by batch
-    shards: list[tuple[int, Path]] = []
+    files: list[tuple[Position, Path]] = []  # rank 0's complete checkpoint files, by position
+    shards: list[tuple[Position, Path]] = []
     for path in sorted(folder.iterdir()):
         file = COMPOSER_FILE.match(path.name)
         sharded = SHARDED_FOLDER.match(path.name)
@@ -59,10 +73,9 @@ def repair_save_folder(save_folder: str | None) -> list[Path]:
             continue
         why = incomplete(path)
         if why is None:
-            if file and file["rank"] == "0":
-                files.append((int(file["step"]), path))
-            elif sharded:
-                shards.append((int(sharded["step"]), path))
+            position = composer_position(path.name)  # None for another rank's file
+            if position is not None:
+                (files if file else shards).append((position, path))
             continue
         removed.append(_remove(path, f"{why}: a save that did not finish"))
     _point_latest(folder / "latest-rank0.pt", _newest_intact(files, removed))
@@ -70,14 +83,16 @@ def repair_save_folder(save_folder: str | None) -> list[Path]:
     return removed
 
 
-def _newest_intact(files: list[tuple[int, Path]], removed: list[Path]) -> tuple[int, Path] | None:
+def _newest_intact(
+    files: list[tuple[Position, Path]], removed: list[Path]
+) -> tuple[Position, Path] | None:
     """The newest checkpoint file whose bytes pass their CRCs; newer corrupt ones are removed
     (one read of the newest checkpoint, older ones only when it fails).
     """
-    for batch, path in sorted(files, reverse=True):
+    for position, path in sorted(files, reverse=True):
         why = corrupt(path)
         if why is None:
-            return batch, path
+            return position, path
         removed.append(_remove(path, f"{why}; cannot be resumed from"))
     return None
 
@@ -98,7 +113,7 @@ def _remove(path: Path, why: str) -> Path:
     return path
 
 
-def _point_latest(link: Path, newest: tuple[int, Path] | None) -> None:
+def _point_latest(link: Path, newest: tuple[Position, Path] | None) -> None:
     """Make ``link`` name ``newest`` (relative, as Composer writes it), replacing it atomically."""
     current = os.readlink(link) if link.is_symlink() else None
     if newest is None:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from biomedlm.settings import TrainingSettings, parse_time
+from biomedlm.trained.names import composer_folder
 
 # arguments the builders fill in themselves, never given in a recipe
 INJECTED = {"params", "train_config", "self"}
@@ -247,7 +248,6 @@ def checkpoint_folders(recipe: TrainingSettings) -> dict[str, str]:
 
     The trainer's ``save_folder``, and ``<save_folder>/huggingface`` of each ``hf_checkpointer``.
     """
-    from composer.utils import format_name_with_dist
     from llmfoundry.callbacks import HuggingFaceCheckpointer
 
     found = {"save_folder": recipe.save_folder} if recipe.save_folder else {}
@@ -261,7 +261,7 @@ def checkpoint_folders(recipe: TrainingSettings) -> dict[str, str]:
             )
             found[name] = os.path.dirname(exports)
     return {
-        name: format_name_with_dist(folder, recipe.run_name)
+        name: composer_folder(folder, recipe.run_name)
         for name, folder in found.items()
         if "://" not in folder  # a bucket: nothing local to read
     }

@@ -21,7 +21,7 @@ from biomedlm.run_record import RUN_DIR_RECIPE, identity_change, read_record, re
 from biomedlm.settings import RecipeError, TrainingSettings, parse_time
 from biomedlm.trained.kinds import CheckpointError
 from biomedlm.trained.load import Progress, read_progress
-from biomedlm.trained.names import composer_step
+from biomedlm.trained.names import composer_folder, composer_position, composer_step
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +88,28 @@ def _reorders(key: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
     return True
 
 
+def _stream_names(tree: dict[str, Any]) -> list[str]:
+    return list((tree.get("train_loader") or {}).get("streams") or {})
+
+
+def stream_order_change(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """``train_loader.streams`` -> (old, new) names when the same streams are listed in another
+    order: streaming reads them in order, so it changes the sample order (:func:`changed_keys`
+    compares the flattened keys, which have no order)."""
+    names = [_stream_names(tree) for tree in (old, new)]
+    if set(names[0]) != set(names[1]) or names[0] == names[1]:
+        return {}  # an added or removed stream is one of changed_keys'
+    return {"train_loader.streams": (names[0], names[1])}
+
+
 def latest_checkpoint(save_folder: str | None) -> Path | None:
     """The newest complete-looking Composer checkpoint in a local ``save_folder``, if any."""
     if not save_folder or "://" in save_folder or not Path(save_folder).is_dir():
         return None
     found = [
-        (step, path)
+        (position, path)
         for path in Path(save_folder).iterdir()
-        if (step := composer_step(path.name)) is not None
+        if (position := composer_position(path.name)) is not None
         and (path.is_dir() or path.stat().st_size > 0)
     ]
     return max(found)[1] if found else None
@@ -190,22 +204,23 @@ def check_relaunch(recipe: TrainingSettings, resolved: dict[str, Any]) -> Finish
     """
     if not recipe.autoresume or not recipe.save_folder:
         return None
+    folder = composer_folder(recipe.save_folder, recipe.run_name)
     try:
-        checkpoint = _latest(recipe.save_folder)
+        checkpoint = _latest(folder)
     except Exception as exc:  # an unreachable bucket: Composer will try, and say why
-        if "://" not in recipe.save_folder:
+        if "://" not in folder:
             raise
         log.warning(
             "cannot read the latest checkpoint of %s (%s: %s); relaunch checks skipped, "
             "Composer will try to resume from it",
-            recipe.save_folder,
+            folder,
             type(exc).__name__,
             str(exc).strip().splitlines()[0] if str(exc).strip() else "",
         )
         return None
     if checkpoint is None:
         return None
-    _compare_with_record(recipe, resolved, checkpoint)
+    _compare_with_record(recipe, resolved, checkpoint, folder)
     return _finished_at(recipe, checkpoint)
 
 
@@ -264,27 +279,31 @@ def _packed_tokens_per_batch(recipe: TrainingSettings) -> int | None:
 
 
 def _compare_with_record(
-    recipe: TrainingSettings, resolved: dict[str, Any], checkpoint: Path | str
+    recipe: TrainingSettings, resolved: dict[str, Any], checkpoint: Path | str, folder: str
 ) -> None:
-    """Refuse what a resume from ``checkpoint`` cannot honour; log what it applies."""
-    record, previous = _recorded_recipe(recipe)
+    """Refuse what a resume from ``checkpoint`` (in ``folder``, the recipe's save folder as
+    Composer uses it) cannot honour; log what it applies."""
+    record, previous = _recorded_recipe(recipe, folder)
     if previous is None:
         return
-    changes = changed_keys(with_defaults(previous, type(recipe)), resolved)
+    changes = {
+        **changed_keys(with_defaults(previous, type(recipe)), resolved),
+        **stream_order_change(previous, resolved),
+    }
     fixed = {k: v for k, v in changes.items() if _under(k, ARCHITECTURE)}
     if fixed:
         raise RecipeError(
             f"{_describe(fixed)}: differs from the run's recipe ({record}); a checkpoint in "
-            f"{recipe.save_folder} cannot resume with another architecture or tokenizer. "
+            f"{folder} cannot resume with another architecture or tokenizer. "
             "Restore the value, or start a new run (another run_name)"
         )
     new_run = f"start a new run from the checkpoint (run_name=NEW model.init_from={checkpoint})"
     restored = {k: v for k, v in changes.items() if _under(k, RESTORED)}
     reordered = {k: v for k, v in changes.items() if _reorders(k, previous, resolved)}
     for refused, why in (
-        (restored, f"resuming restores it from the checkpoint in {recipe.save_folder}, so the "
+        (restored, f"resuming restores it from the checkpoint in {folder}, so the "
                    "new value would be ignored"),
-        (reordered, f"the checkpoint in {recipe.save_folder} resumes at a position in the run's "
+        (reordered, f"the checkpoint in {folder} resumes at a position in the run's "
                     "data order (which samples, in which order), which this changes (samples "
                     "would be skipped, seen twice or read otherwise)"),
     ):  # fmt: skip
@@ -297,14 +316,13 @@ def _compare_with_record(
         log.info("relaunch with changed settings, applied: %s", _describe(changes))
 
 
-def _recorded_recipe(recipe: TrainingSettings) -> tuple[str, dict[str, Any] | None]:
-    """The recipe the checkpoints in ``save_folder`` were trained with (from their record, else
+def _recorded_recipe(recipe: TrainingSettings, folder: str) -> tuple[str, dict[str, Any] | None]:
+    """The recipe the checkpoints in ``folder`` were trained with (from their record, else
     ``<run_dir>/recipe.yaml``), and where it was read; None, said in one line, when neither.
     """
-    assert recipe.save_folder is not None
-    where = record_path(recipe.save_folder)
+    where = record_path(folder)
     try:
-        record = read_record(recipe.save_folder)
+        record = read_record(folder)
     except RecipeError:
         raise
     except Exception as exc:  # an object store's own error, made one line
@@ -318,7 +336,7 @@ def _recorded_recipe(recipe: TrainingSettings) -> tuple[str, dict[str, Any] | No
     log.warning(
         "%s: no record of the recipe its checkpoints were trained with (%s); relaunch checks "
         "skipped",
-        recipe.save_folder,
+        folder,
         where,
     )
     return where, None
@@ -330,16 +348,17 @@ def check_identity(recipe: TrainingSettings, identity: dict[str, Any]) -> None:
     """
     if not recipe.autoresume or not recipe.save_folder:
         return
+    folder = composer_folder(recipe.save_folder, recipe.run_name)
     try:
-        checkpoint = _latest(recipe.save_folder)
-        record = read_record(recipe.save_folder) if checkpoint is not None else None
+        checkpoint = _latest(folder)
+        record = read_record(folder) if checkpoint is not None else None
     except Exception:  # an unreadable bucket or record: check_relaunch has said so
         return
     change = identity_change((record or {}).get("identity") or {}, identity)
     if change is not None:
         what, message = change
         raise RecipeError(
-            f"{message} (per {record_path(recipe.save_folder)}). Use the run's own {what}, or "
+            f"{message} (per {record_path(folder)}). Use the run's own {what}, or "
             "start a new run from the checkpoint deliberately "
             f"(run_name=NEW model.init_from={checkpoint})"
         )

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from biomedlm.settings import RecipeError
+from biomedlm.trained.names import composer_folder
 from data_prep.document import PrepError
 from data_prep.files import write_text_atomic
 from data_prep.manifest import tokenizer_identity
@@ -27,7 +28,8 @@ RUN_DIR_RECIPE = "recipe.yaml"  # <run_dir>/recipe.yaml: the recipe in effect, f
 
 
 def record_path(save_folder: str) -> str:
-    """Where the record of the checkpoints in ``save_folder`` is (a path or an object URI)."""
+    """Where the record of the checkpoints in ``save_folder`` is (a path or an object URI); the
+    folder as Composer uses it (:func:`biomedlm.trained.names.composer_folder`)."""
     return f"{save_folder.rstrip('/')}/{RECORD}"
 
 
@@ -68,8 +70,9 @@ def identity_change(recorded: dict[str, Any], current: dict[str, Any]) -> tuple[
 
 
 def read_record(save_folder: str) -> dict[str, Any] | None:
-    """The record of ``save_folder``'s checkpoints; None when it has none (or a run from before
-    records were kept). A remote object store's own errors propagate."""
+    """The record of ``save_folder``'s checkpoints (the folder as Composer uses it); None when it
+    has none (or a run from before records were kept). A remote object store's own errors
+    propagate."""
     where = record_path(save_folder)
     if "://" not in save_folder:
         path = Path(where)
@@ -99,8 +102,11 @@ def _parse(where: str, text: str) -> dict[str, Any]:
 
 
 def write_record(save_folder: str, recipe: dict[str, Any], identity: dict[str, Any]) -> str:
-    """Record what the checkpoints in ``save_folder`` are trained with (replacing it whole)."""
+    """Record what the checkpoints in ``save_folder`` are trained with (replacing it whole): in
+    the folder Composer saves them in, ``save_folder``'s placeholders filled with the recipe's
+    ``run_name``."""
     text = yaml.safe_dump({"recipe": recipe, "identity": identity}, sort_keys=False)
+    save_folder = composer_folder(save_folder, recipe["run_name"])
     where = record_path(save_folder)
     if "://" not in save_folder:
         write_text_atomic(Path(where), text)

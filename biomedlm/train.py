@@ -54,7 +54,7 @@ def launch(args: list[str], held: ExitStack) -> int:
         recipe = load_recipe(args[0], args[1:])
         plain = resolved(recipe)
         if recipe.autoresume:  # a checkpoint cut off by a crash never blocks the resume
-            repair_save_folder(recipe.save_folder)
+            repair_save_folder(recipe.save_folder, recipe.run_name)
         kind = kind_for(recipe)
         finished = check_relaunch(recipe, plain)
         work = kind.after_fit(recipe, finished) if finished is not None else None
@@ -73,7 +73,7 @@ def launch(args: list[str], held: ExitStack) -> int:
     # recorded once training starts: a launch that fails before never becomes the recipe in effect
     cfg["callbacks"] = {**cfg["callbacks"], **run_record_callback(recipe, plain, identity)}
     if recipe.autoresume:
-        clear_stale_download(recipe.save_folder)
+        clear_stale_download(recipe.save_folder, recipe.run_name)
     from llmfoundry.command_utils import train
     from omegaconf import OmegaConf
 

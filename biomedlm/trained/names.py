@@ -7,18 +7,39 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-COMPOSER_FILE = re.compile(r"^ep\d+-ba(?P<step>\d+)-rank(?P<rank>\d+)\.pt$")  # one rank's file
-SHARDED_FOLDER = re.compile(r"^ep\d+-ba(?P<step>\d+)$")  # FSDP's sharded state dicts
+# one rank's file; FSDP's sharded state dicts
+COMPOSER_FILE = re.compile(r"^ep(?P<epoch>\d+)-ba(?P<step>\d+)-rank(?P<rank>\d+)\.pt$")
+SHARDED_FOLDER = re.compile(r"^ep(?P<epoch>\d+)-ba(?P<step>\d+)$")
 EXPORT = re.compile(r"^ba(?P<step>\d+)$")  # llm-foundry's hf_checkpointer, finetune_export
+Position = tuple[int, int]  # a Composer checkpoint's (batch, epoch): the order they were saved in
 
 
-def composer_step(name: str) -> int | None:
-    """The batch in the name of rank 0's checkpoint file (``ep0-ba60-rank0.pt``) or of a sharded
-    folder (``ep0-ba60``); None for another name."""
+def composer_folder(folder: str, run_name: str) -> str:
+    """A checkpointer's folder as Composer writes to it: its ``{run_name}`` (and rank)
+    placeholders filled in, as the Trainer and ``hf_checkpointer`` fill them (llm-foundry's
+    recipes use ``./{run_name}/checkpoints``); a folder without placeholders is itself."""
+    from composer.utils import format_name_with_dist
+
+    return format_name_with_dist(folder, run_name)
+
+
+def composer_position(name: str) -> Position | None:
+    """(batch, epoch) in the name of rank 0's checkpoint file (``ep0-ba60-rank0.pt``) or of a
+    sharded folder (``ep0-ba60``), in the order Composer saved them; None for another name.
+
+    The epoch breaks a tie: a run whose last batch ends an epoch saves ``ep9-ba70`` at that batch,
+    then ``ep10-ba70``, the newer, at the epoch's end.
+    """
     found = COMPOSER_FILE.match(name) or SHARDED_FOLDER.match(name)
     if found is None or found.groupdict().get("rank", "0") != "0":
         return None
-    return int(found["step"])
+    return int(found["step"]), int(found["epoch"])
+
+
+def composer_step(name: str) -> int | None:
+    """The batch in the name of rank 0's checkpoint file or of a sharded folder, if any."""
+    position = composer_position(name)
+    return None if position is None else position[0]
 
 
 def step_in_name(name: str) -> int | None:

@@ -103,6 +103,37 @@ def test_partial_checkpoints_are_removed_and_latest_names_the_newest_complete(
     assert repair_save_folder(str(folder)) == [] and not caplog.records  # nothing left to do
 
 
+def test_of_two_checkpoints_at_one_batch_latest_keeps_the_later_epoch(
+    composer_run: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``ep10-ba70`` (saved at the epoch's end) is newer than ``ep9-ba70``, not older as text."""
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    for name in ("ep9-ba70-rank0.pt", "ep10-ba70-rank0.pt"):
+        shutil.copy(composer_run / "ep0-ba2-rank0.pt", folder / name)
+    (folder / "latest-rank0.pt").symlink_to("ep10-ba70-rank0.pt")  # as Composer left it
+    assert repair_save_folder(str(folder)) == [] and not caplog.records
+    assert os.readlink(folder / "latest-rank0.pt") == "ep10-ba70-rank0.pt"
+
+
+def test_the_save_folder_is_repaired_where_composer_saves_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``{run_name}`` in ``save_folder`` is filled in, as Composer fills it."""
+    saved = tmp_path / "debug" / "checkpoints"
+    saved.mkdir(parents=True)
+    (saved / "ep0-ba3-rank0.pt").touch()  # a save cut off by a crash
+    folder = str(tmp_path / "{run_name}" / "checkpoints")
+    assert [p.name for p in repair_save_folder(folder, "debug")] == ["ep0-ba3-rank0.pt"]
+    monkeypatch.chdir(tmp_path)
+    local = tmp_path / "s3:" / "bucket" / "debug"  # Composer's download of the remote's latest
+    local.mkdir(parents=True)
+    (local / "latest-rank0.pt").write_text("x")
+    assert [p.name for p in clear_stale_download("s3://bucket/{run_name}", "debug")] == [
+        "latest-rank0.pt"
+    ]
+
+
 def flip_tensor_byte(path: Path) -> Path:
     """One byte of ``path``'s largest tensor inverted in place, size intact (bit rot, a bad copy)."""
     with zipfile.ZipFile(path) as archive:

@@ -16,7 +16,14 @@ import torch
 
 from biomedlm.recipe_files import resolved
 from biomedlm.recipe_kinds import load_recipe
-from biomedlm.relaunch import ARCHITECTURE, RESTORED, _under, changed_keys, check_relaunch
+from biomedlm.relaunch import (
+    ARCHITECTURE,
+    RESTORED,
+    _under,
+    changed_keys,
+    check_relaunch,
+    latest_checkpoint,
+)
 from biomedlm.run_record import read_record, write_record
 from biomedlm.settings import RecipeError
 from biomedlm.train import main
@@ -149,6 +156,62 @@ def test_a_relaunch_refuses_what_the_checkpoint_restores_or_counts(
     with pytest.raises(RecipeError, match=message) as caught:
         relaunch(resumable, changed)
     assert "\n" not in str(caught.value)
+
+
+def test_a_relaunch_refuses_the_same_streams_in_another_order(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Streaming reads its streams in order: reordering them changes the samples resumed at."""
+    overrides = [*data_overrides(), f"run_dir={tmp_path / 'run'}"]
+    pmc = "train_loader.streams.pmc={local: /data/pmc}"
+    recipe = load_recipe(DEBUG, [*overrides, pmc], components=False)
+    record = resolved(recipe)
+    streams = record["train_loader"]["streams"]
+    assert list(streams) == ["pubmed", "pmc"]
+    write_record(recipe.save_folder, record, {})
+    save_checkpoint(Path(recipe.save_folder), 2)
+    with caplog.at_level(logging.INFO, logger="biomedlm.relaunch"):
+        assert relaunch(overrides, pmc) is None  # the same order: nothing changed
+    assert "changed settings" not in caplog.text
+    record["train_loader"]["streams"] = {"pmc": streams["pmc"], "pubmed": streams["pubmed"]}
+    write_record(recipe.save_folder, record, {})
+    order = r"^train_loader.streams \(\['pmc', 'pubmed'\] -> \['pubmed', 'pmc'\]\).*data order"
+    with pytest.raises(RecipeError, match=order) as caught:
+        relaunch(overrides, pmc)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_save_folder_naming_the_run_is_checked_where_composer_saves(tmp_path: Path) -> None:
+    """Composer fills in ``{run_name}`` (llm-foundry's recipes save to ``./{run_name}/...``): the
+    record and the checks are in that folder, not in one named ``{run_name}``."""
+    overrides = [
+        *data_overrides(),
+        f"run_dir={tmp_path / 'run'}",
+        f"save_folder={tmp_path / '{run_name}' / 'checkpoints'}",
+    ]
+    recipe = load_recipe(DEBUG, overrides, components=False)
+    saved = tmp_path / recipe.run_name / "checkpoints"
+    assert recipe.save_folder is not None and recipe.run_name == "debug-cpu"
+    write_record(str(saved), resolved(recipe), {})
+    save_checkpoint(saved, 2)
+    finished = relaunch(overrides, "max_duration=2ba")
+    assert finished is not None and str(finished).startswith("run debug-cpu has finished: batch 2")
+    with pytest.raises(RecipeError, match=rf"^optimizer.lr .*restores it from .*{saved}"):
+        relaunch(overrides, "optimizer.lr=0.5")
+    # the run's record callback is given the recipe's save_folder
+    assert write_record(recipe.save_folder, resolved(recipe), {}) == str(saved / "run.yaml")
+
+
+def test_of_two_checkpoints_at_one_batch_the_later_epoch_is_the_latest(tmp_path: Path) -> None:
+    """``ep10-ba70`` (saved at the epoch's end) is newer than ``ep9-ba70``, not older as text."""
+    for name in ("ep9-ba70-rank0.pt", "ep10-ba70-rank0.pt", "ep10-ba70-rank1.pt"):
+        (tmp_path / name).write_bytes(b"x")
+    latest = latest_checkpoint(str(tmp_path))
+    assert latest is not None and latest.name == "ep10-ba70-rank0.pt"
+    (tmp_path / "ep10-ba70").mkdir()  # sharded, saved alongside
+    (tmp_path / "ep9-ba71").mkdir()
+    latest = latest_checkpoint(str(tmp_path))
+    assert latest is not None and latest.name == "ep9-ba71"  # the batch first
 
 
 FINETUNE = REPO / "recipes" / "finetune" / "pubmedqa-debug-cpu.yaml"

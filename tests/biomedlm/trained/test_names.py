@@ -6,6 +6,8 @@ from pathlib import Path
 
 from biomedlm.trained.names import (
     checkpoint_name,
+    composer_folder,
+    composer_position,
     composer_step,
     safe_name,
     step_in_name,
@@ -37,6 +39,18 @@ def test_which_names_are_checkpoints() -> None:
     assert [step_in_name(n) for n in ("latest-rank0.pt", "ep0-ba6.pt", "ba6x", "xba6")] == [
         None
     ] * 4
+
+
+def test_checkpoints_of_one_batch_are_ordered_by_epoch_as_numbers() -> None:
+    assert composer_position("ep10-ba70-rank0.pt") == composer_position("ep10-ba70") == (70, 10)
+    earlier, later = composer_position("ep9-ba70-rank0.pt"), composer_position("ep10-ba70")
+    assert earlier is not None and later is not None and earlier < later
+    assert composer_position("ep0-ba70-rank1.pt") is None and composer_position("ba70") is None
+
+
+def test_a_save_folder_is_named_as_composer_fills_it_in() -> None:
+    assert composer_folder("./{run_name}/checkpoints", "debug") == "./debug/checkpoints"
+    assert composer_folder("s3://bucket/runs/x", "debug") == "s3://bucket/runs/x"
 
 
 def test_a_safe_name_keeps_letters_digits_dots_dashes_and_underscores() -> None:
