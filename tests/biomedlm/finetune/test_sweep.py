@@ -56,7 +56,7 @@ def test_summary_has_a_line_per_metric_of_each_run(tmp_path: Path) -> None:
             "n": 3,
             "value": value,
             "ci95": [0.0, value],
-        }  # fmt: skip
+        }
         for run, rouge in scores.items()
         for metric, value in (("rouge1", rouge), ("words_reference", 4.333))
     ]
