@@ -65,8 +65,11 @@ def _citation(citation: ET.Element, path: Path, ctx: ReadContext) -> Document | 
     if article is None:
         ctx.skipped["no_abstract"] += 1
         return None
-    language = (article.findtext("Language") or "").strip()
+    article_language = (article.findtext("Language") or "").strip()
     abstract = _abstract(article.find("Abstract"))
+    # NLM puts English abstracts in <Abstract> whatever the article's language (an Italian
+    # article's is English), and the others in <OtherAbstract Language=...>
+    language = "eng" if abstract else article_language
     if not abstract:  # fall back to the first OtherAbstract with text, in its own language
         for other in citation.iterfind("OtherAbstract"):
             abstract = _abstract(other)
@@ -83,6 +86,8 @@ def _citation(citation: ET.Element, path: Path, ctx: ReadContext) -> Document | 
     meta = {"pmid": pmid, "title": title}
     if language:
         meta["language"] = language
+    if article_language and article_language != language:
+        meta["article_language"] = article_language
     text = f"{title}\n\n{abstract}" if title else abstract
     return Document(id=f"pmid:{pmid}", source=ctx.source, text=text, meta=meta)
 

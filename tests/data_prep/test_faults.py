@@ -282,8 +282,8 @@ def test_a_split_packed_to_no_sample_fails_and_keeps_the_old_set(
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, errors
     assert errors[0].startswith(
-        "error: pack.seq_len: the validation split has 42660 tokens, not one 100000-token sample; "
-        "set pack.seq_len to at most 42660"
+        "error: pack.seq_len: the validation split has 42670 tokens, not one 100000-token sample; "
+        "set pack.seq_len to at most 42670"
     )
     assert snapshot(out) == before
     assert_complete(out)

@@ -48,7 +48,10 @@ def test_medline_sample_counts_match_an_independent_count() -> None:
     assert ctx.deleted == ["pmid:26432306"]
     assert len({d.id for d in docs}) == 526
     assert all(d.id == f"pmid:{d.meta['pmid']}" and d.source == "medline" for d in docs)
-    assert Counter(d.meta["language"] for d in docs) == {"eng": 518, "ita": 8}
+    # every <Abstract> is English (NLM's rule); 8 are of Italian articles, and were dropped as
+    # Italian by the default languages: [eng]
+    assert Counter(d.meta["language"] for d in docs) == {"eng": 526}
+    assert Counter(d.meta.get("article_language") for d in docs) == {None: 518, "ita": 8}
     paragraphs = [line for d in docs for line in d.text.split("\n\n", 1)[1].split("\n")]
     assert len(paragraphs) == 1396
     assert sum(bool(re.match(r"[A-Z][A-Z0-9 ,/&()'-]+: ", p)) for p in paragraphs) == 1075
