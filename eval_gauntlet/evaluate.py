@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,7 @@ class GauntletResult:
     tasks: list[TaskResult]
     groups: list[GroupResult] = field(default_factory=list)
     gauntlet: dict[str, float] = field(default_factory=dict)  # categories and "average"
+    shots: int | None = None  # the one shot count of every benchmark (--shots); None: each task's
     softmax_dtype: str = SOFTMAX_DTYPES[0]
     model_dtype: str = ""
 
@@ -277,9 +278,12 @@ def evaluate_model(
     *,
     catalogue: Sequence[Task] | None = None,
     on_result: Callable[[TaskResult], None] | None = None,
+    recorded: Mapping[tuple[str, int], float] | None = None,
 ) -> GauntletResult:
     """Score ``planned`` with ``model``; groups and categories from ``catalogue`` (default: the
     planned tasks), one not fully scored left out as llm-foundry does. ``on_result`` sees each.
+    ``recorded``: (task, shots) accuracies of this model scored before, which categories count
+    where this run did not score them (a partial re-score keeps the whole average).
     """
     check_vocab(model, tokenizer, "model")
     max_length = context_length(model, tokenizer)
@@ -291,11 +295,12 @@ def evaluate_model(
         results.append(result)
         if on_result is not None:
             on_result(result)
-    accuracies = {(r.task.name, r.shots): r.score.acc for r in results}
+    accuracies = {**(recorded or {}), **{(r.task.name, r.shots): r.score.acc for r in results}}
     return GauntletResult(
         tasks=results,
         groups=pooled_groups(results, catalogue, options),
         gauntlet=gauntlet_scores(accuracies, benchmarks(catalogue, options)),
+        shots=options.shots,
         softmax_dtype=options.softmax_dtype,
         model_dtype=model_dtype,
     )

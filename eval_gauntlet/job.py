@@ -14,16 +14,22 @@ import torch
 
 from biomedlm.trained.hub import locate
 from biomedlm.trained.kinds import CheckpointError, is_sharded
-from biomedlm.trained.names import EXPORT, checkpoint_name
+from biomedlm.trained.names import EXPORT, checkpoint_name, step_of_name
 from data_prep.files import write_refused
 from eval_gauntlet import scoring
 from eval_gauntlet.errors import GauntletError, UnreadableCheckpoint
-from eval_gauntlet.evaluate import Planned, evaluate_model, plan
+from eval_gauntlet.evaluate import Planned, benchmarks, evaluate_model, plan
+from eval_gauntlet.metrics import completes_a_category
 from eval_gauntlet.options import CLI, Options
-from eval_gauntlet.results import Recorder, check_definitions
+from eval_gauntlet.results import (
+    Recorder,
+    check_definitions,
+    recorded_accuracies,
+    recorded_tasks,
+)
 from eval_gauntlet.rows import Checkpoint
 from eval_gauntlet.tasks import Task, select
-from eval_gauntlet.watch import WatchReport, find_checkpoints, watch
+from eval_gauntlet.watch import Expected, WatchReport, find_checkpoints, watch
 from eval_gauntlet.watch_lock import FolderBusy, FolderLock, Trainer, still_training, successor
 
 log = logging.getLogger(__name__)
@@ -37,6 +43,7 @@ class Job:
     catalogue: dict[str, Task]
     planned: list[Planned]
     device: str
+    expected: Expected  # what scoring a checkpoint records: the watcher's "already scored"
 
     @classmethod
     def of(cls, options: Options) -> Job:
@@ -52,7 +59,12 @@ class Job:
         check_definitions(options.out, selection.tasks)
         if options.threads:  # beside training: leave its data loaders cores
             torch.set_num_threads(options.threads)
-        return cls(options, selection.catalogue, planned, device)
+        scored = frozenset((p.task.name, p.shots) for p in planned)
+        whole = completes_a_category(
+            scored, benchmarks(list(selection.catalogue.values()), options)
+        )
+        expected = Expected(scored, average=whole, shots=options.shots)
+        return cls(options, selection.catalogue, planned, device, expected)
 
     def score(self, path: Path, name: str | None, step: int | None, tokens: int | None) -> None:
         """Load one checkpoint, score it and record the results."""
@@ -63,7 +75,9 @@ class Job:
         if progress is not None:  # a Composer checkpoint knows how far training had gone
             step = step if step is not None else progress[0]
             tokens = tokens if tokens is not None else progress[1]
-        recorder = Recorder(options.out, Checkpoint(name or checkpoint_name(path), step, tokens))
+        checkpoint = Checkpoint(name or checkpoint_name(path), step, tokens)
+        recorded = recorded_tasks(options.out, checkpoint.name)
+        recorder = Recorder(options.out, checkpoint, recorded)
         result = evaluate_model(
             model,
             tokenizer,
@@ -71,6 +85,7 @@ class Job:
             options,
             catalogue=list(self.catalogue.values()),
             on_result=recorder.add,
+            recorded=recorded_accuracies(recorded),
         )
         recorder.finish(result)
         for task, value in result.gauntlet.items():
@@ -95,6 +110,14 @@ def _device(name: str | None) -> str:
     return device
 
 
+def export_tokens(path: Path, step: int | None, per_step: int | None) -> int | None:
+    """Tokens seen by an HF export (``ba<step>``): ``step`` x ``--tokens-per-step``, as it does not
+    record them; None for any other checkpoint (a Composer checkpoint knows its own)."""
+    if not per_step or step is None or not EXPORT.match(path.resolve().name):
+        return None
+    return step * per_step
+
+
 def run(options: Options) -> WatchReport | None:
     """``score`` (``options.path``) or ``watch`` (``options.folder``); None: one checkpoint."""
     job = Job.of(options)
@@ -116,7 +139,11 @@ def score_path(job: Job, path: Path) -> WatchReport | None:
     if not path.exists():
         raise GauntletError(f"{path}: no such checkpoint, model folder or folder of checkpoints")
     if path.is_file() or (path / "config.json").is_file() or is_sharded(path):
-        job.score(path, name=name, step=options.step, tokens=options.tokens)
+        step = options.step if options.step is not None else step_of_name(path)
+        tokens = options.tokens
+        if tokens is None:
+            tokens = export_tokens(path, step, options.tokens_per_step)
+        job.score(path, name=name, step=step, tokens=tokens)
         return None
     if find_checkpoints(path):
         given = [f"--{flag}" for flag in ("name", "step", "tokens") if getattr(options, flag)]
@@ -173,11 +200,9 @@ def _watch_pass(
     job: Job, folder: Path, once: bool, running: Callable[[], bool] | None
 ) -> WatchReport:
     options = job.options
-    per_step = options.tokens_per_step
 
     def score(path: Path, name: str, step: int) -> bool:
-        # an HF export does not know its tokens seen; a Composer checkpoint (file or shards) does
-        tokens = step * per_step if per_step and EXPORT.match(path.name) else None
+        tokens = export_tokens(path, step, options.tokens_per_step)
         try:
             job.score(path, name=name, step=step, tokens=tokens)
         except UnreadableCheckpoint as exc:  # left unscored; the others go on
@@ -189,6 +214,7 @@ def _watch_pass(
         folder,
         options.out,
         score,
+        job.expected,
         once=once,
         interval=options.interval,
         settle=options.settle,

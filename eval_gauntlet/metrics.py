@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,3 +141,16 @@ def gauntlet_scores(
     if scores:
         scores[AVERAGE] = sum(scores.values()) / len(scores)
     return scores
+
+
+def completes_a_category(
+    scored: Iterable[tuple[str, int]], benchmarks: Sequence[Benchmark]
+) -> bool:
+    """Whether scores of the ``scored`` (task, shots) pairs complete a category, so that
+    :func:`gauntlet_scores` gives an average (known before any model is scored)."""
+    present = dict.fromkeys(scored, 0.0)
+    complete: dict[str, bool] = {}
+    for bench in benchmarks:
+        whole = bench.accuracy(present) is not None
+        complete[bench.category] = complete.get(bench.category, True) and whole
+    return any(complete.values())

@@ -18,13 +18,14 @@ from eval_gauntlet.rows import (
     TABLE,
     Checkpoint,
     append_rows,
+    latest_rows,
     predictions_path,
     read_rows,
     result_row,
     write_jsonl,
 )
 from eval_gauntlet.table import write_table
-from eval_gauntlet.tasks import AVERAGE, Task, definition, pooled_protocol
+from eval_gauntlet.tasks import AVERAGE, LM_EVAL, Task, definition, pooled_protocol
 
 
 def record(out_dir: Path, rows: Sequence[dict[str, Any]]) -> None:
@@ -83,8 +84,31 @@ def _benchmark_row(
     )  # fmt: skip
 
 
-def gauntlet_rows(checkpoint: Checkpoint, result: GauntletResult) -> list[dict[str, Any]]:
-    """Rows of the groups, categories and average; a pooled protocol: its parts' differences."""
+def recorded_tasks(out_dir: Path, name: str) -> list[dict[str, Any]]:
+    """The latest task rows of checkpoint ``name`` in ``out_dir``: what a re-score's categories
+    and average count beside what it scores itself."""
+    path = out_dir / RESULTS
+    if not path.is_file():
+        return []
+    rows = latest_rows(read_rows(path))
+    return [r for r in rows if r.get("checkpoint") == name and r.get("kind") == "task"]
+
+
+def recorded_accuracies(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, int], float]:
+    """(task, shots) -> acc of :func:`recorded_tasks`' rows."""
+    return {(r["task"], r["shots"]): r["acc"] for r in rows if r.get("acc") is not None}
+
+
+def gauntlet_rows(
+    checkpoint: Checkpoint, result: GauntletResult, recorded: Sequence[dict[str, Any]] = ()
+) -> list[dict[str, Any]]:
+    """Rows of the groups, categories and average (the ``recorded`` task rows counted where this
+    run did not score them); a pooled protocol: its parts' differences."""
+    scored = {(r.task.name, r.shots) for r in result.tasks}
+    before = [
+        row for row in recorded
+        if (row["task"], row["shots"]) not in scored and result.shots in (None, row["shots"])
+    ]  # fmt: skip
     rows = [
         _benchmark_row(checkpoint, "group", group.name, group,
                        random_baseline=group.random_baseline, members=group.members)
@@ -95,10 +119,14 @@ def gauntlet_rows(checkpoint: Checkpoint, result: GauntletResult) -> list[dict[s
         kind = "average" if name == AVERAGE else "category"
         within = categories if kind == "average" else {name}
         parts = [r for r in result.tasks if r.task.category in within]
+        protocols = [r.protocol for r in parts]
+        protocols += [
+            str(row.get("protocol", LM_EVAL)) for row in before if row.get("category") in within
+        ]
         rows.append(
             result_row(
-                checkpoint, kind, name, shots=None, score=score,
-                protocol=pooled_protocol(r.protocol for r in parts),
+                checkpoint, kind, name, shots=result.shots, score=score,
+                protocol=pooled_protocol(protocols),
                 softmax_dtype=result.softmax_dtype, model_dtype=result.model_dtype,
                 **pooled_provenance([r.provenance for r in parts]),
             )
@@ -139,9 +167,12 @@ def write_predictions(out_dir: Path, checkpoint: Checkpoint, result: TaskResult)
 class Recorder:
     """Writes one evaluation into ``out_dir`` as it goes; ``finish`` adds the summaries."""
 
-    def __init__(self, out_dir: str | Path, checkpoint: Checkpoint) -> None:
+    def __init__(
+        self, out_dir: str | Path, checkpoint: Checkpoint, recorded: Sequence[dict[str, Any]] = ()
+    ) -> None:
         self.out_dir = Path(out_dir)
         self.checkpoint = checkpoint
+        self.recorded = recorded  # recorded_tasks before this evaluation
 
     def add(self, result: TaskResult) -> None:
         """Record one scored benchmark (predictions first, then its results line)."""
@@ -153,4 +184,4 @@ class Recorder:
 
     def finish(self, result: GauntletResult) -> None:
         """Record the group and gauntlet scores and redraw the table and the plot."""
-        record(self.out_dir, gauntlet_rows(self.checkpoint, result))
+        record(self.out_dir, gauntlet_rows(self.checkpoint, result, self.recorded))

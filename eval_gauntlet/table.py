@@ -60,6 +60,11 @@ def _how(rows: list[dict[str, Any]]) -> str:
     return f"; seed {', '.join(seeds)}; {', '.join(subsets)}"
 
 
+def _shots(row: dict[str, Any]) -> str:
+    """`` (0-shot)``: a category or average of one ``--shots`` count (each task's: nothing)."""
+    return "" if row.get("shots") is None else f" ({row['shots']}-shot)"
+
+
 def _benchmark_lines(mine: list[dict[str, Any]], notes: dict[str, int]) -> list[str]:
     out = [
         "| task | shots | n | acc | 95% CI | gold prob | 95% CI | gold text bits/byte | 95% CI "
@@ -144,7 +149,7 @@ def render_table(rows: list[dict[str, Any]]) -> str:
         if gauntlet:
             out += ["", "| gauntlet (acc above chance, rescaled) | score |", "|---|---:|"]
             out += [
-                f"| {row.get('task')}{_marks(row, notes)} | {fmt(row.get('score'))} |"
+                f"| {row.get('task')}{_shots(row)}{_marks(row, notes)} | {fmt(row.get('score'))} |"
                 for row in gauntlet
             ]
         out += _finetune_lines(mine)

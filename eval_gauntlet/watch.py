@@ -2,8 +2,9 @@
 
 The folder holds ``ba<step>`` exports or Composer checkpoints (files, sharded folders; named as
 :mod:`biomedlm.trained.names` names them). A checkpoint is read once all its files exist and
-none changed for ``settle`` seconds; it counts as scored once its gauntlet average (written
-last) is in ``results.jsonl`` (docs/reliability.md).
+none changed for ``settle`` seconds; it counts as scored once ``results.jsonl`` holds what scoring
+it with this selection writes: a task row per (task, shots), then, where they complete a
+category, the gauntlet average (written last) (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -54,12 +55,37 @@ def has_all_files(path: Path) -> bool:
     return fingerprint(path)[1] > 0
 
 
-def scored_checkpoints(out_dir: Path) -> set[str]:
-    """Checkpoints whose whole evaluation (the gauntlet summary) is recorded."""
+@dataclass(frozen=True)
+class Expected:
+    """What scoring a checkpoint with one selection records (default: only its average)."""
+
+    tasks: frozenset[tuple[str, int]] = frozenset()  # a task row per (task, shots)
+    average: bool = True  # an average row after them (the selection completes a category)
+    shots: int | None = None  # the average's (--shots)
+
+
+def scored_checkpoints(out_dir: Path, expected: Expected = Expected()) -> set[str]:
+    """Checkpoints whose whole evaluation with this selection is recorded: without an average,
+    a selection completing no category would be scored again on every pass."""
     path = out_dir / RESULTS
     if not path.is_file():
         return set()
-    return {str(r["checkpoint"]) for r in read_rows(path) if r.get("kind") == "average"}
+    tasks: dict[str, set[tuple[str, int]]] = {}
+    last_task: dict[str, int] = {}  # where the selection's last task row is
+    last_average: dict[str, int] = {}
+    for index, row in enumerate(read_rows(path)):
+        name, kind = str(row.get("checkpoint")), row.get("kind")
+        if kind == "task" and (pair := (row.get("task"), row.get("shots"))) in expected.tasks:
+            tasks.setdefault(name, set()).add(pair)  # type: ignore[arg-type]
+            last_task[name] = index
+        elif kind == "average" and row.get("shots") == expected.shots:
+            last_average[name] = index
+    return {
+        name
+        for name in {*tasks, *last_average}
+        if tasks.get(name, set()) >= expected.tasks
+        and (not expected.average or last_average.get(name, -1) > last_task.get(name, -1))
+    }
 
 
 @dataclass
@@ -108,6 +134,7 @@ def watch(
     folder: Path,
     out_dir: Path,
     score: Callable[[Path, str, int], bool],
+    expected: Expected = Expected(),
     once: bool = False,
     interval: float = 10.0,
     settle: float = 5.0,
@@ -115,7 +142,7 @@ def watch(
     broken_after: float = 600.0,
     running: Callable[[], bool] | None = None,
 ) -> WatchReport:
-    """Score every complete, unscored checkpoint with ``score(path, name, step)``.
+    """Score every complete checkpoint not scored as ``expected`` with ``score(path, name, step)``.
 
     One ``score`` could not read, or one still missing files ``broken_after`` seconds unchanged, is
     skipped until it changes. With ``once``, one pass; else poll every ``interval`` seconds while
@@ -129,7 +156,7 @@ def watch(
         last = once or (running is not None and not running())
         readiness.writer_gone = last and running is not None
         report.skipped = {}
-        done = scored_checkpoints(out_dir)
+        done = scored_checkpoints(out_dir, expected)
         pending = (
             [(s, p) for s, p in find_checkpoints(folder) if checkpoint_name(p) not in done]
             if folder.is_dir()

@@ -45,8 +45,8 @@ def test_rows_say_protocol_softmax_and_gold_prob(tiny_dir: Path, tmp_path: Path)
     assert by_category["average"]["protocol"] == FROM_TEST
     table = (tmp_path / "a" / "results.md").read_text()
     assert "| medqa_4options †1 | 1 | 4 |" in table
-    assert "| clinical_reasoning †1 |" in table and "| average †1 |" in table
-    assert "| biomedical_literature |" in table
+    assert "| clinical_reasoning (1-shot) †1 |" in table and "| average (1-shot) †1 |" in table
+    assert "| biomedical_literature (1-shot) |" in table
     assert "†1 few-shot examples not as lm-eval's task: drawn from the test file" in table
     assert (
         "| pubmedqa | 1 | 4 |" in table and "log-softmax in float32; model weights float32" in table
@@ -105,7 +105,7 @@ def test_footnotes_say_why_a_row_is_not_lm_evals(tiny_dir: Path, tmp_path: Path)
     assert main(argv) == 0
     table = (tmp_path / "a" / "results.md").read_text()
     assert "| organs †1 | 0 |" in table and "| **mmlu_medical** (all) | 0 |" in table
-    assert "| medical_knowledge †1 |" in table and "| average †1 |" in table
+    assert "| medical_knowledge (0-shot) †1 |" in table and "| average (0-shot) †1 |" in table
     assert "†1 prompt format not lm-eval's: lettered is the gauntlet's own format" in table
     assert "few-shot" not in table
 
@@ -118,7 +118,7 @@ def test_a_pooled_row_gets_a_mark_per_difference() -> None:
         {**ROW, "kind": "group", "task": "g", "protocol": f"{LM_EVAL}; {FROM_TEST}"},  # older
     ]  # fmt: skip
     table = render_table(rows)
-    assert "| a †1 |" in table and "| c †1 †2 |" in table and "| **g** (all) †1 |" in table
+    assert "| a †1 |" in table and "| c (0-shot) †1 †2 |" in table and "| **g** (all) †1 |" in table
     assert "†2 prompt format not lm-eval's: lettered" in table and "†3" not in table
 
 

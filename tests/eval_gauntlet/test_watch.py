@@ -102,6 +102,17 @@ def test_a_checkpoint_cut_off_mid_evaluation_is_scored_again(
     assert scored_rows(out)[-2:] == [("ba10", "task"), ("ba10", "average")]
 
 
+def test_a_selection_completing_no_category_is_scored_once(tmp_path: Path, tiny_dir: Path) -> None:
+    """No average is written for it: its task rows say it was scored."""
+    folder = make_run(tmp_path, tiny_dir, [10])
+    out = tmp_path / "eval"
+    args = ["--tasks", "mmlu_anatomy", "--limit", "2", "--shots", "0", "--interval", "0.2"]
+    start = time.monotonic()
+    assert main(["watch", str(folder), "--out", str(out), *args, "--idle-timeout", "1"]) == 0
+    assert time.monotonic() - start < 30
+    assert scored_rows(out) == [("ba10", "task")]
+
+
 def test_a_checkpoint_being_written_is_not_read(tmp_path: Path, tiny_dir: Path) -> None:
     folder = make_run(tmp_path, tiny_dir, [10])
     writing = folder / "ba20"
