@@ -167,6 +167,8 @@ class Options:
             raise naming.error(
                 "samples", f"names the items to score: drop {naming.short(given[0])}"
             )
+        if len(given) == 2:  # a row's subset would name only one of them
+            raise naming.error("sample", f"draws from every item: drop {naming.short('limit')}")
 
 
 def _coerce(spec: dataclasses.Field[Any], value: Any) -> Any:

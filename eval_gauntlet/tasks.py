@@ -102,7 +102,7 @@ def _validate(name: str, entry: TaskEntry, origin: str) -> Task:
         data=data,
         format=entry.format,
         num_fewshot=tuple(dict.fromkeys(shots)),
-        fewshot_source=None if fewshot and fewshot.resolve() == data.resolve() else fewshot,
+        fewshot_source=_pool(fewshot, data),
         random_baseline=entry.random_baseline,
         category=entry.category,
         subject=entry.subject,
@@ -112,6 +112,12 @@ def _validate(name: str, entry: TaskEntry, origin: str) -> Task:
         cop_base=entry.cop_base,
         origin=origin,
     )
+
+
+def _pool(fewshot: Path | None, data: Path) -> Path | None:
+    """A task's few-shot file; None where it is the task's own data, drawn with the item excluded
+    (the answer would otherwise be in its own prompt)."""
+    return None if fewshot is None or fewshot.resolve() == data.resolve() else fewshot
 
 
 def _check_groups(tasks: dict[str, Task]) -> None:
@@ -287,7 +293,8 @@ def with_fewshot_sources(tasks: dict[str, Task], sources: Sequence[str]) -> dict
             raise GauntletError(f"--fewshot-source {spec!r}: expected TASK=PATH")
         file = _file(str(Path(path).expanduser()), f"--fewshot-source {name}")
         for member in _names(tasks, name):
-            updated[member] = dataclasses.replace(updated[member], fewshot_source=file)
+            pool = _pool(file, updated[member].data)
+            updated[member] = dataclasses.replace(updated[member], fewshot_source=pool)
     return updated
 
 

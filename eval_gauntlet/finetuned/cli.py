@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> None:
     overrides = list(args.overrides)
     if "model.init_from" not in given:  # required by the recipe, unused here
         overrides.append("model.init_from=unused")
+    if "data.test" in given and not any(key.startswith("data.split") for key in given):
+        overrides.append("data.split=null")  # the test set is the file given, not a share of train
     try:
         recipe = load_recipe(args.recipe, overrides, components=False)
     except RecipeError as exc:

@@ -16,9 +16,11 @@ from eval_gauntlet.paper.spec import IN_CONTEXT, Paper, Row, Task
 from eval_gauntlet.paper.tasks import RAN, Outcome
 from eval_gauntlet.rows import FINETUNE, RESULTS, TABLE, Checkpoint, latest_rows, predictions_path
 from eval_gauntlet.rows import read_rows as read_results
+from eval_gauntlet.tasks import AVERAGE
 
 PAPER_JSON, PAPER_MD, PAPER_PNG = "paper.json", "paper.md", "paper.png"
 PLUMBING = "plumbing (debug model, slices)"
+GAUNTLET = "gauntlet"  # a row's metric: the gauntlet's average (its results row kind AVERAGE)
 
 
 def _result(outcome: Outcome, row: Row, demo: bool) -> dict[str, Any] | None:
@@ -28,17 +30,25 @@ def _result(outcome: Outcome, row: Row, demo: bool) -> dict[str, Any] | None:
     found = [
         r
         for r in latest_rows(read_results(outcome.results / RESULTS))
-        if r.get("kind") == FINETUNE and r.get("checkpoint") == outcome.run_name
-        and r.get("task") == row.result_for(demo) and r.get("metric") == row.metric
+        if r.get("checkpoint") == outcome.run_name and r.get("task") == row.result_for(demo)
+        and _is_metric(r, row.metric)
     ]  # fmt: skip
     return found[-1] if found else None
+
+
+def _is_metric(result: dict[str, Any], metric: str) -> bool:
+    """``result`` holds ``metric``: a fine-tuned row's, or (``gauntlet``) the gauntlet average."""
+    if result.get("kind") == AVERAGE:  # a score above chance (rescaled), no metric of its own
+        return metric == GAUNTLET and result.get("shots") is None
+    return result.get("kind") == FINETUNE and result.get("metric") == metric
 
 
 def _value(result: dict[str, Any]) -> tuple[float, list[float | None]]:
     """A result on the paper's scale: accuracy in percent, ROUGE and BLEU in points."""
     factor = 100.0 if result.get("scale") is None else 1.0
     low, high = result.get("ci95") or [None, None]
-    return float(result["value"]) * factor, [None if x is None else x * factor for x in (low, high)]
+    value = result["score"] if result.get("kind") == AVERAGE else result["value"]
+    return float(value) * factor, [None if x is None else x * factor for x in (low, high)]
 
 
 def _status(outcome: Outcome, task: Task, found: dict[str, Any] | None, demo: bool) -> str:
@@ -68,7 +78,7 @@ def _entry(name: str, task: Task, outcome: Outcome, row: Row, demo: bool) -> dic
     value, ci95 = _value(found) if found else (None, [None, None])
     differences = [*_protocol(task, outcome, demo), *([outcome.note] if outcome.note else [])]
     predictions = None
-    if found and outcome.results and outcome.run_name:
+    if found and found["kind"] == FINETUNE and outcome.results and outcome.run_name:
         checkpoint = Checkpoint(outcome.run_name)
         file_name = f"{row.result_for(demo)}.test.jsonl"
         predictions = predictions_path(outcome.results, checkpoint, file_name)

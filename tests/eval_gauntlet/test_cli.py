@@ -91,6 +91,10 @@ def test_zero_shot_and_default_shots(tiny_dir: Path, tmp_path: Path) -> None:
             "error: --samples names the items to score: drop --limit",
         ),
         (
+            ("--limit", "50", "--sample", "10"),
+            "error: --sample draws from every item: drop --limit",
+        ),
+        (
             ("--samples", '{"pubmedqa": [499, 500]}', "--tasks", "pubmedqa"),
             "error: --samples pubmedqa: index 500 is not an item of the task (500 items: 0..499)",
         ),
@@ -181,6 +185,32 @@ def export_folder(tmp_path: Path, tiny_dir: Path, steps: list[int]) -> Path:
         for f in [*(folder / f"ba{step}").iterdir(), folder / f"ba{step}"]:
             os.utime(f, (old, old))
     return folder
+
+
+def test_one_export_gets_its_step_and_tokens_as_in_its_folder(
+    tiny_dir: Path, tmp_path: Path
+) -> None:
+    folder = export_folder(tmp_path, tiny_dir, [5])
+    args = ("--tasks", "pubmedqa", "--limit", "2", "--shots", "0", "--tokens-per-step", "100")
+    for path, out in ((folder / "ba5", tmp_path / "one"), (folder, tmp_path / "folder")):
+        assert score(path, out, *args) == 0
+        (row, *_) = read_rows(out / "results.jsonl")
+        assert (row["checkpoint"], row["step"], row["tokens"]) == ("ba5", 5, 500)
+
+
+def test_a_partial_rescore_keeps_the_whole_average(tiny_dir: Path, tmp_path: Path) -> None:
+    out, args = tmp_path / "eval", ("--limit", "4", "--shots", "0")
+    assert score(tiny_dir, out, "--tasks", "medqa_4options", "pubmedqa", *args) == 0
+    assert score(tiny_dir, out, "--tasks", "pubmedqa", *args) == 0
+    assert score(tiny_dir, out, "--tasks", "pubmedqa", "--limit", "4", "--shots", "1") == 0
+    rows = [r for r in read_rows(out / "results.jsonl") if r["kind"] in ("category", "average")]
+    first, again, one_shot = rows[:3], rows[3:6], rows[6:]
+    assert [(r["task"], r["score"]) for r in again] == [(r["task"], r["score"]) for r in first]
+    assert {r["shots"] for r in first + again} == {0}
+    assert first[2]["score"] != first[1]["score"]  # pubmedqa's category alone is not the average
+    assert [r["task"] for r in one_shot] == ["biomedical_literature", "average"]
+    table = (out / "results.md").read_text()
+    assert "| average (0-shot) |" in table and "| average (1-shot) |" in table
 
 
 def test_a_truncated_export_between_two_good_ones_is_skipped_and_counted(

@@ -176,6 +176,9 @@ def test_fewshot_source_flag_points_a_task_or_group_at_a_train_file(tmp_path: Pa
     assert tasks["medqa_4options"].fewshot_source == train
     assert all(tasks[f"mmlu_{s}"].fewshot_source == train for s in ("anatomy", "college_medicine"))
     assert tasks["pubmedqa"] == load_tasks()["pubmedqa"]
+    medqa = load_tasks()["medqa_4options"]
+    own = with_fewshot_sources(load_tasks(), [f"medqa_4options={medqa.data}"])
+    assert own["medqa_4options"] == medqa  # its own file: drawn with the item excluded, as SELF
     with pytest.raises(
         GauntletError, match=r"--fewshot-source 'medqa_4options': expected TASK=PATH"
     ):

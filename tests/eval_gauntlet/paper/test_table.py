@@ -27,6 +27,7 @@ from eval_gauntlet.rows import (
     append_rows,
     finetune_rows,
     predictions_path,
+    result_row,
 )
 from tests.fixtures.paths import REPO
 
@@ -125,6 +126,19 @@ def test_values_come_from_the_results_on_the_papers_scale_with_examples_to_check
     assert "Right (5)" in examples and "Wrong (5)" in examples
     assert "question 4?" in examples and "question 5?" not in examples  # the first 5 of each
     assert "question 7?" in examples and "gold (A) yes; predicted (B) no" in examples
+
+
+def test_the_gauntlet_row_reads_the_gauntlet_average(tmp_path: Path) -> None:
+    paper = load_paper()
+    outcomes = {name: Outcome(name, NOT_SELECTED, "") for name in paper.tasks}
+    rows = [result_row(Checkpoint("init"), "average", "average", shots=shots, score=value)
+            for shots, value in ((None, 0.25), (0, 0.5))]  # fmt: skip
+    append_rows(tmp_path / "gauntlet" / RESULTS, rows)
+    outcomes["gauntlet"] = Outcome("gauntlet", RAN, "", tmp_path / "gauntlet", "init")
+    header = {"init": "INIT", "about": {}}
+    entries = {e["task"]: e for e in write_report(tmp_path, paper, outcomes, header, demo=False)}
+    assert entries["gauntlet"]["value"] == 25.0  # each task's shot counts, not one --shots
+    assert entries["gauntlet"]["predictions"] is None
 
 
 def test_a_demo_row_is_read_under_its_demo_recipes_task_name(tmp_path: Path) -> None:
