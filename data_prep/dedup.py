@@ -2,7 +2,8 @@
 
 Files come in corpus order (sources as configured, each one's files sorted, so MEDLINE update
 files follow the baseline). By id, the last appearance is the current version (earlier ones:
-``duplicate_id``), and a deletion that comes after it drops it (``deleted``); of what is left,
+``duplicate_id``), a version a later file read and left out (filtered, no abstract,
+decontaminated) included, and a deletion that comes after it drops it (``deleted``); of what is left,
 the first copy of a text is kept (later ones: ``duplicate_text``). All numpy over uint64 arrays,
 about 32 bytes per document at peak: the whole of PubMed fits in memory.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,16 +33,17 @@ text_hash = id_hash  # a document's text (already normalised) is hashed as an id
 
 @dataclass
 class FileKeys:
-    """One file's hashes: its documents' ids and texts in document order, and its deleted ids."""
+    """One file's hashes: its documents' ids and texts in document order, its deleted ids, and
+    the ids of the versions it read and left out."""
 
     id_hashes: np.ndarray
     text_hashes: np.ndarray
     deleted_hashes: np.ndarray
+    left_out_hashes: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
 
     def __post_init__(self) -> None:
-        self.id_hashes = np.asarray(self.id_hashes, dtype=np.uint64).reshape(-1)
-        self.text_hashes = np.asarray(self.text_hashes, dtype=np.uint64).reshape(-1)
-        self.deleted_hashes = np.asarray(self.deleted_hashes, dtype=np.uint64).reshape(-1)
+        for name in ("id_hashes", "text_hashes", "deleted_hashes", "left_out_hashes"):
+            setattr(self, name, np.asarray(getattr(self, name), dtype=np.uint64).reshape(-1))
         if len(self.id_hashes) != len(self.text_hashes):
             raise ValueError(
                 f"FileKeys: {len(self.id_hashes)} id hashes but {len(self.text_hashes)} text hashes"
@@ -57,6 +59,7 @@ def plan_dedup(files: Sequence[FileKeys]) -> tuple[list[np.ndarray], dict[str, i
     order = np.argsort(ids, kind="stable")  # equal ids stay in corpus order
     current = np.zeros(len(ids), dtype=bool)
     current[order[_last_of_runs(ids[order])]] = True
+    current &= ~_superseded(ids, files, ends)
     deleted = current & _deleted_after(ids, files, ends)
     keep = current & ~deleted
     del ids
@@ -85,11 +88,24 @@ def _last_of_runs(sorted_keys: np.ndarray) -> np.ndarray:
 def _deleted_after(ids: np.ndarray, files: Sequence[FileKeys], ends: np.ndarray) -> np.ndarray:
     """True where a deletion of a document's id comes after the document (a deletion in file
     ``f`` stands at ``ends[f]``, after that file's documents; only the latest one counts)."""
-    deleted_ids = [f.deleted_hashes for f in files]
-    if not sum(len(d) for d in deleted_ids):
+    return _named_after(ids, [f.deleted_hashes for f in files], ends)
+
+
+def _superseded(ids: np.ndarray, files: Sequence[FileKeys], ends: np.ndarray) -> np.ndarray:
+    """True where a later file read a version of a document's id and left it out (an update
+    whose revision lost its abstract): the document is no longer the current version. The version
+    left out stands at the start of its file (within one file the order is not recorded)."""
+    starts = np.concatenate([[0], ends[:-1]])
+    return _named_after(ids, [f.left_out_hashes for f in files], starts)
+
+
+def _named_after(ids: np.ndarray, named: list[np.ndarray], when_of_file: np.ndarray) -> np.ndarray:
+    """True where an id in ``named[f]`` (standing at position ``when_of_file[f]``) names the
+    document's id after the document's position (only the latest naming counts)."""
+    if not sum(len(d) for d in named):
         return np.zeros(len(ids), dtype=bool)
-    keys = np.concatenate(deleted_ids)
-    when = np.repeat(ends, [len(d) for d in deleted_ids])
+    keys = np.concatenate(named)
+    when = np.repeat(when_of_file, [len(d) for d in named])
     order = np.lexsort((when, keys))  # by id, then by position: the last of a run is the latest
     last = _last_of_runs(keys[order])
     keys, latest = keys[order][last], when[order][last]

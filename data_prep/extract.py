@@ -32,6 +32,7 @@ from data_prep.stages import file_digest, fingerprint
 
 log = logging.getLogger(__name__)
 DECONTAMINATION_BATCH = 256  # documents matched against the evaluation index in one pass
+KEYS_FORMAT = 2  # what .keys.npz holds (2: the ids left out, too): outputs of another re-extract
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def plan_tasks(
         name: {**asdict(spec), "sha1": file_digest(Path(spec.path))}
         for name, spec in benchmarks.items()
     }
-    shaping = (asdict(cfg.clean), cfg.decontaminate.ngram, checked, cfg.on_error)
+    shaping = (asdict(cfg.clean), cfg.decontaminate.ngram, checked, cfg.on_error, KEYS_FORMAT)
     tasks = []
     for source, path in expand_sources(cfg.sources):
         stat = path.stat()
@@ -89,6 +90,7 @@ class _Kept:
     decontaminated: Counter[str] = field(default_factory=Counter)
     id_hashes: list[int] = field(default_factory=list)
     text_hashes: list[int] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # ids filtered out or decontaminated
 
 
 def _cleaned(task: ExtractTask, ctx: ReadContext, kept: _Kept) -> Iterator[Document]:
@@ -101,6 +103,7 @@ def _cleaned(task: ExtractTask, ctx: ReadContext, kept: _Kept) -> Iterator[Docum
             yield doc
         else:
             kept.rejected[reason] += 1
+            kept.left_out.append(doc.id)
 
 
 def _write_uncontaminated(batch: list[Document], out: TextIO, kept: _Kept) -> None:
@@ -109,6 +112,7 @@ def _write_uncontaminated(batch: list[Document], out: TextIO, kept: _Kept) -> No
     for doc, hit in zip(batch, hits, strict=True):
         if hit is not None:
             kept.decontaminated[f"{hit[0]}:{hit[1]}"] += 1
+            kept.left_out.append(doc.id)
             continue
         record = {"id": doc.id, "source": doc.source, "text": doc.text, "meta": doc.meta}
         out.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -117,14 +121,17 @@ def _write_uncontaminated(batch: list[Document], out: TextIO, kept: _Kept) -> No
         kept.chars += len(doc.text)
 
 
-def _save_keys(path: Path, kept: _Kept, deleted: list[str]) -> Path:
+def _save_keys(path: Path, kept: _Kept, ctx: ReadContext) -> Path:
     """The hashes for deduplication, saved under a temporary name beside ``path`` (returned)."""
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npz")
     np.savez(
         tmp,
         id_hashes=np.array(kept.id_hashes, dtype=np.uint64),
         text_hashes=np.array(kept.text_hashes, dtype=np.uint64),
-        deleted_hashes=np.array([id_hash(i) for i in deleted], dtype=np.uint64),
+        deleted_hashes=np.array([id_hash(i) for i in ctx.deleted], dtype=np.uint64),
+        left_out_hashes=np.array(
+            [id_hash(i) for i in [*ctx.left_out, *kept.left_out]], dtype=np.uint64
+        ),
     )
     return tmp
 
@@ -145,7 +152,7 @@ def extract_file(task: ExtractTask) -> dict[str, Any]:
     if kept.read == 0:
         skipped = ", ".join(f"{k} {v}" for k, v in sorted(ctx.skipped.items()))
         log.warning("%s: gave no documents (%s)", task.path, skipped or "nothing in it to read")
-    tmp_keys = _save_keys(keys_path, kept, ctx.deleted)
+    tmp_keys = _save_keys(keys_path, kept, ctx)
     os.replace(tmp_docs, docs_path)
     os.replace(tmp_keys, keys_path)
     stats = {

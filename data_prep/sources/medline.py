@@ -78,6 +78,8 @@ def _citation(citation: ET.Element, path: Path, ctx: ReadContext) -> Document | 
                 break
     if not abstract:
         ctx.skipped["no_abstract"] += 1
+        if pmid:  # a revision without an abstract still supersedes the version before it
+            ctx.left_out.append(f"pmid:{pmid}")
         return None
     if not pmid:
         ctx.bad(str(path), "MedlineCitation without PMID")

@@ -9,6 +9,7 @@ import pickle
 import re
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -308,12 +309,18 @@ def test_words_fast_ascii_path_agrees_with_regex() -> None:
 # --- deduplication -----------------------------------------------------------------------
 
 
-def keys(ids: list[str], texts: list[str] | None = None, deleted: list[str] = ()) -> FileKeys:
+def keys(
+    ids: list[str],
+    texts: list[str] | None = None,
+    deleted: Sequence[str] = (),
+    left_out: Sequence[str] = (),
+) -> FileKeys:
     texts = texts if texts is not None else [f"text {next(UNIQUE)}" for _ in ids]
     return FileKeys(
         id_hashes=np.array([id_hash(i) for i in ids], dtype=np.uint64),
         text_hashes=np.array([text_hash(t) for t in texts], dtype=np.uint64),
         deleted_hashes=np.array([id_hash(i) for i in deleted], dtype=np.uint64),
+        left_out_hashes=np.array([id_hash(i) for i in left_out], dtype=np.uint64),
     )
 
 
@@ -340,6 +347,19 @@ def test_deletion_and_re_addition() -> None:
     assert masks == [[], [True, False]]
 
 
+def test_a_revision_left_out_supersedes_the_version_before_it() -> None:
+    """An update whose revision of pmid:1 lost its abstract (or is filtered out): the baseline's
+    version was kept as if current."""
+    masks, drops = plan(keys(["pmid:1", "pmid:2"]), keys(["pmid:3"], left_out=["pmid:1"]))
+    assert masks == [[False, True], [True]]
+    assert drops == {"duplicate_id": 1, "deleted": 0, "duplicate_text": 0}
+    # a later revision that is kept comes back; one kept in the same file stays
+    masks, _ = plan(keys(["a"]), keys([], left_out=["a"]), keys(["a"]))
+    assert masks == [[False], [], [True]]
+    masks, _ = plan(keys(["a"]), keys(["a"], left_out=["a"]))
+    assert masks == [[False], [True]]
+
+
 def test_duplicate_text_first_wins_after_id_resolution() -> None:
     masks, drops = plan(
         keys(["pmid:1", "pmid:2"], ["abstract one", "abstract two"]),
@@ -356,10 +376,15 @@ def test_empty_inputs() -> None:
     assert plan(keys([]), keys(["a"]))[0] == [[], [True]]
 
 
-def reference_dedup(files: list[tuple[list[int], list[int], list[int]]]) -> list[list[bool]]:
+def reference_dedup(
+    files: list[tuple[list[int], list[int], list[int], list[int]]],
+) -> list[list[bool]]:
     """The rules written as a plain loop over events, to check the vectorised version."""
     state: dict[int, tuple[int, int] | None] = {}  # id -> (file, row) of its current version
-    for f, (ids, _, deleted) in enumerate(files):
+    for f, (ids, _, deleted, left_out) in enumerate(files):
+        for i in left_out:  # a version read and not kept: current, and not kept
+            if i in state:
+                state[i] = None
         for row, i in enumerate(ids):
             state[i] = (f, row)
         for i in deleted:
@@ -368,7 +393,7 @@ def reference_dedup(files: list[tuple[list[int], list[int], list[int]]]) -> list
     alive = {pos for pos in state.values() if pos is not None}
     seen: set[int] = set()
     masks = []
-    for f, (_, texts, _) in enumerate(files):
+    for f, (_, texts, _, _) in enumerate(files):
         mask = []
         for row, t in enumerate(texts):
             keep = (f, row) in alive and t not in seen
@@ -386,16 +411,14 @@ def test_dedup_matches_reference_on_random_files() -> None:
             rng.integers(0, 150, size=n).tolist(),
             rng.integers(0, 120, size=n).tolist(),
             rng.integers(0, 150, size=rng.integers(0, 20)).tolist(),
+            rng.integers(0, 150, size=rng.integers(0, 20)).tolist(),
         )
         for n in rng.integers(0, 80, size=8)
     ]
-    file_keys = [
-        FileKeys(np.array(i, np.uint64), np.array(t, np.uint64), np.array(d, np.uint64))
-        for i, t, d in files
-    ]
+    file_keys = [FileKeys(*(np.array(a, np.uint64) for a in arrays)) for arrays in files]
     masks, drops = plan_dedup(file_keys)
     assert [m.tolist() for m in masks] == reference_dedup(files)
-    total = sum(len(i) for i, _, _ in files)
+    total = sum(len(arrays[0]) for arrays in files)
     assert sum(drops.values()) == total - sum(int(m.sum()) for m in masks)
     assert all(v > 0 for v in drops.values())
 
@@ -463,3 +486,38 @@ def test_a_pmc_article_falls_in_the_split_of_its_abstract(tmp_path: Path) -> Non
     stats = select_and_split([task], cfg, tmp_path / "text")
     assert stats["documents"] == {"train": 0, "validation": 2}
     assert [r["id"] for r in read_jsonl(tmp_path / "text" / "validation.jsonl")] == ids
+
+
+def test_extract_records_the_versions_it_leaves_out(tmp_path: Path) -> None:
+    """What a file reads and does not keep (no abstract, filtered) is saved for dedup, which then
+    drops the older versions (see test_a_revision_left_out_supersedes_the_version_before_it)."""
+    from data_prep.extract import extract_file
+
+    def citation(pmid: int, abstract: str | None) -> str:
+        text = f"<Abstract><AbstractText>{abstract}</AbstractText></Abstract>" if abstract else ""
+        return (
+            f"<PubmedArticle><MedlineCitation><PMID>{pmid}</PMID><Article><ArticleTitle>T{pmid}"
+            f"</ArticleTitle>{text}<Language>eng</Language></Article></MedlineCitation>"
+            "</PubmedArticle>"
+        )
+
+    update = tmp_path / "update.xml"
+    kept = " ".join(["A long enough abstract about renal sodium handling in a cohort."] * 4)
+    update.write_text(
+        f"<PubmedArticleSet>{citation(1, None)}{citation(2, 'Too short.')}{citation(3, kept)}"
+        "</PubmedArticleSet>"
+    )
+    task = ExtractTask(
+        "u", str(update), SourceConfig(kind="medline", path=str(update)), CleanConfig(), "raise",
+        str(tmp_path),
+    )  # fmt: skip
+    stats = extract_file(task)
+    assert (stats["kept"], stats["skipped"], stats["rejected"]) == (
+        1,
+        {"no_abstract": 1},
+        {"too_short": 1},
+    )
+    with np.load(task.output(".keys.npz")) as saved:
+        assert sorted(saved["left_out_hashes"].tolist()) == sorted(
+            id_hash(f"pmid:{n}") for n in (1, 2)
+        )
