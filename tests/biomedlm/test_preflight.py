@@ -79,7 +79,7 @@ def test_shards_without_a_manifest_with_ids_past_the_tokenizer_fail(
     with pytest.raises(RecipeError) as caught:
         launch(*data_overrides(data), f"tokenizer.path={small_vocab / 'tokenizer'}")
     assert str(caught.value) == (
-        f"train_loader.streams.pubmed: the shards at {data}/train hold token id 21556 but "
+        f"train_loader.streams.pubmed: the shards at {data}/train hold token id 21662 but "
         f"tokenizer.path={small_vocab / 'tokenizer'} has 500 tokens (no manifest.json beside "
         "them says which tokenizer made them); use the tokenizer the shards were made with"
     )
@@ -88,14 +88,14 @@ def test_shards_without_a_manifest_with_ids_past_the_tokenizer_fail(
 def test_shards_without_a_manifest_far_below_the_tokenizer_are_said(
     prepared: Path, small_vocab: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Shards of a 500-token tokenizer with the 21,557-token one trained silently."""
+    """Shards of a 500-token tokenizer with the 21,663-token one trained silently."""
     data = without_manifest(small_vocab, tmp_path / "data")
     with caplog.at_level(logging.WARNING, logger="biomedlm.token_ids"):
         launch(*data_overrides(data), f"tokenizer.path={prepared / 'tokenizer'}")
     said = [r.getMessage() for r in caplog.records if "most likely made with" in r.getMessage()]
     assert len(said) == 2  # the train and eval streams, one line each
     assert said[0].startswith(f"{data}/train: no manifest.json, and the largest token id in its ")
-    assert "is 499 while tokenizer.path=" in said[0] and "has 21557 tokens" in said[0]
+    assert "is 499 while tokenizer.path=" in said[0] and "has 21663 tokens" in said[0]
 
 
 @pytest.mark.parametrize("seq", [512, 128])

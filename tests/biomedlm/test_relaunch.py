@@ -384,7 +384,7 @@ def test_a_relaunch_refuses_another_tokenizer_republished_under_the_same_paths(
         assert status == 2 and len(errors) == 1
         assert errors[0].startswith(f"error: tokenizer: the tokenizer read now ({data}/.sets/")
         assert "is not the one the checkpoint was trained with (" in errors[0]
-        assert "21557 tokens): its token ids would mean other words" in errors[0]
+        assert "21663 tokens): its token ids would mean other words" in errors[0]
         assert errors[0].endswith(
             f"model.init_from={tmp_path / 'run' / 'checkpoints' / 'ep0-ba2-rank0.pt'})"
         )
@@ -412,7 +412,7 @@ def test_relaunching_a_finished_or_changed_run(tmp_path: Path) -> None:
     assert first.returncode == 0, first.stderr[-2000:]
     record = read_record(str(tmp_path / "run" / "checkpoints"))  # written by the run at FIT_START
     assert record is not None and record["recipe"]["max_duration"] == "2ba"
-    assert record["identity"]["tokenizer"]["vocab_size"] == 21557
+    assert record["identity"]["tokenizer"]["vocab_size"] == 21663
     assert list(record["identity"]["data"]) == ["train_loader.streams.pubmed"]
 
     again = launch(tmp_path, "max_duration=2ba")  # a scheduler retrying a finished job
