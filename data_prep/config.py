@@ -39,7 +39,7 @@ class SourceConfig:
     name: str | None = None  # label in the manifest; defaults to the kind
     pile_subsets: list[str] = field(default_factory=lambda: list(PILE_PUBMED_SUBSETS))
     text_field: str = "text"  # jsonl: field holding the text
-    id_field: str | None = "id"  # jsonl: field holding a stable id (else file:line)
+    id_field: str | None = "id"  # jsonl: field holding a stable id (else path:line)
 
     def __post_init__(self) -> None:
         if self.name is None:

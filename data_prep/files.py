@@ -48,6 +48,16 @@ def write_refused(folder: Path) -> str | None:
         return f"{existing}: {exc.strerror or type(exc).__name__}"
 
 
+def file_label(path: Path) -> str:
+    """``path`` as one name whatever way a glob wrote it (relative, absolute, ``~``): relative
+    to the working directory when below it, else absolute. Names id-less documents."""
+    resolved = Path(os.path.abspath(path))
+    try:
+        return resolved.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return resolved.as_posix()
+
+
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Call ``write`` on a temporary file beside ``path``, then rename it onto ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ from typing import Any
 
 from data_prep.config import SourceConfig
 from data_prep.document import Document, ReadContext
+from data_prep.files import file_label
 from data_prep.sources.opening import text_lines
 
 _META_FIELDS = ("pmid", "pmcid", "language", "title")
@@ -55,7 +56,7 @@ def read_jsonl(path: Path, cfg: SourceConfig, ctx: ReadContext) -> Iterator[Docu
         if text is None:
             continue
         raw_id = record.get(cfg.id_field) if cfg.id_field else None
-        doc_id = str(raw_id) if raw_id is not None else f"{path.as_posix()}:{lineno}"
+        doc_id = str(raw_id) if raw_id is not None else f"{file_label(path)}:{lineno}"
         meta = {
             key: str(value)
             for key in _META_FIELDS
@@ -77,7 +78,7 @@ def read_pile(path: Path, cfg: SourceConfig, ctx: ReadContext) -> Iterator[Docum
         text = record_text(record, "text", f"{path}:{lineno}", ctx)
         if text is not None:
             yield Document(
-                id=f"pile:{path.as_posix()}:{lineno}",
+                id=f"pile:{file_label(path)}:{lineno}",
                 source=ctx.source,
                 text=text,
                 meta={"pile_set_name": subset},

@@ -63,7 +63,7 @@ def _citation(citation: ET.Element, path: Path, ctx: ReadContext) -> Document | 
     pmid = (citation.findtext("PMID") or "").strip()
     article = citation.find("Article")
     if article is None:
-        ctx.skipped["no_abstract"] += 1
+        _left_out(pmid, ctx)
         return None
     article_language = (article.findtext("Language") or "").strip()
     abstract = _abstract(article.find("Abstract"))
@@ -77,9 +77,7 @@ def _citation(citation: ET.Element, path: Path, ctx: ReadContext) -> Document | 
                 language = other.get("Language") or language
                 break
     if not abstract:
-        ctx.skipped["no_abstract"] += 1
-        if pmid:  # a revision without an abstract still supersedes the version before it
-            ctx.left_out.append(f"pmid:{pmid}")
+        _left_out(pmid, ctx)
         return None
     if not pmid:
         ctx.bad(str(path), "MedlineCitation without PMID")
@@ -92,6 +90,13 @@ def _citation(citation: ET.Element, path: Path, ctx: ReadContext) -> Document | 
         meta["article_language"] = article_language
     text = f"{title}\n\n{abstract}" if title else abstract
     return Document(id=f"pmid:{pmid}", source=ctx.source, text=text, meta=meta)
+
+
+def _left_out(pmid: str, ctx: ReadContext) -> None:
+    """Count a citation without an abstract; its PMID supersedes the versions before it."""
+    ctx.skipped["no_abstract"] += 1
+    if pmid:
+        ctx.left_out.append(f"pmid:{pmid}")
 
 
 def _abstract(abstract: ET.Element | None) -> str:

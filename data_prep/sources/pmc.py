@@ -13,6 +13,7 @@ from pathlib import Path
 
 from data_prep.config import SourceConfig
 from data_prep.document import Document, ReadContext
+from data_prep.files import file_label
 from data_prep.sources.opening import corrupt_file_guard, open_binary, report_malformed_xml
 
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -52,7 +53,7 @@ def read_pmc(path: Path, cfg: SourceConfig, ctx: ReadContext) -> Iterator[Docume
     with open_binary(path) as stream, corrupt_file_guard(path, ctx):
         data = stream.read()
     if data is not None:
-        yield from _articles(data, str(path), ctx)
+        yield from _articles(data, str(path), ctx, file_label(path))
 
 
 def _read_bundle(path: Path, ctx: ReadContext) -> Iterator[Document]:
@@ -63,11 +64,13 @@ def _read_bundle(path: Path, ctx: ReadContext) -> Iterator[Document]:
                 continue
             stream = bundle.extractfile(member)
             assert stream is not None  # a regular file always has a stream
-            yield from _articles(stream.read(), f"{path}:{member.name}", ctx)
+            where = f"{path}:{member.name}"
+            yield from _articles(stream.read(), where, ctx, f"{file_label(path)}:{member.name}")
 
 
-def _articles(data: bytes, where: str, ctx: ReadContext) -> Iterator[Document]:
-    """The documents of one XML file: an ``article``, or a ``pmc-articleset`` of them."""
+def _articles(data: bytes, where: str, ctx: ReadContext, label: str) -> Iterator[Document]:
+    """The documents of one XML file: an ``article``, or a ``pmc-articleset`` of them (``label``
+    names one without a PMC id)."""
     try:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
@@ -77,12 +80,12 @@ def _articles(data: bytes, where: str, ctx: ReadContext) -> Iterator[Document]:
     if not articles:
         ctx.bad(where, f"no <article> element (root is <{root.tag}>; not JATS?)")
     for article in articles:
-        doc = _article(article, where, ctx)
+        doc = _article(article, where, ctx, label)
         if doc is not None:
             yield doc
 
 
-def _article(article: ET.Element, where: str, ctx: ReadContext) -> Document | None:
+def _article(article: ET.Element, where: str, ctx: ReadContext, label: str) -> Document | None:
     """The document of one JATS ``article``, or None (counted) when it has no text."""
     front = article.find("front/article-meta")
     if front is None:
@@ -97,22 +100,25 @@ def _article(article: ET.Element, where: str, ctx: ReadContext) -> Document | No
         for block in _blocks(elem, dropped)
     ]
     body = _blocks(article.find("body"), dropped) + _blocks(article.find("floats-group"), dropped)
-    if not abstract and not body:
-        ctx.skipped["no_text"] += 1
-        return None
-    _blocks(article.find("back"), dropped)  # back matter is not kept; its references are counted
-    ctx.dropped.update(dropped)
-    text = "\n\n".join(part for part in (title, "\n".join(abstract), "\n".join(body)) if part)
-    meta = {"language": _language(article.get(_XML_LANG)), "title": title}
     ids = {
         elem.get("pub-id-type"): (elem.text or "").strip() for elem in front.iterfind("article-id")
     }
     pmcid = ids.get("pmc") or ids.get("pmcid")
     if pmcid:
-        meta["pmcid"] = pmcid.upper() if pmcid.upper().startswith("PMC") else f"PMC{pmcid}"
+        pmcid = pmcid.upper() if pmcid.upper().startswith("PMC") else f"PMC{pmcid}"
+    doc_id = f"pmc:{pmcid}" if pmcid else label
+    if not abstract and not body:
+        ctx.skipped["no_text"] += 1
+        ctx.left_out.append(doc_id)  # a version without text still supersedes the one before
+        return None
+    _blocks(article.find("back"), dropped)  # back matter is not kept; its references are counted
+    ctx.dropped.update(dropped)
+    text = "\n\n".join(part for part in (title, "\n".join(abstract), "\n".join(body)) if part)
+    meta = {"language": _language(article.get(_XML_LANG)), "title": title}
+    if pmcid:
+        meta["pmcid"] = pmcid
     if ids.get("pmid"):
         meta["pmid"] = ids["pmid"]
-    doc_id = f"pmc:{meta['pmcid']}" if pmcid else where
     return Document(id=doc_id, source=ctx.source, text=text, meta=meta)
 
 

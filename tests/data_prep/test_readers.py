@@ -322,6 +322,9 @@ def test_id_less_files_of_the_same_name_in_two_folders_do_not_collide(
         "a/train.jsonl:1", "b/train.jsonl:1", "pile:a/train.jsonl:1", "pile:b/train.jsonl:1",
         "a/x.nxml", "b/x.nxml",
     ]  # fmt: skip
+    # the same files through an absolute glob: the same ids (a split hashes them)
+    (source, path), _ = expand_sources([SourceConfig(kind="jsonl", path=f"{tmp_path}/*/*.jsonl")])
+    assert next(READERS["jsonl"](path, source, ReadContext(source="jsonl"))).id == ids[0]
 
 
 def test_jsonl_missing_text_field(tmp_path: Path) -> None:
