@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from biomedlm.settings import RecipeError, TrainingSettings
+from biomedlm.trained.names import composer_folder
 from data_prep.files import write_refused
 
 BUCKET_FIX = "a bucket this run can write (credentials, S3_ENDPOINT_URL)"
@@ -35,6 +36,8 @@ def check_outputs(recipe: TrainingSettings) -> None:
     :class:`RecipeError` naming the key.
     """
     folders = {"run_dir": recipe.run_dir, "save_folder": recipe.save_folder}
+    if recipe.save_folder is not None:  # as Composer writes to it
+        folders["save_folder"] = composer_folder(recipe.save_folder, recipe.run_name)
     for name, args in recipe.callbacks.items():
         if args is not None and isinstance(args.get("save_folder"), str):
             folders[f"callbacks.{name}.save_folder"] = args["save_folder"]

@@ -21,7 +21,7 @@ from biomedlm.run_record import RUN_DIR_RECIPE, identity_change, read_record, re
 from biomedlm.settings import RecipeError, TrainingSettings, parse_time
 from biomedlm.trained.kinds import CheckpointError
 from biomedlm.trained.load import Progress, read_progress
-from biomedlm.trained.names import composer_folder, composer_position, composer_step
+from biomedlm.trained.names import Position, composer_folder, composer_position, composer_step
 
 log = logging.getLogger(__name__)
 
@@ -124,15 +124,15 @@ def latest_remote_checkpoint(save_folder: str) -> str | None:
 
     store = maybe_create_object_store_from_uri(save_folder)
     backend, bucket, _ = parse_uri(save_folder)
-    found: list[tuple[int, str]] = []
+    found: list[tuple[Position, str]] = []
     for name in LATEST_REMOTE:
         try:  # the symlink's content is the checkpoint's object name, without the bucket
             target = extract_path_from_symlink(f"{save_folder.rstrip('/')}/{name}", store)
         except FileNotFoundError:
             continue
         uri = f"{backend}://{bucket}/{target.strip()}"
-        batch = remote_batch(uri)
-        found.append((-1 if batch is None else batch, uri))
+        position = composer_position(uri.rstrip("/").rsplit("/", 1)[-1])
+        found.append((position or (-1, -1), uri))
     return max(found)[1] if found else None
 
 

@@ -115,6 +115,9 @@ def subset(options: Options, task: str) -> dict[str, Any] | None:
     return {"samples": {task: indices}} if indices is not None else None
 
 
+PROVENANCE = ("definition", "seed", "subset", "fewshot_source", "dtype", "gold_text")  # its keys
+
+
 def provenance(options: Options, task: Task) -> dict[str, Any]:
     """What a results row records of how ``task`` was scored, beside its protocol."""
     return {

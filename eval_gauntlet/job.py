@@ -44,6 +44,7 @@ class Job:
     planned: list[Planned]
     device: str
     expected: Expected  # what scoring a checkpoint records: the watcher's "already scored"
+    pairs: frozenset[tuple[str, int]]  # the (task, shots) the gauntlet's benchmarks count
 
     @classmethod
     def of(cls, options: Options) -> Job:
@@ -60,11 +61,10 @@ class Job:
         if options.threads:  # beside training: leave its data loaders cores
             torch.set_num_threads(options.threads)
         scored = frozenset((p.task.name, p.shots) for p in planned)
-        whole = completes_a_category(
-            scored, benchmarks(list(selection.catalogue.values()), options)
-        )
-        expected = Expected(scored, average=whole, shots=options.shots)
-        return cls(options, selection.catalogue, planned, device, expected)
+        counted = benchmarks(list(selection.catalogue.values()), options)
+        expected = Expected(scored, completes_a_category(scored, counted), options.shots)
+        pairs = frozenset((task, b.shots) for b in counted for task in b.members or (b.task,))
+        return cls(options, selection.catalogue, planned, device, expected, pairs)
 
     def score(self, path: Path, name: str | None, step: int | None, tokens: int | None) -> None:
         """Load one checkpoint, score it and record the results."""
@@ -76,7 +76,7 @@ class Job:
             step = step if step is not None else progress[0]
             tokens = tokens if tokens is not None else progress[1]
         checkpoint = Checkpoint(name or checkpoint_name(path), step, tokens)
-        recorded = recorded_tasks(options.out, checkpoint.name)
+        recorded = recorded_tasks(options.out, checkpoint.name, options, self.pairs)
         recorder = Recorder(options.out, checkpoint, recorded)
         result = evaluate_model(
             model,
@@ -113,7 +113,8 @@ def _device(name: str | None) -> str:
 def export_tokens(path: Path, step: int | None, per_step: int | None) -> int | None:
     """Tokens seen by an HF export (``ba<step>``): ``step`` x ``--tokens-per-step``, as it does not
     record them; None for any other checkpoint (a Composer checkpoint knows its own)."""
-    if not per_step or step is None or not EXPORT.match(path.resolve().name):
+    names = (path.name, path.resolve().name)  # a link to an export, or an export's link
+    if not per_step or step is None or not any(EXPORT.match(name) for name in names):
         return None
     return step * per_step
 

@@ -4,13 +4,21 @@ then the table and the plot redrawn from every row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 from eval_gauntlet.errors import GauntletError
-from eval_gauntlet.evaluate import GauntletResult, GroupResult, TaskResult, pooled_provenance
+from eval_gauntlet.evaluate import (
+    PROVENANCE,
+    GauntletResult,
+    GroupResult,
+    TaskResult,
+    pooled_provenance,
+    subset,
+)
 from eval_gauntlet.metrics import Score
+from eval_gauntlet.options import Options
 from eval_gauntlet.plot import plot_results
 from eval_gauntlet.rows import (
     PLOT,
@@ -84,14 +92,32 @@ def _benchmark_row(
     )  # fmt: skip
 
 
-def recorded_tasks(out_dir: Path, name: str) -> list[dict[str, Any]]:
-    """The latest task rows of checkpoint ``name`` in ``out_dir``: what a re-score's categories
-    and average count beside what it scores itself."""
+def recorded_tasks(
+    out_dir: Path, name: str, options: Options, pairs: Collection[tuple[str, int]]
+) -> list[dict[str, Any]]:
+    """The latest task rows of checkpoint ``name`` in ``out_dir`` that a re-score's categories and
+    average count beside its own: a benchmark's (task, shots) of ``pairs``, scored as ``options``
+    score (seed, subset, dtypes, gold text); rows scored otherwise are not pooled with its own."""
     path = out_dir / RESULTS
     if not path.is_file():
         return []
     rows = latest_rows(read_rows(path))
-    return [r for r in rows if r.get("checkpoint") == name and r.get("kind") == "task"]
+    return [
+        r for r in rows
+        if r.get("checkpoint") == name and r.get("kind") == "task"
+        and (r.get("task"), r.get("shots")) in pairs and _scored_alike(r, options)
+    ]  # fmt: skip
+
+
+def _scored_alike(row: dict[str, Any], options: Options) -> bool:
+    how = (row.get(k) for k in ("seed", "subset", "dtype", "gold_text", "softmax_dtype"))
+    return tuple(how) == (
+        options.seed,
+        subset(options, str(row["task"])),
+        options.dtype,
+        not options.no_gold_text,
+        options.softmax_dtype,
+    )
 
 
 def recorded_accuracies(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, int], float]:
@@ -105,10 +131,7 @@ def gauntlet_rows(
     """Rows of the groups, categories and average (the ``recorded`` task rows counted where this
     run did not score them); a pooled protocol: its parts' differences."""
     scored = {(r.task.name, r.shots) for r in result.tasks}
-    before = [
-        row for row in recorded
-        if (row["task"], row["shots"]) not in scored and result.shots in (None, row["shots"])
-    ]  # fmt: skip
+    before = [row for row in recorded if (row["task"], row["shots"]) not in scored]
     rows = [
         _benchmark_row(checkpoint, "group", group.name, group,
                        random_baseline=group.random_baseline, members=group.members)
@@ -119,16 +142,16 @@ def gauntlet_rows(
         kind = "average" if name == AVERAGE else "category"
         within = categories if kind == "average" else {name}
         parts = [r for r in result.tasks if r.task.category in within]
-        protocols = [r.protocol for r in parts]
-        protocols += [
-            str(row.get("protocol", LM_EVAL)) for row in before if row.get("category") in within
-        ]
+        counted = [row for row in before if row.get("category") in within]
+        protocols = [r.protocol for r in parts] + [row.get("protocol", LM_EVAL) for row in counted]
         rows.append(
             result_row(
                 checkpoint, kind, name, shots=result.shots, score=score,
                 protocol=pooled_protocol(protocols),
                 softmax_dtype=result.softmax_dtype, model_dtype=result.model_dtype,
-                **pooled_provenance([r.provenance for r in parts]),
+                **pooled_provenance(
+                    [r.provenance for r in parts] + [{k: row.get(k) for k in PROVENANCE} for row in counted]
+                ),
             )
         )  # fmt: skip
     return rows

@@ -15,7 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from biomedlm.trained.names import SHARDED_FOLDER, checkpoint_name, step_in_name
+from biomedlm.trained.names import (
+    SHARDED_FOLDER,
+    checkpoint_name,
+    composer_position,
+    step_in_name,
+)
 from eval_gauntlet.rows import RESULTS, read_rows, repair_rows
 
 log = logging.getLogger(__name__)
@@ -24,13 +29,14 @@ WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.b
 
 
 def find_checkpoints(folder: Path) -> list[tuple[int, Path]]:
-    """Exports (``ba<step>/``) and Composer checkpoints (rank 0's files, sharded folders), by step."""
+    """Exports (``ba<step>/``) and Composer checkpoints (rank 0's files, sharded folders), in the
+    order they were saved (``ep9-ba70`` before ``ep10-ba70``)."""
     found = []
     for path in folder.iterdir():
         step = step_in_name(path.name)  # the `latest` links are not checkpoints of their own
         if step is not None and path.is_dir() != path.name.endswith(".pt"):
             found.append((step, path))
-    return sorted(found)
+    return sorted(found, key=lambda f: (composer_position(f[1].name) or (f[0], -1), f[1].name))
 
 
 def fingerprint(path: Path) -> tuple[float, int]:
@@ -72,19 +78,25 @@ def scored_checkpoints(out_dir: Path, expected: Expected = Expected()) -> set[st
         return set()
     tasks: dict[str, set[tuple[str, int]]] = {}
     last_task: dict[str, int] = {}  # where the selection's last task row is
-    last_average: dict[str, int] = {}
+    last_average: dict[str, int] = {}  # where the last average (of any --shots) is
+    averaged: set[str] = set()  # checkpoints with this selection's average
     for index, row in enumerate(read_rows(path)):
         name, kind = str(row.get("checkpoint")), row.get("kind")
         if kind == "task" and (pair := (row.get("task"), row.get("shots"))) in expected.tasks:
             tasks.setdefault(name, set()).add(pair)  # type: ignore[arg-type]
             last_task[name] = index
-        elif kind == "average" and row.get("shots") == expected.shots:
+        elif kind == "average":  # a re-score at another --shots also ends with its average
             last_average[name] = index
+            if row.get("shots") == expected.shots:
+                averaged.add(name)
     return {
         name
-        for name in {*tasks, *last_average}
+        for name in {*tasks, *averaged}
         if tasks.get(name, set()) >= expected.tasks
-        and (not expected.average or last_average.get(name, -1) > last_task.get(name, -1))
+        and (
+            not expected.average
+            or (name in averaged and last_average[name] > last_task.get(name, -1))
+        )
     }
 
 

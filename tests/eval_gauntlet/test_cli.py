@@ -213,6 +213,20 @@ def test_a_partial_rescore_keeps_the_whole_average(tiny_dir: Path, tmp_path: Pat
     assert "| average (0-shot) |" in table and "| average (1-shot) |" in table
 
 
+def test_a_rescore_counts_only_rows_scored_the_same_way(tiny_dir: Path, tmp_path: Path) -> None:
+    """A 2-item medqa row beside a 6-item pubmedqa re-score: counted, it made a category that
+    read as scored whole, and an average labelled with the re-score's subset alone."""
+    out = tmp_path / "eval"
+    assert score(tiny_dir, out, "--tasks", "medqa_4options", "pubmedqa", "--limit", "2") == 0
+    first = [r["task"] for r in read_rows(out / "results.jsonl") if r["kind"] == "category"]
+    assert score(tiny_dir, out, "--tasks", "pubmedqa", "--limit", "6") == 0
+    rows = read_rows(out / "results.jsonl")
+    again = [r for r in rows[rows.index(next(r for r in rows if r.get("subset") == {"limit": 6})):]
+             if r["kind"] in ("category", "average")]  # fmt: skip
+    assert len(first) == 2 and [r["task"] for r in again] == ["biomedical_literature", "average"]
+    assert {str(r["subset"]) for r in again} == {"{'limit': 6}"}
+
+
 def test_a_truncated_export_between_two_good_ones_is_skipped_and_counted(
     tiny_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from eval_gauntlet.__main__ import main
-from eval_gauntlet.watch import watch
+from eval_gauntlet.watch import Expected, find_checkpoints, scored_checkpoints, watch
 from eval_gauntlet.watch_lock import (
     FolderLock,
     Trainer,
@@ -111,6 +111,31 @@ def test_a_selection_completing_no_category_is_scored_once(tmp_path: Path, tiny_
     assert main(["watch", str(folder), "--out", str(out), *args, "--idle-timeout", "1"]) == 0
     assert time.monotonic() - start < 30
     assert scored_rows(out) == [("ba10", "task")]
+
+
+def test_scored_means_the_selections_rows_then_its_average(tmp_path: Path) -> None:
+    """A crash between the task rows and the average re-scores; a later one-task re-score at
+    another --shots (its row, then its own average) does not undo the default one."""
+    default = Expected(frozenset({("medqa", 3), ("pubmedqa", 0)}), average=True, shots=None)
+
+    def scored(*rows: tuple[str, str, int | None]) -> set[str]:
+        lines = [{"checkpoint": "ba10", "kind": kind, "task": task, "shots": shots}
+                 for kind, task, shots in rows]  # fmt: skip
+        (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+        return scored_checkpoints(tmp_path, default)
+
+    whole = [("task", "medqa", 3), ("task", "pubmedqa", 0), ("average", "average", None)]
+    assert scored(*whole) == {"ba10"}
+    assert scored(*whole[:2]) == set()  # killed before the average
+    assert scored(*whole, ("task", "pubmedqa", 0), ("average", "average", 0)) == {"ba10"}
+    assert scored(*whole, ("task", "pubmedqa", 0)) == set()  # that re-score killed
+
+
+def test_checkpoints_of_one_batch_are_found_in_the_order_they_were_saved(tmp_path: Path) -> None:
+    for name in ("ep10-ba70-rank0.pt", "ep9-ba70-rank0.pt", "ep0-ba8-rank0.pt"):
+        (tmp_path / name).write_bytes(b"x")
+    found = [path.name for _, path in find_checkpoints(tmp_path)]
+    assert found == ["ep0-ba8-rank0.pt", "ep9-ba70-rank0.pt", "ep10-ba70-rank0.pt"]
 
 
 def test_a_checkpoint_being_written_is_not_read(tmp_path: Path, tiny_dir: Path) -> None:
