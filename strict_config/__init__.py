@@ -1,7 +1,8 @@
 """Load YAML into a typed dataclass schema, strictly: shared by data_prep and biomedlm recipes.
 
 An unknown or misspelled key fails before any work, naming the file, the key's full path and the
-nearest valid key; so does a wrong type, and YAML errors name their line. Override values are
+nearest valid key; so does a wrong type (an unquoted ``no`` where text belongs too), and YAML
+errors name their line. Override values are
 parsed by :func:`parse_value`, so ``1e-5`` is a float there as in a file (OmegaConf reads files
 with YAML 1.2's float form; PyYAML's ``safe_load`` follows YAML 1.1, where it is a string).
 """
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
+from omegaconf.nodes import StringNode
 
 T = TypeVar("T")
 
@@ -102,6 +104,29 @@ def _apply_override(config: Any, key: str, value: Any) -> None:
         merge([value])
 
 
+def _refuse_yaml_booleans(schema: Any, layer: Any, path: str = "") -> None:
+    """A YAML 1.1 boolean (``no``, ``off``, ``yes``, ``on``) where the schema wants text: OmegaConf
+    turns it into "False"/"True" silently (``languages: [eng, no]``: Norwegian became "False")."""
+    if not isinstance(schema, DictConfig) or not isinstance(layer, dict):
+        return
+    if schema._is_none() or schema._is_missing():
+        return  # a section whose default is null is checked only once filled
+    for key in layer:
+        if key not in schema:
+            continue  # an unknown key is OmegaConf's to report
+        target, value = schema._get_node(key), layer[key]
+        where = f"{path}{key}"
+        text = isinstance(target, StringNode) or (
+            isinstance(target, ListConfig) and target._metadata.element_type is str
+        )
+        values = value if isinstance(value, list) else [value]
+        if text and any(isinstance(item, bool) for item in values):
+            raise ValueError(
+                f"{where}: YAML reads an unquoted no/off/yes/on as a boolean; quote it"
+            )
+        _refuse_yaml_booleans(target, value, f"{where}.")
+
+
 def merge_structured(
     schema: type[T],
     layers: list[Any],
@@ -112,9 +137,15 @@ def merge_structured(
     """Merge ``layers`` (dicts or OmegaConf nodes) onto ``schema``, apply overrides, build it;
     bad input raises ``error`` (each package keeps its own class) naming ``where``."""
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(schema), *layers)
+        structured = OmegaConf.structured(schema)
+        for layer in layers:
+            plain = OmegaConf.to_container(layer) if isinstance(layer, DictConfig) else layer
+            _refuse_yaml_booleans(structured, plain)  # unresolved: ${...} stay text
+        merged = OmegaConf.merge(structured, *layers)
         for item in overrides or []:
             key, value = _parse_override(item)
+            nested = functools.reduce(lambda v, part: {part: v}, reversed(key.split(".")), value)
+            _refuse_yaml_booleans(structured, nested)
             _apply_override(merged, key, value)
         obj = OmegaConf.to_object(merged)
     except ConfigKeyError as exc:

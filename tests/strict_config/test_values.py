@@ -126,3 +126,44 @@ def test_a_single_value_for_a_list_in_a_file_says_to_write_a_list(tmp_path: Path
     with pytest.raises(ValueError) as caught:
         load_structured(Lists, path)
     assert str(caught.value) == f"{path}: train takes a list: [my.jsonl]"
+
+
+@dataclass
+class _Inner:
+    languages: list[str] = field(default_factory=lambda: ["eng"])
+    salt: str = "x"
+
+
+@dataclass
+class _Texts:
+    inner: _Inner = field(default_factory=_Inner)
+    name: str = "n"
+    enabled: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@pytest.mark.parametrize(
+    ("text", "override", "key"),
+    [
+        ("inner: {languages: [eng, no]}", None, "inner.languages"),  # Norwegian read as false
+        ("name: off", None, "name"),
+        ("{}", "inner.languages=[nob, no]", "inner.languages"),
+        ("{}", "name=yes", "name"),
+    ],
+)
+def test_an_unquoted_yaml_boolean_where_text_belongs_is_refused(
+    tmp_path: Path, text: str, override: str | None, key: str
+) -> None:
+    """OmegaConf made it the text "False" or "True", silently."""
+    path = tmp_path / "c.yaml"
+    path.write_text(text + "\n")
+    with pytest.raises(ValueError, match=rf"^{path}: {key}: YAML reads an unquoted no/off/yes/on"):
+        load_structured(_Texts, path, [override] if override else None)
+
+
+def test_booleans_where_booleans_or_anything_belong_still_load(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("inner: {languages: [eng, 'no']}\nenabled: yes\nextra: {flag: no}\n")
+    loaded = load_structured(_Texts, path, ["extra.other=off"])
+    assert loaded.inner.languages == ["eng", "no"] and loaded.enabled is True
+    assert loaded.extra == {"flag": False, "other": False}
