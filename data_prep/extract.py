@@ -90,7 +90,6 @@ class _Kept:
     decontaminated: Counter[str] = field(default_factory=Counter)
     id_hashes: list[int] = field(default_factory=list)
     text_hashes: list[int] = field(default_factory=list)
-    left_out: list[str] = field(default_factory=list)  # ids filtered out or decontaminated
 
 
 def _cleaned(task: ExtractTask, ctx: ReadContext, kept: _Kept) -> Iterator[Document]:
@@ -103,16 +102,18 @@ def _cleaned(task: ExtractTask, ctx: ReadContext, kept: _Kept) -> Iterator[Docum
             yield doc
         else:
             kept.rejected[reason] += 1
-            kept.left_out.append(doc.id)
+            ctx.left_out.append(doc.id)
 
 
-def _write_uncontaminated(batch: list[Document], out: TextIO, kept: _Kept) -> None:
+def _write_uncontaminated(
+    batch: list[Document], out: TextIO, kept: _Kept, ctx: ReadContext
+) -> None:
     """Write the documents of ``batch`` that overlap no evaluation item; count the others."""
     hits = _INDEX.match_batch(batch) if _INDEX is not None else [None] * len(batch)
     for doc, hit in zip(batch, hits, strict=True):
         if hit is not None:
             kept.decontaminated[f"{hit[0]}:{hit[1]}"] += 1
-            kept.left_out.append(doc.id)
+            ctx.left_out.append(doc.id)
             continue
         record = {"id": doc.id, "source": doc.source, "text": doc.text, "meta": doc.meta}
         out.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -129,9 +130,7 @@ def _save_keys(path: Path, kept: _Kept, ctx: ReadContext) -> Path:
         id_hashes=np.array(kept.id_hashes, dtype=np.uint64),
         text_hashes=np.array(kept.text_hashes, dtype=np.uint64),
         deleted_hashes=np.array([id_hash(i) for i in ctx.deleted], dtype=np.uint64),
-        left_out_hashes=np.array(
-            [id_hash(i) for i in [*ctx.left_out, *kept.left_out]], dtype=np.uint64
-        ),
+        left_out_hashes=np.array([id_hash(i) for i in ctx.left_out], dtype=np.uint64),
     )
     return tmp
 
@@ -148,7 +147,7 @@ def extract_file(task: ExtractTask) -> dict[str, Any]:
     with open(tmp_docs, "w", encoding="utf-8") as out:
         docs = _cleaned(task, ctx, kept)
         while batch := list(islice(docs, DECONTAMINATION_BATCH)):
-            _write_uncontaminated(batch, out, kept)
+            _write_uncontaminated(batch, out, kept, ctx)
     if kept.read == 0:
         skipped = ", ".join(f"{k} {v}" for k, v in sorted(ctx.skipped.items()))
         log.warning("%s: gave no documents (%s)", task.path, skipped or "nothing in it to read")
