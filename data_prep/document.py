@@ -36,9 +36,7 @@ class ReadContext:
     skipped: Counter[str] = field(default_factory=Counter)  # documents left out, by reason
     dropped: Counter[str] = field(default_factory=Counter)  # parts of kept ones (table...)
     deleted: list[str] = field(default_factory=list)  # ids an update file deletes
-    left_out: list[str] = field(
-        default_factory=list
-    )  # ids of versions read and not kept (any reason)
+    left_out: list[str] = field(default_factory=list)  # ids read and not kept, for any reason
 
     def bad(self, where: str, why: str) -> None:
         """Raise a one-line :class:`PrepError`, or count and log the bad record under ``skip``."""
