@@ -5,6 +5,7 @@ supplements and references are dropped and counted in ``ctx.dropped``.
 
 from __future__ import annotations
 
+import gzip
 import tarfile
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -57,8 +58,14 @@ def read_pmc(path: Path, cfg: SourceConfig, ctx: ReadContext) -> Iterator[Docume
 
 
 def _read_bundle(path: Path, ctx: ReadContext) -> Iterator[Document]:
-    """Articles of a ``.tar.gz`` bundle, read in one forward pass."""
-    with corrupt_file_guard(path, ctx), tarfile.open(path, mode="r|gz") as bundle:
+    """Articles of a ``.tar.gz`` bundle, read in one forward pass. The gzip stream is read to
+    its end, which :mod:`gzip` checks (``tarfile``'s own ``r|gz`` does not): a bundle cut just
+    after an article is reported as truncated, not read as a shorter bundle."""
+    with (
+        corrupt_file_guard(path, ctx),
+        gzip.open(path, "rb") as unzipped,
+        tarfile.open(fileobj=unzipped, mode="r|") as bundle,
+    ):
         for member in bundle:
             if not member.isfile() or not member.name.endswith((".nxml", ".xml")):
                 continue
@@ -66,6 +73,8 @@ def _read_bundle(path: Path, ctx: ReadContext) -> Iterator[Document]:
             assert stream is not None  # a regular file always has a stream
             where = f"{path}:{member.name}"
             yield from _articles(stream.read(), where, ctx, f"{file_label(path)}:{member.name}")
+        while unzipped.read(1 << 16):  # the tar's padding: EOFError if the gzip stream is cut
+            pass
 
 
 def _articles(data: bytes, where: str, ctx: ReadContext, label: str) -> Iterator[Document]:

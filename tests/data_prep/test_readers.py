@@ -10,6 +10,7 @@ import pickle
 import re
 import tarfile
 import tracemalloc
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -349,6 +350,40 @@ def test_truncated_gzip(tmp_path: Path) -> None:
     docs, ctx = read("medline", path, on_error="skip")
     assert 0 < len(docs) < 526
     assert ctx.skipped["bad_record"] == 1
+
+
+def _tar_reads_quietly(data: bytes) -> bool:
+    """Whether ``tarfile``'s own gzip stream (``r|gz``) reads ``data`` to the end, no error."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r|gz") as tar:
+            for member in tar:
+                tar.extractfile(member).read()  # type: ignore[union-attr]
+    except (tarfile.TarError, EOFError, zlib.error):
+        return False
+    return True
+
+
+def test_truncated_pmc_bundle(tmp_path: Path) -> None:
+    """Was read without error when cut just after an article (``r|gz`` does not check the gzip
+    stream's end): the rest of the bundle was lost quietly."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for n in range(20):
+            data = _jats(f"PMC{n}", body=f"<p>Article {n} " + "word " * (n * 37 % 200) + "</p>")
+            info = tarfile.TarInfo(f"{n}/a.nxml")
+            info.size = len(data.encode())
+            tar.addfile(info, io.BytesIO(data.encode()))
+    whole = buffer.getvalue()
+    cuts = [n for n in range(100, len(whole)) if _tar_reads_quietly(whole[:n])]  # past the header
+    assert cuts  # the cut points the old reader accepted
+    path = tmp_path / "oa_cut.tar.gz"
+    for cut in cuts:
+        path.write_bytes(whole[:cut])
+        with pytest.raises(PrepError, match=r"oa_cut\.tar\.gz: truncated or corrupt file"):
+            read("pmc", path)
+    path.write_bytes(whole[: cuts[len(cuts) // 2]])
+    docs, ctx = read("pmc", path, on_error="skip")
+    assert 0 < len(docs) < 20 and ctx.skipped["bad_record"] == 1
 
 
 @pytest.mark.parametrize(
