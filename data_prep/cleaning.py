@@ -35,6 +35,13 @@ _HORIZONTAL = re.compile(r"[ \t]+")
 _LINE_EDGES = re.compile(r" ?\n ?")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _LANGUAGE_SEPARATORS = re.compile(r"[\s,;/|]+")
+# ISO 639-1 codes (JATS ``xml:lang``, most datasets) and the ISO 639-2/T codes that differ, as
+# the ISO 639-2/B codes MEDLINE writes.
+_LANGUAGES = {
+    "en": "eng", "fr": "fre", "de": "ger", "es": "spa", "it": "ita", "pt": "por", "nl": "dut",
+    "ru": "rus", "zh": "chi", "ja": "jpn", "ko": "kor", "pl": "pol", "tr": "tur", "ar": "ara",
+    "fra": "fre", "deu": "ger", "nld": "dut", "zho": "chi",
+}  # fmt: skip
 
 
 def _replace(match: re.Match[str]) -> str:
@@ -62,6 +69,15 @@ def normalize_text(text: str) -> str:
     return text.strip()
 
 
+def language_code(code: str) -> str:
+    """The ISO 639-2/B code (MEDLINE's) of a language code: "en", "en-US", "ENG" are "eng".
+
+    Every source's tag and ``clean.languages`` compare through it, so no source is filtered out
+    for writing its languages another way."""
+    code = code.strip().lower().split("-")[0]
+    return _LANGUAGES.get(code, code)
+
+
 def rejection_reason(doc: Document, cfg: CleanConfig) -> str | None:
     """Why ``doc`` is filtered out ("too_short" or "language"), or None to keep it."""
     if cfg.min_words > 0 and len(doc.text.split(None, cfg.min_words)) < cfg.min_words:
@@ -71,7 +87,7 @@ def rejection_reason(doc: Document, cfg: CleanConfig) -> str | None:
     language = doc.meta.get("language", "").strip().lower()
     if language in ("", "und"):  # ISO 639-2 "und": undetermined
         return None if cfg.keep_unknown_language else "language"
-    wanted = {lang.lower() for lang in cfg.languages}
-    if any(lang in wanted for lang in _LANGUAGE_SEPARATORS.split(language)):
+    wanted = {language_code(lang) for lang in cfg.languages}
+    if any(language_code(lang) in wanted for lang in _LANGUAGE_SEPARATORS.split(language)):
         return None
     return "language"

@@ -51,7 +51,8 @@ class CleanConfig:
     """Normalisation and quality filters applied to every document."""
 
     min_words: int = 20
-    # MEDLINE's ISO 639-2 codes; a document in any of them is kept ("eng; fre" too); []: all
+    # MEDLINE's ISO 639-2 codes ("en" is "eng"); a document in any of them is kept ("eng; fre"
+    # too); []: all
     languages: list[str] = field(default_factory=lambda: ["eng"])
     keep_unknown_language: bool = True  # a document without a language (or "und") is kept
 

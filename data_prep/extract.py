@@ -151,6 +151,12 @@ def extract_file(task: ExtractTask) -> dict[str, Any]:
     if kept.read == 0:
         skipped = ", ".join(f"{k} {v}" for k, v in sorted(ctx.skipped.items()))
         log.warning("%s: gave no documents (%s)", task.path, skipped or "nothing in it to read")
+    elif not kept.id_hashes:  # e.g. every document in a language clean.languages does not name
+        left = kept.rejected + Counter(decontaminated=kept.decontaminated.total())
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(left.items()))
+        log.warning(
+            "%s: kept none of its %d documents (left out: %s)", task.path, kept.read, reasons
+        )
     tmp_keys = _save_keys(keys_path, kept, ctx)
     os.replace(tmp_docs, docs_path)
     os.replace(tmp_keys, keys_path)

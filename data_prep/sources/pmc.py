@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+from data_prep.cleaning import language_code
 from data_prep.config import SourceConfig
 from data_prep.document import Document, ReadContext
 from data_prep.files import file_label
@@ -35,11 +36,6 @@ _DROPPED = {
 }
 # Block elements that carry no prose of their own.
 _IGNORED_BLOCKS = {"label", "caption", "graphic", "media", "object-id", "alternatives"}
-# ISO 639-1 codes that JATS ``xml:lang`` uses, as the ISO 639-2/B codes MEDLINE writes.
-_LANGUAGES = {
-    "en": "eng", "fr": "fre", "de": "ger", "es": "spa", "it": "ita", "pt": "por", "nl": "dut",
-    "ru": "rus", "zh": "chi", "ja": "jpn", "ko": "kor", "pl": "pol", "tr": "tur", "ar": "ara",
-}  # fmt: skip
 
 
 def read_pmc(path: Path, cfg: SourceConfig, ctx: ReadContext) -> Iterator[Document]:
@@ -123,7 +119,8 @@ def _article(article: ET.Element, where: str, ctx: ReadContext, label: str) -> D
     _blocks(article.find("back"), dropped)  # back matter is not kept; its references are counted
     ctx.dropped.update(dropped)
     text = "\n\n".join(part for part in (title, "\n".join(abstract), "\n".join(body)) if part)
-    meta = {"language": _language(article.get(_XML_LANG)), "title": title}
+    language = language_code(article.get(_XML_LANG) or "en")  # JATS's default is English
+    meta = {"language": language, "title": title}
     if pmcid:
         meta["pmcid"] = pmcid
     if ids.get("pmid"):
@@ -175,9 +172,3 @@ def _collect_inline(elem: ET.Element, dropped: Counter[str], parts: list[str]) -
 
 def _count_dropped(elem: ET.Element, dropped: Counter[str]) -> None:
     dropped[_DROPPED[elem.tag]] += sum(1 for _ in elem.iter("ref")) if elem.tag == "ref-list" else 1
-
-
-def _language(code: str | None) -> str:
-    """ISO 639-2 code of an ``xml:lang`` value; JATS's default is English."""
-    code = (code or "en").strip().lower().split("-")[0]
-    return _LANGUAGES.get(code, code)

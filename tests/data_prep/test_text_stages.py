@@ -99,6 +99,13 @@ def test_language_filter() -> None:
     assert rejection_reason(doc("text", language="eng"), cfg) is None
     assert rejection_reason(doc("text", language="ENG"), cfg) is None
     assert rejection_reason(doc("text", language="fre; eng"), cfg) is None
+    # ISO 639-1 ("en", as most datasets tag) and 639-2/T codes are the same languages: all were
+    # rejected (a JSONL corpus tagged "en" lost every document, without a word)
+    for tag in ("en", "EN-us", "fr; en"):
+        assert rejection_reason(doc("text", language=tag), cfg) is None
+    for wanted, tag in (("en", "eng"), ("fre", "fra")):  # clean.languages written either way
+        assert rejection_reason(doc("text", language=tag), CleanConfig(1, [wanted])) is None
+    assert rejection_reason(doc("text", language="de"), cfg) == "language"
     assert rejection_reason(doc("text"), cfg) is None  # unknown kept by default
     strict = CleanConfig(min_words=1, languages=["eng"], keep_unknown_language=False)
     assert rejection_reason(doc("text"), strict) == "language"
@@ -521,3 +528,21 @@ def test_extract_records_the_versions_it_leaves_out(tmp_path: Path) -> None:
         assert sorted(saved["left_out_hashes"].tolist()) == sorted(
             id_hash(f"pmid:{n}") for n in (1, 2)
         )
+
+
+def test_a_file_that_keeps_none_of_its_documents_says_why(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A corpus tagged "en" was rejected whole with no word in the log."""
+    from data_prep.extract import extract_file
+
+    words = " ".join(["A long enough abstract about renal sodium handling in a cohort."] * 4)
+    for tag, kept in (("en", 3), ("de", 0)):
+        path = tmp_path / f"{tag}.jsonl"
+        path.write_text((json.dumps({"text": words, "language": tag}) + "\n") * 3)
+        source = SourceConfig(kind="jsonl", path=str(path), id_field=None)
+        task = ExtractTask(tag, str(path), source, CleanConfig(), "raise", str(tmp_path))
+        assert extract_file(task)["kept"] == kept
+    assert [r.message for r in caplog.records if r.levelname == "WARNING"] == [
+        f"{tmp_path / 'de.jsonl'}: kept none of its 3 documents (left out: language 3)"
+    ]
