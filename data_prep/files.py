@@ -49,9 +49,14 @@ def write_refused(folder: Path) -> str | None:
 
 
 def file_label(path: Path) -> str:
-    """``path`` as one name whatever way a glob wrote it (relative, absolute, ``~``): relative
-    to the working directory when below it, else absolute. Names id-less documents."""
+    """The name of a globbed file in the ids of its id-less documents (a split hashes them): a
+    file of an absolute glob (or ``~``) is named by its absolute path, so the same config names
+    it alike from any working directory; a file of a relative glob by its path from the working
+    directory, however the glob wrote it (``./a``, ``b/../a``), or absolute when not below it.
+    Two same-named files in two folders keep two names."""
     resolved = Path(os.path.abspath(path))
+    if path.is_absolute():
+        return resolved.as_posix()
     try:
         return resolved.relative_to(Path.cwd()).as_posix()
     except ValueError:

@@ -323,9 +323,17 @@ def test_id_less_files_of_the_same_name_in_two_folders_do_not_collide(
         "a/train.jsonl:1", "b/train.jsonl:1", "pile:a/train.jsonl:1", "pile:b/train.jsonl:1",
         "a/x.nxml", "b/x.nxml",
     ]  # fmt: skip
-    # the same files through an absolute glob: the same ids (a split hashes them)
-    (source, path), _ = expand_sources([SourceConfig(kind="jsonl", path=f"{tmp_path}/*/*.jsonl")])
+    # a relative glob however written: the same ids
+    (source, path), _ = expand_sources([SourceConfig(kind="jsonl", path="./b/../*/train.jsonl")])
     assert next(READERS["jsonl"](path, source, ReadContext(source="jsonl"))).id == ids[0]
+    # an absolute glob names its files alike from any working directory (a split hashes the
+    # ids): was relative to it, so a run started elsewhere split id-less documents otherwise
+    absolute = SourceConfig(kind="jsonl", path=f"{tmp_path}/*/*.jsonl")
+    for cwd in (tmp_path, tmp_path / "a", tmp_path.parent):
+        monkeypatch.chdir(cwd)
+        (source, path), _ = expand_sources([absolute])
+        doc = next(READERS["jsonl"](path, source, ReadContext(source="jsonl")))
+        assert doc.id == f"{tmp_path.as_posix()}/a/train.jsonl:1"
 
 
 def test_jsonl_missing_text_field(tmp_path: Path) -> None:
