@@ -29,6 +29,7 @@ from eval_gauntlet.paper.state import DONE, FAILED, RUNNING, TaskState, read_sta
 
 log = logging.getLogger(__name__)
 LOG = "log.txt"
+LAUNCHED = "==> "  # begins the line _launch writes before each launch's output
 RAN, NOT_RUN, NOT_SELECTED, BROKE = "run", "not run", "not selected", "failed"  # outcomes
 PREFIX = re.compile(r"^[a-z_]+:(?!//)")  # a recipe's `medmcqa:path` format prefix
 
@@ -77,18 +78,21 @@ def _launch(command: list[str], folder: Path, what: str) -> int:
     """Run ``command`` with its output appended to ``folder/log.txt``; its exit status."""
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / LOG).open("a") as out:
-        out.write(f"\n==> {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(command)}\n")
+        out.write(f"\n{LAUNCHED}{time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(command)}\n")
         out.flush()
         log.info("%s: %s (log: %s)", folder.name, what, folder / LOG)
         return subprocess.run(command, stdout=out, stderr=subprocess.STDOUT).returncode
 
 
 def last_error(folder: Path) -> str:
-    """The line of a failed run's log that says why (its last ``error:`` line, else its last)."""
+    """The line of a failed run's log that says why: of its last launch's output (the log is
+    appended to), the last ``error:`` line, else the last."""
     try:
-        lines = [line.strip() for line in (folder / LOG).read_text().splitlines() if line.strip()]
+        text = (folder / LOG).read_text()
     except OSError:
         return "no log"
+    last = text.split(f"\n{LAUNCHED}")[-1].splitlines()[1:]  # after the launch's own line
+    lines = [line.strip() for line in last if line.strip()]
     errors = [line for line in lines if line.startswith("error:")]
     return (errors or lines or ["no output"])[-1][:300]
 

@@ -23,7 +23,7 @@ from eval_gauntlet.paper.machine import LORA, Machine, full_finetune_bytes, plan
 from eval_gauntlet.paper.run import PaperRun, context, run_paper
 from eval_gauntlet.paper.spec import PaperError
 from eval_gauntlet.paper.state import DONE, RUNNING, TaskState, read_state
-from eval_gauntlet.paper.tasks import Context, _prepare
+from eval_gauntlet.paper.tasks import RAN, Context, Outcome, _prepare, _run
 from tests.fixtures.paths import REPO
 
 BIOMEDLM = json.loads((REPO / "biomedlm" / "architecture" / "config.json").read_text())
@@ -137,3 +137,19 @@ def test_a_relaunch_keeps_how_a_fine_tune_was_run_whatever_the_machine_says_now(
     assert relaunch(Machine(1, need - 1)) == full and folder.is_dir()
     assert len(launched) == 2 and not any("lora" in arg for arg in launched[-1])
     assert "pubmedqa: goes on as it was launched (1 GPU: full fine-tuning" in caplog.text
+
+
+def test_a_failed_task_names_the_error_of_its_last_launch(tmp_path: Path) -> None:
+    """Not an ``error:`` line an earlier launch left in the same, appended log."""
+    folder = tmp_path / "medqa"
+
+    def launch(script: str) -> str:
+        state = TaskState("medqa", RUNNING, {}, {}, command=["sh", "-c", script])
+        return _run(Outcome("medqa", RAN, ""), state, folder, "fine-tuning").line
+
+    assert launch("echo 'error: line 3: no answer_idx'; exit 2").startswith("error: line 3")
+    again = launch("echo 'error: before'; echo 'torch.OutOfMemoryError: CUDA'; exit 1")
+    assert again.startswith("error: before (exit 1")  # this launch's own error line
+    assert launch("echo Traceback; echo 'torch.OutOfMemoryError: CUDA'; exit 1").startswith(
+        "torch.OutOfMemoryError: CUDA (exit 1"
+    )
