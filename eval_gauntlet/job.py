@@ -26,6 +26,7 @@ from eval_gauntlet.results import (
     check_definitions,
     recorded_accuracies,
     recorded_tasks,
+    scored_alike,
 )
 from eval_gauntlet.rows import Checkpoint
 from eval_gauntlet.tasks import Task, select
@@ -62,7 +63,8 @@ class Job:
             torch.set_num_threads(options.threads)
         scored = frozenset((p.task.name, p.shots) for p in planned)
         counted = benchmarks(list(selection.catalogue.values()), options)
-        expected = Expected(scored, completes_a_category(scored, counted), options.shots)
+        alike = partial(scored_alike, options=options)
+        expected = Expected(scored, completes_a_category(scored, counted), options.shots, alike)
         pairs = frozenset((task, b.shots) for b in counted for task in b.members or (b.task,))
         return cls(options, selection.catalogue, planned, device, expected, pairs)
 

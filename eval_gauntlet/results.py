@@ -105,11 +105,12 @@ def recorded_tasks(
     return [
         r for r in rows
         if r.get("checkpoint") == name and r.get("kind") == "task"
-        and (r.get("task"), r.get("shots")) in pairs and _scored_alike(r, options)
+        and (r.get("task"), r.get("shots")) in pairs and scored_alike(r, options)
     ]  # fmt: skip
 
 
-def _scored_alike(row: dict[str, Any], options: Options) -> bool:
+def scored_alike(row: dict[str, Any], options: Options) -> bool:
+    """Whether task ``row`` was scored as ``options`` score (seed, subset, dtypes, gold text)."""
     how = (row.get(k) for k in ("seed", "subset", "dtype", "gold_text", "softmax_dtype"))
     return tuple(how) == (
         options.seed,

@@ -25,6 +25,7 @@ RESULTS = "results.jsonl"
 TABLE = "results.md"
 PLOT = "results.png"
 PREDICTIONS = "predictions"
+SAMPLES = "samples"  # generation's pages of examples, beside its predictions
 GAUNTLET_KINDS = ("task", "group", "category", "average")  # the in-context rows
 FINETUNE = "finetune"  # a fine-tuned model's metric: finetune_rows
 
@@ -136,8 +137,20 @@ def write_jsonl(
 def predictions_path(
     out_dir: Path, checkpoint: Checkpoint, file_name: str, *, under: str = PREDICTIONS
 ) -> Path:
-    """Where a checkpoint's per-example predictions (or ``under="samples"``, sample pages) go."""
+    """Where a checkpoint's per-example predictions (or ``under=SAMPLES``, sample pages) go."""
     return out_dir / under / safe_name(checkpoint.name) / file_name
+
+
+def keep_by_step(out_dir: Path, checkpoint: Checkpoint) -> None:
+    """Copy ``checkpoint``'s predictions and sample pages into ``ba<step>/`` beside them: a run's
+    after-fit score is named after the run, so a relaunch that trains further scores again under
+    that name and replaces them; each step's stay for its row."""
+    for under in (PREDICTIONS, SAMPLES):
+        folder = predictions_path(out_dir, checkpoint, "", under=under)
+        files = [p for p in folder.glob("[!.]*") if p.is_file()]  # not a writer's temporaries
+        for path in files:
+            text = path.read_text(encoding="utf-8")
+            write_text_atomic(folder / f"ba{checkpoint.step}" / path.name, text)
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,12 @@ def _validate(name: str, entry: TaskEntry, origin: str) -> Task:
             f"{where}.format: unknown prompt format {entry.format!r}; "
             f"expected one of {', '.join(FORMATS)}"
         )
+    if entry.format == "mmlu" and entry.subject is None:
+        raise GauntletError(
+            f"{where}.subject: format mmlu scores one subject (its few-shot examples are the "
+            "subject's dev rows, as lm-eval's mmlu_<subject>); write one entry per subject with "
+            "its subject (a group pools them), as the shipped tasks.yaml does"
+        )
     shots = entry.num_fewshot if entry.num_fewshot is not None else [0]
     if not shots or any(n < 0 for n in shots):
         raise GauntletError(f"{where}.num_fewshot: need a list of shot counts >= 0")

@@ -3,8 +3,9 @@
 The folder holds ``ba<step>`` exports or Composer checkpoints (files, sharded folders; named as
 :mod:`biomedlm.trained.names` names them). A checkpoint is read once all its files exist and
 none changed for ``settle`` seconds; it counts as scored once ``results.jsonl`` holds what scoring
-it with this selection writes: a task row per (task, shots), then, where they complete a
-category, the gauntlet average (written last) (docs/reliability.md).
+it with this selection and these settings writes: a task row per (task, shots), its latest scored
+as they score, then, where they complete a category, the gauntlet average (written last)
+(docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from biomedlm.trained.names import (
     SHARDED_FOLDER,
@@ -68,22 +70,24 @@ class Expected:
     tasks: frozenset[tuple[str, int]] = frozenset()  # a task row per (task, shots)
     average: bool = True  # an average row after them (the selection completes a category)
     shots: int | None = None  # the average's (--shots)
+    alike: Callable[[dict[str, Any]], bool] = lambda row: True  # a task row scored as it scores
 
 
 def scored_checkpoints(out_dir: Path, expected: Expected = Expected()) -> set[str]:
-    """Checkpoints whose whole evaluation with this selection is recorded: without an average,
-    a selection completing no category would be scored again on every pass."""
+    """Checkpoints whose whole evaluation with this selection is recorded, each (task, shots)
+    last scored alike: without an average, a selection completing no category would be scored
+    again on every pass."""
     path = out_dir / RESULTS
     if not path.is_file():
         return set()
-    tasks: dict[str, set[tuple[str, int]]] = {}
+    tasks: dict[str, dict[tuple[str, int], bool]] = {}  # its latest row scored alike
     last_task: dict[str, int] = {}  # where the selection's last task row is
     last_average: dict[str, int] = {}  # where the last average (of any --shots) is
     averaged: set[str] = set()  # checkpoints with this selection's average
     for index, row in enumerate(read_rows(path)):
         name, kind = str(row.get("checkpoint")), row.get("kind")
         if kind == "task" and (pair := (row.get("task"), row.get("shots"))) in expected.tasks:
-            tasks.setdefault(name, set()).add(pair)  # type: ignore[arg-type]
+            tasks.setdefault(name, {})[pair] = expected.alike(row)
             last_task[name] = index
         elif kind == "average":  # a re-score at another --shots also ends with its average
             last_average[name] = index
@@ -92,7 +96,7 @@ def scored_checkpoints(out_dir: Path, expected: Expected = Expected()) -> set[st
     return {
         name
         for name in {*tasks, *averaged}
-        if tasks.get(name, set()) >= expected.tasks
+        if {pair for pair, alike in tasks.get(name, {}).items() if alike} >= expected.tasks
         and (
             not expected.average
             or (name in averaged and last_average[name] > last_task.get(name, -1))

@@ -1,12 +1,15 @@
 """``finetune_eval``: score the fine-tuned model on its recipe's test sets once, when training ends.
 
 The fine-tuning launch adds it with the resolved recipe (``eval.test_after_fit``); every rank
-scores its share at ``fit_end`` (the model may be FSDP-wrapped), rank 0 writes the rows.
+scores its share at ``fit_end`` (the model may be FSDP-wrapped), rank 0 writes the rows. Its rows
+are named after the run, so its predictions are also kept under ``ba<step>/`` (a relaunch that
+trains further scores again).
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -14,7 +17,7 @@ from composer.core import Callback, State
 from composer.loggers import Logger
 
 from eval_gauntlet.finetuned.scoring import score_finetuned
-from eval_gauntlet.rows import Checkpoint
+from eval_gauntlet.rows import Checkpoint, keep_by_step
 
 log = logging.getLogger(__name__)
 
@@ -45,5 +48,6 @@ class FinetuneEval(Callback):
         )
         for row in rows:
             logger.log_metrics({f"finetune/{row['task']}/{row['metric']}": row["value"]})
-        if rows:
+        if rows:  # rank 0's
+            keep_by_step(Path(recipe.eval.out), checkpoint)
             log.info("fine-tuned scores in %s", recipe.eval.out)

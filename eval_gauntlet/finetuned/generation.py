@@ -20,7 +20,7 @@ from biomedlm.generation_layout import separator_of
 from eval_gauntlet.finetuned.samples import write_samples
 from eval_gauntlet.finetuned.text_metrics import text_metrics
 from eval_gauntlet.results import record
-from eval_gauntlet.rows import Checkpoint, finetune_rows, predictions_path, write_jsonl
+from eval_gauntlet.rows import SAMPLES, Checkpoint, finetune_rows, predictions_path, write_jsonl
 
 log = logging.getLogger(__name__)
 FAMILY = "generation"
@@ -88,7 +88,7 @@ def score(
     predictions = predictions_path(out_dir, checkpoint, f"{task}.test.jsonl")
     write_jsonl(predictions, records, ensure_ascii=False)
     page = write_samples(
-        predictions_path(out_dir, checkpoint, f"{task}.test.md", under="samples"),
+        predictions_path(out_dir, checkpoint, f"{task}.test.md", under=SAMPLES),
         task=task,
         checkpoint=checkpoint.name,
         examples=examples,

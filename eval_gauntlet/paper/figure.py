@@ -29,7 +29,9 @@ def plot_paper(entries: list[dict[str, Any]], path: Path, demo: bool) -> None:
     ax.plot([], [], "o", color="C0", label="this run (95% CI)")
     ax.set_yticks(range(len(shown)), [e["name"] for e in shown], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlim(0, 100)
+    drawn = [x for e in shown for x in (e["published"], e["value"], *e["ci95"]) if x is not None]
+    low = min([0, *drawn])  # the gauntlet's average (above chance, rescaled) is negative below it
+    ax.set_xlim(low - 2 if low < 0 else 0, 100)
     ax.set_xlabel("accuracy (%) or ROUGE (points)")
     title = "BioMedLM paper vs this run"
     ax.set_title(title + (" (plumbing: debug model, slices)" if demo else ""), fontsize=10)

@@ -1,8 +1,9 @@
 """A state file per task (``OUT/<task>/paper-state.json``), so a relaunch knows what to do.
 
-It holds what the task ran, which INIT (its identity) and how far it got; a relaunch skips a
-task that is done, resumes one interrupted or failed, and starts anew one whose INIT or recipe
-changed, saying what changed (docs/paper.md, "Relaunching").
+It holds what the task ran, which INIT (its identity), how the machine ran it and how far it got;
+a relaunch skips a task that is done, resumes one interrupted or failed as the machine began it,
+and starts anew one whose INIT or recipe changed, saying what changed (docs/paper.md,
+"Relaunching").
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class TaskState:
     ran: dict[str, Any]  # the resolved recipe, or the gauntlet's command line
     command: list[str] = field(default_factory=list)
     note: str | None = None  # how the machine ran it (GPUs, LoRA and why)
+    machine: list[str] | None = None  # the overrides the machine added (LoRA): kept to the end
     launches: int = 0
     updated: str = ""
     exit_code: int | None = None

@@ -29,6 +29,7 @@ from eval_gauntlet.paper.state import DONE, FAILED, RUNNING, TaskState, read_sta
 
 log = logging.getLogger(__name__)
 LOG = "log.txt"
+LAUNCHED = "==> "  # begins the line _launch writes before each launch's output
 RAN, NOT_RUN, NOT_SELECTED, BROKE = "run", "not run", "not selected", "failed"  # outcomes
 PREFIX = re.compile(r"^[a-z_]+:(?!//)")  # a recipe's `medmcqa:path` format prefix
 
@@ -77,18 +78,21 @@ def _launch(command: list[str], folder: Path, what: str) -> int:
     """Run ``command`` with its output appended to ``folder/log.txt``; its exit status."""
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / LOG).open("a") as out:
-        out.write(f"\n==> {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(command)}\n")
+        out.write(f"\n{LAUNCHED}{time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(command)}\n")
         out.flush()
         log.info("%s: %s (log: %s)", folder.name, what, folder / LOG)
         return subprocess.run(command, stdout=out, stderr=subprocess.STDOUT).returncode
 
 
 def last_error(folder: Path) -> str:
-    """The line of a failed run's log that says why (its last ``error:`` line, else its last)."""
+    """The line of a failed run's log that says why: of its last launch's output (the log is
+    appended to), the last ``error:`` line, else the last."""
     try:
-        lines = [line.strip() for line in (folder / LOG).read_text().splitlines() if line.strip()]
+        text = (folder / LOG).read_text()
     except OSError:
         return "no log"
+    last = text.split(f"\n{LAUNCHED}")[-1].splitlines()[1:]  # after the launch's own line
+    lines = [line.strip() for line in last if line.strip()]
     errors = [line for line in lines if line.startswith("error:")]
     return (errors or lines or ["no output"])[-1][:300]
 
@@ -126,26 +130,41 @@ def _run(found: Outcome, state: TaskState, folder: Path, what: str) -> Outcome:
     return found
 
 
-def _plan(task: Task, folder: Path, ctx: Context) -> tuple[str, Any, Launch]:
-    """The recipe this task runs here, loaded with the machine's overrides, and its launch."""
+def _plan(
+    name: str, task: Task, base: list[str], ctx: Context, old: TaskState | None
+) -> tuple[str, Any, Launch]:
+    """The recipe task ``name`` runs here and its launch, with the machine's overrides (those
+    ``old`` recorded where its run goes on: the same INIT and recipe; else this machine's)."""
     path = task.recipe_for(ctx.demo)
-    base = [f"model.init_from={ctx.init}", f"run_dir={folder}"]
-    recipe = load_recipe(path, [*base, *ctx.args], components=False)
+
+    def load(machine: list[str]) -> Any:
+        return load_recipe(path, [*base, *machine, *ctx.args], components=False)
+
+    recipe = load([])
     launch = Launch(ON_CPU, []) if ctx.demo else plan_launch(recipe, ctx.init_config, ctx.machine)
-    if launch.overrides:
-        recipe = load_recipe(path, [*base, *launch.overrides, *ctx.args], components=False)
-    return path, recipe, Launch(launch.command, [*base, *launch.overrides, *ctx.args], launch.note)
+    if old is not None and old.machine is not None and old.machine != launch.overrides:
+        kept = load(old.machine)
+        if what_changed(old, ctx.identity, resolved(kept)) is None:
+            if old.status != DONE:
+                log.warning("%s: goes on as it was launched (%s), not as this machine would run "
+                            "it now (%s); remove %s to start it anew so", name, old.note,
+                            launch.note, ctx.out / name)  # fmt: skip
+            return path, kept, Launch(launch.command, old.machine, old.note)
+    return path, load(launch.overrides) if launch.overrides else recipe, launch
 
 
 def run_finetune(name: str, task: Task, ctx: Context) -> Outcome:
     """One fine-tune of the paper: launched, resumed, skipped or not run (missing data)."""
     folder = ctx.out / name
+    base = [f"model.init_from={ctx.init}", f"run_dir={folder}"]
+    old = read_state(folder)
     try:
-        path, recipe, launch = _plan(task, folder, ctx)
+        path, recipe, launch = _plan(name, task, base, ctx, old)
     except RecipeError as exc:
         return Outcome(name, BROKE, f"the recipe does not load: {exc}")
+    overrides = [*base, *launch.overrides, *ctx.args]
     found = Outcome(name, RAN, "", Path(recipe.eval.out), recipe.run_name, launch.note, path,
-                    launch.overrides)  # fmt: skip
+                    overrides)  # fmt: skip
     missing = missing_files(recipe)
     if missing:
         found.status = NOT_RUN
@@ -153,9 +172,11 @@ def run_finetune(name: str, task: Task, ctx: Context) -> Outcome:
         log.info("%s: not run: bring %s", name, ", ".join(missing))
         return found
     state = _prepare(name, folder, resolved(recipe), ctx)
-    if state is None:
+    if state is None:  # done: as the machine of its launch ran it
+        found.note = old.note if old is not None else found.note
         return found
-    state.command, state.note = [*launch.command, path, *launch.overrides], launch.note
+    state.command, state.note = [*launch.command, path, *overrides], launch.note
+    state.machine = launch.overrides
     return _run(found, state, folder, f"fine-tuning with {path}")
 
 

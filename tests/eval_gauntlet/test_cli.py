@@ -153,7 +153,7 @@ def test_bad_data_fails_before_the_model_loads(
     )
     tasks = tmp_path / "tasks.yaml"
     tasks.write_text(
-        "tasks:\n  t:\n    data: d.jsonl\n    format: mmlu\n    random_baseline: 0.5\n    category: c\n"
+        "tasks:\n  t:\n    data: d.jsonl\n    format: lettered\n    random_baseline: 0.5\n    category: c\n"
     )
     out = tmp_path / "eval"
     assert score(tmp_path / "no-model-here", out, "--tasks-file", str(tasks)) == 2

@@ -95,11 +95,16 @@ def test_misspelled_key_names_the_entry_and_the_nearest_key(tmp_path: Path) -> N
         ),
         ("category: average", r"tasks.t.category: 'average' is reserved"),
         ("num_fewshot: zero", r"tasks.t.num_fewshot"),
+        (  # its few-shot examples would be the whole dev file's first, not the subject's
+            "subject: null",
+            r"tasks.t.subject: format mmlu scores one subject .* one entry per subject",
+        ),
     ],
 )
 def test_bad_entry_values(tmp_path: Path, entry: str, message: str) -> None:
     write_jsonl(tmp_path / "q.jsonl", [ROW])
-    fields = {"data": "q.jsonl", "format": "mmlu", "random_baseline": "0.5", "category": "c"}
+    fields = {"data": "q.jsonl", "format": "mmlu", "random_baseline": "0.5", "category": "c",
+              "subject": "anatomy"}  # fmt: skip
     key = entry.split(":")[0]
     fields[key] = entry.split(": ", 1)[1]
     body = "tasks:\n  t:\n" + "".join(f"    {k}: {v}\n" for k, v in fields.items())

@@ -84,6 +84,22 @@ def test_each_checkpoint_scored_once_across_restarts(tmp_path: Path, tiny_dir: P
     assert (out / "results.png").is_file() and (out / "results.md").is_file()
 
 
+def test_a_folder_scored_again_with_other_settings_is_scored_again(
+    tmp_path: Path, tiny_dir: Path
+) -> None:
+    """Rows scored another way (sample, seed, dtypes, gold text) do not count as scored, nor do
+    older rows a later scoring replaced in the table."""
+    folder = make_run(tmp_path, tiny_dir, [10])
+    out = tmp_path / "eval"
+    assert main(["score", str(folder), "--out", str(out), *ARGS]) == 0
+    assert main(["score", str(folder), "--out", str(out), *ARGS, "--sample", "4"]) == 0
+    assert main(["score", str(folder), "--out", str(out), *ARGS, "--sample", "4"]) == 0  # done
+    assert main(["score", str(folder), "--out", str(out), *ARGS]) == 0  # the first way again
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    subsets = [r["subset"]["sample"] for r in rows if r["kind"] == "task"]
+    assert subsets == [8, 4, 8]
+
+
 def test_a_checkpoint_cut_off_mid_evaluation_is_scored_again(
     tmp_path: Path, tiny_dir: Path
 ) -> None:

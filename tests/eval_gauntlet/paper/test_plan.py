@@ -2,8 +2,8 @@
 
 The launcher and LoRA from the GPUs (one GPU: from its free memory against the full fine-tune's
 estimate), refusal on CPU without --demo, and the state file's decisions: skip a task done,
-resume one interrupted, start anew one whose INIT or recipe changed, saying so. Bad input is one
-line and exit status 2.
+resume one interrupted (as the machine began it), start anew one whose INIT or recipe changed,
+saying so. Bad input is one line and exit status 2.
 """
 
 from __future__ import annotations
@@ -15,13 +15,15 @@ from types import SimpleNamespace
 
 import pytest
 
+from biomedlm.recipe_kinds import load_recipe
 from eval_gauntlet.__main__ import main
 from eval_gauntlet.paper import run as paper_run
+from eval_gauntlet.paper import tasks as paper_tasks
 from eval_gauntlet.paper.machine import LORA, Machine, full_finetune_bytes, plan_launch
-from eval_gauntlet.paper.run import PaperRun, context
+from eval_gauntlet.paper.run import PaperRun, context, run_paper
 from eval_gauntlet.paper.spec import PaperError
 from eval_gauntlet.paper.state import DONE, RUNNING, TaskState, read_state
-from eval_gauntlet.paper.tasks import Context, _prepare
+from eval_gauntlet.paper.tasks import RAN, Context, Outcome, _prepare, _run
 from tests.fixtures.paths import REPO
 
 BIOMEDLM = json.loads((REPO / "biomedlm" / "architecture" / "config.json").read_text())
@@ -98,3 +100,56 @@ def test_a_task_done_is_skipped_one_interrupted_resumes_and_a_change_starts_it_a
     assert _prepare("medqa", folder, ran, _ctx(tmp_path, "model-b")) is not None
     assert "medqa: INIT changed (model-a -> model-b): starting it anew" in caplog.text
     assert read_state(folder) is None
+
+
+def test_a_relaunch_keeps_how_a_fine_tune_was_run_whatever_the_machine_says_now(
+    workdir: Path, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Full fine-tuning, then a GPU a little busier: the finished task is skipped, its row saying
+    how it ran; an unfinished one goes on as it began (not removed and trained again with LoRA)."""
+    launched: list[list[str]] = []
+
+    def launch(command: list[str], folder: Path, what: str) -> int:
+        launched.append(command)
+        return 0
+
+    monkeypatch.setattr(paper_tasks, "_launch", launch)
+    recipe = load_recipe("recipes/finetune/pubmedqa.yaml", [f"model.init_from={tiny_dir}"],
+                         components=False)  # fmt: skip
+    need = full_finetune_bytes(json.loads((tiny_dir / "config.json").read_text()), recipe)
+    out, folder = workdir / "out", workdir / "out" / "pubmedqa"
+
+    def relaunch(machine: Machine) -> str:
+        monkeypatch.setattr(paper_run, "probe", lambda: machine)
+        run_paper(PaperRun(str(tiny_dir), out, only=["pubmedqa"]))
+        rows = json.loads((out / "paper.json").read_text())["rows"]
+        return next(r for r in rows if r["task"] == "pubmedqa")["differences"][-1]
+
+    full = relaunch(Machine(1, need + 1))
+    assert full.startswith("1 GPU: full fine-tuning") and len(launched) == 1
+    assert relaunch(Machine(1, need - 1)) == full and relaunch(Machine(8)) == full
+    assert len(launched) == 1  # skipped: not removed, not trained again with LoRA
+    state = read_state(folder)
+    assert state is not None and state.status == DONE
+    state.status = RUNNING  # as if killed
+    state.save(folder)
+    caplog.set_level(logging.WARNING)
+    assert relaunch(Machine(1, need - 1)) == full and folder.is_dir()
+    assert len(launched) == 2 and not any("lora" in arg for arg in launched[-1])
+    assert "pubmedqa: goes on as it was launched (1 GPU: full fine-tuning" in caplog.text
+
+
+def test_a_failed_task_names_the_error_of_its_last_launch(tmp_path: Path) -> None:
+    """Not an ``error:`` line an earlier launch left in the same, appended log."""
+    folder = tmp_path / "medqa"
+
+    def launch(script: str) -> str:
+        state = TaskState("medqa", RUNNING, {}, {}, command=["sh", "-c", script])
+        return _run(Outcome("medqa", RAN, ""), state, folder, "fine-tuning").line
+
+    assert launch("echo 'error: line 3: no answer_idx'; exit 2").startswith("error: line 3")
+    again = launch("echo 'error: before'; echo 'torch.OutOfMemoryError: CUDA'; exit 1")
+    assert again.startswith("error: before (exit 1")  # this launch's own error line
+    assert launch("echo Traceback; echo 'torch.OutOfMemoryError: CUDA'; exit 1").startswith(
+        "torch.OutOfMemoryError: CUDA (exit 1"
+    )

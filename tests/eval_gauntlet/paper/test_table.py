@@ -10,12 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 import yaml
 
-from eval_gauntlet.paper import run as paper_run
-from eval_gauntlet.paper import tasks as paper_tasks
-from eval_gauntlet.paper.machine import Machine
 from eval_gauntlet.paper.report import write_report
 from eval_gauntlet.paper.run import PaperRun, run_paper
 from eval_gauntlet.paper.spec import PAPER_FILE, load_paper
@@ -29,28 +25,8 @@ from eval_gauntlet.rows import (
     predictions_path,
     result_row,
 )
-from tests.fixtures.paths import REPO
 
 MISSING = ["medmcqa", "medqa", "bioasq"]  # their data is never shipped
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A repository-like working directory whose data/finetune holds PubMedQA alone, on a
-    machine with 8 GPUs (so the paper's own recipes are planned; none is launched here)."""
-    root = tmp_path / "repo"
-    (root / "data" / "finetune").mkdir(parents=True)
-    for name in ("recipes", "medtasks"):
-        (root / name).symlink_to(REPO / name)
-    (root / "data" / "finetune" / "pubmedqa").symlink_to(REPO / "data" / "finetune" / "pubmedqa")
-    monkeypatch.chdir(root)
-    monkeypatch.setattr(paper_run, "probe", lambda: Machine(8))
-
-    def launch(command: list[str], folder: Path, what: str) -> int:
-        raise AssertionError(f"{folder.name} launched: {' '.join(command)}")
-
-    monkeypatch.setattr(paper_tasks, "_launch", launch)
-    return root
 
 
 def test_every_row_is_in_the_table_and_a_task_without_data_names_the_file_to_bring(
