@@ -226,7 +226,7 @@ def check_loader(
     streaming reads the streams (:attr:`LaunchFacts.stream_paths`), and their identities.
     """
     paths, digests = {}, {}
-    for name, stream in loader.streams.items():
+    for name, stream in loader.read_streams().items():
         stream_key = f"{key}.streams.{name}"
         split = loader.split
         read: dict[str, str] = {}

@@ -46,6 +46,11 @@ def test_the_sample_passes(prepared: Path) -> None:
     assert facts.stream_paths == {"train_loader.pubmed": held, "eval_loader.pubmed": held}  # type: ignore[attr-defined]
 
 
+def test_a_stream_set_to_null_is_not_read(prepared: Path) -> None:
+    facts = launch("train_loader.streams.gone=null")
+    assert list(facts.data) == ["train_loader.streams.pubmed"]  # type: ignore[attr-defined]
+
+
 def test_shards_of_a_smaller_vocabulary_with_a_larger_tokenizer_fail(
     prepared: Path, small_vocab: Path
 ) -> None:

@@ -300,6 +300,30 @@ def test_restating_the_name_in_effect_keeps_the_inherited_arguments(tmp_path: Pa
         load_recipe(ladder, ["scheduler.name=constant_with_warmup"])  # a new one: nothing kept
 
 
+def test_a_stream_set_to_null_is_removed_and_a_loader_needs_one(tmp_path: Path) -> None:
+    """Streams merge into a base's like components; naming one left the base's in the mix and
+    ``streams.X=null`` was refused, so a base's stream could not be removed."""
+    from biomedlm.foundry_config import to_foundry
+    from biomedlm.preflight import LaunchFacts
+
+    derived = tmp_path / "fulltext-only.yaml"
+    derived.write_text(
+        f"base: {BIG}\nrun_name: fulltext-only\ntrain_loader:\n  streams:\n    abstracts: null\n"
+    )
+    facts = LaunchFacts(eos_id=0, n_tokens=28896, on_gpu=False)
+    streams = to_foundry(load_recipe(derived), facts)["train_loader"]["dataset"]["streams"]
+    assert list(streams) == ["fulltext"] and streams["fulltext"]["proportion"] == 0.5
+    removed = load_recipe(
+        BIG, ["eval_loader.streams.abstracts=null", "eval_loader.streams.x={local: y}"]
+    )
+    assert removed.eval_loader is not None and list(removed.eval_loader.read_streams()) == ["x"]
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(derived, ["train_loader.streams.fulltext=null"])
+    assert str(caught.value) == (
+        f"{derived}: train_loader.streams: needs at least one stream that is not null"
+    )
+
+
 def test_yaml_errors_name_the_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("run_name: x\nmodel:\n  n_layers: 2\n  n_layers: 3\n")
