@@ -255,6 +255,21 @@ def test_the_separator_is_appended_and_long_prompts_lose_their_start(
     assert cut == hand_greedy(grown, tuned, tuned.decode(ids), 12)
 
 
+def test_a_prompt_ending_with_the_separator_gets_no_second_one(
+    tiny_dir: Path, tmp_path: Path
+) -> None:
+    """A run's ``data/test.jsonl`` prompts end with it (the ``--input`` format): it was doubled."""
+    from transformers import AutoTokenizer
+
+    from biomedlm.generate import encode_prompts
+    from biomedlm.vocabulary import save_with_tokens
+
+    tuned = AutoTokenizer.from_pretrained(save_with_tokens(tiny_dir, [SEPARATOR], tmp_path / "t"))
+    plain = encode_prompts(tuned, PROMPTS, SEPARATOR)
+    assert encode_prompts(tuned, [p + SEPARATOR for p in PROMPTS], SEPARATOR) == plain
+    assert [ids.count(tuned.convert_tokens_to_ids(SEPARATOR)) for ids in plain] == [1] * 5
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "biomedlm.generate", *args],
