@@ -66,12 +66,13 @@ def decoding_kwargs(decoding: DecodingConfig) -> dict[str, Any]:
         "use_cache": True,  # llm-foundry's exports say use_cache: false (a training setting)
         "max_new_tokens": decoding.max_new_tokens,
         "min_length": decoding.min_length,  # prompt included, as the scripts pass it
-        "min_new_tokens": decoding.min_new_tokens,
         "no_repeat_ngram_size": decoding.no_repeat_ngram_size,
         "num_beams": 1,
         "do_sample": False,
         "num_return_sequences": 1,
     }
+    if decoding.min_new_tokens:  # given at all, transformers puts min_length at prompt + it
+        kwargs["min_new_tokens"] = decoding.min_new_tokens
     if decoding.strategy == "beam":
         kwargs.update(num_beams=decoding.num_beams, length_penalty=decoding.length_penalty)
     elif decoding.strategy == "sample":

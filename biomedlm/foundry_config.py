@@ -22,7 +22,7 @@ TRAINER_KEYS = ("run_name", "seed", "optimizer", "scheduler", "algorithms", "cal
 
 def _streams(key: str, loader: LoaderConfig, facts: LaunchFacts) -> dict[str, Any]:
     streams = {}
-    for name, stream in loader.streams.items():
+    for name, stream in loader.read_streams().items():
         args = {k: v for k, v in vars(stream).items() if v is not None} | {"split": loader.split}
         # the set held for the run, a cache for read-only shards (biomedlm.preflight)
         streams[name] = args | facts.stream_paths.get(f"{key}.{name}", {})

@@ -18,8 +18,10 @@ def separator_of(tokenizer: Any) -> str | None:
 
 
 def prompt_of(source: str, separator: str | None = SEPARATOR) -> str:
-    """The prompt a model is trained on and asked with: the source, then the separator."""
-    return source + (separator or "")
+    """The prompt a model is trained on and asked with: the source, then the separator once (a
+    source that ends with it, as a run's ``data/*.jsonl`` prompts do, gets no second one).
+    """
+    return source.removesuffix(separator) + separator if separator else source
 
 
 def clean(text: str | None) -> str:

@@ -121,5 +121,6 @@ def check_tokenizer(init_from: str, folder: Path, tokenizer_path: str | None) ->
         raise RecipeError(
             f"tokenizer.path: {tokenizer_path} is another vocabulary than the tokenizer saved "
             f"with {KEY} ({folder}): {difference}; its ids would mean other words to the "
-            "weights. Leave tokenizer.path unset to use the weights' own tokenizer"
+            f"weights. Leave tokenizer.path unset (a fine-tune) or set it to {folder} to use "
+            "the weights' own tokenizer"
         )

@@ -226,7 +226,7 @@ def check_loader(
     streaming reads the streams (:attr:`LaunchFacts.stream_paths`), and their identities.
     """
     paths, digests = {}, {}
-    for name, stream in loader.streams.items():
+    for name, stream in loader.read_streams().items():
         stream_key = f"{key}.streams.{name}"
         split = loader.split
         read: dict[str, str] = {}
@@ -292,16 +292,11 @@ def _check_cache(key: str, cached: Path, source: Path) -> None:
         )
 
 
-def check_init_config(source: str, config: dict[str, Any], recipe: Recipe, n_tokens: int) -> None:
-    """Weights to start from must have the recipe's shape, positions and an embedding row per token."""
+def check_init_config(source: str, config: dict[str, Any], recipe: Recipe) -> None:
+    """Weights to start from must have the recipe's shape and positions (their tokenizer:
+    :func:`biomedlm.init_weights.check_tokenizer`).
+    """
     model = recipe.model
-    rows = config.get("vocab_size", 0)
-    if n_tokens > rows:
-        raise RecipeError(
-            f"model.init_from: {source} has {rows} embedding rows but the tokenizer at "
-            f"{recipe.tokenizer.path} has {n_tokens} tokens; use the weights' own tokenizer "
-            f"(tokenizer.path={source})"
-        )
     positions = config.get("n_positions", config.get("max_position_embeddings"))
     if positions is not None and positions < model.max_seq_len:
         raise RecipeError(
@@ -324,7 +319,7 @@ def preflight(recipe: Recipe) -> LaunchFacts:
     """Check a pretraining recipe against this machine and its files; the launch's facts."""
     from transformers import AutoTokenizer
 
-    from biomedlm.init_weights import hf_folder
+    from biomedlm.init_weights import check_tokenizer, hf_folder
 
     on_gpu = check_machine(recipe)
     tok_dir = tokenizer_folder(recipe.tokenizer.path)
@@ -337,8 +332,9 @@ def preflight(recipe: Recipe) -> LaunchFacts:
     init_from = None
     if recipe.model.init_from is not None:
         folder = hf_folder(recipe.model.init_from, Path(recipe.run_dir) / "init")
+        check_tokenizer(recipe.model.init_from, folder, str(tok_dir))
         config = json.loads((folder / "config.json").read_text())
-        check_init_config(recipe.model.init_from, config, recipe, len(tokenizer))
+        check_init_config(recipe.model.init_from, config, recipe)
         init_from = str(folder)
     return LaunchFacts(
         tokenizer.eos_token_id, len(tokenizer), on_gpu, init_from, paths, str(tok_dir), data

@@ -58,16 +58,22 @@ class StreamConfig:
 
 @dataclass
 class LoaderConfig(LoaderOptions):
-    streams: dict[str, StreamConfig] = MISSING
+    # name -> shards; `name: null` (e.g. the override `train_loader.streams.pmc=null`) removes a
+    # stream that a base recipe has
+    streams: dict[str, StreamConfig | None] = MISSING
     split: str = "train"
     shuffle: bool = True
     shuffle_seed: int = 17
     eos_token_id: int | None = None  # checked against the tokenizer
     drop_last: bool = True
 
+    def read_streams(self) -> dict[str, StreamConfig]:
+        """The streams the loader reads: those set to null left out."""
+        return {name: stream for name, stream in self.streams.items() if stream is not None}
+
     def check(self, name: str) -> None:
-        if not self.streams:
-            raise ValueError(f"{name}.streams: needs at least one stream")
+        if not self.read_streams():
+            raise ValueError(f"{name}.streams: needs at least one stream that is not null")
         self.check_options(name)
 
 

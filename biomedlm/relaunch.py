@@ -83,13 +83,14 @@ def _reorders(key: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
         return False
     parts = key.split(".")
     if len(parts) == 4 and parts[1] == "streams" and parts[3] in STREAM_PLACE:
-        names = [set((tree.get("train_loader") or {}).get("streams") or {}) for tree in (old, new)]
-        return parts[2] not in names[0] & names[1]
+        return parts[2] not in set(_stream_names(old)) & set(_stream_names(new))
     return True
 
 
 def _stream_names(tree: dict[str, Any]) -> list[str]:
-    return list((tree.get("train_loader") or {}).get("streams") or {})
+    """The training streams a resolved recipe reads (one set to null is removed)."""
+    streams = (tree.get("train_loader") or {}).get("streams") or {}
+    return [name for name, stream in streams.items() if stream is not None]
 
 
 def stream_order_change(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, Any]]:

@@ -147,6 +147,32 @@ def test_recipes_decode_as_the_biomedlm_scripts_and_the_settings_reach_generate(
         "min_length": 5, "min_new_tokens": 2, "max_new_tokens": 4}  # fmt: skip
 
 
+@pytest.mark.parametrize("strategy", ["greedy", "beam"])
+def test_min_length_holds_off_eos_as_plain_generate_does(tiny_dir: Path, strategy: str) -> None:
+    """min_new_tokens=0 was passed beside it, and transformers then set min_length to the
+    prompt's length: ``--min-length`` and ``eval.decoding.min_length`` did nothing."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
+    eos = tokenizer.eos_token_id
+    with torch.no_grad():  # the final hidden state is EOS's (scaled) embedding: EOS always wins
+        embedding = model.get_input_embeddings().weight
+        embedding[eos] *= 10
+        model.transformer.ln_f.weight.zero_()
+        model.transformer.ln_f.bias.copy_(embedding[eos])
+    ids = tokenizer(PROMPTS[0], return_tensors="pt")
+    min_length = ids["input_ids"].shape[1] + 5
+    decoding = replace(GREEDY, strategy=strategy, num_beams=2, min_length=min_length)
+    assert complete(model, tokenizer, PROMPTS[:1], replace(decoding, min_length=0)) == [""]
+    plain = model.generate(**ids, max_new_tokens=12, min_length=min_length, num_beams=2 if
+                           strategy == "beam" else 1, pad_token_id=eos, eos_token_id=eos)  # fmt: skip
+    new = plain[0, ids["input_ids"].shape[1] :].tolist()
+    assert len(new) == 6 and new[-1] == eos  # 5 tokens, then EOS
+    expected = tokenizer.decode(new[:-1], skip_special_tokens=True).strip()
+    assert complete(model, tokenizer, PROMPTS[:1], decoding) == [expected] and expected
+
+
 def test_sampling_is_reproducible_with_a_seed(model_and_tokenizer: tuple[Any, Any]) -> None:
     model, tokenizer = model_and_tokenizer
     sample = replace(GREEDY, strategy="sample", temperature=1.5, top_p=0.95, seed=3)
@@ -227,6 +253,21 @@ def test_the_separator_is_appended_and_long_prompts_lose_their_start(
     (cut,) = complete(grown, tuned, [long_prompt], GREEDY, separator=SEPARATOR)
     ids = tuned(long_prompt + SEPARATOR)["input_ids"][-(positions - 12) :]
     assert cut == hand_greedy(grown, tuned, tuned.decode(ids), 12)
+
+
+def test_a_prompt_ending_with_the_separator_gets_no_second_one(
+    tiny_dir: Path, tmp_path: Path
+) -> None:
+    """A run's ``data/test.jsonl`` prompts end with it (the ``--input`` format): it was doubled."""
+    from transformers import AutoTokenizer
+
+    from biomedlm.generate import encode_prompts
+    from biomedlm.vocabulary import save_with_tokens
+
+    tuned = AutoTokenizer.from_pretrained(save_with_tokens(tiny_dir, [SEPARATOR], tmp_path / "t"))
+    plain = encode_prompts(tuned, PROMPTS, SEPARATOR)
+    assert encode_prompts(tuned, [p + SEPARATOR for p in PROMPTS], SEPARATOR) == plain
+    assert [ids.count(tuned.convert_tokens_to_ids(SEPARATOR)) for ids in plain] == [1] * 5
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

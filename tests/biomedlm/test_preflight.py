@@ -46,6 +46,11 @@ def test_the_sample_passes(prepared: Path) -> None:
     assert facts.stream_paths == {"train_loader.pubmed": held, "eval_loader.pubmed": held}  # type: ignore[attr-defined]
 
 
+def test_a_stream_set_to_null_is_not_read(prepared: Path) -> None:
+    facts = launch("train_loader.streams.gone=null")
+    assert list(facts.data) == ["train_loader.streams.pubmed"]  # type: ignore[attr-defined]
+
+
 def test_shards_of_a_smaller_vocabulary_with_a_larger_tokenizer_fail(
     prepared: Path, small_vocab: Path
 ) -> None:
@@ -122,6 +127,25 @@ def test_init_from_of_another_shape_fails(prepared: Path, tmp_path: Path) -> Non
     other = tiny_model(tmp_path / "other", prepared / "tokenizer", n_positions=256)  # d 64
     with pytest.raises(RecipeError, match=r"model.d_model=128 vs 64"):
         launch(f"model.init_from={other}")
+
+
+def test_init_from_saved_with_another_vocabulary_fails(prepared: Path, tmp_path: Path) -> None:
+    """Was accepted when the sizes matched: the weights then read every token as another word
+    (the fine-tune's rule, biomedlm.init_weights.check_tokenizer, is the launch's too).
+    """
+    from tests.fixtures.models import tiny_model
+    from tests.fixtures.tokenizers import swapped_ids
+
+    other = swapped_ids(prepared / "tokenizer", tmp_path / "tok")
+    weights = tiny_model(tmp_path / "w", other, n_positions=256, n_embd=128, n_head=4)
+    with pytest.raises(RecipeError) as caught:
+        launch(f"model.init_from={weights}")
+    held = prepared / os.readlink(prepared / ".current") / "tokenizer"
+    assert str(caught.value).startswith(
+        f"tokenizer.path: {held} is another vocabulary than the tokenizer saved with "
+        f"model.init_from ({weights}): 2 tokens have other ids, e.g. "
+    )
+    assert f"set it to {weights}" in str(caught.value) and "\n" not in str(caught.value)
 
 
 def test_init_from_cut_off_fails_at_launch(prepared: Path, tmp_path: Path) -> None:

@@ -181,6 +181,17 @@ def test_a_relaunch_refuses_the_same_streams_in_another_order(
     assert "\n" not in str(caught.value)
 
 
+def test_a_relaunch_refuses_a_stream_set_to_null(tmp_path: Path) -> None:
+    """A removed stream is absent, not a stream both recipes have whose shards moved."""
+    overrides = [*data_overrides(), f"run_dir={tmp_path / 'run'}"]
+    recipe = load_recipe(DEBUG, [*overrides, "train_loader.streams.pmc={local: /data/pmc}"])
+    assert recipe.save_folder is not None
+    write_record(recipe.save_folder, resolved(recipe), {})
+    save_checkpoint(Path(recipe.save_folder), 2)
+    with pytest.raises(RecipeError, match=r"^train_loader.streams.pmc.local .*data order"):
+        relaunch(overrides, "train_loader.streams.pmc=null")
+
+
 def test_a_save_folder_naming_the_run_is_checked_where_composer_saves(tmp_path: Path) -> None:
     """Composer fills in ``{run_name}`` (llm-foundry's recipes save to ``./{run_name}/...``): the
     record and the checks are in that folder, not in one named ``{run_name}``."""

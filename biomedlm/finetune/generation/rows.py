@@ -4,7 +4,9 @@ per launch into ``<run_dir>/data/<part>.jsonl`` with a ``manifest.json`` of ever
 llm-foundry's collator cuts a long sequence at the end, dropping the target's end and EOS. So
 train and validation rows are fitted here: a long example loses the start of its source
 (``source_cut``) if at least a quarter of ``max_length`` of it is left, else it is skipped
-(``target_too_long``): a target cut mid-sentence teaches the model to stop mid-sentence.
+(``source_too_short``: an answer to almost no question), as is one whose target leaves no room
+for a source (``target_too_long``): a target cut mid-sentence teaches the model to stop
+mid-sentence.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ def _length(tokenizer: Any, text: str) -> int:
 def fit(
     example: Example, tokenizer: Any, max_length: int, separator: str
 ) -> tuple[str | None, str]:
-    """The source to train on (None: skip) and what happened: ``fits``, ``source_cut``, ``target_too_long``.
+    """The source to train on (None: skip) and what happened: ``fits``, ``source_cut``,
+    ``source_too_short``, ``target_too_long``.
 
     Lengths are counted as llm-foundry's loader counts them: the prompt and the response
     tokenized apart, plus the EOS its collator appends.
@@ -48,8 +51,10 @@ def fit(
         return example.source, "fits"
     source = tokenizer(example.source, add_special_tokens=False, verbose=False)["input_ids"]
     budget = max_length - n_target - _length(tokenizer, separator)
-    if budget < min(len(source), max_length // 4):
+    if budget < 1:
         return None, "target_too_long"
+    if budget < min(len(source), max_length // 4):
+        return None, "source_too_short"
     while budget > 0:  # a cut inside a word may re-tokenize longer: cut more until it fits
         text = tokenizer.decode(source[-budget:]).strip()
         if text and _length(tokenizer, prompt_of(text, separator)) + n_target <= max_length:

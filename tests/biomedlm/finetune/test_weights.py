@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from biomedlm.finetune.choice.model import ChoiceModel
 from biomedlm.finetune.export import FinetuneExport
 from tests.fixtures.checkpoints import composer_checkpoint, sharded_checkpoint
 from tests.fixtures.choice import batches, build_model, tokenizer_for, train
+from tests.fixtures.tokenizers import swapped_ids
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -44,19 +44,6 @@ def test_every_init_from_kind_gives_the_same_initial_loss(tiny_dir: Path, tmp_pa
         losses.append(float(model.loss(model(batch), batch)))
     assert folder != tiny_dir and losses[0] == pytest.approx(losses[1], abs=1e-6)
     assert losses[0] == pytest.approx(losses[2], abs=1e-6)
-
-
-def swapped_ids(tokenizer_dir: Path, out: Path) -> Path:
-    """``tokenizer_dir``'s tokenizer with two tokens' ids swapped: the same size, another vocabulary."""
-    shutil.copytree(tokenizer_dir, out)
-    for name in ("vocab.json", "merges.txt", "model.safetensors", "config.json"):
-        (out / name).unlink(missing_ok=True)  # tokenizer.json alone defines the fast tokenizer
-    spec = json.loads((out / "tokenizer.json").read_text())
-    vocab = spec["model"]["vocab"]
-    a, b = (t for t, i in vocab.items() if i in (300, 301))
-    vocab[a], vocab[b] = vocab[b], vocab[a]
-    (out / "tokenizer.json").write_text(json.dumps(spec))
-    return out
 
 
 def launch_checks(init_from: Path, tmp_path: Path, *overrides: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -78,16 +79,20 @@ def test_an_over_long_source_loses_its_start_and_keeps_its_whole_target(
     long_source = Example("a", f"{words} What is the treatment for X ?", "Rest and fluids.")
     long_target = Example("b", "What is X ?", " ".join(["X is a long answer."] * 80))
     fine = Example("c", "What is Y ?", "Y is short.")
+    # a target that fits, leaving 9 tokens of source: under a quarter of 64, an answer to no question
+    little_left = Example("d", long_source.source, " ".join(["Z is an answer."] * 6))
     kept, how = fit(long_source, tokenizer, 64, SEPARATOR)
     assert how == "source_cut" and kept is not None
     assert kept.endswith("What is the treatment for X ?") and not kept.startswith("word0 ")
     assert fit(long_target, tokenizer, 64, SEPARATOR) == (None, "target_too_long")
     assert fit(fine, tokenizer, 64, SEPARATOR) == ("What is Y ?", "fits")
+    assert fit(little_left, tokenizer, 64, SEPARATOR) == (None, "source_too_short")
 
-    files = write_rows({"train": [long_source, long_target, fine]}, tmp_path, tokenizer, 64,
-                       SEPARATOR, {})  # fmt: skip
-    manifest = (tmp_path / "manifest.json").read_text()
-    assert '"source_cut": 1' in manifest and '"target_too_long": 1' in manifest
+    files = write_rows({"train": [long_source, long_target, fine, little_left]}, tmp_path,
+                       tokenizer, 64, SEPARATOR, {})  # fmt: skip
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["fitting"]["train"] == {
+        "fits": 1, "source_cut": 1, "target_too_long": 1, "source_too_short": 1}  # fmt: skip
     (batch,) = foundry_batches(files["train"], tokenizer, 64)
     assert batch["input_ids"].shape == (2, 64)
     labels = [[t for t in row.tolist() if t != IGNORE] for row in batch["labels"]]
