@@ -62,17 +62,6 @@ def _validate(name: str, entry: TaskEntry, origin: str) -> Task:
         if getattr(entry, key) is None:
             raise GauntletError(f"{where}: missing key '{key}'")
     assert entry.data and entry.format and entry.category and entry.random_baseline is not None
-    if entry.format not in FORMATS:
-        raise GauntletError(
-            f"{where}.format: unknown prompt format {entry.format!r}; "
-            f"expected one of {', '.join(FORMATS)}"
-        )
-    if entry.format == "mmlu" and entry.subject is None:
-        raise GauntletError(
-            f"{where}.subject: format mmlu scores one subject (its few-shot examples are the "
-            "subject's dev rows, as lm-eval's mmlu_<subject>); write one entry per subject with "
-            "its subject (a group pools them), as the shipped tasks.yaml does"
-        )
     shots = entry.num_fewshot if entry.num_fewshot is not None else [0]
     if not shots or any(n < 0 for n in shots):
         raise GauntletError(f"{where}.num_fewshot: need a list of shot counts >= 0")
@@ -82,24 +71,7 @@ def _validate(name: str, entry: TaskEntry, origin: str) -> Task:
         )
     if entry.category == AVERAGE:
         raise GauntletError(f"{where}.category: {AVERAGE!r} is reserved for the overall score")
-    sampler = entry.fewshot_sampler or "default"
-    if sampler not in SAMPLERS:
-        raise GauntletError(
-            f"{where}.fewshot_sampler: unknown sampler {sampler!r}; "
-            f"expected one of {', '.join(SAMPLERS)} (lm-eval's names)"
-        )
-    schema = entry.schema or "options"
-    if schema not in SCHEMAS:
-        raise GauntletError(
-            f"{where}.schema: unknown row schema {schema!r}; expected one of {', '.join(SCHEMAS)}"
-        )
-    if schema == "medmcqa" and entry.cop_base not in (0, 1):
-        raise GauntletError(
-            f"{where}.cop_base: the medmcqa schema needs cop_base: 1 (the release's JSON, "
-            "cop 1-4) or 0 (the Hugging Face hub copy, cop 0-3)"
-        )
-    if schema != "medmcqa" and entry.cop_base is not None:
-        raise GauntletError(f"{where}.cop_base: only for schema medmcqa")
+    sampler, schema = _prompting(where, entry)
     data = _file(entry.data, f"{where}.data")
     source = entry.fewshot_source or SELF
     fewshot = None if source == SELF else _file(source, f"{where}.fewshot_source")
@@ -118,6 +90,40 @@ def _validate(name: str, entry: TaskEntry, origin: str) -> Task:
         cop_base=entry.cop_base,
         origin=origin,
     )
+
+
+def _prompting(where: str, entry: TaskEntry) -> tuple[str, str]:
+    """The entry's few-shot sampler and row schema, its prompt format and their options checked."""
+    if entry.format not in FORMATS:
+        raise GauntletError(
+            f"{where}.format: unknown prompt format {entry.format!r}; "
+            f"expected one of {', '.join(FORMATS)}"
+        )
+    if entry.format == "mmlu" and entry.subject is None:
+        raise GauntletError(
+            f"{where}.subject: format mmlu scores one subject (its few-shot examples are the "
+            "subject's dev rows, as lm-eval's mmlu_<subject>); write one entry per subject with "
+            "its subject (a group pools them), as the shipped tasks.yaml does"
+        )
+    sampler = entry.fewshot_sampler or "default"
+    if sampler not in SAMPLERS:
+        raise GauntletError(
+            f"{where}.fewshot_sampler: unknown sampler {sampler!r}; "
+            f"expected one of {', '.join(SAMPLERS)} (lm-eval's names)"
+        )
+    schema = entry.schema or "options"
+    if schema not in SCHEMAS:
+        raise GauntletError(
+            f"{where}.schema: unknown row schema {schema!r}; expected one of {', '.join(SCHEMAS)}"
+        )
+    if schema == "medmcqa" and entry.cop_base not in (0, 1):
+        raise GauntletError(
+            f"{where}.cop_base: the medmcqa schema needs cop_base: 1 (the release's JSON, "
+            "cop 1-4) or 0 (the Hugging Face hub copy, cop 0-3)"
+        )
+    if schema != "medmcqa" and entry.cop_base is not None:
+        raise GauntletError(f"{where}.cop_base: only for schema medmcqa")
+    return sampler, schema
 
 
 def _pool(fewshot: Path | None, data: Path) -> Path | None:
