@@ -119,15 +119,20 @@ def reference_collate(tokenizer: Any) -> Any:
 
 
 def reference_model(model_dir: Path, tokenizer: Any) -> Any:
-    """The scripts' ``GPT2ForMultipleChoice`` (forward only): the last non-pad token's state, scored."""
+    """The scripts' ``GPT2ForMultipleChoice`` (forward only): the last non-pad token's state, scored;
+    in the attention the recipe's model runs (:func:`biomedlm.attention.attention_for`)."""
     import torch
     from torch import nn
-    from transformers import GPT2Model
+    from transformers import AutoConfig, GPT2Model
+
+    from biomedlm.attention import attention_for
+
+    attention = attention_for(AutoConfig.from_pretrained(model_dir), None)
 
     class MultipleChoice(nn.Module):  # the scripts' GPT2ForMultipleChoice, forward only
         def __init__(self) -> None:
             super().__init__()
-            self.transformer = GPT2Model.from_pretrained(model_dir)
+            self.transformer = GPT2Model.from_pretrained(model_dir, attn_implementation=attention)
             self.transformer.resize_token_embeddings(len(tokenizer))
             self.classifier = nn.Linear(self.transformer.config.n_embd, 1)
 

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from llmfoundry.models.hf import ComposerHFCausalLM
-from transformers import PreTrainedTokenizerBase
+from transformers import AutoConfig, PreTrainedTokenizerBase
 
+from biomedlm.attention import attention_for
 from biomedlm.vocabulary import grow_embeddings, padded_vocab_size
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ class BioMedLM(ComposerHFCausalLM):
         else:
             overrides = dropout_overrides(dropout)
             source, pretrained = init_from, True
+        config = AutoConfig.from_pretrained(source, local_files_only=True)
         self._n_tokens = len(tokenizer)  # read by transform_model, before the Module exists
         self._token_ids = token_ids(tokenizer)
         super().__init__(
@@ -99,7 +101,7 @@ class BioMedLM(ComposerHFCausalLM):
             trust_remote_code=False,
             init_device=init_device,
             config_overrides=overrides,
-            attn_implementation=attn_implementation,
+            attn_implementation=attention_for(config, attn_implementation),
             should_save_peft_only=should_save_peft_only,
             **kwargs,
         )

@@ -9,12 +9,13 @@ from typing import Any
 
 from omegaconf import MISSING
 
+from biomedlm.attention import ATTENTION
+
 
 class RecipeError(ValueError):
     """A recipe that cannot run; one line naming the key and the fix."""
 
 
-ATTENTION = ("eager", "sdpa", "flash_attention_2")
 INIT_DEVICES = ("cpu", "meta", "mixed")
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from biomedlm.attention import attention_for
 from biomedlm.trained.hub import locate
 from biomedlm.trained.kinds import (
     TRUST_FLAG,
@@ -120,15 +121,16 @@ def _build(head: Head, path: Path, folder: Path, tokenizer: Any, **kwargs: Any) 
 
 def _from_folder(path: Path, head: Head | None, dtype: str) -> tuple[Any, Any]:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     check_model_folder(path)  # a cut-off export: one line, not transformers' traceback
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         if head is None:
             torch_dtype = dtype if dtype == "auto" else getattr(torch, dtype)
+            attention = attention_for(AutoConfig.from_pretrained(path, local_files_only=True), None)
             model = AutoModelForCausalLM.from_pretrained(
-                path, local_files_only=True, torch_dtype=torch_dtype
+                path, local_files_only=True, torch_dtype=torch_dtype, attn_implementation=attention
             )
             return model, tokenizer
     except (OSError, ValueError, KeyError) as exc:
@@ -257,7 +259,9 @@ def _causal_lm(path: Path, config: Any, peft: dict[str, Any] | None, state: dict
     """
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_config(config)
+    model = AutoModelForCausalLM.from_config(
+        config, attn_implementation=attention_for(config, None)
+    )
     weights = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
     if peft is not None:
         model = _with_adapters(path, model, peft, weights)

@@ -16,9 +16,12 @@ import pytest
 from biomedlm.callbacks.loss_curve import read_rows
 from tests.fixtures.runs import run_debug
 
-# recipes/pretrain/debug-cpu.yaml on recipes/data/sample.yaml, torch 2.7.0 CPU, fp32
-GOLDEN_TRAIN = [10.003202, 10.016631, 10.011003, 9.912271, 9.739779]
-GOLDEN_EVAL = 9.605693
+# recipes/pretrain/debug-cpu.yaml on recipes/data/sample.yaml, torch 2.7.0 CPU, fp32; with
+# scale_attn_by_inverse_layer_idx (eager attention), which moved them by at most 2.5e-5 (at
+# initialisation's small weights the layer scale barely matters; tests/biomedlm/test_attention.py
+# checks the attention itself)
+GOLDEN_TRAIN = [10.003199, 10.016609, 10.010978, 9.912272, 9.739794]
+GOLDEN_EVAL = 9.605699
 TOLERANCE = 1e-3
 
 

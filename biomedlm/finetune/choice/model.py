@@ -15,8 +15,9 @@ import torch.nn.functional as F
 from llmfoundry.models.hf.hf_base import BaseHuggingFaceModel
 from llmfoundry.models.hf.hf_fsdp import hf_get_causal_base_model, hf_get_hidden_layers
 from torchmetrics import Metric
-from transformers import AutoModelForSequenceClassification, PretrainedConfig
+from transformers import AutoConfig, AutoModelForSequenceClassification, PretrainedConfig
 
+from biomedlm.attention import attention_for
 from biomedlm.finetune.choice.data import tokens_in_batch
 from biomedlm.finetune.recipe import LoraConfig, peft_config
 from biomedlm.model import dropout_overrides, set_token_ids, token_ids
@@ -97,6 +98,7 @@ class ChoiceModel(BaseHuggingFaceModel):
         }
         rows = [tokenizer.convert_tokens_to_ids(t) for t in layout_tokens]
         peft = None if lora is None else peft_config(LoraConfig(**lora), rows, task_type="SEQ_CLS")
+        config = AutoConfig.from_pretrained(pretrained_model_name_or_path, local_files_only=True)
         super().__init__(
             pretrained_model_name_or_path,
             tokenizer=tokenizer,
@@ -108,7 +110,7 @@ class ChoiceModel(BaseHuggingFaceModel):
             shift_labels=False,
             peft_config=peft,
             should_save_peft_only=False,  # checkpoints hold every weight: resumes are exact
-            attn_implementation=attn_implementation,
+            attn_implementation=attention_for(config, attn_implementation),
         )
         n_params = sum(p.numel() for p in self.model.parameters())
         trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
