@@ -35,13 +35,18 @@ _HORIZONTAL = re.compile(r"[ \t]+")
 _LINE_EDGES = re.compile(r" ?\n ?")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _LANGUAGE_SEPARATORS = re.compile(r"[\s,;/|]+")
-# ISO 639-1 codes (JATS ``xml:lang``, most datasets) and the ISO 639-2/T codes that differ, as
-# the ISO 639-2/B codes MEDLINE writes.
-_LANGUAGES = {
-    "en": "eng", "fr": "fre", "de": "ger", "es": "spa", "it": "ita", "pt": "por", "nl": "dut",
-    "ru": "rus", "zh": "chi", "ja": "jpn", "ko": "kor", "pl": "pol", "tr": "tur", "ar": "ara",
-    "fra": "fre", "deu": "ger", "nld": "dut", "zho": "chi",
-}  # fmt: skip
+# ISO 639-1 codes (JATS ``xml:lang``, most datasets) of the languages MEDLINE indexes, and the
+# twenty ISO 639-2/T codes that differ from 639-2/B, as the ISO 639-2/B codes MEDLINE writes.
+_LANGUAGE_PAIRS = (
+    "en:eng fr:fre de:ger es:spa it:ita pt:por nl:dut ru:rus zh:chi ja:jpn ko:kor pl:pol tr:tur "
+    "ar:ara cs:cze sk:slo sl:slv hr:hrv sr:srp bs:bos bg:bul uk:ukr be:bel mk:mac el:gre ro:rum "
+    "hu:hun fi:fin et:est lv:lav lt:lit sv:swe da:dan no:nor nb:nob nn:nno is:ice ga:gle cy:wel "
+    "eu:baq ca:cat gl:glg sq:alb hy:arm ka:geo fa:per he:heb hi:hin ur:urd bn:ben th:tha vi:vie "
+    "id:ind ms:may tl:tgl af:afr eo:epo la:lat mi:mao bo:tib my:bur "
+    "sqi:alb hye:arm eus:baq mya:bur zho:chi ces:cze nld:dut fra:fre kat:geo deu:ger ell:gre "
+    "isl:ice mkd:mac mri:mao msa:may fas:per ron:rum slk:slo bod:tib cym:wel"
+)
+_LANGUAGES = dict(pair.split(":") for pair in _LANGUAGE_PAIRS.split())
 
 
 def _replace(match: re.Match[str]) -> str:
@@ -70,11 +75,12 @@ def normalize_text(text: str) -> str:
 
 
 def language_code(code: str) -> str:
-    """The ISO 639-2/B code (MEDLINE's) of a language code: "en", "en-US", "ENG" are "eng".
+    """The ISO 639-2/B code (MEDLINE's) of a language code: "en", "en-US", "en_US", "ENG" are
+    "eng"; "ces" and "cs" are "cze". A code outside the table compares as written.
 
     Every source's tag and ``clean.languages`` compare through it, so no source is filtered out
     for writing its languages another way."""
-    code = code.strip().lower().split("-")[0]
+    code = re.split(r"[-_]", code.strip().lower())[0]
     return _LANGUAGES.get(code, code)
 
 

@@ -106,6 +106,16 @@ def test_language_filter() -> None:
     for wanted, tag in (("en", "eng"), ("fre", "fra")):  # clean.languages written either way
         assert rejection_reason(doc("text", language=tag), CleanConfig(1, [wanted])) is None
     assert rejection_reason(doc("text", language="de"), cfg) == "language"
+    # beyond the most common languages: Swedish, Czech (639-2/T "ces" is MEDLINE's "cze"), Greek,
+    # and a region written with "_"
+    for wanted, tag in (
+        ("swe", "sv"),
+        ("cze", "cs"),
+        ("ces", "cze"),
+        ("gre", "el"),
+        ("eng", "en_US"),
+    ):
+        assert rejection_reason(doc("text", language=tag), CleanConfig(1, [wanted])) is None
     assert rejection_reason(doc("text"), cfg) is None  # unknown kept by default
     strict = CleanConfig(min_words=1, languages=["eng"], keep_unknown_language=False)
     assert rejection_reason(doc("text"), strict) == "language"
