@@ -141,16 +141,15 @@ def predictions_path(
     return out_dir / under / safe_name(checkpoint.name) / file_name
 
 
-def keep_by_step(out_dir: Path, checkpoint: Checkpoint) -> None:
-    """Copy ``checkpoint``'s predictions and sample pages into ``ba<step>/`` beside them: a run's
+def keep_by_step(rows: list[dict[str, Any]]) -> None:
+    """Copy the predictions and sample pages ``rows`` name into ``ba<step>/`` beside them: a run's
     after-fit score is named after the run, so a relaunch that trains further scores again under
-    that name and replaces them; each step's stay for its row."""
-    for under in (PREDICTIONS, SAMPLES):
-        folder = predictions_path(out_dir, checkpoint, "", under=under)
-        files = [p for p in folder.glob("[!.]*") if p.is_file()]  # not a writer's temporaries
-        for path in files:
-            text = path.read_text(encoding="utf-8")
-            write_text_atomic(folder / f"ba{checkpoint.step}" / path.name, text)
+    that name and replaces them; each step's stay for its rows (its own files alone)."""
+    files = {(row[key], row["step"]) for row in rows for key in ("predictions", "samples")
+             if row.get(key)}  # fmt: skip
+    for name, step in files:
+        path = Path(name)
+        write_text_atomic(path.parent / f"ba{step}" / path.name, path.read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)

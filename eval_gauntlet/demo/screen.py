@@ -96,7 +96,7 @@ def _line(text: str) -> str:
 
 def sample_lines(rows: list[dict[str, Any]], n: int = SAMPLES) -> list[str]:
     """``n`` answers of the last generation fine-tune beside their references."""
-    scored = [r for r in rows if r.get("kind") == FINETUNE and r.get("predictions")]
+    scored = [r for r in rows if r.get("kind") == FINETUNE and r.get("family") == "generation"]
     if not scored:
         return []
     row = scored[-1]

@@ -9,7 +9,6 @@ trains further scores again).
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -49,5 +48,5 @@ class FinetuneEval(Callback):
         for row in rows:
             logger.log_metrics({f"finetune/{row['task']}/{row['metric']}": row["value"]})
         if rows:  # rank 0's
-            keep_by_step(Path(recipe.eval.out), checkpoint)
+            keep_by_step(rows)
             log.info("fine-tuned scores in %s", recipe.eval.out)

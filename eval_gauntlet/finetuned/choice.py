@@ -84,7 +84,7 @@ def predict(
     return [merged[i] for i in range(len(encoded))]
 
 
-def _write_predictions(out: Path, checkpoint: Checkpoint, scored: Scored) -> None:
+def _write_predictions(out: Path, checkpoint: Checkpoint, scored: Scored) -> Path:
     records = [
         {
             "task": scored.name,
@@ -103,11 +103,11 @@ def _write_predictions(out: Path, checkpoint: Checkpoint, scored: Scored) -> Non
             scored.examples, scored.encoded, scored.scores, scored.correct, strict=True
         )
     ]
-    write_jsonl(predictions_path(out, checkpoint, f"{scored.name}.test.jsonl"), records)
+    return write_jsonl(predictions_path(out, checkpoint, f"{scored.name}.test.jsonl"), records)
 
 
 def _rows(
-    name: str, sets: list[Scored], recipe: Any, checkpoint: Checkpoint
+    name: str, sets: list[Scored], recipe: Any, checkpoint: Checkpoint, **fields: Any
 ) -> list[dict[str, Any]]:
     examples = [e for s in sets for e in s.examples]
     correct = [c for s in sets for c in s.correct]
@@ -127,6 +127,7 @@ def _rows(
         majority_baseline=majority_baseline([e.label for e in examples]),
         truncated=sum(1 for s in sets for enc in s.encoded if enc.truncated),
         members=[s.name for s in sets] if len(sets) > 1 else None,
+        **fields,
     )
 
 
@@ -170,8 +171,8 @@ def score(
     out = Path(recipe.eval.out)
     rows = []
     for one in scored:
-        _write_predictions(out, checkpoint, one)
-        rows += _rows(one.name, [one], recipe, checkpoint)
+        path = _write_predictions(out, checkpoint, one)
+        rows += _rows(one.name, [one], recipe, checkpoint, predictions=str(path))
     for group in dict.fromkeys(s.group for s in scored if s.group):
         rows += _rows(group, [s for s in scored if s.group == group], recipe, checkpoint)
     record(out, rows)

@@ -23,7 +23,7 @@ from biomedlm.recipe_kinds import load_recipe
 from biomedlm.settings import RecipeError
 from eval_gauntlet.errors import GauntletError
 from eval_gauntlet.options import CLI, SCORE, Options, command_line
-from eval_gauntlet.paper.machine import ON_CPU, Launch, Machine, plan_launch
+from eval_gauntlet.paper.machine import LORA, ON_CPU, Launch, Machine, plan_launch
 from eval_gauntlet.paper.spec import Task
 from eval_gauntlet.paper.state import DONE, FAILED, RUNNING, TaskState, read_state, what_changed
 
@@ -134,7 +134,9 @@ def _plan(
     name: str, task: Task, base: list[str], ctx: Context, old: TaskState | None
 ) -> tuple[str, Any, Launch]:
     """The recipe task ``name`` runs here and its launch, with the machine's overrides (those
-    ``old`` recorded where its run goes on: the same INIT and recipe; else this machine's)."""
+    ``old`` ran with where its run goes on: the same INIT and recipe; else this machine's). A state
+    file written before they were recorded ran with whichever plan (full fine-tuning or LoRA)
+    leaves its recipe unchanged."""
     path = task.recipe_for(ctx.demo)
 
     def load(machine: list[str]) -> Any:
@@ -142,14 +144,15 @@ def _plan(
 
     recipe = load([])
     launch = Launch(ON_CPU, []) if ctx.demo else plan_launch(recipe, ctx.init_config, ctx.machine)
-    if old is not None and old.machine is not None and old.machine != launch.overrides:
-        kept = load(old.machine)
-        if what_changed(old, ctx.identity, resolved(kept)) is None:
+    plans = [] if old is None else [old.machine] if old.machine is not None else [[], LORA]
+    for machine in (plan for plan in plans if plan != launch.overrides):
+        kept = load(machine)
+        if old is not None and what_changed(old, ctx.identity, resolved(kept)) is None:
             if old.status != DONE:
                 log.warning("%s: goes on as it was launched (%s), not as this machine would run "
                             "it now (%s); remove %s to start it anew so", name, old.note,
                             launch.note, ctx.out / name)  # fmt: skip
-            return path, kept, Launch(launch.command, old.machine, old.note)
+            return path, kept, Launch(launch.command, machine, old.note)
     return path, load(launch.overrides) if launch.overrides else recipe, launch
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -137,6 +138,39 @@ def test_a_relaunch_keeps_how_a_fine_tune_was_run_whatever_the_machine_says_now(
     assert relaunch(Machine(1, need - 1)) == full and folder.is_dir()
     assert len(launched) == 2 and not any("lora" in arg for arg in launched[-1])
     assert "pubmedqa: goes on as it was launched (1 GPU: full fine-tuning" in caplog.text
+
+
+def test_a_state_file_that_does_not_record_the_machines_choice_keeps_the_plan_it_ran(
+    workdir: Path, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A state file written before the machine's overrides were recorded: a full fine-tune done
+    is skipped on a busier GPU, not removed and trained again with LoRA; nor a LoRA one with room."""
+    launched: list[list[str]] = []
+
+    def launch(command: list[str], folder: Path, what: str) -> int:
+        launched.append(command)
+        return 0
+
+    monkeypatch.setattr(paper_tasks, "_launch", launch)
+    recipe = load_recipe("recipes/finetune/pubmedqa.yaml", [f"model.init_from={tiny_dir}"],
+                         components=False)  # fmt: skip
+    need = full_finetune_bytes(json.loads((tiny_dir / "config.json").read_text()), recipe)
+    out, folder = workdir / "out", workdir / "out" / "pubmedqa"
+
+    def relaunch(machine: Machine) -> None:
+        monkeypatch.setattr(paper_run, "probe", lambda: machine)
+        run_paper(PaperRun(str(tiny_dir), out, only=["pubmedqa"]))
+
+    for first, then in ((need + 1, need - 1), (need - 1, need + 1)):  # full, then LoRA
+        relaunch(Machine(1, first))
+        state = read_state(folder)
+        assert state is not None and state.status == DONE
+        state.machine = None  # as written before it was recorded
+        state.save(folder)
+        relaunch(Machine(1, then))
+        assert len(launched) == 1 and read_state(folder) is not None
+        shutil.rmtree(out)
+        launched.clear()
 
 
 def test_a_failed_task_names_the_error_of_its_last_launch(tmp_path: Path) -> None:
