@@ -40,19 +40,34 @@ def drops_layer_scale() -> bool:
     """Whether the installed GPT-2's SDPA attention ignores ``scale_attn_by_inverse_layer_idx``:
     a 2-layer model's logits, SDPA against eager. FlashAttention takes the same call as SDPA
     (no scale passed before the fix, the layer's after), so the answer stands for it too.
+
+    Asked first while llm-foundry builds a model for ``init_device: meta`` (inside
+    ``init_empty_weights``, which puts every parameter registered on meta): so the probe's models
+    run on weights of its own, on the CPU, whatever device their parameters were made on.
     """
     import torch
+    from torch.func import functional_call
     from transformers import AutoModelForCausalLM, GPT2Config
 
     config = GPT2Config(
         n_layer=2, n_embd=16, n_head=2, n_positions=8, vocab_size=16,
-        initializer_range=1.0, scale_attn_by_inverse_layer_idx=True,
+        scale_attn_by_inverse_layer_idx=True,
     )  # fmt: skip
-    ids = torch.arange(8)[None]
+    ids = torch.arange(8, device="cpu")[None]
     with torch.random.fork_rng(devices=[]), torch.no_grad():  # the caller's seed untouched
+        eager, sdpa = (
+            AutoModelForCausalLM.from_config(config, attn_implementation=attention).eval()
+            for attention in ("eager", "sdpa")
+        )
+        if any(buffer.is_meta for buffer in (*eager.buffers(), *sdpa.buffers())):
+            raise RuntimeError(
+                "internal error: the attention probe's buffers (its causal mask) were made on "
+                "meta; call biomedlm.attention.drops_layer_scale() before a meta-device context"
+            )
         torch.manual_seed(0)
-        eager = AutoModelForCausalLM.from_config(config, attn_implementation="eager").eval()
-        sdpa = AutoModelForCausalLM.from_config(config, attn_implementation="sdpa").eval()
-        sdpa.load_state_dict(eager.state_dict())
-        gap = (eager(ids).logits - sdpa(ids).logits).abs().max().item()
+        weights = {name: torch.randn(w.shape, device="cpu") for name, w in eager.named_parameters()}
+        eager_logits, sdpa_logits = (
+            functional_call(m, weights, (ids,)).logits for m in (eager, sdpa)
+        )
+        gap = (eager_logits - sdpa_logits).abs().max().item()
     return gap > 1e-3

@@ -7,6 +7,7 @@ filter keeps only ``lora_`` keys, dropping the rows trained through ``trainable_
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,6 +37,14 @@ def gpt2_overrides(
         "vocab_size": vocab_size,
         **dropout_overrides(dropout),
     }
+
+
+def architecture(n_layers: int, d_model: int, n_heads: int) -> dict[str, Any]:
+    """The GPT-2 config a recipe without ``init_from`` builds, as far as what it computes: the
+    architecture file at the recipe's sizes (vocabulary, positions and dropout are set at build).
+    """
+    config = json.loads((ARCHITECTURE_DIR / "config.json").read_text())
+    return {**config, "n_layer": n_layers, "n_embd": d_model, "n_head": n_heads}
 
 
 def dropout_overrides(dropout: float | None) -> dict[str, float]:

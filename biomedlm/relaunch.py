@@ -20,7 +20,7 @@ import yaml
 from biomedlm.run_record import RUN_DIR_RECIPE, identity_change, read_record, record_path
 from biomedlm.settings import RecipeError, TrainingSettings, parse_time
 from biomedlm.trained.kinds import CheckpointError
-from biomedlm.trained.load import Progress, read_progress
+from biomedlm.trained.load import Progress, read_progress, read_saved_config
 from biomedlm.trained.names import Position, composer_folder, composer_position, composer_step
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,10 @@ RESTORED = ("optimizer", "scheduler", "global_train_batch_size", "seed", "model.
 DATA_ORDER = ("train_loader.split", "train_loader.shuffle", "train_loader.drop_last",
               "train_loader.streams", "data.format", "data.train", "data.split", "data.cop_base",
               "data.max_length", "data.train_limit")  # fmt: skip
+# the GPT-2 config keys that change what a model computes from its weights
+COMPUTATION = ("scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "scale_attn_weights",
+               "n_layer", "n_embd", "n_head", "n_inner", "activation_function",
+               "layer_norm_epsilon")  # fmt: skip
 STREAM_PLACE = ("local", "remote")  # where a stream's shards are read from, not which samples
 # the objects Composer's checkpoint saver uploads beside a remote run's checkpoints (files, shards)
 LATEST_REMOTE = ("latest-rank0.pt.symlink", "latest-sharded-rank0.symlink")
@@ -222,7 +226,36 @@ def check_relaunch(recipe: TrainingSettings, resolved: dict[str, Any]) -> Finish
     if checkpoint is None:
         return None
     _compare_with_record(recipe, resolved, checkpoint, folder)
-    return _finished_at(recipe, checkpoint)
+    finished = _finished_at(recipe, checkpoint)
+    if finished is None and isinstance(checkpoint, Path):
+        _check_architecture(recipe, checkpoint)
+    return finished
+
+
+def _check_architecture(recipe: TrainingSettings, checkpoint: Path) -> None:
+    """Refuse to resume ``checkpoint`` into a model that computes otherwise than the one it saved:
+    biomedlm/architecture/config.json is no recipe key, and changes with the code (a model on
+    ``init_from`` takes that model's own config).
+    """
+    model = getattr(recipe, "model", None)
+    if getattr(model, "init_from", None) is not None or getattr(model, "n_layers", None) is None:
+        return
+    from biomedlm.model import ARCHITECTURE_DIR, architecture  # llm-foundry: after main's filters
+
+    built = architecture(model.n_layers, model.d_model, model.n_heads)  # type: ignore[union-attr]
+    try:
+        saved = read_saved_config(checkpoint)
+    except CheckpointError as exc:
+        log.warning("%s; its architecture is not checked, Composer will resume from it", exc)
+        return
+    for key in COMPUTATION:
+        if saved.get(key) != built.get(key):
+            raise RecipeError(
+                f"{key}: {checkpoint} was trained with {saved.get(key)!r} but the recipe's model "
+                f"({ARCHITECTURE_DIR}/config.json) has {built.get(key)!r}, another computation "
+                "on its weights. Start a new run from the checkpoint, on its own architecture "
+                f"(run_name=NEW model.init_from={checkpoint})"
+            )
 
 
 def _finished_at(recipe: TrainingSettings, checkpoint: Path | str) -> Finished | None:

@@ -317,3 +317,15 @@ def read_progress(path: Path) -> Progress:
     except (UnsafePickle, RuntimeError, EOFError, OSError, KeyError, TypeError,
             pickle.UnpicklingError) as exc:  # fmt: skip
         raise CheckpointError(f"{path}: cannot read its timestamp ({first_line(exc)})") from None
+
+
+def read_saved_config(path: Path) -> dict[str, Any]:
+    """The Hugging Face config a Composer checkpoint saved: only its integrations are read, safely."""
+    try:
+        hf_state = _state(path, ["integrations"], trust=False)["integrations"]["huggingface"]
+        return dict(hf_state["model"]["config"]["content"])
+    except (UnsafePickle, RuntimeError, EOFError, OSError, KeyError, TypeError,
+            pickle.UnpicklingError) as exc:  # fmt: skip
+        raise CheckpointError(
+            f"{path}: cannot read its Hugging Face config ({first_line(exc)})"
+        ) from None

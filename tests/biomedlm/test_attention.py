@@ -118,3 +118,25 @@ def test_the_probe_finds_that_sdpa_drops_the_flag_on_this_transformers() -> None
         with torch.no_grad():
             logits.append(model(ids).logits)
     assert torch.equal(*logits)
+
+
+def test_init_device_meta_builds_through_llm_foundry_with_the_probe_not_yet_run(
+    tokenizer_dir: Path,
+) -> None:
+    """The 2.7B recipe's ``init_device: meta``: llm-foundry builds the model inside
+    ``init_empty_weights``, where the first model built runs the probe."""
+    from llmfoundry.utils.builders import build_composer_model
+    from llmfoundry.utils.config_utils import process_init_device
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, local_files_only=True)
+    cfg = {"n_layers": 2, "d_model": 64, "n_heads": 2, "max_seq_len": 32, "init_device": "meta",
+           "attn_implementation": "sdpa"}  # fmt: skip
+    context = process_init_device(cfg, {"sharding_strategy": "FULL_SHARD"}, None)
+    drops_layer_scale.cache_clear()
+    model = build_composer_model(
+        name="biomedlm", cfg=cfg, tokenizer=tokenizer, init_context=context
+    )
+    assert next(model.parameters()).is_meta
+    assert model.model.config._attn_implementation == "eager"
+    assert drops_layer_scale()  # the answer cached under meta init is the one outside it

@@ -101,12 +101,16 @@ def resumable(tmp_path: Path) -> list[str]:
     return overrides
 
 
-def save_checkpoint(folder: Path, batch: int) -> Path:
-    """A checkpoint file of ``batch`` (its timestamp only: what the relaunch checks read)."""
+def save_checkpoint(folder: Path, batch: int, config: dict[str, Any] | None = None) -> Path:
+    """A checkpoint file of ``batch`` (its timestamp, and its Hugging Face ``config`` if given:
+    what the relaunch checks read)."""
     stamp = {"batch": batch, "token": 2048 * batch, "sample": 8 * batch, "epoch": 0}
     path = folder / f"ep0-ba{batch}-rank0.pt"
     folder.mkdir(parents=True, exist_ok=True)
-    torch.save({"state": {"timestamp": {"Timestamp": stamp}}}, path)
+    state: dict[str, Any] = {"timestamp": {"Timestamp": stamp}}
+    if config is not None:  # where Composer's HuggingFaceModel saves it
+        state["integrations"] = {"huggingface": {"model": {"config": {"content": config}}}}
+    torch.save({"state": state}, path)
     return path
 
 
@@ -156,6 +160,35 @@ def test_a_relaunch_refuses_what_the_checkpoint_restores_or_counts(
     with pytest.raises(RecipeError, match=message) as caught:
         relaunch(resumable, changed)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("trained_with", [False, True])
+def test_a_relaunch_refuses_a_checkpoint_of_another_attention_scale(
+    tmp_path: Path, trained_with: bool
+) -> None:
+    """A run trained before biomedlm/architecture/config.json set
+    scale_attn_by_inverse_layer_idx: its checkpoint would resume into another model."""
+    from transformers import GPT2Config
+
+    overrides = [*data_overrides(), f"run_dir={tmp_path / 'run'}", "max_duration=120ba"]
+    recipe = load_recipe(DEBUG, overrides, components=False)
+    assert recipe.save_folder is not None
+    write_record(recipe.save_folder, resolved(recipe), {})
+    saved = GPT2Config(  # the debug recipe's model, as its checkpoint's config says
+        n_layer=2, n_embd=128, n_head=4, activation_function="gelu_new",
+        scale_attn_by_inverse_layer_idx=trained_with,
+    ).to_dict()  # fmt: skip
+    checkpoint = save_checkpoint(Path(recipe.save_folder), 60, saved)
+    if trained_with:  # as the architecture file says now
+        assert check_relaunch(recipe, resolved(recipe)) is None
+        return
+    with pytest.raises(RecipeError) as caught:
+        check_relaunch(recipe, resolved(recipe))
+    assert str(caught.value).startswith(
+        f"scale_attn_by_inverse_layer_idx: {checkpoint} was trained with False but the "
+        "recipe's model"
+    )
+    assert f"model.init_from={checkpoint}" in str(caught.value) and "\n" not in str(caught.value)
 
 
 def test_a_relaunch_refuses_the_same_streams_in_another_order(
