@@ -1,6 +1,7 @@
 """The attention a GPT-2 config means (``biomedlm.attention``): the released BioMedLM divides each
 layer's attention scores by its index + 1 (``scale_attn_by_inverse_layer_idx``), which this
-transformers applies in eager attention only; every reader of a model computes what eager does.
+transformers applies in eager attention only; every reader of a model computes what eager does,
+through SDPA given each layer's scale (``scaled_sdpa``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from biomedlm.attention import attention_for, drops_layer_scale
+from biomedlm.attention import SCALED_SDPA, attention_for, drops_layer_scale
 from tests.fixtures.models import lr0_run
 from tests.fixtures.released import released_replica
 
@@ -67,7 +68,7 @@ def test_every_reader_of_the_released_layout_computes_eager_attention(
     assert max(gaps.values()) < 1e-5, gaps
 
 
-def test_the_choice_model_of_the_released_layout_runs_eager(replica: Path) -> None:
+def test_the_choice_model_of_the_released_layout_scales_its_layers(replica: Path) -> None:
     from transformers import AutoTokenizer
 
     from biomedlm.finetune.choice.model import ChoiceModel
@@ -75,7 +76,36 @@ def test_the_choice_model_of_the_released_layout_runs_eager(replica: Path) -> No
     tokenizer = AutoTokenizer.from_pretrained(replica, local_files_only=True)
     tokenizer.pad_token = tokenizer.eos_token
     model = ChoiceModel(tokenizer, str(replica), "multiple_choice")
-    assert model.model.config._attn_implementation == "eager"
+    assert model.model.config._attn_implementation == SCALED_SDPA
+
+
+def test_a_question_and_options_padded_past_the_positions_score_as_each_alone() -> None:
+    """``make demo``'s MedQA fine-tune failed in eager attention: the shared layout pads the
+    question and the options to the batch's widest, and eager's causal mask has ``n_positions``
+    keys. Each option scored with the question's cache equals it scored in one plain pass."""
+    import torch
+    from transformers import AutoModelForCausalLM, GPT2Config
+
+    config = GPT2Config(n_layer=2, n_embd=32, n_head=4, n_positions=16, vocab_size=40,
+                        scale_attn_by_inverse_layer_idx=True)  # fmt: skip
+    torch.manual_seed(0)
+    eager = AutoModelForCausalLM.from_config(config, attn_implementation="eager").eval()
+    model = AutoModelForCausalLM.from_config(
+        config, attn_implementation=attention_for(config, "sdpa")
+    )
+    model.load_state_dict(eager.state_dict())
+    question, option = torch.randint(0, 40, (1, 12)), torch.randint(0, 40, (1, 3))
+    # the question right-padded to 12 + 3 = 15 real tokens, its row 14 wide: 14 + 3 > 16 keys
+    padded = torch.cat([question, torch.zeros(1, 2, dtype=torch.long)], dim=1)
+    mask = torch.cat([torch.ones(1, 12), torch.zeros(1, 2)], dim=1).long()
+    with torch.no_grad():
+        cache = model.eval()(padded, attention_mask=mask, use_cache=True).past_key_values
+        shared = model(
+            option, attention_mask=torch.cat([mask, torch.ones(1, 3).long()], dim=1),
+            position_ids=torch.arange(12, 15)[None], past_key_values=cache,
+        ).logits  # fmt: skip
+        alone = eager(torch.cat([question, option], dim=1)).logits[:, 12:]
+    assert (shared - alone).abs().max() < 1e-5
 
 
 @pytest.mark.parametrize("requested", ["sdpa", "flash_attention_2", None])
@@ -85,7 +115,7 @@ def test_a_config_without_the_flag_keeps_the_attention_asked_for(requested: str 
     assert attention_for(GPT2Config(), requested) == requested
 
 
-def test_eager_asked_for_stays_eager_and_the_flag_moves_the_others_to_it(
+def test_eager_asked_for_stays_eager_and_the_flag_moves_the_others_to_scaled_sdpa(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     import transformers
@@ -93,9 +123,10 @@ def test_eager_asked_for_stays_eager_and_the_flag_moves_the_others_to_it(
 
     scaled = GPT2Config(scale_attn_by_inverse_layer_idx=True)
     assert attention_for(scaled, "eager") == "eager" and not caplog.records
-    assert attention_for(scaled, "sdpa") == "eager"
+    with caplog.at_level("INFO", logger="biomedlm.attention"):
+        assert attention_for(scaled, "sdpa") == SCALED_SDPA
     (record,) = caplog.records
-    assert "scale_attn_by_inverse_layer_idx" in record.message and record.levelname == "WARNING"
+    assert "scale_attn_by_inverse_layer_idx" in record.message
     assert transformers.__version__ in record.message
 
 
@@ -138,5 +169,5 @@ def test_init_device_meta_builds_through_llm_foundry_with_the_probe_not_yet_run(
         name="biomedlm", cfg=cfg, tokenizer=tokenizer, init_context=context
     )
     assert next(model.parameters()).is_meta
-    assert model.model.config._attn_implementation == "eager"
+    assert model.model.config._attn_implementation == SCALED_SDPA
     assert drops_layer_scale()  # the answer cached under meta init is the one outside it
