@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -103,11 +104,19 @@ def test_a_task_done_is_skipped_one_interrupted_resumes_and_a_change_starts_it_a
     assert read_state(folder) is None
 
 
-def test_a_relaunch_keeps_how_a_fine_tune_was_run_whatever_the_machine_says_now(
-    workdir: Path, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Full fine-tuning, then a GPU a little busier: the finished task is skipped, its row saying
-    how it ran; an unfinished one goes on as it began (not removed and trained again with LoRA)."""
+@dataclass
+class Launches:
+    """PubMedQA's paper task with its launches recorded, not run, and the bytes its full
+    fine-tune needs on a GPU."""
+
+    launched: list[list[str]]
+    need: int
+    out: Path
+    folder: Path
+
+
+@pytest.fixture
+def launches(workdir: Path, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Launches:
     launched: list[list[str]] = []
 
     def launch(command: list[str], folder: Path, what: str) -> int:
@@ -119,6 +128,18 @@ def test_a_relaunch_keeps_how_a_fine_tune_was_run_whatever_the_machine_says_now(
                          components=False)  # fmt: skip
     need = full_finetune_bytes(json.loads((tiny_dir / "config.json").read_text()), recipe)
     out, folder = workdir / "out", workdir / "out" / "pubmedqa"
+    return Launches(launched, need, out, folder)
+
+
+def test_a_relaunch_keeps_how_a_fine_tune_was_run_whatever_the_machine_says_now(
+    launches: Launches,
+    tiny_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Full fine-tuning, then a GPU a little busier: the finished task is skipped, its row saying
+    how it ran; an unfinished one goes on as it began (not removed and trained again with LoRA)."""
+    launched, need, out, folder = launches.launched, launches.need, launches.out, launches.folder
 
     def relaunch(machine: Machine) -> str:
         monkeypatch.setattr(paper_run, "probe", lambda: machine)
@@ -141,21 +162,11 @@ def test_a_relaunch_keeps_how_a_fine_tune_was_run_whatever_the_machine_says_now(
 
 
 def test_a_state_file_that_does_not_record_the_machines_choice_keeps_the_plan_it_ran(
-    workdir: Path, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch
+    launches: Launches, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A state file written before the machine's overrides were recorded: a full fine-tune done
     is skipped on a busier GPU, not removed and trained again with LoRA; nor a LoRA one with room."""
-    launched: list[list[str]] = []
-
-    def launch(command: list[str], folder: Path, what: str) -> int:
-        launched.append(command)
-        return 0
-
-    monkeypatch.setattr(paper_tasks, "_launch", launch)
-    recipe = load_recipe("recipes/finetune/pubmedqa.yaml", [f"model.init_from={tiny_dir}"],
-                         components=False)  # fmt: skip
-    need = full_finetune_bytes(json.loads((tiny_dir / "config.json").read_text()), recipe)
-    out, folder = workdir / "out", workdir / "out" / "pubmedqa"
+    launched, need, out, folder = launches.launched, launches.need, launches.out, launches.folder
 
     def relaunch(machine: Machine) -> None:
         monkeypatch.setattr(paper_run, "probe", lambda: machine)
