@@ -310,12 +310,16 @@ def _progress(fields: dict[str, Any]) -> Progress:
     )
 
 
+# what reading one part of a Composer checkpoint raises when the file is cut off, foreign or unsafe
+_UNREADABLE = (UnsafePickle, RuntimeError, EOFError, OSError, KeyError, TypeError,
+               pickle.UnpicklingError)  # fmt: skip
+
+
 def read_progress(path: Path) -> Progress:
     """How far training had gone at a Composer checkpoint: only its timestamp is read, safely."""
     try:
         return _progress(_state(path, ["timestamp"], trust=False)["timestamp"]["Timestamp"])
-    except (UnsafePickle, RuntimeError, EOFError, OSError, KeyError, TypeError,
-            pickle.UnpicklingError) as exc:  # fmt: skip
+    except _UNREADABLE as exc:
         raise CheckpointError(f"{path}: cannot read its timestamp ({first_line(exc)})") from None
 
 
@@ -324,8 +328,7 @@ def read_saved_config(path: Path) -> dict[str, Any]:
     try:
         hf_state = _state(path, ["integrations"], trust=False)["integrations"]["huggingface"]
         return dict(hf_state["model"]["config"]["content"])
-    except (UnsafePickle, RuntimeError, EOFError, OSError, KeyError, TypeError,
-            pickle.UnpicklingError) as exc:  # fmt: skip
+    except _UNREADABLE as exc:
         raise CheckpointError(
             f"{path}: cannot read its Hugging Face config ({first_line(exc)})"
         ) from None
