@@ -73,6 +73,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     so without the group their first launches would start together. That is every test under
     tests/biomedlm (its conftest prepares the data first for all of them: about 330 of the fast
     tier's 790) and the data_prep modules that open shards (their ``pytestmark``).
+    tests/test_groups.py checks that the pinned pytest and pytest-xdist keep a group together.
     """
     for item in items:
         if "prepared" in getattr(item, "fixturenames", ()):
