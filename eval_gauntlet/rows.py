@@ -141,15 +141,22 @@ def predictions_path(
     return out_dir / under / safe_name(checkpoint.name) / file_name
 
 
-def keep_by_step(rows: list[dict[str, Any]]) -> None:
-    """Copy the predictions and sample pages ``rows`` name into ``ba<step>/`` beside them: a run's
-    after-fit score is named after the run, so a relaunch that trains further scores again under
-    that name and replaces them; each step's stay for its rows (its own files alone)."""
-    files = {(row[key], row["step"]) for row in rows for key in ("predictions", "samples")
-             if row.get(key)}  # fmt: skip
-    for name, step in files:
-        path = Path(name)
-        write_text_atomic(path.parent / f"ba{step}" / path.name, path.read_text(encoding="utf-8"))
+def keep_by_step(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` naming copies of their predictions and sample pages in ``ba<step>/`` beside them:
+    a run's after-fit score is named after the run, so a relaunch that trains further scores
+    again under that name and replaces the files; each step's copy stays for its rows (its own
+    files alone), and its rows name it."""
+    kept = []
+    for row in rows:
+        row = dict(row)
+        for key in ("predictions", "samples"):
+            if row.get(key):
+                path = Path(row[key])
+                copy = path.parent / f"ba{row['step']}" / path.name
+                write_text_atomic(copy, path.read_text(encoding="utf-8"))
+                row[key] = str(copy)
+        kept.append(row)
+    return kept
 
 
 @dataclass(frozen=True)

@@ -42,11 +42,11 @@ class FinetuneEval(Callback):
             getattr(model, "tokenizer", None),
             recipe,
             checkpoint,
+            keep=keep_by_step,
             device=state.device.tensor_to_device(torch.zeros(0)).device,
             precision=state.precision.value,
         )
         for row in rows:
             logger.log_metrics({f"finetune/{row['task']}/{row['metric']}": row["value"]})
         if rows:  # rank 0's
-            keep_by_step(rows)
             log.info("fine-tuned scores in %s", recipe.eval.out)

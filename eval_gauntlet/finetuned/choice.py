@@ -15,7 +15,6 @@ from typing import Any
 
 from eval_gauntlet.errors import GauntletError
 from eval_gauntlet.metrics import bootstrap_ci, majority_baseline
-from eval_gauntlet.results import record
 from eval_gauntlet.rows import (
     Checkpoint,
     MetricValue,
@@ -175,5 +174,4 @@ def score(
         rows += _rows(one.name, [one], recipe, checkpoint, predictions=str(path))
     for group in dict.fromkeys(s.group for s in scored if s.group):
         rows += _rows(group, [s for s in scored if s.group == group], recipe, checkpoint)
-    record(out, rows)
     return rows

@@ -19,7 +19,6 @@ from biomedlm.generate import complete, truncated_prompts
 from biomedlm.generation_layout import separator_of
 from eval_gauntlet.finetuned.samples import write_samples
 from eval_gauntlet.finetuned.text_metrics import text_metrics
-from eval_gauntlet.results import record
 from eval_gauntlet.rows import SAMPLES, Checkpoint, finetune_rows, predictions_path, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -107,7 +106,6 @@ def score(
         run=recipe.run_name, init_from=recipe.model.init_from, truncated=truncated,
         decoding=asdict(recipe.eval.decoding), predictions=str(predictions), samples=str(page),
     )  # fmt: skip
-    record(out_dir, rows)
     log.info(
         "%s on %s test (n=%d): %s", checkpoint.name, task, len(examples),
         ", ".join(f"{m.name} {m.value:.3f}" for m in metrics),

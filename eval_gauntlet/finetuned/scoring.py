@@ -3,7 +3,8 @@
 Used by the ``finetune_eval`` callback (after fit, every rank) and ``python -m eval_gauntlet
 finetuned`` (a saved checkpoint, read by :func:`load_finetuned`). A family is an entry in
 :data:`SCORERS` (and in :data:`HEADS` when its model has a task head). A scorer runs on every
-rank, each scoring its share; rank 0 writes the predictions and rows and returns the rows.
+rank, each scoring its share; rank 0 writes the predictions and returns the rows, which
+:func:`score_finetuned` records.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from biomedlm.trained.load import Head, load
 from biomedlm.trained.names import checkpoint_name, step_of_name
 from eval_gauntlet.errors import UnreadableCheckpoint
 from eval_gauntlet.finetuned import choice, generation
+from eval_gauntlet.results import record
 from eval_gauntlet.rows import Checkpoint
 
 SCORERS: dict[str, Callable[..., list[dict[str, Any]]]] = {
@@ -61,7 +63,19 @@ def load_finetuned(
 
 
 def score_finetuned(
-    model: Any, tokenizer: Any, recipe: Any, checkpoint: Checkpoint, **how: Any
+    model: Any,
+    tokenizer: Any,
+    recipe: Any,
+    checkpoint: Checkpoint,
+    *,
+    keep: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+    **how: Any,
 ) -> list[dict[str, Any]]:
-    """Score ``recipe``'s test sets with its family's scorer (``how``: its device, precision)."""
-    return SCORERS[recipe.task](model, tokenizer, recipe, checkpoint, **how)
+    """Score ``recipe``'s test sets with its family's scorer (``how``: its device, precision) and
+    record the rows (rank 0), first passed through ``keep`` where given (the after-fit callback
+    keeps each step's files)."""
+    rows = SCORERS[recipe.task](model, tokenizer, recipe, checkpoint, **how)
+    if rows:
+        rows = keep(rows) if keep else rows
+        record(Path(recipe.eval.out), rows)
+    return rows

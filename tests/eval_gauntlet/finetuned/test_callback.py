@@ -12,7 +12,7 @@ import torch
 
 from biomedlm.recipe_files import resolved
 from biomedlm.recipe_kinds import load_recipe
-from eval_gauntlet.finetuned import callback as finetune_eval
+from eval_gauntlet.finetuned import scoring
 from eval_gauntlet.finetuned.callback import FinetuneEval
 from eval_gauntlet.rows import FINETUNE, Checkpoint, predictions_path, result_row, write_jsonl
 from tests.fixtures.choice import build_model, tokenizer_for
@@ -50,6 +50,7 @@ def test_a_run_scored_again_after_more_training_keeps_each_scores_predictions(
     ]
     folder = out / "predictions" / "medqa-debug-cpu"
     for row, path in zip(rows, (folder / "ba4", folder / "ba8"), strict=True):
+        assert row["predictions"] == str(path / "medqa_heldout.test.jsonl")  # not the latest's
         scores = [json.loads(line) for line in (path / "medqa_heldout.test.jsonl").open()]
         assert sum(p["correct"] for p in scores) / len(scores) == row["value"]
         assert torch.tensor([p["scores"] for p in scores]).isfinite().all()
@@ -85,7 +86,7 @@ def test_each_step_keeps_only_the_predictions_its_score_wrote(
             )
         return rows
 
-    monkeypatch.setattr(finetune_eval, "score_finetuned", score)
+    monkeypatch.setitem(scoring.SCORERS, "multiple_choice", score)  # the family's scorer
     callback = FinetuneEval(resolved(recipe))
     for step in scored:
         state = SimpleNamespace(model=None, timestamp=SimpleNamespace(batch=step, token=0),

@@ -10,7 +10,7 @@ import torch
 
 from biomedlm.finetune.choice.model import ChoiceModel
 from biomedlm.recipe_kinds import load_recipe
-from eval_gauntlet.finetuned.choice import score
+from eval_gauntlet.finetuned.scoring import score_finetuned
 from eval_gauntlet.rows import Checkpoint
 from tests.fixtures.choice import build_model, tokenizer_for
 from tests.fixtures.paths import REPO
@@ -43,7 +43,7 @@ def test_mmlu_subjects_are_scored_one_by_one_and_pooled(
     )
     tokenizer = tokenizer_for("multiple_choice", tiny_dir, tmp_path)
     model = build_model("multiple_choice", tiny_dir, tokenizer)
-    rows = score(model, tokenizer, recipe, Checkpoint("tiny-mc", 3, None), device="cpu")
+    rows = score_finetuned(model, tokenizer, recipe, Checkpoint("tiny-mc", 3, None), device="cpu")
     by_task = {row["task"]: row for row in rows}
     assert list(by_task) == [f"mmlu_{s}" for s in SUBJECTS] + ["mmlu_medical"]
     assert all(by_task[f"mmlu_{s}"]["n"] == 6 for s in SUBJECTS)

@@ -110,8 +110,8 @@ def test_score_generation_writes_rows_predictions_and_the_sample_page(
 ) -> None:
     from biomedlm.generate import NOT_MEDICAL_ADVICE
     from biomedlm.recipe_kinds import load_recipe
-    from eval_gauntlet.finetuned.generation import score
     from eval_gauntlet.finetuned.scoring import load_finetuned as load
+    from eval_gauntlet.finetuned.scoring import score_finetuned
     from eval_gauntlet.rows import Checkpoint
 
     data = tmp_path / "qa.jsonl"
@@ -132,7 +132,7 @@ def test_score_generation_writes_rows_predictions_and_the_sample_page(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny model: threads only spin-wait on a busy machine
     try:
-        rows = score(loaded.model, loaded.tokenizer, recipe, Checkpoint("ba30", 30, 100))
+        rows = score_finetuned(loaded.model, loaded.tokenizer, recipe, Checkpoint("ba30", 30, 100))
     finally:
         torch.set_num_threads(threads)
     assert [r["metric"] for r in rows] == ["rouge1", "rouge2", "rougeL", "bleu", "words_generated",
