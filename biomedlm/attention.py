@@ -29,17 +29,24 @@ def attention_for(config: Any, requested: str | None) -> str | None:
         return requested
     if not drops_layer_scale():
         return requested
-    import transformers
     from transformers import AttentionInterface
 
     AttentionInterface.register(SCALED_SDPA, scaled_sdpa)
+    _say_why(requested)
+    return SCALED_SDPA
+
+
+@functools.cache
+def _say_why(requested: str | None) -> None:
+    """Once a process for each attention replaced: the watcher loads a model per checkpoint."""
+    import transformers
+
     log.info(
         "attention: SDPA with each layer's scale instead of %s: the config sets "
         "scale_attn_by_inverse_layer_idx, which transformers %s drops outside eager attention "
         "(huggingface/transformers#44380)",
         requested or "the default", transformers.__version__,
     )  # fmt: skip
-    return SCALED_SDPA
 
 
 def scaled_sdpa(
