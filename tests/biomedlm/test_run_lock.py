@@ -17,7 +17,7 @@ import pytest
 from biomedlm.run_lock import run_lock
 from biomedlm.settings import RecipeError
 from tests.fixtures.paths import REPO
-from tests.fixtures.runs import debug_command
+from tests.fixtures.runs import STREAMING_PREFIX_RACE, debug_command
 
 
 def wait_for_record(lock: Path, proc: subprocess.Popen[bytes]) -> None:
@@ -84,21 +84,27 @@ def test_the_lock_of_a_killed_launch_is_taken_over(
 def test_a_second_launch_of_the_same_command_stops_at_once_naming_the_first(
     tmp_path: Path,
 ) -> None:
-    command = debug_command(tmp_path, f"save_folder={tmp_path / 'ckpt'}", "max_duration=20ba")
-    first = subprocess.Popen(
-        command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        wait_for_record(tmp_path / "run" / ".lock", first)
-        second = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
-        assert second.returncode == 2 and "Traceback" not in second.stderr
-        assert second.stderr.strip().splitlines()[-1] == (
-            f"error: run_dir: another launch (pid {first.pid} on {socket.gethostname()}) is "
-            f"training in {tmp_path / 'run'}; wait for it to finish, stop it, or give this run "
-            "another run_dir (or run_name)"
-        )
-        assert first.poll() is None  # the first launch goes on
-    finally:
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait()
+    for attempt in (1, 2):  # once more if the first met the streaming prefix race (run_training)
+        out = tmp_path / str(attempt)
+        command = debug_command(out, f"save_folder={out / 'ckpt'}", "max_duration=20ba")
+        with (out.parent / f"{out.name}.log").open("w") as log:
+            first = subprocess.Popen(
+                command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        try:
+            wait_for_record(out / "run" / ".lock", first)
+            second = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+            went_on = first.poll() is None  # the first launch goes on
+        finally:
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait()
+        raced = STREAMING_PREFIX_RACE.search((out.parent / f"{out.name}.log").read_text())
+        if went_on or attempt == 2 or not raced:
+            break
+    assert went_on
+    assert second.returncode == 2 and "Traceback" not in second.stderr
+    assert second.stderr.strip().splitlines()[-1] == (
+        f"error: run_dir: another launch (pid {first.pid} on {socket.gethostname()}) is "
+        f"training in {out / 'run'}; wait for it to finish, stop it, or give this run "
+        "another run_dir (or run_name)"
+    )
