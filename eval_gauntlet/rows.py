@@ -146,6 +146,7 @@ def keep_by_step(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     a run's after-fit score is named after the run, so a relaunch that trains further scores
     again under that name and replaces the files; each step's copy stays for its rows (its own
     files alone), and its rows name it."""
+    written: set[Path] = set()  # a generation score's metric rows name one file
     kept = []
     for row in rows:
         row = dict(row)
@@ -153,7 +154,9 @@ def keep_by_step(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if row.get(key):
                 path = Path(row[key])
                 copy = path.parent / f"ba{row['step']}" / path.name
-                write_text_atomic(copy, path.read_text(encoding="utf-8"))
+                if copy not in written:
+                    write_text_atomic(copy, path.read_text(encoding="utf-8"))
+                    written.add(copy)
                 row[key] = str(copy)
         kept.append(row)
     return kept
