@@ -44,26 +44,17 @@ def words_of(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
-def window_hashes(values: np.ndarray, n: int) -> np.ndarray:
-    """Polynomial hashes of every ``n``-long window of the uint64 word hashes ``values``."""
-    count = len(values) - n + 1
-    if count <= 0:
-        return np.empty(0, dtype=np.uint64)
-    acc = values[:count].copy()
-    for i in range(1, n):
-        acc *= _MULTIPLIER  # uint64 arithmetic wraps: the hash is taken mod 2**64
-        acc += values[i : i + count]
-    return acc
-
-
-def _extend(windows: np.ndarray, values: np.ndarray, length: int, n: int) -> np.ndarray:
-    """Hashes of the ``n``-word windows from those of the ``length``-word ones (0: the words):
-    by Horner's rule, a window one word longer is the shorter one times the multiplier plus the
-    next word, so every length up to ``n`` costs ``n`` steps in all."""
-    if length == 0:
-        return window_hashes(values, n)
+def window_hashes(
+    values: np.ndarray, n: int, windows: np.ndarray | None = None, length: int = 1
+) -> np.ndarray:
+    """Polynomial hashes of every ``n``-long window of the uint64 word hashes ``values``, from
+    those of the ``length``-long ones when given: by Horner's rule, a window one word longer is
+    the shorter one times the multiplier plus the next word, so every length up to ``n`` costs
+    ``n`` steps in all."""
+    windows = values if windows is None else windows
     for k in range(length, n):
-        windows = windows[:-1] * _MULTIPLIER + values[k : k + len(windows) - 1]
+        windows = windows[:-1] * _MULTIPLIER  # uint64 arithmetic wraps: the hash is mod 2**64
+        windows += values[k : k + len(windows)]
     return windows
 
 
@@ -183,11 +174,6 @@ class EvalIndex:
         prefix = self.hashes >> np.uint64(64 - _FILTER_BITS)
         np.bitwise_or.at(self.prefixes, prefix >> np.uint64(3), _bit(prefix))
 
-    def _maybe_indexed(self, hashes: np.ndarray) -> np.ndarray:
-        """A mask of ``hashes`` whose prefix is in the bitmap (no false negatives)."""
-        prefix = hashes >> np.uint64(64 - _FILTER_BITS)
-        return (self.prefixes[prefix >> np.uint64(3)] & _bit(prefix)) != 0
-
     def _first_owner(self, mask: int) -> str:
         """The first benchmark (in config order) whose bit is set in ``mask``."""
         return self.benchmarks[(mask & -mask).bit_length() - 1]
@@ -202,10 +188,8 @@ class EvalIndex:
         found: list[tuple[str, str] | None] = [None] * len(docs)
         unmatched = []
         for i, doc in enumerate(docs):
-            pmid = doc.meta.get("pmid")
-            if pmid is None and doc.id.startswith("pmid:"):
-                pmid = doc.id[5:]
-            owner = self.pmids.get(_pmid(pmid) or "") if pmid is not None else None
+            by_id = doc.id[5:] if doc.id.startswith("pmid:") else None
+            owner = self.pmids.get(_pmid(doc.meta.get("pmid", by_id)) or "")
             if owner:
                 found[i] = (self._first_owner(owner), "pmid")
             else:
@@ -232,14 +216,15 @@ class EvalIndex:
         # Windows that contain a word unknown to the evaluation sets cannot match: skipped.
         unknown = np.concatenate(([0], np.cumsum(values == 0)))
         masks = np.zeros(len(texts), dtype=np.uint64)
-        length, windows = 0, values  # windows of every length, each from the one before
+        length, windows = 1, values  # windows of every length, each from the one before
         for n in sorted({self.ngram, *self.short_lengths}):
-            windows = _extend(windows, values, length, n)
+            windows = window_hashes(values, n, windows, length)
             length = n
             if not len(windows):
                 break
             at = np.flatnonzero(unknown[n:] == unknown[:-n])
-            at = at[self._maybe_indexed(windows[at])]
+            prefix = windows[at] >> np.uint64(64 - _FILTER_BITS)  # the bitmap: no false negatives
+            at = at[(self.prefixes[prefix >> np.uint64(3)] & _bit(prefix)) != 0]
             candidates = windows[at]
             found = np.searchsorted(self.hashes, candidates)
             found[found == len(self.hashes)] = 0
