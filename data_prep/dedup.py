@@ -59,8 +59,12 @@ def plan_dedup(files: Sequence[FileKeys]) -> tuple[list[np.ndarray], dict[str, i
     order = np.argsort(ids, kind="stable")  # equal ids stay in corpus order
     current = np.zeros(len(ids), dtype=bool)
     current[order[_last_of_runs(ids[order])]] = True
-    current &= ~_superseded(ids, files, ends)
-    deleted = current & _deleted_after(ids, files, ends)
+    # A version a later file read and left out (an update whose revision lost its abstract)
+    # supersedes the document; it stands at the start of its file (the order within one file is
+    # not recorded). A deletion stands after its file's documents; only the latest one counts.
+    starts = np.concatenate([[0], ends[:-1]])
+    current &= ~_named_after(ids, [f.left_out_hashes for f in files], starts)
+    deleted = current & _named_after(ids, [f.deleted_hashes for f in files], ends)
     keep = current & ~deleted
     del ids
     texts = np.concatenate([f.text_hashes for f in files])
@@ -83,20 +87,6 @@ def _last_of_runs(sorted_keys: np.ndarray) -> np.ndarray:
     last = np.ones(len(sorted_keys), dtype=bool)
     last[:-1] = sorted_keys[1:] != sorted_keys[:-1]
     return last
-
-
-def _deleted_after(ids: np.ndarray, files: Sequence[FileKeys], ends: np.ndarray) -> np.ndarray:
-    """True where a deletion of a document's id comes after the document (a deletion in file
-    ``f`` stands at ``ends[f]``, after that file's documents; only the latest one counts)."""
-    return _named_after(ids, [f.deleted_hashes for f in files], ends)
-
-
-def _superseded(ids: np.ndarray, files: Sequence[FileKeys], ends: np.ndarray) -> np.ndarray:
-    """True where a later file read a version of a document's id and left it out (an update
-    whose revision lost its abstract): the document is no longer the current version. The version
-    left out stands at the start of its file (within one file the order is not recorded)."""
-    starts = np.concatenate([[0], ends[:-1]])
-    return _named_after(ids, [f.left_out_hashes for f in files], starts)
 
 
 def _named_after(ids: np.ndarray, named: list[np.ndarray], when_of_file: np.ndarray) -> np.ndarray:
