@@ -106,23 +106,19 @@ def _remote_md5(url: str, timeout: float, retries: int, wait: float) -> str | No
     """The checksum NLM publishes at ``url`` (``MD5(name)= hex`` or ``hex  name``); None on a
     404, any other failure retried, then one line."""
     for attempt in range(1, retries + 1):
+        if attempt > 1:
+            time.sleep(wait * (attempt - 1))
         try:
             with _get(url, timeout) as response:
                 text = response.read().decode("ascii", "replace")
-            break
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
+            match = re.search(r"\b([0-9a-fA-F]{32})\b", text)
+            return match.group(1).lower() if match else None
+        except NETWORK_ERRORS as exc:
+            if isinstance(exc, urllib.error.HTTPError) and exc.code == 404:
                 return None
             failure = _why(exc)
-        except NETWORK_ERRORS as exc:
-            failure = _why(exc)
         log.warning("%s: attempt %d/%d failed (%s)", url, attempt, retries, failure)
-        if attempt < retries:
-            time.sleep(wait * attempt)
-    else:
-        raise PrepError(f"{url}: cannot fetch the checksum ({failure})")
-    match = re.search(r"\b([0-9a-fA-F]{32})\b", text)
-    return match.group(1).lower() if match else None
+    raise PrepError(f"{url}: cannot fetch the checksum ({failure})")
 
 
 def _flaw(path: Path, name: str, expected: str | None) -> str | None:
