@@ -47,28 +47,31 @@ def _need(row: object, source: str, names: tuple[str, ...]) -> dict[str, Any]:
     return row
 
 
-def _key(value: object, line_no: int) -> str:
-    return str(value) if value is not None else str(line_no)
+def _item(
+    row: dict[str, Any], source: str, line_no: int, options: dict[str, str], answer: str, *ids: str
+) -> Item:
+    """A checked row's :class:`Item`; ``ids`` are the fields of its key (else the line) and subject."""
+    key, subject = (row.get(name) for name in ids)
+    return Item(
+        key=str(key) if key is not None else str(line_no),
+        source=source,
+        question=row["question"],
+        options=options,
+        answer=answer,
+        subject=subject if isinstance(subject, str) else None,
+    )
 
 
 def options_row(row: object, source: str, line_no: int) -> Item:
     """An ``options`` row: ``question``, ``options`` {letter: text}, ``answer_idx``."""
     row = _need(row, source, ("options", "answer_idx"))
-    question, options, answer = row["question"], row["options"], row["answer_idx"]
+    options, answer = row["options"], row["answer_idx"]
     if not isinstance(options, dict) or len(options) < 2:
         raise FormatError(f"{source}: 'options' must be an object with at least two options")
     if not all(isinstance(k, str) and isinstance(v, str) and v for k, v in options.items()):
         raise FormatError(f"{source}: every option must be a non-empty string")
     answer_index(options, answer, source, error=FormatError)
-    subject = row.get("subject")
-    return Item(
-        key=_key(row.get("realidx"), line_no),
-        source=source,
-        question=question,
-        options=dict(options),
-        answer=answer,
-        subject=subject if isinstance(subject, str) else None,
-    )
+    return _item(row, source, line_no, dict(options), answer, "realidx", "subject")
 
 
 def medmcqa_row(row: object, source: str, line_no: int, *, cop_base: int) -> Item:
@@ -76,20 +79,11 @@ def medmcqa_row(row: object, source: str, line_no: int, *, cop_base: int) -> Ite
     if cop_base not in (0, 1):
         raise ValueError(f"cop_base must be 0 or 1, got {cop_base!r}")
     row = _need(row, source, (*MEDMCQA_OPTIONS.values(), "cop"))
-    question, cop = row["question"], row["cop"]
     options = {letter: row[name] for letter, name in MEDMCQA_OPTIONS.items()}
     if not all(isinstance(text, str) for text in options.values()):
         raise FormatError(f"{source}: opa, opb, opc and opd must be strings")
-    gold = cop_index(cop, cop_base, len(options), source, key="cop_base", error=FormatError)
-    subject = row.get("subject_name")
-    return Item(
-        key=_key(row.get("id"), line_no),
-        source=source,
-        question=question,
-        options=options,
-        answer=list(options)[gold],
-        subject=subject if isinstance(subject, str) else None,
-    )
+    gold = cop_index(row["cop"], cop_base, len(options), source, key="cop_base", error=FormatError)
+    return _item(row, source, line_no, options, list(options)[gold], "id", "subject_name")
 
 
 SCHEMAS = ("options", "medmcqa")
