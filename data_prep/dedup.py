@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -39,15 +39,7 @@ class FileKeys:
     id_hashes: np.ndarray
     text_hashes: np.ndarray
     deleted_hashes: np.ndarray
-    left_out_hashes: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
-
-    def __post_init__(self) -> None:
-        for name in ("id_hashes", "text_hashes", "deleted_hashes", "left_out_hashes"):
-            setattr(self, name, np.asarray(getattr(self, name), dtype=np.uint64).reshape(-1))
-        if len(self.id_hashes) != len(self.text_hashes):
-            raise ValueError(
-                f"FileKeys: {len(self.id_hashes)} id hashes but {len(self.text_hashes)} text hashes"
-            )
+    left_out_hashes: np.ndarray
 
 
 def plan_dedup(files: Sequence[FileKeys]) -> tuple[list[np.ndarray], dict[str, int]]:
