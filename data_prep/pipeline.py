@@ -137,8 +137,7 @@ class _Run:
         pack = markers.finished("pack", fp_pack)
         if tokenizer is None or pack is None or not (set_dir / "tokenizer").is_dir():
             return False
-        splits = [s for s in SPLITS if s in pack["stats"]]
-        if not all((set_dir / s / "index.json").is_file() for s in splits):
+        if not all((set_dir / s / "index.json").is_file() for s in SPLITS if s in pack["stats"]):
             return False
         log.info("stages tokenizer, pack: done already (fingerprint %s), skipped", fp_pack)
         self.records.update(tokenizer=tokenizer, pack=pack)
@@ -234,10 +233,9 @@ class _Run:
 
     def drop_intermediates(self) -> None:
         if not self.cfg.keep_intermediate:
-            shutil.rmtree(self.work / "extract", ignore_errors=True)
-            shutil.rmtree(self.work / "text", ignore_errors=True)
-            self.markers.clear("extract")
-            self.markers.clear("select")
+            for stage, folder in (("extract", "extract"), ("select", "text")):
+                shutil.rmtree(self.work / folder, ignore_errors=True)
+                self.markers.clear(stage)
 
 
 def run(cfg: PrepConfig) -> dict[str, Any]:
