@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing as mp
-import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -26,7 +25,7 @@ from data_prep.config import BenchmarkFile, CleanConfig, PrepConfig, SourceConfi
 from data_prep.decontaminate import EvalIndex
 from data_prep.dedup import id_hash, text_hash
 from data_prep.document import Document, OnError, ReadContext
-from data_prep.files import remove_temporaries, write_json_atomic
+from data_prep.files import atomic_write, remove_temporaries, write_json_atomic
 from data_prep.sources import READERS, expand_sources
 from data_prep.stages import file_digest, fingerprint
 
@@ -122,17 +121,16 @@ def _write_uncontaminated(
         kept.chars += len(doc.text)
 
 
-def _save_keys(path: Path, kept: _Kept, ctx: ReadContext) -> Path:
-    """The hashes for deduplication, saved under a temporary name beside ``path`` (returned)."""
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npz")
-    np.savez(
-        tmp,
-        id_hashes=np.array(kept.id_hashes, dtype=np.uint64),
-        text_hashes=np.array(kept.text_hashes, dtype=np.uint64),
-        deleted_hashes=np.array([id_hash(i) for i in ctx.deleted], dtype=np.uint64),
-        left_out_hashes=np.array([id_hash(i) for i in ctx.left_out], dtype=np.uint64),
-    )
-    return tmp
+def _save_keys(tmp: Path, kept: _Kept, ctx: ReadContext) -> None:
+    """The hashes for deduplication."""
+    with open(tmp, "wb") as out:
+        np.savez(
+            out,
+            id_hashes=np.array(kept.id_hashes, dtype=np.uint64),
+            text_hashes=np.array(kept.text_hashes, dtype=np.uint64),
+            deleted_hashes=np.array([id_hash(i) for i in ctx.deleted], dtype=np.uint64),
+            left_out_hashes=np.array([id_hash(i) for i in ctx.left_out], dtype=np.uint64),
+        )
 
 
 def extract_file(task: ExtractTask) -> dict[str, Any]:
@@ -142,12 +140,14 @@ def extract_file(task: ExtractTask) -> dict[str, Any]:
         return json.loads(stats_path.read_text())
     ctx = ReadContext(source=task.source.name or task.source.kind, on_error=task.on_error)
     kept = _Kept()
-    docs_path, keys_path = task.output(".jsonl"), task.output(".keys.npz")
-    tmp_docs = docs_path.with_name(f".{docs_path.name}.tmp-{os.getpid()}")
-    with open(tmp_docs, "w", encoding="utf-8") as out:
-        docs = _cleaned(task, ctx, kept)
-        while batch := list(islice(docs, DECONTAMINATION_BATCH)):
-            _write_uncontaminated(batch, out, kept, ctx)
+
+    def write_docs(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8") as out:
+            docs = _cleaned(task, ctx, kept)
+            while batch := list(islice(docs, DECONTAMINATION_BATCH)):
+                _write_uncontaminated(batch, out, kept, ctx)
+
+    atomic_write(task.output(".jsonl"), write_docs)
     if kept.read == 0:
         skipped = ", ".join(f"{k} {v}" for k, v in sorted(ctx.skipped.items()))
         log.warning("%s: gave no documents (%s)", task.path, skipped or "nothing in it to read")
@@ -157,9 +157,7 @@ def extract_file(task: ExtractTask) -> dict[str, Any]:
         log.warning(
             "%s: kept none of its %d documents (left out: %s)", task.path, kept.read, reasons
         )
-    tmp_keys = _save_keys(keys_path, kept, ctx)
-    os.replace(tmp_docs, docs_path)
-    os.replace(tmp_keys, keys_path)
+    atomic_write(task.output(".keys.npz"), lambda tmp: _save_keys(tmp, kept, ctx))
     stats = {
         "path": task.path,
         "source": ctx.source,
