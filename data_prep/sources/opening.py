@@ -48,25 +48,22 @@ class _ZstdReader(io.RawIOBase):
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         while not self._out:
-            chunk = self._raw.read(_CHUNK)
-            if not chunk:
+            data = self._raw.read(_CHUNK)
+            if not data:
                 if self._frame is not None and not self._frame.eof:
                     raise EOFError("zstd file ended before the end of its last frame")
                 return 0
-            self._out = memoryview(self._decompress(chunk))
+            out = []
+            while data:  # a chunk may end one frame and start the next
+                if self._frame is None or self._frame.eof:
+                    self._frame = self._dctx.decompressobj()
+                out.append(self._frame.decompress(data))
+                data = self._frame.unused_data if self._frame.eof else b""
+            self._out = memoryview(b"".join(out))
         n = min(len(buffer), len(self._out))
         buffer[:n] = self._out[:n]
         self._out = self._out[n:]
         return n
-
-    def _decompress(self, data: bytes) -> bytes:
-        out = []
-        while data:
-            if self._frame is None or self._frame.eof:
-                self._frame = self._dctx.decompressobj()
-            out.append(self._frame.decompress(data))
-            data = self._frame.unused_data if self._frame.eof else b""
-        return b"".join(out)
 
     def close(self) -> None:
         self._raw.close()
