@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +23,10 @@ TMP = ".tmp-"  # the mark of every temporary name
 
 def current_umask() -> int:
     """The process's umask: from ``/proc/self/status`` on Linux, else set and restored."""
-    try:
+    with suppress(OSError):
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("Umask:"):
                 return int(line.split()[1], 8)
-    except OSError:
-        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
@@ -54,13 +52,10 @@ def file_label(path: Path) -> str:
     it alike from any working directory; a file of a relative glob by its path from the working
     directory, however the glob wrote it (``./a``, ``b/../a``), or absolute when not below it.
     Two same-named files in two folders keep two names."""
-    resolved = Path(os.path.abspath(path))
-    if path.is_absolute():
-        return resolved.as_posix()
-    try:
-        return resolved.relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        return resolved.as_posix()
+    resolved, cwd = Path(os.path.abspath(path)), Path.cwd()
+    if not path.is_absolute() and resolved.is_relative_to(cwd):
+        return resolved.relative_to(cwd).as_posix()
+    return resolved.as_posix()
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
