@@ -51,11 +51,14 @@ def window_hashes(
     those of the ``length``-long ones when given: by Horner's rule, a window one word longer is
     the shorter one times the multiplier plus the next word, so every length up to ``n`` costs
     ``n`` steps in all."""
-    windows = values if windows is None else windows
+    count = len(values) - n + 1
+    if count <= 0:
+        return np.empty(0, dtype=np.uint64)
+    acc = (values if windows is None else windows)[:count].copy()
     for k in range(length, n):
-        windows = windows[:-1] * _MULTIPLIER  # uint64 arithmetic wraps: the hash is mod 2**64
-        windows += values[k : k + len(windows)]
-    return windows
+        acc *= _MULTIPLIER  # uint64 arithmetic wraps: the hash is taken mod 2**64
+        acc += values[k : k + count]
+    return acc
 
 
 def _strings(value: Any) -> Iterator[str]:
