@@ -107,9 +107,12 @@ def stream_order_change(old: dict[str, Any], new: dict[str, Any]) -> dict[str, t
     return {"train_loader.streams": (names[0], names[1])}
 
 
-def latest_checkpoint(save_folder: str | None) -> Path | None:
-    """The newest complete-looking Composer checkpoint in a local ``save_folder``, if any."""
-    if not save_folder or "://" in save_folder or not Path(save_folder).is_dir():
+def latest_checkpoint(save_folder: str | None) -> Path | str | None:
+    """The newest complete-looking Composer checkpoint in ``save_folder``, if any (a remote
+    folder's: :func:`latest_remote_checkpoint`)."""
+    if save_folder and "://" in save_folder:
+        return latest_remote_checkpoint(save_folder)
+    if not save_folder or not Path(save_folder).is_dir():
         return None
     found = [
         (position, path)
@@ -141,28 +144,18 @@ def latest_remote_checkpoint(save_folder: str) -> str | None:
     return max(found)[1] if found else None
 
 
-def _latest(save_folder: str) -> Path | str | None:
-    """The newest checkpoint of a local or remote ``save_folder``."""
-    if "://" in save_folder:
-        return latest_remote_checkpoint(save_folder)
-    return latest_checkpoint(save_folder)
-
-
-def remote_batch(uri: str) -> int | None:
-    """The batch a remote checkpoint's name says it was saved at (None for another name)."""
-    return composer_step(uri.rstrip("/").rsplit("/", 1)[-1])
-
-
-def read_remote_progress(uri: str) -> Progress:
-    """Download a remote checkpoint *file* into a temporary folder and read its timestamp."""
+def read_any_progress(where: Path | str) -> Progress:
+    """A checkpoint *file*'s timestamp; a remote one downloaded into a temporary folder first."""
     from composer.utils import get_file
 
+    if isinstance(where, Path):
+        return read_progress(where)
     with tempfile.TemporaryDirectory() as scratch:
-        local = Path(scratch) / uri.rsplit("/", 1)[-1]
+        local = Path(scratch) / where.rsplit("/", 1)[-1]
         try:
-            get_file(uri, str(local), progress_bar=False)
-        except Exception as exc:  # any object-store error, made one line naming the checkpoint
-            raise CheckpointError(f"{uri}: cannot download it ({type(exc).__name__})") from None
+            get_file(where, str(local), progress_bar=False)
+        except Exception as exc:  # any object-store error, made one line naming the where
+            raise CheckpointError(f"{where}: cannot download it ({type(exc).__name__})") from None
         return read_progress(local)
 
 
@@ -211,7 +204,7 @@ def check_relaunch(recipe: TrainingSettings, resolved: dict[str, Any]) -> Finish
         return None
     folder = composer_folder(recipe.save_folder, recipe.run_name)
     try:
-        checkpoint = _latest(folder)
+        checkpoint = latest_checkpoint(folder)
     except Exception as exc:  # an unreachable bucket: Composer will try, and say why
         if "://" not in folder:
             raise
@@ -260,25 +253,21 @@ def _check_architecture(recipe: TrainingSettings, checkpoint: Path) -> None:
 
 def _finished_at(recipe: TrainingSettings, checkpoint: Path | str) -> Finished | None:
     """:func:`check_relaunch`'s finished line; a remote checkpoint is downloaded only if needed."""
-    batch = remote_batch(checkpoint) if isinstance(checkpoint, str) else None
+    name = checkpoint.rstrip("/").rsplit("/", 1)[-1] if isinstance(checkpoint, str) else ""
+    batch = composer_step(name)  # a remote checkpoint's, from its name
     unit = parse_time("max_duration", recipe.max_duration).unit.value
     packed = _packed_tokens_per_batch(recipe)
+    tokens_known = True
     if unit == "ba" and batch is not None:
-        progress = Progress(batch, 0)
-        tokens_known = False
+        progress, tokens_known = Progress(batch, 0), False
     elif unit == "tok" and batch is not None and packed is not None:
         progress = Progress(batch, batch * packed)
-        tokens_known = True
     elif isinstance(checkpoint, Path) or checkpoint.endswith(".pt"):
         try:
-            if isinstance(checkpoint, Path):
-                progress = read_progress(checkpoint)
-            else:
-                progress = read_remote_progress(checkpoint)
+            progress = read_any_progress(checkpoint)
         except CheckpointError as exc:
             log.warning("%s; Composer will try to resume from it", exc)
             return None
-        tokens_known = True
     else:
         log.warning(
             "%s: a remote sharded checkpoint is checked for having finished by batch only (or "
@@ -384,7 +373,7 @@ def check_identity(recipe: TrainingSettings, identity: dict[str, Any]) -> None:
         return
     folder = composer_folder(recipe.save_folder, recipe.run_name)
     try:
-        checkpoint = _latest(folder)
+        checkpoint = latest_checkpoint(folder)
         record = read_record(folder) if checkpoint is not None else None
     except Exception:  # an unreadable bucket or record: check_relaunch has said so
         return
