@@ -155,16 +155,14 @@ def _generate_batch(
 ) -> list[list[int]]:
     """The new token ids of one batch of prompts, left-padded to the longest."""
     import torch
+    from torch.nn.utils.rnn import pad_sequence
 
-    width = max(len(ids) for ids in encoded)
-    ids = torch.full((len(encoded), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(encoded), width), dtype=torch.long)
-    for row, prompt in enumerate(encoded):
-        ids[row, width - len(prompt) :] = torch.tensor(prompt)
-        mask[row, width - len(prompt) :] = 1
+    rows = [torch.tensor(prompt, dtype=torch.long) for prompt in encoded]
+    ids = pad_sequence(rows, batch_first=True, padding_value=pad, padding_side="left")
+    mask = pad_sequence([torch.ones_like(r) for r in rows], batch_first=True, padding_side="left")
     with torch.no_grad():
         out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs)
-    return [row[width:].tolist() for row in out]
+    return [row[ids.shape[1] :].tolist() for row in out]
 
 
 def generate(
