@@ -213,7 +213,6 @@ def _saved_tokenizer(path: Path, hf_state: dict[str, Any], folder: Path) -> Any:
             not isinstance(name, str)
             or kind not in TOKENIZER_FILE_TYPES
             or Path(full).name != full
-            or full in (".", "..")
             or "\\" in full
         ):
             raise CheckpointError(
@@ -232,8 +231,7 @@ def _from_composer(path: Path, head: Head | None, trust: bool) -> Trained:
     state = _read_state(path, trust)
     hf_state = state["integrations"]["huggingface"]
     saved = dict(hf_state["model"]["config"]["content"])
-    content = dict(saved)
-    config = AutoConfig.for_model(content.pop("model_type"), **content)
+    config = AutoConfig.for_model(**saved)
     peft = (hf_state["model"].get("peft_config") or {}).get("content")
     with tempfile.TemporaryDirectory() as scratch:  # else Composer leaves a folder in the cwd
         tokenizer = _saved_tokenizer(path, hf_state, Path(scratch))
