@@ -20,11 +20,8 @@ STRATEGIES = ("greedy", "beam", "sample")
 class DecodingConfig:
     """How a generation model answers; the defaults are the flags of the BioMedLM scripts' test
     decoding (``run_generation_batch.py``, MeQSum; their ban on ids 198 and 628 is not
-    reproduced). The same ``length_penalty`` weighs differently here: the scripts' transformers
-    4.24 divided a finished beam's score by the length of the prompt (padded to the batch's
-    longest) plus the answer; the pinned 4.51 divides by the answer's length alone
-    (huggingface/transformers#27351, in 4.36), so -0.5 favours short answers more, and the beam
-    chosen can differ."""
+    reproduced). The same ``length_penalty`` weighs differently under the pinned transformers than
+    under the scripts' 4.24 (huggingface/transformers#27351; docs/fine-tuning.md)."""
 
     strategy: str = "beam"  # greedy | beam | sample
     max_new_tokens: int = 400
