@@ -207,13 +207,6 @@ def _held(folder: Path) -> Path | None:
         raise RecipeError(str(exc)) from None
 
 
-def tokenizer_folder(path: str) -> Path:
-    """``tokenizer.path``, in the set held for the run when it names a data_prep output's."""
-    tok = Path(path)
-    held = _held(tok.parent) if tok.name == "tokenizer" else None
-    return held / tok.name if held is not None else tok
-
-
 def writable(folder: Path) -> bool:
     """Whether this process can create files in ``folder`` (a read-only mount says no, even to root)."""
     return os.access(folder, os.W_OK) and write_refused(folder) is None
@@ -322,7 +315,9 @@ def preflight(recipe: Recipe) -> LaunchFacts:
     from biomedlm.init_weights import check_tokenizer, hf_folder
 
     on_gpu = check_machine(recipe)
-    tok_dir = tokenizer_folder(recipe.tokenizer.path)
+    tok_dir = Path(recipe.tokenizer.path)  # in the set held for the run, if a data_prep output's
+    held = _held(tok_dir.parent) if tok_dir.name == "tokenizer" else None
+    tok_dir = held / tok_dir.name if held is not None else tok_dir
     if not (tok_dir / "tokenizer_config.json").is_file():
         raise RecipeError(f"tokenizer.path: no tokenizer at {tok_dir}; run `make prep-data`")
     tokenizer = AutoTokenizer.from_pretrained(str(tok_dir), local_files_only=True)
