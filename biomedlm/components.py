@@ -63,8 +63,7 @@ def _matches(value: Any, hint: Any, key: str) -> bool:
         return value in args
     if origin in (typing.Union, types.UnionType):
         if Time in args and (isinstance(value, str) or _is_interval(key, value)):
-            parse_time(key, value, positive=key.endswith("interval"))  # a time, not any string
-            return True
+            return _matches(value, Time, key)  # a time, not any string
         return any(_matches(value, arg, key) for arg in args)
     if hint is type(None):
         return value is None
@@ -81,9 +80,9 @@ def _matches(value: Any, hint: Any, key: str) -> bool:
         return isinstance(value, str)
     if origin is tuple and args and args[-1] is not Ellipsis:
         return isinstance(value, (list, tuple)) and len(value) == len(args)
-    if origin in (list, tuple, Sequence, typing.Sequence) or hint in (list, tuple):
+    if origin in (list, tuple, Sequence) or hint in (list, tuple):
         return isinstance(value, (list, tuple)) and not isinstance(value, str)
-    if origin in (dict, Mapping, typing.Mapping) or hint is dict:
+    if origin in (dict, Mapping) or hint is dict:
         return isinstance(value, Mapping)
     return True
 
