@@ -72,12 +72,10 @@ def repair_save_folder(save_folder: str | None, run_name: str | None = None) -> 
         if path.is_symlink() or not ((file and path.is_file()) or (sharded and path.is_dir())):
             continue
         why = incomplete(path)
-        if why is None:
-            position = composer_position(path.name)  # None for another rank's file
-            if position is not None:
-                (files if file else shards).append((position, path))
-            continue
-        removed.append(_remove(path, f"{why}: a save that did not finish"))
+        if why is not None:
+            removed.append(_remove(path, f"{why}: a save that did not finish"))
+        elif (position := composer_position(path.name)) is not None:  # not another rank's file
+            (files if file else shards).append((position, path))
     _point_latest(folder / "latest-rank0.pt", _newest_intact(files, removed))
     _point_latest(folder / "latest-sharded-rank0", max(shards, default=None))
     return removed

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
 from pathlib import Path
 
 import torch
@@ -18,7 +17,7 @@ from composer.core import Callback, State
 from composer.loggers import Logger
 from composer.utils import dist
 
-from data_prep.files import write_text_atomic
+from data_prep.files import atomic_write, write_text_atomic
 
 log = logging.getLogger(__name__)
 FIELDS = ("step", "tokens", "split", "loss")
@@ -128,7 +127,5 @@ class LossCurve(Callback):
         ax.grid(alpha=0.3)
         ax.legend()
         fig.tight_layout()
-        tmp = self.folder / ".loss.png.tmp.png"
-        fig.savefig(tmp, dpi=100)
+        atomic_write(self.folder / "loss.png", lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
         plt.close(fig)
-        os.replace(tmp, self.folder / "loss.png")
