@@ -23,11 +23,6 @@ from biomedlm.settings import RecipeError, TrainingSettings
 PRETRAINING = "pretraining"  # the kind of a recipe no other kind matches
 
 
-def no_after_fit(recipe: Any, finished: Finished) -> AfterFitWork | None:
-    """Nothing follows a run's last checkpoint (pretraining)."""
-    return None
-
-
 @dataclass(frozen=True)
 class RecipeKind:
     """A kind of recipe: its schema, how its files are told apart, how it launches."""
@@ -38,8 +33,9 @@ class RecipeKind:
     # launch checks of a loaded recipe, then llm-foundry's train config and the run's identity
     # (tokenizer and training data: biomedlm.run_record.run_identity)
     prepare: Callable[[Any], tuple[dict[str, Any], dict[str, Any]]]
-    # what a finished run still lacks of its work after the last checkpoint (None: nothing)
-    after_fit: Callable[[Any, Finished], AfterFitWork | None] = no_after_fit
+    # what a finished run still lacks of its work after the last checkpoint (None: nothing, as
+    # in pretraining)
+    after_fit: Callable[[Any, Finished], AfterFitWork | None] = lambda recipe, finished: None
 
 
 recipe_kinds = create_registry(
@@ -58,12 +54,10 @@ def prepare_pretraining(recipe: Recipe) -> tuple[dict[str, Any], dict[str, Any]]
     return cfg, run_identity(cfg["tokenizer"]["name"], facts.data)
 
 
-def any_recipe(layers: list[Any], overrides: list[str] | None) -> bool:
-    """Pretraining reads any recipe another kind does not match."""
-    return True
-
-
-recipe_kinds.register(PRETRAINING, func=RecipeKind(Recipe, any_recipe, prepare_pretraining))
+# pretraining reads any recipe another kind does not match
+recipe_kinds.register(
+    PRETRAINING, func=RecipeKind(Recipe, lambda layers, overrides: True, prepare_pretraining)
+)
 
 
 def kind_of(layers: list[Any], overrides: list[str] | None = None) -> RecipeKind:

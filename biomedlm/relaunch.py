@@ -184,13 +184,6 @@ class Finished(str):
         return made
 
 
-def _finished(progress: Progress, max_duration: str) -> bool:
-    limit = parse_time("max_duration", max_duration)
-    done = {"ba": progress.batch, "tok": progress.tokens, "sp": progress.samples,
-            "ep": progress.epochs}[limit.unit.value]  # fmt: skip
-    return done >= limit.value
-
-
 def _describe(changes: dict[str, tuple[Any, Any]]) -> str:
     return ", ".join(f"{k} ({a!r} -> {b!r})" for k, (a, b) in list(changes.items())[:4])
 
@@ -255,8 +248,14 @@ def _finished_at(recipe: TrainingSettings, checkpoint: Path | str) -> Finished |
     """:func:`check_relaunch`'s finished line; a remote checkpoint is downloaded only if needed."""
     name = checkpoint.rstrip("/").rsplit("/", 1)[-1] if isinstance(checkpoint, str) else ""
     batch = composer_step(name)  # a remote checkpoint's, from its name
-    unit = parse_time("max_duration", recipe.max_duration).unit.value
-    packed = _packed_tokens_per_batch(recipe)
+    limit = parse_time("max_duration", recipe.max_duration)
+    unit = limit.unit.value
+    # a pretraining run's packed shards hold max_seq_len-token samples (a launch check), so
+    # Composer counts exactly this many tokens a batch: no download to check tokens (a
+    # fine-tune's rows are padded)
+    max_seq_len = getattr(getattr(recipe, "model", None), "max_seq_len", None)
+    fine_tune = getattr(recipe, "task", None) is not None
+    packed = recipe.global_train_batch_size * max_seq_len if max_seq_len and not fine_tune else None
     tokens_known = True
     if unit == "ba" and batch is not None:
         progress, tokens_known = Progress(batch, 0), False
@@ -277,7 +276,9 @@ def _finished_at(recipe: TrainingSettings, checkpoint: Path | str) -> Finished |
             recipe.max_duration,
         )
         return None
-    if not _finished(progress, recipe.max_duration):
+    done = {"ba": progress.batch, "tok": progress.tokens, "sp": progress.samples,
+            "ep": progress.epochs}[unit]  # fmt: skip
+    if done < limit.value:
         return None
     tokens = f", {progress.tokens:,} tokens" if tokens_known else ""
     return Finished(
@@ -287,18 +288,6 @@ def _finished_at(recipe: TrainingSettings, checkpoint: Path | str) -> Finished |
         checkpoint,
         progress,
     )
-
-
-def _packed_tokens_per_batch(recipe: TrainingSettings) -> int | None:
-    """Tokens in every batch of a pretraining run (None for a fine-tune: rows are padded).
-
-    Packed shards hold ``max_seq_len``-token samples (a launch check), so Composer counts exactly
-    ``global_train_batch_size * max_seq_len`` a batch: no checkpoint download to check tokens.
-    """
-    if getattr(recipe, "task", None) is not None:
-        return None
-    max_seq_len = getattr(getattr(recipe, "model", None), "max_seq_len", None)
-    return recipe.global_train_batch_size * max_seq_len if max_seq_len else None
 
 
 def _compare_with_record(
