@@ -20,15 +20,6 @@ TRAINER_KEYS = ("run_name", "seed", "optimizer", "scheduler", "algorithms", "cal
                 "console_log_interval", "dist_timeout")  # fmt: skip
 
 
-def _streams(key: str, loader: LoaderConfig, facts: LaunchFacts) -> dict[str, Any]:
-    streams = {}
-    for name, stream in loader.read_streams().items():
-        args = {k: v for k, v in vars(stream).items() if v is not None} | {"split": loader.split}
-        # the set held for the run, a cache for read-only shards (biomedlm.preflight)
-        streams[name] = args | facts.stream_paths.get(f"{key}.{name}", {})
-    return streams
-
-
 def loader_section(
     name: str, options: LoaderOptions, on_gpu: bool, *, drop_last: bool, **settings: Any
 ) -> dict[str, Any]:
@@ -52,8 +43,14 @@ def tokenizer_section(folder: str | Path, max_length: int) -> dict[str, Any]:
 
 
 def _loader(key: str, loader: LoaderConfig, max_seq_len: int, facts: LaunchFacts) -> dict[str, Any]:
+    streams = {  # each at the set held for the run, a cache for read-only shards (preflight)
+        name: {k: v for k, v in vars(stream).items() if v is not None}
+        | {"split": loader.split}
+        | facts.stream_paths.get(f"{key}.{name}", {})
+        for name, stream in loader.read_streams().items()
+    }
     dataset = {
-        "streams": _streams(key, loader, facts),
+        "streams": streams,
         "max_seq_len": max_seq_len,
         "shuffle": loader.shuffle,
         "shuffle_seed": loader.shuffle_seed,

@@ -35,9 +35,8 @@ def check_outputs(recipe: TrainingSettings) -> None:
     """Every folder ``recipe`` writes can be written (a probe file; a bucket listed once); raises
     :class:`RecipeError` naming the key.
     """
-    folders = {"run_dir": recipe.run_dir, "save_folder": recipe.save_folder}
-    if recipe.save_folder is not None:  # as Composer writes to it
-        folders["save_folder"] = composer_folder(recipe.save_folder, recipe.run_name)
+    saves = recipe.save_folder and composer_folder(recipe.save_folder, recipe.run_name)
+    folders = {"run_dir": recipe.run_dir, "save_folder": saves}  # as Composer writes to them
     for name, args in recipe.callbacks.items():
         if args is not None and isinstance(args.get("save_folder"), str):
             folders[f"callbacks.{name}.save_folder"] = args["save_folder"]
