@@ -250,9 +250,8 @@ def _finished_at(recipe: TrainingSettings, checkpoint: Path | str) -> Finished |
     batch = composer_step(name)  # a remote checkpoint's, from its name
     limit = parse_time("max_duration", recipe.max_duration)
     unit = limit.unit.value
-    # a pretraining run's packed shards hold max_seq_len-token samples (a launch check), so
-    # Composer counts exactly this many tokens a batch: no download to check tokens (a
-    # fine-tune's rows are padded)
+    # packed shards hold max_seq_len-token samples (a launch check): a pretraining batch's
+    # tokens are known without a download (a fine-tune's rows are padded)
     max_seq_len = getattr(getattr(recipe, "model", None), "max_seq_len", None)
     fine_tune = getattr(recipe, "task", None) is not None
     packed = recipe.global_train_batch_size * max_seq_len if max_seq_len and not fine_tune else None
