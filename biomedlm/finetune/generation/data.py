@@ -31,10 +31,8 @@ def split_examples(recipe: FinetuneRecipe) -> tuple[Splits, dict[str, Any]]:
         if getattr(data, part):
             given[part], more = read_examples(data.format, getattr(data, part), f"data.{part}")
             skipped += more
-    if data.split is not None:  # data.validation and data.test are empty (checked above)
-        splits = make_splits(train, None, None, data.split)
-    else:
-        splits = make_splits(train, given.get("validation"), given.get("test"))
+    # with data.split, data.validation and data.test are empty (checked above)
+    splits = make_splits(train, given.get("validation"), given.get("test"), data.split)
     for part, limit in (("train", data.train_limit), ("test", data.test_limit)):
         if limit is not None:
             splits.parts[part] = splits.parts[part][:limit]

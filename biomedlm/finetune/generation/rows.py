@@ -15,7 +15,6 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +91,7 @@ def write_rows(
     """Write each non-empty part's rows (fitted for train/validation) and the manifest."""
     files: dict[str, Path] = {}
     fitting: dict[str, Counter[str]] = {}
+    counts: dict[str, int] = {}
     for part, examples in parts.items():
         if not examples:
             continue
@@ -106,7 +106,7 @@ def write_rows(
                 lines.append(_row(example, source, separator))
         if not lines:
             raise DataError(f"data.max_length: {max_length} leaves no {part} example whole")
-        fitting[part] = outcome
+        fitting[part], counts[part] = outcome, len(lines)
         files[part] = out_dir / f"{part}.jsonl"
         write_if_changed(files[part], "".join(lines))
         log.info(
@@ -114,16 +114,9 @@ def write_rows(
             "".join(f", {n} {how}" for how, n in sorted(outcome.items()) if how != "fits"),
         )  # fmt: skip
     manifest = {**manifest, "max_length": max_length, "separator": separator,
-                "rows": {part: sum(1 for _ in p.open(encoding="utf-8")) for part, p in files.items()},
-                "fitting": fitting}  # fmt: skip
-    write_if_changed(
-        out_dir / "manifest.json", json.dumps(manifest, indent=2, default=_plain) + "\n"
-    )
+                "rows": counts, "fitting": fitting}  # fmt: skip
+    write_if_changed(out_dir / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     return files
-
-
-def _plain(value: Any) -> Any:
-    return asdict(value) if hasattr(value, "__dataclass_fields__") else str(value)
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
