@@ -10,7 +10,6 @@ loads the final checkpoint, runs the missing callbacks' own code on every rank a
 from __future__ import annotations
 
 import json
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +32,6 @@ RECORD = "after_fit.json"
 EXPORT, SCORES = "export", "scores"  # what may be missing
 
 
-def done_batch(run_dir: str | Path) -> int | None:
-    """The batch whose after-fit work the run recorded as done, if any."""
-    record = Path(run_dir) / RECORD
-    try:
-        return int(json.loads(record.read_text())["batch"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 def missing(recipe: Any, progress: Progress) -> dict[str, str]:
     """What a finished fine-tune (stopped at ``progress``) lacks: ``{"export"|"scores": what}``."""
     found: dict[str, str] = {}
@@ -49,7 +39,12 @@ def missing(recipe: Any, progress: Progress) -> dict[str, str]:
     folder = export_folder(dict(args), recipe.run_name, progress) if args is not None else None
     if folder is not None and not folder.is_dir():
         found[EXPORT] = f"the export {folder}"
-    if recipe.eval.test_after_fit and done_batch(recipe.run_dir) != progress.batch:
+    done: int | None  # the batch whose after-fit work the run recorded as done
+    try:
+        done = int(json.loads((Path(recipe.run_dir) / RECORD).read_text())["batch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        done = None
+    if recipe.eval.test_after_fit and done != progress.batch:
         found[SCORES] = f"the test scores in {recipe.eval.out} (eval.test_after_fit)"
     return found
 
@@ -95,20 +90,19 @@ class AfterFit(Callback):
         )
 
 
-def complete_in(cfg: dict[str, Any], what: dict[str, str]) -> None:
-    """Turn llm-foundry's config ``cfg`` of a finished fine-tune into one that completes ``what``."""
-    cfg["callbacks"][AFTER_FIT_CALLBACK]["complete"] = list(what)
-
-
-def relaunch_line(recipe: Any, finished: Finished, what: dict[str, str]) -> str:
-    """The line a relaunch prints before completing ``what`` of a ``finished`` run."""
+def after_fit_work(recipe: Any, finished: Finished) -> AfterFitWork | None:
+    """What a ``finished`` fine-tune lacks of its after-fit work, to complete (None: nothing), and
+    the line a relaunch prints before completing it."""
+    what = missing(recipe, finished.progress)
+    if not what:
+        return None
     scores = (
         f" (the scores alone: python -m eval_gauntlet finetuned --name {recipe.run_name} "
         f"{finished.checkpoint} {Path(recipe.run_dir) / 'recipe.yaml'})"
         if SCORES in what
         else ""
     )
-    return (
+    line = (
         f"run {recipe.run_name} has finished at batch {finished.progress.batch} "
         f"({finished.checkpoint}), but {' and '.join(what.values())} "
         f"{'are' if len(what) > 1 else 'is'} missing (a crash after the last checkpoint): "
@@ -116,10 +110,7 @@ def relaunch_line(recipe: Any, finished: Finished, what: dict[str, str]) -> str:
         f"training{scores}"
     )
 
+    def complete(cfg: dict[str, Any]) -> None:  # llm-foundry's config, to complete ``what``
+        cfg["callbacks"][AFTER_FIT_CALLBACK]["complete"] = list(what)
 
-def after_fit_work(recipe: Any, finished: Finished) -> AfterFitWork | None:
-    """What a ``finished`` fine-tune lacks of its after-fit work, to complete (None: nothing)."""
-    found = missing(recipe, finished.progress)
-    if not found:
-        return None
-    return AfterFitWork(relaunch_line(recipe, finished, found), partial(complete_in, what=found))
+    return AfterFitWork(line, complete)

@@ -2,9 +2,8 @@
 
 Used by the ``finetune_eval`` callback (after fit, every rank) and ``python -m eval_gauntlet
 finetuned`` (a saved checkpoint, read by :func:`load_finetuned`). A family is an entry in
-:data:`SCORERS` (and in :data:`HEADS` when its model has a task head). A scorer runs on every
-rank, each scoring its share; rank 0 writes the predictions and returns the rows, which
-:func:`score_finetuned` records.
+:data:`SCORERS`. A scorer runs on every rank, each scoring its share; rank 0 writes the
+predictions and returns the rows, which :func:`score_finetuned` records.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from typing import Any
 from biomedlm.finetune.choice.loading import choice_head
 from biomedlm.finetune.recipe import FinetuneRecipe
 from biomedlm.trained.kinds import CheckpointError
-from biomedlm.trained.load import Head, load
+from biomedlm.trained.load import load
 from biomedlm.trained.names import checkpoint_name, step_of_name
 from eval_gauntlet.errors import UnreadableCheckpoint
 from eval_gauntlet.finetuned import choice, generation
@@ -28,10 +27,6 @@ SCORERS: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "multiple_choice": choice.score,
     "classification": choice.score,
     "generation": generation.score,
-}
-HEADS: dict[str, Callable[[FinetuneRecipe], Head]] = {
-    "multiple_choice": choice_head,
-    "classification": choice_head,
 }
 
 
@@ -50,9 +45,9 @@ def load_finetuned(
     """The fine-tuned model at ``path`` on ``device``, named ``<run_name>-<checkpoint>``; an
     export's step is its ``ba<step>`` name's. Unreadable: one-line :class:`UnreadableCheckpoint`.
     """
-    head = HEADS.get(recipe.task)
+    head = choice_head(recipe) if recipe.task != "generation" else None  # the choice families'
     try:
-        trained = load(path, head=head(recipe) if head else None, trust=trust)
+        trained = load(path, head=head, trust=trust)
     except CheckpointError as exc:
         raise UnreadableCheckpoint(str(exc)) from None
     progress = trained.progress  # None for an export: it does not record how far training went

@@ -42,9 +42,7 @@ def rouge(generated: Sequence[str], references: Sequence[str]) -> dict[str, np.n
     return {key: np.array([s[key].fmeasure for s in scores], dtype=np.float64) for key in ROUGE}
 
 
-def script_rouge(
-    scores: Sequence[dict[str, Any]], *, seed: int, batch_size: int = SCRIPT_BATCH
-) -> dict[str, float]:
+def script_rouge(scores: Sequence[dict[str, Any]], *, seed: int) -> dict[str, float]:
     """The scripts' corpus ROUGE (0-100): per batch ``round(mid.fmeasure * 100, 4)`` of a
     ``BootstrapAggregator``, then the mean over batches. The aggregator draws from numpy's global
     generator: seeded here with ``seed``, the caller's state put back afterwards.
@@ -55,9 +53,9 @@ def script_rouge(
     np.random.seed(seed)
     try:
         batches = []
-        for start in range(0, len(scores), batch_size):
+        for start in range(0, len(scores), SCRIPT_BATCH):
             aggregator = scoring.BootstrapAggregator()
-            for pair in scores[start : start + batch_size]:
+            for pair in scores[start : start + SCRIPT_BATCH]:
                 aggregator.add_scores(pair)
             result = aggregator.aggregate()
             batches.append({key: round(result[key].mid.fmeasure * SCALE, 4) for key in ROUGE})

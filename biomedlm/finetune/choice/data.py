@@ -117,13 +117,11 @@ def build_choice_dataloader(
     shuffle: bool = True,
     seed: int = 17,
     drop_last: bool = False,
-    num_workers: int = 0,
-    prefetch_factor: int | None = None,
-    persistent_workers: bool = False,
-    pin_memory: bool = False,
+    **workers: Any,
 ) -> Any:
     """A Composer ``DataSpec`` over one part of a recipe's ``data`` (plain data), read as the
-    after-fit scoring reads it (registered: ``biomedlm_choice``).
+    after-fit scoring reads it (registered: ``biomedlm_choice``); ``workers``: the DataLoader's
+    worker and memory options (``biomedlm.foundry_config.loader_section``'s).
     """
     from composer.core import DataSpec
     from composer.utils import dist
@@ -142,10 +140,7 @@ def build_choice_dataloader(
         sampler=dist.get_sampler(dataset, shuffle=shuffle, drop_last=drop_last, seed=seed),
         collate_fn=Collator(pad_id(tokenizer), share_prompt),
         drop_last=drop_last,
-        num_workers=num_workers,
-        prefetch_factor=prefetch_factor,
-        persistent_workers=persistent_workers,
-        pin_memory=pin_memory,
+        **workers,
     )
     return DataSpec(
         loader,

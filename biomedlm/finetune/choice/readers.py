@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import glob
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,21 +191,12 @@ def _bioasq(path: Path, cop_base: int | None) -> Iterator[Example]:
         yield Example(_key(row, question), where, question, labels, labels.index(label), context)
 
 
-READERS: dict[str, Callable[[Path, int | None], Iterator[Example]]] = {
-    "medqa": _medqa,
-    "medmcqa": _medmcqa,
-    "bioasq": _bioasq,
-}
-
-
 def read_file(source: Source, part: str, cop_base: int | None = None) -> list[Example]:
     """The examples of one file (of ``part``, for PubMedQA's whole release); raises DataError."""
     if not source.path.is_file():
         raise DataError(f"{source.path}: no such file")
-    if source.format == "pubmedqa":
-        examples = list(_pubmedqa(source.path, part))
-    else:
-        examples = list(READERS[source.format](source.path, cop_base))
+    read = {"medqa": _medqa, "medmcqa": _medmcqa, "bioasq": _bioasq}.get(source.format)
+    examples = list(read(source.path, cop_base) if read else _pubmedqa(source.path, part))
     if not examples:
         raise DataError(f"{source.path}: no examples in the file (empty, or none of this part)")
     if len({len(e.options) for e in examples}) > 1:
