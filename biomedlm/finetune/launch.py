@@ -11,9 +11,8 @@ from typing import Any
 
 from biomedlm.finetune import after_fit
 from biomedlm.finetune.choice import launch as choice
-from biomedlm.finetune.facts import FinetuneFacts
 from biomedlm.finetune.generation import launch as generation
-from biomedlm.finetune.recipe import FinetuneRecipe, has_task
+from biomedlm.finetune.recipe import FinetuneFacts, FinetuneRecipe, has_task
 from biomedlm.foundry_config import trainer_settings
 from biomedlm.init_weights import check_tokenizer, hf_folder
 from biomedlm.preflight import check_machine

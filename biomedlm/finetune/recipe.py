@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from omegaconf import MISSING
@@ -227,3 +228,13 @@ def has_task(layers: list[Any], overrides: list[str] | None = None) -> bool:
     return any("task" in layer for layer in layers) or any(
         item.partition("=")[0].strip() == "task" for item in overrides or []
     )
+
+
+@dataclass(frozen=True)
+class FinetuneFacts:
+    """What a fine-tune's launch found out, handed to its family's translation."""
+
+    init_folder: Path  # a Hugging Face folder with model.init_from's weights
+    tokenizer_dir: Path  # the tokenizer to start from (tokenizer.path, else the weights')
+    on_gpu: bool
+    n_positions: int  # the weights' context length

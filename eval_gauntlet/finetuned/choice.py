@@ -46,8 +46,7 @@ class Scored:
 
 def test_sets(recipe: Any) -> list[tuple[str, str | None, list[Any]]]:
     """(name, group, examples) of every set the recipe scores after fit."""
-    from biomedlm.finetune.choice.readers import DataError
-    from biomedlm.finetune.choice.splits import extra_examples, part_examples
+    from biomedlm.finetune.choice.readers import DataError, extra_examples, part_examples
 
     sets: list[tuple[str, str | None, list[Any]]] = []
     try:

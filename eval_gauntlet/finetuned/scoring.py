@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from biomedlm.finetune.choice.loading import choice_head
+from biomedlm.finetune.choice.model import choice_head
 from biomedlm.finetune.recipe import FinetuneRecipe
 from biomedlm.trained.kinds import CheckpointError
 from biomedlm.trained.load import load

@@ -126,7 +126,7 @@ def build_choice_dataloader(
     from composer.core import DataSpec
     from composer.utils import dist
 
-    from biomedlm.finetune.choice.splits import part_examples
+    from biomedlm.finetune.choice.readers import part_examples
     from biomedlm.finetune.recipe import DataConfig, SplitConfig
 
     split = recipe_data.get("split")

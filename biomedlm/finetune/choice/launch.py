@@ -9,11 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from biomedlm.finetune.choice.layout import LAYOUT_TOKENS, PAD
-from biomedlm.finetune.choice.readers import CHOICE_FORMATS, LABELS, PARTS, resolve
-from biomedlm.finetune.choice.splits import extra_examples, part_examples
+from biomedlm.finetune.choice.readers import (
+    CHOICE_FORMATS,
+    LABELS,
+    PARTS,
+    extra_examples,
+    part_examples,
+    resolve,
+)
 from biomedlm.finetune.export import task_callbacks
-from biomedlm.finetune.facts import FinetuneFacts
-from biomedlm.finetune.recipe import FinetuneRecipe
+from biomedlm.finetune.recipe import FinetuneFacts, FinetuneRecipe
 from biomedlm.foundry_config import loader_section, tokenizer_section
 from biomedlm.recipe_files import resolved
 from biomedlm.settings import RecipeError

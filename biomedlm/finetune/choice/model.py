@@ -1,13 +1,15 @@
 """``biomedlm_choice``: Hugging Face's ``GPT2ForSequenceClassification`` (exports reload with
 ``AutoModelForSequenceClassification``) scoring each option (``num_labels: 1``; the scripts'
 ``GPT2ForMultipleChoice`` bias is a constant cross-entropy ignores) or each label. A question
-is read once, its keys and values reused by its options; positions come from the masks.
+is read once, its keys and values reused by its options; positions come from the masks. A saved
+one is read back through :func:`choice_head`, the head :func:`biomedlm.trained.load.load` builds.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -19,8 +21,11 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, Pretrai
 
 from biomedlm.attention import attention_for
 from biomedlm.finetune.choice.data import tokens_in_batch
-from biomedlm.finetune.recipe import LoraConfig, peft_config
+from biomedlm.finetune.choice.layout import LAYOUT_TOKENS
+from biomedlm.finetune.choice.readers import LABELS
+from biomedlm.finetune.recipe import FinetuneRecipe, LoraConfig, peft_config
 from biomedlm.model import dropout_overrides, set_token_ids, token_ids
+from biomedlm.trained.load import Head, HeadMismatch
 from biomedlm.vocabulary import grow_embeddings
 
 log = logging.getLogger(__name__)
@@ -229,3 +234,50 @@ class ChoiceModel(BaseHuggingFaceModel):
     def flops_per_batch(self, batch: Mapping[str, Any]) -> int:
         """Training flops (forward + backward), 6 per parameter per token read (attention aside)."""
         return 6 * self.n_params * tokens_in_batch(dict(batch))
+
+
+def _labels(config: dict[str, Any] | None, recipe: FinetuneRecipe) -> list[str]:
+    """The labels a saved config names (checked to be the recipe's task); a base's: the format's."""
+    if config is None:  # adapters over the weights they were trained from: no head saved yet
+        return list(LABELS[recipe.data.format]) if recipe.task == "classification" else []
+    found = config.get(TASK_KEY)
+    if found != recipe.task:
+        raise HeadMismatch(
+            f"not a {recipe.task} model (its config says {TASK_KEY}: {found!r}); "
+            "score it with the recipe it was fine-tuned with"
+        )
+    if recipe.task != "classification":
+        return []
+    id2label = config.get("id2label") or {}
+    return [id2label[k] for k in sorted(id2label, key=int)]
+
+
+def choice_head(recipe: FinetuneRecipe) -> Head:
+    """The :class:`~biomedlm.trained.load.Head` making ``recipe``'s model from what was saved."""
+
+    def build(
+        folder: Path,
+        tokenizer: Any,
+        *,
+        config: dict[str, Any] | None,
+        pretrained: bool,
+        peft: dict[str, Any] | None,
+    ) -> ChoiceModel:
+        lora = recipe.model.lora
+        if not pretrained and (peft is not None) != (lora is not None):
+            raise HeadMismatch(
+                f"the run {'used' if lora is None else 'did not use'} LoRA; set model.lora as "
+                "the run's recipe did"
+            )
+        return ChoiceModel(
+            tokenizer,
+            str(folder),
+            recipe.task,
+            labels=_labels(config, recipe),
+            layout_tokens=LAYOUT_TOKENS[recipe.task],
+            attn_implementation=recipe.model.attn_implementation,
+            pretrained=pretrained,
+            lora=vars(lora) if lora is not None and not pretrained else None,
+        )
+
+    return build

@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from biomedlm.finetune.export import task_callbacks
-from biomedlm.finetune.facts import FinetuneFacts
 from biomedlm.finetune.generation.data import prepare_data
-from biomedlm.finetune.recipe import FinetuneRecipe, peft_config
+from biomedlm.finetune.recipe import FinetuneFacts, FinetuneRecipe, peft_config
 from biomedlm.foundry_config import loader_section, tokenizer_section
 from biomedlm.generation_layout import SEPARATOR
 from biomedlm.settings import RecipeError

@@ -66,7 +66,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def translate(path: Path, init_from: Path, overrides: list[str] = ()) -> tuple[Any, dict[str, Any]]:  # type: ignore[assignment]
     from biomedlm.finetune.choice.launch import foundry_sections
-    from biomedlm.finetune.facts import FinetuneFacts
+    from biomedlm.finetune.recipe import FinetuneFacts
     from biomedlm.foundry_config import trainer_settings
 
     recipe = load_recipe(path, [f"model.init_from={init_from}", *overrides])

@@ -218,7 +218,7 @@ def test_lora_trains_only_adapters_head_and_added_rows_and_every_export_reloads(
 ) -> None:
     from transformers import AutoModelForSequenceClassification
 
-    from biomedlm.finetune.choice.loading import choice_head
+    from biomedlm.finetune.choice.model import choice_head
     from biomedlm.trained.load import load
 
     recipe = lora_recipe(tiny_dir, tmp_path)

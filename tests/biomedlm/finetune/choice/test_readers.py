@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from biomedlm.finetune.choice.readers import DataError, Source, read_file, resolve
-from biomedlm.finetune.choice.splits import part_examples
+from biomedlm.finetune.choice.readers import DataError, Source, part_examples, read_file, resolve
 from biomedlm.finetune.recipe import DataConfig, SplitConfig
 from tests.fixtures.paths import REPO
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from biomedlm.finetune.facts import FinetuneFacts
+from biomedlm.finetune.recipe import FinetuneFacts
 from biomedlm.recipe_kinds import load_recipe
 from tests.fixtures.paths import REPO
 
