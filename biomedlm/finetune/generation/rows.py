@@ -117,9 +117,3 @@ def write_rows(
                 "rows": counts, "fitting": fitting}  # fmt: skip
     write_if_changed(out_dir / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     return files
-
-
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """The rows of one part file."""
-    with path.open(encoding="utf-8") as lines:
-        return [json.loads(line) for line in lines if line.strip()]

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from biomedlm.finetune.generation.data import make_splits
 from biomedlm.finetune.generation.readers import DataError, Example, read_examples
-from biomedlm.finetune.generation.split import make_splits
 from biomedlm.finetune.recipe import SplitConfig, question_key
 from biomedlm.recipe_kinds import load_recipe
 from biomedlm.settings import RecipeError

@@ -12,11 +12,18 @@ import pytest
 
 from biomedlm.finetune.generation.launch import _loader
 from biomedlm.finetune.generation.readers import Example, read_examples
-from biomedlm.finetune.generation.rows import fit, read_rows, write_rows
+from biomedlm.finetune.generation.rows import fit, write_rows
 from biomedlm.generation_layout import SEPARATOR
 from biomedlm.recipe_kinds import load_recipe
 from tests.fixtures.paths import REPO
 from tests.fixtures.runs import GENERATION_DEBUG
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of one part file (the library's reader, which only these tests used)."""
+    with path.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
+
 
 IGNORE = -100
 
