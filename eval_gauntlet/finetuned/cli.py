@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from biomedlm.trained.kinds import TRUST_FLAG
@@ -59,9 +60,7 @@ def run(args: argparse.Namespace) -> None:
         log.info("data.test given without eval.name: results named %s", recipe.eval.name)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     loaded = load_finetuned(args.checkpoint, recipe, device, trust=args.trust_checkpoint)
-    checkpoint = loaded.checkpoint
-    if args.name:
-        checkpoint = type(checkpoint)(args.name, checkpoint.step, checkpoint.tokens)
+    checkpoint = replace(loaded.checkpoint, name=args.name) if args.name else loaded.checkpoint
     precision = "amp_bf16" if device.startswith("cuda") else "fp32"
     rows = score_finetuned(
         loaded.model, loaded.tokenizer, recipe, checkpoint, device=device, precision=precision

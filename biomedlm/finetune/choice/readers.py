@@ -234,17 +234,11 @@ def resolve(key: str, entries: Sequence[str], default_format: str) -> list[Sourc
     return sources
 
 
-def read_entries(
-    key: str, entries: Sequence[str], data: DataConfig, part: str, subject: str | None = None
-) -> list[Example]:
+def read_entries(key: str, entries: Sequence[str], data: DataConfig, part: str) -> list[Example]:
     """Every example of the files ``entries`` name (``key`` names them in messages)."""
     examples = []
     for source in resolve(key, entries, data.format):
         examples += read_file(source, part, data.cop_base)
-    if subject is not None:
-        examples = [e for e in examples if e.subject == subject]
-        if not examples:
-            raise DataError(f"{key}: no question of subject {subject!r} in {', '.join(entries)}")
     return examples
 
 
@@ -260,17 +254,17 @@ def part_examples(data: DataConfig, part: str) -> list[Example]:
         examples = read_entries(f"data.{part}", listed, data, part)
     else:
         return []
-    limit = {"train": data.train_limit, "test": data.test_limit}.get(part)
-    return examples[:limit] if limit else examples
+    return examples[: {"train": data.train_limit, "test": data.test_limit}.get(part)]
 
 
 def extra_examples(name: str, test_set: TestSetConfig, data: DataConfig) -> list[Example]:
     """The examples of one ``eval.extra`` test set, read in its own format."""
-    examples = read_entries(
-        f"eval.extra.{name}.path",
-        test_set.path,
-        replace(data, format=test_set.format),
-        "test",
-        test_set.subject,
-    )
-    return examples[: data.test_limit] if data.test_limit else examples
+    key, subject = f"eval.extra.{name}.path", test_set.subject
+    examples = read_entries(key, test_set.path, replace(data, format=test_set.format), "test")
+    if subject is not None:
+        examples = [e for e in examples if e.subject == subject]
+        if not examples:
+            raise DataError(
+                f"{key}: no question of subject {subject!r} in {', '.join(test_set.path)}"
+            )
+    return examples[: data.test_limit]

@@ -114,8 +114,7 @@ def split_examples(recipe: FinetuneRecipe) -> tuple[Splits, dict[str, Any]]:
     # with data.split, data.validation and data.test are empty (checked above)
     splits = make_splits(train, given.get("validation"), given.get("test"), data.split)
     for part, limit in (("train", data.train_limit), ("test", data.test_limit)):
-        if limit is not None:
-            splits.parts[part] = splits.parts[part][:limit]
+        splits.parts[part] = splits.parts[part][:limit]  # None: all
     if recipe.eval.test_after_fit and not splits.parts["test"]:
         raise RecipeError(
             "eval.test_after_fit: the recipe has no test part; set data.test or data.split, "
