@@ -104,10 +104,10 @@ def encode_script(examples: Sequence[Example], tokenizer: Any, max_length: int) 
     ]
 
 
-WHERE_CUT = {
-    "multiple_choice": "from the question's start",
-    "markers": "from the context's start",
-    "script": "from the end of the longer of context and question",
+ENCODERS = {  # each layout's encoder, and where it cuts a long example
+    "multiple_choice": (encode_choice, "from the question's start"),
+    "markers": (encode_classification, "from the context's start"),
+    "script": (encode_script, "from the end of the longer of context and question"),
 }
 
 
@@ -115,10 +115,7 @@ def encode(
     task: str, examples: Sequence[Example], tokenizer: Any, max_length: int, layout: str = "markers"
 ) -> list[Encoded]:
     """``examples`` in ``task``'s layout (``data.layout`` for classification); logs the cuts."""
-    if task == "multiple_choice":
-        coder, layout = encode_choice, task
-    else:
-        coder = encode_script if layout == "script" else encode_classification
+    coder, where = ENCODERS[task if task == "multiple_choice" else layout]
     encoded = coder(examples, tokenizer, max_length)
     cut = sum(1 for e in encoded if e.truncated)
     if cut:
@@ -127,6 +124,6 @@ def encode(
             cut,
             len(encoded),
             max_length,
-            WHERE_CUT[layout],
+            where,
         )
     return encoded

@@ -1,12 +1,9 @@
 """Examples -> the prompt/response rows llm-foundry's ``finetuning`` loader reads, written once
 per launch into ``<run_dir>/data/<part>.jsonl`` with a ``manifest.json`` of every count.
 
-llm-foundry's collator cuts a long sequence at the end, dropping the target's end and EOS. So
-train and validation rows are fitted here: a long example loses the start of its source
-(``source_cut``) if at least a quarter of ``max_length`` of it is left, else it is skipped
-(``source_too_short``: an answer to almost no question), as is one whose target leaves no room
-for a source (``target_too_long``): a target cut mid-sentence teaches the model to stop
-mid-sentence.
+llm-foundry's collator cuts a long sequence at the end, dropping the target's end and EOS, so
+train and validation rows are fitted here (:func:`fit`; docs/fine-tuning.md): a target cut
+mid-sentence teaches the model to stop mid-sentence, so a long example loses its source's start.
 """
 
 from __future__ import annotations
