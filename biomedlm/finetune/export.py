@@ -34,12 +34,7 @@ class FinetuneExport(HfExport):
     ) -> None:
         if lora_export not in LORA_EXPORTS:
             raise ValueError(f"lora_export: {lora_export!r} is not one of {LORA_EXPORTS}")
-        super().__init__(
-            save_folder=save_folder,
-            save_interval=save_interval,
-            precision=precision,
-            huggingface_folder_name=huggingface_folder_name,
-        )
+        super().__init__(save_folder, save_interval, huggingface_folder_name, precision)
         self.lora_export = lora_export
 
     def transform_model_and_tokenizer(self, model: Any, tokenizer: Any) -> tuple[Any, Any]:
