@@ -22,6 +22,7 @@ from biomedlm.settings import (
 )
 
 TASKS = ("multiple_choice", "classification", "generation")
+PARTS = ("train", "validation", "test")  # of a recipe's data, in every family
 LORA_EXPORTS = ("merged", "adapters")
 LAYOUTS = ("markers", "script")  # data.layout (biomedlm.finetune.choice.layout)
 

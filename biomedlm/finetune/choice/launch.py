@@ -12,13 +12,12 @@ from biomedlm.finetune.choice.layout import LAYOUT_TOKENS, PAD
 from biomedlm.finetune.choice.readers import (
     CHOICE_FORMATS,
     LABELS,
-    PARTS,
     extra_examples,
     part_examples,
     resolve,
 )
 from biomedlm.finetune.export import task_callbacks
-from biomedlm.finetune.recipe import FinetuneFacts, FinetuneRecipe
+from biomedlm.finetune.recipe import PARTS, FinetuneFacts, FinetuneRecipe
 from biomedlm.foundry_config import loader_section, tokenizer_section
 from biomedlm.recipe_files import resolved
 from biomedlm.settings import RecipeError

@@ -33,7 +33,6 @@ from medtasks.jsonl import json_objects
 CHOICE_FORMATS = ("medqa", "medmcqa")
 LABELS = {"pubmedqa": ("yes", "no", "maybe"), "bioasq": ("yes", "no")}
 FORMATS = (*CHOICE_FORMATS, *LABELS)
-PARTS = ("train", "validation", "test")
 SUFFIXES = (".json", ".jsonl", ".tsv")
 
 
@@ -244,7 +243,7 @@ def read_entries(key: str, entries: Sequence[str], data: DataConfig, part: str) 
 
 def part_examples(data: DataConfig, part: str) -> list[Example]:
     """The examples of ``part`` (train, validation or test); empty when the recipe has none."""
-    listed = {"train": data.train, "validation": data.validation, "test": data.test}[part]
+    listed = getattr(data, part)  # data.train, data.validation or data.test
     split = data.split
     if part == "train" or (not listed and split is not None):
         examples = read_entries("data.train", data.train, data, "train")

@@ -17,11 +17,10 @@ from typing import Any
 
 from biomedlm.finetune.generation.readers import DataError, Example, read_examples
 from biomedlm.finetune.generation.rows import write_rows
-from biomedlm.finetune.recipe import FinetuneRecipe, SplitConfig, question_key
+from biomedlm.finetune.recipe import PARTS, FinetuneRecipe, SplitConfig, question_key
 from biomedlm.settings import RecipeError
 
 log = logging.getLogger(__name__)
-PARTS = ("train", "validation", "test")
 
 
 @dataclass
