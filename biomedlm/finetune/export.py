@@ -73,9 +73,10 @@ def task_callbacks(recipe: Any) -> dict[str, dict[str, Any]]:
     """Every family's callbacks: the recipe's, its export told ``model.lora.export``, the after-fit
     scoring (``finetune_eval``, eval_gauntlet's, by registered name), ``finetune_after_fit`` last.
     """
+    from biomedlm.foundry_config import enabled
     from biomedlm.recipe_files import resolved
 
-    callbacks = {name: dict(args) for name, args in recipe.callbacks.items() if args is not None}
+    callbacks = enabled(recipe.callbacks)
     if EXPORT_CALLBACK in callbacks and recipe.model.lora is not None:
         callbacks[EXPORT_CALLBACK].setdefault("lora_export", recipe.model.lora.export)
     if recipe.eval.test_after_fit:
