@@ -56,19 +56,22 @@ def make_splits(
     test: list[Example] | None,
     split: SplitConfig | None = None,
 ) -> Splits:
-    """The three parts: hashed out of ``train`` by ``split``, or as given.
+    """The three parts: as given, else hashed out of ``train`` by ``split`` (a part is given or
+    split out, not both: :class:`~biomedlm.finetune.recipe.DataConfig` checks).
 
     ``validation`` / ``test`` None: the part is not asked for (it stays empty, no error).
     """
     dropped: dict[str, Counter[str]] = {part: Counter() for part in PARTS}
+    raw: dict[str, list[Example]] = {"train": train, "validation": [], "test": []}
+    asked = {"train": True, "validation": False, "test": False}
     if split is not None:
-        raw: dict[str, list[Example]] = {part: [] for part in PARTS}
+        raw["train"] = []
         for example in train:
             raw[split.part(example.source)].append(example)
-        asked = {"train": True, "validation": split.validation > 0, "test": split.test > 0}
-    else:
-        raw = {"train": train, "validation": validation or [], "test": test or []}
-        asked = {"train": True, "validation": validation is not None, "test": test is not None}
+        asked |= {"validation": split.validation > 0, "test": split.test > 0}
+    for part, given in (("validation", validation), ("test", test)):
+        if given is not None:
+            raw[part], asked[part] = given, True
     parts = {
         part: _dedupe(raw[part], one_per_question=part != "train", dropped=dropped[part])
         for part in PARTS
@@ -86,7 +89,8 @@ def make_splits(
         later |= {question_key(e.source) for e in kept}
     for part in PARTS:
         if asked[part] and not parts[part]:
-            how = "data.split" if split is not None else f"data.{part}"
+            given = {"validation": validation, "test": test}.get(part)
+            how = "data.split" if split is not None and given is None else f"data.{part}"
             raise DataError(
                 f"{how}: the {part} part came out empty ({len(train)} training examples read); "
                 f"give it more examples or a larger share"
@@ -99,18 +103,12 @@ def split_examples(recipe: FinetuneRecipe) -> tuple[Splits, dict[str, Any]]:
     parts at launch, after fit and when a checkpoint is scored later.
     """
     data = recipe.data
-    if data.split is not None and (data.validation or data.test):
-        raise RecipeError(
-            "data.split makes validation and test parts from data.train; "
-            "remove it, or remove data.validation / data.test"
-        )
     train, skipped = read_examples(data.format, data.train, "data.train")
     given = {}
     for part in ("validation", "test"):
         if getattr(data, part):
             given[part], more = read_examples(data.format, getattr(data, part), f"data.{part}")
             skipped += more
-    # with data.split, data.validation and data.test are empty (checked above)
     splits = make_splits(train, given.get("validation"), given.get("test"), data.split)
     for part, limit in (("train", data.train_limit), ("test", data.test_limit)):
         splits.parts[part] = splits.parts[part][:limit]  # None: all

@@ -178,10 +178,21 @@ def test_split_examples_applies_limits_and_needs_a_test_part(tmp_path: Path) -> 
         split_examples(load(GENERATION_DEBUG, tmp_path, ["data.split=null"]))
     with pytest.raises(RecipeError, match=r"data\.split\.test and data\.test both make"):
         load(GENERATION_DEBUG, tmp_path, [f"data.test=[{MEDQUAD / '9_CDC_QA'}]"])
-    with pytest.raises(RecipeError, match=r"data\.split makes validation and test parts"):
-        split_examples(
-            load(GENERATION_DEBUG, tmp_path, ["data.split.test=0", f"data.test=[{MEDQUAD}]"])
-        )
+
+
+def test_a_listed_part_beside_a_split_is_taken_as_listed(tmp_path: Path) -> None:
+    """As recipe checks advise (``data.split.test=0`` or ``data.test=[]``) and the choice family
+    does: the listed test set is the test part, the split makes the validation part."""
+    from biomedlm.finetune.generation.data import split_examples
+
+    listed = MEDQUAD / "9_CDC_QA"
+    overrides = ["data.split.test=0", f"data.test=[{listed}]", f"data.train=[{MEDQUAD}]"]
+    splits, _ = split_examples(load(GENERATION_DEBUG, tmp_path, overrides))
+    tests, _ = read_examples("medquad", [str(listed)], "data.test")
+    assert {e.id for e in splits.parts["test"]} <= {e.id for e in tests}
+    assert splits.parts["validation"] and splits.parts["train"]
+    held = {question_key(e.source) for e in splits.parts["test"]}
+    assert not held & {question_key(e.source) for e in splits.parts["train"]}
 
 
 def load(path: Path, tmp_path: Path, overrides: list[str]) -> Any:
