@@ -187,8 +187,6 @@ class Naming:
     """How a front end names an option in its one-line errors (``--limit``, ``watcher.limit:``)."""
 
     prefix: str  # "--" (the command line) or "gauntlet_watcher." (the callback)
-    separator: str  # between the option and the problem
-    wraps: bool  # a catalogue's own message is prefixed with the option it came from
 
     def short(self, name: str) -> str:
         """The option as its user writes it: ``--batch-size``, ``batch_size``."""
@@ -196,16 +194,18 @@ class Naming:
 
     def error(self, name: str, problem: str) -> GauntletError:
         """``problem`` of option ``name``, as one line."""
-        where = self.short(name) if self.prefix == "--" else self.prefix + name
-        return GauntletError(f"{where}{self.separator}{problem}")
+        if self.prefix == "--":
+            return GauntletError(f"{self.short(name)} {problem}")
+        return GauntletError(f"{self.prefix}{name}: {problem}")
 
     def wrap(self, name: str, message: str) -> GauntletError:
-        """An error met while using option ``name`` (a task file, a task name)."""
-        return GauntletError(f"{self.prefix}{name}: {message}" if self.wraps else message)
+        """An error met while using option ``name`` (a task file, a task name): the command line's
+        message names the file itself; the callback's is prefixed with the option it came from."""
+        return GauntletError(message if self.prefix == "--" else f"{self.prefix}{name}: {message}")
 
 
-CLI = Naming("--", " ", wraps=False)
-CALLBACK_NAMING = Naming("gauntlet_watcher.", ": ", wraps=True)
+CLI = Naming("--")
+CALLBACK_NAMING = Naming("gauntlet_watcher.")
 
 
 @cache

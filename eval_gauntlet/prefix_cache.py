@@ -52,15 +52,11 @@ class _NotCacheable(Exception):
     """The model's cached forward is not its whole forward: score every window whole."""
 
 
-def _tolerance(dtype: torch.dtype) -> tuple[float, float]:
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
     # the same numbers up to rounding: a GEMM over fewer rows may sum in another order, and a
     # 16-bit logit's last bit is 2**-7 of its size
-    return (1e-4, 1e-4) if dtype == torch.float32 else (3e-2, 3e-2)
-
-
-def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
-    rtol, atol = _tolerance(a.dtype)
-    return a.shape == b.shape and torch.allclose(a.float(), b.float(), rtol=rtol, atol=atol)
+    tol = 1e-4 if a.dtype == torch.float32 else 3e-2
+    return a.shape == b.shape and torch.allclose(a.float(), b.float(), rtol=tol, atol=tol)
 
 
 class _ScoredLogits:
@@ -208,6 +204,20 @@ class _Scorer:
         self.picked: dict[tuple[int, int], float] = {}  # (window, target index) -> log-prob
         self.picked_dtype = torch.float32
 
+    def score(self, windows: Sequence[Any], share: bool, desc: str, progress: bool) -> None:
+        """Each window's targets into :attr:`picked`, the inputs shared as a tree (``share``)."""
+        tree = PrefixTree([inputs for inputs, _ in windows], share=share)
+        for index, (inputs, continuation) in enumerate(windows):
+            first = len(inputs) - len(continuation)
+            for j, token in enumerate(continuation):
+                tree.segment_at(inputs, first + j).reads.append((first + j, index, j, token))
+        self.picked = {}
+        total = sum(len(continuation) for _, continuation in windows)
+        # disable=None: the bar only on a terminal (in a file or pipe each update is a line)
+        bar = tqdm(total=total, desc=desc, disable=None if progress else True)
+        with torch.inference_mode(), bar:
+            self.run(tree, bar)
+
     def run(self, tree: PrefixTree, bar: Any) -> None:
         """Every segment of ``tree``, depth first; each batch's children right after it."""
         todo: list[tuple[list[_Row], _Forwarded | None]] = [(_rows(tree.roots), None)]
@@ -324,34 +334,11 @@ def score_windows(
     are the targets of the inputs' last positions. ``softmax_dtype``: float32, or None for the
     model's own; each sum is taken in it, as lm-eval's.
     """
-    share = _VERDICTS.get(model, _Verdict()).cached is not False
-    try:
-        return _score(model, windows, share, pad_id, batch_size, softmax_dtype, desc, progress)
-    except _NotCacheable:
-        return _score(model, windows, False, pad_id, batch_size, softmax_dtype, desc, progress)
-
-
-def _score(
-    model: Any,
-    windows: Sequence[tuple[tuple[int, ...], tuple[int, ...]]],
-    share: bool,
-    pad_id: int,
-    batch_size: int,
-    softmax_dtype: Any,
-    desc: str,
-    progress: bool,
-) -> list[float]:
-    tree = PrefixTree([inputs for inputs, _ in windows], share=share)
-    for index, (inputs, continuation) in enumerate(windows):
-        first = len(inputs) - len(continuation)
-        for j, token in enumerate(continuation):
-            tree.segment_at(inputs, first + j).reads.append((first + j, index, j, token))
     scorer = _Scorer(model, pad_id, batch_size, softmax_dtype)
-    total = sum(len(continuation) for _, continuation in windows)
-    # disable=None: the bar only on a terminal (in a file or pipe each update is a line)
-    bar = tqdm(total=total, desc=desc, disable=None if progress else True)
-    with torch.inference_mode(), bar:
-        scorer.run(tree, bar)
+    try:
+        scorer.score(windows, _VERDICTS.get(model, _Verdict()).cached is not False, desc, progress)
+    except _NotCacheable:
+        scorer.score(windows, False, desc, progress)
     sums = []
     for index, (_, continuation) in enumerate(windows):
         values = [scorer.picked[index, j] for j in range(len(continuation))]

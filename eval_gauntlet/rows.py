@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import mmap
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -74,20 +75,13 @@ def repair_rows(path: Path) -> None:
 
 def _repair_tail(path: Path, out: BinaryIO) -> None:
     """Make ``out`` end with a newline: a cut-off last line is truncated, a whole one ended."""
-    size = out.seek(0, os.SEEK_END)
-    if size == 0 or (out.seek(size - 1) >= 0 and out.read(1) == b"\n"):
+    if out.seek(0, os.SEEK_END) == 0:
         return
-    start = size  # back to just after the last newline (0 when there is none)
-    while start > 0:
-        step = min(start, 65536)
-        out.seek(start - step)
-        newline = out.read(step).rfind(b"\n")
-        start -= step
-        if newline >= 0:
-            start += newline + 1
-            break
-    out.seek(start)
-    tail = out.read()
+    with mmap.mmap(out.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        if view[-1:] == b"\n":
+            return
+        start = view.rfind(b"\n") + 1  # just after the last newline (0 when there is none)
+        tail = view[start:]
     try:
         json.loads(tail)
     except ValueError:
