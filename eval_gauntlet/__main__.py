@@ -67,12 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         from eval_gauntlet.job import run  # torch: imported only to score
 
         report = run(options)
-    except GauntletError as exc:
+    except (GauntletError, FolderBusy) as exc:
         sys.stderr.write(f"error: {exc}\n")
-        return EXIT_BAD_INPUT
-    except FolderBusy as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return EXIT_BUSY
+        return EXIT_BUSY if isinstance(exc, FolderBusy) else EXIT_BAD_INPUT
     return EXIT_SKIPPED if report is not None and report.skipped else 0
 
 

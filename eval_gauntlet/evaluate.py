@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -150,23 +151,19 @@ def pooled_provenance(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def plan(tasks: Sequence[Task], options: Options) -> list[Planned]:
     """Load every task's items and few-shot pool and build all prompts (no model needed)."""
-    cache: dict[tuple[Path, str | None, str, int | None], list[Item]] = {}
 
-    def items_of(path: Path, task: Task) -> list[Item]:
-        key = (path, task.subject, task.schema, task.cop_base)
-        if key not in cache:
-            try:
-                cache[key] = load_items(
-                    path, task.subject, schema=task.schema, cop_base=task.cop_base
-                )
-            except FormatError as exc:
-                raise GauntletError(str(exc)) from None
-        return cache[key]
+    @functools.cache
+    def items_of(path: Path, subject: str | None, schema: str, cop_base: int | None) -> list[Item]:
+        try:
+            return load_items(path, subject, schema=schema, cop_base=cop_base)
+        except FormatError as exc:
+            raise GauntletError(str(exc)) from None
 
     planned = []
     for task in tasks:
-        items = items_of(task.data, task)
-        pool = items if task.fewshot_source is None else items_of(task.fewshot_source, task)
+        how = (task.subject, task.schema, task.cop_base)
+        items = items_of(task.data, *how)
+        pool = items if task.fewshot_source is None else items_of(task.fewshot_source, *how)
         keep = _chosen(len(items), options, task.name)
         for shots in shot_counts(task, options):
             prompts = build_prompts(

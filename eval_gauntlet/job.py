@@ -5,7 +5,6 @@ model loads, then a checkpoint scored, a folder's checkpoints scored once, or a 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -94,6 +93,15 @@ class Job:
             log.info("gauntlet %s: %.4f", task, value)
         log.info("results in %s", options.out)
 
+    def score_found(self, path: Path, name: str, step: int) -> bool:
+        """Score a checkpoint a folder holds; False: unreadable, left unscored (the others go on)."""
+        try:
+            self.score(path, name, step, export_tokens(path, step, self.options.tokens_per_step))
+        except UnreadableCheckpoint as exc:
+            log.error("error: %s; skipped", exc)
+            return False
+        return True
+
 
 def _device(name: str | None) -> str:
     """The device to score on, checked now: a CUDA device that is not there fails here."""
@@ -177,7 +185,18 @@ def watch_run(job: Job, folder: Path, once: bool) -> WatchReport:
         serving = trainer
         try:
             running = partial(still_training, out, serving) if serving else None
-            report = _watch_pass(job, folder, once, running)
+            report = watch(
+                folder,
+                out,
+                job.score_found,
+                job.expected,
+                once=once,
+                interval=job.options.interval,
+                settle=job.options.settle,
+                idle_timeout=job.options.idle_timeout,
+                broken_after=job.options.broken_after,
+                running=running,
+            )
             scored += report.scored
         finally:
             lock.release()  # before looking for a relaunch: see eval_gauntlet.watch_lock
@@ -197,31 +216,3 @@ def watch_run(job: Job, folder: Path, once: bool) -> WatchReport:
             ", ".join(f"{name} ({why})" for name, why in report.skipped.items()),
         )
     return report
-
-
-def _watch_pass(
-    job: Job, folder: Path, once: bool, running: Callable[[], bool] | None
-) -> WatchReport:
-    options = job.options
-
-    def score(path: Path, name: str, step: int) -> bool:
-        tokens = export_tokens(path, step, options.tokens_per_step)
-        try:
-            job.score(path, name=name, step=step, tokens=tokens)
-        except UnreadableCheckpoint as exc:  # left unscored; the others go on
-            log.error("error: %s; skipped", exc)
-            return False
-        return True
-
-    return watch(
-        folder,
-        options.out,
-        score,
-        job.expected,
-        once=once,
-        interval=options.interval,
-        settle=options.settle,
-        idle_timeout=options.idle_timeout,
-        broken_after=options.broken_after,
-        running=running,
-    )

@@ -45,10 +45,9 @@ def bootstrap_ci(
     *,
     seed: int,
     iters: int = 1000,
-    level: float = 0.95,
     per: Sequence[float] | np.ndarray | None = None,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values`` (items resampled, seeded); with
+    """Percentile bootstrap 95% interval of the mean of ``values`` (items resampled, seeded); with
     ``per``, of ``sum(values) / sum(per)`` (bits per byte, pooled as lm-eval's ``bits_per_byte``).
     """
     values = np.asarray(values, dtype=np.float64)
@@ -58,8 +57,7 @@ def bootstrap_ci(
         means = values[picks].mean(axis=1)
     else:
         means = values[picks].sum(axis=1) / np.asarray(per, dtype=np.float64)[picks].sum(axis=1)
-    tail = (1.0 - level) / 2.0
-    low, high = np.quantile(means, [tail, 1.0 - tail])
+    low, high = np.quantile(means, [0.025, 0.975])
     return float(low), float(high)
 
 

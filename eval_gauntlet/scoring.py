@@ -91,10 +91,8 @@ def context_length(model: Any, tokenizer: Any) -> int:
 
 def move_spaces(context: str, continuation: str) -> tuple[str, str]:
     """The pair as lm-eval scores it: the context's trailing whitespace moved to the continuation."""
-    spaces = len(context) - len(context.rstrip())
-    if not spaces:
-        return context, continuation
-    return context[:-spaces], context[-spaces:] + continuation
+    kept = context.rstrip()
+    return kept, context[len(kept) :] + continuation
 
 
 def encode_pairs(

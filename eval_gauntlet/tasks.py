@@ -257,11 +257,8 @@ def read_samples(
         _names(tasks, name)  # an unknown name: one line with a hint
         if name not in scored:
             raise GauntletError(f"{where}: task {name!r} is not among the tasks scored (--tasks)")
-        if (
-            not isinstance(indices, list)
-            or not indices
-            or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in indices)
-        ):
+        valid = isinstance(indices, list) and all(type(i) is int and i >= 0 for i in indices)
+        if not valid or not indices:  # exactly int: a JSON true is no index
             raise GauntletError(
                 f"{where}: {name}: expected a non-empty list of item indices (0, 1, ...)"
             )
