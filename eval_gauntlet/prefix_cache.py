@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from biomedlm.generate import model_positions
 from eval_gauntlet.prefix_tree import PrefixTree, Segment
 
 log = logging.getLogger(__name__)
@@ -194,13 +195,8 @@ class _Scorer:
         self.batch_size = batch_size
         self.dtype = dtype  # of the log-softmax: float32, or None (the model's)
         self.device = next(model.parameters()).device
-        config = getattr(model, "config", None)
         # keys a forward may attend over: GPT-2's causal mask has n_positions columns
-        self.positions = (
-            getattr(config, "n_positions", None)
-            or getattr(config, "max_position_embeddings", None)
-            or float("inf")
-        )
+        self.positions = model_positions(model) or float("inf")
         self.picked: dict[tuple[int, int], float] = {}  # (window, target index) -> log-prob
         self.picked_dtype = torch.float32
 

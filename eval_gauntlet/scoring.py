@@ -241,12 +241,10 @@ def score_prompts(
     predictions, at = [], 0
     for prompt in prompts:
         lls = scores[at : at + len(prompt.choices)]
-        if not gold_text:
-            text = (float("nan"), 0)
-        elif prompt.cloze_context is None:  # the gold choice is the gold text
-            text = (lls[prompt.gold], len(prompt.gold_answer.encode()))
-        else:
-            text = (next(cloze_scores), len(prompt.gold_answer.encode()))
+        text = (float("nan"), 0)
+        if gold_text:  # the gold choice is the gold text, else the cloze prompt scored it
+            logprob = lls[prompt.gold] if prompt.cloze_context is None else next(cloze_scores)
+            text = (logprob, len(prompt.gold_answer.encode()))
         pred, pred_norm = choose(lls, prompt.choices)
         predictions.append(
             Prediction(
