@@ -22,6 +22,7 @@ from medtasks.formats import Item
 TARGET_DELIMITER = " "  # between a query and its answer (lm-eval TaskConfig default)
 FEWSHOT_DELIMITER = "\n\n"  # after each few-shot example (lm-eval TaskConfig default)
 SAMPLERS = ("default", "first_n")  # lm-eval's names: ContextSampler, FirstNSampler
+Text = Callable[[Item], str]  # a part of a prompt, made from an item
 
 
 def _listed(item: Item) -> str:
@@ -55,7 +56,7 @@ def _cloze_query(item: Item) -> str:
     return f"Question: {item.question.strip()}\nAnswer:"  # lm-eval mmlu/continuation template
 
 
-def _about_subject(questions: str) -> Callable[[Item], str]:
+def _about_subject(questions: str) -> Text:
     """MMLU's description: ``The following are <questions> (with answers) about <subject>.``"""
 
     def description(item: Item) -> str:
@@ -94,15 +95,15 @@ class PromptFormat:
     """How an item becomes lm-eval's description, query (doc_to_text) and choices."""
 
     name: str
-    query: Callable[[Item], str]
+    query: Text
     choices: Callable[[Item], list[str]]  # what is scored; the gold is ``choices[item.gold]``
-    description: Callable[[Item], str] = _no_description
+    description: Text = _no_description
     letters: tuple[str, ...] | None = None  # the option letters a row must have, in order
     texts: tuple[str, ...] | None = None  # the option texts a row must have, in order
     lm_eval: LmEvalTask | None = None  # None: the gauntlet's own format
     # choices are letters: the question without its options, to score the gold option's text
-    cloze: Callable[[Item], str] | None = None
-    cloze_description: Callable[[Item], str] = _no_description
+    cloze: Text | None = None
+    cloze_description: Text = _no_description
 
     def check(self, item: Item) -> None:
         """Fail, naming the row, when its options are not what this format shows and scores."""
@@ -183,28 +184,21 @@ def render(
     fmt: PromptFormat, item: Item, shots: Sequence[Item] = (), index: int | None = None
 ) -> Prompt:
     """The prompt (and cloze form) for ``item`` at ``index``, ``shots`` solved examples first."""
-    examples = "".join(
-        fmt.query(shot) + TARGET_DELIMITER + fmt.choices(shot)[shot.gold] + FEWSHOT_DELIMITER
-        for shot in shots
-    )
-    cloze_context = None
+
+    def context(description: Text, query: Text, answer: Text) -> str:
+        examples = (query(s) + TARGET_DELIMITER + answer(s) + FEWSHOT_DELIMITER for s in shots)
+        return description(item) + "".join(examples) + query(item)
+
+    cloze = None
     if fmt.cloze is not None:
-        cloze = fmt.cloze
-        cloze_context = (
-            fmt.cloze_description(item)
-            + "".join(
-                cloze(shot) + TARGET_DELIMITER + _gold_text(shot) + FEWSHOT_DELIMITER
-                for shot in shots
-            )
-            + cloze(item)
-        )
+        cloze = context(fmt.cloze_description, fmt.cloze, _gold_text)
     return Prompt(
         item=item,
-        context=fmt.description(item) + examples + fmt.query(item),
+        context=context(fmt.description, fmt.query, lambda shot: fmt.choices(shot)[shot.gold]),
         choices=fmt.choices(item),
         gold=item.gold,
         fewshot_keys=[shot.key for shot in shots],
-        cloze_context=cloze_context,
+        cloze_context=cloze,
         index=index,
     )
 
