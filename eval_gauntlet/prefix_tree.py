@@ -41,8 +41,10 @@ class PrefixTree:
         self._first: dict[int, Segment] = {}
         if share:
             self._build(distinct)
-            for root in self._first.values():
-                _merge_chains(root)
+            for node in self.segments():  # children walked after their parent: chains merged
+                while len(node.children) == 1:
+                    (child,) = node.children.values()
+                    node.seq, node.end, node.children = child.seq, child.end, child.children
 
     def _build(self, distinct: list[tuple[int, ...]]) -> None:
         path: list[Segment] = []  # the previous sequence's, root first
@@ -84,13 +86,3 @@ class PrefixTree:
     def tokens(self) -> int:
         """The segments' tokens: with ``share``, the trie's node count."""
         return sum(node.end - node.start for node in self.segments())
-
-
-def _merge_chains(root: Segment) -> None:
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        while len(node.children) == 1:  # one child: the same chain
-            (child,) = node.children.values()
-            node.seq, node.end, node.children = child.seq, child.end, child.children
-        stack.extend(node.children.values())
