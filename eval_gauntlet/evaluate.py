@@ -185,18 +185,14 @@ def plan(tasks: Sequence[Task], options: Options) -> list[Planned]:
 def benchmarks(catalogue: Sequence[Task], options: Options) -> list[Benchmark]:
     """The gauntlet's benchmarks: each (task, shots), a group's members counted as one."""
     groups = groups_of({t.name: t for t in catalogue})
-    out, seen = [], set()
+    first: dict[str, Task] = {}  # a group's members share category, baseline and shots (tasks.py)
     for task in catalogue:
-        members: tuple[str, ...] = ()
-        name = task.name
-        if task.group is not None:  # members share category, baseline and shots (tasks.py)
-            name, members = task.group, tuple(groups[task.group])
-        if name in seen:
-            continue
-        seen.add(name)
-        for shots in shot_counts(task, options):
-            out.append(Benchmark(name, shots, task.category, task.random_baseline, members))
-    return out
+        first.setdefault(task.name if task.group is None else task.group, task)
+    return [
+        Benchmark(name, shots, task.category, task.random_baseline, tuple(groups.get(name, ())))
+        for name, task in first.items()
+        for shots in shot_counts(task, options)
+    ]
 
 
 def _has_acc_norm(task: Task) -> bool:

@@ -179,7 +179,7 @@ def _coerce(spec: dataclasses.Field[Any], value: Any) -> Any:
     if isinstance(value, Mapping):  # fewshot_source written {TASK: PATH}
         value = [f"{key}={item}" for key, item in value.items()]
     values = [value] if isinstance(value, str | Path) else value
-    return tuple(scalar(item) if scalar is not str else str(item) for item in values) or None
+    return tuple(scalar(item) for item in values) or None
 
 
 @dataclass(frozen=True)
@@ -302,7 +302,6 @@ def callback_signature(command: str = CALLBACK) -> tuple[inspect.Signature, dict
     """A callback's ``__init__`` signature and annotations: one keyword per option it offers,
     so a recipe's misspelled or mistyped key fails as it loads (biomedlm's strict check)."""
     params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)]
-    annotations: dict[str, Any] = {"return": None}
     for spec in offered(command):
         value = default(spec, command)
         hint = spec.metadata["given"] or _hints()[spec.name]
@@ -316,5 +315,5 @@ def callback_signature(command: str = CALLBACK) -> tuple[inspect.Signature, dict
                 annotation=hint,
             )
         )
-        annotations[spec.name] = hint
+    annotations = {"return": None} | {param.name: param.annotation for param in params[1:]}
     return inspect.Signature(params), annotations

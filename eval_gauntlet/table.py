@@ -65,15 +65,14 @@ def _shots(row: dict[str, Any]) -> str:
     return "" if row.get("shots") is None else f" ({row['shots']}-shot)"
 
 
-def _benchmark_lines(mine: list[dict[str, Any]], notes: dict[str, int]) -> list[str]:
+def _benchmark_lines(scored: list[dict[str, Any]], notes: dict[str, int]) -> list[str]:
+    """The table of a checkpoint's task and group rows."""
     out = [
         "| task | shots | n | acc | 95% CI | gold prob | 95% CI | gold text bits/byte | 95% CI "
         "| acc_norm | random | majority | truncated | s |",
         "|---|---:|---:|---:|---|---:|---|---:|---|---:|---:|---:|---:|---:|",
     ]
-    for row in mine:
-        if row.get("kind") not in ("task", "group"):
-            continue
+    for row in scored:
         label = f"**{row.get('task')}** (all)" if row["kind"] == "group" else str(row.get("task"))
         label += _marks(row, notes)
         out.append(
