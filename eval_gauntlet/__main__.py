@@ -1,15 +1,8 @@
 """Score models on the biomedical in-context gauntlet (MedQA, PubMedQA, MMLU medical subjects).
 
-Usage (docs/evaluation.md; each subcommand's ``--help`` lists the options it honours)::
-
-    python -m eval_gauntlet score PATH [options]     # a checkpoint, an HF folder, or a folder of them
-    python -m eval_gauntlet watch FOLDER [options]   # each new checkpoint of a run, exactly once
-    python -m eval_gauntlet tasks [--tasks-file FILE ...]
-    python -m eval_gauntlet finetuned CHECKPOINT RECIPE [key=value ...]
-    python -m eval_gauntlet paper INIT [--out runs/paper] [--demo] [-- key=value ...]
-
-Exit status: 0 all scored; 2 bad input; 3 a folder's pass left checkpoints unscored; 4 another
-watcher holds the output folder; ``paper``: 1 when one of its tasks failed.
+Subcommands score, watch, tasks, finetuned and paper (docs/evaluation.md; each one's ``--help``
+lists the options it honours). Exit status: 0 all scored; 2 bad input; 3 a folder's pass left
+checkpoints unscored; 4 another watcher holds the output folder; ``paper``: 1 when a task failed.
 """
 
 from __future__ import annotations

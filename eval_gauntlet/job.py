@@ -33,6 +33,7 @@ from eval_gauntlet.watch import Expected, WatchReport, find_checkpoints, watch
 from eval_gauntlet.watch_lock import FolderBusy, FolderLock, Trainer, still_training, successor
 
 log = logging.getLogger(__name__)
+WATCH_TIMING = ("interval", "settle", "idle_timeout", "broken_after")  # options watch() takes
 
 
 @dataclass(frozen=True)
@@ -185,17 +186,9 @@ def watch_run(job: Job, folder: Path, once: bool) -> WatchReport:
         serving = trainer
         try:
             running = partial(still_training, out, serving) if serving else None
+            timing = {key: getattr(job.options, key) for key in WATCH_TIMING}
             report = watch(
-                folder,
-                out,
-                job.score_found,
-                job.expected,
-                once=once,
-                interval=job.options.interval,
-                settle=job.options.settle,
-                idle_timeout=job.options.idle_timeout,
-                broken_after=job.options.broken_after,
-                running=running,
+                folder, out, job.score_found, job.expected, once, running=running, **timing
             )
             scored += report.scored
         finally:

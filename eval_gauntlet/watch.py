@@ -1,11 +1,8 @@
 """Each complete checkpoint of a folder scored exactly once, separately from training.
 
-The folder holds ``ba<step>`` exports or Composer checkpoints (files, sharded folders; named as
-:mod:`biomedlm.trained.names` names them). A checkpoint is read once all its files exist and
-none changed for ``settle`` seconds; it counts as scored once ``results.jsonl`` holds what scoring
-it with this selection and these settings writes: a task row per (task, shots), its latest scored
-as they score, then, where they complete a category, the gauntlet average (written last)
-(docs/reliability.md).
+A checkpoint (a ``ba<step>`` export, a Composer file or sharded folder) is read once all its
+files exist and none changed for ``settle`` seconds; it counts as scored once ``results.jsonl``
+holds what scoring it as now writes (:func:`scored_checkpoints`; docs/reliability.md).
 """
 
 from __future__ import annotations

@@ -1,8 +1,4 @@
-"""``python -m eval_gauntlet paper INIT``: the paper's table from one model (docs/paper.md)::
-
-    python -m eval_gauntlet paper stanford-crfm/BioMedLM --out runs/paper
-    python -m eval_gauntlet paper PATH --only pubmedqa bioasq -- data.layout=script
-    python -m eval_gauntlet paper runs/debug-cpu/hf/huggingface/ba60 --demo   # make paper-demo
+"""``python -m eval_gauntlet paper INIT``: the paper's table from one model (docs/paper.md).
 
 A relaunch skips finished tasks and resumes the one it was in. Exit status: 0 every selected
 task ran (or lacks its data); 1 a task failed; 2 bad input (INIT, a task name, no GPU).
