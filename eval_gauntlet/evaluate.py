@@ -195,9 +195,13 @@ def benchmarks(catalogue: Sequence[Task], options: Options) -> list[Benchmark]:
     ]
 
 
-def _has_acc_norm(task: Task) -> bool:
-    upstream = FORMATS[task.format].lm_eval
-    return upstream is not None and upstream.acc_norm
+def _summarize(predictions: Sequence[Prediction], tasks: Sequence[Task], options: Options) -> Score:
+    """``predictions``' score, with acc_norm where lm-eval's task of each of ``tasks`` has it."""
+    upstream = [FORMATS[task.format].lm_eval for task in tasks]
+    acc_norm = all(task is not None and task.acc_norm for task in upstream)
+    return summarize(
+        predictions, seed=options.seed, iters=options.bootstrap_iters, acc_norm=acc_norm
+    )
 
 
 def pooled_groups(
@@ -212,10 +216,7 @@ def pooled_groups(
                 continue
             scored = [by_key[member, shots] for member in members]
             predictions = [p for part in scored for p in part.predictions]
-            acc_norm = all(_has_acc_norm(part.task) for part in scored)
-            score = summarize(
-                predictions, seed=options.seed, iters=options.bootstrap_iters, acc_norm=acc_norm
-            )
+            score = _summarize(predictions, [part.task for part in scored], options)
             chance = sum(part.task.random_baseline * part.score.n for part in scored) / score.n
             first = scored[0]
             pooled.append(
@@ -245,12 +246,7 @@ def _score_benchmark(
         softmax_dtype=options.softmax_dtype,
         gold_text=not options.no_gold_text,
     )
-    score = summarize(
-        predictions,
-        seed=options.seed,
-        iters=options.bootstrap_iters,
-        acc_norm=_has_acc_norm(item.task),
-    )
+    score = _summarize(predictions, [item.task], options)
     result = TaskResult(
         item.task, item.shots, score, predictions, time.perf_counter() - start,
         protocol=protocol(item.task, item.shots), softmax_dtype=options.softmax_dtype,

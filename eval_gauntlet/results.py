@@ -30,6 +30,7 @@ from eval_gauntlet.rows import (
     predictions_path,
     read_rows,
     result_row,
+    rows_of,
     write_jsonl,
 )
 from eval_gauntlet.table import write_table
@@ -48,12 +49,9 @@ def check_definitions(out_dir: Path, tasks: Sequence[Task]) -> None:
     """Refuse ``tasks`` scored into ``out_dir`` before under the same name with another definition:
     the table and plot know a task by its name.
     """
-    path = out_dir / RESULTS
-    if not path.is_file():
-        return
     scored = {
         row["task"]: row["definition"]
-        for row in read_rows(path)
+        for row in rows_of(out_dir)
         if row.get("kind") == "task" and row.get("definition")
     }
     for task in tasks:
@@ -98,12 +96,8 @@ def recorded_tasks(
     """The latest task rows of checkpoint ``name`` in ``out_dir`` that a re-score's categories and
     average count beside its own: a benchmark's (task, shots) of ``pairs``, scored as ``options``
     score (seed, subset, dtypes, gold text); rows scored otherwise are not pooled with its own."""
-    path = out_dir / RESULTS
-    if not path.is_file():
-        return []
-    rows = latest_rows(read_rows(path))
     return [
-        r for r in rows
+        r for r in latest_rows(rows_of(out_dir))
         if r.get("checkpoint") == name and r.get("kind") == "task"
         and (r.get("task"), r.get("shots")) in pairs and scored_alike(r, options)
     ]  # fmt: skip

@@ -110,6 +110,12 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def rows_of(out_dir: Path) -> list[dict[str, Any]]:
+    """Every row of ``out_dir``'s results (none before it has any)."""
+    path = out_dir / RESULTS
+    return read_rows(path) if path.is_file() else []
+
+
 def latest_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The last row for each (checkpoint, kind, task, shots, split, metric), in first order."""
     latest: dict[str, dict[str, Any]] = {}

@@ -94,7 +94,7 @@ def _other_lines(rows: list[dict[str, Any]]) -> list[str]:
         values = ", ".join(
             f"{key} {fmt(value) if isinstance(value, float) else value}"
             for key, value in row.items()
-            if key not in skip and isinstance(value, int | float | str) and value is not None
+            if key not in skip and isinstance(value, int | float | str)
         )
         out.append(f"| {row.get('kind')} | {row.get('task', '')} | {values} |")
     return out

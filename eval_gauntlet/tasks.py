@@ -178,10 +178,8 @@ def definition(task: Task) -> str:
     name, shots or group): a results folder holds one definition per task name.
     """
     files = [task.data] if task.fewshot_source is None else [task.data, task.fewshot_source]
-    digests = []
-    for path in files:
-        stat = path.stat()
-        digests.append(_digest(path.resolve(), stat.st_size, stat.st_mtime_ns))
+    stats = [(path.resolve(), path.stat()) for path in files]
+    digests = [_digest(path, stat.st_size, stat.st_mtime_ns) for path, stat in stats]
     keys = [task.format, task.fewshot_sampler, task.subject, task.schema, task.cop_base,
             task.random_baseline, task.category, task.fewshot_source is None]  # fmt: skip
     return hashlib.sha256(json.dumps([digests, keys]).encode()).hexdigest()[:16]

@@ -20,7 +20,7 @@ from biomedlm.trained.names import (
     composer_position,
     step_in_name,
 )
-from eval_gauntlet.rows import RESULTS, read_rows, repair_rows
+from eval_gauntlet.rows import RESULTS, repair_rows, rows_of
 
 log = logging.getLogger(__name__)
 REQUIRED = ("config.json", "tokenizer_config.json")
@@ -74,14 +74,11 @@ def scored_checkpoints(out_dir: Path, expected: Expected = Expected()) -> set[st
     """Checkpoints whose whole evaluation with this selection is recorded, each (task, shots)
     last scored alike: without an average, a selection completing no category would be scored
     again on every pass."""
-    path = out_dir / RESULTS
-    if not path.is_file():
-        return set()
     tasks: dict[str, dict[tuple[str, int], bool]] = {}  # its latest row scored alike
     last_task: dict[str, int] = {}  # where the selection's last task row is
     last_average: dict[str, int] = {}  # where the last average (of any --shots) is
     averaged: set[str] = set()  # checkpoints with this selection's average
-    for index, row in enumerate(read_rows(path)):
+    for index, row in enumerate(rows_of(out_dir)):
         name, kind = str(row.get("checkpoint")), row.get("kind")
         if kind == "task" and (pair := (row.get("task"), row.get("shots"))) in expected.tasks:
             tasks.setdefault(name, {})[pair] = expected.alike(row)

@@ -79,9 +79,8 @@ def _entry(name: str, task: Task, outcome: Outcome, row: Row, demo: bool) -> dic
     differences = [*_protocol(task, outcome, demo), *([outcome.note] if outcome.note else [])]
     predictions = None
     if found and found["kind"] == FINETUNE and outcome.results and outcome.run_name:
-        checkpoint = Checkpoint(outcome.run_name)
         file_name = f"{row.result_for(demo)}.test.jsonl"
-        predictions = predictions_path(outcome.results, checkpoint, file_name)
+        predictions = predictions_path(outcome.results, Checkpoint(outcome.run_name), file_name)
     return {
         "name": row.name,
         "task": name,
