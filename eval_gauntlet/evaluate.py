@@ -199,9 +199,7 @@ def _summarize(predictions: Sequence[Prediction], tasks: Sequence[Task], options
     """``predictions``' score, with acc_norm where lm-eval's task of each of ``tasks`` has it."""
     upstream = [FORMATS[task.format].lm_eval for task in tasks]
     acc_norm = all(task is not None and task.acc_norm for task in upstream)
-    return summarize(
-        predictions, seed=options.seed, iters=options.bootstrap_iters, acc_norm=acc_norm
-    )
+    return summarize(predictions, seed=options.seed, acc_norm=acc_norm)  # 1,000 resamples
 
 
 def pooled_groups(

@@ -144,7 +144,6 @@ class Options:
         None, "CPU threads for scoring (default: torch's, every core)", on=(WATCH, CALLBACK),
         minimum=1, defaults={CALLBACK: 8},
     )  # fmt: skip
-    bootstrap_iters: int = option(1000, on=())  # the library's only
 
     def __post_init__(self) -> None:
         for spec in fields(self):
