@@ -33,7 +33,7 @@ def _x_axis(rows: list[dict[str, Any]]) -> tuple[str, dict[str, float]]:
 
 def _series(
     mine: list[dict[str, Any]], xs: dict[str, float], shots: Any, value: str, interval: str
-) -> tuple[list[float], list[float], list[float], list[float]]:
+) -> list[list[float]]:
     """x, y, low, high of one metric of one shot count, sorted by x (rows lacking it skipped)."""
     points = sorted(
         (xs[r["checkpoint"]], r[value], *(r.get(interval) or (r[value], r[value])))
@@ -42,10 +42,7 @@ def _series(
         and isinstance(r.get(value), int | float)
         and r[value] == r[value]
     )
-    if not points:
-        return [], [], [], []
-    x, y, low, high = (list(column) for column in zip(*points, strict=True))
-    return x, y, low, high
+    return [list(column) for column in zip(*points, strict=True)] or [[], [], [], []]
 
 
 def _draw_task(ax: Any, name: str, mine: list[dict[str, Any]], xs: dict[str, float]) -> None:
@@ -66,9 +63,8 @@ def _draw_task(ax: Any, name: str, mine: list[dict[str, Any]], xs: dict[str, flo
             sides[side].fill_between(x, low, high, color=color, alpha=0.15, linewidth=0)
     last = mine[-1]
     for baseline, style in (("random", "--"), ("majority", ":")):
-        if last.get(f"{baseline}_baseline") is not None:
-            y = last[f"{baseline}_baseline"]
-            handles.append(ax.axhline(y, color="gray", linestyle=style, label=baseline))
+        if (level := last.get(f"{baseline}_baseline")) is not None:
+            handles.append(ax.axhline(level, color="gray", linestyle=style, label=baseline))
     marked = last.get("protocol", LM_EVAL) != LM_EVAL
     ax.set_title(name + (f" {MARK}" if marked else ""), fontsize=10)
     ax.set_ylabel("accuracy (95% CI)")
