@@ -99,7 +99,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     with path.open(encoding="utf-8", errors="surrogateescape") as lines:
         for line_no, line in enumerate(lines, start=1):
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError as exc:
                 if not line.endswith("\n"):  # the last line, cut off: the next append drops it
                     log.warning(
@@ -107,6 +107,12 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
                     )
                     break
                 raise GauntletError(f"{path}:{line_no}: invalid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):  # valid JSON, but no row: a hand edit
+                raise GauntletError(
+                    f"{path}:{line_no}: a result row is a JSON object, not {type(row).__name__}; "
+                    "remove or mend that line"
+                )
+            rows.append(row)
     return rows
 
 

@@ -126,7 +126,7 @@ def render_table(rows: list[dict[str, Any]]) -> str:
     """Markdown: per checkpoint, its tasks and groups, the gauntlet scores, then other rows; a row
     marked † was not scored as lm-eval's own task (the note under the table says how).
     """
-    rows = [row for row in latest_rows(rows) if isinstance(row, dict)]
+    rows = latest_rows(rows)
     out = ["# Eval gauntlet results", ""]
     notes: dict[str, int] = {}
     for name in dict.fromkeys(row.get("checkpoint") for row in rows):

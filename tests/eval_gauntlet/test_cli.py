@@ -166,6 +166,9 @@ def test_corrupt_results_line_is_named(tmp_path: Path) -> None:
     path.write_text('{"kind": "task"}\n{"kind": \n')
     with pytest.raises(GauntletError, match=rf"^{path}:2: invalid JSON"):
         read_rows(path)
+    path.write_text('{"kind": "task"}\n[1, 2]\n')  # valid JSON, no row: not a traceback later
+    with pytest.raises(GauntletError, match=rf"^{path}:2: a result row is a JSON object, not list"):
+        read_rows(path)
 
 
 def test_table_keeps_the_latest_row_per_benchmark() -> None:
