@@ -97,6 +97,18 @@ def upstream_config(task: Task, shots: int, work: Path) -> dict[str, Any]:
     return config
 
 
+def reference_attention(model_dir: Path) -> str | None:
+    """The attention the gauntlet runs ``model_dir`` under, for lm-eval's HFLM too (None: its
+    default): a config that scales attention by inverse layer index (BioMedLM's) is another model
+    under the installed transformers' default SDPA, which drops that scale.
+    """
+    from transformers import AutoConfig
+
+    from biomedlm.attention import attention_for
+
+    return attention_for(AutoConfig.from_pretrained(model_dir, local_files_only=True), None)
+
+
 def run_lm_eval(
     model_dir: Path,
     planned: Sequence[Planned],
@@ -119,6 +131,8 @@ def run_lm_eval(
     model_args: dict[str, Any] = {"pretrained": str(model_dir), "dtype": dtype}
     if softmax_dtype == "float32":
         model_args["softmax_dtype"] = "float32"
+    if attention := reference_attention(model_dir):
+        model_args["attn_implementation"] = attention
     results = lm_eval.simple_evaluate(
         model="hf",
         model_args=model_args,

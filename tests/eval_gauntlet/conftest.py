@@ -17,6 +17,15 @@ def close_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer_dir: Path) -> 
 
 
 @pytest.fixture(scope="session")
+def close_scaled_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer_dir: Path) -> Path:
+    """``close_dir``'s shape scaling attention by inverse layer index, as BioMedLM's config does."""
+    return tiny_model(
+        tmp_path_factory.mktemp("close-scaled"), tokenizer_dir, initializer_range=0.02,
+        scale_attn_by_inverse_layer_idx=True,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
 def close_bf16_dir(tmp_path_factory: pytest.TempPathFactory, close_dir: Path) -> Path:
     """``close_dir``'s model saved in bfloat16, as the 2.7B recipe exports its weights."""
     return to_bf16(close_dir, tmp_path_factory.mktemp("close-bf16"))

@@ -163,6 +163,19 @@ def test_parity_fast(close_dir: Path, tmp_path: Path) -> None:
     assert min(margins) < 1e-3  # close calls were there to get wrong
 
 
+def test_parity_with_attention_scaled_by_layer(close_scaled_dir: Path, tmp_path: Path) -> None:
+    """BioMedLM's config scales attention by inverse layer index, which the installed
+    transformers' default SDPA drops: lm-eval's HFLM is given the gauntlet's attention, else it
+    scores another model (seen: 3e-3 nats apart, one pick of 1,600 flipped in bench-eval)."""
+    catalogue = load_tasks(user_tasks(tmp_path))
+    tasks = [dataclasses.replace(catalogue["mmlu_anatomy"], num_fewshot=(5,))]
+    margins, _ = run_both(
+        close_scaled_dir, tasks, tmp_path, limit=20, dtype="float32", softmax="float32"
+    )
+    assert len(margins) == 20  # every choice's log-likelihood within 2e-5 (run_both); without
+    # the reference's attention they differ by 3e-4 here
+
+
 def test_samples_give_lm_evals_own_prompts_for_a_subset(tiny_dir: Path, tmp_path: Path) -> None:
     """lm-eval's ``--samples`` draws few-shot examples for the listed items only, in file order;
     the gauntlet's ``--samples`` gives the same prompts (a train pool, and the test file's own
