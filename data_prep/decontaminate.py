@@ -192,7 +192,8 @@ class EvalIndex:
         unmatched = []
         for i, doc in enumerate(docs):
             by_id = doc.id[5:] if doc.id.startswith("pmid:") else None
-            owner = self.pmids.get(_pmid(doc.meta.get("pmid", by_id)) or "")
+            pmid = doc.meta.get("pmid")
+            owner = self.pmids.get(_pmid(by_id if pmid is None else pmid) or "")
             if owner:
                 found[i] = (self._first_owner(owner), "pmid")
             else:

@@ -57,7 +57,8 @@ def bootstrap_ci(
         means = values[picks].mean(axis=1)
     else:
         means = values[picks].sum(axis=1) / np.asarray(per, dtype=np.float64)[picks].sum(axis=1)
-    low, high = np.quantile(means, [0.025, 0.975])
+    tail = (1.0 - 0.95) / 2.0  # not 0.025: the float that earlier results were computed with
+    low, high = np.quantile(means, [tail, 1.0 - tail])
     return float(low), float(high)
 
 
